@@ -1,0 +1,42 @@
+"""The batch bucket: where batch inputs are sliced and results written. Short-lived data."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+
+class BatchBucket(Construct):
+    """Private, encrypted, TLS-only bucket whose objects expire after ``expiration_days``.
+
+    Deleted with the service stack; ``ops.teardown`` empties it first (no Node.js custom
+    resource, so the same template runs on the local target).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, expiration_days: int) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireBatchData",
+                    expiration=cdk.Duration.days(expiration_days),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            self.bucket,
+            rule="AwsSolutions-S1",
+            reason="Short-lived batch slices and results (expire after days), written and read "
+            "only by the function role and the operator; access logs would need another bucket.",
+        )

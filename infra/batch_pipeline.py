@@ -1,0 +1,143 @@
+"""The batch pipeline: a Step Functions Map over S3 slices, predicted by the inference function.
+
+Rows never travel in the state payload: the execution input lists work items (S3 keys of JSONL
+slices and their row counts), each item is predicted by the function, which writes its results
+back to S3, and a last step totals the counts. Transient faults are retried with backoff;
+permanent refusals are not; a work item that still fails is caught and reported with its rows
+counted as failed, so one bad slice never loses the others.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra import names
+from infra.log_retention import retention
+from infra.nag import acknowledge
+from infra.settings import StackSettings
+
+
+class BatchPipeline(Construct):
+    """Batch bucket + state machine (Map with MaxConcurrency, Retry, Catch per item)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        function: lambda_.IFunction,
+        batch_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        predict = tasks.LambdaInvoke(
+            self,
+            "PredictSlice",
+            lambda_function=function,
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+        )
+        predict.add_retry(
+            errors=list(names.TRANSIENT_ERRORS),
+            interval=cdk.Duration.seconds(1),
+            max_attempts=3,
+            backoff_rate=2.0,
+        )
+        slice_failed = sfn.Pass(
+            self,
+            "SliceFailed",
+            parameters={
+                "input_key.$": "$.batch_slice.input_key",
+                "output_key.$": "$.batch_slice.output_key",
+                "first_row.$": "$.batch_slice.first_row",
+                "rows.$": "$.batch_slice.rows",
+                "slice_error.$": "$.caught",
+            },
+        )
+        predict.add_catch(slice_failed, errors=["States.ALL"], result_path="$.caught")
+        predict_all = sfn.Map(
+            self,
+            "PredictSlices",
+            items_path="$.items",
+            max_concurrency=settings.max_concurrency,
+            item_selector={
+                "batch_slice": {
+                    "bucket": batch_bucket.bucket_name,
+                    "input_key.$": "$$.Map.Item.Value.input_key",
+                    "output_key.$": "$$.Map.Item.Value.output_key",
+                    "first_row.$": "$$.Map.Item.Value.first_row",
+                    "rows.$": "$$.Map.Item.Value.rows",
+                }
+            },
+            result_path="$.results",
+        )
+        predict_all.item_processor(predict)
+        summarize = tasks.LambdaInvoke(
+            self,
+            "Summarize",
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "batch_summary": {
+                        "items.$": "$.results",
+                        "run_id.$": "$.run_id",
+                        "bucket": batch_bucket.bucket_name,
+                        "output_prefix.$": "$.output_prefix",
+                    }
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+        )
+        summarize.add_retry(
+            errors=list(names.TRANSIENT_ERRORS),
+            interval=cdk.Duration.seconds(1),
+            max_attempts=3,
+            backoff_rate=2.0,
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=retention(settings.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(predict_all.next(summarize)),
+            timeout=cdk.Duration.hours(2),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL,
+                include_execution_data=True,
+            ),
+            comment="Predicts a batch stored as JSONL slices in S3; results go back to S3",
+        )
+        policy = self.state_machine.role.node.try_find_child("DefaultPolicy")
+        assert policy is not None
+        acknowledge(
+            policy,
+            rule="AwsSolutions-IAM5[Resource::*]",
+            reason="CloudWatch Logs delivery and X-Ray actions of Step Functions support no "
+            "resource-level permissions.",
+        )
+        fn_ref = cdk.Stack.of(self).get_logical_id(_cfn(function))
+        acknowledge(
+            policy,
+            rule=f"AwsSolutions-IAM5[Resource::<{fn_ref}.Arn>:*]",
+            reason="Invoke on the function's own versions and aliases (qualified ARNs), "
+            "as generated by LambdaInvoke; no other function.",
+        )
+
+
+def _cfn(function: lambda_.IFunction) -> cdk.CfnElement:
+    node = function.node.default_child
+    assert isinstance(node, cdk.CfnElement)
+    return node

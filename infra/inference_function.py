@@ -1,0 +1,132 @@
+"""The inference function: the container image built from ``lambda/``, its role and log group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import names
+from infra.log_retention import retention
+from infra.nag import acknowledge
+from infra.settings import StackSettings
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+IMAGE_EXCLUDES = ["__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache", ".ruff_cache"]
+
+
+class InferenceFunction(Construct):
+    """``DockerImageFunction`` with least-privilege access to the model object and batch slices."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        model_bucket: s3.IBucket,
+        batch_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        arm = settings.architecture == "arm64"
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=retention(settings.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Inference function: read the model object and batch slices, write results",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadModelObject",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[model_bucket.arn_for_objects(settings.model_key)],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadBatchInput",
+                actions=["s3:GetObject"],
+                resources=[batch_bucket.arn_for_objects(names.BATCH_INPUT_PATTERN)],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteBatchOutput",
+                actions=["s3:PutObject"],
+                resources=[batch_bucket.arn_for_objects(names.BATCH_OUTPUT_PATTERN)],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Function",
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(LAMBDA_DIR),
+                platform=ecr_assets.Platform.LINUX_ARM64
+                if arm
+                else ecr_assets.Platform.LINUX_AMD64,
+                exclude=IMAGE_EXCLUDES,
+            ),
+            description="Predicts whether a failed operation succeeds when retried",
+            architecture=lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64,
+            memory_size=settings.memory_mb,
+            timeout=cdk.Duration.seconds(settings.timeout_seconds),
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "MODEL_BUCKET": model_bucket.bucket_name,
+                "MODEL_KEY": settings.model_key,
+                "MODEL_REFRESH_SECONDS": str(settings.model_refresh_seconds),
+                "MAX_ROWS": str(settings.max_rows),
+                "POWERTOOLS_SERVICE_NAME": names.SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
+            },
+        )
+        acknowledge(
+            self.function,
+            rule="Serverless::Serverless-LambdaDLQ",
+            reason="Invoked synchronously only (realtime Invoke and Step Functions tasks, which "
+            "retry and catch); there is no asynchronous path whose events a DLQ would keep.",
+        )
+        policy = self.role.node.try_find_child("DefaultPolicy")
+        assert policy is not None
+        for pattern in (names.BATCH_INPUT_PATTERN, names.BATCH_OUTPUT_PATTERN):
+            acknowledge(
+                policy,
+                rule=f"AwsSolutions-IAM5[Resource::<{_ref(batch_bucket)}>/{pattern}]",
+                reason="Batch runs get a fresh prefix each; the wildcard is limited to the "
+                "input (read) or output (write) folder of the batch bucket.",
+            )
+        acknowledge(
+            policy,
+            rule="AwsSolutions-IAM5[Resource::*]",
+            reason="X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level "
+            "permissions (added by tracing=ACTIVE).",
+        )
+
+
+def _ref(bucket: s3.IBucket) -> str:
+    """The logical ID cdk-nag shows for the bucket's ARN in a finding."""
+    node = bucket.node.default_child
+    assert isinstance(node, cdk.CfnResource)
+    return cdk.Stack.of(bucket).get_logical_id(node) + ".Arn"

@@ -1,0 +1,139 @@
+"""Monitoring: alarms on real faults and a dashboard of the function and the batch pipeline."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra import names
+from infra.nag import acknowledge
+
+PERIOD = cdk.Duration.minutes(5)
+
+
+class Monitoring(Construct):
+    """Alarms (errors, throttles, p99 duration, failed executions) and one dashboard.
+
+    Invalid input is answered, not raised, so it never counts as a function error: the error
+    alarm tracks faults of the service only. With ``alarm_email`` an SNS topic mails alarms.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.Function,
+        state_machine: sfn.StateMachine,
+        timeout_seconds: int,
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        no_data = cw.TreatMissingData.NOT_BREACHING
+        self.alarms = [
+            function.metric_errors(period=PERIOD, statistic="Sum").create_alarm(
+                self,
+                "FunctionErrors",
+                threshold=1,
+                evaluation_periods=1,
+                alarm_description="The inference function raised errors (faults, not bad input)",
+                treat_missing_data=no_data,
+            ),
+            function.metric_throttles(period=PERIOD, statistic="Sum").create_alarm(
+                self,
+                "FunctionThrottles",
+                threshold=1,
+                evaluation_periods=1,
+                alarm_description="The inference function was throttled",
+                treat_missing_data=no_data,
+            ),
+            function.metric_duration(period=PERIOD, statistic="p99").create_alarm(
+                self,
+                "FunctionDurationP99",
+                threshold=timeout_seconds * 1000 * 0.8,
+                evaluation_periods=3,
+                alarm_description="p99 duration above 80% of the function timeout",
+                treat_missing_data=no_data,
+            ),
+            state_machine.metric_failed(period=PERIOD, statistic="Sum").create_alarm(
+                self,
+                "BatchExecutionsFailed",
+                threshold=1,
+                evaluation_periods=1,
+                alarm_description="A batch execution failed, timed out or was aborted",
+                treat_missing_data=no_data,
+            ),
+        ]
+        self.topic: sns.Topic | None = None
+        if alarm_email:
+            self.topic = sns.Topic(self, "AlarmTopic", enforce_ssl=True)
+            subscription = self.topic.add_subscription(subs.EmailSubscription(alarm_email))
+            acknowledge(
+                subscription,
+                rule="Serverless::Serverless-SNSRedrivePolicy",
+                reason="An e-mail subscription for alarm notices; the alarm state stays in "
+                "CloudWatch, so an undelivered notice loses no data.",
+            )
+            acknowledge(
+                self.topic,
+                rule="AwsSolutions-SNS2",
+                reason="Alarm notifications carry alarm names and states only, no data; "
+                "SSE-SNS with a KMS key would add a key per deployment for no protected content.",
+            )
+            for alarm in self.alarms:
+                alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        rows = [
+            cw.Metric(
+                namespace=names.METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": names.SERVICE_NAME},
+                statistic="Sum",
+                period=PERIOD,
+                label=label,
+            )
+            for name, label in (
+                ("RowsPredicted", "realtime rows"),
+                ("BatchRowsPredicted", "batch rows predicted"),
+                ("BatchRowsFailed", "batch rows failed"),
+            )
+        ]
+        self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=cdk.Duration.hours(3))
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Invocations",
+                left=[function.metric_invocations(period=PERIOD)],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Duration (ms)",
+                left=[
+                    function.metric_duration(period=PERIOD, statistic=s, label=s)
+                    for s in ("p50", "p90", "p99")
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Errors and throttles",
+                left=[
+                    function.metric_errors(period=PERIOD),
+                    function.metric_throttles(period=PERIOD),
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(title="Rows", left=rows, width=12),
+            cw.GraphWidget(
+                title="Batch executions",
+                left=[
+                    state_machine.metric_succeeded(period=PERIOD),
+                    state_machine.metric_failed(period=PERIOD),
+                ],
+                width=12,
+            ),
+            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
+        )

@@ -1,0 +1,78 @@
+"""Typed settings of the stacks, with defaults; ``app.py`` fills them from CDK context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+Architecture = Literal["x86_64", "arm64"]
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything a deployment can choose (``cdk -c key=value``)."""
+
+    stage: str = "dev"
+    stack_prefix: str = "Reintento"
+    memory_mb: int = 1024
+    timeout_seconds: int = 30
+    architecture: Architecture = "x86_64"
+    reserved_concurrency: int | None = None
+    model_key: str = "models/mejor_modelo.pkl"
+    model_refresh_seconds: int = 60
+    max_rows: int = 1000
+    max_concurrency: int = 8
+    log_retention_days: int = 30
+    noncurrent_version_days: int = 90
+    batch_expiration_days: int = 7
+    alarm_email: str | None = None
+
+    @property
+    def model_stack_name(self) -> str:
+        return f"{self.stack_prefix}-{self.stage}-ModelStore"
+
+    @property
+    def service_stack_name(self) -> str:
+        return f"{self.stack_prefix}-{self.stage}-Service"
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ("x86_64", "arm64"):
+            raise ValueError(f"architecture must be x86_64 or arm64, got {self.architecture!r}")
+        if not 128 <= self.memory_mb <= 10240:
+            raise ValueError(f"memory_mb must be 128..10240, got {self.memory_mb}")
+        if not 1 <= self.timeout_seconds <= 900:
+            raise ValueError(f"timeout_seconds must be 1..900, got {self.timeout_seconds}")
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value in (None, "", "none", "None") else int(value)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value in (None, "", "none", "None") else str(value)
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "memory_mb": int,
+    "timeout_seconds": int,
+    "reserved_concurrency": _int_or_none,
+    "model_refresh_seconds": int,
+    "max_rows": int,
+    "max_concurrency": int,
+    "log_retention_days": int,
+    "noncurrent_version_days": int,
+    "batch_expiration_days": int,
+    "alarm_email": _str_or_none,
+}
+
+
+def settings_from_context(context: Mapping[str, Any]) -> StackSettings:
+    """Build settings from context values (strings on the command line); unknown keys ignored."""
+    values: dict[str, Any] = {}
+    for f in fields(StackSettings):
+        if f.name in context and context[f.name] is not None:
+            values[f.name] = _PARSERS.get(f.name, str)(context[f.name])
+    return StackSettings(**values)

@@ -1,0 +1,32 @@
+"""Typed faults of the inference service.
+
+The class name of each exception is the ``errorType`` the Lambda runtime reports, which is what the
+Step Functions ``Retry``/``Catch`` rules match: only ``ModelStoreUnreachableError`` is transient.
+Bad *input* is never raised as one of these: it is answered with a structured error response.
+"""
+
+from __future__ import annotations
+
+
+class InferenceServiceError(Exception):
+    """Base of the faults of the service itself (not of the request)."""
+
+
+class ModelUnavailableError(InferenceServiceError):
+    """The model object is missing or cannot be read with the function's permissions."""
+
+
+class ModelIntegrityError(InferenceServiceError):
+    """The model bytes do not match the recorded sha256, or are not a usable scikit-learn model."""
+
+
+class ModelVersionError(InferenceServiceError):
+    """The model was pickled with a scikit-learn version other than the runtime's."""
+
+
+class ModelStoreUnreachableError(InferenceServiceError):
+    """S3 could not be reached after bounded retries (transient: Step Functions retries it)."""
+
+
+class BatchSliceError(InferenceServiceError):
+    """A batch work item could not be read or written (not a row problem)."""

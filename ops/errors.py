@@ -1,0 +1,66 @@
+"""One base error and its subclasses; every message says what happened and what to do next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OpsError(Exception):
+    """Base of every error ops raises on purpose."""
+
+
+class ConfigurationError(OpsError):
+    """A setting is missing or has a value ops cannot use."""
+
+
+class CredentialsError(OpsError):
+    """No AWS credentials for the aws target."""
+
+
+class ModelFileError(OpsError):
+    """A model file cannot be read or is not a fitted scikit-learn estimator."""
+
+
+class ModelVersionMismatchError(OpsError):
+    """The model's scikit-learn version differs from the function's pinned one."""
+
+
+class StackNotDeployedError(OpsError):
+    """The stack (or one of its outputs) is not there."""
+
+
+class ModelNotUploadedError(OpsError):
+    """The function has no model to serve."""
+
+
+class LocalTargetError(OpsError):
+    """The local target could not be started, reached or used."""
+
+
+class DeployError(OpsError):
+    """Synth or deploy failed."""
+
+
+class ConfirmationError(OpsError):
+    """A destructive operation was asked without the right confirmation."""
+
+
+class PayloadTooLargeError(OpsError):
+    """Input over the synchronous invoke limit."""
+
+
+class FunctionError(OpsError):
+    """The function answered with an error: ``error_type`` and ``details`` say which and why."""
+
+    def __init__(self, message: str, *, error_type: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.details = details
+
+
+class InvalidInputError(FunctionError):
+    """The function refused the rows: ``details`` lists row, field and problem."""
+
+
+class BatchError(OpsError):
+    """A batch execution did not finish."""

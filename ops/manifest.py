@@ -1,0 +1,122 @@
+"""The model manifest: what a model file is, made with what, expecting what.
+
+Written as JSON beside the model (``mejor_modelo.json`` next to ``mejor_modelo.pkl``) and recorded
+in the S3 object's metadata at upload, where the function checks it before unpickling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.exceptions import InconsistentVersionWarning
+
+from ops.errors import ModelFileError
+from ops.versions import training_environment
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """Facts about one model file."""
+
+    file: str
+    sha256: str
+    size_bytes: int
+    estimator: str
+    versions: dict[str, str]
+    feature_names: list[str] | None
+    n_features: int
+    feature_dtypes: dict[str, str] | None
+    classes: list[Any] | None
+    created: str = field(compare=False, repr=False)
+
+    @property
+    def sklearn_version(self) -> str:
+        return self.versions["scikit-learn"]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_estimator(path: Path) -> tuple[Any, str | None]:
+    """Unpickle a model file; return it and the scikit-learn version it was pickled with, if
+    that differs from this environment's (read from ``InconsistentVersionWarning``)."""
+    if not path.is_file():
+        raise ModelFileError(
+            f"no model file at {path}; train the demo with `python -m ops train-demo`"
+        )
+    other_version: str | None = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InconsistentVersionWarning)
+            estimator = joblib.load(path)
+    except Exception as err:
+        raise ModelFileError(
+            f"{path} cannot be unpickled ({type(err).__name__}: {err}); "
+            "save a fitted scikit-learn model with joblib.dump"
+        ) from err
+    for w in caught:
+        if isinstance(w.message, InconsistentVersionWarning):
+            other_version = w.message.original_sklearn_version
+    if not callable(getattr(estimator, "predict", None)):
+        raise ModelFileError(
+            f"{path} holds a {type(estimator).__name__}, not an estimator with predict(); "
+            "save a fitted scikit-learn estimator or pipeline"
+        )
+    return estimator, other_version
+
+
+def build_manifest(
+    path: Path, *, feature_dtypes: dict[str, str] | None = None, created: str | None = None
+) -> ModelManifest:
+    """Describe a model file (unpickles it: only for models you trust)."""
+    estimator, other_version = load_estimator(path)
+    versions = training_environment()
+    if other_version:
+        versions["scikit-learn"] = other_version
+    names = getattr(estimator, "feature_names_in_", None)
+    classes = getattr(estimator, "classes_", None)
+    return ModelManifest(
+        file=path.name,
+        sha256=sha256_file(path),
+        size_bytes=path.stat().st_size,
+        estimator=type(estimator).__name__,
+        versions=versions,
+        feature_names=[str(n) for n in names] if names is not None else None,
+        n_features=int(getattr(estimator, "n_features_in_", 0)),
+        feature_dtypes=feature_dtypes,
+        classes=np.asarray(classes).tolist() if classes is not None else None,
+        created=created or datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def manifest_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def write_manifest(manifest: ModelManifest, model_path: Path) -> Path:
+    target = manifest_path(model_path)
+    target.write_text(manifest.to_json())
+    return target
+
+
+def read_manifest(model_path: Path) -> ModelManifest | None:
+    target = manifest_path(model_path)
+    if not target.is_file():
+        return None
+    return ModelManifest(**json.loads(target.read_text()))

@@ -1,0 +1,68 @@
+"""Shared fixtures: the demo model (trained once per session) and a moto server over HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from ops.demo_model import DemoModel, sample_rows, save_demo_model
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory: pytest.TempPathFactory) -> DemoModel:
+    """GIVEN the demo model, trained with its seed into a temporary folder."""
+    return save_demo_model(tmp_path_factory.mktemp("model") / "mejor_modelo.pkl")
+
+
+@pytest.fixture(scope="session")
+def demo_estimator(demo_model: DemoModel) -> Any:
+    import joblib
+
+    return joblib.load(demo_model.path)
+
+
+@pytest.fixture(scope="session")
+def rows_1000() -> list[dict[str, Any]]:
+    return sample_rows(1000, seed=11)
+
+
+@dataclass(frozen=True)
+class MotoEndpoint:
+    url: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoEndpoint]:
+    """A real moto server on 127.0.0.1 (HTTP), not mock_aws."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield MotoEndpoint(f"http://{host}:{port}")
+    server.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by its folder, so `-m unit` and friends select by kind."""
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if folder in {"unit", "lambda_handler", "infra", "integration", "notebooks"}:
+            item.add_marker(getattr(pytest.mark, folder))

@@ -1,0 +1,77 @@
+"""cdk-nag (in the synth fixture), cfn-lint, and the documented `cdk synth` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+
+from infra.nag import add_nag_checks
+from ops.versions import PROJECT_ROOT
+from tests.infra.conftest import Synth
+
+
+def test_nag_finds_nothing_unacknowledged(synth: Synth) -> None:
+    # GIVEN the synth fixture ran both packs  THEN its report (if any) has no violations
+    report = synth.outdir / "validation-report.json"
+    if report.exists():
+        data = json.loads(report.read_text())
+        violations = [v for p in data.get("pluginReports", []) for v in p.get("violations", [])]
+        assert violations == []
+
+
+def test_nag_would_fail_an_unprotected_bucket(tmp_path: Path) -> None:
+    # GIVEN an app with a bare bucket  THEN the same checks fail the synth (they are live)
+    app = cdk.App(outdir=str(tmp_path))
+    s3.Bucket(cdk.Stack(app, "Bare"), "B")
+    add_nag_checks(app)
+    with pytest.raises(Exception, match="AwsSolutions-S10"):
+        app.synth()
+
+
+def test_cfn_lint_is_clean(synth: Synth) -> None:
+    templates = [
+        str(synth.outdir / f"{n}.template.json")
+        for n in (synth.settings.model_stack_name, synth.settings.service_stack_name)
+    ]
+    # W3005 (redundant DependsOn) is how CDK orders a role's policy before its user: not a defect.
+    cfn_lint = str(Path(sys.executable).parent / "cfn-lint")
+    done = subprocess.run(
+        [cfn_lint, "--ignore-checks", "W3005", "--", *templates],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_documented_cdk_synth_works_without_docker_or_credentials(tmp_path: Path) -> None:
+    # GIVEN no Docker and no AWS credentials
+    npx = shutil.which("npx")
+    assert npx, "node/npx is required (README: Node 20)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "none")
+    env["CDK_DOCKER"] = str(tmp_path / "no-docker")
+    # WHEN `npx cdk synth -q` runs in infra/ (the README's command)
+    done = subprocess.run(
+        [npx, "--no-install", "cdk", "synth", "-q", "--output", str(tmp_path / "out")],
+        cwd=PROJECT_ROOT / "infra",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # THEN both templates are written
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "out" / "Reintento-dev-Service.template.json").exists()
+    assert (tmp_path / "out" / "Reintento-dev-ModelStore.template.json").exists()

@@ -1,0 +1,126 @@
+"""The handler over a real moto server: realtime answers, bad input answered, faults typed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.lambda_handler.conftest import Context, ModelBucket
+
+from inference_errors import ModelIntegrityError, ModelUnavailableError
+
+
+def test_realtime_predictions_equal_model_predict(
+    handler_env: Any,
+    model_bucket: ModelBucket,
+    demo_bytes: bytes,
+    demo_estimator: Any,
+    rows_1000: list[dict[str, Any]],
+) -> None:
+    # GIVEN the demo model uploaded with its checksum
+    version = model_bucket.put(demo_bytes)
+    # WHEN 1,000 rows are sent through the handler
+    answer = handler_env.handler({"instances": rows_1000}, Context())
+    # THEN the predictions equal model.predict and the answer names the model version
+    assert answer["predictions"] == demo_estimator.predict(pd.DataFrame(rows_1000)).tolist()
+    assert answer["model"]["version_id"] == version
+    assert len(answer["model"]["sha256"]) == 12
+
+
+def test_api_style_body_and_non_json_body(
+    handler_env: Any, model_bucket: ModelBucket, demo_bytes: bytes, rows_1000: list[dict[str, Any]]
+) -> None:
+    model_bucket.put(demo_bytes)
+    ok = handler_env.handler({"body": json.dumps({"instances": rows_1000[:2]})}, Context())
+    assert len(ok["predictions"]) == 2
+    bad = handler_env.handler({"body": "{not json"}, Context())
+    assert bad["error"]["type"] == "InvalidInput"
+    assert "not valid JSON" in bad["error"]["message"]
+    wrong = handler_env.handler({"rows": []}, Context())
+    assert wrong["error"]["details"][0]["field"] == "instances"
+
+
+def test_bad_input_is_answered_and_the_next_request_is_warm(
+    handler_env: Any, model_bucket: ModelBucket, demo_bytes: bytes, rows_1000: list[dict[str, Any]]
+) -> None:
+    model_bucket.put(demo_bytes)
+    bad = handler_env.handler({"instances": [{"latencia_ms": "x"}]}, Context())
+    assert bad["error"]["type"] == "InvalidInput"
+    loads = handler_env._state["cache"].loads
+    good = handler_env.handler({"instances": rows_1000[:1]}, Context())
+    assert "predictions" in good
+    assert handler_env._state["cache"].loads == loads  # served by the cached model
+
+
+def test_missing_model_raises_a_typed_fault(handler_env: Any) -> None:
+    with pytest.raises(ModelUnavailableError):
+        handler_env.handler({"instances": [{}]}, Context())
+
+
+def test_corrupted_model_raises_integrity_error(
+    handler_env: Any, model_bucket: ModelBucket, demo_bytes: bytes
+) -> None:
+    model_bucket.put(demo_bytes, sha256="f" * 64)
+    with pytest.raises(ModelIntegrityError):
+        handler_env.handler({"instances": [{}]}, Context())
+
+
+def test_batch_slice_writes_one_record_per_row(
+    handler_env: Any,
+    moto_server: Any,
+    model_bucket: ModelBucket,
+    demo_bytes: bytes,
+    rows_1000: list[dict[str, Any]],
+    demo_estimator: Any,
+) -> None:
+    # GIVEN a slice of 50 rows with 2 bad lines in the batch bucket
+    model_bucket.put(demo_bytes)
+    s3 = model_bucket.s3
+    lines = [json.dumps(r) for r in rows_1000[:50]]
+    lines[3] = "{broken"
+    lines[10] = json.dumps({**rows_1000[10], "region": "mars"})
+    s3.put_object(
+        Bucket=model_bucket.bucket, Key="batch/r1/input/part-0.jsonl", Body="\n".join(lines)
+    )
+    event = {
+        "batch_slice": {
+            "bucket": model_bucket.bucket,
+            "input_key": "batch/r1/input/part-0.jsonl",
+            "output_key": "batch/r1/output/part-0.jsonl",
+            "first_row": 500,
+            "rows": 50,
+        }
+    }
+    # WHEN the handler predicts it
+    result = handler_env.handler(event, Context())
+    # THEN 48 succeed, 2 fail, and the output has 50 records in order
+    assert (result["rows"], result["succeeded"], result["failed"]) == (50, 48, 2)
+    body = s3.get_object(Bucket=model_bucket.bucket, Key="batch/r1/output/part-0.jsonl")[
+        "Body"
+    ].read()
+    records = [json.loads(x) for x in body.decode().splitlines()]
+    assert [r["row"] for r in records] == list(range(500, 550))
+    assert [r["row"] for r in records if "error" in r] == [503, 510]
+    valid = [r for i, r in enumerate(rows_1000[:50]) if i not in (3, 10)]
+    assert [r["prediction"] for r in records if "error" not in r] == demo_estimator.predict(
+        pd.DataFrame(valid)
+    ).tolist()
+
+
+def test_batch_summary_counts_caught_slices_as_failed(handler_env: Any) -> None:
+    items = [
+        {"rows": 10, "succeeded": 9, "failed": 1, "input_key": "a"},
+        {
+            "rows": 5,
+            "input_key": "b",
+            "slice_error": {"Error": "ModelIntegrityError", "Cause": "x"},
+        },
+    ]
+    totals = handler_env.handler({"batch_summary": {"items": items, "run_id": "r"}}, Context())
+    assert (totals["rows"], totals["succeeded"], totals["failed"]) == (15, 9, 6)
+    assert totals["failed_slices"][0]["input_key"] == "b"
+    assert totals["run_id"] == "r"
+    assert "items" not in totals
