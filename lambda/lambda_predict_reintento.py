@@ -4,6 +4,8 @@ Events:
 - realtime: ``{"instances": [{feature: value, ...}, ...]}`` (or an API-style ``{"body": "<json>"}``)
 - batch work item: ``{"batch_slice": {...}}`` (see batch_slice.py)
 - batch totals: ``{"batch_summary": {"items": [...]}}``
+- model check: ``{"describe_model": {}}`` looks for a new model version now and answers which
+  version serves and what input it expects (used by ops after an upload and by status)
 
 Configuration (read on first use, never at import): MODEL_BUCKET, MODEL_KEY,
 MODEL_REFRESH_SECONDS (default 60), MAX_ROWS (default 1000).
@@ -60,8 +62,8 @@ def _cache() -> ModelCache:
     return cache
 
 
-def _model() -> LoadedModel:
-    model, loaded_now = _cache().get()
+def _model(force_check: bool = False) -> LoadedModel:
+    model, loaded_now = _cache().get(force_check)
     if loaded_now:
         metrics.add_metric(name="ModelLoadTime", unit=MetricUnit.Milliseconds, value=model.load_ms)
         logger.info("model loaded", model=model.describe(), load_ms=round(model.load_ms, 1))
@@ -114,6 +116,22 @@ def _batch_slice(item: Any) -> dict[str, Any]:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     if isinstance(event, Mapping) and "batch_slice" in event:
         return _batch_slice(event["batch_slice"])
+    if isinstance(event, Mapping) and "describe_model" in event:
+        model = _model(force_check=True)
+        return {
+            "model": model.describe(),
+            "features": [
+                {
+                    "name": f.name,
+                    "kind": f.kind,
+                    "nullable": f.nullable,
+                    "categories": list(f.categories) if f.categories is not None else None,
+                }
+                for f in model.schema.features
+            ],
+            "classes": list(model.schema.classes) if model.schema.classes is not None else None,
+            "max_rows": _max_rows(),
+        }
     if isinstance(event, Mapping) and "batch_summary" in event:
         summary = event["batch_summary"]
         totals = summarize(summary.get("items") if isinstance(summary, Mapping) else None)

@@ -203,14 +203,17 @@ class ModelCache:
             load_ms=(time.perf_counter() - t0) * 1000,
         )
 
-    def get(self) -> tuple[LoadedModel, bool]:
-        """Return (model, loaded_now). Raises the typed faults when there is no usable model."""
+    def get(self, force_check: bool = False) -> tuple[LoadedModel, bool]:
+        """Return (model, loaded_now). Raises the typed faults when there is no usable model.
+
+        ``force_check`` looks for a new version now instead of after the refresh period.
+        """
         now = self.clock()
         if self.model is None:
             self.model = self._load(self.store.head())
             self.checked_at = now
             return self.model, True
-        if now - self.checked_at < self.refresh_seconds:
+        if not force_check and now - self.checked_at < self.refresh_seconds:
             return self.model, False
         self.checked_at = now
         try:

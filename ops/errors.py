@@ -29,10 +29,6 @@ class StackNotDeployedError(OpsError):
     """The stack (or one of its outputs) is not there."""
 
 
-class ModelNotUploadedError(OpsError):
-    """The function has no model to serve."""
-
-
 class LocalTargetError(OpsError):
     """The local target could not be started, reached or used."""
 
@@ -60,6 +56,27 @@ class FunctionError(OpsError):
 
 class InvalidInputError(FunctionError):
     """The function refused the rows: ``details`` lists row, field and problem."""
+
+    def __init__(
+        self, message: str, *, error_type: str, details: Any = None, expected_features: Any = None
+    ) -> None:
+        super().__init__(message, error_type=error_type, details=details)
+        self.expected_features = expected_features
+
+    def __str__(self) -> str:
+        shown = "; ".join(
+            f"row {d.get('row')}: {d.get('field')}: {d.get('problem')}"
+            for d in (self.details or [])[:5]
+        )
+        return f"{self.args[0]} ({shown})" if shown else str(self.args[0])
+
+
+class ModelNotUploadedError(FunctionError):
+    """The function has no model to serve: run upload_model."""
+
+
+class FunctionTimeoutError(FunctionError):
+    """The function ran out of time."""
 
 
 class BatchError(OpsError):

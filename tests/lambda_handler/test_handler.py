@@ -124,3 +124,19 @@ def test_batch_summary_counts_caught_slices_as_failed(handler_env: Any) -> None:
     assert totals["failed_slices"][0]["input_key"] == "b"
     assert totals["run_id"] == "r"
     assert "items" not in totals
+
+
+def test_describe_model_checks_for_a_new_version_now(
+    handler_env: Any, model_bucket: ModelBucket, demo_bytes: bytes, monkeypatch: Any
+) -> None:
+    # GIVEN a function that served version 1 and refreshes only every hour
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "3600")
+    v1 = model_bucket.put(demo_bytes)
+    assert handler_env.handler({"describe_model": {}}, Context())["model"]["version_id"] == v1
+    # WHEN version 2 is uploaded and the model is described
+    v2 = model_bucket.put(demo_bytes)
+    described = handler_env.handler({"describe_model": {}}, Context())
+    # THEN it answers with version 2 at once, and says what input it expects
+    assert described["model"]["version_id"] == v2
+    assert [f["name"] for f in described["features"]][:2] == ["latencia_ms", "intentos_previos"]
+    assert described["classes"] == [0, 1]

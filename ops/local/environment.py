@@ -1,0 +1,253 @@
+"""Execution environments: one ``awslambdaric`` process each, warm between invocations.
+
+An environment imports the handler once (so a module-level model cache survives, as on Lambda),
+serves one invocation at a time, and is replaced after a timeout or a crash. A bounded pool per
+function queues calls beyond its size; it never deadlocks because every acquire is released.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from ops.local.runtime_api import Invocation, Outcome, RuntimeApi
+
+INIT_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything that defines an environment; a change means new environments."""
+
+    name: str
+    arn: str
+    version: str
+    handler: str
+    code_paths: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    timeout_seconds: float
+    memory_mb: int
+    log_group: str
+    max_environments: int
+
+    @property
+    def key(self) -> str:
+        return json.dumps(
+            [
+                self.arn,
+                self.version,
+                self.handler,
+                self.code_paths,
+                self.env,
+                self.timeout_seconds,
+                self.memory_mb,
+            ]
+        )
+
+
+@dataclass
+class Result:
+    """One invocation: payload (response or error JSON), whether it is a function error."""
+
+    payload: bytes
+    errored: bool
+    request_id: str
+    duration_ms: float
+    cold: bool
+    init_ms: float | None
+    log_lines: list[str] = field(default_factory=list)
+    replaced: bool = False
+
+
+class ExecutionEnvironment:
+    """One runtime client process and its Runtime API endpoint."""
+
+    def __init__(self, spec: FunctionSpec, python: str, extra_env: dict[str, str]) -> None:
+        self.spec = spec
+        self.api = RuntimeApi()
+        self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+        env.update(dict(spec.env))
+        env.update(extra_env)
+        env.update(
+            {
+                "AWS_LAMBDA_RUNTIME_API": self.api.address,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
+                "PYTHONPATH": os.pathsep.join(spec.code_paths),
+            }
+        )
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [python, "-m", "awslambdaric", spec.handler],
+            cwd=spec.code_paths[0],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert self.proc.stdout is not None
+        self._out: IO[bytes] = self.proc.stdout
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = started + INIT_TIMEOUT_SECONDS
+        while not self.api.ready.wait(0.05):
+            if self.proc.poll() is not None or time.perf_counter() > deadline:
+                break
+        self.init_ms = (time.perf_counter() - started) * 1000
+        self.invocations = 0
+
+    def _pump(self) -> None:
+        for raw in iter(self._out.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            with self._lock:
+                self._lines.append(line)
+
+    def _drain(self) -> list[str]:
+        """Lines written so far, waiting briefly for what is still in the pipe."""
+        for _ in range(50):
+            readable, _, _ = select.select([self._out], [], [], 0)
+            if not readable:
+                break
+            time.sleep(0.001)
+        with self._lock:
+            lines, self._lines = self._lines, []
+        return lines
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None and self.api.init_error is None
+
+    def invoke(self, payload: bytes, request_id: str) -> Result:
+        cold = self.invocations == 0
+        self.invocations += 1
+        init_lines = self._drain() if cold else []
+        start = time.perf_counter()
+        if self.api.init_error is not None or self.proc.poll() is not None:
+            error = self.api.init_error or Outcome(request_id, False, b"", "Runtime.ExitError")
+            body = error.body or _error(
+                "Runtime.ExitError",
+                f"RequestId: {request_id} Error: Runtime exited with error: exit status "
+                f"{self.proc.poll()}",
+            )
+            return Result(body, True, request_id, 0.0, cold, self.init_ms, init_lines, True)
+        deadline_ms = int(time.time() * 1000 + self.spec.timeout_seconds * 1000)
+        self.api.submit(Invocation(request_id, payload, deadline_ms, self.spec.arn))
+        outcome = self._wait(request_id, start)
+        duration = (time.perf_counter() - start) * 1000
+        lines = init_lines + self._drain()
+        if outcome is None:
+            replaced = True
+            if self.proc.poll() is None:
+                self.kill()
+                body = _error(
+                    "Sandbox.Timedout",
+                    f"{datetime.now(UTC).isoformat()} {request_id} Task timed out after "
+                    f"{self.spec.timeout_seconds:.2f} seconds",
+                )
+            else:
+                body = _error(
+                    "Runtime.ExitError",
+                    f"RequestId: {request_id} Error: Runtime exited with error: exit status "
+                    f"{self.proc.returncode}",
+                )
+            return Result(body, True, request_id, duration, cold, self.init_ms, lines, replaced)
+        return Result(outcome.body, not outcome.ok, request_id, duration, cold, self.init_ms, lines)
+
+    def _wait(self, request_id: str, start: float) -> Outcome | None:
+        deadline = start + self.spec.timeout_seconds
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return None
+            try:
+                outcome = self.api.outcomes.get(timeout=min(remaining, 0.05))
+            except Exception:
+                if self.proc.poll() is not None:
+                    return None
+                continue
+            if outcome.request_id == request_id:
+                return outcome
+
+    def max_memory_mb(self) -> int:
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+        return 0
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=5)
+        self.api.close()
+
+
+def _error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Pool:
+    """At most ``spec.max_environments`` environments; warmest (last used) first."""
+
+    def __init__(self, spec: FunctionSpec, factory: Callable[[], ExecutionEnvironment]) -> None:
+        self.spec, self.factory = spec, factory
+        self.idle: list[ExecutionEnvironment] = []
+        self.count = 0
+        self.cold_starts = 0
+        self.invocations = 0
+        self.cv = threading.Condition()
+
+    def acquire(self) -> ExecutionEnvironment:
+        with self.cv:
+            while True:
+                if self.idle:
+                    return self.idle.pop()
+                if self.count < self.spec.max_environments:
+                    self.count += 1
+                    break
+                self.cv.wait()
+        try:
+            environment = self.factory()
+        except BaseException:
+            with self.cv:
+                self.count -= 1
+                self.cv.notify()
+            raise
+        with self.cv:
+            self.cold_starts += 1
+        return environment
+
+    def release(self, environment: ExecutionEnvironment, healthy: bool) -> None:
+        with self.cv:
+            self.invocations += 1
+            if healthy and environment.alive:
+                self.idle.append(environment)
+            else:
+                environment.kill()
+                self.count -= 1
+            self.cv.notify()
+
+    def shutdown(self) -> None:
+        with self.cv:
+            for environment in self.idle:
+                environment.kill()
+            self.count -= len(self.idle)
+            self.idle.clear()
+
+
+def default_python() -> str:
+    return sys.executable

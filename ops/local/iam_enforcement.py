@@ -1,0 +1,64 @@
+"""IAM enforced for the function's own calls, and only those.
+
+Each execution environment gets STS credentials of its function's role; requests signed with
+those keys go through moto's signature check and policy evaluation, so the stack's
+least-privilege policy is proven offline (reading the model works; writing it, listing the
+bucket or reading another bucket is AccessDenied). Other callers (the operator, tests, the Step
+Functions service) stay unauthenticated, as in stock moto.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+ENFORCED_KEYS: set[str] = set()
+_lock = threading.Lock()
+_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+
+
+def credentials_for(fn: Any) -> dict[str, str]:
+    """Assume the function's role (in-process) and remember its key as enforced."""
+    from moto.sts.models import sts_backends
+
+    role = sts_backends[fn.account_id]["global"].assume_role(
+        region_name=fn.region,
+        role_session_name=fn.function_name[:64],
+        role_arn=fn.role,
+        policy=None,  # type: ignore[arg-type]
+        duration=43200,
+        external_id=None,  # type: ignore[arg-type]
+    )
+    with _lock:
+        ENFORCED_KEYS.add(role.access_key_id)
+    return {
+        "AWS_ACCESS_KEY_ID": role.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
+        "AWS_SESSION_TOKEN": role.session_token,
+    }
+
+
+def install() -> None:
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        match = _CREDENTIAL.search(self.headers.get("Authorization", "") or "")
+        if not (match and match.group(1) in ENFORCED_KEYS):
+            return
+        parsed = urlparse(self.uri)
+        path = self.raw_path + ("?" + parsed.query if parsed.query else "")
+        request = iam_request_cls(
+            account_id=self.current_account,
+            method=self.method,
+            path=path,
+            data=self.data,
+            body=self.raw_body,
+            headers=self.headers,
+            action=self._get_action(),
+        )
+        request.check_signature()
+        request.check_action_permitted(resource)
+
+    setattr(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate)  # noqa: B010

@@ -1,0 +1,229 @@
+"""The docker-less Lambda runtime plugged into moto: every invoke path runs the real handler.
+
+Replaces ``LambdaFunction.invoke`` (the Invoke API, which Step Functions tasks call too) and
+``_invoke_lambda`` (event sources), the only places moto would start Docker. Errors come back
+in the real format (``x-amz-function-error: Unhandled``, ``errorType``, ``errorMessage``);
+START/END/REPORT lines, with Init Duration on a cold start, go to the function's log group.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ops.local import iam_enforcement
+from ops.local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
+from ops.local.images import context_for_image, parse_dockerfile
+
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+DEFAULT_MAX_ENVIRONMENTS = 4
+
+
+class LambdaRuntime:
+    """Pools of execution environments, one per function configuration."""
+
+    def __init__(self, endpoint: str, python: str, max_environments: int) -> None:
+        self.endpoint, self.python, self.max_environments = endpoint, python, max_environments
+        self.pools: dict[str, Pool] = {}
+        self.by_arn: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def spec_for(self, fn: Any) -> FunctionSpec:
+        if "ImageUri" in (fn.code or {}):
+            context = context_for_image(fn.code["ImageUri"], fn.account_id, fn.region)
+            dockerfile = parse_dockerfile(context / "Dockerfile")
+            command = list(getattr(fn.image_config, "cmd", None) or []) or dockerfile.cmd
+            handler = command[0]
+            extra_paths = [
+                str(context / p)
+                for p in dockerfile.copied_dirs
+                if (context / p).is_dir() and os.path.normpath(p) != "."
+            ]
+            paths = (str(context), *extra_paths)
+            image_env = dockerfile.env
+        else:
+            raise NotImplementedError(
+                "the local target runs image functions (DockerImageFunction) only"
+            )
+        env = {
+            "LAMBDA_TASK_ROOT": str(context),
+            "_HANDLER": handler,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_Image",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+            "AWS_REGION": fn.region,
+            "AWS_DEFAULT_REGION": fn.region,
+            "TZ": ":UTC",
+            **image_env,
+            **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+            # the one deliberate difference from AWS: the SDK talks to the local target
+            "AWS_ENDPOINT_URL": self.endpoint,
+        }
+        limit = self.max_environments
+        reserved = getattr(fn, "reserved_concurrency", None)
+        if reserved:
+            limit = max(1, min(limit, int(reserved)))
+        return FunctionSpec(
+            name=fn.function_name,
+            arn=fn.function_arn,
+            version=str(fn.version),
+            handler=handler,
+            code_paths=paths,
+            env=tuple(sorted(env.items())),
+            timeout_seconds=float(fn.timeout),
+            memory_mb=int(fn.memory_size),
+            log_group=fn.logs_group_name,
+            max_environments=limit,
+        )
+
+    def pool_for(self, fn: Any) -> Pool:
+        spec = self.spec_for(fn)
+        with self.lock:
+            pool = self.pools.get(spec.key)
+            if pool is None:
+                old = self.by_arn.get(spec.arn)
+                if old in self.pools:
+                    self.pools.pop(old).shutdown()  # configuration changed: new environments
+                credentials = iam_enforcement.credentials_for(fn)
+
+                def factory(spec: FunctionSpec = spec) -> ExecutionEnvironment:
+                    return ExecutionEnvironment(spec, self.python, credentials)
+
+                pool = self.pools[spec.key] = Pool(spec, factory)
+                self.by_arn[spec.arn] = spec.key
+            return pool
+
+    def invoke(self, fn: Any, payload: bytes) -> Result:
+        pool = self.pool_for(fn)
+        environment = pool.acquire()
+        request_id = str(uuid.uuid4())
+        started = int(time.time() * 1000)
+        try:
+            result = environment.invoke(payload, request_id)
+        except Exception as err:  # a broken pipe or the like: the environment is gone
+            result = Result(
+                json.dumps({"errorType": "Runtime.ExitError", "errorMessage": str(err)}).encode(),
+                True,
+                request_id,
+                0.0,
+                False,
+                None,
+                [],
+                True,
+            )
+        pool.release(environment, healthy=not result.replaced)
+        self._write_logs(fn, environment, result, started)
+        return result
+
+    def _write_logs(
+        self, fn: Any, environment: ExecutionEnvironment, result: Result, started: int
+    ) -> None:
+        init = f"\tInit Duration: {result.init_ms:.2f} ms" if result.cold and result.init_ms else ""
+        billed = max(1, int(result.duration_ms + 0.999))
+        lines = [
+            f"START RequestId: {result.request_id} Version: {environment.spec.version}",
+            *result.log_lines,
+            f"END RequestId: {result.request_id}",
+            f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
+            f"Billed Duration: {billed} ms\tMemory Size: {environment.spec.memory_mb} MB\t"
+            f"Max Memory Used: {environment.max_memory_mb()} MB{init}",
+        ]
+        result.log_lines = lines
+        events = [{"timestamp": started, "message": line} for line in lines if line]
+        try:
+            fn.logs_backend.ensure_log_group(environment.spec.log_group)
+            group = fn.logs_backend.groups[environment.spec.log_group]
+            if environment.stream not in group.streams:
+                fn.logs_backend.create_log_stream(environment.spec.log_group, environment.stream)
+            fn.logs_backend.put_log_events(environment.spec.log_group, environment.stream, events)
+        except Exception:  # logs must never turn an answer into a failure
+            return
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        with self.lock:
+            return {
+                p.spec.name: {
+                    "environments": p.count,
+                    "idle": len(p.idle),
+                    "cold_starts": p.cold_starts,
+                    "invocations": p.invocations,
+                }
+                for p in self.pools.values()
+            }
+
+    def shutdown(self) -> None:
+        with self.lock:
+            for pool in self.pools.values():
+                pool.shutdown()
+            self.pools.clear()
+
+
+RUNTIME: LambdaRuntime | None = None
+
+
+def install(
+    endpoint: str, python: str, max_environments: int = DEFAULT_MAX_ENVIRONMENTS
+) -> LambdaRuntime:
+    """Plug the runtime into moto's Lambda model (idempotent per process)."""
+    global RUNTIME
+    from moto.awslambda import models as lm
+    from moto.awslambda.exceptions import LambdaClientError
+
+    runtime = RUNTIME = LambdaRuntime(endpoint, python, max_environments)
+    iam_enforcement.install()
+
+    def run(fn: Any, payload: bytes) -> Result:
+        try:
+            return runtime.invoke(fn, payload)
+        except Exception as err:  # a deployment problem, reported like Lambda would
+            body = {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(err)}
+            return Result(json.dumps(body).encode(), True, str(uuid.uuid4()), 0.0, False, None)
+
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        raw = body.encode() if isinstance(body, str) else (body or b"{}")
+        headers = {k.lower(): v for k, v in dict(request_headers).items()}
+        if len(raw) > SYNC_PAYLOAD_LIMIT:
+            raise LambdaClientError(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the "
+                "InvokeFunction operation",
+            )
+        try:
+            json.loads(raw)
+        except ValueError as err:
+            raise LambdaClientError(
+                "InvalidRequestContentException", f"Could not parse request body into json: {err}"
+            ) from err
+        if headers.get("x-amz-invocation-type") == "Event":
+            threading.Thread(target=run, args=(self, raw), daemon=True).start()
+            return b""
+        result = run(self, raw)
+        if result.errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["x-amz-executed-version"] = str(self.version)
+        if headers.get("x-amz-log-type") == "Tail":
+            tail = "\n".join(result.log_lines).encode()[-4096:]
+            response_headers["x-amz-log-result"] = base64.b64encode(tail).decode()
+        return result.payload
+
+    def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        raw = event if isinstance(event, str | bytes) else json.dumps(event or {})
+        result = run(self, raw.encode() if isinstance(raw, str) else raw)
+        return result.payload.decode(), result.errored, "\n".join(result.log_lines)
+
+    setattr(lm.LambdaFunction, "invoke", invoke)  # noqa: B010
+    setattr(lm.LambdaFunction, "_invoke_lambda", invoke_lambda)  # noqa: B010
+    return runtime
+
+
+def code_path(fn: Any) -> Path:
+    """Where an image function's code lives on this machine (for status and tests)."""
+    return context_for_image(fn.code["ImageUri"], fn.account_id, fn.region)

@@ -1,0 +1,451 @@
+# mypy: disable-error-code="override, arg-type, assignment, attr-defined, unused-ignore"
+# (this module monkeypatches moto internals; their signatures are matched at run time, by tests)
+"""Our fidelity fixes to moto: a short, named list, each tested (tests/integration/test_patches.py).
+
+They touch moto internals, so moto is pinned exactly and ``check_moto_version`` refuses any other
+version (the canary test fails loudly when the pin moves underneath them). Apply before the
+first CloudFormation call: moto caches its resource-type map.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import moto
+
+from ops.errors import LocalTargetError
+
+PINNED_MOTO = "5.2.5"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One fix: a stable name, what real AWS does that stock moto does not, and how to apply."""
+
+    name: str
+    fixes: str
+    apply: Callable[[], None]
+
+
+def check_moto_version() -> None:
+    if moto.__version__ != PINNED_MOTO:
+        raise LocalTargetError(
+            f"the local target's fixes are written for moto {PINNED_MOTO}, but moto "
+            f"{moto.__version__} is installed; run `make setup` to restore the pinned version"
+        )
+
+
+def _s3_backend(account_id: str, region_name: str) -> Any:
+    from moto.s3 import models as s3m
+
+    return s3m.s3_backends[account_id][s3m.get_partition(region_name)]
+
+
+def _register(model: Any) -> None:
+    """Make CloudFormation see a new model class (moto caches the subclass list)."""
+    from moto.cloudformation import parsing
+
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    assert parsing.get_model_map()[model.cloudformation_type()] is model
+
+
+# --------------------------------------------------------------------------- S3
+
+
+def _bucket_properties() -> None:
+    from moto.s3 import models as s3m
+
+    original = s3m.FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: Any, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        bucket = original(cls, resource_name, cfn, account_id, region_name, **kw)
+        props = cfn.get("Properties", {})
+        backend = _s3_backend(account_id, region_name)
+        status = props.get("VersioningConfiguration", {}).get("Status")
+        if status:
+            backend.put_bucket_versioning(bucket.name, status)
+        block = props.get("PublicAccessBlockConfiguration")
+        if block:
+            backend.put_public_access_block(
+                bucket.name, {k: str(v).lower() == "true" for k, v in block.items()}
+            )
+        return bucket
+
+    setattr(s3m.FakeBucket, "create_from_cloudformation_json", classmethod(create))  # noqa: B010
+
+
+def _bucket_policy_resource() -> None:
+    from moto.core.common_models import CloudFormationModel
+
+    class BucketPolicy(CloudFormationModel):  # type: ignore[misc]
+        def __init__(self, bucket: str, account_id: str, region_name: str) -> None:
+            self.bucket, self.account_id, self.region_name = bucket, account_id, region_name
+
+        @property
+        def physical_resource_id(self) -> str:
+            return f"{self.bucket}-policy"
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::S3::BucketPolicy"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return False
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
+        ) -> BucketPolicy:
+            props = cfn["Properties"]
+            document = json.dumps(props["PolicyDocument"]).encode()
+            _s3_backend(account_id, region_name).put_bucket_policy(props["Bucket"], document)
+            return cls(props["Bucket"], account_id, region_name)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls, original: Any, new_name: str, cfn: Any, account_id: str, region_name: str
+        ) -> BucketPolicy:
+            return cls.create_from_cloudformation_json(new_name, cfn, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls, resource_name: str, cfn: Any, account_id: str, region_name: str
+        ) -> None:
+            bucket = cfn.get("Properties", {}).get("Bucket")
+            if bucket:
+                try:
+                    _s3_backend(account_id, region_name).delete_bucket_policy(bucket)
+                except Exception:  # the bucket may already be gone
+                    return
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            try:
+                _s3_backend(account_id, region_name).delete_bucket_policy(self.bucket)
+            except Exception:
+                return
+
+        def is_created(self) -> bool:
+            return True
+
+    _register(BucketPolicy)
+
+
+def _secure_transport() -> None:
+    """The local endpoint is plain HTTP on loopback; CDK's enforceSSL statement
+    (Deny s3:* when aws:SecureTransport is false) would refuse every call. Evaluate as the TLS
+    request the real path is: statements conditioned only on SecureTransport=false are skipped."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3 import models as s3m
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        raw = self.policy.decode() if isinstance(self.policy, bytes) else self.policy
+        document = json.loads(raw)
+        statements = document.get("Statement", [])
+        statements = [statements] if isinstance(statements, dict) else statements
+        kept = [
+            s
+            for s in statements
+            if s.get("Condition") != {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps(dict(document, Statement=kept))).is_action_permitted(
+            action, resource
+        )
+
+    setattr(s3m.FakeBucket, "get_permission", get_permission)  # noqa: B010
+
+
+# --------------------------------------------------------------------------- Lambda
+
+_LAMBDA_EXTRA = (
+    "PackageType",
+    "ImageConfig",
+    "LoggingConfig",
+    "Architectures",
+    "EphemeralStorage",
+    "TracingConfig",
+)
+
+
+def _lambda_properties() -> None:
+    from moto.awslambda import models as lm
+
+    captured = threading.local()
+    original_init = lm.LambdaFunction.__init__
+    original_backend_create = lm.LambdaBackend.create_function
+    original_cfn = lm.LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    original_config = lm.LambdaFunction.get_configuration
+
+    def init(
+        self: Any, account_id: str, spec: dict[str, Any], region: str, version: Any = 1
+    ) -> None:
+        original_init(self, account_id, spec, region, version)
+        self.logging_config = spec.get("LoggingConfig") or None
+        if self.logging_config and self.logging_config.get("LogGroup"):
+            self.logs_group_name = self.logging_config["LogGroup"]
+        if "ImageUri" in (spec.get("Code") or {}):
+            self.package_type = "Image"
+
+    def create_function(self: Any, spec: dict[str, Any]) -> Any:
+        extra = getattr(captured, "props", None)
+        return original_backend_create(self, dict(spec, **extra) if extra else spec)
+
+    def create(
+        cls: Any, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        props = cfn["Properties"]
+        captured.props = {k: props[k] for k in _LAMBDA_EXTRA if k in props}
+        try:
+            return original_cfn(cls, resource_name, cfn, account_id, region_name, **kw)
+        finally:
+            captured.props = None
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> Any:
+        config = original_config(self, *args, **kwargs)
+        logging_config = getattr(self, "logging_config", None) or {}
+        config["LoggingConfig"] = {
+            "LogFormat": logging_config.get("LogFormat", "Text"),
+            "LogGroup": logging_config.get("LogGroup", f"/aws/lambda/{self.function_name}"),
+        }
+        return config
+
+    setattr(lm.LambdaFunction, "__init__", init)  # noqa: B010
+    setattr(lm.LambdaBackend, "create_function", create_function)  # noqa: B010
+    setattr(lm.LambdaFunction, "create_from_cloudformation_json", classmethod(create))  # noqa: B010
+    setattr(lm.LambdaFunction, "get_configuration", get_configuration)  # noqa: B010
+
+
+# --------------------------------------------------------------------------- Step Functions
+
+
+def _stepfunctions_executable() -> None:
+    from moto.core.config import default_user_config
+    from moto.stepfunctions import models as sfm
+    from moto.stepfunctions.parser.models import (
+        StepFunctionsParserBackend,
+        stepfunctions_parser_backends,
+    )
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    sfm.stepfunctions_backends = stepfunctions_parser_backends  # used by CFN create/delete
+
+    def logging(config: Any) -> Any:
+        if not config:
+            return None
+        return {
+            "level": config.get("Level", "OFF"),
+            "includeExecutionData": bool(config.get("IncludeExecutionData", False)),
+            "destinations": [
+                {
+                    "cloudWatchLogsLogGroup": {
+                        "logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]
+                    }
+                }
+                for d in config.get("Destinations", [])
+            ],
+        }
+
+    def create(
+        cls: Any, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        props = cfn["Properties"]
+        definition = props.get("DefinitionString") or json.dumps(props.get("Definition", {}))
+        for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        tracing = props.get("TracingConfiguration")
+        return stepfunctions_parser_backends[account_id][region_name].create_state_machine(
+            props.get("StateMachineName", resource_name),
+            definition,
+            props.get("RoleArn", ""),
+            tags=sfm.cfn_to_api_tags(props.get("Tags", [])),
+            loggingConfiguration=logging(props.get("LoggingConfiguration")),
+            tracingConfiguration={"enabled": bool(tracing.get("Enabled"))} if tracing else None,
+            sm_type=props.get("StateMachineType", "STANDARD"),
+        )
+
+    original_start = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: Any = None,
+        trace_header: Any = None,
+    ) -> Any:
+        return original_start(
+            self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
+        )
+
+    setattr(sfm.StateMachine, "create_from_cloudformation_json", classmethod(create))  # noqa: B010
+    setattr(StepFunctionsParserBackend, "start_execution", start_execution)  # noqa: B010
+
+
+# --------------------------------------------------------------------------- CloudWatch
+
+
+def _alarm_resource() -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core.common_models import CloudFormationModel
+
+    class MetricAlarm(CloudFormationModel):  # type: ignore[misc]
+        def __init__(self, alarm: Any, account_id: str, region_name: str) -> None:
+            self.alarm, self.account_id, self.region_name = alarm, account_id, region_name
+
+        @property
+        def physical_resource_id(self) -> str:
+            return str(self.alarm.name)
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::CloudWatch::Alarm"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "AlarmName"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Arn"
+
+        def get_cfn_attribute(self, attribute_name: str) -> Any:
+            return self.alarm.alarm_arn
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
+        ) -> MetricAlarm:
+            p = cfn["Properties"]
+            alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+                name=p.get("AlarmName", resource_name),
+                namespace=p.get("Namespace"),
+                metric_name=p.get("MetricName"),
+                comparison_operator=p["ComparisonOperator"],
+                evaluation_periods=int(p["EvaluationPeriods"]),
+                period=int(p.get("Period", 60)),
+                threshold=float(p.get("Threshold", 0)),
+                statistic=p.get("Statistic"),
+                extended_statistic=p.get("ExtendedStatistic"),
+                description=p.get("AlarmDescription", ""),
+                dimensions=p.get("Dimensions", []),
+                alarm_actions=p.get("AlarmActions", []),
+                ok_actions=p.get("OKActions", []),
+                treat_missing_data=p.get("TreatMissingData"),
+            )
+            return cls(alarm, account_id, region_name)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls, original: Any, new_name: str, cfn: Any, account_id: str, region_name: str
+        ) -> MetricAlarm:
+            return cls.create_from_cloudformation_json(
+                original.alarm.name, cfn, account_id, region_name
+            )
+
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls, resource_name: str, cfn: Any, account_id: str, region_name: str
+        ) -> None:
+            cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            cloudwatch_backends[account_id][region_name].delete_alarms([self.alarm.name])
+
+        def is_created(self) -> bool:
+            return True
+
+    _register(MetricAlarm)
+
+
+# --------------------------------------------------------------------------- CloudFormation
+
+
+def _changeset_stacks() -> None:
+    from moto.cloudformation import models as cfm
+
+    original = cfm.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> Any:
+        for stack in self.stacks.values():  # a CREATE change set's stack cannot see exports
+            stack.cross_stack_resources = self.exports
+            stack.resource_map.cross_stack_resources = self.exports
+        result = original(self, change_set_name, stack_name)
+        for stack in self.stacks.values():
+            if stack_name in (None, stack.name, stack.stack_id):
+                stack._parse_template()
+                stack.output_map = stack._create_output_map()
+                self._validate_export_uniqueness(stack)
+                for export in stack.exports:
+                    self.exports[export.name] = export
+        return result
+
+    setattr(cfm.CloudFormationBackend, "execute_change_set", execute_change_set)  # noqa: B010
+
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "s3-bucket-properties",
+        "AWS::S3::Bucket keeps VersioningConfiguration and PublicAccessBlockConfiguration",
+        _bucket_properties,
+    ),
+    Patch(
+        "s3-bucket-policy-resource",
+        "AWS::S3::BucketPolicy is created (stock moto skips the type)",
+        _bucket_policy_resource,
+    ),
+    Patch(
+        "s3-secure-transport",
+        "requests on the loopback endpoint count as TLS for aws:SecureTransport",
+        _secure_transport,
+    ),
+    Patch(
+        "lambda-cfn-properties",
+        "AWS::Lambda::Function keeps PackageType=Image, ImageConfig, LoggingConfig (its log "
+        "group), Architectures and TracingConfig",
+        _lambda_properties,
+    ),
+    Patch(
+        "stepfunctions-executable",
+        "state machines created by CloudFormation run (executing backend), keep their logging "
+        "and tracing configuration; StartExecution without a name gets a UUID",
+        _stepfunctions_executable,
+    ),
+    Patch(
+        "cloudwatch-alarm-resource",
+        "AWS::CloudWatch::Alarm is created (stock moto skips the type), with its Arn",
+        _alarm_resource,
+    ),
+    Patch(
+        "changeset-stacks",
+        "a stack created or updated by a change set resolves Fn::ImportValue, and has its "
+        "Outputs and Exports",
+        _changeset_stacks,
+    ),
+)
+
+_applied: list[str] = []
+
+
+def apply_all() -> list[str]:
+    """Apply every patch once; return their names."""
+    if not _applied:
+        check_moto_version()
+        for patch in PATCHES:
+            patch.apply()
+            _applied.append(patch.name)
+    return list(_applied)

@@ -1,0 +1,167 @@
+"""Manage the local target's background process: start, ensure_running, status, stop.
+
+Its pid, port and log live in a state folder (``.local-target/`` by default). ``ensure_running``
+is idempotent: it reuses a healthy server and starts one otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops.errors import LocalTargetError
+
+START_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class LocalTargetStatus:
+    """Whether the local target runs, and where."""
+
+    running: bool
+    port: int
+    state_dir: Path
+    pid: int | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "server.log"
+
+
+def _healthy(port: int, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=timeout) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_info(state_dir: Path) -> dict[str, object] | None:
+    path = state_dir / "server.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def status(port: int, state_dir: Path) -> LocalTargetStatus:
+    info = _read_info(state_dir)
+    pid = int(str(info["pid"])) if info and "pid" in info else None
+    ours = (
+        info is not None
+        and int(str(info.get("port"))) == port
+        and pid is not None
+        and _pid_alive(pid)
+    )
+    return LocalTargetStatus(ours and _healthy(port), port, state_dir, pid if ours else None)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start(port: int, state_dir: Path, max_environments: int = 4) -> LocalTargetStatus:
+    """Start a server; a clear error when the port is taken by something else."""
+    current = status(port, state_dir)
+    if current.running:
+        raise LocalTargetError(
+            f"the local target already runs on {current.endpoint} (pid {current.pid}); "
+            "use ensure_running() to reuse it or stop() first"
+        )
+    if not _port_free(port):
+        raise LocalTargetError(
+            f"port {port} on 127.0.0.1 is taken by another process; stop it or choose another "
+            "port with REINTENTO_LOCAL_PORT=<port>"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = (state_dir / "server.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ops.local.server",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state_dir),
+            "--max-environments",
+            str(max_environments),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (state_dir / "server.log").read_text(errors="replace")[-2000:]
+            raise LocalTargetError(
+                f"the local target exited while starting (code {proc.returncode}); its log "
+                f"{state_dir / 'server.log'} ends with:\n{tail}"
+            )
+        info = _read_info(state_dir)
+        if info and info.get("pid") == proc.pid and _healthy(port):
+            return LocalTargetStatus(True, port, state_dir, proc.pid)
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    raise LocalTargetError(
+        f"the local target did not answer on port {port} within {START_TIMEOUT_SECONDS:.0f} s; "
+        f"see {state_dir / 'server.log'}"
+    )
+
+
+def ensure_running(port: int, state_dir: Path, max_environments: int = 4) -> LocalTargetStatus:
+    current = status(port, state_dir)
+    return current if current.running else start(port, state_dir, max_environments)
+
+
+def stop(port: int, state_dir: Path, timeout: float = 15.0) -> LocalTargetStatus:
+    """Stop our server (its execution environments end with it); a no-op when none runs."""
+    current = status(port, state_dir)
+    if current.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(current.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(current.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(current.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(current.pid, signal.SIGKILL)
+    (state_dir / "server.json").unlink(missing_ok=True)
+    return LocalTargetStatus(False, port, state_dir, None)

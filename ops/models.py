@@ -1,0 +1,201 @@
+"""The model store: upload a model (checked and recorded), roll back, list versions.
+
+The sha256 and the scikit-learn version travel as S3 object metadata; the function checks both
+before unpickling. The manifest JSON is stored beside the model for people and tools.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ops.demo_model import DEFAULT_MODEL_PATH
+from ops.errors import ModelNotUploadedError, ModelVersionMismatchError, OpsError
+from ops.invoke import invoke
+from ops.manifest import ModelManifest, build_manifest, read_manifest
+from ops.plan import Plan
+from ops.settings import Settings
+from ops.target import Target, target_for
+from ops.versions import read_pins
+
+SHA256 = "sha256"
+SKLEARN = "sklearn-version"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """Where the model went and which version the function now serves."""
+
+    uri: str
+    version_id: str | None
+    sha256: str
+    sklearn_version: str
+    live: bool
+    seconds_to_live: float = field(default=0.0, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version_id: str
+    is_latest: bool
+    size_bytes: int
+    sha256: str | None
+    last_modified: datetime = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    uri: str
+    restored_version: str
+    new_version_id: str
+    live: bool
+
+
+def _manifest(path: Path) -> ModelManifest:
+    recorded = read_manifest(path)
+    built = build_manifest(path, feature_dtypes=recorded.feature_dtypes if recorded else None)
+    return built
+
+
+def check_version(manifest: ModelManifest, force: bool) -> None:
+    pinned = read_pins().get("scikit-learn")
+    if pinned != manifest.sklearn_version and not force:
+        raise ModelVersionMismatchError(
+            f"{manifest.file} was trained with scikit-learn {manifest.sklearn_version} but the "
+            f"function runs {pinned} (lambda/requirements.txt); retrain with {pinned}, or pin "
+            f"lambda/requirements.txt to {manifest.sklearn_version} and redeploy "
+            "(force=True uploads anyway and the function will refuse it)"
+        )
+
+
+def wait_until_live(target: Target, version_id: str | None, timeout: float = 120.0) -> float:
+    """Ask the function to look for the new version until it answers with it."""
+    started = time.monotonic()
+    outputs = target.outputs
+    last: Exception | None = None
+    while time.monotonic() - started < timeout:
+        try:
+            answer = invoke(target.client("lambda"), outputs.function_name, {"describe_model": {}})
+            if answer.body.get("model", {}).get("version_id") == (version_id or "null"):
+                return time.monotonic() - started
+        except OpsError as err:
+            last = err
+        time.sleep(0.5)
+    raise ModelNotUploadedError(
+        f"the function did not serve model version {version_id} within {timeout:.0f} s"
+        + (f" (last answer: {last})" if last else "")
+        + "; check `python -m ops logs`",
+        error_type="Timeout",
+    )
+
+
+def upload_model(
+    path: Path | str = DEFAULT_MODEL_PATH,
+    *,
+    force: bool = False,
+    wait: bool = True,
+    timeout: float = 120.0,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> UploadResult | Plan:
+    """Check the model, upload it with its sha256 and versions recorded, wait until it serves."""
+    path = Path(path)
+    manifest = _manifest(path)
+    check_version(manifest, force)
+    target = target_for(settings, **overrides)
+    key = target.settings.model_key
+    if dry_run:
+        steps = (
+            f"upload {path.name} ({manifest.size_bytes:,} bytes, sha256 {manifest.sha256[:12]}, "
+            f"scikit-learn {manifest.sklearn_version}) to the model bucket at {key}",
+            "record its sha256 and scikit-learn version as object metadata, its manifest beside it",
+            "wait until the function serves the new version"
+            if wait
+            else "not wait for the function",
+        )
+        return Plan("upload_model", target.settings.target, steps)
+    outputs = target.outputs
+    s3 = target.client("s3")
+    metadata = {
+        SHA256: manifest.sha256,
+        SKLEARN: manifest.sklearn_version,
+        "estimator": manifest.estimator[:100],
+        "python": manifest.versions.get("python", ""),
+    }
+    response = s3.put_object(
+        Bucket=outputs.model_bucket, Key=key, Body=path.read_bytes(), Metadata=metadata
+    )
+    version_id = response.get("VersionId")
+    manifest_key = key.rsplit(".", 1)[0] + ".json"
+    s3.put_object(
+        Bucket=outputs.model_bucket,
+        Key=manifest_key,
+        Body=manifest.to_json().encode(),
+        ContentType="application/json",
+    )
+    seconds = wait_until_live(target, version_id, timeout) if wait else 0.0
+    return UploadResult(
+        f"s3://{outputs.model_bucket}/{key}",
+        version_id,
+        manifest.sha256,
+        manifest.sklearn_version,
+        wait,
+        seconds_to_live=seconds,
+    )
+
+
+def list_models(settings: Settings | None = None, **overrides: Any) -> tuple[ModelVersion, ...]:
+    """The model object's versions, newest first."""
+    target = target_for(settings, **overrides)
+    outputs = target.outputs
+    s3 = target.client("s3")
+    key = target.settings.model_key
+    listed = s3.list_object_versions(Bucket=outputs.model_bucket, Prefix=key).get("Versions", [])
+    found = []
+    for v in listed:
+        if v["Key"] != key:
+            continue
+        head = s3.head_object(Bucket=outputs.model_bucket, Key=key, VersionId=v["VersionId"])
+        found.append(
+            ModelVersion(
+                v["VersionId"],
+                bool(v["IsLatest"]),
+                int(v["Size"]),
+                head.get("Metadata", {}).get(SHA256),
+                v["LastModified"],
+            )
+        )
+    return tuple(sorted(found, key=lambda m: m.last_modified, reverse=True))
+
+
+def rollback_model(
+    *, wait: bool = True, timeout: float = 120.0, settings: Settings | None = None, **overrides: Any
+) -> RollbackResult:
+    """Make the previous version current again (a copy, so the history is kept)."""
+    target = target_for(settings, **overrides)
+    versions = list_models(target.settings)
+    if len(versions) < 2:
+        raise ModelNotUploadedError(
+            f"there is no previous model version to roll back to ({len(versions)} version(s)); "
+            "upload a model first",
+            error_type="NoPreviousVersion",
+        )
+    previous = versions[1]
+    outputs = target.outputs
+    key = target.settings.model_key
+    copied = target.client("s3").copy_object(
+        Bucket=outputs.model_bucket,
+        Key=key,
+        CopySource={"Bucket": outputs.model_bucket, "Key": key, "VersionId": previous.version_id},
+        MetadataDirective="COPY",
+    )
+    new_version = str(copied.get("VersionId"))
+    if wait:
+        wait_until_live(target, new_version, timeout)
+    return RollbackResult(
+        f"s3://{outputs.model_bucket}/{key}", previous.version_id, new_version, wait
+    )

@@ -1,0 +1,55 @@
+"""The deployed stacks' outputs, read by their fixed keys (the same code for both targets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ops import stacks
+from ops.errors import StackNotDeployedError
+from ops.settings import Settings
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """Names of what the stacks created (``infra/names.py`` keys)."""
+
+    model_bucket: str
+    model_key: str
+    batch_bucket: str
+    function_name: str
+    function_arn: str
+    function_log_group: str
+    state_machine_arn: str
+    state_machine_log_group: str
+    dashboard: str
+    alarm_topic: str | None = None
+
+
+_KEYS = {
+    "model_key": "ModelKey",
+    "batch_bucket": "BatchBucketName",
+    "function_name": "FunctionName",
+    "function_arn": "FunctionArn",
+    "function_log_group": "FunctionLogGroupName",
+    "state_machine_arn": "StateMachineArn",
+    "state_machine_log_group": "StateMachineLogGroupName",
+    "dashboard": "DashboardName",
+}
+
+
+def read_outputs(cf: Any, settings: Settings) -> StackOutputs:
+    model = stacks.outputs(cf, settings.model_stack_name)
+    service = stacks.outputs(cf, settings.service_stack_name)
+    try:
+        values = {field: service[key] for field, key in _KEYS.items()}
+        return StackOutputs(
+            model_bucket=model["ModelBucketName"],
+            alarm_topic=service.get("AlarmTopicArn"),
+            **values,
+        )
+    except KeyError as err:
+        raise StackNotDeployedError(
+            f"stack output {err} is missing: the deployed stacks are older than this code; "
+            "run `python -m ops deploy`"
+        ) from err

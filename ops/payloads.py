@@ -1,0 +1,39 @@
+"""Rows as the function takes them: from dicts, lists or a DataFrame. Pure, no AWS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ops.errors import ConfigurationError
+
+
+def _native(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def to_rows(data: Any) -> list[Any]:
+    """Normalize input to a list of rows (dicts keyed by feature, or lists of numbers)."""
+    if isinstance(data, pd.DataFrame):
+        return [
+            {str(k): _native(v) for k, v in row.items()} for row in data.to_dict(orient="records")
+        ]
+    if isinstance(data, pd.Series):
+        return [{str(k): _native(v) for k, v in data.items()}]
+    if isinstance(data, Mapping):
+        return [dict(data)]
+    if isinstance(data, np.ndarray):
+        return [[_native(v) for v in row] for row in np.atleast_2d(data)]
+    if isinstance(data, Iterable) and not isinstance(data, str | bytes):
+        rows = list(data)
+        return [dict(r) if isinstance(r, Mapping) else r for r in rows]
+    raise ConfigurationError(
+        f"rows must be a dict, a list of dicts or lists, or a DataFrame; got {type(data).__name__}"
+    )

@@ -1,0 +1,87 @@
+"""Settings: explicit argument > environment variable > default, frozen once resolved."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from ops.errors import ConfigurationError
+from ops.versions import PROJECT_ROOT
+
+Target = Literal["local", "aws"]
+
+# setting -> environment variable(s), first set wins
+ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "target": ("REINTENTO_TARGET",),
+    "region": ("REINTENTO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    "profile": ("REINTENTO_PROFILE", "AWS_PROFILE"),
+    "stage": ("REINTENTO_STAGE",),
+    "stack_prefix": ("REINTENTO_STACK_PREFIX",),
+    "model_key": ("REINTENTO_MODEL_KEY",),
+    "local_port": ("REINTENTO_LOCAL_PORT",),
+    "state_dir": ("REINTENTO_STATE_DIR",),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where and what to operate on."""
+
+    target: Target = "local"
+    region: str = "us-east-1"
+    profile: str | None = None
+    stage: str = "dev"
+    stack_prefix: str = "Reintento"
+    model_key: str = "models/mejor_modelo.pkl"
+    local_port: int = 4566
+    state_dir: Path = PROJECT_ROOT / ".local-target"
+    context: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def service_stack_name(self) -> str:
+        return f"{self.stack_prefix}-{self.stage}-Service"
+
+    @property
+    def model_stack_name(self) -> str:
+        return f"{self.stack_prefix}-{self.stage}-ModelStore"
+
+    @property
+    def cdk_context(self) -> dict[str, str]:
+        """What the CDK app reads (infra/app.py): stage, prefix, model key, plus extras."""
+        return {
+            "stage": self.stage,
+            "stack_prefix": self.stack_prefix,
+            "model_key": self.model_key,
+            **dict(self.context),
+        }
+
+    @classmethod
+    def resolve(cls, settings: Settings | None = None, **explicit: Any) -> Settings:
+        """Build settings: ``explicit`` (non-None) > environment > ``settings`` or defaults."""
+        base = settings or cls()
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if explicit.get(f.name) is not None:
+                values[f.name] = explicit[f.name]
+            elif settings is None:
+                for var in ENVIRONMENT.get(f.name, ()):
+                    if os.environ.get(var):
+                        values[f.name] = os.environ[var]
+                        break
+        try:
+            if "local_port" in values:
+                values["local_port"] = int(values["local_port"])
+            if "state_dir" in values:
+                values["state_dir"] = Path(values["state_dir"])
+        except ValueError as err:
+            raise ConfigurationError(f"REINTENTO_LOCAL_PORT must be a number: {err}") from err
+        resolved = replace(base, **values)
+        if resolved.target not in ("local", "aws"):
+            raise ConfigurationError(
+                f"target must be 'local' or 'aws', got {resolved.target!r}; "
+                "set REINTENTO_TARGET or pass target="
+            )
+        return resolved
