@@ -5,7 +5,10 @@ The notebooks and ``python -m ops`` are thin callers of what this package export
 
 from __future__ import annotations
 
-from ops.demo_model import DemoModel, save_demo_model
+from ops.batch import BatchResult, run_batch
+from ops.cost import CostEstimate, estimate_cost, seed_estimate
+from ops.demo_model import DemoModel, sample_rows, save_demo_model
+from ops.deploy import DeployResult, deploy
 from ops.errors import (
     BatchError,
     ConfigurationError,
@@ -13,6 +16,7 @@ from ops.errors import (
     CredentialsError,
     DeployError,
     FunctionError,
+    FunctionTimeoutError,
     InvalidInputError,
     LocalTargetError,
     ModelFileError,
@@ -22,25 +26,71 @@ from ops.errors import (
     PayloadTooLargeError,
     StackNotDeployedError,
 )
+from ops.local_target import local_status, start_local, stop_local
 from ops.manifest import ModelManifest, build_manifest
+from ops.models import (
+    ModelVersion,
+    RollbackResult,
+    UploadResult,
+    list_models,
+    rollback_model,
+    upload_model,
+)
+from ops.observe import LogEvent, Metrics, Report, logs, metrics
+from ops.plan import Plan
+from ops.predict import Prediction, predict
+from ops.settings import Settings
+from ops.status import Status, status
+from ops.teardown import TeardownResult, teardown
 
 __all__ = [
     "BatchError",
+    "BatchResult",
     "ConfigurationError",
     "ConfirmationError",
+    "CostEstimate",
     "CredentialsError",
     "DemoModel",
     "DeployError",
+    "DeployResult",
     "FunctionError",
+    "FunctionTimeoutError",
     "InvalidInputError",
     "LocalTargetError",
+    "LogEvent",
+    "Metrics",
     "ModelFileError",
     "ModelManifest",
     "ModelNotUploadedError",
+    "ModelVersion",
     "ModelVersionMismatchError",
     "OpsError",
     "PayloadTooLargeError",
+    "Plan",
+    "Prediction",
+    "Report",
+    "RollbackResult",
+    "Settings",
     "StackNotDeployedError",
+    "Status",
+    "TeardownResult",
+    "UploadResult",
     "build_manifest",
+    "deploy",
+    "estimate_cost",
+    "list_models",
+    "local_status",
+    "logs",
+    "metrics",
+    "predict",
+    "rollback_model",
+    "run_batch",
+    "sample_rows",
     "save_demo_model",
+    "seed_estimate",
+    "start_local",
+    "status",
+    "stop_local",
+    "teardown",
+    "upload_model",
 ]

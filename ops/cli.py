@@ -5,75 +5,207 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+import ops
+from ops.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
 from ops.errors import OpsError
 
 
-def _train_demo(args: argparse.Namespace) -> Any:
-    from ops.demo_model import save_demo_model
-
-    return save_demo_model(args.path, n_rows=args.rows)
-
-
-def _add_train_demo(sub: Any) -> None:
-    from ops.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
-
-    p = sub.add_parser("train-demo", help="train the demo model and write its manifest")
-    p.add_argument("--path", type=Path, default=DEFAULT_MODEL_PATH, help="where to write the .pkl")
-    p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows of synthetic data")
-    p.set_defaults(func=_train_demo)
+def _settings(args: argparse.Namespace) -> ops.Settings:
+    return ops.Settings.resolve(
+        target=args.target, region=args.region, profile=args.profile, stage=args.stage
+    )
 
 
-def _sample_rows(args: argparse.Namespace) -> Any:
-    from ops.demo_model import sample_rows
+def _rows(args: argparse.Namespace) -> Any:
+    if args.rows:
+        data = json.loads(args.rows)
+        return data if isinstance(data, list) else [data]
+    path = Path(args.file)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-    return "\n".join(json.dumps(row) for row in sample_rows(args.n, seed=args.seed))
+
+def _context(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        out[key] = value
+    return out
 
 
-def _add_sample_rows(sub: Any) -> None:
-    p = sub.add_parser("sample-rows", help="print N demo input rows as JSON lines")
-    p.add_argument("--n", type=int, default=5, help="how many rows")
-    p.add_argument("--seed", type=int, default=7, help="random seed")
-    p.set_defaults(func=_sample_rows)
+VERBS: dict[str, tuple[str, Any]] = {
+    "deploy": (
+        "synthesize infra/ and deploy both stacks",
+        lambda a, s: ops.deploy(s, context=_context(a.context), dry_run=a.dry_run),
+    ),
+    "upload-model": (
+        "upload a model file and wait until it serves",
+        lambda a, s: ops.upload_model(a.path, force=a.force, dry_run=a.dry_run, settings=s),
+    ),
+    "rollback-model": (
+        "serve the previous model version again",
+        lambda a, s: ops.rollback_model(settings=s),
+    ),
+    "list-models": ("list the model's versions", lambda a, s: ops.list_models(s)),
+    "predict": (
+        "realtime predictions for rows",
+        lambda a, s: ops.predict(_rows(a), dry_run=a.dry_run, settings=s),
+    ),
+    "run-batch": (
+        "predict a CSV/JSONL file through the state machine",
+        lambda a, s: ops.run_batch(a.path, dry_run=a.dry_run, settings=s),
+    ),
+    "logs": (
+        "recent log events of the function",
+        lambda a, s: ops.logs(a.since, pattern=a.pattern, dry_run=a.dry_run, settings=s),
+    ),
+    "metrics": (
+        "REPORT figures: cold starts, durations, p50/p99",
+        lambda a, s: ops.metrics(a.since, dry_run=a.dry_run, settings=s),
+    ),
+    "estimate-cost": (
+        "monthly cost estimate with the breakdown",
+        lambda a, s: ops.estimate_cost(
+            a.invocations, memory_mb=a.memory_mb, duration_ms=a.duration_ms, batch_rows=a.batch_rows
+        ),
+    ),
+    "status": (
+        "what is deployed, which model is live, alarms",
+        lambda a, s: ops.status(dry_run=a.dry_run, settings=s),
+    ),
+    "teardown": (
+        "delete the service stack (models kept unless --delete-model-bucket)",
+        lambda a, s: ops.teardown(
+            a.confirm, delete_model_bucket=a.delete_model_bucket, dry_run=a.dry_run, settings=s
+        ),
+    ),
+    "local": (
+        "start, stop or show the local target",
+        lambda a, s: {"start": ops.start_local, "stop": ops.stop_local, "status": ops.local_status}[
+            a.action
+        ](s),
+    ),
+    "train-demo": (
+        "train the demo model and write its manifest",
+        lambda a, s: ops.save_demo_model(a.path, n_rows=a.rows),
+    ),
+    "sample-rows": (
+        "print N demo input rows as JSON lines",
+        lambda a, s: "\n".join(json.dumps(r) for r in ops.sample_rows(a.n, seed=a.seed)),
+    ),
+}
+
+
+def _options(verb: str, p: argparse.ArgumentParser) -> None:
+    if verb == "deploy":
+        p.add_argument(
+            "--context",
+            "-c",
+            action="append",
+            metavar="KEY=VALUE",
+            help="CDK context, e.g. memory_mb=2048",
+        )
+    elif verb == "upload-model":
+        p.add_argument(
+            "path", nargs="?", type=Path, default=DEFAULT_MODEL_PATH, help="joblib model file"
+        )
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="upload even if its scikit-learn version differs from the pin",
+        )
+    elif verb == "predict":
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--rows", help="JSON: one row object or a list of rows")
+        group.add_argument("--file", help="JSONL or CSV file of rows")
+    elif verb == "run-batch":
+        p.add_argument("path", type=Path, help="CSV or JSONL file of rows")
+    elif verb in ("logs", "metrics"):
+        p.add_argument("--since", type=float, default=3600.0, help="seconds back (default 3600)")
+        if verb == "logs":
+            p.add_argument("--pattern", help="CloudWatch Logs filter pattern, e.g. REPORT")
+    elif verb == "estimate-cost":
+        p.add_argument("--invocations", type=int, default=10_000)
+        p.add_argument("--memory-mb", type=int, default=1024)
+        p.add_argument("--duration-ms", type=float, default=1200.0, help="billed ms per invocation")
+        p.add_argument("--batch-rows", type=int, default=0)
+    elif verb == "teardown":
+        p.add_argument("--confirm", help="the service stack name, e.g. Reintento-dev-Service")
+        p.add_argument(
+            "--delete-model-bucket", action="store_true", help="also delete every model version"
+        )
+    elif verb == "local":
+        p.add_argument("action", choices=("start", "stop", "status"))
+    elif verb == "train-demo":
+        p.add_argument(
+            "--path", type=Path, default=DEFAULT_MODEL_PATH, help="where to write the .pkl"
+        )
+        p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows of synthetic data")
+    elif verb == "sample-rows":
+        p.add_argument("--n", type=int, default=5, help="how many rows")
+        p.add_argument("--seed", type=int, default=7, help="random seed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops",
+        description="Deploy and operate the scikit-learn model service (default target: local).",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb, (help_text, _) in VERBS.items():
+        p = sub.add_parser(verb, help=help_text, description=help_text)
+        p.add_argument(
+            "--target",
+            choices=("local", "aws"),
+            help="where to operate (env REINTENTO_TARGET, default local)",
+        )
+        p.add_argument(
+            "--region", help="AWS region (env REINTENTO_REGION/AWS_REGION, default us-east-1)"
+        )
+        p.add_argument("--profile", help="AWS profile (env AWS_PROFILE)")
+        p.add_argument("--stage", help="stage name (env REINTENTO_STAGE, default dev)")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
+        _options(verb, p)
+    return parser
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, pd.DataFrame):
+        return value.to_dict(orient="records")
     if is_dataclass(value) and not isinstance(value, type):
         return {k: _jsonable(v) for k, v in asdict(value).items()}
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m ops", description="Deploy and operate the scikit-learn model service."
-    )
-    parser.add_argument("--json", action="store_true", help="print results as JSON")
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    adders: list[Callable[[Any], None]] = [_add_train_demo, _add_sample_rows]
-    for add in adders:
-        add(sub)
-    return parser
+def _show(result: Any) -> str:
+    if isinstance(result, tuple) and result and all(hasattr(r, "message") for r in result):
+        return "\n".join(r.message for r in result)
+    if isinstance(result, tuple):
+        return "\n".join(str(r) for r in result)
+    return str(result)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = args.func(args)
+        result = VERBS[args.verb][1](args, _settings(args))
     except OpsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(_jsonable(result), indent=2, default=str))
-    else:
-        print(result)
+    print(json.dumps(_jsonable(result), indent=2, default=str) if args.json else _show(result))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,8 +14,16 @@ from ops.errors import ConfigurationError
 
 def _native(value: Any) -> Any:
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _cell(value: Any) -> Any:
+    """A DataFrame cell: a missing value (NaN/NA) becomes null, which the function names."""
+    value = _native(value)
+    if isinstance(value, float) and math.isnan(value):
         return None
     return value
 
@@ -26,7 +35,7 @@ def to_rows(data: Any) -> list[Any]:
             {str(k): _native(v) for k, v in row.items()} for row in data.to_dict(orient="records")
         ]
     if isinstance(data, pd.Series):
-        return [{str(k): _native(v) for k, v in data.items()}]
+        return [{str(k): _cell(v) for k, v in data.items()}]
     if isinstance(data, Mapping):
         return [dict(data)]
     if isinstance(data, np.ndarray):

@@ -1,9 +1,10 @@
-"""IAM enforced for the function's own calls, and only those.
+"""IAM enforced for role credentials: the function's own calls, and anyone who assumes a role.
 
 Each execution environment gets STS credentials of its function's role; requests signed with
-those keys go through moto's signature check and policy evaluation, so the stack's
-least-privilege policy is proven offline (reading the model works; writing it, listing the
-bucket or reading another bucket is AccessDenied). Other callers (the operator, tests, the Step
+temporary (``ASIA...``) keys go through moto's signature check and policy evaluation, so the
+stack's least-privilege policy is proven offline (reading the model works; writing it, listing
+the bucket or reading another bucket is AccessDenied). A test can ``sts.assume_role`` the
+function's role and meet the same refusals. Long-term keys (the operator, tests, the Step
 Functions service) stay unauthenticated, as in stock moto.
 """
 
@@ -45,7 +46,7 @@ def install() -> None:
 
     def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         match = _CREDENTIAL.search(self.headers.get("Authorization", "") or "")
-        if not (match and match.group(1) in ENFORCED_KEYS):
+        if not (match and (match.group(1) in ENFORCED_KEYS or match.group(1).startswith("ASIA"))):
             return
         parsed = urlparse(self.uri)
         path = self.raw_path + ("?" + parsed.query if parsed.query else "")

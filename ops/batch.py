@@ -1,0 +1,167 @@
+"""run_batch: any number of rows through the state machine; one result row per input row.
+
+Rows go to S3 as JSONL slices, the execution input lists the slices (never the rows), the
+function writes one result line per row back to S3, and the results are read back in input
+order. Results stay in the batch bucket under ``batch/<run_id>/output/``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ops.batch_io import assemble, plan_slices, read_lines, slice_rows_for
+from ops.errors import BatchError, ConfigurationError
+from ops.invoke import invoke
+from ops.plan import Plan
+from ops.settings import Settings
+from ops.target import Target, target_for
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+IO_THREADS = 8
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Counts of a finished batch; ``results`` has one row per input row, in order."""
+
+    rows: int
+    succeeded: int
+    failed: int
+    failed_slices: int
+    slices: int
+    results: pd.DataFrame = field(repr=False, compare=False)
+    run_id: str = field(repr=False, compare=False, default="")
+    output_uri: str = field(repr=False, compare=False, default="")
+    seconds: float = field(repr=False, compare=False, default=0.0)
+
+
+def _upload(target: Target, bucket: str, items: list[tuple[str, str]]) -> None:
+    s3 = target.client("s3")
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        list(
+            pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1].encode()), items)
+        )
+
+
+def _download(target: Target, bucket: str, keys: list[str]) -> list[dict[str, Any]]:
+    s3 = target.client("s3")
+
+    def fetch(key: str) -> list[dict[str, Any]]:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        except s3.exceptions.NoSuchKey:
+            return []
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        return [record for chunk in pool.map(fetch, keys) for record in chunk]
+
+
+def _wait(
+    target: Target,
+    execution_arn: str,
+    bucket: str,
+    prefix: str,
+    slices: int,
+    progress: bool,
+    timeout: float,
+) -> dict[str, Any]:
+    sfn, s3 = target.client("stepfunctions"), target.client("s3")
+    started = time.monotonic()
+    bar = tqdm(total=slices, desc="batch slices", unit="slice", disable=not progress)
+    try:
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if progress:
+                done = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0)
+                bar.update(max(0, min(done, slices) - bar.n))
+            if described["status"] in TERMINAL:
+                bar.update(slices - bar.n if described["status"] == "SUCCEEDED" else 0)
+                return dict(described)
+            if time.monotonic() - started > timeout:
+                raise BatchError(
+                    f"batch execution still running after {timeout:.0f} s: {execution_arn}; "
+                    "it goes on in the background, results land under s3://"
+                    f"{bucket}/{prefix}"
+                )
+            time.sleep(0.5)
+    finally:
+        bar.close()
+
+
+def run_batch(
+    data: Any,
+    *,
+    slice_rows: int | None = None,
+    progress: bool = True,
+    timeout: float = 3600.0,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> BatchResult | Plan:
+    """Predict a CSV/JSONL path, a DataFrame or a list of rows through the state machine."""
+    lines = read_lines(data)
+    n = len(lines)
+    if n == 0:
+        raise ConfigurationError("the batch input has no rows; pass at least one row")
+    size = slice_rows or slice_rows_for(n)
+    target = target_for(settings, **overrides)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    slices = plan_slices(n, run_id, size)
+    if dry_run:
+        steps = (
+            f"cut {n:,} rows into {len(slices)} JSONL slice(s) of up to {size:,} rows",
+            "upload them to the batch bucket under batch/{run_id}/input/",
+            "start the batch state machine with the list of slices and wait for it",
+            "read one result per row back from batch/{run_id}/output/",
+        )
+        return Plan("run_batch", target.settings.target, steps)
+    outputs = target.outputs
+    described_model = invoke(target.client("lambda"), outputs.function_name, {"describe_model": {}})
+    classes = described_model.body.get("classes")
+    started = time.monotonic()
+    bucket = outputs.batch_bucket
+    _upload(
+        target,
+        bucket,
+        [(s.input_key, "\n".join(lines[s.first_row : s.first_row + s.rows])) for s in slices],
+    )
+    prefix = f"batch/{run_id}/output/"
+    execution = target.client("stepfunctions").start_execution(
+        stateMachineArn=outputs.state_machine_arn,
+        name=run_id,
+        input=json.dumps(
+            {"items": [s.as_item() for s in slices], "run_id": run_id, "output_prefix": prefix}
+        ),
+    )
+    described = _wait(
+        target, execution["executionArn"], bucket, prefix, len(slices), progress, timeout
+    )
+    if described["status"] != "SUCCEEDED":
+        raise BatchError(
+            f"batch execution {described['status']}: {described.get('error', '')} "
+            f"{str(described.get('cause', ''))[:500]}; partial results are under s3://{bucket}/{prefix}"
+        )
+    summary = json.loads(described.get("output") or "{}")
+    records = _download(target, bucket, [s.output_key for s in slices])
+    results = assemble(n, records, summary.get("failed_slices", []), slices, classes)
+    failed = int(results["error_type"].notna().sum())
+    return BatchResult(
+        rows=n,
+        succeeded=n - failed,
+        failed=failed,
+        failed_slices=len(summary.get("failed_slices", [])),
+        slices=len(slices),
+        results=results,
+        run_id=run_id,
+        output_uri=f"s3://{bucket}/{prefix}",
+        seconds=time.monotonic() - started,
+    )

@@ -1,0 +1,118 @@
+"""Batch input and output, pure: read rows, cut JSONL slices, assemble one record per row."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ops.errors import ConfigurationError
+from ops.payloads import to_rows
+
+MIN_SLICE_ROWS = 500
+MAX_SLICE_ROWS = 10_000
+TARGET_SLICES = 16
+MAX_SLICES = 1_000  # keeps the execution input (one ~150-byte item per slice) far under 256 KB
+
+
+def read_lines(data: Any) -> list[str]:
+    """Input as JSON lines: a CSV/JSONL path, a DataFrame, or a list of rows."""
+    if isinstance(data, str | Path):
+        path = Path(data)
+        if not path.is_file():
+            raise ConfigurationError(
+                f"no batch input at {path}; pass a CSV/JSONL path or a DataFrame"
+            )
+        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            return [line for line in path.read_text().splitlines() if line.strip()]
+        if path.suffix.lower() == ".csv":
+            return [json.dumps(row) for row in to_rows(pd.read_csv(path))]
+        raise ConfigurationError(f"{path.name}: batch input must be .csv or .jsonl")
+    return [json.dumps(row, allow_nan=True) for row in to_rows(data)]
+
+
+def slice_rows_for(n_rows: int) -> int:
+    """Rows per work item: about TARGET_SLICES items, within [MIN, MAX] rows, <= MAX_SLICES."""
+    size = math.ceil(n_rows / TARGET_SLICES) if n_rows else MIN_SLICE_ROWS
+    size = min(max(size, MIN_SLICE_ROWS), MAX_SLICE_ROWS)
+    return max(size, math.ceil(n_rows / MAX_SLICES))
+
+
+@dataclass(frozen=True)
+class SliceItem:
+    input_key: str
+    output_key: str
+    first_row: int
+    rows: int
+
+    def as_item(self) -> dict[str, Any]:
+        return {
+            "input_key": self.input_key,
+            "output_key": self.output_key,
+            "first_row": self.first_row,
+            "rows": self.rows,
+        }
+
+
+def plan_slices(n_rows: int, run_id: str, slice_rows: int) -> list[SliceItem]:
+    return [
+        SliceItem(
+            f"batch/{run_id}/input/part-{i:09d}.jsonl",
+            f"batch/{run_id}/output/part-{i:09d}.jsonl",
+            i,
+            min(slice_rows, n_rows - i),
+        )
+        for i in range(0, n_rows, slice_rows)
+    ]
+
+
+def assemble(
+    n_rows: int,
+    records: list[dict[str, Any]],
+    failed_slices: list[dict[str, Any]],
+    slices: list[SliceItem],
+    classes: list[Any] | None,
+) -> pd.DataFrame:
+    """One row per input row, in input order: prediction (and probabilities) or error."""
+    by_row: dict[int, dict[str, Any]] = {}
+    for record in records:
+        by_row[int(record["row"])] = record
+    slice_errors = {f.get("input_key"): f.get("error") or {} for f in failed_slices}
+    for item in slices:
+        caught = slice_errors.get(item.input_key)
+        for row in range(item.first_row, item.first_row + item.rows):
+            if row in by_row:
+                continue
+            if caught is not None:
+                error = {
+                    "type": caught.get("Error", "SliceFailed"),
+                    "message": str(caught.get("Cause", ""))[:500],
+                }
+            else:
+                error = {
+                    "type": "ResultMissing",
+                    "message": f"no result for row {row} in {item.output_key}",
+                }
+            by_row[row] = {"row": row, "error": error}
+    rows = [by_row[i] for i in range(n_rows)]
+    frame = pd.DataFrame({"row": range(n_rows)})
+    frame["prediction"] = [r.get("prediction") for r in rows]
+    if classes:
+        for j, label in enumerate(classes):
+            frame[f"p_{label}"] = [
+                r["probabilities"][j] if "probabilities" in r else None for r in rows
+            ]
+    frame["error_type"] = [r["error"].get("type") if "error" in r else None for r in rows]
+    frame["error"] = [_error_text(r["error"]) if "error" in r else None for r in rows]
+    return frame
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    details = error.get("details")
+    if details:
+        return "; ".join(f"{d.get('field')}: {d.get('problem')}" for d in details)
+    return str(error.get("message", error.get("type", "error")))

@@ -1,0 +1,137 @@
+"""estimate_cost: monthly AWS cost from usage, with the breakdown. Pure arithmetic, no AWS.
+
+``SEED_ASSUMPTIONS`` are the original design's (README_AWS.md: "~$1/mes para 10,000
+invocaciones": S3 $0.02, Lambda $0.20, Step Functions $0.25, CloudWatch $0.50), made explicit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from ops import prices
+
+SEED_ASSUMPTIONS: dict[str, Any] = {
+    "invocations": 10_000,
+    "memory_mb": 1024,
+    "duration_ms": 1200.0,  # billed per invocation
+    "state_transitions": 10_000,
+    "model_storage_gb": 1.0,
+    "log_ingest_gb": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class CostLine:
+    service: str
+    item: str
+    quantity: float
+    unit: str
+    usd: float
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Monthly estimate in USD; ``lines`` is the breakdown."""
+
+    total_usd: float
+    lines: tuple[CostLine, ...]
+    prices_date: str = prices.PRICES_DATE
+    region: str = prices.PRICES_REGION
+
+    def by_service(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for line in self.lines:
+            out[line.service] = round(out.get(line.service, 0.0) + line.usd, 4)
+        return out
+
+    def table(self) -> pd.DataFrame:
+        frame = pd.DataFrame([line.__dict__ for line in self.lines])
+        frame["usd"] = frame["usd"].round(4)
+        return frame
+
+    def __str__(self) -> str:
+        rows = [f"{s:<16}${v:8.2f}" for s, v in self.by_service().items()]
+        return "\n".join(
+            [
+                *rows,
+                f"{'total':<16}${self.total_usd:8.2f}  "
+                f"(prices of {self.prices_date}, {self.region})",
+            ]
+        )
+
+
+def estimate_cost(
+    invocations: int = 10_000,
+    *,
+    memory_mb: int = 1024,
+    duration_ms: float = 1200.0,
+    architecture: Literal["x86_64", "arm64"] = "x86_64",
+    batch_rows: int = 0,
+    slice_rows: int = 5_000,
+    slice_duration_ms: float = 2_000.0,
+    state_transitions: int = 0,
+    model_storage_gb: float = 0.001,
+    batch_storage_gb: float = 0.0,
+    log_ingest_gb: float = 0.0,
+    alarms: int = 0,
+    dashboards: int = 0,
+) -> CostEstimate:
+    """Monthly cost of ``invocations`` realtime calls plus ``batch_rows`` batch rows.
+
+    Durations are billed milliseconds per invocation (use ``metrics().mean_billed_ms``).
+    No free tier is applied. Dashboards beyond the free three are charged.
+    """
+    slices = math.ceil(batch_rows / slice_rows) if batch_rows else 0
+    requests = invocations + slices
+    gb_seconds = memory_mb / 1024 * (invocations * duration_ms + slices * slice_duration_ms) / 1000
+    gb_second_price = (
+        prices.LAMBDA_GB_SECOND_ARM if architecture == "arm64" else prices.LAMBDA_GB_SECOND_X86
+    )
+    transitions = state_transitions + (2 * slices + 3 if slices else 0)
+    storage = model_storage_gb + batch_storage_gb
+    lines = [
+        CostLine("S3", "storage", storage, "GB-month", storage * prices.S3_STANDARD_GB_MONTH),
+        CostLine("S3", "PUT requests", 2 * slices, "requests", 2 * slices * prices.S3_PUT_REQUEST),
+        CostLine("S3", "GET requests", slices, "requests", slices * prices.S3_GET_REQUEST),
+        CostLine("Lambda", "requests", requests, "requests", requests * prices.LAMBDA_REQUEST),
+        CostLine(
+            "Lambda",
+            f"compute ({architecture})",
+            gb_seconds,
+            "GB-seconds",
+            gb_seconds * gb_second_price,
+        ),
+        CostLine(
+            "Step Functions",
+            "state transitions",
+            transitions,
+            "transitions",
+            transitions * prices.SFN_STATE_TRANSITION,
+        ),
+        CostLine(
+            "CloudWatch",
+            "log ingestion",
+            log_ingest_gb,
+            "GB",
+            log_ingest_gb * prices.CW_LOGS_INGEST_GB,
+        ),
+        CostLine("CloudWatch", "alarms", alarms, "alarm-months", alarms * prices.CW_ALARM_STANDARD),
+        CostLine(
+            "CloudWatch",
+            "dashboards",
+            dashboards,
+            "dashboard-months",
+            max(0, dashboards - 3) * prices.CW_DASHBOARD,
+        ),
+    ]
+    lines = [line for line in lines if line.quantity]
+    return CostEstimate(round(sum(line.usd for line in lines), 4), tuple(lines))
+
+
+def seed_estimate() -> CostEstimate:
+    """The original design's figure, from its assumptions: about $1 a month."""
+    return estimate_cost(**SEED_ASSUMPTIONS)

@@ -1,0 +1,148 @@
+"""logs and metrics: recent log events, and the REPORT figures of the function's invocations."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ops.plan import Plan
+from ops.settings import Settings
+from ops.target import target_for
+
+_REPORT = re.compile(
+    r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"
+    r"Billed Duration: (?P<billed>\d+) ms\s+Memory Size: (?P<memory>\d+) MB"
+    r"(?:\s+Max Memory Used: (?P<used>\d+) MB)?(?:\s+Init Duration: (?P<init>[\d.]+) ms)?"
+)
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp_ms: int
+    stream: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """One REPORT line: what Lambda bills and how long the invocation took."""
+
+    request_id: str
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_used_mb: int | None
+    init_ms: float | None
+
+    @property
+    def cold(self) -> bool:
+        return self.init_ms is not None
+
+
+def parse_report(message: str) -> Report | None:
+    match = _REPORT.search(message)
+    if not match:
+        return None
+    return Report(
+        match["id"],
+        float(match["duration"]),
+        int(match["billed"]),
+        int(match["memory"]),
+        int(match["used"]) if match["used"] else None,
+        float(match["init"]) if match["init"] else None,
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Figures from REPORT lines; ``reports`` has every line read."""
+
+    invocations: int
+    cold_starts: int
+    p50_ms: float
+    p99_ms: float
+    mean_billed_ms: float
+    mean_init_ms: float | None
+    memory_mb: int | None
+    reports: tuple[Report, ...] = field(repr=False, compare=False, default=())
+
+
+def summarize_reports(reports: list[Report]) -> Metrics:
+    durations = [r.duration_ms for r in reports]
+    inits = [r.init_ms for r in reports if r.init_ms is not None]
+    return Metrics(
+        invocations=len(reports),
+        cold_starts=len(inits),
+        p50_ms=_percentile(durations, 50),
+        p99_ms=_percentile(durations, 99),
+        mean_billed_ms=statistics.fmean([r.billed_ms for r in reports]) if reports else 0.0,
+        mean_init_ms=statistics.fmean(inits) if inits else None,
+        memory_mb=reports[0].memory_mb if reports else None,
+        reports=tuple(reports),
+    )
+
+
+def _events(logs_client: Any, group: str, since_ms: int, pattern: str | None) -> list[LogEvent]:
+    kwargs: dict[str, Any] = {"logGroupName": group, "startTime": since_ms}
+    if pattern:
+        kwargs["filterPattern"] = pattern
+    found: list[LogEvent] = []
+    paginator = logs_client.get_paginator("filter_log_events")
+    for page in paginator.paginate(**kwargs):
+        for event in page.get("events", []):
+            found.append(
+                LogEvent(int(event["timestamp"]), event.get("logStreamName", ""), event["message"])
+            )
+    return sorted(found, key=lambda e: e.timestamp_ms)
+
+
+def logs(
+    since: float = 3600.0,
+    *,
+    pattern: str | None = None,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> tuple[LogEvent, ...] | Plan:
+    """The function's log events of the last ``since`` seconds (optionally filtered)."""
+    target = target_for(settings, **overrides)
+    if dry_run:
+        return Plan(
+            "logs",
+            target.settings.target,
+            (f"read the function's log events of the last {since:.0f} s",),
+        )
+    since_ms = int((time.time() - since) * 1000)
+    return tuple(
+        _events(target.client("logs"), target.outputs.function_log_group, since_ms, pattern)
+    )
+
+
+def metrics(
+    since: float = 3600.0,
+    *,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Metrics | Plan:
+    """REPORT figures of the last ``since`` seconds: cold starts, init/billed duration, p50/p99."""
+    target = target_for(settings, **overrides)
+    if dry_run:
+        return Plan(
+            "metrics", target.settings.target, (f"read REPORT lines of the last {since:.0f} s",)
+        )
+    since_ms = int((time.time() - since) * 1000)
+    events = _events(target.client("logs"), target.outputs.function_log_group, since_ms, "REPORT")
+    reports = [r for r in (parse_report(e.message) for e in events) if r is not None]
+    return summarize_reports(reports)

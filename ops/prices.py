@@ -1,0 +1,23 @@
+"""AWS unit prices used by estimate_cost, in one place with their date and region.
+
+us-east-1 on-demand list prices, read on 2025-11-01 from the public pricing pages. Check them
+before relying on an estimate: prices change and differ by region.
+"""
+
+from __future__ import annotations
+
+PRICES_DATE = "2025-11-01"
+PRICES_REGION = "us-east-1"
+
+LAMBDA_REQUEST = 0.20 / 1_000_000  # per request
+LAMBDA_GB_SECOND_X86 = 0.0000166667  # per GB-second (x86_64)
+LAMBDA_GB_SECOND_ARM = 0.0000133334  # per GB-second (arm64)
+SFN_STATE_TRANSITION = 0.025 / 1_000  # Standard workflows, per transition
+S3_STANDARD_GB_MONTH = 0.023  # storage, per GB-month
+S3_PUT_REQUEST = 0.005 / 1_000  # PUT/COPY/POST/LIST, per request
+S3_GET_REQUEST = 0.0004 / 1_000  # GET and others, per request
+CW_LOGS_INGEST_GB = 0.50  # per GB ingested
+CW_LOGS_STORAGE_GB_MONTH = 0.03  # per GB-month archived
+CW_ALARM_STANDARD = 0.10  # per alarm-month (standard resolution)
+CW_DASHBOARD = 3.00  # per dashboard-month beyond the free 3
+ECR_STORAGE_GB_MONTH = 0.10  # per GB-month

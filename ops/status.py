@@ -1,0 +1,75 @@
+"""status: what is deployed, which model version is live, and the alarms' states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ops import stacks
+from ops.errors import OpsError
+from ops.invoke import invoke
+from ops.local import process
+from ops.plan import Plan
+from ops.settings import Settings
+from ops.target import target_for
+
+
+@dataclass(frozen=True)
+class Status:
+    target: str
+    reachable: bool
+    model_stack: str | None
+    service_stack: str | None
+    model_version: str | None
+    model_sha256: str | None
+    alarms: tuple[tuple[str, str], ...]
+    note: str = ""
+
+
+def status(
+    *, dry_run: bool = False, settings: Settings | None = None, **overrides: Any
+) -> Status | Plan:
+    """Never starts anything: a stopped local target is reported as such."""
+    target = target_for(settings, **overrides)
+    s = target.settings
+    if dry_run:
+        return Plan(
+            "status",
+            s.target,
+            ("describe both stacks", "ask the function which model serves", "read alarm states"),
+        )
+    if s.target == "local" and not process.status(s.local_port, s.state_dir).running:
+        return Status(
+            s.target,
+            False,
+            None,
+            None,
+            None,
+            None,
+            (),
+            "the local target is not running; `python -m ops deploy` starts it",
+        )
+    cf = target.client("cloudformation")
+    model_stack = (stacks.describe(cf, s.model_stack_name) or {}).get("StackStatus")
+    service_stack = (stacks.describe(cf, s.service_stack_name) or {}).get("StackStatus")
+    version = sha = None
+    note = ""
+    alarms: tuple[tuple[str, str], ...] = ()
+    if service_stack:
+        try:
+            model = invoke(
+                target.client("lambda"), target.outputs.function_name, {"describe_model": {}}
+            ).body["model"]
+            version, sha = model.get("version_id"), model.get("sha256")
+        except OpsError as err:
+            note = str(err)
+        found = target.client("cloudwatch").describe_alarms(AlarmNamePrefix=s.service_stack_name)
+        alarms = tuple(
+            sorted(
+                (a["AlarmName"].removeprefix(s.service_stack_name + "-"), a["StateValue"])
+                for a in found["MetricAlarms"]
+            )
+        )
+    else:
+        note = "not deployed; run `python -m ops deploy`"
+    return Status(s.target, True, model_stack, service_stack, version, sha, alarms, note)

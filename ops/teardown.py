@@ -1,0 +1,117 @@
+"""teardown: delete the service stack (and, only when asked, the model bucket and its versions).
+
+It lists what it will delete first, and refuses unless ``confirm`` equals the service stack's
+name. The model bucket is kept unless ``delete_model_bucket=True``: then every version of every
+object is deleted, then the bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ops import stacks
+from ops.errors import ConfirmationError
+from ops.plan import Plan
+from ops.settings import Settings
+from ops.target import Target, target_for
+
+
+@dataclass(frozen=True)
+class TeardownResult:
+    deleted_stacks: tuple[str, ...]
+    emptied_buckets: tuple[str, ...]
+    deleted_buckets: tuple[str, ...]
+    kept: tuple[str, ...]
+
+
+def _empty(s3: Any, bucket: str) -> int:
+    """Delete every object version and delete marker; return how many."""
+    count = 0
+    paginator = s3.get_paginator("list_object_versions")
+    try:
+        for page in paginator.paginate(Bucket=bucket):
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            for i in range(0, len(doomed), 1000):
+                s3.delete_objects(
+                    Bucket=bucket, Delete={"Objects": doomed[i : i + 1000], "Quiet": True}
+                )
+            count += len(doomed)
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "NoSuchBucket":
+            return 0
+        raise
+    return count
+
+
+def _what(target: Target, delete_model_bucket: bool) -> tuple[list[str], list[str]]:
+    s = target.settings
+    cf = target.client("cloudformation")
+    doomed = [f"stack {s.service_stack_name}"]
+    doomed += [
+        f"  {r.resource_type} {r.logical_id}" for r in stacks.resources(cf, s.service_stack_name)
+    ]
+    doomed.append("every object in the batch bucket")
+    kept = []
+    if delete_model_bucket:
+        doomed += [f"stack {s.model_stack_name}", "the model bucket with every model version"]
+    else:
+        kept.append(f"stack {s.model_stack_name} and the model bucket with its versions")
+    return doomed, kept
+
+
+def teardown(
+    confirm: str | None = None,
+    *,
+    delete_model_bucket: bool = False,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> TeardownResult | Plan:
+    """Delete what deploy created; ``confirm`` must equal the service stack name."""
+    target = target_for(settings, **overrides)
+    s = target.settings
+    doomed, kept = _what(target, delete_model_bucket)
+    listing = [f"delete {d}" for d in doomed] + [f"keep {k}" for k in kept]
+    if dry_run:
+        return Plan("teardown", s.target, tuple(listing))
+    if confirm != s.service_stack_name:
+        raise ConfirmationError(
+            "teardown refused, nothing was deleted. It would:\n  "
+            + "\n  ".join(listing)
+            + f"\nTo proceed pass confirm={s.service_stack_name!r}"
+            + (
+                " (and delete_model_bucket=True to delete the models)"
+                if not delete_model_bucket
+                else ""
+            )
+        )
+    cf, s3 = target.client("cloudformation"), target.client("s3")
+    deleted, emptied, buckets = [], [], []
+    service = stacks.describe(cf, s.service_stack_name)
+    if service is not None:
+        batch_bucket = stacks.outputs(cf, s.service_stack_name).get("BatchBucketName")
+        if batch_bucket:
+            _empty(s3, batch_bucket)
+            emptied.append(batch_bucket)
+        stacks.delete(cf, s.service_stack_name)
+        deleted.append(s.service_stack_name)
+    if delete_model_bucket and stacks.describe(cf, s.model_stack_name) is not None:
+        model_bucket = stacks.outputs(cf, s.model_stack_name).get("ModelBucketName")
+        stacks.delete(cf, s.model_stack_name)
+        deleted.append(s.model_stack_name)
+        if model_bucket:
+            _empty(s3, model_bucket)
+            emptied.append(model_bucket)
+            try:
+                s3.delete_bucket(Bucket=model_bucket)
+                buckets.append(model_bucket)
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "NoSuchBucket":
+                    raise
+    return TeardownResult(tuple(deleted), tuple(emptied), tuple(buckets), tuple(kept))
