@@ -151,15 +151,14 @@ def upload_model(
 def list_models(settings: Settings | None = None, **overrides: Any) -> tuple[ModelVersion, ...]:
     """The model object's versions, newest first."""
     target = target_for(settings, **overrides)
-    outputs = target.outputs
     s3 = target.client("s3")
     key = target.settings.model_key
-    listed = s3.list_object_versions(Bucket=outputs.model_bucket, Prefix=key).get("Versions", [])
+    listed = s3.list_object_versions(Bucket=target.model_bucket, Prefix=key).get("Versions", [])
     found = []
     for v in listed:
         if v["Key"] != key:
             continue
-        head = s3.head_object(Bucket=outputs.model_bucket, Key=key, VersionId=v["VersionId"])
+        head = s3.head_object(Bucket=target.model_bucket, Key=key, VersionId=v["VersionId"])
         found.append(
             ModelVersion(
                 v["VersionId"],

@@ -31,9 +31,8 @@ def _cell(value: Any) -> Any:
 def to_rows(data: Any) -> list[Any]:
     """Normalize input to a list of rows (dicts keyed by feature, or lists of numbers)."""
     if isinstance(data, pd.DataFrame):
-        return [
-            {str(k): _native(v) for k, v in row.items()} for row in data.to_dict(orient="records")
-        ]
+        records = data.to_dict(orient="records")
+        return [{str(k): _cell(v) for k, v in row.items()} for row in records]
     if isinstance(data, pd.Series):
         return [{str(k): _cell(v) for k, v in data.items()}]
     if isinstance(data, Mapping):

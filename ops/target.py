@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from ops import clients
+from ops import clients, stacks
+from ops.errors import StackNotDeployedError
 from ops.outputs import StackOutputs, read_outputs
 from ops.settings import Settings
 
@@ -23,8 +24,22 @@ class Target:
         return self._clients[service]
 
     @cached_property
+    def model_bucket(self) -> str:
+        """The model bucket alone (its stack outlives the service stack)."""
+        model = stacks.outputs(self.client("cloudformation"), self.settings.model_stack_name)
+        return model["ModelBucketName"]
+
+    @cached_property
     def outputs(self) -> StackOutputs:
-        return read_outputs(self.client("cloudformation"), self.settings)
+        try:
+            return read_outputs(self.client("cloudformation"), self.settings)
+        except StackNotDeployedError as err:
+            if self.settings.target != "local":
+                raise
+            raise StackNotDeployedError(
+                f"{err} (the local target keeps nothing across restarts: after it was stopped "
+                "or restarted, deploy and upload the model again)"
+            ) from err
 
 
 def target_for(settings: Settings | None = None, **overrides: Any) -> Target:

@@ -1,0 +1,240 @@
+"""Every ops verb against the local target: results, dry runs, refusals, error messages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sklearn
+
+import ops
+from ops.demo_model import DemoModel
+from tests.integration.conftest import Deployed
+
+
+def test_second_deploy_changes_nothing_and_is_fast(deployed: Deployed) -> None:
+    started = time.monotonic()
+    again = ops.deploy(deployed.settings)
+    assert isinstance(again, ops.DeployResult)
+    assert again.changed == ()
+    assert again.outputs == deployed.outputs
+    assert time.monotonic() - started < 10
+
+
+def test_dry_runs_say_what_they_would_do(deployed: Deployed, demo_model: DemoModel) -> None:
+    s = deployed.settings
+    plans = [
+        ops.deploy(s, dry_run=True),
+        ops.upload_model(demo_model.path, dry_run=True, settings=s),
+        ops.predict(ops.sample_rows(2), dry_run=True, settings=s),
+        ops.run_batch(ops.sample_rows(10), dry_run=True, settings=s),
+        ops.logs(dry_run=True, settings=s),
+        ops.metrics(dry_run=True, settings=s),
+        ops.status(dry_run=True, settings=s),
+        ops.teardown(dry_run=True, settings=s),
+    ]
+    assert all(isinstance(p, ops.Plan) and p.steps for p in plans)
+    assert "delete stack it" not in str(plans[-1])  # the service stack is named by settings
+    assert any("Reintento-it-Service" in step for step in plans[-1].steps)
+    # AND nothing changed: the same model version still serves
+    assert ops.status(settings=s).model_version == deployed.model_version  # type: ignore[union-attr]
+
+
+def test_predict_accepts_dicts_frames_and_one_row(deployed: Deployed, demo_estimator: Any) -> None:
+    rows = ops.sample_rows(5, seed=21)
+    expected = demo_estimator.predict(pd.DataFrame(rows)).tolist()
+    for given in (rows, pd.DataFrame(rows)):
+        result = ops.predict(given, settings=deployed.settings)
+        assert isinstance(result, ops.Prediction)
+        assert list(result.predictions) == expected
+        assert result.classes == (0, 1) and result.model_version == deployed.model_version
+    one = ops.predict(rows[0], settings=deployed.settings)
+    assert isinstance(one, ops.Prediction) and list(one.predictions) == expected[:1]
+    assert list(one.as_frame().columns) == ["prediction", "p_0", "p_1"]
+
+
+def test_bad_rows_raise_invalid_input_with_details(deployed: Deployed) -> None:
+    rows = ops.sample_rows(3)
+    rows[1]["region"] = "mars-1"
+    with pytest.raises(ops.InvalidInputError) as caught:
+        ops.predict(rows, settings=deployed.settings)
+    error = caught.value
+    assert error.details[0] == {"row": 1, "field": "region", "problem": error.details[0]["problem"]}
+    assert "unknown category" in str(error) and "row 1: region" in str(error)
+    assert error.expected_features[0] == "latencia_ms"
+
+
+def test_payload_over_the_sync_limit_points_at_run_batch(deployed: Deployed) -> None:
+    huge = [dict(r, servicio="s3" + " " * 300) for r in ops.sample_rows(200)] * 100
+    with pytest.raises(ops.PayloadTooLargeError, match="use run_batch"):
+        ops.predict(huge, settings=deployed.settings)
+
+
+def test_run_batch_100k_rows_returns_100k_rows(deployed: Deployed) -> None:
+    rows = pd.DataFrame(ops.sample_rows(100_000, seed=5))
+    result = ops.run_batch(rows, progress=False, settings=deployed.settings)
+    assert isinstance(result, ops.BatchResult)
+    assert (result.rows, result.succeeded, result.failed) == (100_000, 100_000, 0)
+    assert len(result.results) == 100_000 and result.results["row"].is_monotonic_increasing
+
+
+def test_run_batch_reads_csv_and_jsonl_paths(deployed: Deployed, tmp_path: Path) -> None:
+    rows = ops.sample_rows(40, seed=9)
+    frame = pd.DataFrame(rows)
+    frame.loc[3, "latencia_ms"] = None  # an empty CSV cell
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    lines = [json.dumps(r) for r in rows]
+    lines[5] = "{not json"
+    (tmp_path / "in.jsonl").write_text("\n".join(lines))
+    from_csv = ops.run_batch(tmp_path / "in.csv", progress=False, settings=deployed.settings)
+    from_jsonl = ops.run_batch(tmp_path / "in.jsonl", progress=False, settings=deployed.settings)
+    assert isinstance(from_csv, ops.BatchResult) and isinstance(from_jsonl, ops.BatchResult)
+    assert (from_csv.rows, from_csv.failed) == (40, 1)
+    assert "null is not allowed" in from_csv.results.loc[3, "error"]
+    assert (from_jsonl.rows, from_jsonl.failed) == (40, 1)
+    assert "not JSON" in from_jsonl.results.loc[5, "error"]
+
+
+def test_logs_and_metrics(deployed: Deployed) -> None:
+    ops.predict(ops.sample_rows(1), settings=deployed.settings)
+    events = ops.logs(600, settings=deployed.settings)
+    assert isinstance(events, tuple) and any("REPORT RequestId" in e.message for e in events)
+    figures = ops.metrics(600, settings=deployed.settings)
+    assert isinstance(figures, ops.Metrics)
+    assert figures.invocations >= 1 and figures.cold_starts >= 1
+    assert (
+        figures.p99_ms >= figures.p50_ms > 0 and figures.mean_init_ms and figures.memory_mb == 1024
+    )
+
+
+def test_status_names_the_live_model_and_alarms(deployed: Deployed) -> None:
+    status = ops.status(settings=deployed.settings)
+    assert isinstance(status, ops.Status)
+    assert status.service_stack and status.service_stack.endswith("_COMPLETE")
+    assert status.model_version is not None and len(status.alarms) == 4
+    assert all(state in ("OK", "ALARM", "INSUFFICIENT_DATA") for _, state in status.alarms)
+
+
+def test_upload_refuses_another_sklearn_version(
+    deployed: Deployed, demo_model: DemoModel, tmp_path: Path
+) -> None:
+    current = sklearn.__version__.encode()
+    forged = tmp_path / "other.pkl"
+    forged.write_bytes(demo_model.path.read_bytes().replace(current, b"0" + current[1:]))
+    with pytest.raises(ops.ModelVersionMismatchError, match="retrain with"):
+        ops.upload_model(forged, settings=deployed.settings)
+
+
+def test_list_and_rollback_models(deployed: Deployed, demo_model: DemoModel) -> None:
+    before = ops.list_models(deployed.settings)
+    new = ops.upload_model(demo_model.path, settings=deployed.settings)
+    assert isinstance(new, ops.UploadResult) and new.live
+    versions = ops.list_models(deployed.settings)
+    assert len(versions) == len(before) + 1 and versions[0].version_id == new.version_id
+    assert (
+        versions[0].is_latest
+        and versions[0].sha256 == hashlib.sha256(demo_model.path.read_bytes()).hexdigest()
+    )
+    rolled = ops.rollback_model(settings=deployed.settings)
+    assert rolled.restored_version == versions[1].version_id and rolled.live
+    assert ops.status(settings=deployed.settings).model_version == rolled.new_version_id  # type: ignore[union-attr]
+
+
+def test_teardown_refuses_without_the_stack_name(deployed: Deployed) -> None:
+    for wrong in (None, "yes", "Reintento-dev-Service"):
+        with pytest.raises(ops.ConfirmationError, match="nothing was deleted") as caught:
+            ops.teardown(wrong, settings=deployed.settings)
+        assert "confirm='Reintento-it-Service'" in str(caught.value)
+    status = ops.status(settings=deployed.settings)
+    assert status.service_stack is not None  # type: ignore[union-attr]
+
+
+def test_not_deployed_stage_says_run_deploy(local_settings: ops.Settings) -> None:
+    other = ops.Settings.resolve(local_settings, stage="never")
+    with pytest.raises(ops.StackNotDeployedError, match="run `python -m ops deploy`"):
+        ops.predict(ops.sample_rows(1), settings=other)
+
+
+def test_aws_target_without_credentials_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ops.CredentialsError, match="use the local target"):
+        ops.deploy(target="aws")
+
+
+def test_teardown_keeps_models_and_redeploy_works(
+    local_settings: ops.Settings, demo_model: DemoModel
+) -> None:
+    # GIVEN a separate stage, deployed twice (idempotent) with a model uploaded
+    s = ops.Settings.resolve(local_settings, stage="td")
+    ops.deploy(s)
+    with pytest.raises(ops.ModelNotUploadedError, match="upload"):
+        ops.predict(ops.sample_rows(1), settings=s)
+    first = ops.upload_model(demo_model.path, settings=s)
+    assert isinstance(first, ops.UploadResult)
+    # WHEN it is torn down with the right confirmation
+    done = ops.teardown("Reintento-td-Service", settings=s)
+    assert isinstance(done, ops.TeardownResult)
+    assert done.deleted_stacks == ("Reintento-td-Service",) and done.deleted_buckets == ()
+    # THEN the model and its versions are kept, and a redeploy serves the same model again
+    assert [v.version_id for v in ops.list_models(s)] == [first.version_id]
+    ops.deploy(s)
+    again = ops.predict(ops.sample_rows(1), settings=s)
+    assert isinstance(again, ops.Prediction) and again.model_version == first.version_id
+    # AND deleting the model bucket on purpose empties every version and removes it
+    gone = ops.teardown("Reintento-td-Service", delete_model_bucket=True, settings=s)
+    assert isinstance(gone, ops.TeardownResult) and len(gone.deleted_buckets) == 1
+    with pytest.raises(ops.StackNotDeployedError):
+        ops.list_models(s)
+
+
+def test_cli_flow_as_documented(
+    local_settings: ops.Settings, demo_model: DemoModel, tmp_path: Path
+) -> None:
+    env = {
+        **Deployed(local_settings, None, "", "").env,  # type: ignore[arg-type]
+        "REINTENTO_STAGE": "cli",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ops", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    helped = cli("--help")
+    assert helped.returncode == 0 and all(
+        v in helped.stdout for v in ("deploy", "upload-model", "run-batch", "teardown")
+    )
+    assert "--confirm" in cli("teardown", "--help").stdout
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(json.dumps(r) for r in ops.sample_rows(300)))
+    for args in (
+        ("deploy",),
+        ("upload-model", str(demo_model.path)),
+        ("predict", "--rows", json.dumps(ops.sample_rows(1)[0])),
+        ("run-batch", str(rows)),
+    ):
+        done = cli(*args)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+    as_json = json.loads(cli("predict", "--json", "--file", str(rows)).stdout)
+    assert len(as_json["predictions"]) == 300
+    refused = cli("teardown")
+    assert refused.returncode == 2 and "confirm" in refused.stderr
+    assert cli("teardown", "--confirm", "Reintento-cli-Service").returncode == 0

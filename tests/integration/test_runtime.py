@@ -1,0 +1,163 @@
+"""The docker-less Lambda runtime: warm environments, timeouts, crashes, errors, Event, pool."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ops
+from ops.local.images import build_image, register_image
+from tests.integration.conftest import Deployed
+
+PROBE = """
+import os, sys, time
+CALLS = 0
+
+def handler(event, context):
+    global CALLS
+    CALLS += 1
+    if "sleep" in event:
+        time.sleep(event["sleep"])
+    if "exit" in event:
+        os._exit(event["exit"])
+    if "raise" in event:
+        raise ValueError(event["raise"])
+    print("probe says hi")
+    return {"calls": CALLS, "pid": os.getpid(), "env": os.environ.get("PROBE_VAR"),
+            "remaining_ms": context.get_remaining_time_in_millis()}
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """GIVEN a tiny image function (2 s timeout, 2 environments) created through the API."""
+    context = tmp_path_factory.mktemp("probe-image")
+    (context / "Dockerfile").write_text(
+        "FROM public.ecr.aws/lambda/python:3.12.2025.11.19.14\n"
+        "COPY app.py ${LAMBDA_TASK_ROOT}/\n"
+        'CMD ["app.handler"]\n'
+    )
+    (context / "app.py").write_text(PROBE)
+    built = build_image(context, deployed.settings.state_dir / "images", "probe1")
+    register_image(deployed.client("ecr"), "probe", "probe1", built)
+    iam = deployed.client("iam")
+    role = iam.create_role(
+        RoleName="probe-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )
+    lam = deployed.client("lambda")
+    lam.create_function(
+        FunctionName="probe",
+        Role=role["Role"]["Arn"],
+        PackageType="Image",
+        Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/probe:probe1"},
+        Timeout=2,
+        Environment={"Variables": {"PROBE_VAR": "set"}},
+    )
+    lam.put_function_concurrency(FunctionName="probe", ReservedConcurrentExecutions=2)
+    return "probe"
+
+
+def _invoke(deployed: Deployed, event: dict[str, Any], **kw: Any) -> tuple[dict[str, Any], Any]:
+    response = deployed.client("lambda").invoke(
+        FunctionName="probe", Payload=json.dumps(event), **kw
+    )
+    return json.loads(response["Payload"].read() or b"{}"), response
+
+
+def test_warm_environment_keeps_module_state(deployed: Deployed, probe: str) -> None:
+    first, _ = _invoke(deployed, {})
+    second, _ = _invoke(deployed, {})
+    assert second["pid"] == first["pid"] and second["calls"] == first["calls"] + 1
+    assert first["env"] == "set" and 0 < first["remaining_ms"] <= 2000
+
+
+def test_handler_error_in_lambda_format(deployed: Deployed, probe: str) -> None:
+    body, response = _invoke(deployed, {"raise": "boom"}, LogType="Tail")
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "ValueError" and body["errorMessage"] == "boom"
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert "REPORT RequestId:" in tail and "END RequestId:" in tail
+
+
+def test_timeout_is_sandbox_timedout_and_environment_replaced(
+    deployed: Deployed, probe: str
+) -> None:
+    body, response = _invoke(deployed, {"sleep": 5})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 2.00 seconds" in body["errorMessage"]
+    after, response = _invoke(deployed, {})
+    assert "FunctionError" not in response and after["calls"] >= 1
+
+
+def test_crash_is_runtime_exit_error_and_next_call_is_a_cold_start(
+    deployed: Deployed, probe: str
+) -> None:
+    body, response = _invoke(deployed, {"exit": 3})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ExitError" and "exit status 3" in body["errorMessage"]
+    after, _ = _invoke(deployed, {})
+    assert after["calls"] >= 1
+
+
+def test_event_invocation_returns_202_and_runs(deployed: Deployed, probe: str) -> None:
+    lam = deployed.client("lambda")
+    response = lam.invoke(FunctionName="probe", InvocationType="Event", Payload=b"{}")
+    assert response["StatusCode"] == 202
+    logs = deployed.client("logs")
+    group = lam.get_function_configuration(FunctionName="probe")["LoggingConfig"]["LogGroup"]
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        found = logs.filter_log_events(logGroupName=group, filterPattern="probe says hi")["events"]
+        if found:
+            break
+        time.sleep(0.2)
+    assert found
+
+
+def test_more_calls_than_environments_queue_without_deadlock(
+    deployed: Deployed, probe: str
+) -> None:
+    # GIVEN 2 environments (reserved concurrency) and 6 concurrent calls of 0.5 s
+    results: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        body, _ = _invoke(deployed, {"sleep": 0.5})
+        with lock:
+            results.append(body)
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # THEN all 6 are answered, by at most 2 environments, in about 3 rounds
+    assert len(results) == 6 and all("pid" in r for r in results)
+    assert len({r["pid"] for r in results}) <= 2
+    assert time.monotonic() - started >= 1.4
+
+
+def test_non_json_payload_is_refused_like_lambda(deployed: Deployed, probe: str) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as caught:
+        deployed.client("lambda").invoke(FunctionName="probe", Payload=b"{not json")
+    assert caught.value.response["Error"]["Code"] == "InvalidRequestContentException"
+
+
+def test_missing_dependency_fails_the_build(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text('FROM x\nCMD ["app.handler"]\n')
+    (tmp_path / "requirements.txt").write_text("scikit-learn==0.0.1\nno-such-package-xyz==1.0\n")
+    with pytest.raises(ops.DeployError) as caught:
+        build_image(tmp_path, tmp_path / "images", "t1")
+    assert "scikit-learn==0.0.1 is required but" in str(caught.value)
+    assert "no-such-package-xyz==1.0 is required but not installed" in str(caught.value)
