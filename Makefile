@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-done
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test lint typecheck pytest synth lock clean
+.PHONY: setup run notebooks test lint typecheck pytest synth lock clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.x)")'
@@ -22,11 +22,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt package.json package-lock.
 ## setup: create .venv, install pinned dependencies and the CDK CLI, register the kernel
 setup: $(STAMP)
 
-## run: the main job
+## run: the main job: the four notebooks against the local target, executed copies in runs/<time>/
 run: setup
-	$(BIN)/python -m ops train-demo
-	$(BIN)/python -m ops sample-rows --n 3 > $(VENV)/sample-rows.jsonl
-	cd lambda && ../$(BIN)/python check_model.py ../models/mejor_modelo.pkl --rows ../$(VENV)/sample-rows.jsonl
+	$(BIN)/python -m ops run-notebooks $(ARGS)
+
+## notebooks: re-execute the committed notebooks in place (fresh private local target)
+notebooks: setup
+	$(BIN)/python -m ops run-notebooks --in-place
 
 ## test: lint, type-check and the whole test suite
 test: setup lint typecheck pytest

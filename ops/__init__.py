@@ -6,8 +6,16 @@ The notebooks and ``python -m ops`` are thin callers of what this package export
 from __future__ import annotations
 
 from ops.batch import BatchResult, run_batch
+from ops.checks import (
+    BadInputAnswers,
+    Comparison,
+    Latency,
+    bad_input_examples,
+    compare_predictions,
+    measure_latency,
+)
 from ops.cost import CostEstimate, estimate_cost, seed_estimate
-from ops.demo_model import DemoModel, sample_rows, save_demo_model
+from ops.demo_model import DemoModel, prepare_model, sample_rows, save_demo_model
 from ops.deploy import DeployResult, deploy
 from ops.errors import (
     BatchError,
@@ -38,14 +46,17 @@ from ops.models import (
 )
 from ops.observe import LogEvent, Metrics, Report, logs, metrics
 from ops.plan import Plan
+from ops.plots import plot_latency, plot_predictions
 from ops.predict import Prediction, predict
 from ops.settings import Settings
 from ops.status import Status, status
 from ops.teardown import TeardownResult, teardown
 
 __all__ = [
+    "BadInputAnswers",
     "BatchError",
     "BatchResult",
+    "Comparison",
     "ConfigurationError",
     "ConfirmationError",
     "CostEstimate",
@@ -56,6 +67,7 @@ __all__ = [
     "FunctionError",
     "FunctionTimeoutError",
     "InvalidInputError",
+    "Latency",
     "LocalTargetError",
     "LogEvent",
     "Metrics",
@@ -75,14 +87,20 @@ __all__ = [
     "Status",
     "TeardownResult",
     "UploadResult",
+    "bad_input_examples",
     "build_manifest",
+    "compare_predictions",
     "deploy",
     "estimate_cost",
     "list_models",
     "local_status",
     "logs",
+    "measure_latency",
     "metrics",
+    "plot_latency",
+    "plot_predictions",
     "predict",
+    "prepare_model",
     "rollback_model",
     "run_batch",
     "sample_rows",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ops.batch_io import assemble, plan_slices, read_lines, slice_rows_for
 from ops.errors import BatchError, ConfigurationError
@@ -41,6 +41,10 @@ class BatchResult:
     run_id: str = field(repr=False, compare=False, default="")
     output_uri: str = field(repr=False, compare=False, default="")
     seconds: float = field(repr=False, compare=False, default=0.0)
+
+    def errors(self) -> pd.DataFrame:
+        """The result rows that are errors (invalid input or a failed slice)."""
+        return self.results[self.results["error_type"].notna()]
 
 
 def _upload(target: Target, bucket: str, items: list[tuple[str, str]]) -> None:

@@ -100,7 +100,7 @@ def assemble(
             by_row[row] = {"row": row, "error": error}
     rows = [by_row[i] for i in range(n_rows)]
     frame = pd.DataFrame({"row": range(n_rows)})
-    frame["prediction"] = [r.get("prediction") for r in rows]
+    frame["prediction"] = pd.Series([r.get("prediction") for r in rows], dtype=object)
     if classes:
         for j, label in enumerate(classes):
             frame[f"p_{label}"] = [

@@ -15,6 +15,7 @@ import pandas as pd
 import ops
 from ops.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
 from ops.errors import OpsError
+from ops.notebook_runner import NotebookFailedError
 
 
 def _settings(args: argparse.Namespace) -> ops.Settings:
@@ -31,6 +32,29 @@ def _rows(args: argparse.Namespace) -> Any:
     if path.suffix == ".csv":
         return pd.read_csv(path)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _run_notebooks(args: argparse.Namespace) -> Any:
+    from ops.notebook_runner import run_notebooks
+
+    params: dict[str, Any] = {}
+    for key, value in _context(args.parameter).items():
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    for name, value in (("STAGE", args.stage), ("REGION", args.region), ("PROFILE", args.profile)):
+        if value:
+            params[name] = value
+    summary = run_notebooks(
+        params,
+        target=args.target or "local",
+        confirm_teardown=args.confirm_teardown,
+        in_place=args.in_place,
+    )
+    if not summary.ok:
+        raise NotebookFailedError(str(summary))
+    return summary
 
 
 def _context(pairs: list[str]) -> dict[str, str]:
@@ -93,6 +117,10 @@ VERBS: dict[str, tuple[str, Any]] = {
             a.action
         ](s),
     ),
+    "run-notebooks": (
+        "run the four notebooks in order with papermill (the main job)",
+        lambda a, s: _run_notebooks(a),
+    ),
     "train-demo": (
         "train the demo model and write its manifest",
         lambda a, s: ops.save_demo_model(a.path, n_rows=a.rows),
@@ -144,6 +172,25 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
         )
     elif verb == "local":
         p.add_argument("action", choices=("start", "stop", "status"))
+    elif verb == "run-notebooks":
+        p.add_argument(
+            "-p",
+            "--parameter",
+            action="append",
+            metavar="NAME=VALUE",
+            help="notebook parameter, e.g. -p BATCH_ROWS=20000",
+        )
+        p.add_argument(
+            "--confirm-teardown",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="let 04_teardown delete the service stack (default: yes on local, no on aws)",
+        )
+        p.add_argument(
+            "--in-place",
+            action="store_true",
+            help="rewrite the committed notebooks' outputs (make notebooks)",
+        )
     elif verb == "train-demo":
         p.add_argument(
             "--path", type=Path, default=DEFAULT_MODEL_PATH, help="where to write the .pkl"
@@ -204,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = VERBS[args.verb][1](args, _settings(args))
+        if isinstance(result, ops.TeardownResult) and result.refused:
+            raise ops.ConfirmationError(result.message)
     except OpsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ops.manifest import ModelManifest, build_manifest, write_manifest
+from ops.manifest import ModelManifest, build_manifest, describe_file, write_manifest
 from ops.versions import PROJECT_ROOT
 
 NUMERIC = [
@@ -115,11 +115,26 @@ def feature_dtypes() -> dict[str, str]:
     return {**{n: "float64" for n in NUMERIC}, **{c: "string" for c in CATEGORICAL}}
 
 
-def sample_rows(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """Rows as a client sends them (JSON-ready dicts), from the same distribution."""
+def sample_rows(n: int, seed: int = 7, invalid_every: int = 0) -> list[dict[str, Any]]:
+    """Rows as a client sends them (JSON-ready dicts), from the same distribution.
+
+    With ``invalid_every=k``, every k-th row (rows k-1, 2k-1, ...) names an unknown region, so
+    a batch shows how invalid rows come back as error records.
+    """
     frame = make_dataset(n, seed).drop(columns=[TARGET])
     records: list[dict[str, Any]] = frame.to_dict(orient="records")
+    if invalid_every > 0:
+        for i in range(invalid_every - 1, n, invalid_every):
+            records[i]["region"] = "mars-1"
     return records
+
+
+def prepare_model(path: Path | str = DEFAULT_MODEL_PATH) -> ModelManifest:
+    """The manifest of the model at ``path``; trains the demo model there when none exists."""
+    path = Path(path)
+    if not path.is_file():
+        return save_demo_model(path).manifest
+    return describe_file(path)
 
 
 @dataclass(frozen=True)

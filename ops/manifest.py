@@ -120,3 +120,9 @@ def read_manifest(model_path: Path) -> ModelManifest | None:
     if not target.is_file():
         return None
     return ModelManifest(**json.loads(target.read_text()))
+
+
+def describe_file(model_path: Path) -> ModelManifest:
+    """A fresh manifest of a model file, keeping the feature dtypes its manifest recorded."""
+    recorded = read_manifest(model_path)
+    return build_manifest(model_path, feature_dtypes=recorded.feature_dtypes if recorded else None)

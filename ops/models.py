@@ -15,7 +15,7 @@ from typing import Any
 from ops.demo_model import DEFAULT_MODEL_PATH
 from ops.errors import ModelNotUploadedError, ModelVersionMismatchError, OpsError
 from ops.invoke import invoke
-from ops.manifest import ModelManifest, build_manifest, read_manifest
+from ops.manifest import ModelManifest, describe_file
 from ops.plan import Plan
 from ops.settings import Settings
 from ops.target import Target, target_for
@@ -52,12 +52,6 @@ class RollbackResult:
     restored_version: str
     new_version_id: str
     live: bool
-
-
-def _manifest(path: Path) -> ModelManifest:
-    recorded = read_manifest(path)
-    built = build_manifest(path, feature_dtypes=recorded.feature_dtypes if recorded else None)
-    return built
 
 
 def check_version(manifest: ModelManifest, force: bool) -> None:
@@ -104,7 +98,7 @@ def upload_model(
 ) -> UploadResult | Plan:
     """Check the model, upload it with its sha256 and versions recorded, wait until it serves."""
     path = Path(path)
-    manifest = _manifest(path)
+    manifest = describe_file(path)
     check_version(manifest, force)
     target = target_for(settings, **overrides)
     key = target.settings.model_key

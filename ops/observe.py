@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from ops.plan import Plan
 from ops.settings import Settings
 from ops.target import target_for
@@ -76,6 +78,10 @@ class Metrics:
     mean_init_ms: float | None
     memory_mb: int | None
     reports: tuple[Report, ...] = field(repr=False, compare=False, default=())
+
+    def table(self) -> pd.DataFrame:
+        """The REPORT lines as a table (cold starts have init_ms)."""
+        return pd.DataFrame([r.__dict__ | {"cold": r.cold} for r in self.reports])
 
 
 def summarize_reports(reports: list[Report]) -> Metrics:

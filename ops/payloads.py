@@ -45,3 +45,26 @@ def to_rows(data: Any) -> list[Any]:
     raise ConfigurationError(
         f"rows must be a dict, a list of dicts or lists, or a DataFrame; got {type(data).__name__}"
     )
+
+
+def non_finite_cells(rows: list[Any]) -> list[dict[str, Any]]:
+    """Row/field of every NaN or Infinity: JSON cannot carry them, so Lambda would refuse."""
+    found: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        cells = (
+            row.items()
+            if isinstance(row, Mapping)
+            else enumerate(row)
+            if isinstance(row, list)
+            else ()
+        )
+        for field, value in cells:
+            if isinstance(value, float) and not math.isfinite(value):
+                found.append(
+                    {
+                        "row": i,
+                        "field": str(field),
+                        "problem": "not a finite number (NaN/Infinity are not allowed)",
+                    }
+                )
+    return found

@@ -7,8 +7,9 @@ from typing import Any
 
 import pandas as pd
 
+from ops.errors import InvalidInputError
 from ops.invoke import invoke
-from ops.payloads import to_rows
+from ops.payloads import non_finite_cells, to_rows
 from ops.plan import Plan
 from ops.settings import Settings
 from ops.target import target_for
@@ -42,6 +43,14 @@ def predict(
     synchronous limit raises ``PayloadTooLargeError`` (use ``run_batch``).
     """
     instances = to_rows(rows)
+    bad = non_finite_cells(instances)
+    if bad:
+        count = len({b["row"] for b in bad})
+        raise InvalidInputError(
+            f"{count} of {len(instances)} rows are invalid; fix them and resend",
+            error_type="InvalidInput",
+            details=bad,
+        )
     target = target_for(settings, **overrides)
     if dry_run:
         return Plan(

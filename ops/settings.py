@@ -36,9 +36,9 @@ class Settings:
     stage: str = "dev"
     stack_prefix: str = "Reintento"
     model_key: str = "models/mejor_modelo.pkl"
-    local_port: int = 4566
-    state_dir: Path = PROJECT_ROOT / ".local-target"
-    context: Mapping[str, str] = field(default_factory=dict)
+    local_port: int = field(default=4566, repr=False)
+    state_dir: Path = field(default=PROJECT_ROOT / ".local-target", repr=False)
+    context: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def service_stack_name(self) -> str:
@@ -55,7 +55,7 @@ class Settings:
             "stage": self.stage,
             "stack_prefix": self.stack_prefix,
             "model_key": self.model_key,
-            **dict(self.context),
+            **{k: str(v) for k, v in self.context.items()},
         }
 
     @classmethod

@@ -1,8 +1,9 @@
 """teardown: delete the service stack (and, only when asked, the model bucket and its versions).
 
-It lists what it will delete first, and refuses unless ``confirm`` equals the service stack's
-name. The model bucket is kept unless ``delete_model_bucket=True``: then every version of every
-object is deleted, then the bucket.
+It lists what it will delete, and refuses unless ``confirm`` equals the service stack's name:
+a refusal deletes nothing and returns ``refused=True`` with the list and how to proceed (so a
+notebook shows it and goes on; the CLI exits non-zero). The model bucket is kept unless
+``delete_model_bucket=True``: then every version of every object is deleted, then the bucket.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops import stacks
-from ops.errors import ConfirmationError
 from ops.plan import Plan
 from ops.settings import Settings
 from ops.target import Target, target_for
@@ -21,10 +21,22 @@ from ops.target import Target, target_for
 
 @dataclass(frozen=True)
 class TeardownResult:
-    deleted_stacks: tuple[str, ...]
-    emptied_buckets: tuple[str, ...]
-    deleted_buckets: tuple[str, ...]
-    kept: tuple[str, ...]
+    """What was deleted and kept; with ``refused`` nothing was deleted and ``message`` says why."""
+
+    refused: bool
+    deleted_stacks: tuple[str, ...] = ()
+    emptied_buckets: tuple[str, ...] = ()
+    deleted_buckets: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    message: str = ""
+
+    def __str__(self) -> str:
+        if self.refused:
+            return self.message
+        return (
+            f"deleted stacks: {', '.join(self.deleted_stacks) or 'none'}; "
+            f"kept: {', '.join(self.kept) or 'nothing'}"
+        )
 
 
 def _empty(s3: Any, bucket: str) -> int:
@@ -81,16 +93,13 @@ def teardown(
     if dry_run:
         return Plan("teardown", s.target, tuple(listing))
     if confirm != s.service_stack_name:
-        raise ConfirmationError(
+        more = "" if delete_model_bucket else " (and delete_model_bucket=True to delete the models)"
+        message = (
             "teardown refused, nothing was deleted. It would:\n  "
             + "\n  ".join(listing)
-            + f"\nTo proceed pass confirm={s.service_stack_name!r}"
-            + (
-                " (and delete_model_bucket=True to delete the models)"
-                if not delete_model_bucket
-                else ""
-            )
+            + f"\nTo proceed pass confirm={s.service_stack_name!r}{more}"
         )
+        return TeardownResult(refused=True, kept=tuple(kept), message=message)
     cf, s3 = target.client("cloudformation"), target.client("s3")
     deleted, emptied, buckets = [], [], []
     service = stacks.describe(cf, s.service_stack_name)
@@ -114,4 +123,4 @@ def teardown(
             except ClientError as err:
                 if err.response["Error"]["Code"] != "NoSuchBucket":
                     raise
-    return TeardownResult(tuple(deleted), tuple(emptied), tuple(buckets), tuple(kept))
+    return TeardownResult(False, tuple(deleted), tuple(emptied), tuple(buckets), tuple(kept))

@@ -169,6 +169,10 @@ class LambdaRuntime:
 RUNTIME: LambdaRuntime | None = None
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def install(
     endpoint: str, python: str, max_environments: int = DEFAULT_MAX_ENVIRONMENTS
 ) -> LambdaRuntime:
@@ -197,7 +201,7 @@ def install(
                 "InvokeFunction operation",
             )
         try:
-            json.loads(raw)
+            json.loads(raw, parse_constant=_refuse_constant)
         except ValueError as err:
             raise LambdaClientError(
                 "InvalidRequestContentException", f"Could not parse request body into json: {err}"

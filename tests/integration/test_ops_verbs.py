@@ -149,9 +149,10 @@ def test_list_and_rollback_models(deployed: Deployed, demo_model: DemoModel) -> 
 
 def test_teardown_refuses_without_the_stack_name(deployed: Deployed) -> None:
     for wrong in (None, "yes", "Reintento-dev-Service"):
-        with pytest.raises(ops.ConfirmationError, match="nothing was deleted") as caught:
-            ops.teardown(wrong, settings=deployed.settings)
-        assert "confirm='Reintento-it-Service'" in str(caught.value)
+        refused = ops.teardown(wrong, settings=deployed.settings)
+        assert isinstance(refused, ops.TeardownResult) and refused.refused
+        assert refused.deleted_stacks == () and "nothing was deleted" in refused.message
+        assert "confirm='Reintento-it-Service'" in str(refused)
     status = ops.status(settings=deployed.settings)
     assert status.service_stack is not None  # type: ignore[union-attr]
 
@@ -187,6 +188,7 @@ def test_teardown_keeps_models_and_redeploy_works(
     # WHEN it is torn down with the right confirmation
     done = ops.teardown("Reintento-td-Service", settings=s)
     assert isinstance(done, ops.TeardownResult)
+    assert not done.refused
     assert done.deleted_stacks == ("Reintento-td-Service",) and done.deleted_buckets == ()
     # THEN the model and its versions are kept, and a redeploy serves the same model again
     assert [v.version_id for v in ops.list_models(s)] == [first.version_id]

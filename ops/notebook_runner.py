@@ -1,0 +1,152 @@
+"""Run the four notebooks in order with papermill; stop at, and report, the first failure.
+
+    python -m ops run-notebooks                     # local target, executed copies in runs/<ts>/
+    python -m ops run-notebooks --target aws -p STAGE=prod --confirm-teardown
+
+Executed notebooks and ``summary.txt`` go to ``runs/<timestamp>/``. ``--in-place`` rewrites the
+committed notebooks with fresh outputs (``make notebooks``) on a fresh, private local target.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ops.errors import OpsError
+from ops.versions import PROJECT_ROOT
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+RUNS_DIR = PROJECT_ROOT / "runs"
+NOTEBOOKS = ("01_deploy", "02_upload_model", "03_test", "04_teardown")
+KERNEL = "reintento"
+CELL_TIMEOUT_SECONDS = 1800
+
+
+class NotebookFailedError(OpsError):
+    """A notebook raised: which one, which cell, and what."""
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    name: str
+    ok: bool
+    seconds: float = field(compare=False)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    out_dir: Path
+    runs: tuple[NotebookRun, ...]
+
+    @property
+    def ok(self) -> bool:
+        return len(self.runs) == len(NOTEBOOKS) and all(r.ok for r in self.runs)
+
+    def __str__(self) -> str:
+        lines = [f"notebooks run into {self.out_dir}"]
+        for r in self.runs:
+            lines.append(
+                f"  {'ok    ' if r.ok else 'FAILED'} {r.name:<16} {r.seconds:6.1f} s  {r.error}"
+            )
+        for name in NOTEBOOKS[len(self.runs) :]:
+            lines.append(f"  skipped {name}")
+        lines.append("all notebooks ran" if self.ok else "stopped at the first failing notebook")
+        return "\n".join(lines)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_notebooks(
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    target: str = "local",
+    confirm_teardown: bool | None = None,
+    in_place: bool = False,
+    out_dir: Path | None = None,
+) -> RunSummary:
+    """Execute 01..04 in order; ``confirm_teardown`` (default: True locally) lets 04 delete."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from ops.local_target import stop_local
+    from ops.settings import Settings
+
+    params: dict[str, Any] = {"TARGET": target, **(parameters or {})}
+    fresh_env: dict[str, str] = {}
+    if in_place:  # default parameters (no injected cell), a private local target
+        params = {}
+        fresh_env = {
+            "REINTENTO_LOCAL_PORT": str(_free_port()),
+            "REINTENTO_STATE_DIR": tempfile.mkdtemp(prefix="reintento-notebooks-"),
+        }
+    else:
+        stage = str(params.get("STAGE", "dev"))
+        if confirm_teardown if confirm_teardown is not None else target == "local":
+            params.setdefault("CONFIRM", f"Reintento-{stage}-Service")
+    destination = (
+        NOTEBOOKS_DIR if in_place else (out_dir or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S"))
+    )
+    destination.mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.get(k) for k in fresh_env}
+    os.environ.update(fresh_env)
+    runs: list[NotebookRun] = []
+    try:
+        for name in NOTEBOOKS:
+            source = NOTEBOOKS_DIR / f"{name}.ipynb"
+            target_path = destination / f"{name}.ipynb"
+            started = time.monotonic()
+            try:
+                pm.execute_notebook(
+                    str(source),
+                    str(target_path),
+                    parameters=params,
+                    kernel_name=KERNEL,
+                    cwd=str(NOTEBOOKS_DIR),
+                    execution_timeout=CELL_TIMEOUT_SECONDS,
+                    start_timeout=120,
+                    progress_bar=False,
+                    report_mode=False,
+                )
+                runs.append(NotebookRun(name, True, time.monotonic() - started))
+            except PapermillExecutionError as err:
+                where = f"cell {err.exec_count}: {err.ename}: {str(err.evalue)[:300]}"
+                runs.append(NotebookRun(name, False, time.monotonic() - started, where))
+                break
+    finally:
+        if in_place:
+            stop_local(Settings.resolve())
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    summary = RunSummary(destination, tuple(runs))
+    if in_place:
+        for run in runs:
+            _strip_run_metadata(destination / f"{run.name}.ipynb")
+    else:
+        (destination / "summary.txt").write_text(str(summary) + "\n")
+    return summary
+
+
+def _strip_run_metadata(path: Path) -> None:
+    """Drop papermill's timings from a committed notebook (they change every run)."""
+    import nbformat
+
+    notebook = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
+    notebook.metadata.pop("papermill", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(notebook, str(path))  # type: ignore[no-untyped-call]
