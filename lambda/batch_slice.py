@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from inference_core import loads_strict, predict_records
+from inference_core import ModelSchema, loads_strict, predict_records
 from inference_errors import BatchSliceError
 from model_loader import LoadedModel
 
@@ -61,32 +61,35 @@ class _Unparsable:
         self.reason = reason
 
 
+def predict_lines(
+    text: str, estimator: Any, schema: ModelSchema, first_row: int
+) -> list[dict[str, Any]]:
+    """One record per non-empty line, in order: a prediction, or an error (bad row or not JSON)."""
+    rows = parse_lines(text)
+    parsable = [r for r in rows if not isinstance(r, _Unparsable)]
+    predicted = iter(predict_records(estimator, schema, parsable, 0))
+    records: list[dict[str, Any]] = []
+    for offset, row in enumerate(rows):
+        if isinstance(row, _Unparsable):
+            problem = {"field": None, "problem": f"not JSON: {row.reason}"}
+            record: dict[str, Any] = {"error": {"type": "InvalidInput", "details": [problem]}}
+        else:
+            record = next(predicted)
+        record["row"] = first_row + offset
+        records.append(record)
+    return records
+
+
 def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
     """Predict one slice and write its results; return the counts."""
     try:
         body = s3.get_object(Bucket=ref.bucket, Key=ref.input_key)["Body"].read()
     except ClientError as err:
         raise BatchSliceError(f"cannot read s3://{ref.bucket}/{ref.input_key}: {err}") from err
-    rows = parse_lines(body.decode("utf-8", errors="replace"))
-    parsable = [r for r in rows if not isinstance(r, _Unparsable)]
-    predicted = iter(predict_records(model.estimator, model.schema, parsable, 0))
-    lines: list[str] = []
-    failed = 0
-    for offset, row in enumerate(rows):
-        index = ref.first_row + offset
-        if isinstance(row, _Unparsable):
-            record: dict[str, Any] = {
-                "row": index,
-                "error": {
-                    "type": "InvalidInput",
-                    "details": [{"field": None, "problem": f"not JSON: {row.reason}"}],
-                },
-            }
-        else:
-            record = next(predicted)
-            record["row"] = index
-        failed += "error" in record
-        lines.append(json.dumps(record, separators=(",", ":")))
+    text = body.decode("utf-8", errors="replace")
+    records = predict_lines(text, model.estimator, model.schema, ref.first_row)
+    failed = sum(1 for r in records if "error" in r)
+    lines = [json.dumps(r, separators=(",", ":")) for r in records]
     try:
         s3.put_object(
             Bucket=ref.bucket,
@@ -100,8 +103,8 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
         "input_key": ref.input_key,
         "output_key": ref.output_key,
         "first_row": ref.first_row,
-        "rows": len(rows),
-        "succeeded": len(rows) - failed,
+        "rows": len(records),
+        "succeeded": len(records) - failed,
         "failed": failed,
         "model": model.describe(),
     }

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ops.batch_io import assemble, plan_slices, read_lines, slice_rows_for
 from ops.errors import BatchError, ConfigurationError
-from ops.invoke import invoke
+from ops.invoke import invoke_function
 from ops.plan import Plan
 from ops.settings import Settings
 from ops.target import Target, target_for
@@ -129,7 +129,7 @@ def run_batch(
         )
         return Plan("run_batch", target.settings.target, steps)
     outputs = target.outputs
-    described_model = invoke(target.client("lambda"), outputs.function_name, {"describe_model": {}})
+    described_model = invoke_function(target, {"describe_model": {}})
     classes = described_model.body.get("classes")
     started = time.monotonic()
     bucket = outputs.batch_bucket

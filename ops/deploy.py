@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from ops import assembly, clients, stacks
 from ops.errors import DeployError
 from ops.local import assets
-from ops.outputs import StackOutputs, read_outputs
+from ops.outputs import StackOutputs
 from ops.plan import Plan
 from ops.settings import Settings
 from ops.target import Target, target_for
@@ -146,5 +146,5 @@ def deploy(
         changed = _deploy_aws(target, full_context)
     else:
         changed = _deploy_local(target, full_context)
-    outputs = read_outputs(target.client("cloudformation"), resolved)
-    return DeployResult(resolved.target, names, changed, outputs)
+    target.forget_outputs()
+    return DeployResult(resolved.target, names, changed, target.outputs)

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ops.errors import (
     FunctionError,
     FunctionTimeoutError,
@@ -14,6 +16,7 @@ from ops.errors import (
     ModelNotUploadedError,
     PayloadTooLargeError,
 )
+from ops.target import Target
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
@@ -22,6 +25,17 @@ SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 class Invocation:
     body: dict[str, Any]
     latency_ms: float
+
+
+def invoke_function(target: Target, event: dict[str, Any]) -> Invocation:
+    """Invoke the stack's function; if it is gone, re-read the stack once (deployed again?)."""
+    try:
+        return invoke(target.client("lambda"), target.outputs.function_name, event)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        target.forget_outputs()
+        return invoke(target.client("lambda"), target.outputs.function_name, event)
 
 
 def invoke(lam: Any, function_name: str, event: dict[str, Any]) -> Invocation:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ops.demo_model import DEFAULT_MODEL_PATH
 from ops.errors import ModelNotUploadedError, ModelVersionMismatchError, OpsError
-from ops.invoke import invoke
+from ops.invoke import invoke_function
 from ops.manifest import ModelManifest, describe_file
 from ops.plan import Plan
 from ops.settings import Settings
@@ -68,11 +68,10 @@ def check_version(manifest: ModelManifest, force: bool) -> None:
 def wait_until_live(target: Target, version_id: str | None, timeout: float = 120.0) -> float:
     """Ask the function to look for the new version until it answers with it."""
     started = time.monotonic()
-    outputs = target.outputs
     last: Exception | None = None
     while time.monotonic() - started < timeout:
         try:
-            answer = invoke(target.client("lambda"), outputs.function_name, {"describe_model": {}})
+            answer = invoke_function(target, {"describe_model": {}})
             if answer.body.get("model", {}).get("version_id") == (version_id or "null"):
                 return time.monotonic() - started
         except OpsError as err:

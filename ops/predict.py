@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ops.errors import InvalidInputError
-from ops.invoke import invoke
+from ops.invoke import invoke_function
 from ops.payloads import non_finite_cells, to_rows
 from ops.plan import Plan
 from ops.settings import Settings
@@ -58,7 +58,7 @@ def predict(
             target.settings.target,
             (f"invoke the function with {len(instances)} row(s)",),
         )
-    answer = invoke(target.client("lambda"), target.outputs.function_name, {"instances": instances})
+    answer = invoke_function(target, {"instances": instances})
     body = answer.body
     probabilities = body.get("probabilities")
     model = body.get("model", {})

@@ -7,7 +7,7 @@ from typing import Any
 
 from ops import stacks
 from ops.errors import OpsError
-from ops.invoke import invoke
+from ops.invoke import invoke_function
 from ops.local import process
 from ops.plan import Plan
 from ops.settings import Settings
@@ -57,9 +57,8 @@ def status(
     alarms: tuple[tuple[str, str], ...] = ()
     if service_stack:
         try:
-            model = invoke(
-                target.client("lambda"), target.outputs.function_name, {"describe_model": {}}
-            ).body["model"]
+            target.forget_outputs()  # status always reads the stacks afresh
+            model = invoke_function(target, {"describe_model": {}}).body["model"]
             version, sha = model.get("version_id"), model.get("sha256")
         except OpsError as err:
             note = str(err)

@@ -1,8 +1,13 @@
-"""One operating context: settings, cached clients, the stacks' outputs."""
+"""One operating context per settings: cached clients and stack outputs.
+
+Targets are cached per process (a notebook or a load of requests reuses clients and outputs).
+Outputs are forgotten when ops deploys or tears down, when the local target is (re)started or
+stopped, and when the function turns out to be gone.
+"""
 
 from __future__ import annotations
 
-from functools import cached_property
+import threading
 from typing import Any
 
 from ops import clients, stacks
@@ -17,30 +22,74 @@ class Target:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._clients: dict[str, Any] = {}
+        self._outputs: StackOutputs | None = None
+        self._model_bucket: str | None = None
+        self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = clients.client(self.settings, service)
-        return self._clients[service]
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = clients.client(self.settings, service)
+            return self._clients[service]
 
-    @cached_property
+    @property
     def model_bucket(self) -> str:
         """The model bucket alone (its stack outlives the service stack)."""
-        model = stacks.outputs(self.client("cloudformation"), self.settings.model_stack_name)
-        return model["ModelBucketName"]
+        if self._model_bucket is None:
+            cf = self.client("cloudformation")
+            self._model_bucket = stacks.outputs(cf, self.settings.model_stack_name)[
+                "ModelBucketName"
+            ]
+        return self._model_bucket
 
-    @cached_property
+    @property
     def outputs(self) -> StackOutputs:
-        try:
-            return read_outputs(self.client("cloudformation"), self.settings)
-        except StackNotDeployedError as err:
-            if self.settings.target != "local":
-                raise
-            raise StackNotDeployedError(
-                f"{err} (the local target keeps nothing across restarts: after it was stopped "
-                "or restarted, deploy and upload the model again)"
-            ) from err
+        if self._outputs is None:
+            try:
+                self._outputs = read_outputs(self.client("cloudformation"), self.settings)
+            except StackNotDeployedError as err:
+                if self.settings.target != "local":
+                    raise
+                raise StackNotDeployedError(
+                    f"{err} (the local target keeps nothing across restarts: after it was "
+                    "stopped or restarted, deploy and upload the model again)"
+                ) from err
+        return self._outputs
+
+    def forget_outputs(self) -> None:
+        self._outputs = None
+        self._model_bucket = None
+
+
+_targets: dict[tuple[Any, ...], Target] = {}
+_targets_lock = threading.Lock()
+
+
+def _key(settings: Settings) -> tuple[Any, ...]:
+    return (
+        settings.target,
+        settings.region,
+        settings.profile,
+        settings.stage,
+        settings.stack_prefix,
+        settings.model_key,
+        settings.local_port,
+        str(settings.state_dir),
+    )
 
 
 def target_for(settings: Settings | None = None, **overrides: Any) -> Target:
-    return Target(Settings.resolve(settings, **overrides))
+    resolved = Settings.resolve(settings, **overrides)
+    with _targets_lock:
+        target = _targets.get(_key(resolved))
+        if target is None or target.settings != resolved:
+            target = _targets[_key(resolved)] = Target(resolved)
+        return target
+
+
+def forget(local_port: int | None = None) -> None:
+    """Forget cached outputs: all of them, or those of one local target's port."""
+    with _targets_lock:
+        for target in _targets.values():
+            if local_port is None or target.settings.local_port == local_port:
+                target.forget_outputs()

@@ -123,4 +123,5 @@ def teardown(
             except ClientError as err:
                 if err.response["Error"]["Code"] != "NoSuchBucket":
                     raise
+    target.forget_outputs()
     return TeardownResult(False, tuple(deleted), tuple(emptied), tuple(buckets), tuple(kept))

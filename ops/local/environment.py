@@ -166,6 +166,27 @@ class ExecutionEnvironment:
             return Result(body, True, request_id, duration, cold, self.init_ms, lines, replaced)
         return Result(outcome.body, not outcome.ok, request_id, duration, cold, self.init_ms, lines)
 
+    def fail(self, request_id: str, kind: str) -> Result:
+        """An injected platform fault (ops.local.faults): the environment dies either way."""
+        cold = self.invocations == 0
+        self.invocations += 1
+        lines = self._drain() if cold else []
+        self.kill()
+        if kind == "timeout":
+            body = _error(
+                "Sandbox.Timedout",
+                f"{datetime.now(UTC).isoformat()} {request_id} Task timed out after "
+                f"{self.spec.timeout_seconds:.2f} seconds",
+            )
+            duration = self.spec.timeout_seconds * 1000
+        else:
+            body = _error(
+                "Runtime.ExitError",
+                f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+            )
+            duration = 0.0
+        return Result(body, True, request_id, duration, cold, self.init_ms, lines, True)
+
     def _wait(self, request_id: str, start: float) -> Outcome | None:
         deadline = start + self.spec.timeout_seconds
         while True:

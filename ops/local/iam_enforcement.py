@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 import threading
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 ENFORCED_KEYS: set[str] = set()
+# moto names some operations, not their IAM actions: the policy must be checked by the latter
+IAM_ACTION_NAMES = {"Invoke": "InvokeFunction"}
 _lock = threading.Lock()
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 
@@ -41,6 +43,20 @@ def credentials_for(fn: Any) -> dict[str, str]:
     }
 
 
+_FUNCTION_PATH = re.compile(r"/20\d\d-\d\d-\d\d/functions/([^/]+)/invocations")
+
+
+def _lambda_resource(path: str, account: str, region: str) -> str | None:
+    """moto checks Invoke against "*": the real resource is the function's ARN."""
+    match = _FUNCTION_PATH.search(unquote(path))
+    if not match:
+        return None
+    name = match.group(1)
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:lambda:{region}:{account}:function:{name}"
+
+
 def install() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
 
@@ -50,6 +66,10 @@ def install() -> None:
             return
         parsed = urlparse(self.uri)
         path = self.raw_path + ("?" + parsed.query if parsed.query else "")
+        if resource == "*":
+            resource = (
+                _lambda_resource(self.raw_path, self.current_account, self.region) or resource
+            )
         request = iam_request_cls(
             account_id=self.current_account,
             method=self.method,
@@ -57,7 +77,7 @@ def install() -> None:
             data=self.data,
             body=self.raw_body,
             headers=self.headers,
-            action=self._get_action(),
+            action=IAM_ACTION_NAMES.get(self._get_action(), self._get_action()),
         )
         request.check_signature()
         request.check_action_permitted(resource)

@@ -17,19 +17,31 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ops.local import iam_enforcement
+from ops.local import faults, iam_enforcement
 from ops.local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
 from ops.local.images import context_for_image, parse_dockerfile
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+MB_PER_VCPU = 1769
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def vcpus(memory_mb: int) -> int:
+    """Whole vCPUs Lambda allocates for a memory size (at least one)."""
+    return max(1, min(6, memory_mb // MB_PER_VCPU))
+
+
 DEFAULT_MAX_ENVIRONMENTS = 4
 
 
 class LambdaRuntime:
     """Pools of execution environments, one per function configuration."""
 
-    def __init__(self, endpoint: str, python: str, max_environments: int) -> None:
+    def __init__(
+        self, endpoint: str, python: str, max_environments: int, state_dir: Path | None = None
+    ) -> None:
         self.endpoint, self.python, self.max_environments = endpoint, python, max_environments
+        self.state_dir = state_dir
         self.pools: dict[str, Pool] = {}
         self.by_arn: dict[str, str] = {}
         self.lock = threading.Lock()
@@ -62,6 +74,9 @@ class LambdaRuntime:
             "AWS_REGION": fn.region,
             "AWS_DEFAULT_REGION": fn.region,
             "TZ": ":UTC",
+            # Lambda gives a function one vCPU per 1,769 MB: native thread pools follow suit, so
+            # several environments on this machine do not oversubscribe its cores
+            **{var: str(vcpus(int(fn.memory_size))) for var in THREAD_VARS},
             **image_env,
             **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
             # the one deliberate difference from AWS: the SDK talks to the local target
@@ -106,8 +121,12 @@ class LambdaRuntime:
         environment = pool.acquire()
         request_id = str(uuid.uuid4())
         started = int(time.time() * 1000)
+        fault = faults.take(self.state_dir, fn.function_name, _event(payload))
         try:
-            result = environment.invoke(payload, request_id)
+            if fault is not None:
+                result = environment.fail(request_id, fault)
+            else:
+                result = environment.invoke(payload, request_id)
         except Exception as err:  # a broken pipe or the like: the environment is gone
             result = Result(
                 json.dumps({"errorType": "Runtime.ExitError", "errorMessage": str(err)}).encode(),
@@ -169,19 +188,29 @@ class LambdaRuntime:
 RUNTIME: LambdaRuntime | None = None
 
 
+def _event(payload: bytes) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
 def install(
-    endpoint: str, python: str, max_environments: int = DEFAULT_MAX_ENVIRONMENTS
+    endpoint: str,
+    python: str,
+    max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
+    state_dir: Path | None = None,
 ) -> LambdaRuntime:
     """Plug the runtime into moto's Lambda model (idempotent per process)."""
     global RUNTIME
     from moto.awslambda import models as lm
     from moto.awslambda.exceptions import LambdaClientError
 
-    runtime = RUNTIME = LambdaRuntime(endpoint, python, max_environments)
+    runtime = RUNTIME = LambdaRuntime(endpoint, python, max_environments, state_dir)
     iam_enforcement.install()
 
     def run(fn: Any, payload: bytes) -> Result:

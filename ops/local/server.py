@@ -27,7 +27,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
 
     applied = patches.apply_all()
     endpoint = f"http://127.0.0.1:{port}"
-    runtime = lambda_runtime.install(endpoint, default_python(), max_environments)
+    runtime = lambda_runtime.install(endpoint, default_python(), max_environments, state_dir)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     info = {

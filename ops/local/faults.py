@@ -1,0 +1,56 @@
+"""Platform faults on demand: make the local Lambda crash or time out, to test what survives.
+
+A JSON list in ``<state dir>/faults.json``; each rule fails the next ``count`` invocations of
+functions whose name contains ``function`` and whose event has the top-level key ``event_key``:
+
+    [{"function": "InferenceFunction", "event_key": "batch_slice", "kind": "crash", "count": 1}]
+
+``kind`` is ``crash`` (the environment dies: ``Runtime.ExitError``) or ``timeout``
+(``Sandbox.Timedout``). Spent rules are written back, so a test sees what was used.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+FAULTS_FILE = "faults.json"
+Kind = Literal["crash", "timeout"]
+_lock = threading.Lock()
+
+
+def inject(state_dir: Path, rules: list[dict[str, Any]]) -> None:
+    """Replace the fault rules (an empty list clears them)."""
+    (state_dir / FAULTS_FILE).write_text(json.dumps(rules))
+
+
+def remaining(state_dir: Path) -> list[dict[str, Any]]:
+    path = state_dir / FAULTS_FILE
+    return list(json.loads(path.read_text())) if path.is_file() else []
+
+
+def take(state_dir: Path | None, function_name: str, event: Any) -> Kind | None:
+    """The fault to apply to this invocation, if a rule matches (and spend one)."""
+    if state_dir is None:
+        return None
+    path = state_dir / FAULTS_FILE
+    if not path.is_file():
+        return None
+    with _lock:
+        try:
+            rules = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        for rule in rules:
+            key = rule.get("event_key")
+            if rule.get("count", 0) <= 0 or rule.get("function", "") not in function_name:
+                continue
+            if key and not (isinstance(event, dict) and key in event):
+                continue
+            rule["count"] -= 1
+            path.write_text(json.dumps(rules))
+            kind: Kind = "timeout" if rule.get("kind") == "timeout" else "crash"
+            return kind
+    return None
