@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from botocore.exceptions import ClientError
 
@@ -375,7 +374,6 @@ def test_permanent_refusals_are_not_retried(
     deployed = ops.deploy(s)
     assert isinstance(deployed, ops.DeployResult)
     out = deployed.outputs
-    cf_s3 = ops.clients.client(s, "s3") if hasattr(ops, "clients") else None
     from ops import clients
 
     s3 = clients.client(s, "s3")
@@ -446,7 +444,6 @@ def test_permanent_refusals_are_not_retried(
             time.sleep(0.2)
     assert refused.value.error_type in ("ModelVersionError", "ModelIntegrityError")
     ops.teardown("Reintento-corrupt-Service", delete_model_bucket=True, settings=s)
-    del cf_s3
 
 
 def test_restart_of_the_local_target_gives_a_clear_message_and_redeploy_works(
@@ -499,6 +496,7 @@ def test_load_500_requests_from_8_clients(deployed: Deployed) -> None:
     ordered = sorted(latencies)
     p50, p99 = ordered[len(ordered) // 2], ordered[int(0.99 * (len(ordered) - 1))]
     print(
-        f"\nload: {len(latencies)} requests, 8 clients, {elapsed:.1f} s, {len(latencies) / elapsed:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        f"\nload: {len(latencies)} requests, 8 clients, {elapsed:.1f} s, "
+        f"{len(latencies) / elapsed:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
     assert errors == [] and len(latencies) == 500
