@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-done
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run notebooks test lint typecheck pytest synth lock clean
+.PHONY: setup run notebooks bench test lint typecheck pytest synth lock clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.x)")'
@@ -42,6 +42,10 @@ typecheck: setup
 
 pytest: setup
 	$(BIN)/pytest
+
+## bench: every benchmark, ratios against baselines measured in the same run (benchmarks/results/)
+bench: setup
+	$(BIN)/python -m benchmarks.run
 
 ## synth: `cdk synth` of infra/ with the pinned CDK CLI (no Docker, no AWS account needed)
 synth: setup

@@ -41,6 +41,7 @@ class BatchResult:
     run_id: str = field(repr=False, compare=False, default="")
     output_uri: str = field(repr=False, compare=False, default="")
     seconds: float = field(repr=False, compare=False, default=0.0)
+    timings: dict[str, float] = field(repr=False, compare=False, default_factory=dict)
 
     def errors(self) -> pd.DataFrame:
         """The result rows that are errors (invalid input or a failed slice)."""
@@ -132,12 +133,14 @@ def run_batch(
     described_model = invoke_function(target, {"describe_model": {}})
     classes = described_model.body.get("classes")
     started = time.monotonic()
+    marks = [started]
     bucket = outputs.batch_bucket
     _upload(
         target,
         bucket,
         [(s.input_key, "\n".join(lines[s.first_row : s.first_row + s.rows])) for s in slices],
     )
+    marks.append(time.monotonic())
     prefix = f"batch/{run_id}/output/"
     execution = target.client("stepfunctions").start_execution(
         stateMachineArn=outputs.state_machine_arn,
@@ -154,9 +157,12 @@ def run_batch(
             f"batch execution {described['status']}: {described.get('error', '')} "
             f"{str(described.get('cause', ''))[:500]}; partial results are under s3://{bucket}/{prefix}"
         )
+    marks.append(time.monotonic())
     summary = json.loads(described.get("output") or "{}")
     records = _download(target, bucket, [s.output_key for s in slices])
+    marks.append(time.monotonic())
     results = assemble(n, records, summary.get("failed_slices", []), slices, classes)
+    marks.append(time.monotonic())
     failed = int(results["error_type"].notna().sum())
     return BatchResult(
         rows=n,
@@ -168,4 +174,8 @@ def run_batch(
         run_id=run_id,
         output_uri=f"s3://{bucket}/{prefix}",
         seconds=time.monotonic() - started,
+        timings={
+            name: round(marks[i + 1] - marks[i], 3)
+            for i, name in enumerate(("upload", "execute", "download", "assemble"))
+        },
     )

@@ -74,6 +74,7 @@ def run_notebooks(
     confirm_teardown: bool | None = None,
     in_place: bool = False,
     out_dir: Path | None = None,
+    private_local: bool = False,
 ) -> RunSummary:
     """Execute 01..04 in order; ``confirm_teardown`` (default: True locally) lets 04 delete."""
     import papermill as pm
@@ -84,20 +85,29 @@ def run_notebooks(
 
     params: dict[str, Any] = {"TARGET": target, **(parameters or {})}
     fresh_env: dict[str, str] = {}
-    if in_place:  # default parameters (no injected cell), a private local target
+    if in_place:  # default parameters (no injected cell)
         params = {}
+    elif confirm_teardown if confirm_teardown is not None else target == "local":
+        params.setdefault("CONFIRM", f"Reintento-{params.get('STAGE', 'dev')}-Service")
+    if in_place or private_local:  # a private local target, stopped at the end
         fresh_env = {
             "REINTENTO_LOCAL_PORT": str(_free_port()),
             "REINTENTO_STATE_DIR": tempfile.mkdtemp(prefix="reintento-notebooks-"),
         }
-    else:
-        stage = str(params.get("STAGE", "dev"))
-        if confirm_teardown if confirm_teardown is not None else target == "local":
-            params.setdefault("CONFIRM", f"Reintento-{stage}-Service")
     destination = (
         NOTEBOOKS_DIR if in_place else (out_dir or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S"))
     )
     destination.mkdir(parents=True, exist_ok=True)
+    declared = {
+        name: set(pm.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb")).keys())
+        for name in NOTEBOOKS
+    }
+    unknown = set(params) - set().union(*declared.values())
+    if unknown:
+        known = ", ".join(sorted(set().union(*declared.values())))
+        raise NotebookFailedError(
+            f"unknown notebook parameter(s) {sorted(unknown)}; the notebooks take: {known}"
+        )
     saved = {k: os.environ.get(k) for k in fresh_env}
     os.environ.update(fresh_env)
     runs: list[NotebookRun] = []
@@ -110,7 +120,7 @@ def run_notebooks(
                 pm.execute_notebook(
                     str(source),
                     str(target_path),
-                    parameters=params,
+                    parameters={k: v for k, v in params.items() if k in declared[name]},
                     kernel_name=KERNEL,
                     cwd=str(NOTEBOOKS_DIR),
                     execution_timeout=CELL_TIMEOUT_SECONDS,
@@ -124,7 +134,7 @@ def run_notebooks(
                 runs.append(NotebookRun(name, False, time.monotonic() - started, where))
                 break
     finally:
-        if in_place:
+        if fresh_env:
             stop_local(Settings.resolve())
         for key, value in saved.items():
             if value is None:

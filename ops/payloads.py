@@ -31,8 +31,11 @@ def _cell(value: Any) -> Any:
 def to_rows(data: Any) -> list[Any]:
     """Normalize input to a list of rows (dicts keyed by feature, or lists of numbers)."""
     if isinstance(data, pd.DataFrame):
-        records = data.to_dict(orient="records")
-        return [{str(k): _cell(v) for k, v in row.items()} for row in records]
+        # missing cells (NaN/NA) become null, which the function names; values become Python's
+        clean = data.astype(object).where(data.notna(), None)
+        clean.columns = [str(c) for c in clean.columns]
+        records: list[Any] = clean.to_dict(orient="records")
+        return records
     if isinstance(data, pd.Series):
         return [{str(k): _cell(v) for k, v in data.items()}]
     if isinstance(data, Mapping):

@@ -1,0 +1,142 @@
+"""Handler overhead and a naive peer, in process; the model comes from a moto server over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import joblib
+import pandas as pd
+import sklearn
+from threadpoolctl import threadpool_limits
+
+from benchmarks.measure import Row, median_ms
+from ops.demo_model import sample_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+BUCKET, KEY = "bench-models", "models/mejor_modelo.pkl"
+
+
+class Context:
+    function_name = "bench"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench"
+
+
+def serve_model(model_path: Path) -> Any:
+    """A moto server holding the model as upload_model records it; env points the handler at it."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        MODEL_BUCKET=BUCKET,
+        MODEL_KEY=KEY,
+        MAX_ROWS="100000",
+        MODEL_REFRESH_SECONDS="3600",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        POWERTOOLS_METRICS_NAMESPACE="Bench",
+    )
+    body = model_path.read_bytes()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=KEY,
+        Body=body,
+        Metadata={
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "sklearn-version": sklearn.__version__,
+        },
+    )
+    return server
+
+
+def naive_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The tutorial pattern: download and unpickle the model on every request, no validation."""
+    s3 = boto3.client("s3")
+    model = joblib.load(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read()))
+    frame = pd.DataFrame(event["instances"])
+    return {
+        "predictions": model.predict(frame).tolist(),
+        "probabilities": model.predict_proba(frame).tolist(),
+    }
+
+
+def run(model_path: Path) -> list[Row]:
+    sys.path.insert(0, str(ROOT / "lambda"))
+    server = serve_model(model_path)
+    try:
+        import lambda_predict_reintento as handler_module
+
+        model = joblib.load(model_path)
+        rows_out: list[Row] = []
+        quiet = contextlib.redirect_stdout(io.StringIO())
+        # one native thread, as the function has at 1,024 MB (and as the local target runs it)
+        with quiet, threadpool_limits(1):
+            handler_module.handler(
+                {"instances": sample_rows(1)}, Context()
+            )  # cold start outside timing
+            for n in (1, 100, 10_000):
+                rows = sample_rows(n, seed=3)
+                frame = pd.DataFrame(rows)
+                repeats = 60 if n < 10_000 else 20
+                raw = median_ms(lambda frame=frame: model.predict(frame), repeats)
+                ours = median_ms(
+                    lambda rows=rows: handler_module.handler({"instances": rows}, Context()),
+                    repeats,
+                )
+                naive = median_ms(
+                    lambda rows=rows: naive_handler({"instances": rows}, Context()),
+                    max(5, repeats // 3),
+                )
+                if n == 1:
+                    target, met = "<= raw + 2 ms", ours <= raw + 2.0
+                elif n == 10_000:
+                    target, met = "<= 1.2x", ours <= 1.2 * raw
+                else:
+                    target, met = "-", None
+                rows_out.append(
+                    Row(
+                        "handler overhead",
+                        f"warm handler, {n:,} rows",
+                        ours,
+                        raw,
+                        "ms",
+                        ours / raw,
+                        target,
+                        met,
+                        "vs raw in-process model.predict on the same rows",
+                    )
+                )
+                rows_out.append(
+                    Row(
+                        "naive peer",
+                        f"naive handler, {n:,} rows",
+                        naive,
+                        ours,
+                        "ms",
+                        naive / ours,
+                        "-",
+                        None,
+                        "download + unpickle per request, no validation; baseline = ours warm",
+                    )
+                )
+        return rows_out
+    finally:
+        server.stop()

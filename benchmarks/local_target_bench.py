@@ -1,0 +1,107 @@
+"""The local target: invoke latency cold and warm, batch throughput vs raw model.predict."""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+import ops
+from benchmarks.measure import Row
+from ops.target import target_for
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
+    settings = ops.Settings.resolve(
+        target="local", local_port=_free_port(), state_dir=Path(tempfile.mkdtemp()), stage="bench"
+    )
+    try:
+        ops.deploy(settings)
+        ops.upload_model(model_path, settings=settings)  # its describe_model call is the cold start
+        target = target_for(settings)
+        lam, name = target.client("lambda"), target.outputs.function_name
+        payload = json.dumps({"instances": ops.sample_rows(1)})
+        cold_report = ops.metrics(settings=settings)
+        assert isinstance(cold_report, ops.Metrics)
+        cold_ms = (cold_report.reports[0].init_ms or 0) + cold_report.reports[0].duration_ms
+        warm = []
+        for _ in range(60):
+            started = time.perf_counter()
+            lam.invoke(FunctionName=name, Payload=payload)["Payload"].read()
+            warm.append((time.perf_counter() - started) * 1000)
+        warm.sort()
+        p50, p99 = statistics.median(warm), warm[int(0.99 * (len(warm) - 1))]
+        model = joblib.load(model_path)
+        rows: list[Row] = [
+            Row(
+                "local target",
+                "invoke warm p50 (boto3, 1 row)",
+                p50,
+                p99,
+                "ms",
+                p50 / p99,
+                "-",
+                None,
+                "baseline column = warm p99",
+            ),
+            Row(
+                "local target",
+                "invoke cold (init + first call, server side)",
+                cold_ms,
+                p50,
+                "ms",
+                cold_ms / p50,
+                "-",
+                None,
+                "baseline = warm p50",
+            ),
+        ]
+        phases: dict[str, Any] = {}
+        for n in (10_000, 100_000):
+            data = ops.sample_rows(n, seed=11)
+            frame = pd.DataFrame(data)
+            started = time.perf_counter()
+            model.predict(frame)
+            raw_rate = n / (time.perf_counter() - started)
+            started = time.perf_counter()
+            result = ops.run_batch(frame, progress=False, settings=settings)
+            elapsed = time.perf_counter() - started
+            assert isinstance(result, ops.BatchResult) and result.rows == n and result.failed == 0
+            rate = n / elapsed
+            phases[f"batch_{n}"] = {
+                "total_s": round(elapsed, 2),
+                "slices": result.slices,
+                **result.timings,
+            }
+            target_text, met = (
+                (">= 0.5x raw", rate >= 0.5 * raw_rate) if n == 100_000 else ("-", None)
+            )
+            rows.append(
+                Row(
+                    "local target",
+                    f"batch {n:,} rows through the state machine",
+                    rate,
+                    raw_rate,
+                    "rows/s",
+                    rate / raw_rate,
+                    target_text,
+                    met,
+                    "vs raw model.predict rows/s on the same rows",
+                )
+            )
+        return rows, phases
+    finally:
+        ops.stop_local(settings)
