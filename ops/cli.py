@@ -76,9 +76,12 @@ VERBS: dict[str, tuple[str, Any]] = {
     ),
     "rollback-model": (
         "serve the previous model version again",
-        lambda a, s: ops.rollback_model(settings=s),
+        lambda a, s: ops.rollback_model(dry_run=a.dry_run, settings=s),
     ),
-    "list-models": ("list the model's versions", lambda a, s: ops.list_models(s)),
+    "list-models": (
+        "list the model's versions",
+        lambda a, s: ops.list_models(s, dry_run=a.dry_run),
+    ),
     "predict": (
         "realtime predictions for rows",
         lambda a, s: ops.predict(_rows(a), dry_run=a.dry_run, settings=s),

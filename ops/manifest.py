@@ -91,6 +91,8 @@ def build_manifest(
         versions["scikit-learn"] = other_version
     names = getattr(estimator, "feature_names_in_", None)
     classes = getattr(estimator, "classes_", None)
+    if feature_dtypes and names is not None:  # the model's feature order, however they came
+        feature_dtypes = {str(n): feature_dtypes[str(n)] for n in names if str(n) in feature_dtypes}
     return ModelManifest(
         file=path.name,
         sha256=sha256_file(path),

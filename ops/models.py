@@ -141,9 +141,14 @@ def upload_model(
     )
 
 
-def list_models(settings: Settings | None = None, **overrides: Any) -> tuple[ModelVersion, ...]:
+def list_models(
+    settings: Settings | None = None, *, dry_run: bool = False, **overrides: Any
+) -> tuple[ModelVersion, ...] | Plan:
     """The model object's versions, newest first."""
     target = target_for(settings, **overrides)
+    if dry_run:
+        steps = (f"list the versions of {target.settings.model_key} in the model bucket",)
+        return Plan("list_models", target.settings.target, steps)
     s3 = target.client("s3")
     key = target.settings.model_key
     listed = s3.list_object_versions(Bucket=target.model_bucket, Prefix=key).get("Versions", [])
@@ -165,11 +170,24 @@ def list_models(settings: Settings | None = None, **overrides: Any) -> tuple[Mod
 
 
 def rollback_model(
-    *, wait: bool = True, timeout: float = 120.0, settings: Settings | None = None, **overrides: Any
-) -> RollbackResult:
+    *,
+    wait: bool = True,
+    timeout: float = 120.0,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> RollbackResult | Plan:
     """Make the previous version current again (a copy, so the history is kept)."""
     target = target_for(settings, **overrides)
+    if dry_run:
+        steps = (
+            "find the previous version of the model object",
+            "copy it over the current one (a new version; the history is kept)",
+            "wait until the function serves it" if wait else "not wait for the function",
+        )
+        return Plan("rollback_model", target.settings.target, steps)
     versions = list_models(target.settings)
+    assert not isinstance(versions, Plan)
     if len(versions) < 2:
         raise ModelNotUploadedError(
             f"there is no previous model version to roll back to ({len(versions)} version(s)); "

@@ -38,6 +38,8 @@ def test_dry_runs_say_what_they_would_do(deployed: Deployed, demo_model: DemoMod
         ops.logs(dry_run=True, settings=s),
         ops.metrics(dry_run=True, settings=s),
         ops.status(dry_run=True, settings=s),
+        ops.rollback_model(dry_run=True, settings=s),
+        ops.list_models(s, dry_run=True),
         ops.teardown(dry_run=True, settings=s),
     ]
     assert all(isinstance(p, ops.Plan) and p.steps for p in plans)

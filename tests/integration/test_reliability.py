@@ -467,7 +467,9 @@ def test_restart_of_the_local_target_gives_a_clear_message_and_redeploy_works(
         ops.stop_local(s)
 
 
-def test_load_500_requests_from_8_clients(deployed: Deployed) -> None:
+def test_load_500_requests_from_8_clients(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
     # GIVEN 8 concurrent clients sending 500 realtime requests in all (loopback only, bounded)
     latencies: list[float] = []
     errors: list[Exception] = []
@@ -495,8 +497,9 @@ def test_load_500_requests_from_8_clients(deployed: Deployed) -> None:
     # THEN zero errors; p99 reported
     ordered = sorted(latencies)
     p50, p99 = ordered[len(ordered) // 2], ordered[int(0.99 * (len(ordered) - 1))]
-    print(
-        f"\nload: {len(latencies)} requests, 8 clients, {elapsed:.1f} s, "
-        f"{len(latencies) / elapsed:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-    )
+    with capsys.disabled():  # the figures are part of the test's report
+        print(
+            f"\nload: {len(latencies)} requests, 8 clients, {elapsed:.1f} s, "
+            f"{len(latencies) / elapsed:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
     assert errors == [] and len(latencies) == 500
