@@ -43,6 +43,7 @@ def plot(rows: list[Row], path: Path) -> None:
         color=["tab:green" if r.met else "tab:red" for r in judged],
     )
     ax.set_xlabel("ratio to the baseline measured in the same run")
+    ax.set_xlim(0, max(r.ratio for r in judged) * 1.6)
     ax.set_title("benchmarks with a target (green: met)")
     for i, r in enumerate(judged):
         ax.text(r.ratio, i, f" {r.ratio:.2f}x (target {r.target})", va="center", fontsize=8)
