@@ -31,13 +31,17 @@ def remaining(state_dir: Path) -> list[dict[str, Any]]:
     return list(json.loads(path.read_text())) if path.is_file() else []
 
 
-def take(state_dir: Path | None, function_name: str, event: Any) -> Kind | None:
+def take(state_dir: Path | None, function_name: str, payload: bytes) -> Kind | None:
     """The fault to apply to this invocation, if a rule matches (and spend one)."""
     if state_dir is None:
         return None
     path = state_dir / FAULTS_FILE
     if not path.is_file():
         return None
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        event = None
     with _lock:
         try:
             rules = json.loads(path.read_text())

@@ -44,6 +44,7 @@ class LambdaRuntime:
         self.state_dir = state_dir
         self.pools: dict[str, Pool] = {}
         self.by_arn: dict[str, str] = {}
+        self.specs: dict[str, FunctionSpec] = {}
         self.lock = threading.Lock()
 
     def spec_for(self, fn: Any) -> FunctionSpec:
@@ -99,8 +100,31 @@ class LambdaRuntime:
             max_environments=limit,
         )
 
+    def _spec(self, fn: Any) -> FunctionSpec:
+        """The spec, built once per function configuration (not on every invocation)."""
+        key = json.dumps(
+            [
+                fn.function_arn,
+                str(fn.version),
+                fn.code,
+                fn.environment_vars,
+                fn.timeout,
+                fn.memory_size,
+                getattr(fn, "reserved_concurrency", None),
+                getattr(fn.image_config, "cmd", None),
+                fn.role,
+                fn.logs_group_name,
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        spec = self.specs.get(key)
+        if spec is None:
+            spec = self.specs[key] = self.spec_for(fn)
+        return spec
+
     def pool_for(self, fn: Any) -> Pool:
-        spec = self.spec_for(fn)
+        spec = self._spec(fn)
         with self.lock:
             pool = self.pools.get(spec.key)
             if pool is None:
@@ -121,7 +145,7 @@ class LambdaRuntime:
         environment = pool.acquire()
         request_id = str(uuid.uuid4())
         started = int(time.time() * 1000)
-        fault = faults.take(self.state_dir, fn.function_name, _event(payload))
+        fault = faults.take(self.state_dir, fn.function_name, payload)
         try:
             if fault is not None:
                 result = environment.fail(request_id, fault)
@@ -186,13 +210,6 @@ class LambdaRuntime:
 
 
 RUNTIME: LambdaRuntime | None = None
-
-
-def _event(payload: bytes) -> Any:
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return None
 
 
 def _refuse_constant(name: str) -> Any:
