@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import tempfile
 import time
@@ -15,18 +14,14 @@ import pandas as pd
 
 import ops
 from benchmarks.measure import Row
+from ops.local.process import free_port
+from ops.observe import percentile
 from ops.target import target_for
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
     settings = ops.Settings.resolve(
-        target="local", local_port=_free_port(), state_dir=Path(tempfile.mkdtemp()), stage="bench"
+        target="local", local_port=free_port(), state_dir=Path(tempfile.mkdtemp()), stage="bench"
     )
     try:
         ops.deploy(settings)
@@ -43,7 +38,7 @@ def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
             lam.invoke(FunctionName=name, Payload=payload)["Payload"].read()
             warm.append((time.perf_counter() - started) * 1000)
         warm.sort()
-        p50, p99 = statistics.median(warm), warm[int(0.99 * (len(warm) - 1))]
+        p50, p99 = statistics.median(warm), percentile(warm, 99)
         model = joblib.load(model_path)
         rows: list[Row] = [
             Row(

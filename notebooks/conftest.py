@@ -4,17 +4,15 @@ stopped when the session ends (the notebooks themselves use the defaults)."""
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 
 import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    os.environ["REINTENTO_LOCAL_PORT"] = str(port)
+    from ops.local.process import free_port
+
+    os.environ["REINTENTO_LOCAL_PORT"] = str(free_port())
     os.environ["REINTENTO_STATE_DIR"] = tempfile.mkdtemp(prefix="reintento-nbval-")
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ops.demo_model import DEFAULT_MODEL_PATH
 from ops.errors import InvalidInputError, OpsError
+from ops.observe import percentile
 from ops.predict import Prediction, predict
 from ops.settings import Settings
 
@@ -123,6 +124,5 @@ def measure_latency(
         result = predict(rows, settings=settings, **overrides)
         assert isinstance(result, Prediction)
         samples.append(result.latency_ms)
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return Latency(calls, round(statistics.median(samples), 1), round(p99, 1), tuple(samples))
+    p50, p99 = statistics.median(samples), percentile(samples, 99)
+    return Latency(calls, round(p50, 1), round(p99, 1), tuple(samples))

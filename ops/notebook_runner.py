@@ -10,7 +10,6 @@ committed notebooks with fresh outputs (``make notebooks``) on a fresh, private 
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import OpsError
+from ops.local.process import free_port
 from ops.versions import PROJECT_ROOT
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -61,12 +61,6 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_notebooks(
     parameters: Mapping[str, Any] | None = None,
     *,
@@ -91,7 +85,7 @@ def run_notebooks(
         params.setdefault("CONFIRM", f"Reintento-{params.get('STAGE', 'dev')}-Service")
     if in_place or private_local:  # a private local target, stopped at the end
         fresh_env = {
-            "REINTENTO_LOCAL_PORT": str(_free_port()),
+            "REINTENTO_LOCAL_PORT": str(free_port()),
             "REINTENTO_STATE_DIR": tempfile.mkdtemp(prefix="reintento-notebooks-"),
         }
     destination = (

@@ -58,7 +58,7 @@ def parse_report(message: str) -> Report | None:
     )
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -90,8 +90,8 @@ def summarize_reports(reports: list[Report]) -> Metrics:
     return Metrics(
         invocations=len(reports),
         cold_starts=len(inits),
-        p50_ms=_percentile(durations, 50),
-        p99_ms=_percentile(durations, 99),
+        p50_ms=percentile(durations, 50),
+        p99_ms=percentile(durations, 99),
         mean_billed_ms=statistics.fmean([r.billed_ms for r in reports]) if reports else 0.0,
         mean_init_ms=statistics.fmean(inits) if inits else None,
         memory_mb=reports[0].memory_mb if reports else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import select
 import subprocess
 import sys
@@ -195,7 +196,7 @@ class ExecutionEnvironment:
                 return None
             try:
                 outcome = self.api.outcomes.get(timeout=min(remaining, 0.05))
-            except Exception:
+            except queue.Empty:
                 if self.proc.poll() is not None:
                     return None
                 continue

@@ -82,6 +82,13 @@ def status(port: int, state_dir: Path) -> LocalTargetStatus:
     return LocalTargetStatus(ours and _healthy(port), port, state_dir, pid if ours else None)
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now (for private local targets)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -6,7 +6,6 @@ Everything goes over HTTP to the server process (no mock_aws, no stubs).
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,8 @@ import pytest
 
 import ops
 from ops.demo_model import DemoModel
+from ops.local.process import free_port
 from ops.outputs import StackOutputs
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
