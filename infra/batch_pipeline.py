@@ -103,10 +103,12 @@ class BatchPipeline(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(predict_all.next(summarize)),
             timeout=cdk.Duration.hours(2),
             tracing_enabled=True,
+            # ERROR without execution data: a caught slice error must not copy row values
+            # into the logs
             logs=sfn.LogOptions(
                 destination=self.log_group,
-                level=sfn.LogLevel.ALL,
-                include_execution_data=True,
+                level=sfn.LogLevel.ERROR,
+                include_execution_data=False,
             ),
             comment="Predicts a batch stored as JSONL slices in S3; results go back to S3",
         )

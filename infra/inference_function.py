@@ -7,6 +7,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -31,6 +32,7 @@ class InferenceFunction(Construct):
         *,
         settings: StackSettings,
         model_bucket: s3.IBucket,
+        signing_key: kms.IKey,
         batch_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -52,6 +54,13 @@ class InferenceFunction(Construct):
                 sid="ReadModelObject",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
                 resources=[model_bucket.arn_for_objects(settings.model_key)],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="VerifyModelSignature",
+                actions=["kms:Verify"],
+                resources=[signing_key.key_arn],
             )
         )
         self.role.add_to_policy(
@@ -94,8 +103,10 @@ class InferenceFunction(Construct):
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             environment={
-                "MODEL_BUCKET": model_bucket.bucket_name,
-                "MODEL_KEY": settings.model_key,
+                names.CONTRACT.ENV_MODEL_BUCKET: model_bucket.bucket_name,
+                names.CONTRACT.ENV_MODEL_KEY: settings.model_key,
+                names.CONTRACT.ENV_SIGNING_KEY: signing_key.key_arn,
+                names.CONTRACT.ENV_BATCH_BUCKET: batch_bucket.bucket_name,
                 "MODEL_REFRESH_SECONDS": str(settings.model_refresh_seconds),
                 "MAX_ROWS": str(settings.max_rows),
                 "POWERTOOLS_SERVICE_NAME": names.SERVICE_NAME,
@@ -114,8 +125,9 @@ class InferenceFunction(Construct):
             acknowledge(
                 policy,
                 rule=f"AwsSolutions-IAM5[Resource::<{_ref(batch_bucket)}>/{pattern}]",
-                reason="Batch runs get a fresh prefix each; the wildcard is limited to the "
-                "input (read) or output (write) folder of the batch bucket.",
+                reason="Batch runs get a fresh prefix each; the run id is fixed-length (`?`) "
+                "and the wildcard is limited to the input (read) or output (write) folder of "
+                "the batch bucket, so the two patterns never match the same key.",
             )
         acknowledge(
             policy,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -41,6 +42,17 @@ class ModelStore(Construct):
         cfn_bucket = self.bucket.node.default_child
         assert isinstance(cfn_bucket, s3.CfnBucket)
         cfn_bucket.override_logical_id(names.MODEL_BUCKET_LOGICAL_ID)
+        # The deployer signs each model's manifest with this key at upload (kms:Sign, allowed to
+        # the account's IAM principals by the default key policy); the function may only verify.
+        # RETAINed with the bucket, so the signatures of kept models stay verifiable.
+        self.signing_key = kms.Key(
+            self,
+            "SigningKey",
+            description="Signs the model manifests that the inference function verifies",
+            key_spec=kms.KeySpec.ECC_NIST_P256,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
         acknowledge(
             self.bucket,
             rule="AwsSolutions-S1",

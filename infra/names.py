@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+
+def _function_contract() -> ModuleType:
+    """``lambda/contract.py``, the function's dependency-free contract, loaded by path."""
+    path = Path(__file__).resolve().parent.parent / "lambda" / "contract.py"
+    spec = importlib.util.spec_from_file_location("reintento_function_contract_infra", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CONTRACT = _function_contract()
+
 # Construct IDs (PascalCase).
 MODEL_STORE = "ModelStore"
 INFERENCE_FUNCTION = "InferenceFunction"
@@ -13,6 +30,7 @@ MODEL_BUCKET_LOGICAL_ID = "ModelBucket"
 
 # Output keys (``CfnOutput.override_logical_id``).
 OUT_MODEL_BUCKET = "ModelBucketName"
+OUT_SIGNING_KEY = "ModelSigningKeyArn"
 OUT_MODEL_KEY = "ModelKey"
 OUT_BATCH_BUCKET = "BatchBucketName"
 OUT_FUNCTION_NAME = "FunctionName"
@@ -23,9 +41,10 @@ OUT_STATE_MACHINE_LOG_GROUP = "StateMachineLogGroupName"
 OUT_DASHBOARD = "DashboardName"
 OUT_ALARM_TOPIC = "AlarmTopicArn"
 
-# Prefixes inside the batch bucket the function may read from / write to.
-BATCH_INPUT_PATTERN = "batch/*/input/*"
-BATCH_OUTPUT_PATTERN = "batch/*/output/*"
+# Keys inside the batch bucket the function may read from / write to: the run id is spelled
+# with `?` (fixed length), so the two patterns can never match the same key.
+BATCH_INPUT_PATTERN: str = CONTRACT.batch_pattern("input")
+BATCH_OUTPUT_PATTERN: str = CONTRACT.batch_pattern("output")
 
 # Errors the batch state machine retries (transient) and the ones it never retries.
 TRANSIENT_ERRORS = (

@@ -38,6 +38,7 @@ class ModelStoreStack(cdk.Stack):
             noncurrent_version_days=settings.noncurrent_version_days,
         )
         _output(self, names.OUT_MODEL_BUCKET, self.store.bucket.bucket_name, "Model bucket")
+        _output(self, names.OUT_SIGNING_KEY, self.store.signing_key.key_arn, "Model signing key")
 
 
 class ServiceStack(cdk.Stack):
@@ -60,6 +61,7 @@ class ServiceStack(cdk.Stack):
             names.INFERENCE_FUNCTION,
             settings=settings,
             model_bucket=model_bucket,
+            signing_key=model_store.signing_key,
             batch_bucket=batch.bucket,
         )
         pipeline = BatchPipeline(

@@ -1,6 +1,9 @@
 """One batch work item: read a JSONL slice from S3, predict it, write one result line per row.
 
-Event: ``{"batch_slice": {"bucket", "input_key", "output_key", "first_row", "rows"}}``.
+Event: ``{"batch_slice": {"bucket", "input_key", "output_key", "first_row", "rows"}}``. The
+function trusts no caller-supplied location: the bucket must be its own batch bucket (from its
+environment) and both keys must be well-formed slice keys of the same run
+(``batch/<run id>/input/...`` and ``batch/<run id>/output/...``, ``contract.parse_batch_key``).
 Every input line yields exactly one output line (``{"row": n, "prediction": ...}`` or
 ``{"row": n, "error": {...}}``), so no row is lost even when some are invalid.
 """
@@ -14,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract import parse_batch_key
 from inference_core import ModelSchema, loads_strict, predict_records
 from inference_errors import BatchSliceError
 from model_loader import LoadedModel
@@ -29,18 +33,31 @@ class SliceRef:
     first_row: int
 
     @classmethod
-    def from_event(cls, item: Any) -> SliceRef:
+    def from_event(cls, item: Any, batch_bucket: str | None) -> SliceRef:
+        """A work item of this function's own batch bucket and one run, or ``BatchSliceError``
+        (which names the field, never echoes its value)."""
         if not isinstance(item, Mapping):
             raise BatchSliceError("batch_slice must be an object with bucket/input_key/output_key")
-        try:
-            return cls(
-                str(item["bucket"]),
-                str(item["input_key"]),
-                str(item["output_key"]),
-                int(item.get("first_row", 0)),
+        bucket, input_key, output_key = (item.get(k) for k in ("bucket", "input_key", "output_key"))
+        first_row = item.get("first_row", 0)
+        if not batch_bucket:
+            raise BatchSliceError("the function has no BATCH_BUCKET; deploy the stack again")
+        if bucket != batch_bucket:
+            raise BatchSliceError("batch_slice.bucket is not this function's batch bucket")
+        if not isinstance(input_key, str) or not isinstance(output_key, str):
+            raise BatchSliceError("batch_slice.input_key and .output_key must be strings")
+        source, target = parse_batch_key(input_key), parse_batch_key(output_key)
+        if source is None or source[1] != "input":
+            raise BatchSliceError("batch_slice.input_key is not batch/<run id>/input/part-N.jsonl")
+        if target is None or target[1] != "output":
+            raise BatchSliceError(
+                "batch_slice.output_key is not batch/<run id>/output/part-N.jsonl"
             )
-        except (KeyError, TypeError, ValueError) as err:
-            raise BatchSliceError(f"batch_slice is missing or has a bad field: {err}") from err
+        if source[0] != target[0]:
+            raise BatchSliceError("batch_slice input and output keys belong to different runs")
+        if type(first_row) is not int or not 0 <= first_row < 10**12:
+            raise BatchSliceError("batch_slice.first_row must be a whole number >= 0")
+        return cls(bucket, input_key, output_key, first_row)
 
 
 def parse_lines(text: str) -> list[Any]:
@@ -110,19 +127,46 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
     }
 
 
+def _count(item: Mapping[str, Any], name: str) -> int:
+    value = item.get(name, 0)
+    if type(value) is not int or not 0 <= value < 10**12:
+        raise BatchSliceError(f"batch_summary item field {name!r} must be a whole number >= 0")
+    return value
+
+
+def _slice_error(caught: Any) -> dict[str, str]:
+    """The caught error of a failed slice, kept to its type and a bounded message."""
+    if not isinstance(caught, Mapping):
+        return {"Error": "Unknown", "Cause": ""}
+    error, cause = caught.get("Error"), caught.get("Cause")
+    return {
+        "Error": error[:200] if isinstance(error, str) else "Unknown",
+        "Cause": cause[:2000] if isinstance(cause, str) else "",
+    }
+
+
 def summarize(items: Any) -> dict[str, Any]:
-    """Totals of a Map's results; a caught work item counts all its rows as failed."""
+    """Totals of a Map's results; a caught work item counts all its rows as failed. Refuses
+    (``BatchSliceError``) anything that is not the Map's own result shape."""
+    if not isinstance(items, list):
+        raise BatchSliceError("batch_summary.items must be a list of slice results")
     rows = succeeded = failed = 0
     failed_slices: list[dict[str, Any]] = []
-    for item in items if isinstance(items, list) else []:
+    for item in items:
         if not isinstance(item, Mapping):
-            continue
-        count = int(item.get("rows", 0))
+            raise BatchSliceError("batch_summary.items must hold objects")
+        count = _count(item, "rows")
         rows += count
         if "slice_error" in item:
             failed += count
-            failed_slices.append({"input_key": item.get("input_key"), "error": item["slice_error"]})
+            key = item.get("input_key")
+            failed_slices.append(
+                {
+                    "input_key": key if isinstance(key, str) and parse_batch_key(key) else None,
+                    "error": _slice_error(item["slice_error"]),
+                }
+            )
         else:
-            succeeded += int(item.get("succeeded", 0))
-            failed += int(item.get("failed", 0))
+            succeeded += _count(item, "succeeded")
+            failed += _count(item, "failed")
     return {"rows": rows, "succeeded": succeeded, "failed": failed, "failed_slices": failed_slices}

@@ -23,6 +23,8 @@ FeatureKind = Literal["numeric", "categorical", "any"]
 
 MAX_STRING_LENGTH = 256
 MAX_DETAILS = 50
+MAX_EXACT_INT = 2**53  # larger integers do not survive the float64 the model computes with
+MAX_JSON_DEPTH = 32  # rows are flat objects; deeper nesting is refused, never parsed
 _MISSING: Any = object()
 _NUMBER_TYPES = frozenset({float, int})
 # Final estimators whose predict() is the class of highest predict_proba(): one pass serves both
@@ -211,6 +213,11 @@ def _check_value(spec: FeatureSpec, value: Any) -> tuple[Any, str | None]:
             return (math.nan if spec.kind == "numeric" else None), None
         return None, "null is not allowed; send a value"
     kind = type(value)
+    if kind is int and not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+        return None, (
+            f"integer with {len(str(abs(value)))} digits is outside what a number can hold "
+            f"exactly (at most {MAX_EXACT_INT:,} in absolute value)"
+        )
     if spec.kind == "numeric":
         if kind is float or kind is int:
             if kind is float and not math.isfinite(value):
@@ -257,8 +264,13 @@ def _fast_check(schema: ModelSchema, rows: Sequence[Any]) -> RowCheck | None:
         if spec.kind == "numeric":
             if not types <= _NUMBER_TYPES:
                 return None
-            array = np.fromiter(values, dtype=float, count=len(values))
+            try:
+                array = np.fromiter(values, dtype=float, count=len(values))
+            except OverflowError:  # an integer too large for a float: the detailed check says so
+                return None
             if not np.isfinite(array).all():
+                return None
+            if int in types and np.abs(array).max() > MAX_EXACT_INT:
                 return None
             columns[spec.name] = array
         elif types == {str}:
@@ -457,5 +469,39 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads_strict(text: str | bytes) -> Any:
-    """Parse JSON text, refusing duplicate keys (a silent last-wins would hide client bugs)."""
-    return json.loads(text, object_pairs_hook=_no_duplicates)
+    """Parse JSON text, refusing duplicate keys (a silent last-wins would hide client bugs) and
+    nesting deeper than ``MAX_JSON_DEPTH``; every refusal is a ``ValueError``."""
+    if _depth_over(text, MAX_JSON_DEPTH):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError as err:  # pragma: no cover - _depth_over catches it first
+        raise ValueError("JSON nested too deeply") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"not UTF-8 text: {err.reason}") from err
+
+
+def _depth_over(text: str | bytes, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit`` (a linear scan, no parse)."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False

@@ -30,3 +30,8 @@ class ModelStoreUnreachableError(InferenceServiceError):
 
 class BatchSliceError(InferenceServiceError):
     """A batch work item could not be read or written (not a row problem)."""
+
+
+class InternalError(InferenceServiceError):
+    """An unexpected fault inside the function; its message echoes nothing of the request (the
+    details are in the function's log, under the request id)."""

@@ -8,7 +8,12 @@ Events:
   version serves and what input it expects (used by ops after an upload and by status)
 
 Configuration (read on first use, never at import): MODEL_BUCKET, MODEL_KEY,
-MODEL_REFRESH_SECONDS (default 60), MAX_ROWS (default 1000).
+MODEL_SIGNING_KEY_ARN (the deployer's KMS signing key), BATCH_BUCKET, MODEL_REFRESH_SECONDS
+(default 60), MAX_ROWS (default 1000).
+
+No client input raises: bad input is answered (``InvalidInput``), a malformed work item is a
+``BatchSliceError``, and anything unexpected becomes an ``InternalError`` whose message echoes
+nothing of the request (the exception is logged, with the request id).
 """
 
 from __future__ import annotations
@@ -25,9 +30,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from batch_slice import SliceRef, run_slice, summarize
+from contract import ENV_BATCH_BUCKET, ENV_MODEL_BUCKET, ENV_MODEL_KEY, ENV_SIGNING_KEY, RUN_ID
 from inference_core import invalid_input, loads_strict, predict_request
-from inference_errors import ModelUnavailableError
-from model_loader import LoadedModel, ModelCache, ModelStore
+from inference_errors import (
+    BatchSliceError,
+    InferenceServiceError,
+    InternalError,
+    ModelUnavailableError,
+)
+from model_loader import KmsVerifier, LoadedModel, ModelCache, ModelStore
 
 SERVICE = "reintento-predict"
 logger = Logger(service=SERVICE)
@@ -36,27 +47,32 @@ metrics = Metrics(namespace="Reintento", service=SERVICE)
 _state: dict[str, Any] = {}
 
 
-def _s3() -> Any:
-    if "s3" not in _state:
+def _client(service: str) -> Any:
+    if service not in _state:
         config = Config(
             connect_timeout=2, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"}
         )
-        _state["s3"] = boto3.client("s3", config=config)
-    return _state["s3"]
+        _state[service] = boto3.client(service, config=config)
+    return _state[service]
+
+
+def _s3() -> Any:
+    return _client("s3")
 
 
 def _cache() -> ModelCache:
     cache = _state.get("cache")
     if cache is None:
-        bucket, key = os.environ.get("MODEL_BUCKET"), os.environ.get("MODEL_KEY")
-        if not bucket or not key:
+        bucket, key = os.environ.get(ENV_MODEL_BUCKET), os.environ.get(ENV_MODEL_KEY)
+        signing_key = os.environ.get(ENV_SIGNING_KEY)
+        if not bucket or not key or not signing_key:
             raise ModelUnavailableError(
-                "MODEL_BUCKET and MODEL_KEY must be set in the function's environment; "
-                "deploy the stack with `python -m ops deploy`"
+                f"{ENV_MODEL_BUCKET}, {ENV_MODEL_KEY} and {ENV_SIGNING_KEY} must be set in the "
+                "function's environment; deploy the stack with `python -m ops deploy`"
             )
         refresh = float(os.environ.get("MODEL_REFRESH_SECONDS", "60"))
         cache = ModelCache(
-            ModelStore(_s3(), bucket, key),
+            ModelStore(_s3(), bucket, key, verify=KmsVerifier(_client("kms"), signing_key)),
             refresh,
             on_error=lambda err: logger.warning("model refresh failed", error=str(err)),
         )
@@ -107,7 +123,7 @@ def _realtime(event: Any) -> dict[str, Any]:
 
 
 def _batch_slice(item: Any) -> dict[str, Any]:
-    ref = SliceRef.from_event(item)
+    ref = SliceRef.from_event(item, os.environ.get(ENV_BATCH_BUCKET))
     result = run_slice(_s3(), ref, _model())
     metrics.add_metric(name="BatchRowsPredicted", unit=MetricUnit.Count, value=result["succeeded"])
     metrics.add_metric(name="BatchRowsFailed", unit=MetricUnit.Count, value=result["failed"])
@@ -132,7 +148,33 @@ def _no_gc_pauses() -> Iterator[None]:
 @logger.inject_lambda_context(log_event=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     with _no_gc_pauses():
-        return _dispatch(event)
+        try:
+            return _dispatch(event)
+        except InferenceServiceError:
+            raise
+        except Exception:
+            logger.exception("unexpected error")
+            metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)
+            request = getattr(context, "aws_request_id", "unknown")
+            raise InternalError(
+                f"the function failed unexpectedly; its log has the details under request {request}"
+            ) from None
+
+
+def _summary(summary: Any) -> dict[str, Any]:
+    """The batch's totals; only the state machine's own fields are echoed, checked."""
+    if not isinstance(summary, Mapping):
+        raise BatchSliceError("batch_summary must be an object with items")
+    totals = summarize(summary.get("items"))
+    run_id = summary.get("run_id")
+    echo: dict[str, Any] = {}
+    if isinstance(run_id, str) and RUN_ID.fullmatch(run_id):
+        echo["run_id"] = run_id
+        echo["output_prefix"] = f"batch/{run_id}/output/"
+    if summary.get("bucket") == os.environ.get(ENV_BATCH_BUCKET):
+        echo["bucket"] = summary.get("bucket")
+    metrics.add_metric(name="BatchRows", unit=MetricUnit.Count, value=totals["rows"])
+    return {**echo, **totals}
 
 
 def _dispatch(event: Any) -> dict[str, Any]:
@@ -155,13 +197,5 @@ def _dispatch(event: Any) -> dict[str, Any]:
             "max_rows": _max_rows(),
         }
     if isinstance(event, Mapping) and "batch_summary" in event:
-        summary = event["batch_summary"]
-        totals = summarize(summary.get("items") if isinstance(summary, Mapping) else None)
-        metrics.add_metric(name="BatchRows", unit=MetricUnit.Count, value=totals["rows"])
-        echo = (
-            {k: v for k, v in summary.items() if k != "items"}
-            if isinstance(summary, Mapping)
-            else {}
-        )
-        return {**echo, **totals}
+        return _summary(event["batch_summary"])
     return _realtime(event)

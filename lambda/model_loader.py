@@ -1,12 +1,15 @@
 """Fetch the model from S3, check it before unpickling, cache it, and refresh it when it changes.
 
-Integrity before unpickling: the object's sha256 must equal the one recorded at upload (object
-metadata ``sha256``), and the recorded scikit-learn version must equal the runtime's. Unpickling
-then runs with ``InconsistentVersionWarning`` turned into an error.
+Authenticity and integrity before unpickling: the object's metadata (sha256, scikit-learn
+version) must carry a signature by the deployer's KMS key, verified with ``kms:Verify`` before a
+byte of the pickle is read; then the bytes' sha256 must equal the signed one, and the signed
+scikit-learn version the runtime's. Unpickling runs with ``InconsistentVersionWarning`` turned
+into an error. A pickle can execute code when loaded, so only a signed one is ever loaded.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import time
@@ -26,6 +29,13 @@ from botocore.exceptions import (
 )
 from sklearn.exceptions import InconsistentVersionWarning
 
+from contract import (
+    SHA256_METADATA,
+    SIGNATURE_METADATA,
+    SIGNING_ALGORITHM,
+    SKLEARN_METADATA,
+    signing_message,
+)
 from inference_core import ModelSchema, describe_model
 from inference_errors import (
     ModelIntegrityError,
@@ -34,8 +44,6 @@ from inference_errors import (
     ModelVersionError,
 )
 
-SHA256_METADATA = "sha256"
-SKLEARN_METADATA = "sklearn-version"
 _TRANSIENT = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "404", "NotFound", "NoSuchVersion"}
 _DENIED_CODES = {"AccessDenied", "403", "Forbidden"}
@@ -110,8 +118,63 @@ def verify_and_load(body: bytes, recorded_sha256: str | None, recorded_sklearn: 
     return estimator
 
 
+class KmsVerifier:
+    """Checks a model's signature with ``kms:Verify`` on the deployer's signing key."""
+
+    def __init__(self, kms: Any, key_id: str) -> None:
+        self.kms, self.key_id = kms, key_id
+
+    def __call__(self, message: bytes, signature: bytes) -> bool:
+        try:
+            answer = self.kms.verify(
+                KeyId=self.key_id,
+                Message=message,
+                MessageType="RAW",
+                Signature=signature,
+                SigningAlgorithm=SIGNING_ALGORITHM,
+            )
+        except ClientError as err:
+            code = str(err.response.get("Error", {}).get("Code", ""))
+            if code in ("KMSInvalidSignatureException", "ValidationException"):
+                return False
+            raise
+        return bool(answer.get("SignatureValid"))
+
+
+def check_signature(
+    verify: Callable[[bytes, bytes], bool],
+    model_key: str,
+    recorded_sha256: str | None,
+    recorded_sklearn: str | None,
+    signature_b64: str | None,
+) -> None:
+    """Refuse metadata that the deployer did not sign (before the pickle is fetched)."""
+    if not recorded_sha256 or not recorded_sklearn:
+        raise ModelIntegrityError(
+            "the model object has no recorded sha256 or scikit-learn version (metadata "
+            f"'{SHA256_METADATA}', '{SKLEARN_METADATA}'); upload it with "
+            "`python -m ops upload-model PATH`, which records and signs them"
+        )
+    try:
+        signature = base64.b64decode(signature_b64 or "", validate=True)
+    except ValueError:
+        signature = b""
+    if not signature:
+        raise ModelIntegrityError(
+            "the model object is not signed by the deployer's key; it is never loaded. Upload "
+            "it with `python -m ops upload-model PATH`, which signs it"
+        )
+    if not verify(signing_message(model_key, recorded_sha256, recorded_sklearn), signature):
+        raise ModelIntegrityError(
+            "the model object's signature is not valid for the deployer's key (replaced or "
+            "signed elsewhere); it is never loaded. Upload the model again with "
+            "`python -m ops upload-model PATH`"
+        )
+
+
 class ModelStore:
-    """Reads one S3 object with bounded retries on transient network errors."""
+    """Reads one S3 object with bounded retries on transient network errors; verifies its
+    signature with ``verify`` (``KmsVerifier``) before fetching its bytes."""
 
     def __init__(
         self,
@@ -119,16 +182,37 @@ class ModelStore:
         bucket: str,
         key: str,
         *,
+        verify: Callable[[bytes, bytes], bool],
         attempts: int = 3,
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.s3, self.bucket, self.key = s3, bucket, key
+        self.s3, self.bucket, self.key, self.verify = s3, bucket, key, verify
         self.attempts, self.backoff, self.sleep = attempts, backoff_seconds, sleep
 
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    def check_signature(self, metadata: dict[str, str]) -> None:
+        """Verify the signed metadata, retrying transient network errors like S3 reads."""
+        for attempt in range(self.attempts):
+            try:
+                check_signature(
+                    self.verify,
+                    self.key,
+                    metadata.get(SHA256_METADATA),
+                    metadata.get(SKLEARN_METADATA),
+                    metadata.get(SIGNATURE_METADATA),
+                )
+                return
+            except _TRANSIENT as err:
+                if attempt == self.attempts - 1:
+                    raise ModelStoreUnreachableError(
+                        f"KMS unreachable verifying {self.uri} after {self.attempts} attempts "
+                        f"({type(err).__name__}); retry later"
+                    ) from err
+                self.sleep(self.backoff * 2**attempt)
 
     def _call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         for attempt in range(self.attempts):
@@ -188,8 +272,9 @@ class ModelCache:
     def _load(self, head: dict[str, Any]) -> LoadedModel:
         t0 = time.perf_counter()
         version = _version_of(head)
-        body = self.store.fetch(head.get("VersionId"))
         metadata = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
+        self.store.check_signature(metadata)  # before a byte of the pickle is read
+        body = self.store.fetch(head.get("VersionId"))
         estimator = verify_and_load(
             body, metadata.get(SHA256_METADATA), metadata.get(SKLEARN_METADATA)
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from ops.contract import batch_key
 from ops.errors import ConfigurationError
 from ops.payloads import to_rows
 
@@ -61,8 +62,8 @@ class SliceItem:
 def plan_slices(n_rows: int, run_id: str, slice_rows: int) -> list[SliceItem]:
     return [
         SliceItem(
-            f"batch/{run_id}/input/part-{i:09d}.jsonl",
-            f"batch/{run_id}/output/part-{i:09d}.jsonl",
+            batch_key(run_id, "input", i),
+            batch_key(run_id, "output", i),
             i,
             min(slice_rows, n_rows - i),
         )

@@ -111,7 +111,11 @@ VERBS: dict[str, tuple[str, Any]] = {
     "teardown": (
         "delete the service stack (models kept unless --delete-model-bucket)",
         lambda a, s: ops.teardown(
-            a.confirm, delete_model_bucket=a.delete_model_bucket, dry_run=a.dry_run, settings=s
+            a.confirm,
+            delete_model_bucket=a.delete_model_bucket,
+            confirm_model_store=a.confirm_model_store,
+            dry_run=a.dry_run,
+            settings=s,
         ),
     ),
     "local": (
@@ -172,6 +176,11 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--confirm", help="the service stack name, e.g. Reintento-dev-Service")
         p.add_argument(
             "--delete-model-bucket", action="store_true", help="also delete every model version"
+        )
+        p.add_argument(
+            "--confirm-model-store",
+            metavar="NAME",
+            help="with --delete-model-bucket: the model stack name, e.g. Reintento-dev-ModelStore",
         )
     elif verb == "local":
         p.add_argument("action", choices=("start", "stop", "status"))

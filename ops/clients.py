@@ -8,8 +8,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import NoCredentialsError, ProfileNotFound
 
-from ops.errors import CredentialsError
+from ops.errors import CredentialsError, LocalTargetError
 from ops.local import process
+from ops.local.credentials import OperatorCredentials, read_credentials
 from ops.settings import Settings
 
 LOCAL_ACCOUNT = "123456789012"
@@ -21,10 +22,25 @@ def local_endpoint(settings: Settings) -> str:
     return process.ensure_running(settings.local_port, settings.state_dir).endpoint
 
 
+def local_credentials(settings: Settings) -> OperatorCredentials:
+    """The running local target's per-start key (starting it if needed)."""
+    local_endpoint(settings)
+    credentials = read_credentials(settings.state_dir)
+    if credentials is None:
+        raise LocalTargetError(
+            f"the local target's credentials are missing from {settings.state_dir}; restart it "
+            "with `python -m ops local stop` and `python -m ops local start`"
+        )
+    return credentials
+
+
 def session(settings: Settings) -> boto3.Session:
     if settings.target == "local":
+        credentials = local_credentials(settings)
         return boto3.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=settings.region
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            region_name=settings.region,
         )
     try:
         return boto3.Session(profile_name=settings.profile, region_name=settings.region)

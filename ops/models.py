@@ -1,17 +1,22 @@
-"""The model store: upload a model (checked and recorded), roll back, list versions.
+"""The model store: upload a model (checked, recorded and signed), roll back, list versions.
 
-The sha256 and the scikit-learn version travel as S3 object metadata; the function checks both
-before unpickling. The manifest JSON is stored beside the model for people and tools.
+The sha256 and the scikit-learn version travel as S3 object metadata, signed with the model
+stack's KMS key (``kms:Sign``, which only the deploying principal may use); the function verifies
+the signature, then the sha256, before unpickling. A rollback copies a version with its
+metadata, so the restored model carries the signature it was uploaded with. The manifest JSON
+is stored beside the model for people and tools.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ops import contract
 from ops.demo_model import DEFAULT_MODEL_PATH
 from ops.errors import ModelNotUploadedError, ModelVersionMismatchError, OpsError
 from ops.invoke import invoke_function
@@ -21,8 +26,8 @@ from ops.settings import Settings
 from ops.target import Target, target_for
 from ops.versions import read_pins
 
-SHA256 = "sha256"
-SKLEARN = "sklearn-version"
+SHA256 = contract.SHA256_METADATA
+SKLEARN = contract.SKLEARN_METADATA
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,21 @@ def check_version(manifest: ModelManifest, force: bool) -> None:
             f"lambda/requirements.txt to {manifest.sklearn_version} and redeploy "
             "(force=True uploads anyway and the function will refuse it)"
         )
+
+
+def sign_model(target: Target, key: str, sha256: str, sklearn_version: str) -> dict[str, str]:
+    """The signature metadata for one model object (``kms:Sign`` with the stack's key)."""
+    signing_key = target.outputs.signing_key
+    answer = target.client("kms").sign(
+        KeyId=signing_key,
+        Message=contract.signing_message(key, sha256, sklearn_version),
+        MessageType="RAW",
+        SigningAlgorithm=contract.SIGNING_ALGORITHM,
+    )
+    return {
+        contract.SIGNATURE_METADATA: base64.b64encode(answer["Signature"]).decode(),
+        contract.SIGNING_KEY_METADATA: signing_key,
+    }
 
 
 def wait_until_live(target: Target, version_id: str | None, timeout: float = 120.0) -> float:
@@ -116,6 +136,7 @@ def upload_model(
     metadata = {
         SHA256: manifest.sha256,
         SKLEARN: manifest.sklearn_version,
+        **sign_model(target, key, manifest.sha256, manifest.sklearn_version),
         "estimator": manifest.estimator[:100],
         "python": manifest.versions.get("python", ""),
     }

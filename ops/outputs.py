@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ops import stacks
@@ -24,6 +24,7 @@ class StackOutputs:
     state_machine_log_group: str
     dashboard: str
     alarm_topic: str | None = None
+    signing_key: str = field(default="", repr=False)
 
 
 _KEYS = {
@@ -45,6 +46,7 @@ def read_outputs(cf: Any, settings: Settings) -> StackOutputs:
         values = {field: service[key] for field, key in _KEYS.items()}
         return StackOutputs(
             model_bucket=model["ModelBucketName"],
+            signing_key=model["ModelSigningKeyArn"],
             alarm_topic=service.get("AlarmTopicArn"),
             **values,
         )

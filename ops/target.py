@@ -60,6 +60,11 @@ class Target:
         self._outputs = None
         self._model_bucket = None
 
+    def forget_clients(self) -> None:
+        """Drop the clients (the local target's key changes at every start)."""
+        with self._lock:
+            self._clients.clear()
+
 
 _targets: dict[tuple[Any, ...], Target] = {}
 _targets_lock = threading.Lock()
@@ -93,3 +98,4 @@ def forget(local_port: int | None = None) -> None:
         for target in _targets.values():
             if local_port is None or target.settings.local_port == local_port:
                 target.forget_outputs()
+                target.forget_clients()

@@ -3,7 +3,9 @@
 It lists what it will delete, and refuses unless ``confirm`` equals the service stack's name:
 a refusal deletes nothing and returns ``refused=True`` with the list and how to proceed (so a
 notebook shows it and goes on; the CLI exits non-zero). The model bucket is kept unless
-``delete_model_bucket=True``: then every version of every object is deleted, then the bucket.
+``delete_model_bucket=True`` AND ``confirm_model_store`` equals the model stack's name (one
+confirmation never authorizes deleting every model): then every version of every object is
+deleted, then the bucket, and the model signing key is scheduled for deletion.
 """
 
 from __future__ import annotations
@@ -81,19 +83,27 @@ def teardown(
     confirm: str | None = None,
     *,
     delete_model_bucket: bool = False,
+    confirm_model_store: str | None = None,
     dry_run: bool = False,
     settings: Settings | None = None,
     **overrides: Any,
 ) -> TeardownResult | Plan:
-    """Delete what deploy created; ``confirm`` must equal the service stack name."""
+    """Delete what deploy created; ``confirm`` must equal the service stack name (and, to delete
+    the models too, ``confirm_model_store`` the model stack name)."""
     target = target_for(settings, **overrides)
     s = target.settings
     doomed, kept = _what(target, delete_model_bucket)
     listing = [f"delete {d}" for d in doomed] + [f"keep {k}" for k in kept]
     if dry_run:
         return Plan("teardown", s.target, tuple(listing))
-    if confirm != s.service_stack_name:
-        more = "" if delete_model_bucket else " (and delete_model_bucket=True to delete the models)"
+    models_confirmed = confirm_model_store == s.model_stack_name
+    if confirm != s.service_stack_name or (delete_model_bucket and not models_confirmed):
+        more = (
+            f" and confirm_model_store={s.model_stack_name!r}"
+            if delete_model_bucket
+            else " (and delete_model_bucket=True with confirm_model_store="
+            f"{s.model_stack_name!r} to delete the models)"
+        )
         message = (
             "teardown refused, nothing was deleted. It would:\n  "
             + "\n  ".join(listing)
@@ -111,8 +121,12 @@ def teardown(
         stacks.delete(cf, s.service_stack_name)
         deleted.append(s.service_stack_name)
     if delete_model_bucket and stacks.describe(cf, s.model_stack_name) is not None:
-        model_bucket = stacks.outputs(cf, s.model_stack_name).get("ModelBucketName")
+        model_outputs = stacks.outputs(cf, s.model_stack_name)
+        model_bucket = model_outputs.get("ModelBucketName")
+        signing_key = model_outputs.get("ModelSigningKeyArn")
         stacks.delete(cf, s.model_stack_name)
+        if signing_key:  # retained by the stack; with the models gone, nothing needs it
+            target.client("kms").schedule_key_deletion(KeyId=signing_key, PendingWindowInDays=7)
         deleted.append(s.model_stack_name)
         if model_bucket:
             _empty(s3, model_bucket)

@@ -10,6 +10,7 @@ Functions service) stay unauthenticated, as in stock moto.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Any
@@ -57,6 +58,25 @@ def _lambda_resource(path: str, account: str, region: str) -> str | None:
     return f"arn:aws:lambda:{region}:{account}:function:{name}"
 
 
+def _kms_resource(headers: Any, body: Any, account: str, region: str) -> str | None:
+    """moto checks KMS actions against "*": the real resource is the key's ARN (from KeyId,
+    which may be a key id, a key ARN or an alias)."""
+    if not str(headers.get("X-Amz-Target", "")).startswith("TrentService."):
+        return None
+    try:
+        key_id = json.loads(body or b"{}").get("KeyId")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(key_id, str):
+        return None
+    from moto.kms.models import kms_backends
+
+    try:
+        return str(kms_backends[account][region].describe_key(key_id).arn)
+    except Exception:  # an unknown key: KMS itself answers NotFound after the check
+        return f"arn:aws:kms:{region}:{account}:key/{key_id}"
+
+
 def install() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
 
@@ -68,7 +88,9 @@ def install() -> None:
         path = self.raw_path + ("?" + parsed.query if parsed.query else "")
         if resource == "*":
             resource = (
-                _lambda_resource(self.raw_path, self.current_account, self.region) or resource
+                _lambda_resource(self.raw_path, self.current_account, self.region)
+                or _kms_resource(self.headers, self.raw_body, self.current_account, self.region)
+                or resource
             )
         request = iam_request_cls(
             account_id=self.current_account,

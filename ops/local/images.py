@@ -21,6 +21,7 @@ from ops.errors import DeployError
 
 BUILD_CONTEXT_ANNOTATION = "reintento.local/build-context"
 TASK_ROOT_VARS = ("${LAMBDA_TASK_ROOT}", "$LAMBDA_TASK_ROOT", "/var/task")
+_IMAGE_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # Docker's tag grammar
 _PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*==\s*([^\s;#]+)")
 
 
@@ -144,8 +145,13 @@ def register_image(ecr: Any, repository: str, tag: str, context: Path) -> None:
             raise
 
 
-def context_for_image(image_uri: str, account_id: str, region: str) -> Path:
-    """Server side: the build context recorded for an image URI in the local registry."""
+def context_for_image(image_uri: str, account_id: str, region: str, images_dir: Path) -> Path:
+    """Server side: the build context that deploy made for a registered image.
+
+    Only a folder ``deploy`` built into the server's own, private images folder is ever used,
+    found by the image's tag: what a client writes into the image (annotations, labels) is
+    never trusted, so no caller can make a function run code from another folder.
+    """
     from moto.ecr.models import ecr_backends
 
     name, _, tag = image_uri.split("/", 1)[-1].rpartition(":")
@@ -160,9 +166,14 @@ def context_for_image(image_uri: str, account_id: str, region: str) -> Path:
         )["images"]
     except Exception as err:
         raise DeployError(f"image {image_uri} is not in the local registry; run deploy") from err
+    root = images_dir.resolve()
     for image in images:
-        annotations = json.loads(image.image_manifest).get("annotations", {})
-        context = annotations.get(BUILD_CONTEXT_ANNOTATION)
-        if context and Path(context).is_dir():
-            return Path(context)
-    raise DeployError(f"image {image_uri} has no local build context; run deploy again")
+        for candidate in getattr(image, "image_tags", None) or [getattr(image, "image_tag", None)]:
+            if not isinstance(candidate, str) or not _IMAGE_TAG.fullmatch(candidate):
+                continue
+            context = (images_dir / candidate).resolve()
+            if context.parent == root and context.is_dir():
+                return context
+    raise DeployError(
+        f"image {image_uri} was not built by `ops deploy` on this local target; run deploy"
+    )

@@ -42,6 +42,7 @@ class LambdaRuntime:
     ) -> None:
         self.endpoint, self.python, self.max_environments = endpoint, python, max_environments
         self.state_dir = state_dir
+        self.images_dir = (state_dir or Path(".local-target")) / "images"
         self.pools: dict[str, Pool] = {}
         self.by_arn: dict[str, str] = {}
         self.specs: dict[str, FunctionSpec] = {}
@@ -49,7 +50,9 @@ class LambdaRuntime:
 
     def spec_for(self, fn: Any) -> FunctionSpec:
         if "ImageUri" in (fn.code or {}):
-            context = context_for_image(fn.code["ImageUri"], fn.account_id, fn.region)
+            context = context_for_image(
+                fn.code["ImageUri"], fn.account_id, fn.region, self.images_dir
+            )
             dockerfile = parse_dockerfile(context / "Dockerfile")
             command = list(getattr(fn.image_config, "cmd", None) or []) or dockerfile.cmd
             handler = command[0]
@@ -272,8 +275,3 @@ def install(
     setattr(lm.LambdaFunction, "invoke", invoke)  # noqa: B010
     setattr(lm.LambdaFunction, "_invoke_lambda", invoke_lambda)  # noqa: B010
     return runtime
-
-
-def code_path(fn: Any) -> Path:
-    """Where an image function's code lives on this machine (for status and tests)."""
-    return context_for_image(fn.code["ImageUri"], fn.account_id, fn.region)

@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import moto
@@ -397,6 +398,83 @@ def _changeset_stacks() -> None:
     setattr(cfm.CloudFormationBackend, "execute_change_set", execute_change_set)  # noqa: B010
 
 
+# --------------------------------------------------------------------------- service credentials
+
+_service_credentials: list[tuple[str, str]] = []
+
+
+def set_service_credentials(credentials: Any) -> None:
+    """The key the server's own clients sign with (the per-start operator key)."""
+    _service_credentials[:] = [(credentials.access_key_id, credentials.secret_access_key)]
+
+
+def _stepfunctions_service_credentials() -> None:
+    """Step Functions' task clients sign with a hard-coded "ak"/"sk", which the gate refuses:
+    they sign with the server's own key instead (as the service signs with its own on AWS)."""
+    import boto3
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    class _Boto3(SimpleNamespace):
+        @staticmethod
+        def client(*args: Any, **kwargs: Any) -> Any:
+            if _service_credentials:
+                key, secret = _service_credentials[0]
+                kwargs.update(aws_access_key_id=key, aws_secret_access_key=secret)
+            return boto3.client(*args, **kwargs)
+
+    setattr(boto_client, "boto3", _Boto3())  # noqa: B010
+
+
+# --------------------------------------------------------------------------- KMS
+
+
+def _kms_key_properties() -> None:
+    """AWS::KMS::Key keeps KeySpec and KeyUsage (stock moto makes every key symmetric).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
+    """
+    from moto.kms import models as km
+
+    def create(
+        cls: Any, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        props = cfn["Properties"]
+        key = km.kms_backends[account_id][region_name].create_key(
+            policy=json.dumps(props["KeyPolicy"]),
+            key_usage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            key_spec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            description=props.get("Description"),
+            tags=props.get("Tags", []),
+        )
+        key.key_rotation_status = props.get("EnableKeyRotation", False)
+        key.enabled = props.get("Enabled", True)
+        return key
+
+    setattr(km.Key, "create_from_cloudformation_json", classmethod(create))  # noqa: B010
+
+
+def _kms_invalid_signature() -> None:
+    """Verify with a wrong signature raises KMSInvalidSignatureException, as AWS documents
+    (stock moto answers SignatureValid=false).
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_Verify.html
+    """
+    from moto.core.exceptions import JsonRESTError
+    from moto.kms import models as km
+
+    original = km.KmsBackend.verify
+
+    def verify(self: Any, key_id: str, message: bytes, signature: bytes, algorithm: str) -> Any:
+        arn, valid, used = original(self, key_id, message, signature, algorithm)
+        if not valid:
+            raise JsonRESTError(
+                "KMSInvalidSignatureException",
+                "The signature verification failed: the signature is not valid for this "
+                "message and key",
+            )
+        return arn, valid, used
+
+    setattr(km.KmsBackend, "verify", verify)  # noqa: B010
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(
         "s3-bucket-properties",
@@ -435,6 +513,22 @@ PATCHES: tuple[Patch, ...] = (
         "a stack created or updated by a change set resolves Fn::ImportValue, and has its "
         "Outputs and Exports",
         _changeset_stacks,
+    ),
+    Patch(
+        "stepfunctions-service-credentials",
+        "Step Functions' task clients sign their calls with the server's key (the local target "
+        "refuses unsigned and unknown keys, as AWS does)",
+        _stepfunctions_service_credentials,
+    ),
+    Patch(
+        "kms-key-properties",
+        "AWS::KMS::Key keeps KeySpec and KeyUsage (asymmetric signing keys)",
+        _kms_key_properties,
+    ),
+    Patch(
+        "kms-invalid-signature",
+        "Verify with an invalid signature raises KMSInvalidSignatureException",
+        _kms_invalid_signature,
     ),
 )
 

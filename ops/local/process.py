@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.errors import LocalTargetError
+from ops.local.credentials import new_credentials, private_dir, read_credentials
+from ops.local.gate import HEALTH_PATH
 
 START_TIMEOUT_SECONDS = 60.0
 
@@ -36,6 +38,21 @@ class LocalTargetStatus:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def export_lines(self, region: str = "us-east-1") -> list[str]:
+        """Shell lines for the AWS CLI (its key changes at every start); empty when stopped."""
+        credentials = read_credentials(self.state_dir) if self.running else None
+        return credentials.export_lines(self.endpoint, region) if credentials else []
+
+    def __str__(self) -> str:
+        if not self.running:
+            return f"the local target is not running (port {self.port})"
+        lines = [
+            f"the local target runs on {self.endpoint} (pid {self.pid}); "
+            "for the AWS CLI in this shell:",
+            *self.export_lines(),
+        ]
+        return "\n".join(lines)
+
     @property
     def log_file(self) -> Path:
         return self.state_dir / "server.log"
@@ -43,7 +60,7 @@ class LocalTargetStatus:
 
 def _healthy(port: int, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=timeout) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=timeout) as r:
             return bool(r.status == 200)
     except OSError:
         return False
@@ -59,6 +76,30 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _is_our_server(pid: int, state_dir: Path) -> bool:
+    """The pid is a local-target server of this user for this state folder (not a reused pid)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        if proc.stat().st_uid != os.getuid():
+            return False
+        argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    args = [a.decode(errors="replace") for a in argv]
+    if "ops.local.server" not in args or "--state-dir" not in args:
+        return False
+    given = args[args.index("--state-dir") + 1] if args.index("--state-dir") + 1 < len(args) else ""
+    return Path(given).resolve() == state_dir.resolve()
+
+
+def server_environment(state_dir: Path) -> dict[str, str]:
+    """The server's environment: the operator's, less every ``AWS_*`` variable (real keys,
+    profiles, endpoints), with ``HOME`` inside the state folder (no ``~/.aws`` to find)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["HOME"] = str(private_dir(state_dir / "home"))
+    return env
 
 
 def _read_info(state_dir: Path) -> dict[str, object] | None:
@@ -78,6 +119,7 @@ def status(port: int, state_dir: Path) -> LocalTargetStatus:
         and int(str(info.get("port"))) == port
         and pid is not None
         and _pid_alive(pid)
+        and _is_our_server(pid, state_dir)
     )
     return LocalTargetStatus(ours and _healthy(port), port, state_dir, pid if ours else None)
 
@@ -112,8 +154,11 @@ def start(port: int, state_dir: Path, max_environments: int = 4) -> LocalTargetS
             f"port {port} on 127.0.0.1 is taken by another process; stop it or choose another "
             "port with REINTENTO_LOCAL_PORT=<port>"
         )
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log = (state_dir / "server.log").open("ab")
+    private_dir(state_dir)
+    new_credentials(state_dir)
+    log_path = state_dir / "server.log"
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    log_path.chmod(0o600)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -131,6 +176,8 @@ def start(port: int, state_dir: Path, max_environments: int = 4) -> LocalTargetS
         stderr=subprocess.STDOUT,
         start_new_session=True,
         cwd=str(Path(__file__).resolve().parents[2]),
+        env=server_environment(state_dir),
+        umask=0o077,
     )
     log.close()
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -159,9 +206,12 @@ def ensure_running(port: int, state_dir: Path, max_environments: int = 4) -> Loc
 
 
 def stop(port: int, state_dir: Path, timeout: float = 15.0) -> LocalTargetStatus:
-    """Stop our server (its execution environments end with it); a no-op when none runs."""
+    """Stop our server (its execution environments end with it); a no-op when none runs.
+
+    Only a process that is our server for this state folder is signalled: a pid recorded by a
+    server that has since exited may belong to another program now."""
     current = status(port, state_dir)
-    if current.pid is not None:
+    if current.pid is not None and _is_our_server(current.pid, state_dir):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(current.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout

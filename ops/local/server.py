@@ -14,22 +14,55 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from ops.local.credentials import OperatorCredentials, read_credentials, write_private
 from ops.local.environment import default_python
+from ops.local.gate import Gate, Secret
+
+
+def secret_lookup(operator: OperatorCredentials) -> Callable[[str], Secret | None]:
+    """Who may call: the per-start operator key, and keys this server's IAM/STS issued."""
+
+    def secret_for(key: str) -> Secret | None:
+        if key == operator.access_key_id:
+            return Secret(operator.secret_access_key)
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        for account_id, account in list(iam_backends.items()):
+            found = account["aws"].access_keys.get(key)
+            if found is None:
+                continue
+            role = sts_backends[account_id]["aws"].get_assumed_role_from_access_key(key)
+            return Secret(found.secret_access_key, role.session_token if role else None)
+        return None
+
+    return secret_for
 
 
 def serve(port: int, state_dir: Path, max_environments: int) -> None:
     os.environ["MOTO_PORT"] = str(port)  # Step Functions' internal clients call this port
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     from ops.local import lambda_runtime, patches
 
+    operator = read_credentials(state_dir)
+    if operator is None:
+        raise SystemExit(f"no credentials in {state_dir}; start the local target with ops")
+    patches.set_service_credentials(operator)
     applied = patches.apply_all()
     endpoint = f"http://127.0.0.1:{port}"
     runtime = lambda_runtime.install(endpoint, default_python(), max_environments, state_dir)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    app = Gate(DomainDispatcherApplication(create_backend_app), port, secret_lookup(operator))
+    server = make_server("127.0.0.1", port, app, True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     info = {
         "pid": os.getpid(),
         "port": port,
@@ -37,7 +70,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
         "patches": applied,
         "started": time.time(),
     }
-    (state_dir / "server.json").write_text(json.dumps(info, indent=1))
+    write_private(state_dir / "server.json", json.dumps(info, indent=1))
     print(
         f"local target on {endpoint} (pid {os.getpid()}); fixes: {', '.join(applied)}", flush=True
     )
@@ -46,7 +79,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     runtime.shutdown()
-    server.stop()
+    server.shutdown()
     (state_dir / "server.json").unlink(missing_ok=True)
 
 

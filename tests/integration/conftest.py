@@ -16,8 +16,17 @@ import pytest
 
 import ops
 from ops.demo_model import DemoModel
+from ops.local.credentials import OperatorCredentials, read_credentials
 from ops.local.process import free_port
 from ops.outputs import StackOutputs
+
+# Stand-ins for real keys an operator may have exported: no process of the local target may see
+# these values (their sentinel text is searched for in /proc/<pid>/environ).
+OPERATOR_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "AKIAOPERATORREALKEY1",
+    "AWS_SECRET_ACCESS_KEY": "operator-real-secret-do-not-leak",
+    "AWS_SESSION_TOKEN": "operator-real-token-do-not-leak",
+}
 
 
 @dataclass(frozen=True)
@@ -27,13 +36,20 @@ class Deployed:
     model_version: str
     endpoint: str
 
+    @property
+    def operator(self) -> OperatorCredentials:
+        """The running local target's per-start key (what ops signs with)."""
+        credentials = read_credentials(self.settings.state_dir)
+        assert credentials is not None
+        return credentials
+
     def client(self, service: str, **credentials: str) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=self.settings.region,
-            aws_access_key_id=credentials.get("key", "local"),
-            aws_secret_access_key=credentials.get("secret", "local"),
+            aws_access_key_id=credentials.get("key", self.operator.access_key_id),
+            aws_secret_access_key=credentials.get("secret", self.operator.secret_access_key),
             aws_session_token=credentials.get("token"),
         )
 
@@ -44,8 +60,8 @@ class Deployed:
             **os.environ,
             "REINTENTO_LOCAL_PORT": str(self.settings.local_port),
             "REINTENTO_STATE_DIR": str(self.settings.state_dir),
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ACCESS_KEY_ID": self.operator.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.operator.secret_access_key,
             "AWS_DEFAULT_REGION": self.settings.region,
         }
 
@@ -58,6 +74,18 @@ def local_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ops.Set
         state_dir=tmp_path_factory.mktemp("local-target"),
         stage="it",
     )
+    # the operator's own AWS keys are in the environment that starts the local target: the
+    # server and its functions must not inherit them (tests/integration/test_security.py)
+    saved = {k: os.environ.get(k) for k in OPERATOR_ENVIRONMENT}
+    os.environ.update(OPERATOR_ENVIRONMENT)
+    try:
+        ops.start_local(settings)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     yield settings
     ops.stop_local(settings)
 

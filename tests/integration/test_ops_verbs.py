@@ -197,8 +197,18 @@ def test_teardown_keeps_models_and_redeploy_works(
     ops.deploy(s)
     again = ops.predict(ops.sample_rows(1), settings=s)
     assert isinstance(again, ops.Prediction) and again.model_version == first.version_id
-    # AND deleting the model bucket on purpose empties every version and removes it
-    gone = ops.teardown("Reintento-td-Service", delete_model_bucket=True, settings=s)
+    # AND the service stack's name alone never authorizes deleting every model version
+    one = ops.teardown("Reintento-td-Service", delete_model_bucket=True, settings=s)
+    assert isinstance(one, ops.TeardownResult) and one.refused
+    assert "confirm_model_store='Reintento-td-ModelStore'" in one.message
+    assert [v.version_id for v in ops.list_models(s)] == [first.version_id]
+    # AND deleting the model bucket on purpose (both names) empties every version and removes it
+    gone = ops.teardown(
+        "Reintento-td-Service",
+        delete_model_bucket=True,
+        confirm_model_store="Reintento-td-ModelStore",
+        settings=s,
+    )
     assert isinstance(gone, ops.TeardownResult) and len(gone.deleted_buckets) == 1
     with pytest.raises(ops.StackNotDeployedError):
         ops.list_models(s)

@@ -443,7 +443,12 @@ def test_permanent_refusals_are_not_retried(
             ops.predict(GOOD, settings=s)
             time.sleep(0.2)
     assert refused.value.error_type in ("ModelVersionError", "ModelIntegrityError")
-    ops.teardown("Reintento-corrupt-Service", delete_model_bucket=True, settings=s)
+    ops.teardown(
+        "Reintento-corrupt-Service",
+        delete_model_bucket=True,
+        confirm_model_store="Reintento-corrupt-ModelStore",
+        settings=s,
+    )
 
 
 def test_restart_of_the_local_target_gives_a_clear_message_and_redeploy_works(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -14,33 +15,71 @@ import sklearn
 from ops.demo_model import DemoModel
 from tests.conftest import MotoEndpoint
 
+from contract import SIGNING_ALGORITHM, signing_message
+from model_loader import KmsVerifier, ModelStore
+
 
 @dataclass
 class ModelBucket:
+    """A versioned bucket and the deployer's KMS signing key, as the model stack makes them."""
+
     s3: Any
     bucket: str
     key: str
+    kms: Any
+    signing_key: str
+
+    def sign(self, sha256: str, sklearn_version: str, key_id: str | None = None) -> str:
+        answer = self.kms.sign(
+            KeyId=key_id or self.signing_key,
+            Message=signing_message(self.key, sha256, sklearn_version),
+            MessageType="RAW",
+            SigningAlgorithm=SIGNING_ALGORITHM,
+        )
+        return base64.b64encode(answer["Signature"]).decode()
 
     def put(
-        self, body: bytes, *, sha256: str | None = "auto", sklearn_version: str | None = None
+        self,
+        body: bytes,
+        *,
+        sha256: str | None = "auto",
+        sklearn_version: str | None = None,
+        signature: str | None = "auto",
     ) -> str:
+        """Upload as ``ops upload-model`` does: metadata recorded and signed ("auto"), or
+        with the given (or no) sha256 and signature."""
         metadata = {}
         if sha256 is not None:
             metadata["sha256"] = hashlib.sha256(body).hexdigest() if sha256 == "auto" else sha256
         metadata["sklearn-version"] = sklearn_version or sklearn.__version__
+        if signature == "auto" and sha256 is not None:
+            signature = self.sign(metadata["sha256"], metadata["sklearn-version"])
+        if signature is not None and signature != "auto":
+            metadata["signature"] = signature
         response = self.s3.put_object(
             Bucket=self.bucket, Key=self.key, Body=body, Metadata=metadata
         )
         return str(response["VersionId"])
 
+    def store(self, **kwargs: Any) -> ModelStore:
+        """The function's model store for this bucket, verifying with the signing key."""
+        return ModelStore(
+            self.s3, self.bucket, self.key, verify=KmsVerifier(self.kms, self.signing_key), **kwargs
+        )
+
+
+def new_signing_key(kms: Any) -> str:
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+    return str(key["KeyMetadata"]["Arn"])
+
 
 @pytest.fixture
 def model_bucket(moto_server: MotoEndpoint) -> ModelBucket:
-    s3 = moto_server.client("s3")
+    s3, kms = moto_server.client("s3"), moto_server.client("kms")
     name = f"models-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return ModelBucket(s3, name, "models/mejor_modelo.pkl")
+    return ModelBucket(s3, name, "models/mejor_modelo.pkl", kms, new_signing_key(kms))
 
 
 @pytest.fixture
@@ -62,6 +101,8 @@ def handler_env(
         "AWS_DEFAULT_REGION": "us-east-1",
         "MODEL_BUCKET": model_bucket.bucket,
         "MODEL_KEY": model_bucket.key,
+        "MODEL_SIGNING_KEY_ARN": model_bucket.signing_key,
+        "BATCH_BUCKET": model_bucket.bucket,
         "MODEL_REFRESH_SECONDS": "0",
         "MAX_ROWS": "1000",
         "POWERTOOLS_METRICS_NAMESPACE": "Reintento",

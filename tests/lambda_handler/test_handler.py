@@ -68,6 +68,11 @@ def test_corrupted_model_raises_integrity_error(
         handler_env.handler({"instances": [{}]}, Context())
 
 
+RUN = "20261128T120000-0123abcd"
+IN_KEY = f"batch/{RUN}/input/part-000000500.jsonl"
+OUT_KEY = f"batch/{RUN}/output/part-000000500.jsonl"
+
+
 def test_batch_slice_writes_one_record_per_row(
     handler_env: Any,
     moto_server: Any,
@@ -82,14 +87,12 @@ def test_batch_slice_writes_one_record_per_row(
     lines = [json.dumps(r) for r in rows_1000[:50]]
     lines[3] = "{broken"
     lines[10] = json.dumps({**rows_1000[10], "region": "mars"})
-    s3.put_object(
-        Bucket=model_bucket.bucket, Key="batch/r1/input/part-0.jsonl", Body="\n".join(lines)
-    )
+    s3.put_object(Bucket=model_bucket.bucket, Key=IN_KEY, Body="\n".join(lines))
     event = {
         "batch_slice": {
             "bucket": model_bucket.bucket,
-            "input_key": "batch/r1/input/part-0.jsonl",
-            "output_key": "batch/r1/output/part-0.jsonl",
+            "input_key": IN_KEY,
+            "output_key": OUT_KEY,
             "first_row": 500,
             "rows": 50,
         }
@@ -98,9 +101,7 @@ def test_batch_slice_writes_one_record_per_row(
     result = handler_env.handler(event, Context())
     # THEN 48 succeed, 2 fail, and the output has 50 records in order
     assert (result["rows"], result["succeeded"], result["failed"]) == (50, 48, 2)
-    body = s3.get_object(Bucket=model_bucket.bucket, Key="batch/r1/output/part-0.jsonl")[
-        "Body"
-    ].read()
+    body = s3.get_object(Bucket=model_bucket.bucket, Key=OUT_KEY)["Body"].read()
     records = [json.loads(x) for x in body.decode().splitlines()]
     assert [r["row"] for r in records] == list(range(500, 550))
     assert [r["row"] for r in records if "error" in r] == [503, 510]
@@ -112,17 +113,17 @@ def test_batch_slice_writes_one_record_per_row(
 
 def test_batch_summary_counts_caught_slices_as_failed(handler_env: Any) -> None:
     items = [
-        {"rows": 10, "succeeded": 9, "failed": 1, "input_key": "a"},
+        {"rows": 10, "succeeded": 9, "failed": 1, "input_key": IN_KEY},
         {
             "rows": 5,
-            "input_key": "b",
+            "input_key": IN_KEY.replace("500", "510"),
             "slice_error": {"Error": "ModelIntegrityError", "Cause": "x"},
         },
     ]
-    totals = handler_env.handler({"batch_summary": {"items": items, "run_id": "r"}}, Context())
+    totals = handler_env.handler({"batch_summary": {"items": items, "run_id": RUN}}, Context())
     assert (totals["rows"], totals["succeeded"], totals["failed"]) == (15, 9, 6)
-    assert totals["failed_slices"][0]["input_key"] == "b"
-    assert totals["run_id"] == "r"
+    assert totals["failed_slices"][0]["input_key"] == IN_KEY.replace("500", "510")
+    assert totals["run_id"] == RUN
     assert "items" not in totals
 
 

@@ -66,7 +66,7 @@ def test_inconsistent_version_warning_becomes_an_error(demo_bytes: bytes) -> Non
 
 
 def test_missing_object_is_model_unavailable(model_bucket: ModelBucket) -> None:
-    store = ModelStore(model_bucket.s3, model_bucket.bucket, model_bucket.key)
+    store = model_bucket.store()
     with pytest.raises(ModelUnavailableError, match="upload-model"):
         ModelCache(store, 60).get()
 
@@ -85,7 +85,15 @@ def test_unreachable_s3_retries_then_raises() -> None:
         config=Config(retries={"max_attempts": 1}, connect_timeout=0.2),
     )
     sleeps: list[float] = []
-    store = ModelStore(s3, "b", "k", attempts=3, backoff_seconds=0.1, sleep=sleeps.append)
+    store = ModelStore(
+        s3,
+        "b",
+        "k",
+        verify=lambda message, signature: True,
+        attempts=3,
+        backoff_seconds=0.1,
+        sleep=sleeps.append,
+    )
     # WHEN the model is fetched  THEN 3 attempts with exponential backoff, then a typed error
     with pytest.raises(ModelStoreUnreachableError, match="after 3 attempts"):
         ModelCache(store, 60).get()
@@ -95,7 +103,7 @@ def test_unreachable_s3_retries_then_raises() -> None:
 def test_refresh_loads_a_new_version(model_bucket: ModelBucket, demo_bytes: bytes) -> None:
     # GIVEN a cache that served version 1
     now = [0.0]
-    store = ModelStore(model_bucket.s3, model_bucket.bucket, model_bucket.key)
+    store = model_bucket.store()
     cache = ModelCache(store, refresh_seconds=60, clock=lambda: now[0])
     v1 = model_bucket.put(demo_bytes)
     first, loaded = cache.get()
@@ -115,7 +123,7 @@ def test_bad_new_version_keeps_serving_the_verified_one(
 ) -> None:
     now = [0.0]
     errors: list[Exception] = []
-    store = ModelStore(model_bucket.s3, model_bucket.bucket, model_bucket.key)
+    store = model_bucket.store()
     cache = ModelCache(store, 1, clock=lambda: now[0], on_error=errors.append)
     v1 = model_bucket.put(demo_bytes)
     cache.get()

@@ -1,0 +1,61 @@
+"""What the function, ``ops`` and the stacks must agree on, with no dependency at all.
+
+The image copies this file; ``ops`` loads the same file (``ops/contract.py``), so a rename here
+changes both sides at once. Keep it free of imports beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+
+# S3 object metadata of the model object, written by `ops upload-model`, checked by the function
+SHA256_METADATA = "sha256"
+SKLEARN_METADATA = "sklearn-version"
+SIGNATURE_METADATA = "signature"
+SIGNING_KEY_METADATA = "signing-key"
+
+# The deployer signs the model's manifest with an asymmetric AWS KMS key (SIGN_VERIFY); the
+# function verifies it with kms:Verify before it reads a byte of the pickle.
+SIGNING_ALGORITHM = "ECDSA_SHA_256"
+SIGNATURE_PURPOSE = "reintento-model-signature/1"
+
+# The function's environment (set by the stack)
+ENV_MODEL_BUCKET = "MODEL_BUCKET"
+ENV_MODEL_KEY = "MODEL_KEY"
+ENV_SIGNING_KEY = "MODEL_SIGNING_KEY_ARN"
+ENV_BATCH_BUCKET = "BATCH_BUCKET"
+
+# Batch layout: batch/<run id>/input/<slice> and batch/<run id>/output/<slice>. Run ids have a
+# fixed length, so the IAM patterns for input and output (which spell the run id with `?`) can
+# never match the same key.
+RUN_ID_LENGTH = 24
+RUN_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
+SLICE_NAME = re.compile(r"part-\d{9}\.jsonl")
+
+
+def signing_message(model_key: str, sha256: str, sklearn_version: str) -> bytes:
+    """The exact bytes the deployer signs for one model object (and the function verifies)."""
+    return (
+        f"{SIGNATURE_PURPOSE}\nkey={model_key}\nsha256={sha256}\n"
+        f"sklearn-version={sklearn_version}\n"
+    ).encode()
+
+
+def batch_key(run_id: str, kind: str, index: int) -> str:
+    """The S3 key of slice ``index`` of a run, ``kind`` being input or output."""
+    return f"batch/{run_id}/{kind}/part-{index:09d}.jsonl"
+
+
+def batch_pattern(kind: str) -> str:
+    """The IAM resource pattern (after the bucket ARN) for one kind of batch object."""
+    return f"batch/{'?' * RUN_ID_LENGTH}/{kind}/*"
+
+
+def parse_batch_key(key: str) -> tuple[str, str] | None:
+    """(run id, kind) of a well-formed batch key, else None (the function refuses it)."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "batch" or parts[2] not in ("input", "output"):
+        return None
+    if not RUN_ID.fullmatch(parts[1]) or not SLICE_NAME.fullmatch(parts[3]):
+        return None
+    return parts[1], parts[2]

@@ -1,0 +1,54 @@
+"""The function's contract (``lambda/contract.py``), loaded from the one file the image copies.
+
+``ops`` must not be imported by the image, and the image's modules are not a package ``ops``
+can import; so the file is loaded here by path, once, and re-exported. Everything ``ops`` and
+``infra`` need to agree on with the function comes from this module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+
+from ops.versions import PROJECT_ROOT
+
+CONTRACT_FILE = PROJECT_ROOT / "lambda" / "contract.py"
+
+
+def _load() -> ModuleType:
+    name = "reintento_function_contract"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, CONTRACT_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_contract = _load()
+
+SHA256_METADATA: str = _contract.SHA256_METADATA
+SKLEARN_METADATA: str = _contract.SKLEARN_METADATA
+SIGNATURE_METADATA: str = _contract.SIGNATURE_METADATA
+SIGNING_KEY_METADATA: str = _contract.SIGNING_KEY_METADATA
+SIGNING_ALGORITHM: str = _contract.SIGNING_ALGORITHM
+ENV_MODEL_BUCKET: str = _contract.ENV_MODEL_BUCKET
+ENV_MODEL_KEY: str = _contract.ENV_MODEL_KEY
+ENV_SIGNING_KEY: str = _contract.ENV_SIGNING_KEY
+ENV_BATCH_BUCKET: str = _contract.ENV_BATCH_BUCKET
+RUN_ID_LENGTH: int = _contract.RUN_ID_LENGTH
+
+
+def signing_message(model_key: str, sha256: str, sklearn_version: str) -> bytes:
+    return bytes(_contract.signing_message(model_key, sha256, sklearn_version))
+
+
+def batch_key(run_id: str, kind: str, index: int) -> str:
+    return str(_contract.batch_key(run_id, kind, index))
+
+
+def batch_pattern(kind: str) -> str:
+    return str(_contract.batch_pattern(kind))

@@ -1,0 +1,256 @@
+"""The local target's front door: only its own, authenticated clients on loopback get in.
+
+A WSGI layer in front of moto that refuses, before moto sees the request:
+- a ``Host`` that is not loopback (a DNS-rebinding page names its own host);
+- any request with an ``Origin`` header (browsers send one on cross-site requests; there is no
+  CORS here, so a web page cannot reach the local target even with a plain form POST);
+- a request not signed with Signature Version 4 by a key the server knows: the per-start
+  operator key (``credentials.json`` in the private state folder) or temporary credentials the
+  server itself issued (STS ``AssumeRole``, as for a function's role). The signature is
+  recomputed with the key's secret, as AWS does, and a request dated more than 15 minutes away
+  from the server's clock is refused (``RequestTimeTooSkewed``). See "Authenticating requests
+  (AWS Signature Version 4)" in the Amazon S3 API reference and "Signing AWS API requests" in
+  the IAM user guide.
+
+Only ``GET /_reintento/health`` answers without a signature, and it tells nothing but liveness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+HEALTH_PATH = "/_reintento/health"
+MAX_SKEW_SECONDS = 15 * 60  # AWS refuses requests signed more than 15 minutes away
+_AUTH = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[A-Za-z0-9]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/"
+    r"(?P<service>[a-z0-9-]+)/aws4_request, ?SignedHeaders=(?P<headers>[a-z0-9;_.-]+), ?"
+    r"Signature=(?P<signature>[0-9a-f]{64})$"
+)
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What verifying a key needs: its secret, and the session token it must come with."""
+
+    secret_access_key: str
+    session_token: str | None = None
+
+
+class RefusedError(Exception):
+    """A request the gate turns away: HTTP status, AWS error code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def loopback_host(host: str, port: int) -> bool:
+    """``Host`` names this server on loopback (``*.localhost`` too: it resolves to loopback)."""
+    name, sep, given_port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not sep or given_port != str(port):
+        return False
+    return name in _LOOPBACK_HOSTS or name.endswith(".localhost")
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    return headers
+
+
+def _raw_path(environ: dict[str, Any]) -> str:
+    raw = str(environ.get("RAW_URI") or environ.get("PATH_INFO") or "/")
+    if "://" in raw:
+        raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+    return raw.split("?", 1)[0] or "/"
+
+
+def _body(environ: dict[str, Any]) -> bytes:
+    """Read the body once and give moto a fresh stream of the same bytes."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        body = stream.read(int(length))
+    elif environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return bytes(body)
+
+
+def expected_signature(
+    *,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    signed_headers: list[str],
+    body: bytes,
+    service: str,
+    region: str,
+    key: str,
+    secret: str,
+    session_token: str | None,
+) -> str:
+    """The SigV4 signature AWS would compute for this request (botocore's own canonical form)."""
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    credentials = Credentials(key, secret, session_token)
+    auth_class = S3SigV4Auth if service == "s3" else SigV4Auth
+    auth = auth_class(credentials, service, region)
+    chosen = {name: headers[name] for name in signed_headers if name in headers}
+    url = path + ("?" + query if query else "")
+    request = AWSRequest(method=method, url=url, data=body, headers=chosen)
+    request.context["timestamp"] = chosen.get("x-amz-date", "")
+    canonical = auth.canonical_request(request)
+    return str(auth.signature(auth.string_to_sign(request, canonical), request))
+
+
+def check_request(
+    environ: dict[str, Any],
+    port: int,
+    secret_for: Callable[[str], Secret | None],
+    now: Callable[[], float] = time.time,
+) -> None:
+    """Raise ``RefusedError`` unless the request is from a signed client on loopback."""
+    headers = _headers(environ)
+    if not loopback_host(headers.get("host", ""), port):
+        raise RefusedError(
+            403,
+            "RequestRefused",
+            f"the local target answers only requests to 127.0.0.1:{port} or localhost:{port}",
+        )
+    if "origin" in headers:
+        raise RefusedError(
+            403,
+            "RequestRefused",
+            "requests from a web page (with an Origin header) "
+            "are refused: the local target has no CORS",
+        )
+    match = _AUTH.match(headers.get("authorization", ""))
+    if match is None:
+        raise RefusedError(
+            403,
+            "MissingAuthenticationToken",
+            "the request is not signed with "
+            "Signature Version 4; use the credentials `python -m ops local status` "
+            "prints",
+        )
+    key = match.group("key")
+    secret = secret_for(key)
+    if secret is None:
+        raise RefusedError(
+            403,
+            "InvalidClientTokenId",
+            f"the access key {key} is not known to this "
+            "local target (it changes at every start); use the credentials "
+            "`python -m ops local status` prints",
+        )
+    if secret.session_token is not None and headers.get("x-amz-security-token") != (
+        secret.session_token
+    ):
+        raise RefusedError(403, "InvalidClientTokenId", "the security token is missing or invalid")
+    try:
+        stamp = datetime.strptime(headers.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ")
+    except ValueError as err:
+        raise RefusedError(
+            403, "IncompleteSignature", "the request has no valid X-Amz-Date"
+        ) from err
+    if abs(stamp.replace(tzinfo=UTC).timestamp() - now()) > MAX_SKEW_SECONDS:
+        raise RefusedError(
+            403,
+            "RequestTimeTooSkewed",
+            "the request time differs from the server's time by more than 15 minutes",
+        )
+    body = _body(environ)
+    content_hash = headers.get("x-amz-content-sha256", "")
+    if re.fullmatch(r"[0-9a-f]{64}", content_hash) and hashlib.sha256(body).hexdigest() != (
+        content_hash
+    ):
+        raise RefusedError(
+            400, "XAmzContentSHA256Mismatch", "the body does not match its signed hash"
+        )
+    wanted = expected_signature(
+        method=str(environ.get("REQUEST_METHOD", "GET")),
+        path=_raw_path(environ),
+        query=str(environ.get("QUERY_STRING", "")),
+        headers=headers,
+        signed_headers=match.group("headers").split(";"),
+        body=body,
+        service=match.group("service"),
+        region=match.group("region"),
+        key=key,
+        secret=secret.secret_access_key,
+        session_token=secret.session_token,
+    )
+    if wanted != match.group("signature"):
+        raise RefusedError(
+            403,
+            "SignatureDoesNotMatch",
+            "the request signature we calculated does not match the signature you provided",
+        )
+
+
+def _refusal(
+    refused: RefusedError, environ: dict[str, Any]
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    status = f"{refused.status} {'Forbidden' if refused.status == 403 else 'Bad Request'}"
+    if "json" in str(environ.get("CONTENT_TYPE", "")):
+        body = json.dumps({"__type": refused.code, "message": refused.message}).encode()
+        kind = "application/json"
+    else:
+        body = (
+            f"<ErrorResponse><Error><Code>{refused.code}</Code>"
+            f"<Message>{refused.message}</Message></Error></ErrorResponse>"
+        ).encode()
+        kind = "application/xml"
+    headers = [
+        ("Content-Type", kind),
+        ("Content-Length", str(len(body))),
+        ("x-amzn-ErrorType", refused.code),
+    ]
+    return status, headers, body
+
+
+class Gate:
+    """WSGI middleware: ``check_request`` first, then the wrapped application."""
+
+    def __init__(self, app: WsgiApp, port: int, secret_for: Callable[[str], Secret | None]) -> None:
+        self.app, self.port, self.secret_for = app, port, secret_for
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
+                headers = _headers(environ)
+                if not loopback_host(headers.get("host", ""), self.port) or "origin" in headers:
+                    raise RefusedError(403, "RequestRefused", "not from this machine's own clients")
+                body = b'{"service": "reintento-local-target"}'
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [body]
+            check_request(environ, self.port, self.secret_for)
+        except RefusedError as refused:
+            status, headers_out, body = _refusal(refused, environ)
+            start_response(status, headers_out)
+            return [body]
+        return self.app(environ, start_response)

@@ -1,0 +1,241 @@
+"""Security of the local target, reproduced over HTTP: each test shows a finding of the security
+review refused (SECURITY.md lists them with these tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+import ops
+from ops.local import process
+from ops.local.process import LocalTargetStatus
+from tests.integration.conftest import OPERATOR_ENVIRONMENT, Deployed
+
+
+def _send(
+    url: str, *, method: str = "GET", body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body or None, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+
+
+def _signed_headers(
+    deployed: Deployed, url: str, method: str, body: bytes, secret: str | None = None
+) -> dict[str, str]:
+    creds = Credentials(
+        deployed.operator.access_key_id, secret or deployed.operator.secret_access_key
+    )
+    request = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(creds, "lambda", deployed.settings.region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def test_unsigned_requests_are_refused(deployed: Deployed) -> None:
+    # GIVEN the running local target; WHEN a client with no credentials calls it
+    base = deployed.endpoint
+    for method, path, body in (
+        ("GET", "/moto-api/data.json", b""),  # moto's dashboard data: every resource
+        ("POST", "/moto-api/reset", b""),
+        ("GET", "/2015-03-31/functions/", b""),
+        ("POST", "/", b"Action=ListBuckets"),
+    ):
+        status, text = _send(base + path, method=method, body=body)
+        # THEN it is refused before moto sees it
+        assert status == 403, (path, status, text)
+        assert "MissingAuthenticationToken" in text
+    # AND the health check answers, telling nothing else
+    status, text = _send(base + "/_reintento/health")
+    assert status == 200 and json.loads(text) == {"service": "reintento-local-target"}
+
+
+def test_a_key_the_server_did_not_issue_is_refused(deployed: Deployed) -> None:
+    # GIVEN the old fixed test key, and the right key with a wrong secret
+    for key, secret in (("local", "local"), (deployed.operator.access_key_id, "wrong-secret")):
+        s3 = deployed.client("s3", key=key, secret=secret)
+        # WHEN they call the local target THEN they are refused as AWS refuses them
+        with pytest.raises(ClientError) as caught:
+            s3.list_buckets()
+        assert caught.value.response["Error"]["Code"] in {
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+        }
+    # AND the per-start key works (the same call AWS would allow)
+    assert "Buckets" in deployed.client("s3").list_buckets()
+
+
+def test_browser_origin_and_foreign_host_are_refused(deployed: Deployed) -> None:
+    url = f"{deployed.endpoint}/2015-03-31/functions/"
+    good = _signed_headers(deployed, url, "GET", b"")
+    # GIVEN a correctly signed request: it passes
+    assert _send(url, headers=good)[0] == 200
+    # WHEN a web page sends it (an Origin header) THEN it is refused: no CORS
+    status, text = _send(url, headers={**good, "Origin": "https://evil.example"})
+    assert status == 403 and "Origin" in text
+    # WHEN a DNS-rebinding page sends it under its own host name THEN it is refused
+    status, text = _send(
+        url, headers={**good, "Host": f"evil.example:{deployed.settings.local_port}"}
+    )
+    assert status == 403 and "RequestRefused" in text
+
+
+def test_a_tampered_body_or_old_signature_is_refused(deployed: Deployed) -> None:
+    lam = deployed.client("lambda")
+    # GIVEN a valid signed request; WHEN it is replayed 20 minutes later THEN it is refused
+    url = f"{deployed.endpoint}/2015-03-31/functions/"
+    request = AWSRequest(method="GET", url=url)
+    request.context["timestamp"] = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 1200))
+    creds = Credentials(deployed.operator.access_key_id, deployed.operator.secret_access_key)
+    auth = SigV4Auth(creds, "lambda", deployed.settings.region)
+    request.headers["X-Amz-Date"] = request.context["timestamp"]
+    signature = auth.signature(
+        auth.string_to_sign(request, auth.canonical_request(request)), request
+    )
+    auth._inject_signature_to_request(request, signature)
+    status, text = _send(url, headers=dict(request.headers.items()))
+    assert status == 403 and "RequestTimeTooSkewed" in text
+    # AND a signed body that was changed on the way is refused
+    body = b'{"instances": []}'
+    invoke = (
+        f"{deployed.endpoint}/2015-03-31/functions/{deployed.outputs.function_name}/invocations"
+    )
+    headers = _signed_headers(deployed, invoke, "POST", body)
+    status, text = _send(invoke, method="POST", body=b'{"instances": [1]}', headers=headers)
+    assert status == 403 and "SignatureDoesNotMatch" in text
+    assert lam.list_functions()["Functions"]
+
+
+def _environ(pid: int) -> str:
+    return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode(errors="replace")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_server_and_functions_never_see_the_operators_keys(deployed: Deployed) -> None:
+    # GIVEN the local target was started from a shell holding the operator's real AWS keys
+    # (tests/integration/conftest.py) and the function has warm environments
+    assert ops.predict(ops.sample_rows(2), settings=deployed.settings)
+    server = ops.local_status(deployed.settings).pid
+    assert server is not None
+    functions = _children(server)
+    assert functions, "no execution environment is running"
+    for pid in (server, *functions):
+        environ = _environ(pid)
+        # THEN none of them has any of those values
+        for value in OPERATOR_ENVIRONMENT.values():
+            assert value not in environ, (pid, value)
+        # AND HOME is inside the private state folder (no ~/.aws/credentials to read)
+        home = next(line for line in environ.splitlines() if line.startswith("HOME="))
+        assert home == f"HOME={deployed.settings.state_dir / 'home'}"
+    # AND a function holds its role's temporary credentials only
+    assert "AWS_ACCESS_KEY_ID=ASIA" in _environ(functions[0])
+
+
+def test_a_function_runs_only_code_that_deploy_built(deployed: Deployed, tmp_path: Path) -> None:
+    # GIVEN a folder with a handler that would leave a mark, and an image in the registry whose
+    # annotation names that folder (what the review reproduced, now even with valid credentials)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    mark = tmp_path / "ran"
+    (evil / "Dockerfile").write_text('FROM scratch\nCMD ["evil.handler"]\n')
+    (evil / "evil.py").write_text(
+        f"from pathlib import Path\ndef handler(event, context):\n    Path({str(mark)!r}).touch()\n"
+    )
+    ecr, lam = deployed.client("ecr"), deployed.client("lambda")
+    ecr.create_repository(repositoryName="evil")
+    from ops.local.images import image_manifest
+
+    ecr.put_image(repositoryName="evil", imageManifest=image_manifest("v1", evil), imageTag="v1")
+    role = lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["Role"]
+    uri = f"123456789012.dkr.ecr.{deployed.settings.region}.amazonaws.com/evil:v1"
+    lam.create_function(FunctionName="evil", Role=role, Code={"ImageUri": uri}, PackageType="Image")
+    # WHEN it is invoked
+    answer = lam.invoke(FunctionName="evil", Payload=b"{}")
+    body = json.loads(answer["Payload"].read())
+    # THEN it fails as a broken deployment and the code never ran
+    assert answer.get("FunctionError") and "not built by `ops deploy`" in body["errorMessage"]
+    assert not mark.exists()
+    lam.delete_function(FunctionName="evil")
+
+
+def test_state_folder_and_its_secrets_are_private(deployed: Deployed) -> None:
+    state = deployed.settings.state_dir
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for name in ("credentials.json", "server.json", "server.log"):
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
+
+
+def test_stop_never_signals_a_process_that_is_not_our_server(tmp_path: Path) -> None:
+    # GIVEN a state folder whose recorded pid now belongs to another program
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "server.json").write_text(json.dumps({"pid": other.pid, "port": 1}))
+        # WHEN the local target is stopped
+        stopped = process.stop(1, tmp_path)
+        # THEN that program is untouched, and the stale record is gone
+        assert isinstance(stopped, LocalTargetStatus) and not stopped.running
+        time.sleep(0.2)
+        assert other.poll() is None
+        assert not (tmp_path / "server.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_local_status_prints_exports_that_the_aws_cli_can_use(deployed: Deployed) -> None:
+    # GIVEN the exports `python -m ops local status` prints
+    done = subprocess.run(
+        [sys.executable, "-m", "ops", "local", "status"],
+        env=deployed.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in done.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    assert exports["AWS_ENDPOINT_URL"] == deployed.endpoint
+    # WHEN a client uses them THEN the local target answers it
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    client: Any = boto3.client(
+        "lambda",
+        endpoint_url=exports["AWS_ENDPOINT_URL"],
+        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+        region_name=exports["AWS_DEFAULT_REGION"],
+    )
+    del env
+    names = [f["FunctionName"] for f in client.list_functions()["Functions"]]
+    assert deployed.outputs.function_name in names
