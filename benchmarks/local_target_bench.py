@@ -24,7 +24,7 @@ def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
         target="local", local_port=free_port(), state_dir=Path(tempfile.mkdtemp()), stage="bench"
     )
     try:
-        ops.deploy(settings)
+        ops.deploy(settings, approve_security_changes=True)
         ops.upload_model(model_path, settings=settings)  # its describe_model call is the cold start
         target = target_for(settings)
         lam, name = target.client("lambda"), target.outputs.function_name

@@ -161,13 +161,13 @@ def check_signature(
         signature = b""
     if not signature:
         raise ModelIntegrityError(
-            "the model object is not signed by the deployer's key; it is never loaded. Upload "
-            "it with `python -m ops upload-model PATH`, which signs it"
+            "the model object is not signed by the deployer's key, so it is never loaded; "
+            "upload the model again with `python -m ops upload-model PATH`, which signs it"
         )
     if not verify(signing_message(model_key, recorded_sha256, recorded_sklearn), signature):
         raise ModelIntegrityError(
             "the model object's signature is not valid for the deployer's key (replaced or "
-            "signed elsewhere); it is never loaded. Upload the model again with "
+            "signed elsewhere), so it is never loaded; upload the model again with "
             "`python -m ops upload-model PATH`"
         )
 

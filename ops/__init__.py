@@ -32,6 +32,7 @@ from ops.errors import (
     ModelVersionMismatchError,
     OpsError,
     PayloadTooLargeError,
+    SecurityApprovalError,
     StackNotDeployedError,
 )
 from ops.local_target import local_status, start_local, stop_local
@@ -82,6 +83,7 @@ __all__ = [
     "Prediction",
     "Report",
     "RollbackResult",
+    "SecurityApprovalError",
     "Settings",
     "StackNotDeployedError",
     "Status",

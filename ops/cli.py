@@ -14,7 +14,7 @@ import pandas as pd
 
 import ops
 from ops.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
-from ops.errors import OpsError
+from ops.errors import OpsError, SecurityApprovalError
 from ops.notebook_runner import NotebookFailedError
 
 
@@ -57,6 +57,23 @@ def _run_notebooks(args: argparse.Namespace) -> Any:
     return summary
 
 
+def _deploy(args: argparse.Namespace, settings: ops.Settings) -> Any:
+    """Deploy; security-relevant changes are shown and must be approved (``--yes`` or y)."""
+    context = _context(args.context)
+    try:
+        return ops.deploy(
+            settings, context=context, approve_security_changes=args.yes, dry_run=args.dry_run
+        )
+    except SecurityApprovalError as err:
+        if not sys.stdin.isatty():
+            raise
+        print("\n".join(str(c) for c in err.changes), file=sys.stderr)
+        answer = input(f"deploy these {len(err.changes)} security-relevant change(s)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise
+    return ops.deploy(settings, context=context, approve_security_changes=True)
+
+
 def _context(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
@@ -67,8 +84,8 @@ def _context(pairs: list[str]) -> dict[str, str]:
 
 VERBS: dict[str, tuple[str, Any]] = {
     "deploy": (
-        "synthesize infra/ and deploy both stacks",
-        lambda a, s: ops.deploy(s, context=_context(a.context), dry_run=a.dry_run),
+        "synthesize infra/ and deploy both stacks (asks before IAM or policy changes)",
+        lambda a, s: _deploy(a, s),
     ),
     "upload-model": (
         "upload a model file and wait until it serves",
@@ -147,6 +164,11 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             action="append",
             metavar="KEY=VALUE",
             help="CDK context, e.g. memory_mb=2048",
+        )
+        p.add_argument(
+            "--yes",
+            action="store_true",
+            help="deploy IAM and resource-policy changes without asking (they are listed first)",
         )
     elif verb == "upload-model":
         p.add_argument(

@@ -8,20 +8,23 @@ change touches nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ops import assembly, clients, stacks
-from ops.errors import DeployError
+from ops.assembly import CloudAssembly
+from ops.errors import DeployError, SecurityApprovalError
 from ops.local import assets
 from ops.outputs import StackOutputs
 from ops.plan import Plan
+from ops.security_changes import SecurityChange, security_changes
 from ops.settings import Settings
 from ops.target import Target, target_for
 from ops.versions import PROJECT_ROOT
@@ -37,6 +40,7 @@ class DeployResult:
     stacks: tuple[str, ...]
     changed: tuple[str, ...]
     outputs: StackOutputs
+    security_changes: tuple[SecurityChange, ...] = field(default=(), repr=False)
 
 
 def _plan(settings: Settings, context: Mapping[str, str]) -> Plan:
@@ -54,11 +58,35 @@ def _plan(settings: Settings, context: Mapping[str, str]) -> Plan:
     return Plan("deploy", settings.target, steps)
 
 
-def _deploy_local(target: Target, context: Mapping[str, str]) -> tuple[str, ...]:
+def _synth(target: Target, context: Mapping[str, str]) -> CloudAssembly:
+    """The cloud assembly for the target's account (locally: the local target's)."""
     settings = target.settings
-    cloud = assembly.synth(
+    if settings.target == "aws":
+        account = clients.check_credentials(settings)
+        _check_bootstrap(target, account)
+        return assembly.synth(
+            dict(context), PROJECT_ROOT / "infra" / "cdk.out", account, settings.region
+        )
+    return assembly.synth(
         dict(context), settings.state_dir / "cdk.out", clients.LOCAL_ACCOUNT, settings.region
     )
+
+
+def review_security(target: Target, cloud: CloudAssembly) -> tuple[SecurityChange, ...]:
+    """What the deploy would change in IAM and resource policies, stack by stack."""
+    cf = target.client("cloudformation")
+    found: list[SecurityChange] = []
+    for stack in cloud.stacks:
+        deployed = None
+        if stacks.describe(cf, stack.stack_name) is not None:
+            body = cf.get_template(StackName=stack.stack_name)["TemplateBody"]
+            deployed = body if isinstance(body, dict) else json.loads(body)
+        found += security_changes(stack.stack_name, deployed, json.loads(stack.template_body))
+    return tuple(found)
+
+
+def _deploy_local(target: Target, cloud: CloudAssembly) -> tuple[str, ...]:
+    settings = target.settings
     cf = target.client("cloudformation")
     changed: list[str] = []
     for stack in cloud.stacks:
@@ -86,10 +114,8 @@ def _check_bootstrap(target: Target, account: str) -> None:
         ) from err
 
 
-def _deploy_aws(target: Target, context: Mapping[str, str]) -> tuple[str, ...]:
+def _deploy_aws(target: Target, cloud: CloudAssembly) -> tuple[str, ...]:
     settings = target.settings
-    account = clients.check_credentials(settings)
-    _check_bootstrap(target, account)
     if shutil.which("docker") is None:
         raise DeployError("deploying to AWS builds the function image with Docker; install Docker")
     cf = target.client("cloudformation")
@@ -97,8 +123,7 @@ def _deploy_aws(target: Target, context: Mapping[str, str]) -> tuple[str, ...]:
         name: (stacks.describe(cf, name) or {}).get("LastUpdatedTime")
         for name in (settings.model_stack_name, settings.service_stack_name)
     }
-    outdir = PROJECT_ROOT / "infra" / "cdk.out"
-    assembly.synth(dict(context), outdir, account, settings.region)
+    outdir = cloud.outdir
     env = dict(
         os.environ, AWS_REGION=settings.region, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20"
     )
@@ -114,7 +139,7 @@ def _deploy_aws(target: Target, context: Mapping[str, str]) -> tuple[str, ...]:
             str(outdir),
             "--all",
             "--require-approval",
-            "never",
+            "never",  # ops asked already: deploy(approve_security_changes=...) or the CLI
         ],
         cwd=PROJECT_ROOT / "infra",
         env=env,
@@ -132,19 +157,28 @@ def deploy(
     settings: Settings | None = None,
     *,
     context: Mapping[str, Any] | None = None,
+    approve_security_changes: bool = False,
     dry_run: bool = False,
     **overrides: Any,
 ) -> DeployResult | Plan:
-    """Synthesize and deploy both stacks; idempotent. ``context`` adds CDK context values."""
+    """Synthesize and deploy both stacks; idempotent. ``context`` adds CDK context values.
+
+    A deploy that adds, removes or changes IAM or resource policies (a first deploy does) is
+    refused with ``SecurityApprovalError`` listing them, unless ``approve_security_changes``;
+    the CLI shows them and asks (or takes ``--yes``)."""
     target = target_for(settings, **overrides)
     resolved = target.settings
     full_context = {**resolved.cdk_context, **{k: str(v) for k, v in (context or {}).items()}}
     names = (resolved.model_stack_name, resolved.service_stack_name)
     if dry_run:
         return _plan(resolved, full_context)
+    cloud = _synth(target, full_context)
+    changes = review_security(target, cloud)
+    if changes and not approve_security_changes:
+        raise SecurityApprovalError(changes)
     if resolved.target == "aws":
-        changed = _deploy_aws(target, full_context)
+        changed = _deploy_aws(target, cloud)
     else:
-        changed = _deploy_local(target, full_context)
+        changed = _deploy_local(target, cloud)
     target.forget_outputs()
-    return DeployResult(resolved.target, names, changed, target.outputs)
+    return DeployResult(resolved.target, names, changed, target.outputs, changes)

@@ -41,6 +41,20 @@ class ConfirmationError(OpsError):
     """A destructive operation was asked without the right confirmation."""
 
 
+class SecurityApprovalError(ConfirmationError):
+    """A deploy would change IAM or resource policies and was not approved: ``changes`` lists
+    them (``ops.security_changes.SecurityChange``)."""
+
+    def __init__(self, changes: Any) -> None:
+        self.changes = tuple(changes)
+        shown = "\n".join(str(c) for c in self.changes)
+        super().__init__(
+            f"deploy would change who may do what ({len(self.changes)} IAM or resource-policy "
+            f"change(s)), nothing was deployed:\n{shown}\nReview them, then deploy with "
+            "approve_security_changes=True (CLI: --yes, or answer y when asked)"
+        )
+
+
 class PayloadTooLargeError(OpsError):
     """Input over the synchronous invoke limit."""
 

@@ -126,7 +126,8 @@ def teardown(
         signing_key = model_outputs.get("ModelSigningKeyArn")
         stacks.delete(cf, s.model_stack_name)
         if signing_key:  # retained by the stack; with the models gone, nothing needs it
-            target.client("kms").schedule_key_deletion(KeyId=signing_key, PendingWindowInDays=7)
+            key_id = signing_key.rsplit("/", 1)[-1]  # an id: moto accepts no ARN here
+            target.client("kms").schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
         deleted.append(s.model_stack_name)
         if model_bucket:
             _empty(s3, model_bucket)

@@ -425,6 +425,26 @@ def _stepfunctions_service_credentials() -> None:
     setattr(boto_client, "boto3", _Boto3())  # noqa: B010
 
 
+# --------------------------------------------------------------------------- IAM
+
+
+def _iam_resource_wildcards() -> None:
+    """Resource patterns match as IAM does: `*` any run of characters, `?` exactly one, every
+    other character literally (stock moto turns the pattern into a regex: `?` breaks it, and
+    `.` or `+` match what they should not).
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
+    """
+    import re
+
+    from moto.iam import access_control
+
+    def match(pattern: str, string: str) -> Any:
+        regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+        return re.match(f"^{regex}$", string, re.DOTALL)
+
+    setattr(access_control.IAMPolicyStatement, "_match", staticmethod(match))  # noqa: B010
+
+
 # --------------------------------------------------------------------------- KMS
 
 
@@ -443,7 +463,7 @@ def _kms_key_properties() -> None:
             key_usage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
             key_spec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
             description=props.get("Description"),
-            tags=props.get("Tags", []),
+            tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])],
         )
         key.key_rotation_status = props.get("EnableKeyRotation", False)
         key.enabled = props.get("Enabled", True)
@@ -462,8 +482,8 @@ def _kms_invalid_signature() -> None:
 
     original = km.KmsBackend.verify
 
-    def verify(self: Any, key_id: str, message: bytes, signature: bytes, algorithm: str) -> Any:
-        arn, valid, used = original(self, key_id, message, signature, algorithm)
+    def verify(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arn, valid, used = original(self, *args, **kwargs)
         if not valid:
             raise JsonRESTError(
                 "KMSInvalidSignatureException",
@@ -519,6 +539,11 @@ PATCHES: tuple[Patch, ...] = (
         "Step Functions' task clients sign their calls with the server's key (the local target "
         "refuses unsigned and unknown keys, as AWS does)",
         _stepfunctions_service_credentials,
+    ),
+    Patch(
+        "iam-resource-wildcards",
+        "IAM resource patterns: `?` matches one character, `*` any run, the rest literally",
+        _iam_resource_wildcards,
     ),
     Patch(
         "kms-key-properties",

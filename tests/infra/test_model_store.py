@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk.assertions import Match
 
 from infra import names
@@ -77,3 +79,17 @@ def test_no_nodejs_custom_resources(synth: Synth) -> None:
             t.startswith("Custom::") or t == "AWS::CloudFormation::CustomResource" for t in types
         )
         assert "AWS::Lambda::Function" not in types or stack.endswith("Service")
+
+
+def test_signing_key_is_asymmetric_retained_and_exported(synth: Synth) -> None:
+    # GIVEN the model stack  THEN the deployer's signing key is an ECC SIGN_VERIFY KMS key that
+    # outlives the stack (kept models stay verifiable), and its ARN is an output for ops
+    raw = synth.raw(synth.settings.model_stack_name)
+    (key,) = [r for r in raw["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
+    assert key["Properties"]["KeySpec"] == "ECC_NIST_P256"
+    assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY"
+    assert key["DeletionPolicy"] == "Retain"
+    assert names.OUT_SIGNING_KEY in raw["Outputs"]
+    # AND the key policy gives no principal of another account anything
+    principals = json.dumps([s["Principal"] for s in key["Properties"]["KeyPolicy"]["Statement"]])
+    assert "lambda.amazonaws.com" not in principals and '"*"' not in principals

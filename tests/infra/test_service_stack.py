@@ -32,6 +32,8 @@ def test_function_is_an_image_with_the_settings(synth: Synth) -> None:
                 "Variables": {
                     "MODEL_BUCKET": {"Fn::ImportValue": Match.any_value()},
                     "MODEL_KEY": "models/mejor_modelo.pkl",
+                    "MODEL_SIGNING_KEY_ARN": {"Fn::ImportValue": Match.any_value()},
+                    "BATCH_BUCKET": {"Ref": Match.string_like_regexp("BatchBucket")},
                     "MODEL_REFRESH_SECONDS": "60",
                     "MAX_ROWS": "1000",
                     "POWERTOOLS_SERVICE_NAME": names.SERVICE_NAME,
@@ -51,23 +53,26 @@ def test_function_role_is_least_privilege(synth: Synth) -> None:
     ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     shown = [(s.get("Sid"), s["Action"], render(s["Resource"])) for s in statements]
-    # THEN exactly: read the model object, read batch input, write batch output, own logs, X-Ray
+    # THEN exactly: read the model object, verify its signature (never sign), read batch input,
+    # write batch output (patterns that cannot overlap: the run id is 24 `?`), own logs, X-Ray
     assert shown[0][0:2] == ("ReadModelObject", ["s3:GetObject", "s3:GetObjectVersion"])
     assert shown[0][2] == "${Import}/models/mejor_modelo.pkl"
-    assert shown[1] == (
+    assert shown[1] == ("VerifyModelSignature", "kms:Verify", "${Import}")
+    run = "?" * 24
+    assert shown[2] == (
         "ReadBatchInput",
         "s3:GetObject",
-        "${BatchBucket057AA9DF.Arn}/batch/*/input/*",
+        f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/input/*",
     )
-    assert shown[2] == (
+    assert shown[3] == (
         "WriteBatchOutput",
         "s3:PutObject",
-        "${BatchBucket057AA9DF.Arn}/batch/*/output/*",
+        f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/output/*",
     )
-    assert shown[3][0:2] == ("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"])
-    assert shown[3][2].startswith("${InferenceFunctionLogGroup")
-    assert shown[4] == (None, ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
-    assert len(statements) == 5
+    assert shown[4][0:2] == ("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"])
+    assert shown[4][2].startswith("${InferenceFunctionLogGroup")
+    assert shown[5] == (None, ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
+    assert len(statements) == 6
     actions = json.dumps([s["Action"] for s in statements])
     assert "s3:*" not in actions and "List" not in actions and "Delete" not in actions
     assert not any(s["Effect"] != "Allow" for s in statements)
@@ -94,7 +99,9 @@ def test_state_machine_definition(synth: Synth) -> None:
     (machine,) = _resources(synth, "AWS::StepFunctions::StateMachine").values()
     props = machine["Properties"]
     assert props["TracingConfiguration"] == {"Enabled": True}
-    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    # ERROR without execution data: caught slice errors carry row values (security review)
+    assert props["LoggingConfiguration"]["Level"] == "ERROR"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     definition = render(props["DefinitionString"])
     transient = list(names.TRANSIENT_ERRORS)
     pattern = Match.serialized_json(

@@ -93,7 +93,7 @@ def local_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ops.Set
 @pytest.fixture(scope="session")
 def deployed(local_settings: ops.Settings, demo_model: DemoModel) -> Deployed:
     """GIVEN the stacks of infra/ deployed to the local target with the demo model uploaded."""
-    result = ops.deploy(local_settings)
+    result = ops.deploy(local_settings, approve_security_changes=True)
     assert isinstance(result, ops.DeployResult)
     upload = ops.upload_model(demo_model.path, settings=local_settings)
     assert isinstance(upload, ops.UploadResult) and upload.version_id

@@ -180,9 +180,19 @@ def test_aws_target_without_credentials_says_what_to_do(
 def test_teardown_keeps_models_and_redeploy_works(
     local_settings: ops.Settings, demo_model: DemoModel
 ) -> None:
-    # GIVEN a separate stage, deployed twice (idempotent) with a model uploaded
+    # GIVEN a separate stage: a first deploy adds IAM roles and policies, so it is refused (and
+    # deploys nothing) until they are approved (security review, finding 5)
     s = ops.Settings.resolve(local_settings, stage="td")
-    ops.deploy(s)
+    with pytest.raises(ops.SecurityApprovalError) as unapproved:
+        ops.deploy(s)
+    listed = "\n".join(str(c) for c in unapproved.value.changes)
+    assert "AWS::IAM::Role" in listed and "kms:Verify" in listed and "AWS::KMS::Key" in listed
+    from ops import clients, stacks
+
+    cf = clients.client(s, "cloudformation")
+    assert stacks.describe(cf, s.model_stack_name) is None
+    assert stacks.describe(cf, s.service_stack_name) is None
+    ops.deploy(s, approve_security_changes=True)
     with pytest.raises(ops.ModelNotUploadedError, match="upload"):
         ops.predict(ops.sample_rows(1), settings=s)
     first = ops.upload_model(demo_model.path, settings=s)
@@ -194,7 +204,7 @@ def test_teardown_keeps_models_and_redeploy_works(
     assert done.deleted_stacks == ("Reintento-td-Service",) and done.deleted_buckets == ()
     # THEN the model and its versions are kept, and a redeploy serves the same model again
     assert [v.version_id for v in ops.list_models(s)] == [first.version_id]
-    ops.deploy(s)
+    ops.deploy(s, approve_security_changes=True)
     again = ops.predict(ops.sample_rows(1), settings=s)
     assert isinstance(again, ops.Prediction) and again.model_version == first.version_id
     # AND the service stack's name alone never authorizes deleting every model version
@@ -239,8 +249,13 @@ def test_cli_flow_as_documented(
     assert "--confirm" in cli("teardown", "--help").stdout
     rows = tmp_path / "rows.jsonl"
     rows.write_text("\n".join(json.dumps(r) for r in ops.sample_rows(300)))
+    # with no terminal to ask on, a deploy that adds IAM roles needs --yes: refused, nothing done
+    unasked = cli("deploy")
+    assert (
+        unasked.returncode == 2 and "--yes" in unasked.stderr and "AWS::IAM::Role" in unasked.stderr
+    )
     for args in (
-        ("deploy",),
+        ("deploy", "--yes"),
         ("upload-model", str(demo_model.path)),
         ("predict", "--rows", json.dumps(ops.sample_rows(1)[0])),
         ("run-batch", str(rows)),

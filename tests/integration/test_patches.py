@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from botocore.exceptions import ClientError
+
 from ops.local import patches
 from tests.integration.conftest import Deployed
 
@@ -15,6 +18,10 @@ EXPECTED = [
     "stepfunctions-executable",
     "cloudwatch-alarm-resource",
     "changeset-stacks",
+    "stepfunctions-service-credentials",
+    "iam-resource-wildcards",
+    "kms-key-properties",
+    "kms-invalid-signature",
 ]
 
 
@@ -58,7 +65,7 @@ def test_lambda_cfn_properties(deployed: Deployed) -> None:
 def test_stepfunctions_executable(deployed: Deployed) -> None:
     sfn = deployed.client("stepfunctions")
     described = sfn.describe_state_machine(stateMachineArn=deployed.outputs.state_machine_arn)
-    assert described["loggingConfiguration"]["level"] == "ALL"
+    assert described["loggingConfiguration"]["level"] == "ERROR"
     assert described["tracingConfiguration"]["enabled"] is True
     empty = json.dumps({"items": [], "run_id": "x", "output_prefix": "batch/x/output/"})
     first = sfn.start_execution(stateMachineArn=deployed.outputs.state_machine_arn, input=empty)
@@ -86,3 +93,65 @@ def test_changeset_stacks_have_outputs_and_exports(deployed: Deployed) -> None:
         "StateMachineArn",
         "BatchBucketName",
     }
+
+
+def test_stepfunctions_service_credentials(deployed: Deployed) -> None:
+    # a batch's Lambda tasks go through the gate, signed with the server's own key: a batch
+    # succeeds (tests/integration/test_local_target.py) and the server log shows no refusal
+    log = (deployed.settings.state_dir / "server.log").read_text()
+    assert 'invocations HTTP/1.1" 403' not in log
+
+
+def test_kms_key_properties(deployed: Deployed) -> None:
+    kms = deployed.client("kms")
+    described = kms.describe_key(KeyId=deployed.outputs.signing_key)["KeyMetadata"]
+    assert (described["KeySpec"], described["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    assert described["SigningAlgorithms"] == ["ECDSA_SHA_256"]
+
+
+def test_kms_invalid_signature(deployed: Deployed) -> None:
+    kms = deployed.client("kms")
+    key = deployed.outputs.signing_key
+    signed = kms.sign(KeyId=key, Message=b"m", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")
+    ok = kms.verify(
+        KeyId=key,
+        Message=b"m",
+        MessageType="RAW",
+        Signature=signed["Signature"],
+        SigningAlgorithm="ECDSA_SHA_256",
+    )
+    assert ok["SignatureValid"] is True
+    with pytest.raises(ClientError) as caught:
+        kms.verify(
+            KeyId=key,
+            Message=b"other",
+            MessageType="RAW",
+            Signature=signed["Signature"],
+            SigningAlgorithm="ECDSA_SHA_256",
+        )
+    assert caught.value.response["Error"]["Code"] == "KMSInvalidSignatureException"
+
+
+def test_iam_resource_wildcards(deployed: Deployed) -> None:
+    # GIVEN the function's role, whose batch patterns spell the run id with 24 `?`
+    lam = deployed.client("lambda")
+    role = lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["Role"]
+    creds = deployed.client("sts").assume_role(RoleArn=role, RoleSessionName="wildcards")[
+        "Credentials"
+    ]
+    s3 = deployed.client(
+        "s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"]
+    )
+    bucket = deployed.outputs.batch_bucket
+    good = "batch/20261128T120000-0123abcd/output/part-000000000.jsonl"
+    # THEN a key of the right shape may be written, as AWS allows
+    s3.put_object(Bucket=bucket, Key=good, Body=b"{}")
+    # AND keys whose run id is longer or shorter, or that nest folders, are refused
+    for bad in (
+        "batch/20261128T120000-0123abcdX/output/part-000000000.jsonl",
+        "batch/a/output/b/input/c",
+        "batch/20261128T120000-0123abc/output/x",
+    ):
+        with pytest.raises(ClientError) as caught:
+            s3.put_object(Bucket=bucket, Key=bad, Body=b"{}")
+        assert caught.value.response["Error"]["Code"] == "AccessDenied", bad

@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pickle
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sklearn
 from botocore.exceptions import ClientError
 
 import ops
+from ops.contract import batch_key
 from ops.demo_model import DemoModel
 from ops.local import faults
 from tests.integration.conftest import Deployed
@@ -366,35 +369,72 @@ def test_state_machine_role_can_invoke_only_its_function(deployed: Deployed) -> 
         s3.get_object(Bucket=deployed.outputs.model_bucket, Key=deployed.outputs.model_key)
 
 
+CORRUPT_RUN = "20261128T000000-00c0ffee"
+
+
+class _LeavesAMark:
+    """A pickle that runs code when loaded: it creates a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> Any:
+        return (Path.touch, (self.path,))
+
+
 def test_permanent_refusals_are_not_retried(
-    local_settings: ops.Settings, demo_model: DemoModel
+    local_settings: ops.Settings, demo_model: DemoModel, tmp_path: Path
 ) -> None:
-    # GIVEN a stage whose model object does not match its recorded sha256
     s = ops.Settings.resolve(local_settings, stage="corrupt")
-    deployed = ops.deploy(s)
+    deployed = ops.deploy(s, approve_security_changes=True)
     assert isinstance(deployed, ops.DeployResult)
     out = deployed.outputs
     from ops import clients
 
     s3 = clients.client(s, "s3")
     body = demo_model.path.read_bytes()
+    # GIVEN a crafted pickle (it would leave a mark when unpickled) written with a correct
+    # sha256 and version but without the deployer's signature (security review, finding 2)
+    mark = tmp_path / "pickle-code-ran"
+    crafted = pickle.dumps(_LeavesAMark(mark))
+    s3.put_object(
+        Bucket=out.model_bucket,
+        Key=out.model_key,
+        Body=crafted,
+        Metadata={
+            "sha256": hashlib.sha256(crafted).hexdigest(),
+            "sklearn-version": sklearn.__version__,
+        },
+    )
+    # THEN the deployed function refuses it before unpickling: the code never ran
+    with pytest.raises(ops.FunctionError) as unsigned:
+        ops.predict(GOOD, settings=s)
+    assert unsigned.value.error_type == "ModelIntegrityError"
+    assert "not signed by the deployer" in str(unsigned.value)
+    assert not mark.exists()
+    # GIVEN a model object that does not match its recorded (and signed) sha256
+    from ops.models import sign_model
+    from ops.target import target_for
+
+    sha = hashlib.sha256(body).hexdigest()
+    signed = sign_model(target_for(s), out.model_key, sha, sklearn.__version__)
     s3.put_object(
         Bucket=out.model_bucket,
         Key=out.model_key,
         Body=body[:-100],
-        Metadata={"sha256": hashlib.sha256(body).hexdigest()},
+        Metadata={"sha256": sha, "sklearn-version": sklearn.__version__, **signed},
     )
     # THEN realtime calls raise the typed fault
     with pytest.raises(ops.FunctionError) as caught:
         ops.predict(GOOD, settings=s)
-    assert caught.value.error_type == "ModelIntegrityError" and "upload the model again" in str(
+    assert caught.value.error_type == "ModelIntegrityError" and "does not match" in str(
         caught.value
     )
     # AND a batch started directly is not retried: each slice runs once and its rows are errors
     sfn = clients.client(s, "stepfunctions")
     items = []
     for i in range(3):
-        key = f"batch/corrupt/input/part-{i}.jsonl"
+        key = batch_key(CORRUPT_RUN, "input", i)
         s3.put_object(Bucket=out.batch_bucket, Key=key, Body=json.dumps(GOOD[0]).encode())
         items.append(
             {
@@ -412,7 +452,11 @@ def test_permanent_refusals_are_not_retried(
     arn = sfn.start_execution(
         stateMachineArn=out.state_machine_arn,
         input=json.dumps(
-            {"items": items, "run_id": "corrupt", "output_prefix": "batch/corrupt/output/"}
+            {
+                "items": items,
+                "run_id": CORRUPT_RUN,
+                "output_prefix": f"batch/{CORRUPT_RUN}/output/",
+            }
         ),
     )["executionArn"]
     for _ in range(300):
@@ -430,7 +474,6 @@ def test_permanent_refusals_are_not_retried(
     )
     assert after - before == 4  # 3 slices, once each, and the summary step
     # AND a model pickled with another scikit-learn version is refused by the function
-    import sklearn
 
     forged = Path(demo_model.path.parent / "other-version.pkl")
     forged.write_bytes(
@@ -458,13 +501,13 @@ def test_restart_of_the_local_target_gives_a_clear_message_and_redeploy_works(
 
     s = ops.Settings.resolve(target="local", local_port=free_port(), state_dir=tmp_path, stage="rs")
     try:
-        ops.deploy(s)
+        ops.deploy(s, approve_security_changes=True)
         ops.upload_model(demo_model.path, settings=s)
         ops.stop_local(s)
         ops.start_local(s)
         with pytest.raises(ops.StackNotDeployedError, match="keeps nothing across restarts"):
             ops.predict(GOOD, settings=s)
-        ops.deploy(s)
+        ops.deploy(s, approve_security_changes=True)
         ops.upload_model(demo_model.path, settings=s)
         again = ops.predict(GOOD, settings=s)
         assert isinstance(again, ops.Prediction) and len(again.predictions) == 3

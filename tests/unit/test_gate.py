@@ -1,0 +1,130 @@
+"""The local target's front door, as pure code: which requests it lets through."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pytest
+from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from ops.local.gate import RefusedError, Secret, check_request, loopback_host
+
+PORT = 4566
+KEY, SECRET = "AKIATESTTESTTESTTEST", "secret"
+
+
+def _environ(request: AWSRequest, body: bytes = b"") -> dict[str, Any]:
+    path, _, query = request.url.split(f":{PORT}", 1)[1].partition("?")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "PATH_INFO": path,
+        "RAW_URI": path + ("?" + query if query else ""),
+        "QUERY_STRING": query,
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    for name, value in request.headers.items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    environ.setdefault("HTTP_HOST", f"127.0.0.1:{PORT}")
+    return environ
+
+
+def _signed(
+    service: str = "lambda", body: bytes = b"", url: str | None = None, secret: str = SECRET
+) -> AWSRequest:
+    request = AWSRequest(
+        method="POST" if body else "GET",
+        url=url or f"http://127.0.0.1:{PORT}/2015-03-31/functions/?MaxItems=5",
+        data=body,
+    )
+    auth_class = S3SigV4Auth if service == "s3" else SigV4Auth
+    auth_class(Credentials(KEY, secret), service, "us-east-1").add_auth(request)
+    return request
+
+
+def _secrets(key: str) -> Secret | None:
+    return Secret(SECRET) if key == KEY else None
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        (f"127.0.0.1:{PORT}", True),
+        (f"localhost:{PORT}", True),
+        (f"[::1]:{PORT}", True),
+        (f"bucket.localhost:{PORT}", True),
+        (f"127.0.0.1:{PORT + 1}", False),
+        ("127.0.0.1", False),
+        (f"evil.example:{PORT}", False),
+        (f"localhost.evil.example:{PORT}", False),
+        (f"10.0.0.1:{PORT}", False),
+    ],
+)
+def test_only_loopback_hosts(host: str, ok: bool) -> None:
+    assert loopback_host(host, PORT) is ok
+
+
+def test_a_signed_request_passes_and_its_body_stays_readable() -> None:
+    body = b'{"instances": []}'
+    url = f"http://127.0.0.1:{PORT}/2015-03-31/functions/f/invocations"
+    environ = _environ(_signed(body=body, url=url), body)
+    check_request(environ, PORT, _secrets)
+    assert environ["wsgi.input"].read() == body
+
+
+def test_s3_signing_with_a_payload_hash_passes() -> None:
+    url = f"http://127.0.0.1:{PORT}/bucket/key%20with%20space.txt"
+    body = b"data"
+    check_request(_environ(_signed("s3", body, url), body), PORT, _secrets)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (lambda e: e.pop("HTTP_AUTHORIZATION"), "MissingAuthenticationToken"),
+        (lambda e: e.update(HTTP_ORIGIN="https://evil.example"), "RequestRefused"),
+        (lambda e: e.update(HTTP_HOST=f"evil.example:{PORT}"), "RequestRefused"),
+        (lambda e: e.update(QUERY_STRING="MaxItems=6"), "SignatureDoesNotMatch"),
+        (lambda e: e.update(HTTP_X_AMZ_DATE="20200101T000000Z"), "RequestTimeTooSkewed"),
+        (
+            lambda e: e.update(HTTP_AUTHORIZATION=e["HTTP_AUTHORIZATION"].replace(KEY, "AKIAX")),
+            "InvalidClientTokenId",
+        ),
+    ],
+)
+def test_refusals(change: Any, code: str) -> None:
+    environ = _environ(_signed())
+    change(environ)
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert refused.value.code == code and refused.value.status == 403
+
+
+def test_wrong_secret_and_missing_session_token_are_refused() -> None:
+    with pytest.raises(RefusedError, match="signature"):
+        check_request(_environ(_signed(secret="wrong")), PORT, _secrets)
+
+    def role(key: str) -> Secret | None:
+        return Secret(SECRET, session_token="token") if key == KEY else None
+
+    with pytest.raises(RefusedError, match="security token"):
+        check_request(_environ(_signed()), PORT, role)
+
+
+def test_a_body_changed_after_signing_is_refused() -> None:
+    url = f"http://127.0.0.1:{PORT}/bucket/key"
+    environ = _environ(_signed("s3", b"original", url), b"changed!")
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert refused.value.code == "XAmzContentSHA256Mismatch"
+
+
+def test_skew_window_is_fifteen_minutes() -> None:
+    environ = _environ(_signed())
+    check_request(environ, PORT, _secrets, now=lambda: time.time() + 14 * 60)
+    with pytest.raises(RefusedError, match="15 minutes"):
+        check_request(_environ(_signed()), PORT, _secrets, now=lambda: time.time() + 16 * 60)
