@@ -40,7 +40,7 @@ def _wall(args: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 
 def run(model_path: Path, repeats: int = 5) -> tuple[list[Row], dict[str, float]]:
-    from ops.demo_model import sample_rows
+    from ops.modelfiles.demo_model import sample_rows
 
     server = serve_model(model_path)
     try:

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.measure import Row
-from ops.notebook_runner import run_notebooks
+from ops.showcase.runner import run_notebooks
 
 
 def run() -> list[Row]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
@@ -18,7 +19,8 @@ import sklearn
 from threadpoolctl import threadpool_limits
 
 from benchmarks.measure import Row, median_ms
-from ops.demo_model import sample_rows
+from ops import contract
+from ops.modelfiles.demo_model import sample_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET, KEY = "bench-models", "models/mejor_modelo.pkl"
@@ -53,15 +55,27 @@ def serve_model(model_path: Path) -> Any:
         POWERTOOLS_METRICS_NAMESPACE="Bench",
     )
     body = model_path.read_bytes()
-    s3 = boto3.client("s3")
+    s3, kms = boto3.client("s3"), boto3.client("kms")
     s3.create_bucket(Bucket=BUCKET)
+    # signed as upload_model signs it, with a signing key like the model stack's
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    os.environ[contract.ENV_SIGNING_KEY] = key
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
+    sha = hashlib.sha256(body).hexdigest()
+    signature = kms.sign(
+        KeyId=key,
+        Message=contract.signing_message(KEY, sha, sklearn.__version__),
+        MessageType="RAW",
+        SigningAlgorithm=contract.SIGNING_ALGORITHM,
+    )["Signature"]
     s3.put_object(
         Bucket=BUCKET,
         Key=KEY,
         Body=body,
         Metadata={
-            "sha256": hashlib.sha256(body).hexdigest(),
-            "sklearn-version": sklearn.__version__,
+            contract.SHA256_METADATA: sha,
+            contract.SKLEARN_METADATA: sklearn.__version__,
+            contract.SIGNATURE_METADATA: base64.b64encode(signature).decode(),
         },
     )
     return server

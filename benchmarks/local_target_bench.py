@@ -14,9 +14,9 @@ import pandas as pd
 
 import ops
 from benchmarks.measure import Row
+from ops.aws.target import target_for
 from ops.local.process import free_port
 from ops.observe import percentile
-from ops.target import target_for
 
 
 def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
@@ -24,7 +24,7 @@ def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
         target="local", local_port=free_port(), state_dir=Path(tempfile.mkdtemp()), stage="bench"
     )
     try:
-        ops.deploy(settings, approve_security_changes=True)
+        ops.deploy(settings=settings, approve_security_changes=True)
         ops.upload_model(model_path, settings=settings)  # its describe_model call is the cold start
         target = target_for(settings)
         lam, name = target.client("lambda"), target.outputs.function_name
@@ -99,4 +99,4 @@ def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
             )
         return rows, phases
     finally:
-        ops.stop_local(settings)
+        ops.stop_local(settings=settings)

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 
 from benchmarks import cold_start_bench, end_to_end_bench, handler_bench, local_target_bench
 from benchmarks.measure import Row, machine
-from ops.demo_model import save_demo_model
+from ops.modelfiles.demo_model import save_demo_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

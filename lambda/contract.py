@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import re
 
+# Event kinds the function answers (the top-level key of the event)
+EVENT_REALTIME = "instances"
+EVENT_DESCRIBE = "describe_model"
+EVENT_SLICE = "batch_slice"
+EVENT_SUMMARY = "batch_summary"
+
 # S3 object metadata of the model object, written by `ops upload-model`, checked by the function
 SHA256_METADATA = "sha256"
 SKLEARN_METADATA = "sklearn-version"

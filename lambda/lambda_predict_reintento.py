@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from batch_slice import SliceRef, run_slice, summarize
-from contract import ENV_BATCH_BUCKET, ENV_MODEL_BUCKET, ENV_MODEL_KEY, ENV_SIGNING_KEY, RUN_ID
+from contract import (
+    ENV_BATCH_BUCKET,
+    ENV_MODEL_BUCKET,
+    ENV_MODEL_KEY,
+    ENV_SIGNING_KEY,
+    EVENT_DESCRIBE,
+    EVENT_SLICE,
+    EVENT_SUMMARY,
+    RUN_ID,
+)
 from inference_core import invalid_input, loads_strict, predict_request
 from inference_errors import (
     BatchSliceError,
@@ -40,9 +49,10 @@ from inference_errors import (
 )
 from model_loader import KmsVerifier, LoadedModel, ModelCache, ModelStore
 
-SERVICE = "reintento-predict"
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="Reintento", service=SERVICE)
+# service and namespace come from the environment the stack sets (POWERTOOLS_SERVICE_NAME,
+# POWERTOOLS_METRICS_NAMESPACE)
+logger = Logger()
+metrics = Metrics()
 
 _state: dict[str, Any] = {}
 
@@ -177,25 +187,36 @@ def _summary(summary: Any) -> dict[str, Any]:
     return {**echo, **totals}
 
 
+def _describe(_: Any) -> dict[str, Any]:
+    model = _model(force_check=True)
+    return {
+        "model": model.describe(),
+        "features": [
+            {
+                "name": f.name,
+                "kind": f.kind,
+                "nullable": f.nullable,
+                "categories": list(f.categories) if f.categories is not None else None,
+            }
+            for f in model.schema.features
+        ],
+        "classes": list(model.schema.classes) if model.schema.classes is not None else None,
+        "max_rows": _max_rows(),
+    }
+
+
+# event kind (the event's top-level key, lambda/contract.py) -> what answers it; anything else
+# is a realtime request (an API-style {"body": ...} included)
+HANDLERS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    EVENT_SLICE: _batch_slice,
+    EVENT_DESCRIBE: _describe,
+    EVENT_SUMMARY: _summary,
+}
+
+
 def _dispatch(event: Any) -> dict[str, Any]:
-    if isinstance(event, Mapping) and "batch_slice" in event:
-        return _batch_slice(event["batch_slice"])
-    if isinstance(event, Mapping) and "describe_model" in event:
-        model = _model(force_check=True)
-        return {
-            "model": model.describe(),
-            "features": [
-                {
-                    "name": f.name,
-                    "kind": f.kind,
-                    "nullable": f.nullable,
-                    "categories": list(f.categories) if f.categories is not None else None,
-                }
-                for f in model.schema.features
-            ],
-            "classes": list(model.schema.classes) if model.schema.classes is not None else None,
-            "max_rows": _max_rows(),
-        }
-    if isinstance(event, Mapping) and "batch_summary" in event:
-        return _summary(event["batch_summary"])
+    if isinstance(event, Mapping):
+        for kind, answer in HANDLERS.items():
+            if kind in event:
+                return answer(event[kind])
     return _realtime(event)

@@ -6,16 +6,7 @@ The notebooks and ``python -m ops`` are thin callers of what this package export
 from __future__ import annotations
 
 from ops.batch import BatchResult, run_batch
-from ops.checks import (
-    BadInputAnswers,
-    Comparison,
-    Latency,
-    bad_input_examples,
-    compare_predictions,
-    measure_latency,
-)
 from ops.cost import CostEstimate, estimate_cost, seed_estimate
-from ops.demo_model import DemoModel, prepare_model, sample_rows, save_demo_model
 from ops.deploy import DeployResult, deploy
 from ops.errors import (
     BatchError,
@@ -36,8 +27,7 @@ from ops.errors import (
     StackNotDeployedError,
 )
 from ops.local_target import local_status, start_local, stop_local
-from ops.manifest import ModelManifest, build_manifest
-from ops.models import (
+from ops.model_store import (
     ModelVersion,
     RollbackResult,
     UploadResult,
@@ -45,11 +35,21 @@ from ops.models import (
     rollback_model,
     upload_model,
 )
+from ops.modelfiles.demo_model import DemoModel, prepare_model, sample_rows, save_demo_model
+from ops.modelfiles.manifest import ModelManifest, build_manifest
 from ops.observe import LogEvent, Metrics, Report, logs, metrics
 from ops.plan import Plan
-from ops.plots import plot_latency, plot_predictions
 from ops.predict import Prediction, predict
 from ops.settings import Settings
+from ops.showcase.checks import (
+    BadInputAnswers,
+    Comparison,
+    Latency,
+    bad_input_examples,
+    compare_predictions,
+    measure_latency,
+)
+from ops.showcase.plots import plot_latency, plot_predictions
 from ops.status import Status, status
 from ops.teardown import TeardownResult, teardown
 

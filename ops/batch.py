@@ -12,17 +12,17 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 from tqdm import tqdm
 
+from ops.aws.function import describe_model
+from ops.aws.target import Target, target_for
 from ops.batch_io import assemble, plan_slices, read_lines, slice_rows_for
 from ops.errors import BatchError, ConfigurationError
-from ops.invoke import invoke_function
 from ops.plan import Plan
 from ops.settings import Settings
-from ops.target import Target, target_for
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 IO_THREADS = 8
@@ -102,6 +102,30 @@ def _wait(
         bar.close()
 
 
+@overload
+def run_batch(
+    data: Any,
+    *,
+    slice_rows: int | None = None,
+    progress: bool = True,
+    timeout: float = 3600.0,
+    dry_run: Literal[False] = False,
+    settings: Settings | None = None,
+) -> BatchResult: ...
+
+
+@overload
+def run_batch(
+    data: Any,
+    *,
+    slice_rows: int | None = None,
+    progress: bool = True,
+    timeout: float = 3600.0,
+    dry_run: Literal[True],
+    settings: Settings | None = None,
+) -> Plan: ...
+
+
 def run_batch(
     data: Any,
     *,
@@ -110,7 +134,6 @@ def run_batch(
     timeout: float = 3600.0,
     dry_run: bool = False,
     settings: Settings | None = None,
-    **overrides: Any,
 ) -> BatchResult | Plan:
     """Predict a CSV/JSONL path, a DataFrame or a list of rows through the state machine."""
     lines = read_lines(data)
@@ -118,7 +141,7 @@ def run_batch(
     if n == 0:
         raise ConfigurationError("the batch input has no rows; pass at least one row")
     size = slice_rows or slice_rows_for(n)
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     slices = plan_slices(n, run_id, size)
     if dry_run:
@@ -130,8 +153,8 @@ def run_batch(
         )
         return Plan("run_batch", target.settings.target, steps)
     outputs = target.outputs
-    described_model = invoke_function(target, {"describe_model": {}})
-    classes = described_model.body.get("classes")
+    described_model = describe_model(target)
+    classes = list(described_model.classes) if described_model.classes is not None else None
     started = time.monotonic()
     marks = [started]
     bucket = outputs.batch_bucket

@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 
 import ops
-from ops.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
 from ops.errors import OpsError, SecurityApprovalError
-from ops.notebook_runner import NotebookFailedError
+from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
+from ops.showcase.runner import NotebookFailedError
 
 
 def _settings(args: argparse.Namespace) -> ops.Settings:
@@ -35,7 +35,7 @@ def _rows(args: argparse.Namespace) -> Any:
 
 
 def _run_notebooks(args: argparse.Namespace) -> Any:
-    from ops.notebook_runner import run_notebooks
+    from ops.showcase.runner import run_notebooks
 
     params: dict[str, Any] = {}
     for key, value in _context(args.parameter).items():
@@ -61,9 +61,9 @@ def _deploy(args: argparse.Namespace, settings: ops.Settings) -> Any:
     """Deploy; security-relevant changes are shown and must be approved (``--yes`` or y)."""
     context = _context(args.context)
     try:
-        return ops.deploy(
-            settings, context=context, approve_security_changes=args.yes, dry_run=args.dry_run
-        )
+        if args.dry_run:
+            return ops.deploy(context=context, dry_run=True, settings=settings)
+        return ops.deploy(context=context, approve_security_changes=args.yes, settings=settings)
     except SecurityApprovalError as err:
         if not sys.stdin.isatty():
             raise
@@ -71,7 +71,7 @@ def _deploy(args: argparse.Namespace, settings: ops.Settings) -> Any:
         answer = input(f"deploy these {len(err.changes)} security-relevant change(s)? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise
-    return ops.deploy(settings, context=context, approve_security_changes=True)
+    return ops.deploy(context=context, approve_security_changes=True, settings=settings)
 
 
 def _context(pairs: list[str]) -> dict[str, str]:
@@ -97,7 +97,7 @@ VERBS: dict[str, tuple[str, Any]] = {
     ),
     "list-models": (
         "list the model's versions",
-        lambda a, s: ops.list_models(s, dry_run=a.dry_run),
+        lambda a, s: ops.list_models(dry_run=a.dry_run, settings=s),
     ),
     "predict": (
         "realtime predictions for rows",
@@ -139,7 +139,7 @@ VERBS: dict[str, tuple[str, Any]] = {
         "start, stop or show the local target",
         lambda a, s: {"start": ops.start_local, "stop": ops.stop_local, "status": ops.local_status}[
             a.action
-        ](s),
+        ](settings=s),
     ),
     "run-notebooks": (
         "run the four notebooks in order with papermill (the main job)",

@@ -11,7 +11,7 @@ import importlib.util
 import sys
 from types import ModuleType
 
-from ops.versions import PROJECT_ROOT
+from ops.modelfiles.versions import PROJECT_ROOT
 
 CONTRACT_FILE = PROJECT_ROOT / "lambda" / "contract.py"
 
@@ -30,6 +30,10 @@ def _load() -> ModuleType:
 
 _contract = _load()
 
+EVENT_REALTIME: str = _contract.EVENT_REALTIME
+EVENT_DESCRIBE: str = _contract.EVENT_DESCRIBE
+EVENT_SLICE: str = _contract.EVENT_SLICE
+EVENT_SUMMARY: str = _contract.EVENT_SUMMARY
 SHA256_METADATA: str = _contract.SHA256_METADATA
 SKLEARN_METADATA: str = _contract.SKLEARN_METADATA
 SIGNATURE_METADATA: str = _contract.SIGNATURE_METADATA

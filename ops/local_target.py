@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ops.aws.target import forget
 from ops.local import process
 from ops.local.process import LocalTargetStatus
 from ops.settings import Settings
-from ops.target import forget
 
 
-def start_local(settings: Settings | None = None, **overrides: Any) -> LocalTargetStatus:
+def start_local(*, settings: Settings | None = None) -> LocalTargetStatus:
     """Start the local target if it is not running (idempotent)."""
-    s = Settings.resolve(settings, **overrides)
+    s = settings or Settings.resolve()
     status = process.ensure_running(s.local_port, s.state_dir)
     forget(s.local_port)
     return status
 
 
-def stop_local(settings: Settings | None = None, **overrides: Any) -> LocalTargetStatus:
+def stop_local(*, settings: Settings | None = None) -> LocalTargetStatus:
     """Stop it; everything deployed to it is gone (it keeps no state across restarts)."""
-    s = Settings.resolve(settings, **overrides)
+    s = settings or Settings.resolve()
     forget(s.local_port)
     return process.stop(s.local_port, s.state_dir)
 
 
-def local_status(settings: Settings | None = None, **overrides: Any) -> LocalTargetStatus:
-    s = Settings.resolve(settings, **overrides)
+def local_status(*, settings: Settings | None = None) -> LocalTargetStatus:
+    s = settings or Settings.resolve()
     return process.status(s.local_port, s.state_dir)

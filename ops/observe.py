@@ -6,13 +6,13 @@ import re
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 
+from ops.aws.target import target_for
 from ops.plan import Plan
 from ops.settings import Settings
-from ops.target import target_for
 
 _REPORT = re.compile(
     r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"
@@ -113,16 +113,35 @@ def _events(logs_client: Any, group: str, since_ms: int, pattern: str | None) ->
     return sorted(found, key=lambda e: e.timestamp_ms)
 
 
+@overload
+def logs(
+    since: float = 3600.0,
+    *,
+    pattern: str | None = None,
+    dry_run: Literal[False] = False,
+    settings: Settings | None = None,
+) -> tuple[LogEvent, ...]: ...
+
+
+@overload
+def logs(
+    since: float = 3600.0,
+    *,
+    pattern: str | None = None,
+    dry_run: Literal[True],
+    settings: Settings | None = None,
+) -> Plan: ...
+
+
 def logs(
     since: float = 3600.0,
     *,
     pattern: str | None = None,
     dry_run: bool = False,
     settings: Settings | None = None,
-    **overrides: Any,
 ) -> tuple[LogEvent, ...] | Plan:
     """The function's log events of the last ``since`` seconds (optionally filtered)."""
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     if dry_run:
         return Plan(
             "logs",
@@ -135,15 +154,26 @@ def logs(
     )
 
 
+@overload
+def metrics(
+    since: float = 3600.0, *, dry_run: Literal[False] = False, settings: Settings | None = None
+) -> Metrics: ...
+
+
+@overload
+def metrics(
+    since: float = 3600.0, *, dry_run: Literal[True], settings: Settings | None = None
+) -> Plan: ...
+
+
 def metrics(
     since: float = 3600.0,
     *,
     dry_run: bool = False,
     settings: Settings | None = None,
-    **overrides: Any,
 ) -> Metrics | Plan:
     """REPORT figures of the last ``since`` seconds: cold starts, init/billed duration, p50/p99."""
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     if dry_run:
         return Plan(
             "metrics", target.settings.target, (f"read REPORT lines of the last {since:.0f} s",)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 
+from ops.aws.function import predict_rows
+from ops.aws.target import target_for
 from ops.errors import InvalidInputError
-from ops.invoke import invoke_function
 from ops.payloads import non_finite_cells, to_rows
 from ops.plan import Plan
 from ops.settings import Settings
-from ops.target import target_for
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,18 @@ class Prediction:
         return frame
 
 
+@overload
 def predict(
-    rows: Any, *, dry_run: bool = False, settings: Settings | None = None, **overrides: Any
+    rows: Any, *, dry_run: Literal[False] = False, settings: Settings | None = None
+) -> Prediction: ...
+
+
+@overload
+def predict(rows: Any, *, dry_run: Literal[True], settings: Settings | None = None) -> Plan: ...
+
+
+def predict(
+    rows: Any, *, dry_run: bool = False, settings: Settings | None = None
 ) -> Prediction | Plan:
     """Predict rows (dict, list of dicts/lists, or DataFrame) with the deployed function.
 
@@ -51,22 +61,19 @@ def predict(
             error_type="InvalidInput",
             details=bad,
         )
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     if dry_run:
         return Plan(
             "predict",
             target.settings.target,
             (f"invoke the function with {len(instances)} row(s)",),
         )
-    answer = invoke_function(target, {"instances": instances})
-    body = answer.body
-    probabilities = body.get("probabilities")
-    model = body.get("model", {})
+    answer = predict_rows(target, instances)
     return Prediction(
-        tuple(body["predictions"]),
-        tuple(tuple(p) for p in probabilities) if probabilities is not None else None,
-        tuple(body["classes"]) if body.get("classes") is not None else None,
-        str(model.get("version_id")),
-        str(model.get("sha256")),
+        answer.predictions,
+        answer.probabilities,
+        answer.classes,
+        answer.model.version_id,
+        answer.model.sha256,
         answer.latency_ms,
     )

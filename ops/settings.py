@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ops.errors import ConfigurationError
-from ops.versions import PROJECT_ROOT
+from ops.modelfiles.versions import PROJECT_ROOT
 
 Target = Literal["local", "aws"]
 

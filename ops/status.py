@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal, overload
 
-from ops import stacks
+from ops.aws import cloudformation
+from ops.aws.function import describe_model
+from ops.aws.target import target_for
 from ops.errors import OpsError
-from ops.invoke import invoke_function
-from ops.local import process
 from ops.plan import Plan
 from ops.settings import Settings
-from ops.target import target_for
 
 
 @dataclass(frozen=True)
@@ -26,11 +25,17 @@ class Status:
     note: str = ""
 
 
-def status(
-    *, dry_run: bool = False, settings: Settings | None = None, **overrides: Any
-) -> Status | Plan:
+@overload
+def status(*, dry_run: Literal[False] = False, settings: Settings | None = None) -> Status: ...
+
+
+@overload
+def status(*, dry_run: Literal[True], settings: Settings | None = None) -> Plan: ...
+
+
+def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status | Plan:
     """Never starts anything: a stopped local target is reported as such."""
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     s = target.settings
     if dry_run:
         return Plan(
@@ -38,7 +43,7 @@ def status(
             s.target,
             ("describe both stacks", "ask the function which model serves", "read alarm states"),
         )
-    if s.target == "local" and not process.status(s.local_port, s.state_dir).running:
+    if not target.running():
         return Status(
             s.target,
             False,
@@ -47,19 +52,19 @@ def status(
             None,
             None,
             (),
-            "the local target is not running; `python -m ops deploy` starts it",
+            f"the {s.target} target is not running; `python -m ops deploy` starts it",
         )
     cf = target.client("cloudformation")
-    model_stack = (stacks.describe(cf, s.model_stack_name) or {}).get("StackStatus")
-    service_stack = (stacks.describe(cf, s.service_stack_name) or {}).get("StackStatus")
+    model_stack = (cloudformation.describe(cf, s.model_stack_name) or {}).get("StackStatus")
+    service_stack = (cloudformation.describe(cf, s.service_stack_name) or {}).get("StackStatus")
     version = sha = None
     note = ""
     alarms: tuple[tuple[str, str], ...] = ()
     if service_stack:
         try:
             target.forget_outputs()  # status always reads the stacks afresh
-            model = invoke_function(target, {"describe_model": {}}).body["model"]
-            version, sha = model.get("version_id"), model.get("sha256")
+            served = describe_model(target).model
+            version, sha = served.version_id, served.sha256
         except OpsError as err:
             note = str(err)
         found = target.client("cloudwatch").describe_alarms(AlarmNamePrefix=s.service_stack_name)

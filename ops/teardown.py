@@ -11,14 +11,14 @@ deleted, then the bucket, and the model signing key is scheduled for deletion.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from botocore.exceptions import ClientError
 
-from ops import stacks
+from ops.aws import cloudformation
+from ops.aws.target import Target, target_for
 from ops.plan import Plan
 from ops.settings import Settings
-from ops.target import Target, target_for
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def _what(target: Target, delete_model_bucket: bool) -> tuple[list[str], list[st
     cf = target.client("cloudformation")
     doomed = [f"stack {s.service_stack_name}"]
     doomed += [
-        f"  {r.resource_type} {r.logical_id}" for r in stacks.resources(cf, s.service_stack_name)
+        f"  {r.resource_type} {r.logical_id}"
+        for r in cloudformation.resources(cf, s.service_stack_name)
     ]
     doomed.append("every object in the batch bucket")
     kept = []
@@ -79,6 +80,28 @@ def _what(target: Target, delete_model_bucket: bool) -> tuple[list[str], list[st
     return doomed, kept
 
 
+@overload
+def teardown(
+    confirm: str | None = None,
+    *,
+    delete_model_bucket: bool = False,
+    confirm_model_store: str | None = None,
+    dry_run: Literal[False] = False,
+    settings: Settings | None = None,
+) -> TeardownResult: ...
+
+
+@overload
+def teardown(
+    confirm: str | None = None,
+    *,
+    delete_model_bucket: bool = False,
+    confirm_model_store: str | None = None,
+    dry_run: Literal[True],
+    settings: Settings | None = None,
+) -> Plan: ...
+
+
 def teardown(
     confirm: str | None = None,
     *,
@@ -86,11 +109,10 @@ def teardown(
     confirm_model_store: str | None = None,
     dry_run: bool = False,
     settings: Settings | None = None,
-    **overrides: Any,
 ) -> TeardownResult | Plan:
     """Delete what deploy created; ``confirm`` must equal the service stack name (and, to delete
     the models too, ``confirm_model_store`` the model stack name)."""
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     s = target.settings
     doomed, kept = _what(target, delete_model_bucket)
     listing = [f"delete {d}" for d in doomed] + [f"keep {k}" for k in kept]
@@ -112,19 +134,19 @@ def teardown(
         return TeardownResult(refused=True, kept=tuple(kept), message=message)
     cf, s3 = target.client("cloudformation"), target.client("s3")
     deleted, emptied, buckets = [], [], []
-    service = stacks.describe(cf, s.service_stack_name)
+    service = cloudformation.describe(cf, s.service_stack_name)
     if service is not None:
-        batch_bucket = stacks.outputs(cf, s.service_stack_name).get("BatchBucketName")
+        batch_bucket = cloudformation.outputs(cf, s.service_stack_name).get("BatchBucketName")
         if batch_bucket:
             _empty(s3, batch_bucket)
             emptied.append(batch_bucket)
-        stacks.delete(cf, s.service_stack_name)
+        cloudformation.delete(cf, s.service_stack_name)
         deleted.append(s.service_stack_name)
-    if delete_model_bucket and stacks.describe(cf, s.model_stack_name) is not None:
-        model_outputs = stacks.outputs(cf, s.model_stack_name)
+    if delete_model_bucket and cloudformation.describe(cf, s.model_stack_name) is not None:
+        model_outputs = cloudformation.outputs(cf, s.model_stack_name)
         model_bucket = model_outputs.get("ModelBucketName")
         signing_key = model_outputs.get("ModelSigningKeyArn")
-        stacks.delete(cf, s.model_stack_name)
+        cloudformation.delete(cf, s.model_stack_name)
         if signing_key:  # retained by the stack; with the models gone, nothing needs it
             key_id = signing_key.rsplit("/", 1)[-1]  # an id: moto accepts no ARN here
             target.client("kms").schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ops.demo_model import DemoModel, sample_rows, save_demo_model
+from ops.modelfiles.demo_model import DemoModel, sample_rows, save_demo_model
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 

@@ -14,7 +14,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 
 from infra.nag import add_nag_checks
-from ops.versions import PROJECT_ROOT
+from ops.modelfiles.versions import PROJECT_ROOT
 from tests.infra.conftest import Synth
 
 

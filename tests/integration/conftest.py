@@ -15,10 +15,10 @@ import boto3
 import pytest
 
 import ops
-from ops.demo_model import DemoModel
+from ops.aws.outputs import StackOutputs
 from ops.local.credentials import OperatorCredentials, read_credentials
 from ops.local.process import free_port
-from ops.outputs import StackOutputs
+from ops.modelfiles.demo_model import DemoModel
 
 # Stand-ins for real keys an operator may have exported: no process of the local target may see
 # these values (their sentinel text is searched for in /proc/<pid>/environ).
@@ -79,7 +79,7 @@ def local_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ops.Set
     saved = {k: os.environ.get(k) for k in OPERATOR_ENVIRONMENT}
     os.environ.update(OPERATOR_ENVIRONMENT)
     try:
-        ops.start_local(settings)
+        ops.start_local(settings=settings)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -87,17 +87,17 @@ def local_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ops.Set
             else:
                 os.environ[key] = value
     yield settings
-    ops.stop_local(settings)
+    ops.stop_local(settings=settings)
 
 
 @pytest.fixture(scope="session")
 def deployed(local_settings: ops.Settings, demo_model: DemoModel) -> Deployed:
     """GIVEN the stacks of infra/ deployed to the local target with the demo model uploaded."""
-    result = ops.deploy(local_settings, approve_security_changes=True)
+    result = ops.deploy(settings=local_settings, approve_security_changes=True)
     assert isinstance(result, ops.DeployResult)
     upload = ops.upload_model(demo_model.path, settings=local_settings)
     assert isinstance(upload, ops.UploadResult) and upload.version_id
-    endpoint = ops.local_status(local_settings).endpoint
+    endpoint = ops.local_status(settings=local_settings).endpoint
     return Deployed(local_settings, result.outputs, upload.version_id, endpoint)
 
 

@@ -15,13 +15,13 @@ import pytest
 import sklearn
 
 import ops
-from ops.demo_model import DemoModel
+from ops.modelfiles.demo_model import DemoModel
 from tests.integration.conftest import Deployed
 
 
 def test_second_deploy_changes_nothing_and_is_fast(deployed: Deployed) -> None:
     started = time.monotonic()
-    again = ops.deploy(deployed.settings)
+    again = ops.deploy(settings=deployed.settings)
     assert isinstance(again, ops.DeployResult)
     assert again.changed == ()
     assert again.outputs == deployed.outputs
@@ -31,7 +31,7 @@ def test_second_deploy_changes_nothing_and_is_fast(deployed: Deployed) -> None:
 def test_dry_runs_say_what_they_would_do(deployed: Deployed, demo_model: DemoModel) -> None:
     s = deployed.settings
     plans = [
-        ops.deploy(s, dry_run=True),
+        ops.deploy(settings=s, dry_run=True),
         ops.upload_model(demo_model.path, dry_run=True, settings=s),
         ops.predict(ops.sample_rows(2), dry_run=True, settings=s),
         ops.run_batch(ops.sample_rows(10), dry_run=True, settings=s),
@@ -39,7 +39,7 @@ def test_dry_runs_say_what_they_would_do(deployed: Deployed, demo_model: DemoMod
         ops.metrics(dry_run=True, settings=s),
         ops.status(dry_run=True, settings=s),
         ops.rollback_model(dry_run=True, settings=s),
-        ops.list_models(s, dry_run=True),
+        ops.list_models(settings=s, dry_run=True),
         ops.teardown(dry_run=True, settings=s),
     ]
     assert all(isinstance(p, ops.Plan) and p.steps for p in plans)
@@ -135,10 +135,10 @@ def test_upload_refuses_another_sklearn_version(
 
 
 def test_list_and_rollback_models(deployed: Deployed, demo_model: DemoModel) -> None:
-    before = ops.list_models(deployed.settings)
+    before = ops.list_models(settings=deployed.settings)
     new = ops.upload_model(demo_model.path, settings=deployed.settings)
     assert isinstance(new, ops.UploadResult) and new.live
-    versions = ops.list_models(deployed.settings)
+    versions = ops.list_models(settings=deployed.settings)
     assert len(versions) == len(before) + 1 and versions[0].version_id == new.version_id
     assert (
         versions[0].is_latest
@@ -174,7 +174,7 @@ def test_aws_target_without_credentials_says_what_to_do(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ops.CredentialsError, match="use the local target"):
-        ops.deploy(target="aws")
+        ops.deploy(settings=ops.Settings.resolve(target="aws"))
 
 
 def test_teardown_keeps_models_and_redeploy_works(
@@ -184,15 +184,16 @@ def test_teardown_keeps_models_and_redeploy_works(
     # deploys nothing) until they are approved (security review, finding 5)
     s = ops.Settings.resolve(local_settings, stage="td")
     with pytest.raises(ops.SecurityApprovalError) as unapproved:
-        ops.deploy(s)
+        ops.deploy(settings=s)
     listed = "\n".join(str(c) for c in unapproved.value.changes)
     assert "AWS::IAM::Role" in listed and "kms:Verify" in listed and "AWS::KMS::Key" in listed
-    from ops import clients, stacks
+    from ops.aws import cloudformation
+    from ops.aws.target import target_for
 
-    cf = clients.client(s, "cloudformation")
-    assert stacks.describe(cf, s.model_stack_name) is None
-    assert stacks.describe(cf, s.service_stack_name) is None
-    ops.deploy(s, approve_security_changes=True)
+    cf = target_for(s).client("cloudformation")
+    assert cloudformation.describe(cf, s.model_stack_name) is None
+    assert cloudformation.describe(cf, s.service_stack_name) is None
+    ops.deploy(settings=s, approve_security_changes=True)
     with pytest.raises(ops.ModelNotUploadedError, match="upload"):
         ops.predict(ops.sample_rows(1), settings=s)
     first = ops.upload_model(demo_model.path, settings=s)
@@ -203,15 +204,15 @@ def test_teardown_keeps_models_and_redeploy_works(
     assert not done.refused
     assert done.deleted_stacks == ("Reintento-td-Service",) and done.deleted_buckets == ()
     # THEN the model and its versions are kept, and a redeploy serves the same model again
-    assert [v.version_id for v in ops.list_models(s)] == [first.version_id]
-    ops.deploy(s, approve_security_changes=True)
+    assert [v.version_id for v in ops.list_models(settings=s)] == [first.version_id]
+    ops.deploy(settings=s, approve_security_changes=True)
     again = ops.predict(ops.sample_rows(1), settings=s)
     assert isinstance(again, ops.Prediction) and again.model_version == first.version_id
     # AND the service stack's name alone never authorizes deleting every model version
     one = ops.teardown("Reintento-td-Service", delete_model_bucket=True, settings=s)
     assert isinstance(one, ops.TeardownResult) and one.refused
     assert "confirm_model_store='Reintento-td-ModelStore'" in one.message
-    assert [v.version_id for v in ops.list_models(s)] == [first.version_id]
+    assert [v.version_id for v in ops.list_models(settings=s)] == [first.version_id]
     # AND deleting the model bucket on purpose (both names) empties every version and removes it
     gone = ops.teardown(
         "Reintento-td-Service",
@@ -221,7 +222,7 @@ def test_teardown_keeps_models_and_redeploy_works(
     )
     assert isinstance(gone, ops.TeardownResult) and len(gone.deleted_buckets) == 1
     with pytest.raises(ops.StackNotDeployedError):
-        ops.list_models(s)
+        ops.list_models(settings=s)
 
 
 def test_cli_flow_as_documented(

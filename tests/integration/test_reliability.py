@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 
 import ops
 from ops.contract import batch_key
-from ops.demo_model import DemoModel
 from ops.local import faults
+from ops.modelfiles.demo_model import DemoModel
 from tests.integration.conftest import Deployed
 
 GOOD = ops.sample_rows(3, seed=13)
@@ -386,12 +386,12 @@ def test_permanent_refusals_are_not_retried(
     local_settings: ops.Settings, demo_model: DemoModel, tmp_path: Path
 ) -> None:
     s = ops.Settings.resolve(local_settings, stage="corrupt")
-    deployed = ops.deploy(s, approve_security_changes=True)
+    deployed = ops.deploy(settings=s, approve_security_changes=True)
     assert isinstance(deployed, ops.DeployResult)
     out = deployed.outputs
-    from ops import clients
+    from ops.aws.target import target_for
 
-    s3 = clients.client(s, "s3")
+    s3 = target_for(s).client("s3")
     body = demo_model.path.read_bytes()
     # GIVEN a crafted pickle (it would leave a mark when unpickled) written with a correct
     # sha256 and version but without the deployer's signature (security review, finding 2)
@@ -413,8 +413,7 @@ def test_permanent_refusals_are_not_retried(
     assert "not signed by the deployer" in str(unsigned.value)
     assert not mark.exists()
     # GIVEN a model object that does not match its recorded (and signed) sha256
-    from ops.models import sign_model
-    from ops.target import target_for
+    from ops.model_store import sign_model
 
     sha = hashlib.sha256(body).hexdigest()
     signed = sign_model(target_for(s), out.model_key, sha, sklearn.__version__)
@@ -431,7 +430,7 @@ def test_permanent_refusals_are_not_retried(
         caught.value
     )
     # AND a batch started directly is not retried: each slice runs once and its rows are errors
-    sfn = clients.client(s, "stepfunctions")
+    sfn = target_for(s).client("stepfunctions")
     items = []
     for i in range(3):
         key = batch_key(CORRUPT_RUN, "input", i)
@@ -445,9 +444,9 @@ def test_permanent_refusals_are_not_retried(
             }
         )
     before = len(
-        clients.client(s, "logs").filter_log_events(
-            logGroupName=out.function_log_group, filterPattern="REPORT"
-        )["events"]
+        target_for(s)
+        .client("logs")
+        .filter_log_events(logGroupName=out.function_log_group, filterPattern="REPORT")["events"]
     )
     arn = sfn.start_execution(
         stateMachineArn=out.state_machine_arn,
@@ -468,9 +467,9 @@ def test_permanent_refusals_are_not_retried(
     assert (summary["rows"], summary["failed"], len(summary["failed_slices"])) == (3, 3, 3)
     assert {f["error"]["Error"] for f in summary["failed_slices"]} == {"ModelIntegrityError"}
     after = len(
-        clients.client(s, "logs").filter_log_events(
-            logGroupName=out.function_log_group, filterPattern="REPORT"
-        )["events"]
+        target_for(s)
+        .client("logs")
+        .filter_log_events(logGroupName=out.function_log_group, filterPattern="REPORT")["events"]
     )
     assert after - before == 4  # 3 slices, once each, and the summary step
     # AND a model pickled with another scikit-learn version is refused by the function
@@ -501,18 +500,18 @@ def test_restart_of_the_local_target_gives_a_clear_message_and_redeploy_works(
 
     s = ops.Settings.resolve(target="local", local_port=free_port(), state_dir=tmp_path, stage="rs")
     try:
-        ops.deploy(s, approve_security_changes=True)
+        ops.deploy(settings=s, approve_security_changes=True)
         ops.upload_model(demo_model.path, settings=s)
-        ops.stop_local(s)
-        ops.start_local(s)
+        ops.stop_local(settings=s)
+        ops.start_local(settings=s)
         with pytest.raises(ops.StackNotDeployedError, match="keeps nothing across restarts"):
             ops.predict(GOOD, settings=s)
-        ops.deploy(s, approve_security_changes=True)
+        ops.deploy(settings=s, approve_security_changes=True)
         ops.upload_model(demo_model.path, settings=s)
         again = ops.predict(GOOD, settings=s)
         assert isinstance(again, ops.Prediction) and len(again.predictions) == 3
     finally:
-        ops.stop_local(s)
+        ops.stop_local(settings=s)
 
 
 def test_load_500_requests_from_8_clients(

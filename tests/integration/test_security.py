@@ -145,7 +145,7 @@ def test_server_and_functions_never_see_the_operators_keys(deployed: Deployed) -
     # GIVEN the local target was started from a shell holding the operator's real AWS keys
     # (tests/integration/conftest.py) and the function has warm environments
     assert ops.predict(ops.sample_rows(2), settings=deployed.settings)
-    server = ops.local_status(deployed.settings).pid
+    server = ops.local_status(settings=deployed.settings).pid
     assert server is not None
     functions = _children(server)
     assert functions, "no execution environment is running"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +13,13 @@ from typing import Any
 import pytest
 import sklearn
 
-from ops.demo_model import DemoModel
+from infra import names
+from ops.modelfiles.demo_model import DemoModel
 from tests.conftest import MotoEndpoint
+
+# as the stack sets them, before the handler module (and Powertools) is imported
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", names.SERVICE_NAME)
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE)
 
 from contract import SIGNING_ALGORITHM, signing_message
 from model_loader import KmsVerifier, ModelStore

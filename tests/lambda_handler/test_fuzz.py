@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops.demo_model import CATEGORICAL, NUMERIC, sample_rows
+from ops.modelfiles.demo_model import CATEGORICAL, NUMERIC, sample_rows
 from tests.lambda_handler.conftest import Context, ModelBucket
 
 from inference_errors import InferenceServiceError, InternalError

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ops.demo_model import sample_rows
+from ops.modelfiles.demo_model import sample_rows
 from tests.lambda_handler.conftest import Context, ModelBucket, new_signing_key
 
 from contract import parse_batch_key

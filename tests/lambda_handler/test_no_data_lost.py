@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ops.batch_io import assemble, plan_slices
-from ops.demo_model import sample_rows
+from ops.modelfiles.demo_model import sample_rows
 
 from batch_slice import predict_lines
 from inference_core import describe_model

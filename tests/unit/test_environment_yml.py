@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from ops.versions import PROJECT_ROOT
+from ops.modelfiles.versions import PROJECT_ROOT
 
 
 def test_environment_yml_matches_pyproject() -> None:

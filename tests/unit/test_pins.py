@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from ops.versions import (
+from ops.modelfiles.versions import (
     LAMBDA_DIR,
     LAMBDA_REQUIREMENTS,
     MODEL_LIBRARIES,

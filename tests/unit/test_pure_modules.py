@@ -15,6 +15,7 @@ import pytest
 
 import ops
 from ops import contract
+from ops.aws.function import function_error, invoke
 from ops.batch_io import (
     MAX_SLICE_ROWS,
     MAX_SLICES,
@@ -27,7 +28,6 @@ from ops.batch_io import (
 from ops.cli import build_parser
 from ops.cost import estimate_cost
 from ops.errors import ConfigurationError, FunctionTimeoutError, ModelNotUploadedError
-from ops.invoke import function_error, invoke
 from ops.local.images import parse_dockerfile
 from ops.observe import parse_report, percentile, summarize_reports
 from ops.payloads import non_finite_cells, to_rows

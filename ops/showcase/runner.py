@@ -19,7 +19,7 @@ from typing import Any
 
 from ops.errors import OpsError
 from ops.local.process import free_port
-from ops.versions import PROJECT_ROOT
+from ops.modelfiles.versions import PROJECT_ROOT
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 RUNS_DIR = PROJECT_ROOT / "runs"
@@ -74,6 +74,7 @@ def run_notebooks(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from ops.aws.target import target_class
     from ops.local_target import stop_local
     from ops.settings import Settings
 
@@ -81,7 +82,11 @@ def run_notebooks(
     fresh_env: dict[str, str] = {}
     if in_place:  # default parameters (no injected cell)
         params = {}
-    elif confirm_teardown if confirm_teardown is not None else target == "local":
+    elif (
+        confirm_teardown
+        if confirm_teardown is not None
+        else target_class(target).teardown_in_notebooks
+    ):
         params.setdefault("CONFIRM", f"Reintento-{params.get('STAGE', 'dev')}-Service")
     if in_place or private_local:  # a private local target, stopped at the end
         fresh_env = {
@@ -129,7 +134,7 @@ def run_notebooks(
                 break
     finally:
         if fresh_env:
-            stop_local(Settings.resolve())
+            stop_local(settings=Settings.resolve())
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -9,6 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ops import contract
+from ops.aws.target import Target
 from ops.errors import (
     FunctionError,
     FunctionTimeoutError,
@@ -16,7 +18,6 @@ from ops.errors import (
     ModelNotUploadedError,
     PayloadTooLargeError,
 )
-from ops.target import Target
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
@@ -25,6 +26,109 @@ SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 class Invocation:
     body: dict[str, Any]
     latency_ms: float
+
+
+# ------------------------------------------------------------------ the function's answers, typed
+# The one reader of the function's JSON answers: verbs get these, never dicts.
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """Which model version answered (``model`` in every answer)."""
+
+    version_id: str
+    sha256: str
+    sklearn_version: str
+
+
+@dataclass(frozen=True)
+class FeatureContract:
+    """What the model accepts for one feature, as the function derived it from the model."""
+
+    name: str
+    kind: str
+    nullable: bool
+    categories: tuple[Any, ...] | None
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """The answer to ``describe_model``: the served model and the input it expects."""
+
+    model: ServedModel
+    features: tuple[FeatureContract, ...]
+    classes: tuple[Any, ...] | None
+    max_rows: int
+
+
+@dataclass(frozen=True)
+class PredictionAnswer:
+    """The answer to a realtime request."""
+
+    predictions: tuple[Any, ...]
+    probabilities: tuple[tuple[float, ...], ...] | None
+    classes: tuple[Any, ...] | None
+    model: ServedModel
+    latency_ms: float
+
+
+def _unexpected(what: str, body: Any) -> FunctionError:
+    return FunctionError(
+        f"the function's answer has no valid {what}: the deployed function is older or newer "
+        "than this ops; run `python -m ops deploy`",
+        error_type="UnexpectedAnswer",
+        details=str(body)[:500],
+    )
+
+
+def _served(body: dict[str, Any]) -> ServedModel:
+    model = body.get("model")
+    if not isinstance(model, dict):
+        raise _unexpected("model", body)
+    return ServedModel(
+        str(model.get("version_id")), str(model.get("sha256")), str(model.get("sklearn_version"))
+    )
+
+
+def _classes(body: dict[str, Any]) -> tuple[Any, ...] | None:
+    classes = body.get("classes")
+    return tuple(classes) if isinstance(classes, list) else None
+
+
+def predict_rows(target: Target, instances: list[Any]) -> PredictionAnswer:
+    """Realtime predictions for ``instances`` (a refusal raises ``InvalidInputError``)."""
+    answer = invoke_function(target, {contract.EVENT_REALTIME: instances})
+    body = answer.body
+    predictions = body.get("predictions")
+    if not isinstance(predictions, list):
+        raise _unexpected("predictions", body)
+    probabilities = body.get("probabilities")
+    return PredictionAnswer(
+        tuple(predictions),
+        tuple(tuple(p) for p in probabilities) if isinstance(probabilities, list) else None,
+        _classes(body),
+        _served(body),
+        answer.latency_ms,
+    )
+
+
+def describe_model(target: Target) -> ModelDescription:
+    """Ask the function to look for a new model version now; which one serves, what it takes."""
+    body = invoke_function(target, {contract.EVENT_DESCRIBE: {}}).body
+    features = tuple(
+        FeatureContract(
+            str(f.get("name")),
+            str(f.get("kind")),
+            bool(f.get("nullable")),
+            tuple(f["categories"]) if isinstance(f.get("categories"), list) else None,
+        )
+        for f in body.get("features") or []
+        if isinstance(f, dict)
+    )
+    max_rows = body.get("max_rows")
+    return ModelDescription(
+        _served(body), features, _classes(body), max_rows if isinstance(max_rows, int) else 0
+    )
 
 
 def invoke_function(target: Target, event: dict[str, Any]) -> Invocation:

@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ops.batch import BatchResult
-from ops.checks import Latency
 from ops.observe import Metrics
+from ops.showcase.checks import Latency
 
 
 def plot_latency(latency: Latency, figures: Metrics) -> Figure:

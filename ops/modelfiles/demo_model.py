@@ -20,8 +20,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ops.manifest import ModelManifest, build_manifest, describe_file, write_manifest
-from ops.versions import PROJECT_ROOT
+from ops.modelfiles.manifest import ModelManifest, build_manifest, describe_file, write_manifest
+from ops.modelfiles.versions import PROJECT_ROOT
 
 NUMERIC = [
     "latencia_ms",

@@ -14,17 +14,17 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Literal, overload
 
 from ops import contract
-from ops.demo_model import DEFAULT_MODEL_PATH
+from ops.aws.function import describe_model
+from ops.aws.target import Target, target_for
 from ops.errors import ModelNotUploadedError, ModelVersionMismatchError, OpsError
-from ops.invoke import invoke_function
-from ops.manifest import ModelManifest, describe_file
+from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH
+from ops.modelfiles.manifest import ModelManifest, describe_file
+from ops.modelfiles.versions import read_pins
 from ops.plan import Plan
 from ops.settings import Settings
-from ops.target import Target, target_for
-from ops.versions import read_pins
 
 SHA256 = contract.SHA256_METADATA
 SKLEARN = contract.SKLEARN_METADATA
@@ -91,8 +91,7 @@ def wait_until_live(target: Target, version_id: str | None, timeout: float = 120
     last: Exception | None = None
     while time.monotonic() - started < timeout:
         try:
-            answer = invoke_function(target, {"describe_model": {}})
-            if answer.body.get("model", {}).get("version_id") == (version_id or "null"):
+            if describe_model(target).model.version_id == (version_id or "null"):
                 return time.monotonic() - started
         except OpsError as err:
             last = err
@@ -105,6 +104,30 @@ def wait_until_live(target: Target, version_id: str | None, timeout: float = 120
     )
 
 
+@overload
+def upload_model(
+    path: Path | str = DEFAULT_MODEL_PATH,
+    *,
+    force: bool = False,
+    wait: bool = True,
+    timeout: float = 120.0,
+    dry_run: Literal[False] = False,
+    settings: Settings | None = None,
+) -> UploadResult: ...
+
+
+@overload
+def upload_model(
+    path: Path | str = DEFAULT_MODEL_PATH,
+    *,
+    force: bool = False,
+    wait: bool = True,
+    timeout: float = 120.0,
+    dry_run: Literal[True],
+    settings: Settings | None = None,
+) -> Plan: ...
+
+
 def upload_model(
     path: Path | str = DEFAULT_MODEL_PATH,
     *,
@@ -113,13 +136,12 @@ def upload_model(
     timeout: float = 120.0,
     dry_run: bool = False,
     settings: Settings | None = None,
-    **overrides: Any,
 ) -> UploadResult | Plan:
     """Check the model, upload it with its sha256 and versions recorded, wait until it serves."""
     path = Path(path)
     manifest = describe_file(path)
     check_version(manifest, force)
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     key = target.settings.model_key
     if dry_run:
         steps = (
@@ -162,11 +184,21 @@ def upload_model(
     )
 
 
+@overload
 def list_models(
-    settings: Settings | None = None, *, dry_run: bool = False, **overrides: Any
+    *, dry_run: Literal[False] = False, settings: Settings | None = None
+) -> tuple[ModelVersion, ...]: ...
+
+
+@overload
+def list_models(*, dry_run: Literal[True], settings: Settings | None = None) -> Plan: ...
+
+
+def list_models(
+    *, dry_run: bool = False, settings: Settings | None = None
 ) -> tuple[ModelVersion, ...] | Plan:
     """The model object's versions, newest first."""
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     if dry_run:
         steps = (f"list the versions of {target.settings.model_key} in the model bucket",)
         return Plan("list_models", target.settings.target, steps)
@@ -190,16 +222,35 @@ def list_models(
     return tuple(sorted(found, key=lambda m: m.last_modified, reverse=True))
 
 
+@overload
+def rollback_model(
+    *,
+    wait: bool = True,
+    timeout: float = 120.0,
+    dry_run: Literal[False] = False,
+    settings: Settings | None = None,
+) -> RollbackResult: ...
+
+
+@overload
+def rollback_model(
+    *,
+    wait: bool = True,
+    timeout: float = 120.0,
+    dry_run: Literal[True],
+    settings: Settings | None = None,
+) -> Plan: ...
+
+
 def rollback_model(
     *,
     wait: bool = True,
     timeout: float = 120.0,
     dry_run: bool = False,
     settings: Settings | None = None,
-    **overrides: Any,
 ) -> RollbackResult | Plan:
     """Make the previous version current again (a copy, so the history is kept)."""
-    target = target_for(settings, **overrides)
+    target = target_for(settings)
     if dry_run:
         steps = (
             "find the previous version of the model object",
@@ -207,7 +258,7 @@ def rollback_model(
             "wait until the function serves it" if wait else "not wait for the function",
         )
         return Plan("rollback_model", target.settings.target, steps)
-    versions = list_models(target.settings)
+    versions = list_models(settings=target.settings)
     assert not isinstance(versions, Plan)
     if len(versions) < 2:
         raise ModelNotUploadedError(

@@ -14,8 +14,8 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from ops.demo_model import DEFAULT_MODEL_PATH
 from ops.errors import InvalidInputError, OpsError
+from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH
 from ops.observe import percentile
 from ops.predict import Prediction, predict
 from ops.settings import Settings
@@ -35,10 +35,9 @@ def compare_predictions(
     model_path: Path | str = DEFAULT_MODEL_PATH,
     *,
     settings: Settings | None = None,
-    **overrides: Any,
 ) -> Comparison:
     """Predict ``rows`` with the deployed function and with the local file; they must match."""
-    deployed = predict(rows, settings=settings, **overrides)
+    deployed = predict(rows, settings=settings)
     assert isinstance(deployed, Prediction)
     local = joblib.load(Path(model_path))
     frame = pd.DataFrame(rows)
@@ -79,13 +78,13 @@ def _bad_cases(good: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def bad_input_examples(
-    good_row: dict[str, Any], *, settings: Settings | None = None, **overrides: Any
+    good_row: dict[str, Any], *, settings: Settings | None = None
 ) -> BadInputAnswers:
     """Send a few broken variants of ``good_row``; each answer names row, field and problem."""
     records = []
     for case, rows in _bad_cases(good_row).items():
         try:
-            predict(rows, settings=settings, **overrides)
+            predict(rows, settings=settings)
             records.append({"case": case, "error": "(accepted)", "field": "", "problem": ""})
         except InvalidInputError as err:
             detail = (err.details or [{}])[0]
@@ -116,12 +115,12 @@ class Latency:
 
 
 def measure_latency(
-    calls: int, rows: list[dict[str, Any]], *, settings: Settings | None = None, **overrides: Any
+    calls: int, rows: list[dict[str, Any]], *, settings: Settings | None = None
 ) -> Latency:
     """Invoke ``calls`` times with ``rows`` and time each round trip."""
     samples = []
     for _ in range(calls):
-        result = predict(rows, settings=settings, **overrides)
+        result = predict(rows, settings=settings)
         assert isinstance(result, Prediction)
         samples.append(result.latency_ms)
     p50, p99 = statistics.median(samples), percentile(samples, 99)

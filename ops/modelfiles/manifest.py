@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.exceptions import InconsistentVersionWarning
 
 from ops.errors import ModelFileError
-from ops.versions import training_environment
+from ops.modelfiles.versions import training_environment
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops import stacks
+from ops.aws import cloudformation
 from ops.errors import StackNotDeployedError
 from ops.settings import Settings
 
@@ -40,8 +40,8 @@ _KEYS = {
 
 
 def read_outputs(cf: Any, settings: Settings) -> StackOutputs:
-    model = stacks.outputs(cf, settings.model_stack_name)
-    service = stacks.outputs(cf, settings.service_stack_name)
+    model = cloudformation.outputs(cf, settings.model_stack_name)
+    service = cloudformation.outputs(cf, settings.service_stack_name)
     try:
         values = {field: service[key] for field, key in _KEYS.items()}
         return StackOutputs(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.errors import DeployError
-from ops.versions import PROJECT_ROOT
+from ops.modelfiles.versions import PROJECT_ROOT
 
 INFRA_APP = PROJECT_ROOT / "infra" / "app.py"
 

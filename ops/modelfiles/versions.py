@@ -7,7 +7,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 LAMBDA_REQUIREMENTS = LAMBDA_DIR / "requirements.txt"
 MODEL_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")

@@ -1,0 +1,219 @@
+"""Where ops works: the one place that differs between AWS and the local target.
+
+A ``Target`` owns what the two targets do differently — the endpoint and credentials of its
+clients, whether it is reachable without starting anything, how the cloud assembly is
+synthesized and deployed (CDK CLI with a Docker build on AWS; change sets and a local image
+build on the local target), and what to say when nothing is deployed. Every verb asks its
+target; none tests ``settings.target`` itself. ``target_for`` picks the class.
+
+Targets are cached per process (a notebook or a load of requests reuses clients and outputs).
+Outputs are forgotten when ops deploys or tears down, when the local target is (re)started or
+stopped, and when the function turns out to be gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import boto3
+from botocore.exceptions import ClientError
+
+from ops.aws import assembly, clients, cloudformation
+from ops.aws.assembly import CloudAssembly
+from ops.aws.outputs import StackOutputs, read_outputs
+from ops.errors import DeployError, StackNotDeployedError
+from ops.modelfiles.versions import PROJECT_ROOT
+from ops.settings import Settings
+
+BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+
+
+class Target:
+    """Where ops works: the settings and the clients for them (created on first use)."""
+
+    kind: ClassVar[str] = ""
+    deploy_method: ClassVar[str] = ""
+    teardown_in_notebooks: ClassVar[bool] = False  # may 04_teardown delete unless told?
+
+    # ---------------------------------------------------------------- what differs
+
+    def session(self) -> boto3.Session:
+        raise NotImplementedError
+
+    def endpoint(self) -> str | None:
+        raise NotImplementedError
+
+    def running(self) -> bool:
+        """Reachable without starting anything (status never starts a target)."""
+        raise NotImplementedError
+
+    def not_deployed(self, err: StackNotDeployedError) -> StackNotDeployedError:
+        """The error to raise when the stacks are missing (with the target's own hint)."""
+        return err
+
+    def synth(self, context: Mapping[str, str]) -> CloudAssembly:
+        raise NotImplementedError
+
+    def deploy_assembly(self, cloud: CloudAssembly) -> tuple[str, ...]:
+        """Deploy every stack of ``cloud``; return the names of those that changed."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- shared
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._clients: dict[str, Any] = {}
+        self._outputs: StackOutputs | None = None
+        self._model_bucket: str | None = None
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = clients.make_client(
+                    self.session(), service, self.endpoint()
+                )
+            return self._clients[service]
+
+    @property
+    def model_bucket(self) -> str:
+        """The model bucket alone (its stack outlives the service stack)."""
+        if self._model_bucket is None:
+            cf = self.client("cloudformation")
+            self._model_bucket = cloudformation.outputs(cf, self.settings.model_stack_name)[
+                "ModelBucketName"
+            ]
+        return self._model_bucket
+
+    @property
+    def outputs(self) -> StackOutputs:
+        if self._outputs is None:
+            try:
+                self._outputs = read_outputs(self.client("cloudformation"), self.settings)
+            except StackNotDeployedError as err:
+                raise self.not_deployed(err) from err
+        return self._outputs
+
+    def forget_outputs(self) -> None:
+        self._outputs = None
+        self._model_bucket = None
+
+    def forget_clients(self) -> None:
+        """Drop the clients (the local target's key changes at every start)."""
+        with self._lock:
+            self._clients.clear()
+
+
+class AwsTarget(Target):
+    """A real account: boto3's credential chain, the pinned CDK CLI, Docker image builds."""
+
+    kind = "aws"
+    deploy_method = "CDK CLI (docker image build)"
+
+    def session(self) -> boto3.Session:
+        return clients.aws_session(self.settings.profile, self.settings.region)
+
+    def endpoint(self) -> str | None:
+        return None
+
+    def running(self) -> bool:
+        return True
+
+    def account(self) -> str:
+        return clients.account_of(self.client("sts"))
+
+    def _check_bootstrap(self, account: str) -> None:
+        try:
+            self.client("ssm").get_parameter(Name=BOOTSTRAP_PARAMETER)
+        except ClientError as err:
+            raise DeployError(
+                f"account {account} region {self.settings.region} is not CDK-bootstrapped; run "
+                f"`npx cdk bootstrap aws://{account}/{self.settings.region}` once, then deploy "
+                "again"
+            ) from err
+
+    def synth(self, context: Mapping[str, str]) -> CloudAssembly:
+        account = self.account()
+        self._check_bootstrap(account)
+        outdir = PROJECT_ROOT / "infra" / "cdk.out"
+        return assembly.synth(dict(context), outdir, account, self.settings.region)
+
+    def deploy_assembly(self, cloud: CloudAssembly) -> tuple[str, ...]:
+        settings = self.settings
+        if shutil.which("docker") is None:
+            raise DeployError(
+                "deploying to AWS builds the function image with Docker; install Docker"
+            )
+        cf = self.client("cloudformation")
+        names = [stack.stack_name for stack in cloud.stacks]
+        before = {n: (cloudformation.describe(cf, n) or {}).get("LastUpdatedTime") for n in names}
+        env = dict(
+            os.environ,
+            AWS_REGION=settings.region,
+            JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+        )
+        if settings.profile:
+            env["AWS_PROFILE"] = settings.profile
+        command = ["npx", "--no-install", "cdk", "deploy", "--app", str(cloud.outdir), "--all"]
+        # ops asked already: deploy(approve_security_changes=...) or the CLI's question
+        command += ["--require-approval", "never"]
+        done = subprocess.run(
+            command,
+            cwd=PROJECT_ROOT / "infra",
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise DeployError(f"cdk deploy failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        after = {n: (cloudformation.describe(cf, n) or {}).get("LastUpdatedTime") for n in names}
+        return tuple(n for n in names if before[n] != after[n] or before[n] is None)
+
+
+def target_class(kind: str) -> type[Target]:
+    """The class for a target kind: the one place where "local" and "aws" are told apart."""
+    from ops.local.target import LocalTarget
+
+    return {"aws": AwsTarget, "local": LocalTarget}[kind]
+
+
+_targets: dict[tuple[Any, ...], Target] = {}
+_targets_lock = threading.Lock()
+
+
+def _key(settings: Settings) -> tuple[Any, ...]:
+    return (
+        settings.target,
+        settings.region,
+        settings.profile,
+        settings.stage,
+        settings.stack_prefix,
+        settings.model_key,
+        settings.local_port,
+        str(settings.state_dir),
+    )
+
+
+def target_for(settings: Settings | None = None) -> Target:
+    """The (cached) target for resolved ``settings`` (environment and defaults if None)."""
+    resolved = settings if settings is not None else Settings.resolve()
+    with _targets_lock:
+        target = _targets.get(_key(resolved))
+        if target is None or target.settings != resolved:
+            target = _targets[_key(resolved)] = target_class(resolved.target)(resolved)
+        return target
+
+
+def forget(local_port: int | None = None) -> None:
+    """Forget cached outputs: all of them, or those of one local target's port."""
+    with _targets_lock:
+        for target in _targets.values():
+            if local_port is None or target.settings.local_port == local_port:
+                target.forget_outputs()
+                target.forget_clients()

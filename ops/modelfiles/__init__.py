@@ -1,0 +1,1 @@
+"""Model files: the manifest, the version pins of the training environment, the demo model."""

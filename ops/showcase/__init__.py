@@ -1,0 +1,1 @@
+"""What only the notebooks use: showcase checks, plots, and the papermill runner."""
