@@ -46,8 +46,9 @@ OUT_ALARM_TOPIC = "AlarmTopicArn"
 BATCH_INPUT_PATTERN: str = CONTRACT.batch_pattern("input")
 BATCH_OUTPUT_PATTERN: str = CONTRACT.batch_pattern("output")
 
-# Errors the batch state machine retries (transient) and the ones it never retries.
-TRANSIENT_ERRORS = (
+# Errors the batch state machine retries (transient: the platform's, AWS's recommended Lambda
+# retry set, and the function's own transient types) and the ones it never retries.
+PLATFORM_TRANSIENT_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -55,14 +56,9 @@ TRANSIENT_ERRORS = (
     "Lambda.Unknown",
     "Sandbox.Timedout",
     "Runtime.ExitError",
-    "ModelStoreUnreachableError",
 )
-PERMANENT_ERRORS = (
-    "ModelIntegrityError",
-    "ModelVersionError",
-    "ModelUnavailableError",
-    "BatchSliceError",
-)
+TRANSIENT_ERRORS: tuple[str, ...] = (*PLATFORM_TRANSIENT_ERRORS, *CONTRACT.TRANSIENT_ERROR_TYPES)
+PERMANENT_ERRORS: tuple[str, ...] = tuple(CONTRACT.PERMANENT_ERROR_TYPES)
 
 METRICS_NAMESPACE = "Reintento"
 SERVICE_NAME = "reintento-predict"

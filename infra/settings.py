@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from infra import names
+
 Architecture = Literal["x86_64", "arm64"]
 
 
@@ -21,7 +23,7 @@ class StackSettings:
     reserved_concurrency: int | None = None
     model_key: str = "models/mejor_modelo.pkl"
     model_refresh_seconds: int = 60
-    max_rows: int = 1000
+    max_rows: int = names.CONTRACT.DEFAULT_MAX_ROWS
     max_concurrency: int = 8
     log_retention_days: int = 30
     noncurrent_version_days: int = 90
@@ -30,11 +32,11 @@ class StackSettings:
 
     @property
     def model_stack_name(self) -> str:
-        return f"{self.stack_prefix}-{self.stage}-ModelStore"
+        return str(names.CONTRACT.stack_names(self.stack_prefix, self.stage)[0])
 
     @property
     def service_stack_name(self) -> str:
-        return f"{self.stack_prefix}-{self.stage}-Service"
+        return str(names.CONTRACT.stack_names(self.stack_prefix, self.stage)[1])
 
     def __post_init__(self) -> None:
         if self.architecture not in ("x86_64", "arm64"):

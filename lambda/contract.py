@@ -31,12 +31,33 @@ ENV_MODEL_KEY = "MODEL_KEY"
 ENV_SIGNING_KEY = "MODEL_SIGNING_KEY_ARN"
 ENV_BATCH_BUCKET = "BATCH_BUCKET"
 
+# Error types the function raises (Lambda reports the class name as errorType; the batch state
+# machine retries the transient ones and catches the rest). lambda/inference_errors.py defines
+# one class per name, with ``transient`` set to match (tests/unit/test_contract.py).
+TRANSIENT_ERROR_TYPES = ("ModelStoreUnreachableError",)
+PERMANENT_ERROR_TYPES = (
+    "ModelIntegrityError",
+    "ModelVersionError",
+    "ModelUnavailableError",
+    "BatchSliceError",
+    "InternalError",
+)
+MODEL_UNAVAILABLE = "ModelUnavailableError"
+
+# Limits
+DEFAULT_MAX_ROWS = 1000  # rows per realtime request (MAX_ROWS in the function's environment)
+
 # Batch layout: batch/<run id>/input/<slice> and batch/<run id>/output/<slice>. Run ids have a
 # fixed length, so the IAM patterns for input and output (which spell the run id with `?`) can
 # never match the same key.
 RUN_ID_LENGTH = 24
 RUN_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
 SLICE_NAME = re.compile(r"part-\d{9}\.jsonl")
+
+
+def stack_names(prefix: str, stage: str) -> tuple[str, str]:
+    """(model store stack, service stack) for a prefix and a stage."""
+    return f"{prefix}-{stage}-ModelStore", f"{prefix}-{stage}-Service"
 
 
 def signing_message(model_key: str, sha256: str, sklearn_version: str) -> bytes:

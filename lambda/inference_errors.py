@@ -7,9 +7,13 @@ Bad *input* is never raised as one of these: it is answered with a structured er
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class InferenceServiceError(Exception):
     """Base of the faults of the service itself (not of the request)."""
+
+    transient: ClassVar[bool] = False  # may a retry pass? (the state machine retries these)
 
 
 class ModelUnavailableError(InferenceServiceError):
@@ -26,6 +30,8 @@ class ModelVersionError(InferenceServiceError):
 
 class ModelStoreUnreachableError(InferenceServiceError):
     """S3 could not be reached after bounded retries (transient: Step Functions retries it)."""
+
+    transient = True
 
 
 class BatchSliceError(InferenceServiceError):

@@ -31,6 +31,7 @@ from botocore.config import Config
 
 from batch_slice import SliceRef, run_slice, summarize
 from contract import (
+    DEFAULT_MAX_ROWS,
     ENV_BATCH_BUCKET,
     ENV_MODEL_BUCKET,
     ENV_MODEL_KEY,
@@ -101,7 +102,7 @@ def _model(force_check: bool = False) -> LoadedModel:
 
 
 def _max_rows() -> int:
-    return int(os.environ.get("MAX_ROWS", "1000"))
+    return int(os.environ.get("MAX_ROWS", str(DEFAULT_MAX_ROWS)))
 
 
 def _realtime(event: Any) -> dict[str, Any]:

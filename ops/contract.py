@@ -44,6 +44,8 @@ ENV_MODEL_KEY: str = _contract.ENV_MODEL_KEY
 ENV_SIGNING_KEY: str = _contract.ENV_SIGNING_KEY
 ENV_BATCH_BUCKET: str = _contract.ENV_BATCH_BUCKET
 RUN_ID_LENGTH: int = _contract.RUN_ID_LENGTH
+MODEL_UNAVAILABLE: str = _contract.MODEL_UNAVAILABLE
+DEFAULT_MAX_ROWS: int = _contract.DEFAULT_MAX_ROWS
 
 
 def signing_message(model_key: str, sha256: str, sklearn_version: str) -> bytes:
@@ -56,3 +58,8 @@ def batch_key(run_id: str, kind: str, index: int) -> str:
 
 def batch_pattern(kind: str) -> str:
     return str(_contract.batch_pattern(kind))
+
+
+def stack_names(prefix: str, stage: str) -> tuple[str, str]:
+    model, service = _contract.stack_names(prefix, stage)
+    return str(model), str(service)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from ops import contract
 from ops.errors import ConfigurationError
 from ops.modelfiles.versions import PROJECT_ROOT
 
@@ -42,11 +43,11 @@ class Settings:
 
     @property
     def service_stack_name(self) -> str:
-        return f"{self.stack_prefix}-{self.stage}-Service"
+        return contract.stack_names(self.stack_prefix, self.stage)[1]
 
     @property
     def model_stack_name(self) -> str:
-        return f"{self.stack_prefix}-{self.stage}-ModelStore"
+        return contract.stack_names(self.stack_prefix, self.stage)[0]
 
     @property
     def cdk_context(self) -> dict[str, str]:

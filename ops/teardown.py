@@ -16,6 +16,7 @@ from typing import Any, Literal, overload
 from botocore.exceptions import ClientError
 
 from ops.aws import cloudformation
+from ops.aws.outputs import OUTPUT_KEYS
 from ops.aws.target import Target, target_for
 from ops.plan import Plan
 from ops.settings import Settings
@@ -136,7 +137,9 @@ def teardown(
     deleted, emptied, buckets = [], [], []
     service = cloudformation.describe(cf, s.service_stack_name)
     if service is not None:
-        batch_bucket = cloudformation.outputs(cf, s.service_stack_name).get("BatchBucketName")
+        batch_bucket = cloudformation.outputs(cf, s.service_stack_name).get(
+            OUTPUT_KEYS["batch_bucket"]
+        )
         if batch_bucket:
             _empty(s3, batch_bucket)
             emptied.append(batch_bucket)
@@ -144,8 +147,8 @@ def teardown(
         deleted.append(s.service_stack_name)
     if delete_model_bucket and cloudformation.describe(cf, s.model_stack_name) is not None:
         model_outputs = cloudformation.outputs(cf, s.model_stack_name)
-        model_bucket = model_outputs.get("ModelBucketName")
-        signing_key = model_outputs.get("ModelSigningKeyArn")
+        model_bucket = model_outputs.get(OUTPUT_KEYS["model_bucket"])
+        signing_key = model_outputs.get(OUTPUT_KEYS["signing_key"])
         cloudformation.delete(cf, s.model_stack_name)
         if signing_key:  # retained by the stack; with the models gone, nothing needs it
             key_id = signing_key.rsplit("/", 1)[-1]  # an id: moto accepts no ARN here

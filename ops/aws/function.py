@@ -178,7 +178,7 @@ def function_error(body: Any) -> FunctionError:
     """The typed exception for a Lambda function error payload."""
     error_type = str(body.get("errorType", "Unknown")) if isinstance(body, dict) else "Unknown"
     message = str(body.get("errorMessage", body)) if isinstance(body, dict) else str(body)
-    if error_type == "ModelUnavailableError":
+    if error_type == contract.MODEL_UNAVAILABLE:
         return ModelNotUploadedError(
             f"the function has no model to serve: {message}", error_type=error_type, details=body
         )

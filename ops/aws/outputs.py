@@ -27,7 +27,10 @@ class StackOutputs:
     signing_key: str = field(default="", repr=False)
 
 
-_KEYS = {
+# field -> stack output key (infra/names.py OUT_*; tests/unit/test_contract.py holds them equal)
+OUTPUT_KEYS = {
+    "model_bucket": "ModelBucketName",
+    "signing_key": "ModelSigningKeyArn",
     "model_key": "ModelKey",
     "batch_bucket": "BatchBucketName",
     "function_name": "FunctionName",
@@ -39,17 +42,19 @@ _KEYS = {
 }
 
 
+ALARM_TOPIC_KEY = "AlarmTopicArn"
+
+
 def read_outputs(cf: Any, settings: Settings) -> StackOutputs:
     model = cloudformation.outputs(cf, settings.model_stack_name)
     service = cloudformation.outputs(cf, settings.service_stack_name)
     try:
-        values = {field: service[key] for field, key in _KEYS.items()}
-        return StackOutputs(
-            model_bucket=model["ModelBucketName"],
-            signing_key=model["ModelSigningKeyArn"],
-            alarm_topic=service.get("AlarmTopicArn"),
-            **values,
-        )
+        from_model = {"model_bucket", "signing_key"}
+        values = {
+            field: (model if field in from_model else service)[key]
+            for field, key in OUTPUT_KEYS.items()
+        }
+        return StackOutputs(alarm_topic=service.get(ALARM_TOPIC_KEY), **values)
     except KeyError as err:
         raise StackNotDeployedError(
             f"stack output {err} is missing: the deployed stacks are older than this code; "

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from ops.aws import assembly, clients, cloudformation
 from ops.aws.assembly import CloudAssembly
-from ops.aws.outputs import StackOutputs, read_outputs
+from ops.aws.outputs import OUTPUT_KEYS, StackOutputs, read_outputs
 from ops.errors import DeployError, StackNotDeployedError
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.settings import Settings
@@ -86,7 +86,7 @@ class Target:
         if self._model_bucket is None:
             cf = self.client("cloudformation")
             self._model_bucket = cloudformation.outputs(cf, self.settings.model_stack_name)[
-                "ModelBucketName"
+                OUTPUT_KEYS["model_bucket"]
             ]
         return self._model_bucket
 

@@ -87,7 +87,8 @@ def run_notebooks(
         if confirm_teardown is not None
         else target_class(target).teardown_in_notebooks
     ):
-        params.setdefault("CONFIRM", f"Reintento-{params.get('STAGE', 'dev')}-Service")
+        stage = str(params.get("STAGE", Settings().stage))
+        params.setdefault("CONFIRM", Settings(stage=stage).service_stack_name)
     if in_place or private_local:  # a private local target, stopped at the end
         fresh_env = {
             "REINTENTO_LOCAL_PORT": str(free_port()),
