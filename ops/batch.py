@@ -147,9 +147,9 @@ def run_batch(
     if dry_run:
         steps = (
             f"cut {n:,} rows into {len(slices)} JSONL slice(s) of up to {size:,} rows",
-            "upload them to the batch bucket under batch/{run_id}/input/",
+            f"upload them to the batch bucket under batch/{run_id}/input/",
             "start the batch state machine with the list of slices and wait for it",
-            "read one result per row back from batch/{run_id}/output/",
+            f"read one result per row back from batch/{run_id}/output/",
         )
         return Plan("run_batch", target.settings.target, steps)
     outputs = target.outputs

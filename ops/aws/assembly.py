@@ -42,12 +42,6 @@ class CloudAssembly:
     outdir: Path
     stacks: tuple[StackArtifact, ...]  # dependencies first
 
-    def stack(self, stack_name: str) -> StackArtifact:
-        for stack in self.stacks:
-            if stack.stack_name == stack_name:
-                return stack
-        raise DeployError(f"stack {stack_name} is not in the assembly at {self.outdir}")
-
 
 def read_assembly(outdir: Path) -> CloudAssembly:
     manifest = json.loads((outdir / "manifest.json").read_text())

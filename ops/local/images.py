@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import DeployError
+from ops.modelfiles.versions import read_pins
 
 BUILD_CONTEXT_ANNOTATION = "reintento.local/build-context"
 TASK_ROOT_VARS = ("${LAMBDA_TASK_ROOT}", "$LAMBDA_TASK_ROOT", "/var/task")
 _IMAGE_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # Docker's tag grammar
-_PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*==\s*([^\s;#]+)")
 
 
 @dataclass(frozen=True)
@@ -72,14 +72,10 @@ def parse_dockerfile(path: Path) -> Dockerfile:
 
 def check_requirements(requirements: Path) -> list[str]:
     """Problems of this Python environment against the image's exact pins (empty: all good)."""
-    problems: list[str] = []
     if not requirements.is_file():
-        return problems
-    for line in requirements.read_text().splitlines():
-        match = _PIN.match(line)
-        if not match:
-            continue
-        name, wanted = match.group(1), match.group(3)
+        return []
+    problems: list[str] = []
+    for name, wanted in read_pins(requirements).items():
         try:
             have = metadata.version(name)
         except metadata.PackageNotFoundError:

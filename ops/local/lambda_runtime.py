@@ -193,18 +193,6 @@ class LambdaRuntime:
         except Exception:  # logs must never turn an answer into a failure
             return
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        with self.lock:
-            return {
-                p.spec.name: {
-                    "environments": p.count,
-                    "idle": len(p.idle),
-                    "cold_starts": p.cold_starts,
-                    "invocations": p.invocations,
-                }
-                for p in self.pools.values()
-            }
-
     def shutdown(self) -> None:
         with self.lock:
             for pool in self.pools.values():
@@ -212,30 +200,37 @@ class LambdaRuntime:
             self.pools.clear()
 
 
-RUNTIME: LambdaRuntime | None = None
+_configured: list[LambdaRuntime] = []  # the server's runtime, set by configure()
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def install(
+def configure(
     endpoint: str,
     python: str,
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
     state_dir: Path | None = None,
 ) -> LambdaRuntime:
-    """Plug the runtime into moto's Lambda model (idempotent per process)."""
-    global RUNTIME
+    """The runtime the patched moto runs functions with (one per server process)."""
+    runtime = LambdaRuntime(endpoint, python, max_environments, state_dir)
+    _configured[:] = [runtime]
+    return runtime
+
+
+def install() -> None:
+    """Plug the configured runtime into moto's Lambda model: every invoke path runs it (the
+    `lambda-docker-less-runtime` entry of ``ops.local.patches.PATCHES``)."""
     from moto.awslambda import models as lm
     from moto.awslambda.exceptions import LambdaClientError
 
-    runtime = RUNTIME = LambdaRuntime(endpoint, python, max_environments, state_dir)
-    iam_enforcement.install()
-
     def run(fn: Any, payload: bytes) -> Result:
+        if not _configured:
+            body = {"errorType": "Runtime.Unavailable", "errorMessage": "no runtime configured"}
+            return Result(json.dumps(body).encode(), True, str(uuid.uuid4()), 0.0, False, None)
         try:
-            return runtime.invoke(fn, payload)
+            return _configured[0].invoke(fn, payload)
         except Exception as err:  # a deployment problem, reported like Lambda would
             body = {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(err)}
             return Result(json.dumps(body).encode(), True, str(uuid.uuid4()), 0.0, False, None)
@@ -274,4 +269,3 @@ def install(
 
     setattr(lm.LambdaFunction, "invoke", invoke)  # noqa: B010
     setattr(lm.LambdaFunction, "_invoke_lambda", invoke_lambda)  # noqa: B010
-    return runtime

@@ -20,6 +20,7 @@ from typing import Any
 import moto
 
 from ops.errors import LocalTargetError
+from ops.local import iam_enforcement, lambda_runtime
 
 PINNED_MOTO = "5.2.5"
 
@@ -496,6 +497,18 @@ def _kms_invalid_signature() -> None:
 
 
 PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "lambda-docker-less-runtime",
+        "Invoke (and Step Functions' Lambda tasks) run the image's handler in warm awslambdaric "
+        "environments, with Lambda's errors, limits and REPORT lines (no Docker)",
+        lambda_runtime.install,
+    ),
+    Patch(
+        "iam-role-enforcement",
+        "calls signed with role (temporary) credentials are authorized against the role's "
+        "policies; Invoke checked as lambda:InvokeFunction on the function, KMS on the key",
+        iam_enforcement.install,
+    ),
     Patch(
         "s3-bucket-properties",
         "AWS::S3::Bucket keeps VersioningConfiguration and PublicAccessBlockConfiguration",

@@ -22,6 +22,8 @@ from ops.errors import LocalTargetError
 from ops.local.credentials import new_credentials, private_dir, read_credentials
 from ops.local.gate import HEALTH_PATH
 
+DEFAULT_MAX_ENVIRONMENTS = 4  # warm environments per function (or its reserved concurrency)
+
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -52,10 +54,6 @@ class LocalTargetStatus:
             *self.export_lines(),
         ]
         return "\n".join(lines)
-
-    @property
-    def log_file(self) -> Path:
-        return self.state_dir / "server.log"
 
 
 def _healthy(port: int, timeout: float = 2.0) -> bool:
@@ -141,7 +139,9 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def start(port: int, state_dir: Path, max_environments: int = 4) -> LocalTargetStatus:
+def start(
+    port: int, state_dir: Path, max_environments: int = DEFAULT_MAX_ENVIRONMENTS
+) -> LocalTargetStatus:
     """Start a server; a clear error when the port is taken by something else."""
     current = status(port, state_dir)
     if current.running:
@@ -200,7 +200,9 @@ def start(port: int, state_dir: Path, max_environments: int = 4) -> LocalTargetS
     )
 
 
-def ensure_running(port: int, state_dir: Path, max_environments: int = 4) -> LocalTargetStatus:
+def ensure_running(
+    port: int, state_dir: Path, max_environments: int = DEFAULT_MAX_ENVIRONMENTS
+) -> LocalTargetStatus:
     current = status(port, state_dir)
     return current if current.running else start(port, state_dir, max_environments)
 

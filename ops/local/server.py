@@ -20,6 +20,7 @@ from pathlib import Path
 from ops.local.credentials import OperatorCredentials, read_credentials, write_private
 from ops.local.environment import default_python
 from ops.local.gate import Gate, Secret
+from ops.local.process import DEFAULT_MAX_ENVIRONMENTS
 
 
 def secret_lookup(operator: OperatorCredentials) -> Callable[[str], Secret | None]:
@@ -57,9 +58,9 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     if operator is None:
         raise SystemExit(f"no credentials in {state_dir}; start the local target with ops")
     patches.set_service_credentials(operator)
-    applied = patches.apply_all()
     endpoint = f"http://127.0.0.1:{port}"
-    runtime = lambda_runtime.install(endpoint, default_python(), max_environments, state_dir)
+    runtime = lambda_runtime.configure(endpoint, default_python(), max_environments, state_dir)
+    applied = patches.apply_all()
     app = Gate(DomainDispatcherApplication(create_backend_app), port, secret_lookup(operator))
     server = make_server("127.0.0.1", port, app, True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--max-environments", type=int, default=4)
+    parser.add_argument("--max-environments", type=int, default=DEFAULT_MAX_ENVIRONMENTS)
     args = parser.parse_args(argv)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     serve(args.port, args.state_dir, args.max_environments)

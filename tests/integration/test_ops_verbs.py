@@ -79,6 +79,7 @@ def test_payload_over_the_sync_limit_points_at_run_batch(deployed: Deployed) -> 
         ops.predict(huge, settings=deployed.settings)
 
 
+@pytest.mark.slow
 def test_run_batch_100k_rows_returns_100k_rows(deployed: Deployed) -> None:
     rows = pd.DataFrame(ops.sample_rows(100_000, seed=5))
     result = ops.run_batch(rows, progress=False, settings=deployed.settings)

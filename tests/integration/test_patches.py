@@ -11,6 +11,8 @@ from ops.local import patches
 from tests.integration.conftest import Deployed
 
 EXPECTED = [
+    "lambda-docker-less-runtime",
+    "iam-role-enforcement",
     "s3-bucket-properties",
     "s3-bucket-policy-resource",
     "s3-secure-transport",

@@ -514,6 +514,7 @@ def test_restart_of_the_local_target_gives_a_clear_message_and_redeploy_works(
         ops.stop_local(settings=s)
 
 
+@pytest.mark.slow
 def test_load_500_requests_from_8_clients(
     deployed: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
