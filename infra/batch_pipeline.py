@@ -36,11 +36,17 @@ class BatchPipeline(Construct):
         batch_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
+        # every slice (and the summary) invokes the one function version the batch started
+        # with (the `live` alias resolved by ops): one model for the whole batch
+        version = sfn.JsonPath.string_at("$.function_version")
         predict = tasks.LambdaInvoke(
             self,
             "PredictSlice",
             lambda_function=function,
-            payload_response_only=True,
+            qualifier=version,
+            payload=sfn.TaskInput.from_object({"batch_slice.$": "$.batch_slice"}),
+            result_selector={"result.$": "$.Payload"},
+            output_path="$.result",
             retry_on_service_exceptions=False,
         )
         _retry_transient(predict)
@@ -68,7 +74,8 @@ class BatchPipeline(Construct):
                     "output_key.$": "$$.Map.Item.Value.output_key",
                     "first_row.$": "$$.Map.Item.Value.first_row",
                     "rows.$": "$$.Map.Item.Value.rows",
-                }
+                },
+                "function_version.$": "$.function_version",
             },
             result_path="$.results",
         )
@@ -77,6 +84,9 @@ class BatchPipeline(Construct):
             self,
             "Summarize",
             lambda_function=function,
+            qualifier=version,
+            result_selector={"result.$": "$.Payload"},
+            output_path="$.result",
             payload=sfn.TaskInput.from_object(
                 {
                     "batch_summary": {
@@ -87,7 +97,6 @@ class BatchPipeline(Construct):
                     }
                 }
             ),
-            payload_response_only=True,
             retry_on_service_exceptions=False,
         )
         _retry_transient(summarize)

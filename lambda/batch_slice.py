@@ -152,9 +152,13 @@ def summarize(items: Any) -> dict[str, Any]:
         raise BatchSliceError("batch_summary.items must be a list of slice results")
     rows = succeeded = failed = 0
     failed_slices: list[dict[str, Any]] = []
+    model_versions: set[str] = set()
     for item in items:
         if not isinstance(item, Mapping):
             raise BatchSliceError("batch_summary.items must hold objects")
+        model = item.get("model")
+        if isinstance(model, Mapping) and isinstance(model.get("version_id"), str):
+            model_versions.add(model["version_id"][:200])
         count = _count(item, "rows")
         rows += count
         if "slice_error" in item:
@@ -169,4 +173,10 @@ def summarize(items: Any) -> dict[str, Any]:
         else:
             succeeded += _count(item, "succeeded")
             failed += _count(item, "failed")
-    return {"rows": rows, "succeeded": succeeded, "failed": failed, "failed_slices": failed_slices}
+    return {
+        "rows": rows,
+        "succeeded": succeeded,
+        "failed": failed,
+        "failed_slices": failed_slices,
+        "model_versions": sorted(model_versions),  # one, when the batch ran on one version
+    }

@@ -30,6 +30,14 @@ ENV_MODEL_BUCKET = "MODEL_BUCKET"
 ENV_MODEL_KEY = "MODEL_KEY"
 ENV_SIGNING_KEY = "MODEL_SIGNING_KEY_ARN"
 ENV_BATCH_BUCKET = "BATCH_BUCKET"
+# The model version a published function version serves (set by `ops upload-model` and
+# `rollback-model` before publishing; unset: follow the newest S3 version, refreshed every
+# MODEL_REFRESH_SECONDS, which only an unqualified invoke of $LATEST does)
+ENV_MODEL_VERSION = "MODEL_VERSION_ID"
+ENV_MODEL_SHA256 = "MODEL_SHA256"
+# The alias callers and the batch state machine invoke; ops moves it to the published version
+# that pins the live model
+LIVE_ALIAS = "live"
 
 # Error types the function raises (Lambda reports the class name as errorType; the batch state
 # machine retries the transient ones and catches the rest). lambda/inference_errors.py defines

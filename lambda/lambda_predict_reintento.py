@@ -35,6 +35,8 @@ from contract import (
     ENV_BATCH_BUCKET,
     ENV_MODEL_BUCKET,
     ENV_MODEL_KEY,
+    ENV_MODEL_SHA256,
+    ENV_MODEL_VERSION,
     ENV_SIGNING_KEY,
     EVENT_DESCRIBE,
     EVENT_SLICE,
@@ -86,6 +88,8 @@ def _cache() -> ModelCache:
             ModelStore(_s3(), bucket, key, verify=KmsVerifier(_client("kms"), signing_key)),
             refresh,
             on_error=lambda err: logger.warning("model refresh failed", error=str(err)),
+            pinned_version=os.environ.get(ENV_MODEL_VERSION) or None,
+            pinned_sha256=os.environ.get(ENV_MODEL_SHA256) or None,
         )
         _state["cache"] = cache
     return cache

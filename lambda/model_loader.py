@@ -240,8 +240,9 @@ class ModelStore:
                 raise
         raise AssertionError("unreachable")
 
-    def head(self) -> dict[str, Any]:
-        return dict(self._call(self.s3.head_object))
+    def head(self, version_id: str | None = None) -> dict[str, Any]:
+        extra = {"VersionId": version_id} if version_id else {}
+        return dict(self._call(self.s3.head_object, **extra))
 
     def fetch(self, version_id: str | None) -> bytes:
         extra = {"VersionId": version_id} if version_id and version_id != "null" else {}
@@ -254,7 +255,12 @@ def _version_of(head: dict[str, Any]) -> str:
 
 
 class ModelCache:
-    """The model of one execution environment: loaded lazily, refreshed after a quiet period."""
+    """The model of one execution environment, loaded lazily.
+
+    Pinned (``pinned_version``, from the function's configuration): exactly that S3 version, with
+    that sha256, for the life of the environment; a new model is a new configuration, so new
+    environments. Unpinned: the newest version, looked for again after ``refresh_seconds``.
+    """
 
     def __init__(
         self,
@@ -262,8 +268,11 @@ class ModelCache:
         refresh_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[Exception], None] | None = None,
+        pinned_version: str | None = None,
+        pinned_sha256: str | None = None,
     ) -> None:
         self.store, self.refresh_seconds, self.clock = store, refresh_seconds, clock
+        self.pinned_version, self.pinned_sha256 = pinned_version, pinned_sha256
         self.on_error = on_error
         self.model: LoadedModel | None = None
         self.checked_at = 0.0
@@ -295,9 +304,17 @@ class ModelCache:
         """
         now = self.clock()
         if self.model is None:
-            self.model = self._load(self.store.head())
+            self.model = self._load(self.store.head(self.pinned_version))
+            if self.pinned_sha256 and self.model.sha256 != self.pinned_sha256:
+                self.model = None
+                raise ModelIntegrityError(
+                    f"model version {self.pinned_version} does not have the sha256 the function's "
+                    "configuration pins; upload the model again with `python -m ops upload-model`"
+                )
             self.checked_at = now
             return self.model, True
+        if self.pinned_version:
+            return self.model, False
         if not force_check and now - self.checked_at < self.refresh_seconds:
             return self.model, False
         self.checked_at = now

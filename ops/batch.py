@@ -17,10 +17,11 @@ from typing import Any, Literal, overload
 import pandas as pd
 from tqdm import tqdm
 
+from ops.aws import live_model
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
 from ops.batch_io import assemble, plan_slices, read_lines, slice_rows_for
-from ops.errors import BatchError, ConfigurationError
+from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
 from ops.plan import Plan
 from ops.settings import Settings
 
@@ -42,6 +43,7 @@ class BatchResult:
     output_uri: str = field(repr=False, compare=False, default="")
     seconds: float = field(repr=False, compare=False, default=0.0)
     timings: dict[str, float] = field(repr=False, compare=False, default_factory=dict)
+    model_versions: tuple[str, ...] = field(repr=False, compare=False, default=())
 
     def errors(self) -> pd.DataFrame:
         """The result rows that are errors (invalid input or a failed slice)."""
@@ -155,6 +157,12 @@ def run_batch(
     outputs = target.outputs
     described_model = describe_model(target)
     classes = list(described_model.classes) if described_model.classes is not None else None
+    live = live_model.current(target)
+    if live is None:
+        raise ModelNotUploadedError(
+            "no model is live yet; upload one with `python -m ops upload-model`",
+            error_type="NoLiveModel",
+        )
     started = time.monotonic()
     marks = [started]
     bucket = outputs.batch_bucket
@@ -169,7 +177,13 @@ def run_batch(
         stateMachineArn=outputs.state_machine_arn,
         name=run_id,
         input=json.dumps(
-            {"items": [s.as_item() for s in slices], "run_id": run_id, "output_prefix": prefix}
+            {
+                "items": [s.as_item() for s in slices],
+                "run_id": run_id,
+                "output_prefix": prefix,
+                # every slice invokes this one function version: one model for the whole batch
+                "function_version": live.function_version,
+            }
         ),
     )
     described = _wait(
@@ -201,4 +215,5 @@ def run_batch(
             name: round(marks[i + 1] - marks[i], 3)
             for i, name in enumerate(("upload", "execute", "download", "assemble"))
         },
+        model_versions=tuple(str(v) for v in summary.get("model_versions") or ()),
     )

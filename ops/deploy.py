@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from ops.aws import cloudformation
+from ops.aws import cloudformation, live_model
 from ops.aws.assembly import CloudAssembly
 from ops.aws.outputs import StackOutputs
 from ops.aws.target import Target, target_for
@@ -103,4 +103,6 @@ def deploy(
         raise SecurityApprovalError(changes)
     changed = target.deploy_assembly(cloud)
     target.forget_outputs()
+    if resolved.service_stack_name in changed:
+        live_model.repin(target)  # $LATEST was rewritten: the live model on the new code
     return DeployResult(resolved.target, names, changed, target.outputs, changes)

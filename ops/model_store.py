@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import Literal, overload
 
 from ops import contract
+from ops.aws import live_model
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
-from ops.errors import ModelNotUploadedError, ModelVersionMismatchError, OpsError
+from ops.errors import (
+    FunctionError,
+    ModelNotUploadedError,
+    ModelVersionMismatchError,
+    OpsError,
+)
 from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH
 from ops.modelfiles.manifest import ModelManifest, describe_file
 from ops.modelfiles.versions import read_pins
@@ -32,7 +38,11 @@ SKLEARN = contract.SKLEARN_METADATA
 
 @dataclass(frozen=True)
 class UploadResult:
-    """Where the model went and which version the function now serves."""
+    """Where the model went and which version the function now serves.
+
+    ``live`` is True when every invocation of the function (its ``live`` alias) from now on is
+    answered by this model version: the alias points at a published function version pinning it,
+    and that version answered with it."""
 
     uri: str
     version_id: str | None
@@ -40,6 +50,7 @@ class UploadResult:
     sklearn_version: str
     live: bool
     seconds_to_live: float = field(default=0.0, repr=False, compare=False)
+    function_version: str = field(default="", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -53,9 +64,11 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class RollbackResult:
+    """Which model version serves again (no re-upload: the alias moved to a version pinning it)."""
+
     uri: str
     restored_version: str
-    new_version_id: str
+    function_version: str
     live: bool
 
 
@@ -85,14 +98,19 @@ def sign_model(target: Target, key: str, sha256: str, sklearn_version: str) -> d
     }
 
 
-def wait_until_live(target: Target, version_id: str | None, timeout: float = 120.0) -> float:
-    """Ask the function to look for the new version until it answers with it."""
+def verify_live(target: Target, version_id: str, timeout: float = 120.0) -> float:
+    """Ask the live alias which model serves until it answers ``version_id`` (a cold start of
+    the new function version loads and verifies it); a refusal of the model is raised at once."""
     started = time.monotonic()
     last: Exception | None = None
     while time.monotonic() - started < timeout:
         try:
-            if describe_model(target).model.version_id == (version_id or "null"):
+            if describe_model(target).model.version_id == version_id:
                 return time.monotonic() - started
+        except FunctionError as err:
+            if err.error_type in ("ModelIntegrityError", "ModelVersionError"):
+                raise
+            last = err
         except OpsError as err:
             last = err
         time.sleep(0.5)
@@ -102,6 +120,22 @@ def wait_until_live(target: Target, version_id: str | None, timeout: float = 120
         + "; check `python -m ops logs`",
         error_type="Timeout",
     )
+
+
+def _go_live(
+    target: Target, version_id: str, sha256: str, wait: bool, timeout: float
+) -> tuple[live_model.LivePin, float]:
+    """Pin the model; with ``wait``, verify it serves, else put the previous pin back."""
+    before = live_model.current(target)
+    pinned = live_model.pin(target, version_id, sha256)
+    if not wait:
+        return pinned, 0.0
+    try:
+        return pinned, verify_live(target, version_id, timeout)
+    except OpsError:
+        if before is not None:
+            live_model.pin(target, before.model_version, before.model_sha256)
+        raise
 
 
 @overload
@@ -165,7 +199,7 @@ def upload_model(
     response = s3.put_object(
         Bucket=outputs.model_bucket, Key=key, Body=path.read_bytes(), Metadata=metadata
     )
-    version_id = response.get("VersionId")
+    version_id = str(response.get("VersionId") or "null")
     manifest_key = key.rsplit(".", 1)[0] + ".json"
     s3.put_object(
         Bucket=outputs.model_bucket,
@@ -173,7 +207,7 @@ def upload_model(
         Body=manifest.to_json().encode(),
         ContentType="application/json",
     )
-    seconds = wait_until_live(target, version_id, timeout) if wait else 0.0
+    pinned, seconds = _go_live(target, version_id, manifest.sha256, wait, timeout)
     return UploadResult(
         f"s3://{outputs.model_bucket}/{key}",
         version_id,
@@ -181,6 +215,7 @@ def upload_model(
         manifest.sklearn_version,
         wait,
         seconds_to_live=seconds,
+        function_version=pinned.function_version,
     )
 
 
@@ -249,35 +284,35 @@ def rollback_model(
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> RollbackResult | Plan:
-    """Make the previous version current again (a copy, so the history is kept)."""
+    """Serve the model version before the live one again: the live alias moves to a function
+    version pinning it (no copy, no re-upload; its signature is the one it was uploaded with)."""
     target = target_for(settings)
     if dry_run:
         steps = (
-            "find the previous version of the model object",
-            "copy it over the current one (a new version; the history is kept)",
+            "find the model version uploaded before the live one",
+            "pin it in a new function version and move the live alias there",
             "wait until the function serves it" if wait else "not wait for the function",
         )
         return Plan("rollback_model", target.settings.target, steps)
     versions = list_models(settings=target.settings)
-    assert not isinstance(versions, Plan)
-    if len(versions) < 2:
+    live = live_model.current(target)
+    current = (
+        live.model_version if live is not None else (versions[0].version_id if versions else "")
+    )
+    ids = [v.version_id for v in versions]
+    older = ids[ids.index(current) + 1 :] if current in ids else []
+    if not older:
         raise ModelNotUploadedError(
-            f"there is no previous model version to roll back to ({len(versions)} version(s)); "
+            f"there is no model version before the live one ({len(versions)} version(s)); "
             "upload a model first",
             error_type="NoPreviousVersion",
         )
-    previous = versions[1]
+    previous = next(v for v in versions if v.version_id == older[0])
+    pinned, _ = _go_live(target, previous.version_id, previous.sha256 or "", wait, timeout)
     outputs = target.outputs
-    key = target.settings.model_key
-    copied = target.client("s3").copy_object(
-        Bucket=outputs.model_bucket,
-        Key=key,
-        CopySource={"Bucket": outputs.model_bucket, "Key": key, "VersionId": previous.version_id},
-        MetadataDirective="COPY",
-    )
-    new_version = str(copied.get("VersionId"))
-    if wait:
-        wait_until_live(target, new_version, timeout)
     return RollbackResult(
-        f"s3://{outputs.model_bucket}/{key}", previous.version_id, new_version, wait
+        f"s3://{outputs.model_bucket}/{target.settings.model_key}",
+        previous.version_id,
+        pinned.function_version,
+        wait,
     )

@@ -132,17 +132,32 @@ def describe_model(target: Target) -> ModelDescription:
 
 
 def invoke_function(target: Target, event: dict[str, Any]) -> Invocation:
-    """Invoke the stack's function; if it is gone, re-read the stack once (deployed again?)."""
+    """Invoke the stack's function through its ``live`` alias (the published version that pins
+    the live model); if it is gone, re-read the stack once (deployed again?)."""
+    lam = target.client("lambda")
     try:
-        return invoke(target.client("lambda"), target.outputs.function_name, event)
+        return invoke(lam, target.outputs.function_name, event, contract.LIVE_ALIAS)
     except ClientError as err:
         if err.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        target.forget_outputs()
-        return invoke(target.client("lambda"), target.outputs.function_name, event)
+    target.forget_outputs()
+    name = target.outputs.function_name
+    try:
+        return invoke(lam, name, event, contract.LIVE_ALIAS)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        lam.get_function(FunctionName=name)  # the function is there: only the alias is not
+        raise ModelNotUploadedError(
+            "no model is live yet (the function has no live alias); upload one with "
+            "`python -m ops upload-model models/mejor_modelo.pkl`",
+            error_type="NoLiveModel",
+        ) from err
 
 
-def invoke(lam: Any, function_name: str, event: dict[str, Any]) -> Invocation:
+def invoke(
+    lam: Any, function_name: str, event: dict[str, Any], qualifier: str | None = None
+) -> Invocation:
     """Invoke synchronously; raise the typed error for a function error or an error answer."""
     payload = json.dumps(event, allow_nan=True).encode()
     if len(payload) > SYNC_PAYLOAD_LIMIT:
@@ -151,7 +166,8 @@ def invoke(lam: Any, function_name: str, event: dict[str, Any]) -> Invocation:
             "a synchronous invoke; use run_batch() for large inputs"
         )
     started = time.perf_counter()
-    response = lam.invoke(FunctionName=function_name, Payload=payload)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    response = lam.invoke(FunctionName=function_name, Payload=payload, **extra)
     latency = (time.perf_counter() - started) * 1000
     raw = response["Payload"].read()
     try:

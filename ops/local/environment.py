@@ -231,6 +231,7 @@ class Pool:
         self.count = 0
         self.cold_starts = 0
         self.invocations = 0
+        self.closed = False  # retired: environments are killed when their invocation ends
         self.cv = threading.Condition()
 
     def acquire(self) -> ExecutionEnvironment:
@@ -256,7 +257,7 @@ class Pool:
     def release(self, environment: ExecutionEnvironment, healthy: bool) -> None:
         with self.cv:
             self.invocations += 1
-            if healthy and environment.alive:
+            if healthy and environment.alive and not self.closed:
                 self.idle.append(environment)
             else:
                 environment.kill()
@@ -264,7 +265,10 @@ class Pool:
             self.cv.notify()
 
     def shutdown(self) -> None:
+        """Retire: idle environments now, busy ones when their invocation ends (it finishes on
+        the old configuration, as on Lambda)."""
         with self.cv:
+            self.closed = True
             for environment in self.idle:
                 environment.kill()
             self.count -= len(self.idle)

@@ -20,6 +20,7 @@ from typing import Any
 from ops.local import faults, iam_enforcement
 from ops.local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
 from ops.local.images import context_for_image, parse_dockerfile
+from ops.local.process import DEFAULT_MAX_ENVIRONMENTS
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 MB_PER_VCPU = 1769
@@ -31,7 +32,8 @@ def vcpus(memory_mb: int) -> int:
     return max(1, min(6, memory_mb // MB_PER_VCPU))
 
 
-DEFAULT_MAX_ENVIRONMENTS = 4
+# pools kept per function: the version the live alias serves, and the next (or $LATEST)
+WARM_CONFIGURATIONS_PER_FUNCTION = 2
 
 
 class LambdaRuntime:
@@ -45,6 +47,7 @@ class LambdaRuntime:
         self.images_dir = (state_dir or Path(".local-target")) / "images"
         self.pools: dict[str, Pool] = {}
         self.by_arn: dict[str, str] = {}
+        self.recent: dict[str, list[str]] = {}  # function name -> pool keys, oldest first
         self.specs: dict[str, FunctionSpec] = {}
         self.lock = threading.Lock()
 
@@ -141,7 +144,19 @@ class LambdaRuntime:
 
                 pool = self.pools[spec.key] = Pool(spec, factory)
                 self.by_arn[spec.arn] = spec.key
+                self._retire_older(spec)
             return pool
+
+    def _retire_older(self, spec: FunctionSpec) -> None:
+        """Keep the newest configurations of a function warm; retire the rest. After a model
+        change the live alias points at a new version, so the old version's environments take
+        no new invocations: their processes are freed instead of lingering."""
+        recent = self.recent.setdefault(spec.name, [])
+        recent.append(spec.key)
+        while len(recent) > WARM_CONFIGURATIONS_PER_FUNCTION:
+            old = recent.pop(0)
+            if old in self.pools:
+                self.pools.pop(old).shutdown()
 
     def invoke(self, fn: Any, payload: bytes) -> Result:
         pool = self.pool_for(fn)

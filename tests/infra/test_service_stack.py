@@ -121,7 +121,9 @@ def test_state_machine_definition(synth: Synth) -> None:
                                         "input_key.$": "$$.Map.Item.Value.input_key",
                                         "rows.$": "$$.Map.Item.Value.rows",
                                     }
-                                )
+                                ),
+                                # one function version (one model) for the whole batch
+                                "function_version.$": "$.function_version",
                             },
                             "ItemProcessor": Match.object_like(
                                 {
@@ -129,6 +131,9 @@ def test_state_machine_definition(synth: Synth) -> None:
                                     "States": {
                                         "PredictSlice": Match.object_like(
                                             {
+                                                "Parameters": Match.object_like(
+                                                    {"Qualifier.$": "$.function_version"}
+                                                ),
                                                 "Retry": [
                                                     {
                                                         "ErrorEquals": transient,
@@ -152,7 +157,13 @@ def test_state_machine_definition(synth: Synth) -> None:
                             ),
                         }
                     ),
-                    "Summarize": Match.object_like({"Type": "Task", "End": True}),
+                    "Summarize": Match.object_like(
+                        {
+                            "Type": "Task",
+                            "End": True,
+                            "Parameters": Match.object_like({"Qualifier.$": "$.function_version"}),
+                        }
+                    ),
                 },
             }
         )
