@@ -160,7 +160,14 @@ def test_aws_cli_invokes_the_function_and_starts_the_state_machine(
             "--state-machine-arn",
             deployed.outputs.state_machine_arn,
             "--input",
-            json.dumps({"items": [], "run_id": "cli", "output_prefix": "batch/cli/output/"}),
+            json.dumps(
+                {
+                    "items": [],
+                    "run_id": "cli",
+                    "output_prefix": "batch/cli/output/",
+                    "function_version": "live",  # a version or an alias (ops passes a version)
+                }
+            ),
         ],
         env=deployed.env,
         capture_output=True,

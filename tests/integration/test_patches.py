@@ -69,7 +69,9 @@ def test_stepfunctions_executable(deployed: Deployed) -> None:
     described = sfn.describe_state_machine(stateMachineArn=deployed.outputs.state_machine_arn)
     assert described["loggingConfiguration"]["level"] == "ERROR"
     assert described["tracingConfiguration"]["enabled"] is True
-    empty = json.dumps({"items": [], "run_id": "x", "output_prefix": "batch/x/output/"})
+    empty = json.dumps(
+        {"items": [], "run_id": "x", "output_prefix": "batch/x/output/", "function_version": "live"}
+    )
     first = sfn.start_execution(stateMachineArn=deployed.outputs.state_machine_arn, input=empty)
     second = sfn.start_execution(stateMachineArn=deployed.outputs.state_machine_arn, input=empty)
     assert first["executionArn"] != second["executionArn"]

@@ -16,6 +16,7 @@ import sklearn
 from botocore.exceptions import ClientError
 
 import ops
+from ops.aws import live_model
 from ops.contract import batch_key
 from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
@@ -397,15 +398,16 @@ def test_permanent_refusals_are_not_retried(
     # sha256 and version but without the deployer's signature (security review, finding 2)
     mark = tmp_path / "pickle-code-ran"
     crafted = pickle.dumps(_LeavesAMark(mark))
-    s3.put_object(
+    crafted_sha = hashlib.sha256(crafted).hexdigest()
+    written = s3.put_object(
         Bucket=out.model_bucket,
         Key=out.model_key,
         Body=crafted,
-        Metadata={
-            "sha256": hashlib.sha256(crafted).hexdigest(),
-            "sklearn-version": sklearn.__version__,
-        },
+        Metadata={"sha256": crafted_sha, "sklearn-version": sklearn.__version__},
     )
+    # (a write alone changes nothing: the live alias pins a model version; so pin this one, as
+    # someone who may also change the function's configuration could)
+    live_model.pin(target_for(s), written["VersionId"], crafted_sha)
     # THEN the deployed function refuses it before unpickling: the code never ran
     with pytest.raises(ops.FunctionError) as unsigned:
         ops.predict(GOOD, settings=s)
@@ -417,12 +419,13 @@ def test_permanent_refusals_are_not_retried(
 
     sha = hashlib.sha256(body).hexdigest()
     signed = sign_model(target_for(s), out.model_key, sha, sklearn.__version__)
-    s3.put_object(
+    truncated = s3.put_object(
         Bucket=out.model_bucket,
         Key=out.model_key,
         Body=body[:-100],
         Metadata={"sha256": sha, "sklearn-version": sklearn.__version__, **signed},
     )
+    live = live_model.pin(target_for(s), truncated["VersionId"], sha)
     # THEN realtime calls raise the typed fault
     with pytest.raises(ops.FunctionError) as caught:
         ops.predict(GOOD, settings=s)
@@ -455,6 +458,7 @@ def test_permanent_refusals_are_not_retried(
                 "items": items,
                 "run_id": CORRUPT_RUN,
                 "output_prefix": f"batch/{CORRUPT_RUN}/output/",
+                "function_version": live.function_version,
             }
         ),
     )["executionArn"]
@@ -478,13 +482,19 @@ def test_permanent_refusals_are_not_retried(
     forged.write_bytes(
         body.replace(sklearn.__version__.encode(), b"0" + sklearn.__version__.encode()[1:])
     )
-    ops.upload_model(forged, force=True, wait=False, settings=s)
+    forced = ops.upload_model(forged, force=True, wait=False, settings=s)
+    assert not forced.live  # pinned but not verified
     with pytest.raises(ops.FunctionError) as refused:
-        for _ in range(20):
-            ops.status(settings=s)  # asks the function to look for the new version now
-            ops.predict(GOOD, settings=s)
-            time.sleep(0.2)
+        ops.predict(GOOD, settings=s)
     assert refused.value.error_type in ("ModelVersionError", "ModelIntegrityError")
+    # AND with wait (the default) a refused model is not left live: the alias goes back
+    before = live_model.current(target_for(s))
+    assert before is not None
+    with pytest.raises(ops.FunctionError):
+        ops.upload_model(forged, force=True, settings=s)
+    after = live_model.current(target_for(s))
+    assert after is not None and after.model_version == before.model_version
+    assert after.function_version != before.function_version  # re-published, same model
     ops.teardown(
         "Reintento-corrupt-Service",
         delete_model_bucket=True,
