@@ -9,6 +9,7 @@ from ops.batch import BatchResult, run_batch
 from ops.cost import CostEstimate, estimate_cost, seed_estimate
 from ops.deploy import DeployResult, deploy
 from ops.errors import (
+    AccessDeniedError,
     BatchError,
     ConfigurationError,
     ConfirmationError,
@@ -24,7 +25,9 @@ from ops.errors import (
     OpsError,
     PayloadTooLargeError,
     SecurityApprovalError,
+    ServiceUnreachableError,
     StackNotDeployedError,
+    ThrottledError,
 )
 from ops.local_target import local_status, start_local, stop_local
 from ops.model_store import (
@@ -54,6 +57,7 @@ from ops.status import Status, status
 from ops.teardown import TeardownResult, teardown
 
 __all__ = [
+    "AccessDeniedError",
     "BadInputAnswers",
     "BatchError",
     "BatchResult",
@@ -84,10 +88,12 @@ __all__ = [
     "Report",
     "RollbackResult",
     "SecurityApprovalError",
+    "ServiceUnreachableError",
     "Settings",
     "StackNotDeployedError",
     "Status",
     "TeardownResult",
+    "ThrottledError",
     "UploadResult",
     "bad_input_examples",
     "build_manifest",

@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ops.aws import live_model
+from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
 from ops.batch_io import assemble, plan_slices, read_lines, slice_rows_for
@@ -128,6 +129,7 @@ def run_batch(
 ) -> Plan: ...
 
 
+@user_facing
 def run_batch(
     data: Any,
     *,

@@ -20,20 +20,84 @@ TARGET_SLICES = 16
 MAX_SLICES = 1_000  # keeps the execution input (one ~150-byte item per slice) far under 256 KB
 
 
+ROW_FILE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    """A CSV file as a frame; an unreadable one is a ConfigurationError that says why."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError as err:
+        raise ConfigurationError(f"{path.name} is empty; a CSV needs a header and rows") from err
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as err:
+        raise ConfigurationError(
+            f"{path.name} is not a readable CSV file ({type(err).__name__}); save it as UTF-8 "
+            "CSV with a header line"
+        ) from err
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigurationError(f"{path.name} is not UTF-8 text; save it as UTF-8") from err
+
+
+def _row_file(data: str | Path) -> Path:
+    path = Path(data)
+    if not path.is_file():
+        raise ConfigurationError(f"no rows file at {path}; pass a CSV/JSONL path or a DataFrame")
+    if path.suffix.lower() not in ROW_FILE_SUFFIXES:
+        raise ConfigurationError(f"{path.name}: rows must be in a .csv or .jsonl file")
+    return path
+
+
 def read_lines(data: Any) -> list[str]:
-    """Input as JSON lines: a CSV/JSONL path, a DataFrame, or a list of rows."""
+    """Input as JSON lines: a CSV/JSONL path, a DataFrame, or a list of rows. A JSONL line
+    that is not JSON is kept: the function answers it with that row's error record."""
     if isinstance(data, str | Path):
-        path = Path(data)
-        if not path.is_file():
-            raise ConfigurationError(
-                f"no batch input at {path}; pass a CSV/JSONL path or a DataFrame"
-            )
-        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-            return [line for line in path.read_text().splitlines() if line.strip()]
+        path = _row_file(data)
         if path.suffix.lower() == ".csv":
-            return [json.dumps(row) for row in to_rows(pd.read_csv(path))]
-        raise ConfigurationError(f"{path.name}: batch input must be .csv or .jsonl")
+            return [json.dumps(row) for row in to_rows(_csv(path))]
+        return [line for line in _text(path).splitlines() if line.strip()]
     return [json.dumps(row, allow_nan=True) for row in to_rows(data)]
+
+
+def parse_rows(text: str) -> list[Any]:
+    """Rows given as JSON text (one row object or a list of rows), refused with the reason."""
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise ConfigurationError(
+            f"--rows is not JSON ({err}); pass one row object or a list of rows, e.g. "
+            "'{\"latencia_ms\": 120.5, ...}'"
+        ) from err
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list) and data:
+        return data
+    raise ConfigurationError(
+        f"--rows must be a row object or a non-empty list of rows, got {type(data).__name__}"
+    )
+
+
+def read_rows(data: str | Path) -> Any:
+    """Rows of a CSV (a DataFrame) or JSONL file for a realtime request; every line must be
+    JSON here (realtime requests are refused whole, so the file is checked first)."""
+    path = _row_file(data)
+    if path.suffix.lower() == ".csv":
+        return _csv(path)
+    rows = []
+    for number, line in enumerate(_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError as err:
+            raise ConfigurationError(f"{path.name} line {number} is not JSON ({err})") from err
+    if not rows:
+        raise ConfigurationError(f"{path.name} has no rows")
+    return rows
 
 
 def slice_rows_for(n_rows: int) -> int:

@@ -1,21 +1,77 @@
-"""``python -m ops``: a light wrapper on the ops verbs (papermill's rule: no logic here)."""
+"""``python -m ops``: a light wrapper on the ops verbs (papermill's rule: no logic here).
+
+Every flag's type checks its value with ``ops.validate`` (so ``--help`` states the ranges); a
+refusal prints one ``error: ...`` line and exits 2, a fault exits 1, and no traceback is shown
+unless ``--debug`` asks for it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
 import ops
-from ops.errors import OpsError, SecurityApprovalError
+from ops import validate
+from ops.batch_io import ROW_FILE_SUFFIXES, parse_rows, read_rows
+from ops.errors import REFUSALS, ConfigurationError, OpsError, SecurityApprovalError
 from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
+from ops.observe import MAX_SINCE_SECONDS
 from ops.showcase.runner import NotebookFailedError
+
+
+class _UsageError(Exception):
+    """argparse's complaint, as one line (instead of its usage text and exit)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see `python -m ops {self.prog.split()[-1]} --help`)")
+
+
+def _checked(check: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """An argparse type from a validator: its ConfigurationError becomes argparse's error."""
+
+    def convert(value: str) -> Any:
+        try:
+            return check(value)
+        except ConfigurationError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    convert.__name__ = what
+    return convert
+
+
+def _int(low: int, high: int, name: str) -> Callable[[str], Any]:
+    def parse(value: str) -> int:
+        if not re.fullmatch(r"-?\d{1,18}", value.strip()):
+            raise ConfigurationError(f"{name}={value[:40]!r} must be a whole number")
+        return validate.integer(name, int(value), low=low, high=high)
+
+    return _checked(parse, "integer")
+
+
+def _float(low: float, high: float, name: str) -> Callable[[str], Any]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError as err:
+            raise ConfigurationError(f"{name}={value[:40]!r} must be a number") from err
+        return validate.number(name, number, low=low, high=high)
+
+    return _checked(parse, "number")
+
+
+def _file(name: str, *suffixes: str) -> Callable[[str], Any]:
+    return _checked(lambda v: validate.existing_file(name, v, suffixes), "path")
 
 
 def _settings(args: argparse.Namespace) -> ops.Settings:
@@ -25,13 +81,11 @@ def _settings(args: argparse.Namespace) -> ops.Settings:
 
 
 def _rows(args: argparse.Namespace) -> Any:
-    if args.rows:
-        data = json.loads(args.rows)
-        return data if isinstance(data, list) else [data]
-    path = Path(args.file)
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """Rows from --rows (JSON) or --file (.jsonl/.csv): a ConfigurationError names the problem."""
+    return read_rows(args.file) if args.file else parse_rows(args.rows)
+
+
+MAX_COUNT = 10**12
 
 
 def _run_notebooks(args: argparse.Namespace) -> Any:
@@ -77,7 +131,9 @@ def _deploy(args: argparse.Namespace, settings: ops.Settings) -> Any:
 def _context(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
-        key, _, value = pair.partition("=")
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"{pair[:60]!r} is not KEY=VALUE, e.g. memory_mb=2048")
         out[key] = value
     return out
 
@@ -172,7 +228,11 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
         )
     elif verb == "upload-model":
         p.add_argument(
-            "path", nargs="?", type=Path, default=DEFAULT_MODEL_PATH, help="joblib model file"
+            "path",
+            nargs="?",
+            type=_file("path", ".pkl", ".joblib"),
+            default=DEFAULT_MODEL_PATH,
+            help="joblib model file (.pkl or .joblib)",
         )
         p.add_argument(
             "--force",
@@ -182,26 +242,61 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
     elif verb == "predict":
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--rows", help="JSON: one row object or a list of rows")
-        group.add_argument("--file", help="JSONL or CSV file of rows")
+        group.add_argument(
+            "--file", type=_file("--file", *ROW_FILE_SUFFIXES), help="JSONL or CSV file of rows"
+        )
     elif verb == "run-batch":
-        p.add_argument("path", type=Path, help="CSV or JSONL file of rows")
+        p.add_argument(
+            "path", type=_file("path", *ROW_FILE_SUFFIXES), help="CSV or JSONL file of rows"
+        )
     elif verb in ("logs", "metrics"):
-        p.add_argument("--since", type=float, default=3600.0, help="seconds back (default 3600)")
+        p.add_argument(
+            "--since",
+            type=_float(1, MAX_SINCE_SECONDS, "--since"),
+            default=3600.0,
+            help=f"seconds back, 1 to {MAX_SINCE_SECONDS:,} (default 3600)",
+        )
         if verb == "logs":
-            p.add_argument("--pattern", help="CloudWatch Logs filter pattern, e.g. REPORT")
+            p.add_argument(
+                "--pattern",
+                type=_checked(lambda v: validate.text("--pattern", v), "text"),
+                help="CloudWatch Logs filter pattern, e.g. REPORT",
+            )
     elif verb == "estimate-cost":
-        p.add_argument("--invocations", type=int, default=10_000)
-        p.add_argument("--memory-mb", type=int, default=1024)
-        p.add_argument("--duration-ms", type=float, default=1200.0, help="billed ms per invocation")
-        p.add_argument("--batch-rows", type=int, default=0)
+        p.add_argument(
+            "--invocations",
+            type=_int(0, MAX_COUNT, "--invocations"),
+            default=10_000,
+            help=f"realtime calls a month, 0 to {MAX_COUNT:,}",
+        )
+        p.add_argument(
+            "--memory-mb", type=_int(128, 10240, "--memory-mb"), default=1024, help="128 to 10,240"
+        )
+        p.add_argument(
+            "--duration-ms",
+            type=_float(0, 900_000, "--duration-ms"),
+            default=1200.0,
+            help="billed ms per invocation, 0 to 900,000",
+        )
+        p.add_argument(
+            "--batch-rows",
+            type=_int(0, MAX_COUNT, "--batch-rows"),
+            default=0,
+            help=f"batch rows a month, 0 to {MAX_COUNT:,}",
+        )
     elif verb == "teardown":
-        p.add_argument("--confirm", help="the service stack name, e.g. Reintento-dev-Service")
+        p.add_argument(
+            "--confirm",
+            type=_checked(lambda v: validate.stack_name("--confirm", v), "stack name"),
+            help="the service stack name, e.g. Reintento-dev-Service",
+        )
         p.add_argument(
             "--delete-model-bucket", action="store_true", help="also delete every model version"
         )
         p.add_argument(
             "--confirm-model-store",
             metavar="NAME",
+            type=_checked(lambda v: validate.stack_name("--confirm-model-store", v), "stack name"),
             help="with --delete-model-bucket: the model stack name, e.g. Reintento-dev-ModelStore",
         )
     elif verb == "local":
@@ -227,20 +322,38 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
         )
     elif verb == "train-demo":
         p.add_argument(
-            "--path", type=Path, default=DEFAULT_MODEL_PATH, help="where to write the .pkl"
+            "--path",
+            type=_checked(lambda v: _pkl_target(v), "path"),
+            default=DEFAULT_MODEL_PATH,
+            help="where to write the .pkl",
         )
-        p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows of synthetic data")
+        p.add_argument(
+            "--rows",
+            type=_int(1000, 1_000_000, "--rows"),
+            default=DEFAULT_ROWS,
+            help="rows of synthetic data, 1,000 to 1,000,000",
+        )
     elif verb == "sample-rows":
-        p.add_argument("--n", type=int, default=5, help="how many rows")
-        p.add_argument("--seed", type=int, default=7, help="random seed")
+        p.add_argument(
+            "--n", type=_int(1, 10_000_000, "--n"), default=5, help="how many rows, 1 to 10,000,000"
+        )
+        p.add_argument(
+            "--seed", type=_int(0, 2**32 - 1, "--seed"), default=7, help="random seed, 0 to 2^32-1"
+        )
+
+
+def _pkl_target(value: str) -> Path:
+    if not value.endswith(".pkl") or not value.isprintable():
+        raise ConfigurationError(f"--path={value[:60]!r} must be a .pkl file name")
+    return Path(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m ops",
         description="Deploy and operate the scikit-learn model service (default target: local).",
     )
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
     for verb, (help_text, _) in VERBS.items():
         p = sub.add_parser(verb, help=help_text, description=help_text)
         p.add_argument(
@@ -249,10 +362,27 @@ def build_parser() -> argparse.ArgumentParser:
             help="where to operate (env REINTENTO_TARGET, default local)",
         )
         p.add_argument(
-            "--region", help="AWS region (env REINTENTO_REGION/AWS_REGION, default us-east-1)"
+            "--region",
+            type=_checked(lambda v: validate.region("--region", v), "region"),
+            help="AWS region (env REINTENTO_REGION/AWS_REGION, default us-east-1)",
         )
-        p.add_argument("--profile", help="AWS profile (env AWS_PROFILE)")
-        p.add_argument("--stage", help="stage name (env REINTENTO_STAGE, default dev)")
+        p.add_argument(
+            "--profile",
+            type=_checked(lambda v: validate.text("--profile", v), "text"),
+            help="AWS profile (env AWS_PROFILE)",
+        )
+        p.add_argument(
+            "--stage",
+            type=_checked(lambda v: validate.name("--stage", v), "name"),
+            help="stage name: a letter, then up to 31 letters, digits or hyphens "
+            "(env REINTENTO_STAGE, default dev)",
+        )
+        p.add_argument(
+            "--debug",
+            "-v",
+            action="store_true",
+            help="on an error, also print the chained detail and the traceback",
+        )
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         p.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
         _options(verb, p)
@@ -281,14 +411,42 @@ def _show(result: Any) -> str:
     return str(result)
 
 
+def _report(err: BaseException, debug: bool) -> None:
+    """One ``error:`` line (a message's own further lines follow it); details only on --debug."""
+    print(f"error: {err}", file=sys.stderr)
+    if debug:
+        traceback.print_exception(err, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Exit 0 done, 2 refused (wrong input, set-up or confirmation), 1 failed, 130 interrupted."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or "-v" in (
+        argv if argv is not None else sys.argv[1:]
+    )
+    try:
+        args = build_parser().parse_args(argv)
+    except _UsageError as err:
+        _report(err, debug)
+        return 2
     try:
         result = VERBS[args.verb][1](args, _settings(args))
         if isinstance(result, ops.TeardownResult) and result.refused:
             raise ops.ConfirmationError(result.message)
+        print(json.dumps(_jsonable(result), indent=2, default=str) if args.json else _show(result))
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except OpsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(_jsonable(result), indent=2, default=str) if args.json else _show(result))
+        _report(err, debug)
+        return 2 if isinstance(err, REFUSALS) else 1
+    except Exception as err:  # a bug of ours: still one line, the traceback with --debug
+        _report(
+            OpsError(
+                f"unexpected {type(err).__name__}: {err}; run again with --debug and report it"
+            ),
+            False,
+        )
+        if debug:
+            traceback.print_exception(err, file=sys.stderr)
+        return 1
     return 0

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ops import prices
+from ops import prices, validate
+from ops.errors import ConfigurationError
 
 SEED_ASSUMPTIONS: dict[str, Any] = {
     "invocations": 10_000,
@@ -85,6 +86,20 @@ def estimate_cost(
     Durations are billed milliseconds per invocation (use ``metrics().mean_billed_ms``).
     No free tier is applied. Dashboards beyond the free three are charged.
     """
+    for name, value in (("invocations", invocations), ("batch_rows", batch_rows)):
+        validate.integer(name, value, low=0, high=10**12)
+    validate.integer("memory_mb", memory_mb, low=128, high=10240)
+    validate.integer("slice_rows", slice_rows, low=1, high=10**9)
+    for name, amount in (
+        ("duration_ms", duration_ms),
+        ("slice_duration_ms", slice_duration_ms),
+        ("model_storage_gb", model_storage_gb),
+        ("batch_storage_gb", batch_storage_gb),
+        ("log_ingest_gb", log_ingest_gb),
+    ):
+        validate.number(name, amount, low=0, high=1e12)
+    if architecture not in ("x86_64", "arm64"):
+        raise ConfigurationError(f"architecture={architecture!r} must be x86_64 or arm64")
     slices = math.ceil(batch_rows / slice_rows) if batch_rows else 0
     requests = invocations + slices
     gb_seconds = memory_mb / 1024 * (invocations * duration_ms + slices * slice_duration_ms) / 1000

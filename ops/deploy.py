@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, overload
 
 from ops.aws import cloudformation, live_model
 from ops.aws.assembly import CloudAssembly
+from ops.aws.faults import user_facing
 from ops.aws.outputs import StackOutputs
 from ops.aws.target import Target, target_for
-from ops.errors import SecurityApprovalError
+from ops.errors import ConfigurationError, SecurityApprovalError
 from ops.plan import Plan
 from ops.security_changes import SecurityChange, security_changes
 from ops.settings import Settings
@@ -44,6 +45,22 @@ def _plan(target: Target, context: Mapping[str, str]) -> Plan:
         "wait for both stacks and read their outputs",
     )
     return Plan("deploy", settings.target, steps)
+
+
+def check_context(context: Mapping[str, str]) -> None:
+    """Refuse unknown or unusable CDK context before synth (whose errors come from deep in jsii)."""
+    from infra.settings import StackSettings, settings_from_context
+
+    known = {f.name for f in fields(StackSettings)}
+    unknown = sorted(set(context) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown context {unknown}; the stacks take: {', '.join(sorted(known))}"
+        )
+    try:
+        settings_from_context(context)
+    except (ValueError, TypeError) as err:
+        raise ConfigurationError(f"context is not usable: {err}") from err
 
 
 def review_security(target: Target, cloud: CloudAssembly) -> tuple[SecurityChange, ...]:
@@ -79,6 +96,7 @@ def deploy(
 ) -> Plan: ...
 
 
+@user_facing
 def deploy(
     *,
     context: Mapping[str, Any] | None = None,
@@ -94,6 +112,7 @@ def deploy(
     target = target_for(settings)
     resolved = target.settings
     full_context = {**resolved.cdk_context, **{k: str(v) for k, v in (context or {}).items()}}
+    check_context(full_context)
     names = (resolved.model_stack_name, resolved.service_stack_name)
     if dry_run:
         return _plan(target, full_context)

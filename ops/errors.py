@@ -95,3 +95,28 @@ class FunctionTimeoutError(FunctionError):
 
 class BatchError(OpsError):
     """A batch execution did not finish."""
+
+
+class AccessDeniedError(OpsError):
+    """AWS refused a call for lack of permission."""
+
+
+class ThrottledError(OpsError):
+    """AWS throttled a call; it may pass on a later try."""
+
+
+class ServiceUnreachableError(OpsError):
+    """An AWS endpoint (or the local target) could not be reached."""
+
+
+# What the CLI calls a refusal (exit 2: the input, the set-up or a confirmation is wrong) rather
+# than a fault (exit 1: something failed while doing what was asked)
+REFUSALS: tuple[type[OpsError], ...] = (
+    ConfigurationError,
+    CredentialsError,
+    ConfirmationError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    ModelVersionMismatchError,
+    ModelFileError,
+)

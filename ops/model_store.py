@@ -18,6 +18,7 @@ from typing import Literal, overload
 
 from ops import contract
 from ops.aws import live_model
+from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
 from ops.errors import (
@@ -162,6 +163,7 @@ def upload_model(
 ) -> Plan: ...
 
 
+@user_facing
 def upload_model(
     path: Path | str = DEFAULT_MODEL_PATH,
     *,
@@ -229,6 +231,7 @@ def list_models(
 def list_models(*, dry_run: Literal[True], settings: Settings | None = None) -> Plan: ...
 
 
+@user_facing
 def list_models(
     *, dry_run: bool = False, settings: Settings | None = None
 ) -> tuple[ModelVersion, ...] | Plan:
@@ -277,6 +280,7 @@ def rollback_model(
 ) -> Plan: ...
 
 
+@user_facing
 def rollback_model(
     *,
     wait: bool = True,

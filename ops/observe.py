@@ -10,6 +10,8 @@ from typing import Any, Literal, overload
 
 import pandas as pd
 
+from ops import validate
+from ops.aws.faults import user_facing
 from ops.aws.target import target_for
 from ops.plan import Plan
 from ops.settings import Settings
@@ -19,6 +21,9 @@ _REPORT = re.compile(
     r"Billed Duration: (?P<billed>\d+) ms\s+Memory Size: (?P<memory>\d+) MB"
     r"(?:\s+Max Memory Used: (?P<used>\d+) MB)?(?:\s+Init Duration: (?P<init>[\d.]+) ms)?"
 )
+
+
+MAX_SINCE_SECONDS = 14 * 24 * 3600  # how far back one query may look
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ def logs(
 ) -> Plan: ...
 
 
+@user_facing
 def logs(
     since: float = 3600.0,
     *,
@@ -141,6 +147,9 @@ def logs(
     settings: Settings | None = None,
 ) -> tuple[LogEvent, ...] | Plan:
     """The function's log events of the last ``since`` seconds (optionally filtered)."""
+    validate.number("since", since, low=1, high=MAX_SINCE_SECONDS)
+    if pattern is not None:
+        validate.text("pattern", pattern)
     target = target_for(settings)
     if dry_run:
         return Plan(
@@ -166,6 +175,7 @@ def metrics(
 ) -> Plan: ...
 
 
+@user_facing
 def metrics(
     since: float = 3600.0,
     *,
@@ -173,6 +183,7 @@ def metrics(
     settings: Settings | None = None,
 ) -> Metrics | Plan:
     """REPORT figures of the last ``since`` seconds: cold starts, init/billed duration, p50/p99."""
+    validate.number("since", since, low=1, high=MAX_SINCE_SECONDS)
     target = target_for(settings)
     if dry_run:
         return Plan(

@@ -7,6 +7,7 @@ from typing import Any, Literal, overload
 
 import pandas as pd
 
+from ops.aws.faults import user_facing
 from ops.aws.function import predict_rows
 from ops.aws.target import target_for
 from ops.errors import InvalidInputError
@@ -44,6 +45,7 @@ def predict(
 def predict(rows: Any, *, dry_run: Literal[True], settings: Settings | None = None) -> Plan: ...
 
 
+@user_facing
 def predict(
     rows: Any, *, dry_run: bool = False, settings: Settings | None = None
 ) -> Prediction | Plan:

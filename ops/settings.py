@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ops import contract
+from ops import contract, validate
 from ops.errors import ConfigurationError
 from ops.modelfiles.versions import PROJECT_ROOT
 
@@ -85,4 +85,11 @@ class Settings:
                 f"target must be 'local' or 'aws', got {resolved.target!r}; "
                 "set REINTENTO_TARGET or pass target="
             )
+        validate.name("stage", resolved.stage)
+        validate.name("stack_prefix", resolved.stack_prefix)
+        validate.region("region", resolved.region)
+        validate.model_key("model_key", resolved.model_key)
+        if resolved.profile is not None:
+            validate.text("profile", resolved.profile)
+        validate.integer("local_port", resolved.local_port, low=1024, high=65535)
         return resolved

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, overload
 
 from ops.aws import cloudformation
+from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.target import target_for
 from ops.errors import OpsError
@@ -33,6 +34,7 @@ def status(*, dry_run: Literal[False] = False, settings: Settings | None = None)
 def status(*, dry_run: Literal[True], settings: Settings | None = None) -> Plan: ...
 
 
+@user_facing
 def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status | Plan:
     """Never starts anything: a stopped local target is reported as such."""
     target = target_for(settings)

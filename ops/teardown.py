@@ -16,6 +16,7 @@ from typing import Any, Literal, overload
 from botocore.exceptions import ClientError
 
 from ops.aws import cloudformation
+from ops.aws.faults import user_facing
 from ops.aws.outputs import OUTPUT_KEYS
 from ops.aws.target import Target, target_for
 from ops.plan import Plan
@@ -103,6 +104,7 @@ def teardown(
 ) -> Plan: ...
 
 
+@user_facing
 def teardown(
     confirm: str | None = None,
     *,

@@ -17,6 +17,7 @@ from ops.errors import (
     InvalidInputError,
     ModelNotUploadedError,
     PayloadTooLargeError,
+    StackNotDeployedError,
 )
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -147,7 +148,12 @@ def invoke_function(target: Target, event: dict[str, Any]) -> Invocation:
     except ClientError as err:
         if err.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        lam.get_function(FunctionName=name)  # the function is there: only the alias is not
+        try:
+            lam.get_function(FunctionName=name)  # the function is there: only the alias is not
+        except ClientError as gone:
+            raise StackNotDeployedError(
+                f"the function {name} is gone; run `python -m ops deploy` (and upload-model) again"
+            ) from gone
         raise ModelNotUploadedError(
             "no model is live yet (the function has no live alias); upload one with "
             "`python -m ops upload-model models/mejor_modelo.pkl`",

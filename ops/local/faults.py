@@ -5,8 +5,10 @@ functions whose name contains ``function`` and whose event has the top-level key
 
     [{"function": "InferenceFunction", "event_key": "batch_slice", "kind": "crash", "count": 1}]
 
-``kind`` is ``crash`` (the environment dies: ``Runtime.ExitError``) or ``timeout``
-(``Sandbox.Timedout``). Spent rules are written back, so a test sees what was used.
+``kind`` is ``crash`` (the environment dies: ``Runtime.ExitError``), ``timeout``
+(``Sandbox.Timedout``) or ``throttle`` (the Invoke API answers ``TooManyRequestsException``,
+HTTP 429, as Lambda does past its concurrency). Spent rules are written back, so a test sees
+what was used.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 FAULTS_FILE = "faults.json"
-Kind = Literal["crash", "timeout"]
+Kind = Literal["crash", "timeout", "throttle"]
+PLATFORM_KINDS: tuple[Kind, ...] = ("crash", "timeout")
 _lock = threading.Lock()
 
 
@@ -31,8 +34,14 @@ def remaining(state_dir: Path) -> list[dict[str, Any]]:
     return list(json.loads(path.read_text())) if path.is_file() else []
 
 
-def take(state_dir: Path | None, function_name: str, payload: bytes) -> Kind | None:
-    """The fault to apply to this invocation, if a rule matches (and spend one)."""
+def take(
+    state_dir: Path | None,
+    function_name: str,
+    payload: bytes,
+    kinds: tuple[Kind, ...] = PLATFORM_KINDS,
+) -> Kind | None:
+    """The fault of one of ``kinds`` to apply to this invocation, if a rule matches (and spend
+    one)."""
     if state_dir is None:
         return None
     path = state_dir / FAULTS_FILE
@@ -51,10 +60,12 @@ def take(state_dir: Path | None, function_name: str, payload: bytes) -> Kind | N
             key = rule.get("event_key")
             if rule.get("count", 0) <= 0 or rule.get("function", "") not in function_name:
                 continue
+            if rule.get("kind", "crash") not in kinds:
+                continue
             if key and not (isinstance(event, dict) and key in event):
                 continue
             rule["count"] -= 1
             path.write_text(json.dumps(rules))
-            kind: Kind = "timeout" if rule.get("kind") == "timeout" else "crash"
+            kind: Kind = rule.get("kind", "crash")
             return kind
     return None

@@ -253,6 +253,11 @@ def install() -> None:
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         raw = body.encode() if isinstance(body, str) else (body or b"{}")
         headers = {k.lower(): v for k, v in dict(request_headers).items()}
+        state_dir = _configured[0].state_dir if _configured else None
+        if faults.take(state_dir, self.function_name, raw, kinds=("throttle",)):
+            throttled = LambdaClientError("TooManyRequestsException", "Rate Exceeded.")
+            throttled.code = 429
+            raise throttled
         if len(raw) > SYNC_PAYLOAD_LIMIT:
             raise LambdaClientError(
                 "RequestEntityTooLargeException",

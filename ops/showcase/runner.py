@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.errors import OpsError
+from ops.errors import ConfigurationError, OpsError
 from ops.local.process import free_port
 from ops.modelfiles.versions import PROJECT_ROOT
 
@@ -105,7 +105,7 @@ def run_notebooks(
     unknown = set(params) - set().union(*declared.values())
     if unknown:
         known = ", ".join(sorted(set().union(*declared.values())))
-        raise NotebookFailedError(
+        raise ConfigurationError(
             f"unknown notebook parameter(s) {sorted(unknown)}; the notebooks take: {known}"
         )
     saved = {k: os.environ.get(k) for k in fresh_env}

@@ -68,7 +68,7 @@ def test_assemble_has_one_row_per_input_row_even_for_failed_slices() -> None:
 
 
 def test_read_lines_refuses_missing_and_unknown_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="no batch input"):
+    with pytest.raises(ConfigurationError, match="no rows file"):
         read_lines(tmp_path / "nope.csv")
     (tmp_path / "rows.txt").write_text("x")
     with pytest.raises(ConfigurationError, match=r"\.csv or \.jsonl"):
@@ -175,5 +175,5 @@ def test_cli_parser_knows_every_verb_and_refuses_unknown_flags() -> None:
     assert args.yes and args.context == ["memory_mb=2048"]
     args = parser.parse_args(["teardown", "--confirm", "X", "--delete-model-bucket"])
     assert args.confirm == "X" and args.delete_model_bucket
-    with pytest.raises(SystemExit):
-        parser.parse_args(["predict", "--stge", "prod"])
+    with pytest.raises(Exception, match="unrecognized arguments: --stge"):
+        parser.parse_args(["predict", "--rows", "{}", "--stge", "prod"])

@@ -1,0 +1,123 @@
+"""Faults per verb reach the caller as an OpsError with a next step, never a botocore traceback:
+no credentials, an unreachable endpoint, throttling, and each part of a deployment gone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ops
+from ops.aws.target import target_for
+from ops.local import faults
+from ops.local.process import free_port
+from ops.modelfiles.demo_model import DemoModel
+
+ROWS = ops.sample_rows(2, seed=4)
+
+
+def _verbs(s: ops.Settings, model: Path) -> dict[str, Callable[[], Any]]:
+    return {
+        "status": lambda: ops.status(settings=s),
+        "predict": lambda: ops.predict(ROWS, settings=s),
+        "run_batch": lambda: ops.run_batch(ROWS, progress=False, settings=s),
+        "list_models": lambda: ops.list_models(settings=s),
+        "upload_model": lambda: ops.upload_model(model, settings=s),
+        "logs": lambda: ops.logs(settings=s),
+        "deploy": lambda: ops.deploy(approve_security_changes=True, settings=s),
+    }
+
+
+def _refused(call: Callable[[], Any], error: type[ops.OpsError], *words: str) -> None:
+    with pytest.raises(error) as caught:
+        call()
+    message = str(caught.value)
+    assert all(w in message for w in words), message
+    # a botocore cause, if any, is chained for --debug, never raised as it is
+    assert not type(caught.value).__module__.startswith("botocore")
+
+
+def test_no_credentials_for_aws(
+    demo_model: DemoModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s = ops.Settings.resolve(target="aws", stage="nocreds")
+    for name, call in _verbs(s, demo_model.path).items():
+        if name == "status":
+            continue  # status reports instead of raising: below
+        _refused(call, ops.CredentialsError, "credentials")
+
+
+def test_unreachable_endpoint(demo_model: DemoModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    # an AWS-compatible endpoint where nothing listens (loopback only)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNREACHABLE00000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unreachable")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    s = ops.Settings.resolve(target="aws", stage="unreachable")
+    for name in ("status", "predict", "list_models"):
+        _refused(_verbs(s, demo_model.path)[name], ops.ServiceUnreachableError, "cannot reach")
+
+
+@pytest.fixture(scope="module")
+def faulty(local_settings: ops.Settings, demo_model: DemoModel) -> ops.Settings:
+    s = ops.Settings.resolve(
+        target="local",
+        local_port=local_settings.local_port,
+        state_dir=local_settings.state_dir,
+        stage="faults",
+    )
+    ops.deploy(approve_security_changes=True, settings=s)
+    ops.upload_model(demo_model.path, settings=s)
+    return s
+
+
+def test_throttled(faulty: ops.Settings) -> None:
+    # Lambda answers 429 TooManyRequestsException past its concurrency; botocore retries, then
+    faults.inject(faulty.state_dir, [{"function": "faults", "kind": "throttle", "count": 20}])
+    try:
+        _refused(lambda: ops.predict(ROWS, settings=faulty), ops.ThrottledError, "try again")
+    finally:
+        faults.inject(faulty.state_dir, [])
+    assert ops.predict(ROWS, settings=faulty)  # and it passes once the throttling stops
+
+
+def test_parts_of_the_deployment_gone(faulty: ops.Settings, demo_model: DemoModel) -> None:
+    target = target_for(faulty)
+    out = target.outputs
+    s3, sfn, lam = target.client("s3"), target.client("stepfunctions"), target.client("lambda")
+    # the model deleted (every version): nothing to roll back to, say so
+    for version in s3.list_object_versions(Bucket=out.model_bucket).get("Versions", []):
+        s3.delete_object(
+            Bucket=out.model_bucket, Key=version["Key"], VersionId=version["VersionId"]
+        )
+    _refused(lambda: ops.rollback_model(settings=faulty), ops.OpsError, "upload")
+    # the state machine deleted: a batch says to redeploy
+    sfn.delete_state_machine(stateMachineArn=out.state_machine_arn)
+    _refused(
+        lambda: ops.run_batch(ROWS, progress=False, settings=faulty),
+        ops.StackNotDeployedError,
+        "deploy",
+    )
+    # the function deleted: realtime says to redeploy; status reports it
+    lam.delete_function(FunctionName=out.function_name)
+    _refused(lambda: ops.predict(ROWS, settings=faulty), ops.StackNotDeployedError, "deploy")
+    assert "deploy" in ops.status(settings=faulty).note
+    # the stacks deleted (or never deployed for this stage): every verb that needs them says to
+    # deploy. (moto cannot delete a stack whose resources were deleted behind its back, which
+    # AWS does, so a stage without stacks stands for it here.)
+    gone = ops.Settings.resolve(faulty, stage="gone")
+    for call in (
+        lambda: ops.predict(ROWS, settings=gone),
+        lambda: ops.run_batch(ROWS, progress=False, settings=gone),
+        lambda: ops.logs(settings=gone),
+        lambda: ops.upload_model(demo_model.path, settings=gone),
+        lambda: ops.list_models(settings=gone),
+    ):
+        _refused(call, ops.StackNotDeployedError, "deploy")
