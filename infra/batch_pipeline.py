@@ -100,9 +100,12 @@ class BatchPipeline(Construct):
             retry_on_service_exceptions=False,
         )
         _retry_transient(summarize)
+        # under /aws/vendedlogs/states/: AWS's guidance for Step Functions log groups, so the
+        # CloudWatch Logs resource policy does not grow with every stage
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
+            log_group_name=f"/aws/vendedlogs/states/{settings.stack_prefix}-{settings.stage}-batch",
             retention=retention(settings.log_retention_days),
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )

@@ -57,6 +57,16 @@ class InferenceFunction(Construct):
             )
         )
         self.role.add_to_policy(
+            # without s3:ListBucket, S3 answers 403 AccessDenied for a key that does not exist;
+            # with it (only for the model key itself), 404 NoSuchKey: "upload a model"
+            iam.PolicyStatement(
+                sid="ListModelKey",
+                actions=["s3:ListBucket"],
+                resources=[model_bucket.bucket_arn],
+                conditions={"StringEquals": {"s3:prefix": [settings.model_key]}},
+            )
+        )
+        self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="VerifyModelSignature",
                 actions=["kms:Verify"],
@@ -109,6 +119,9 @@ class InferenceFunction(Construct):
                 names.CONTRACT.ENV_BATCH_BUCKET: batch_bucket.bucket_name,
                 "MODEL_REFRESH_SECONDS": str(settings.model_refresh_seconds),
                 "MAX_ROWS": str(settings.max_rows),
+                # native thread pools sized to the vCPUs Lambda gives this memory (one per
+                # 1,769 MB), so environments do not oversubscribe their cores
+                **{var: str(_vcpus(settings.memory_mb)) for var in THREAD_VARS},
                 "POWERTOOLS_SERVICE_NAME": names.SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
             },
@@ -135,6 +148,14 @@ class InferenceFunction(Construct):
             reason="X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level "
             "permissions (added by tracing=ACTIVE).",
         )
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+MB_PER_VCPU = 1769  # "Lambda allocates CPU power in proportion to memory" (Lambda developer guide)
+
+
+def _vcpus(memory_mb: int) -> int:
+    return max(1, min(6, memory_mb // MB_PER_VCPU))
 
 
 def _ref(bucket: s3.IBucket) -> str:

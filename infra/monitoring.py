@@ -5,6 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
@@ -61,7 +62,16 @@ class Monitoring(Construct):
                 alarm_description="p99 duration above 80% of the function timeout",
                 treat_missing_data=no_data,
             ),
-            state_machine.metric_failed(period=PERIOD, statistic="Sum").create_alarm(
+            cw.MathExpression(
+                expression="failed + timedout + aborted",
+                using_metrics={
+                    "failed": state_machine.metric_failed(period=PERIOD, statistic="Sum"),
+                    "timedout": state_machine.metric_timed_out(period=PERIOD, statistic="Sum"),
+                    "aborted": state_machine.metric_aborted(period=PERIOD, statistic="Sum"),
+                },
+                period=PERIOD,
+                label="batch executions not succeeded",
+            ).create_alarm(
                 self,
                 "BatchExecutionsFailed",
                 threshold=1,
@@ -88,6 +98,25 @@ class Monitoring(Construct):
             )
             for alarm in self.alarms:
                 alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+            # without this statement nothing may publish to the topic: CloudWatch's notices are
+            # dropped (the alarm history shows the failed action). Conditioned on this account
+            # and these alarms, as "Amazon SNS topic policies for CloudWatch" recommends.
+            stack = cdk.Stack.of(self)
+            self.topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="CloudWatchAlarmsPublish",
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    actions=["sns:Publish"],
+                    resources=[self.topic.topic_arn],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": stack.account},
+                        "ArnLike": {
+                            "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:"
+                            f"{stack.account}:alarm:*"
+                        },
+                    },
+                )
+            )
         rows = [
             cw.Metric(
                 namespace=names.METRICS_NAMESPACE,

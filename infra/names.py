@@ -52,6 +52,7 @@ PLATFORM_TRANSIENT_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
     "Sandbox.Timedout",

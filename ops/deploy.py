@@ -9,6 +9,7 @@ change touches nothing and asks nothing.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, overload
@@ -19,6 +20,7 @@ from ops.aws.faults import user_facing
 from ops.aws.outputs import StackOutputs
 from ops.aws.target import Target, target_for
 from ops.errors import ConfigurationError, SecurityApprovalError
+from ops.modelfiles.versions import PROJECT_ROOT
 from ops.plan import Plan
 from ops.security_changes import SecurityChange, security_changes
 from ops.settings import Settings
@@ -48,7 +50,10 @@ def _plan(target: Target, context: Mapping[str, str]) -> Plan:
 
 
 def check_context(context: Mapping[str, str]) -> None:
-    """Refuse unknown or unusable CDK context before synth (whose errors come from deep in jsii)."""
+    """Refuse unknown or unusable CDK context before synth (whose errors come from deep in jsii),
+    with the stacks' own settings parser (``infra/settings.py``, pure Python)."""
+    if str(PROJECT_ROOT) not in sys.path:  # infra/ is a folder of the project, not a package
+        sys.path.append(str(PROJECT_ROOT))
     from infra.settings import StackSettings, settings_from_context
 
     known = {f.name for f in fields(StackSettings)}
@@ -57,10 +62,14 @@ def check_context(context: Mapping[str, str]) -> None:
         raise ConfigurationError(
             f"unknown context {unknown}; the stacks take: {', '.join(sorted(known))}"
         )
-    try:
-        settings_from_context(context)
-    except (ValueError, TypeError) as err:
-        raise ConfigurationError(f"context is not usable: {err}") from err
+    for key, value in context.items():
+        try:
+            settings_from_context({key: value})
+        except (ValueError, TypeError) as err:
+            raise ConfigurationError(
+                f"context {key}={value!r} is not usable ({err}); see the README's list of "
+                "context values and their ranges"
+            ) from err
 
 
 def review_security(target: Target, cloud: CloudAssembly) -> tuple[SecurityChange, ...]:

@@ -27,6 +27,18 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
 }
 
 
+def _profile_region(profile: str) -> str | None:
+    """The region an AWS profile configures (``~/.aws/config``), if any."""
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        region = boto3.Session(profile_name=profile).region_name
+    except ProfileNotFound:
+        return None
+    return str(region) if region else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where and what to operate on."""
@@ -79,6 +91,11 @@ class Settings:
                 values["state_dir"] = Path(values["state_dir"])
         except ValueError as err:
             raise ConfigurationError(f"REINTENTO_LOCAL_PORT must be a number: {err}") from err
+        if "region" not in values and "profile" in values and settings is None:
+            # no region given: the profile's own (boto3's chain), before the built-in default
+            profile_region = _profile_region(str(values["profile"]))
+            if profile_region:
+                values["region"] = profile_region
         resolved = replace(base, **values)
         if resolved.target not in ("local", "aws"):
             raise ConfigurationError(

@@ -301,6 +301,40 @@ def _stepfunctions_executable() -> None:
 # --------------------------------------------------------------------------- CloudWatch
 
 
+def _metric_queries(metrics: Any) -> list[Any] | None:
+    """A metric-math alarm's ``Metrics`` (CloudFormation) as moto's queries."""
+    if not metrics:
+        return None
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    queries = []
+    periods = [m["MetricStat"]["Period"] for m in metrics if m.get("MetricStat")]
+    default_period = str(periods[0]) if periods else "60"
+    for m in metrics:
+        stat = m.get("MetricStat")
+        metric_stat = None
+        if stat:
+            metric = stat["Metric"]
+            dimensions = [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]
+            metric_stat = MetricStat(
+                Metric(metric["MetricName"], metric["Namespace"], dimensions),
+                str(stat["Period"]),
+                stat["Stat"],
+                stat.get("Unit"),
+            )
+        queries.append(
+            MetricDataQuery(
+                m["Id"],
+                m.get("Label", ""),
+                str(m.get("Period") or default_period),
+                str(m.get("ReturnData", "true")).lower(),
+                m.get("Expression"),
+                metric_stat,
+            )
+        )
+    return queries
+
+
 def _alarm_resource() -> None:
     from moto.cloudwatch.models import cloudwatch_backends
     from moto.core.common_models import CloudFormationModel
@@ -348,6 +382,8 @@ def _alarm_resource() -> None:
                 alarm_actions=p.get("AlarmActions", []),
                 ok_actions=p.get("OKActions", []),
                 treat_missing_data=p.get("TreatMissingData"),
+                metric_data_queries=_metric_queries(p.get("Metrics")),
+                datapoints_to_alarm=p.get("DatapointsToAlarm"),
             )
             return cls(alarm, account_id, region_name)
 
@@ -538,7 +574,8 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "cloudwatch-alarm-resource",
-        "AWS::CloudWatch::Alarm is created (stock moto skips the type), with its Arn",
+        "AWS::CloudWatch::Alarm is created (stock moto skips the type), with its Arn and its "
+        "metric-math queries",
         _alarm_resource,
     ),
     Patch(

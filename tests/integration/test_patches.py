@@ -81,8 +81,13 @@ def test_cloudwatch_alarm_resource(deployed: Deployed) -> None:
     alarms = deployed.client("cloudwatch").describe_alarms(
         AlarmNamePrefix=deployed.settings.service_stack_name
     )
-    metrics = sorted(a["MetricName"] for a in alarms["MetricAlarms"])
-    assert metrics == ["Duration", "Errors", "ExecutionsFailed", "Throttles"]
+    metrics = sorted(a.get("MetricName", "math") for a in alarms["MetricAlarms"])
+    assert metrics == ["Duration", "Errors", "Throttles", "math"]
+    (math,) = [a for a in alarms["MetricAlarms"] if a.get("Metrics")]
+    used = sorted(
+        q["MetricStat"]["Metric"]["MetricName"] for q in math["Metrics"] if "MetricStat" in q
+    )
+    assert used == ["ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"]
 
 
 def test_changeset_stacks_have_outputs_and_exports(deployed: Deployed) -> None:

@@ -120,7 +120,6 @@ def cases(files: dict[str, Path]) -> st.SearchStrategy[list[str]]:
     return one()
 
 
-@pytest.mark.slow
 def test_every_command_refuses_wrong_values_with_one_error_line(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

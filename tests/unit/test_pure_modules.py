@@ -177,3 +177,24 @@ def test_cli_parser_knows_every_verb_and_refuses_unknown_flags() -> None:
     assert args.confirm == "X" and args.delete_model_bucket
     with pytest.raises(Exception, match="unrecognized arguments: --stge"):
         parser.parse_args(["predict", "--rows", "{}", "--stge", "prod"])
+
+
+def test_the_region_follows_the_aws_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile thesis]\nregion = sa-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for var in ("REINTENTO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    # the profile's region before the built-in default...
+    assert Settings.resolve(profile="thesis").region == "sa-east-1"
+    monkeypatch.setenv("AWS_PROFILE", "thesis")
+    assert Settings.resolve().region == "sa-east-1"
+    # ... after an explicit region or the environment's
+    assert Settings.resolve(profile="thesis", region="eu-west-1").region == "eu-west-1"
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    assert Settings.resolve().region == "us-west-2"
+    # a profile without a region keeps the default
+    monkeypatch.delenv("AWS_REGION")
+    assert Settings.resolve(profile="other").region == "us-east-1"
