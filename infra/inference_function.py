@@ -57,16 +57,6 @@ class InferenceFunction(Construct):
             )
         )
         self.role.add_to_policy(
-            # without s3:ListBucket, S3 answers 403 AccessDenied for a key that does not exist;
-            # with it (only for the model key itself), 404 NoSuchKey: "upload a model"
-            iam.PolicyStatement(
-                sid="ListModelKey",
-                actions=["s3:ListBucket"],
-                resources=[model_bucket.bucket_arn],
-                conditions={"StringEquals": {"s3:prefix": [settings.model_key]}},
-            )
-        )
-        self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="VerifyModelSignature",
                 actions=["kms:Verify"],

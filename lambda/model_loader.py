@@ -194,51 +194,49 @@ class ModelStore:
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
+    def _retrying(self, service: str, call: Callable[[], Any]) -> Any:
+        """``call`` with bounded retries and backoff on transient network errors."""
+        for attempt in range(self.attempts):
+            try:
+                return call()
+            except _TRANSIENT as err:
+                if attempt == self.attempts - 1:
+                    raise ModelStoreUnreachableError(
+                        f"{service} unreachable for {self.uri} after {self.attempts} attempts "
+                        f"({type(err).__name__}); retry later"
+                    ) from err
+                self.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
     def check_signature(self, metadata: dict[str, str]) -> None:
         """Verify the signed metadata, retrying transient network errors like S3 reads."""
-        for attempt in range(self.attempts):
-            try:
-                check_signature(
-                    self.verify,
-                    self.key,
-                    metadata.get(SHA256_METADATA),
-                    metadata.get(SKLEARN_METADATA),
-                    metadata.get(SIGNATURE_METADATA),
-                )
-                return
-            except _TRANSIENT as err:
-                if attempt == self.attempts - 1:
-                    raise ModelStoreUnreachableError(
-                        f"KMS unreachable verifying {self.uri} after {self.attempts} attempts "
-                        f"({type(err).__name__}); retry later"
-                    ) from err
-                self.sleep(self.backoff * 2**attempt)
+        self._retrying(
+            "KMS",
+            lambda: check_signature(
+                self.verify,
+                self.key,
+                metadata.get(SHA256_METADATA),
+                metadata.get(SKLEARN_METADATA),
+                metadata.get(SIGNATURE_METADATA),
+            ),
+        )
 
     def _call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        for attempt in range(self.attempts):
-            try:
-                return fn(Bucket=self.bucket, Key=self.key, **kwargs)
-            except _TRANSIENT as err:
-                if attempt == self.attempts - 1:
-                    raise ModelStoreUnreachableError(
-                        f"S3 unreachable reading {self.uri} after {self.attempts} attempts "
-                        f"({type(err).__name__}); retry later"
-                    ) from err
-                self.sleep(self.backoff * 2**attempt)
-            except ClientError as err:
-                code = str(err.response.get("Error", {}).get("Code", ""))
-                if code in _MISSING_CODES:
-                    raise ModelUnavailableError(
-                        f"no model at {self.uri}; upload it with "
-                        "`python -m ops upload-model models/mejor_modelo.pkl`"
-                    ) from err
-                if code in _DENIED_CODES:
-                    raise ModelUnavailableError(
-                        f"access denied reading {self.uri}; check MODEL_BUCKET/MODEL_KEY "
-                        "match the function's IAM policy"
-                    ) from err
-                raise
-        raise AssertionError("unreachable")
+        try:
+            return self._retrying("S3", lambda: fn(Bucket=self.bucket, Key=self.key, **kwargs))
+        except ClientError as err:
+            code = str(err.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING_CODES:
+                raise ModelUnavailableError(
+                    f"no model at {self.uri}; upload it with "
+                    "`python -m ops upload-model models/mejor_modelo.pkl`"
+                ) from err
+            if code in _DENIED_CODES:
+                raise ModelUnavailableError(
+                    f"access denied reading {self.uri}; check MODEL_BUCKET/MODEL_KEY "
+                    "match the function's IAM policy"
+                ) from err
+            raise
 
     def head(self, version_id: str | None = None) -> dict[str, Any]:
         extra = {"VersionId": version_id} if version_id else {}

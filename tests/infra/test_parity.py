@@ -30,25 +30,6 @@ def test_cloudwatch_may_publish_alarm_notices_to_the_topic(synth: Synth) -> None
     assert any(s["Effect"] == "Deny" for s in statements)
 
 
-def test_the_function_may_list_only_its_model_key(synth: Synth) -> None:
-    # so a missing model is NoSuchKey ("upload a model"), not AccessDenied
-    (policy,) = [
-        p
-        for p in _of_type(synth, "AWS::IAM::Policy")
-        if any(
-            s.get("Sid") == "ListModelKey" for s in p["Properties"]["PolicyDocument"]["Statement"]
-        )
-    ]
-    (statement,) = [
-        s
-        for s in policy["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Sid") == "ListModelKey"
-    ]
-    assert statement["Action"] == "s3:ListBucket"
-    assert statement["Condition"] == {"StringEquals": {"s3:prefix": [synth.settings.model_key]}}
-    assert render(statement["Resource"]) == "${Import}"
-
-
 def test_the_batch_alarm_counts_failed_timed_out_and_aborted(synth: Synth) -> None:
     alarms = _of_type(synth, "AWS::CloudWatch::Alarm")
     (batch,) = [a for a in alarms if "Metrics" in a["Properties"]]

@@ -39,14 +39,8 @@ def _refused(call: Callable[[], Any], error: type[ops.OpsError], *words: str) ->
     assert not type(caught.value).__module__.startswith("botocore")
 
 
-def test_no_credentials_for_aws(
-    demo_model: DemoModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+@pytest.mark.usefixtures("no_aws_credentials")
+def test_no_credentials_for_aws(demo_model: DemoModel) -> None:
     s = ops.Settings.resolve(target="aws", stage="nocreds")
     for name, call in _verbs(s, demo_model.path).items():
         if name == "status":

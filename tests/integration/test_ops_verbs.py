@@ -168,14 +168,8 @@ def test_not_deployed_stage_says_run_deploy(local_settings: ops.Settings) -> Non
         ops.predict(ops.sample_rows(1), settings=other)
 
 
-def test_aws_target_without_credentials_says_what_to_do(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+@pytest.mark.usefixtures("no_aws_credentials")
+def test_aws_target_without_credentials_says_what_to_do() -> None:
     with pytest.raises(ops.CredentialsError, match="use the local target"):
         ops.deploy(settings=ops.Settings.resolve(target="aws"))
 

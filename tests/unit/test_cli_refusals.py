@@ -161,14 +161,10 @@ def test_the_issues_examples(argv: list[str], capsys: pytest.CaptureFixture[str]
     assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.usefixtures("no_aws_credentials")
 def test_status_on_aws_without_credentials_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     code = cli.main(["status", "--target", "aws"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: no AWS credentials") and "Traceback" not in err
