@@ -50,7 +50,7 @@ class RunSummary:
         return len(self.runs) == len(NOTEBOOKS) and all(r.ok for r in self.runs)
 
     def __str__(self) -> str:
-        lines = [f"notebooks run into {self.out_dir}"]
+        lines = [f"notebooks run into {_shown_path(self.out_dir)}"]
         for r in self.runs:
             lines.append(
                 f"  {'ok    ' if r.ok else 'FAILED'} {r.name:<16} {r.seconds:6.1f} s  {r.error}"
@@ -59,6 +59,14 @@ class RunSummary:
             lines.append(f"  skipped {name}")
         lines.append("all notebooks ran" if self.ok else "stopped at the first failing notebook")
         return "\n".join(lines)
+
+
+def _shown_path(path: Path) -> str:
+    """Relative to the current folder when inside it (no machine-specific absolute path)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def run_notebooks(
