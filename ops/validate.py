@@ -26,31 +26,35 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _matching(argument: str, value: Any, pattern: re.Pattern[str], accepted: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigurationError(f"{argument}={_shown(value)} is not {accepted}")
+    return value
+
+
 def name(argument: str, value: Any) -> str:
     """A stage or stack prefix: part of stack and bucket names."""
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise ConfigurationError(
-            f"{argument}={_shown(value)} is not a valid name: use a letter followed by up to 31 "
-            "letters, digits or hyphens (it becomes part of the stack names), e.g. dev or prod-2"
-        )
-    return value
+    return _matching(
+        argument,
+        value,
+        _NAME,
+        "a valid name: use a letter followed by up to 31 letters, digits or hyphens (it becomes "
+        "part of the stack names), e.g. dev or prod-2",
+    )
 
 
 def stack_name(argument: str, value: Any) -> str:
-    if not isinstance(value, str) or not _STACK.fullmatch(value):
-        raise ConfigurationError(
-            f"{argument}={_shown(value)} is not a stack name: a letter, then letters, digits or "
-            "hyphens (128 at most), e.g. Reintento-dev-Service"
-        )
-    return value
+    return _matching(
+        argument,
+        value,
+        _STACK,
+        "a stack name: a letter, then letters, digits or hyphens (128 at most), e.g. "
+        "Reintento-dev-Service",
+    )
 
 
 def region(argument: str, value: Any) -> str:
-    if not isinstance(value, str) or not _REGION.fullmatch(value):
-        raise ConfigurationError(
-            f"{argument}={_shown(value)} is not an AWS region name such as us-east-1 or eu-west-1"
-        )
-    return value
+    return _matching(argument, value, _REGION, "an AWS region name such as us-east-1 or eu-west-1")
 
 
 def model_key(argument: str, value: Any) -> str:

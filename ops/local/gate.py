@@ -127,13 +127,8 @@ def expected_signature(
     return str(auth.signature(auth.string_to_sign(request, canonical), request))
 
 
-def check_request(
-    environ: dict[str, Any],
-    port: int,
-    secret_for: Callable[[str], Secret | None],
-    now: Callable[[], float] = time.time,
-) -> None:
-    """Raise ``RefusedError`` unless the request is from a signed client on loopback."""
+def check_origin(environ: dict[str, Any], port: int) -> dict[str, str]:
+    """Refuse a non-loopback ``Host`` or a browser ``Origin``; return the request's headers."""
     headers = _headers(environ)
     if not loopback_host(headers.get("host", ""), port):
         raise RefusedError(
@@ -148,6 +143,17 @@ def check_request(
             "requests from a web page (with an Origin header) "
             "are refused: the local target has no CORS",
         )
+    return headers
+
+
+def check_request(
+    environ: dict[str, Any],
+    port: int,
+    secret_for: Callable[[str], Secret | None],
+    now: Callable[[], float] = time.time,
+) -> None:
+    """Raise ``RefusedError`` unless the request is from a signed client on loopback."""
+    headers = check_origin(environ, port)
     match = _AUTH.match(headers.get("authorization", ""))
     if match is None:
         raise RefusedError(
@@ -242,9 +248,7 @@ class Gate:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
             if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
-                headers = _headers(environ)
-                if not loopback_host(headers.get("host", ""), self.port) or "origin" in headers:
-                    raise RefusedError(403, "RequestRefused", "not from this machine's own clients")
+                check_origin(environ, self.port)
                 body = b'{"service": "reintento-local-target"}'
                 start_response("200 OK", [("Content-Type", "application/json")])
                 return [body]
