@@ -47,7 +47,7 @@ class LambdaRuntime:
         self.images_dir = (state_dir or Path(".local-target")) / "images"
         self.pools: dict[str, Pool] = {}
         self.by_arn: dict[str, str] = {}
-        self.recent: dict[str, list[str]] = {}  # function name -> pool keys, oldest first
+        self.recent: dict[str, list[str]] = {}  # function name -> pool keys, least recent first
         self.specs: dict[str, FunctionSpec] = {}
         self.lock = threading.Lock()
 
@@ -144,14 +144,18 @@ class LambdaRuntime:
 
                 pool = self.pools[spec.key] = Pool(spec, factory)
                 self.by_arn[spec.arn] = spec.key
-                self._retire_older(spec)
+            self._retire_unused(spec)
             return pool
 
-    def _retire_older(self, spec: FunctionSpec) -> None:
-        """Keep the newest configurations of a function warm; retire the rest. After a model
-        change the live alias points at a new version, so the old version's environments take
-        no new invocations: their processes are freed instead of lingering."""
+    def _retire_unused(self, spec: FunctionSpec) -> None:
+        """Keep the most recently invoked configurations of a function warm; retire the rest.
+        After a model change the live alias points at a new version, so the old version's
+        environments take no new invocations: their processes are freed instead of lingering."""
         recent = self.recent.setdefault(spec.name, [])
+        if recent and recent[-1] == spec.key:
+            return
+        if spec.key in recent:
+            recent.remove(spec.key)
         recent.append(spec.key)
         while len(recent) > WARM_CONFIGURATIONS_PER_FUNCTION:
             old = recent.pop(0)

@@ -164,8 +164,9 @@ BAD_INPUT = [
 
 
 def _invoke(deployed: Deployed, event: Any) -> tuple[Any, Any]:
+    # through the live alias, as ops and the state machine call it (the environments ops warms)
     response = deployed.client("lambda").invoke(
-        FunctionName=deployed.outputs.function_name, Payload=json.dumps(event)
+        FunctionName=deployed.outputs.function_name, Qualifier="live", Payload=json.dumps(event)
     )
     return json.loads(response["Payload"].read()), response
 
