@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
+from sklearn.utils import get_tags
 
 FeatureKind = Literal["numeric", "categorical", "any"]
 
@@ -27,34 +29,6 @@ MAX_EXACT_INT = 2**53  # larger integers do not survive the float64 the model co
 MAX_JSON_DEPTH = 32  # rows are flat objects; deeper nesting is refused, never parsed
 _MISSING: Any = object()
 _NUMBER_TYPES = frozenset({float, int})
-# Final estimators whose predict() is the class of highest predict_proba(): one pass serves both
-_PROBA_DECIDES = frozenset(
-    {
-        "HistGradientBoostingClassifier",
-        "RandomForestClassifier",
-        "ExtraTreesClassifier",
-        "DecisionTreeClassifier",
-        "ExtraTreeClassifier",
-        "GradientBoostingClassifier",
-        "LogisticRegression",
-        "MLPClassifier",
-        "GaussianNB",
-    }
-)
-
-_NUMERIC_TRANSFORMERS = {
-    "StandardScaler",
-    "MinMaxScaler",
-    "MaxAbsScaler",
-    "RobustScaler",
-    "Normalizer",
-    "PowerTransformer",
-    "QuantileTransformer",
-    "KBinsDiscretizer",
-    "PolynomialFeatures",
-    "SplineTransformer",
-}
-_ENCODERS = {"OneHotEncoder", "OrdinalEncoder", "TargetEncoder"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +39,8 @@ class FeatureSpec:
     kind: FeatureKind
     nullable: bool = False
     categories: tuple[Any, ...] | None = None  # set only when the model refuses unknown ones
+    # what a JSON null becomes for the model (NaN or None: what its imputer/encoder learned)
+    null_as: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -111,80 +87,150 @@ class RowCheck:
 
 
 # --------------------------------------------------------------------------- schema
+#
+# What each feature accepts is asked of scikit-learn's public API, never decided by class names:
+# a fitted ColumnTransformer's ``transformers_`` says which steps each column goes through; a
+# step with a ``missing_values`` parameter (an imputer) replaces missing values; a step with
+# ``categories_`` (an encoder) knows its categories, and its ``handle_unknown`` parameter says
+# whether it refuses others; every other step's tags (``sklearn.utils.get_tags``) say whether it
+# takes strings (``input_tags.string``/``categorical``) and NaN (``input_tags.allow_nan``). Where
+# the model cannot tell, the check lets the value through and the model decides (a refused row
+# becomes that row's ``InvalidInput``, see ``predict_attributed``).
 
 
-def _class_name(obj: Any) -> str:
-    return type(obj).__name__
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _steps(transformer: Any) -> list[Any]:
-    if transformer in ("passthrough", "drop", None):
-        return [transformer]
-    steps = getattr(transformer, "steps", None)
-    if steps is not None:
-        return [step for _, step in steps]
-    return [transformer]
-
-
-def _column_transformer(estimator: Any) -> Any | None:
-    if _class_name(estimator) == "ColumnTransformer":
-        return estimator
+def _flatten(estimator: Any) -> list[Any]:
+    """The steps a row goes through, nested pipelines flattened (``passthrough`` kept)."""
     steps = getattr(estimator, "steps", None)
-    if steps:
-        return _column_transformer(steps[0][1])
-    return None
+    if isinstance(estimator, Pipeline) and steps:
+        return [inner for _, step in steps for inner in _flatten(step)]
+    return [estimator]
 
 
-def _encoded_categories(encoder: Any, position: int) -> tuple[Any, ...] | None:
-    if getattr(encoder, "handle_unknown", "error") != "error":
+def _imputed_marker(step: Any) -> Any:
+    """The missing-value marker an imputer-like step replaces, or ``_MISSING`` if none."""
+    get_params = getattr(step, "get_params", None)
+    if get_params is None:
+        return _MISSING
+    marker = get_params(deep=False).get("missing_values", _MISSING)
+    return marker if marker is not _MISSING and _is_missing(marker) else _MISSING
+
+
+def _column_indices(columns: Any, names: list[str]) -> list[str]:
+    """A ColumnTransformer's column selection (names, indices, a mask or a slice) as names."""
+    if isinstance(columns, str | int | np.integer):
+        columns = [columns]
+    if isinstance(columns, slice):
+        return names[columns]
+    selected = np.asarray(columns)
+    if selected.dtype == bool:
+        return [n for n, keep in zip(names, selected, strict=False) if keep]
+    return [names[int(c)] if isinstance(c, int | np.integer) else str(c) for c in selected]
+
+
+def _encoder_spec(name: str, encoder: Any, position: int) -> FeatureSpec | None:
+    """A column's contract read from an encoder's learned categories, if it has them."""
+    learned = getattr(encoder, "categories_", None)
+    if learned is None or position >= len(learned):
         return None
-    categories = getattr(encoder, "categories_", None)
-    if categories is None or position >= len(categories):
-        return None
-    return tuple(np.asarray(categories[position]).tolist())
+    values = np.asarray(learned[position]).tolist()
+    missing = [v for v in values if _is_missing(v)]
+    known = tuple(v for v in values if not _is_missing(v))
+    strict = encoder.get_params(deep=False).get("handle_unknown") == "error"
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in known)
+    # null is accepted when missing is a learned category, or when unknown values are handled
+    null_as = missing[0] if missing else (None if not numbers else math.nan)
+    if strict:
+        return FeatureSpec(name, "categorical", bool(missing), known, null_as=null_as)
+    return FeatureSpec(name, "numeric" if numbers and known else "categorical", True, None, null_as)
 
 
-def _specs_from_column_transformer(ct: Any, names: list[str]) -> dict[str, FeatureSpec]:
-    specs: dict[str, FeatureSpec] = {}
-    for _, transformer, columns in getattr(ct, "transformers_", []):
-        if isinstance(columns, str):
-            columns = [columns]
-        try:
-            cols = [names[c] if isinstance(c, int | np.integer) else str(c) for c in columns]
-        except (TypeError, IndexError):
+def _path_spec(name: str, path: Sequence[Any], position: int) -> FeatureSpec:
+    """What a column accepts, read along the steps it goes through (the final estimator last)."""
+    null_as: Any = math.nan
+    imputed = False
+    for at, step in enumerate(path):
+        if step is None or (isinstance(step, str) and step == "passthrough"):
             continue
-        steps = _steps(transformer)
-        kinds = {_class_name(s) for s in steps}
-        nullable = "SimpleImputer" in kinds
-        encoder = next((s for s in steps if _class_name(s) in _ENCODERS), None)
-        for position, col in enumerate(cols):
-            if encoder is not None:
-                specs[col] = FeatureSpec(
-                    col, "categorical", nullable, _encoded_categories(encoder, position)
-                )
-            elif transformer == "drop":
-                specs[col] = FeatureSpec(col, "any", True)
-            elif transformer == "passthrough" or kinds & _NUMERIC_TRANSFORMERS:
-                specs[col] = FeatureSpec(col, "numeric", nullable)
-            else:
-                specs[col] = FeatureSpec(col, "any", nullable)
-    return specs
+        if isinstance(step, str):  # "drop": the model ignores the column
+            return FeatureSpec(name, "any", True, None, None)
+        marker = _imputed_marker(step)
+        if marker is not _MISSING:  # an imputer: null is fine, what follows decides the kind
+            imputed, null_as = True, marker
+            continue
+        encoded = _encoder_spec(name, step, position)
+        if encoded is not None:
+            return replace(encoded, nullable=True, null_as=null_as) if imputed else encoded
+        tags = get_tags(step).input_tags
+        kind: FeatureKind = "any" if tags.string or tags.categorical else "numeric"
+        nullable = imputed or (tags.allow_nan and _nan_reaches_the_end(path[at + 1 :]))
+        return FeatureSpec(name, kind, nullable, None, null_as if imputed else math.nan)
+    return FeatureSpec(name, "any", True, None, None)
+
+
+def _nan_reaches_the_end(after: Sequence[Any]) -> bool:
+    """Whether NaN is accepted by every step of ``after`` (or imputed on the way)."""
+    for step in after:
+        if step is None or isinstance(step, str):
+            continue
+        if _imputed_marker(step) is not _MISSING:
+            return True
+        if not get_tags(step).input_tags.allow_nan:
+            return False
+    return True
+
+
+def _column_transformer_at(steps: list[Any]) -> int | None:
+    """Where the fitted ColumnTransformer (a step with ``transformers_``) is, if any."""
+    return next((i for i, s in enumerate(steps) if hasattr(s, "transformers_")), None)
 
 
 def describe_model(estimator: Any) -> ModelSchema:
     """Read the expected input of a fitted estimator or pipeline."""
     raw_classes = getattr(estimator, "classes_", None)
     classes = tuple(np.asarray(raw_classes).tolist()) if raw_classes is not None else None
+    steps = _flatten(estimator)
     names_attr = getattr(estimator, "feature_names_in_", None)
     if names_attr is None:
         n = int(getattr(estimator, "n_features_in_", 0))
-        features = tuple(FeatureSpec(f"x{i}", "numeric") for i in range(n))
+        spec = _path_spec("x", steps, 0)
+        kind: FeatureKind = "numeric"  # rows are lists of numbers
+        nullable = spec.nullable and spec.kind == "numeric"
+        features = tuple(FeatureSpec(f"x{i}", kind, nullable) for i in range(n))
         return ModelSchema(features, named=False, classes=classes)
     names = [str(n) for n in names_attr]
-    ct = _column_transformer(estimator)
-    by_name = _specs_from_column_transformer(ct, names) if ct is not None else {}
-    features = tuple(by_name.get(n, FeatureSpec(n, "numeric")) for n in names)
+    at = _column_transformer_at(steps)
+    if at is None:
+        features = tuple(_path_spec(n, steps, i) for i, n in enumerate(names))
+        return ModelSchema(features, named=True, classes=classes)
+    ct, after = steps[at], steps[at + 1 :]
+    by_name: dict[str, FeatureSpec] = {}
+    for _, transformer, columns in ct.transformers_:
+        try:
+            selected = _column_indices(columns, names)
+        except (TypeError, IndexError, ValueError):
+            continue
+        branch = [transformer] if isinstance(transformer, str) else _flatten(transformer)
+        for position, column in enumerate(selected):
+            by_name[column] = _path_spec(column, [*branch, *after], position)
+    features = tuple(by_name.get(n, FeatureSpec(n, "any", True, None, None)) for n in names)
     return ModelSchema(features, named=True, classes=classes)
+
+
+def accepted_input(schema: ModelSchema) -> list[dict[str, Any]]:
+    """Per feature, what the model accepts: the describe-model answer and the manifest's."""
+    return [
+        {
+            "name": f.name,
+            "kind": f.kind,
+            "nullable": f.nullable,
+            "categories": list(f.categories) if f.categories is not None else None,
+        }
+        for f in schema.features
+    ]
 
 
 # --------------------------------------------------------------------------- validation
@@ -210,7 +256,7 @@ def _check_value(spec: FeatureSpec, value: Any) -> tuple[Any, str | None]:
     """Return (clean value, problem or None) for one cell."""
     if value is None:
         if spec.nullable:
-            return (math.nan if spec.kind == "numeric" else None), None
+            return (math.nan if spec.kind == "numeric" else spec.null_as), None
         return None, "null is not allowed; send a value"
     kind = type(value)
     if kind is int and not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
@@ -358,28 +404,121 @@ class Predictions:
 
     predictions: list[Any]
     probabilities: list[list[float]] | None
+    one_pass: bool = False  # predict() was computed from the same predict_proba pass
 
 
-def _final_step(estimator: Any) -> Any:
-    steps = getattr(estimator, "steps", None)
-    return _final_step(steps[-1][1]) if steps else estimator
+def _split(estimator: Any) -> tuple[list[Any], Any]:
+    """A pipeline's transforms (nested pipelines flattened) and its final estimator."""
+    steps = _flatten(estimator)
+    transforms = [s for s in steps[:-1] if s is not None and not isinstance(s, str)]
+    return transforms, steps[-1]
 
 
 def predict(estimator: Any, model_input: Any) -> Predictions:
-    """Predict and convert to JSON-ready Python values.
+    """Predict and convert to JSON-ready Python values: labels are always ``predict``'s own.
 
-    For classifiers whose prediction is the most probable class, labels come from the same
-    ``predict_proba`` pass (identical to ``predict``, half the work); otherwise both are called.
+    The pipeline's transforms run once for both answers. For a classifier, ``predict_proba`` runs
+    first; ``predict`` then runs on a shallow copy of the final estimator whose
+    ``predict_proba`` answers that same input from the pass already made. So when the model's
+    ``predict`` is built on ``predict_proba`` (forests, trees, soft voting, calibrated models) it
+    costs nothing more, and when it is not (it decides from its own scores, as a
+    ``HistGradientBoostingClassifier`` or an ``SVC`` does) ``predict`` computes its own answer:
+    never an arg-max assumed from the class.
     """
-    if not hasattr(estimator, "predict_proba"):
-        return Predictions(np.asarray(estimator.predict(model_input)).tolist(), None)
-    proba = np.asarray(estimator.predict_proba(model_input))
-    classes = getattr(estimator, "classes_", None)
-    if type(_final_step(estimator)).__name__ in _PROBA_DECIDES and classes is not None:
-        labels = np.asarray(classes).take(np.argmax(proba, axis=1))
-    else:
-        labels = np.asarray(estimator.predict(model_input))
-    return Predictions(labels.tolist(), proba.tolist())
+    transforms, final = _split(estimator)
+    data = model_input
+    for transform in transforms:
+        data = transform.transform(data)
+    if not hasattr(final, "predict_proba"):
+        return Predictions(np.asarray(final.predict(data)).tolist(), None)
+    proba = np.asarray(final.predict_proba(data))
+    reused: list[bool] = []
+
+    def same_pass(x: Any, **params: Any) -> Any:
+        if x is data and not params:
+            reused.append(True)
+            return proba
+        return final.predict_proba(x, **params)
+
+    shadow = object.__new__(type(final))
+    shadow.__dict__.update(final.__dict__)
+    shadow.predict_proba = same_pass
+    labels = np.asarray(shadow.predict(data))
+    return Predictions(labels.tolist(), proba.tolist(), one_pass=bool(reused))
+
+
+MODEL_REFUSALS = (ValueError, TypeError)  # what a scikit-learn model raises for input it refuses
+MAX_REFUSAL_TEXT = 200
+
+
+def _subset(check: RowCheck, positions: range) -> RowCheck:
+    """The rows of ``check`` at ``positions`` (indexes into its valid rows)."""
+    columns = {
+        name: (values[positions.start : positions.stop]) for name, values in check.columns.items()
+    }
+    return RowCheck(
+        valid_rows=check.valid_rows[positions.start : positions.stop],
+        columns=columns,
+        matrix=check.matrix[positions.start : positions.stop],
+    )
+
+
+def _blame(schema: ModelSchema, check: RowCheck, message: str) -> str | None:
+    """The field a one-row refusal is about: one the model names, else the row's null field."""
+    named = [f.name for f in schema.features if schema.named and f"'{f.name}'" in message]
+    if named:
+        return named[0]
+    row = (
+        {n: v[0] for n, v in check.columns.items()}
+        if schema.named
+        else {f"x{i}": v for i, v in enumerate(check.matrix[0])}
+    )
+    return next((name for name, value in row.items() if _is_missing(value)), None)
+
+
+def predict_attributed(
+    estimator: Any, schema: ModelSchema, check: RowCheck, first_row: int = 0
+) -> tuple[dict[int, int], Predictions, list[Problem]]:
+    """Predict the valid rows of a check; rows the model itself refuses become problems.
+
+    Where the schema could not tell whether a value is accepted it let it through; if the model
+    raises, the rows are halved until each refused row is found (a few extra calls per refused
+    row), and the others are still predicted. Returns where each predicted row (its index in
+    the checked rows) is in the predictions, the predictions, and the refused rows' problems.
+    """
+    if not check.valid_rows:
+        return {}, Predictions([], None), []
+    try:
+        result = predict(estimator, to_model_input(schema, check))
+    except MODEL_REFUSALS as err:
+        if len(check.valid_rows) == 1:
+            text = f"{type(err).__name__}: {err}"[:MAX_REFUSAL_TEXT]
+            index = first_row + check.valid_rows[0]
+            problem = Problem(
+                index, _blame(schema, check, str(err)), f"the model refused it: {text}"
+            )
+            return {}, Predictions([], None), [problem]
+        half = len(check.valid_rows) // 2
+        parts = [
+            predict_attributed(estimator, schema, _subset(check, r), first_row)
+            for r in (range(0, half), range(half, len(check.valid_rows)))
+        ]
+        where: dict[int, int] = {}
+        labels: list[Any] = []
+        probabilities: list[list[float]] = []
+        has_probabilities = False
+        problems: list[Problem] = []
+        for part_where, part, part_problems in parts:
+            for row, at in part_where.items():
+                where[row] = len(labels) + at
+            labels.extend(part.predictions)
+            if part.probabilities is not None:
+                has_probabilities = True
+                probabilities.extend(part.probabilities)
+            problems.extend(part_problems)
+        merged = Predictions(labels, probabilities if has_probabilities else None)
+        return where, merged, problems
+    return {row: at for at, row in enumerate(check.valid_rows)}, result, []
 
 
 def invalid_input(
@@ -421,14 +560,16 @@ def predict_request(
             [Problem(None, "instances", f"over {max_rows} rows")],
         )
     check = check_rows(schema, instances)
-    if check.problems:
-        bad = len({p.row for p in check.problems})
+    problems = check.problems
+    if not problems:
+        _, result, problems = predict_attributed(estimator, schema, check)
+    if problems:
+        bad = len({p.row for p in problems})
         return invalid_input(
             schema,
             f"{bad} of {len(instances)} rows are invalid; fix them and resend",
-            check.problems,
+            problems,
         )
-    result = predict(estimator, to_model_input(schema, check))
     answer: dict[str, Any] = {"predictions": result.predictions}
     if result.probabilities is not None:
         answer["probabilities"] = result.probabilities
@@ -441,18 +582,17 @@ def predict_records(
 ) -> list[dict[str, Any]]:
     """Batch rows: one record per input row, in order; invalid rows become error records."""
     check = check_rows(schema, rows, first_row)
+    where, result, refused = predict_attributed(estimator, schema, check, first_row)
     records: list[dict[str, Any]] = [{"row": first_row + i} for i in range(len(rows))]
-    for p in check.problems:
+    for p in [*check.problems, *refused]:
         record = records[(p.row if p.row is not None else first_row) - first_row]
         errors = record.setdefault("error", {"type": "InvalidInput", "details": []})
         errors["details"].append({"field": p.field, "problem": p.problem})
-    if check.valid_rows:
-        result = predict(estimator, to_model_input(schema, check))
-        probs = result.probabilities
-        for j, i in enumerate(check.valid_rows):
-            records[i]["prediction"] = result.predictions[j]
-            if probs is not None:
-                records[i]["probabilities"] = probs[j]
+    probs = result.probabilities
+    for i, j in where.items():
+        records[i]["prediction"] = result.predictions[j]
+        if probs is not None:
+            records[i]["probabilities"] = probs[j]
     return records
 
 

@@ -43,7 +43,7 @@ from contract import (
     EVENT_SUMMARY,
     RUN_ID,
 )
-from inference_core import invalid_input, loads_strict, predict_request
+from inference_core import accepted_input, invalid_input, loads_strict, predict_request
 from inference_errors import (
     BatchSliceError,
     InferenceServiceError,
@@ -196,15 +196,7 @@ def _describe(_: Any) -> dict[str, Any]:
     model = _model(force_check=True)
     return {
         "model": model.describe(),
-        "features": [
-            {
-                "name": f.name,
-                "kind": f.kind,
-                "nullable": f.nullable,
-                "categories": list(f.categories) if f.categories is not None else None,
-            }
-            for f in model.schema.features
-        ],
+        "features": accepted_input(model.schema),
         "classes": list(model.schema.classes) if model.schema.classes is not None else None,
         "max_rows": _max_rows(),
     }

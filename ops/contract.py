@@ -13,14 +13,16 @@ from types import ModuleType
 
 from ops.modelfiles.versions import PROJECT_ROOT
 
-CONTRACT_FILE = PROJECT_ROOT / "lambda" / "contract.py"
+FUNCTION_CODE = PROJECT_ROOT / "lambda"
+CONTRACT_FILE = FUNCTION_CODE / "contract.py"
 
 
-def _load() -> ModuleType:
-    name = "reintento_function_contract"
+def load_function_module(stem: str) -> ModuleType:
+    """Load one of the function's own modules by path, once (``ops`` is not in the image)."""
+    name = f"reintento_function_{stem}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, CONTRACT_FILE)
+    spec = importlib.util.spec_from_file_location(name, FUNCTION_CODE / f"{stem}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -28,7 +30,7 @@ def _load() -> ModuleType:
     return module
 
 
-_contract = _load()
+_contract = load_function_module("contract")
 
 EVENT_REALTIME: str = _contract.EVENT_REALTIME
 EVENT_DESCRIBE: str = _contract.EVENT_DESCRIBE

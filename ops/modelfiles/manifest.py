@@ -18,6 +18,7 @@ import joblib
 import numpy as np
 from sklearn.exceptions import InconsistentVersionWarning
 
+from ops.contract import load_function_module
 from ops.errors import ModelFileError
 from ops.modelfiles.versions import training_environment
 
@@ -36,6 +37,9 @@ class ModelManifest:
     feature_dtypes: dict[str, str] | None
     classes: list[Any] | None
     created: str = field(compare=False, repr=False)
+    # per feature, what the model accepts (kind, nullable, categories): read from the model the
+    # same way the function reads it (lambda/inference_core.py), so both report the same
+    features: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
     def sklearn_version(self) -> str:
@@ -104,7 +108,14 @@ def build_manifest(
         feature_dtypes=feature_dtypes,
         classes=np.asarray(classes).tolist() if classes is not None else None,
         created=created or datetime.now(UTC).isoformat(timespec="seconds"),
+        features=accepted_input(estimator),
     )
+
+
+def accepted_input(estimator: Any) -> list[dict[str, Any]]:
+    """Per feature, what the model accepts, as the function's describe-model answer says it."""
+    core = load_function_module("inference_core")
+    return list(core.accepted_input(core.describe_model(estimator)))
 
 
 def manifest_path(model_path: Path) -> Path:

@@ -91,7 +91,7 @@ def test_run_batch_100k_rows_returns_100k_rows(deployed: Deployed) -> None:
 def test_run_batch_reads_csv_and_jsonl_paths(deployed: Deployed, tmp_path: Path) -> None:
     rows = ops.sample_rows(40, seed=9)
     frame = pd.DataFrame(rows)
-    frame.loc[3, "latencia_ms"] = None  # an empty CSV cell
+    frame.loc[3, "region"] = None  # an empty CSV cell where the model needs a category
     frame.to_csv(tmp_path / "in.csv", index=False)
     lines = [json.dumps(r) for r in rows]
     lines[5] = "{not json"

@@ -91,12 +91,6 @@ BAD_INPUT = [
         (0, "intentos_previos"),
         "got boolean",
     ),
-    (
-        "null number",
-        {"instances": [_row(hora_del_dia=None)]},
-        (0, "hora_del_dia"),
-        "null is not allowed",
-    ),
     ("null category", {"instances": [_row(region=None)]}, (0, "region"), "null is not allowed"),
     (
         "list for number",

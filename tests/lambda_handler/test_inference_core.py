@@ -83,7 +83,7 @@ BAD_ROWS = [
     ("boolean for number", {"intentos_previos": True}, None, "intentos_previos", "got boolean"),
     ("NaN", {"carga_servidor": math.nan}, None, "carga_servidor", "not a finite number"),
     ("Infinity", {"carga_servidor": math.inf}, None, "carga_servidor", "not a finite number"),
-    ("null", {"hora_del_dia": None}, None, "hora_del_dia", "null is not allowed"),
+    ("null category", {"region": None}, None, "region", "null is not allowed"),
     ("unknown category", {"region": "mars-1"}, None, "region", "unknown category"),
     ("number for category", {"servicio": 3}, None, "servicio", "expected a string"),
     ("object value", {"servicio": {"a": 1}}, None, "servicio", "got object"),
