@@ -116,6 +116,17 @@ class InferenceFunction(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
             },
         )
+        # Without s3:ListBucket a missing key is answered 403, and "no model yet" would read as
+        # "access denied"; allowed only for the model key itself (s3:prefix), it is 404.
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListModelKeyOnly",
+                actions=["s3:ListBucket"],
+                resources=[model_bucket.bucket_arn],
+                conditions={"StringEquals": {"s3:prefix": settings.model_key}},
+            )
+        )
         acknowledge(
             self.function,
             rule="Serverless::Serverless-LambdaDLQ",

@@ -13,6 +13,8 @@ EVENT_REALTIME = "instances"
 EVENT_DESCRIBE = "describe_model"
 EVENT_SLICE = "batch_slice"
 EVENT_SUMMARY = "batch_summary"
+# the describe-model answer before any model is uploaded: {"model": null, NO_MODEL: why}
+NO_MODEL = "no_model"
 
 # S3 object metadata of the model object, written by `ops upload-model`, checked by the function
 SHA256_METADATA = "sha256"

@@ -19,6 +19,10 @@ class InferenceServiceError(Exception):
 class ModelUnavailableError(InferenceServiceError):
     """The model object is missing or cannot be read with the function's permissions."""
 
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing  # no model there (404), as opposed to not readable
+
 
 class ModelIntegrityError(InferenceServiceError):
     """The model bytes do not match the recorded sha256, or are not a usable scikit-learn model."""

@@ -41,6 +41,7 @@ from contract import (
     EVENT_DESCRIBE,
     EVENT_SLICE,
     EVENT_SUMMARY,
+    NO_MODEL,
     RUN_ID,
 )
 from inference_core import accepted_input, invalid_input, loads_strict, predict_request
@@ -193,7 +194,20 @@ def _summary(summary: Any) -> dict[str, Any]:
 
 
 def _describe(_: Any) -> dict[str, Any]:
-    model = _model(force_check=True)
+    try:
+        model = _model(force_check=True)
+    except ModelUnavailableError as err:
+        if not err.missing:
+            raise
+        # a fresh deploy asked which model it serves: an answer, not a fault (which would
+        # count in the errors alarm)
+        return {
+            "model": None,
+            NO_MODEL: str(err),
+            "features": [],
+            "classes": None,
+            "max_rows": _max_rows(),
+        }
     return {
         "model": model.describe(),
         "features": accepted_input(model.schema),

@@ -229,7 +229,8 @@ class ModelStore:
             if code in _MISSING_CODES:
                 raise ModelUnavailableError(
                     f"no model at {self.uri}; upload it with "
-                    "`python -m ops upload-model models/mejor_modelo.pkl`"
+                    "`python -m ops upload-model models/mejor_modelo.pkl`",
+                    missing=True,
                 ) from err
             if code in _DENIED_CODES:
                 raise ModelUnavailableError(

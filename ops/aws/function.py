@@ -116,6 +116,11 @@ def predict_rows(target: Target, instances: list[Any]) -> PredictionAnswer:
 def describe_model(target: Target) -> ModelDescription:
     """Ask the function to look for a new model version now; which one serves, what it takes."""
     body = invoke_function(target, {contract.EVENT_DESCRIBE: {}}).body
+    if body.get("model") is None and isinstance(body.get(contract.NO_MODEL), str):
+        raise ModelNotUploadedError(
+            f"the function has no model to serve: {body[contract.NO_MODEL]}",
+            error_type="NoModelYet",
+        )
     features = tuple(
         FeatureContract(
             str(f.get("name")),

@@ -13,14 +13,62 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
+
+from ops.local.iam_conditions import conditions_hold
 
 ENFORCED_KEYS: set[str] = set()
 # moto names some operations, not their IAM actions: the policy must be checked by the latter
 IAM_ACTION_NAMES = {"Invoke": "InvokeFunction"}
 _lock = threading.Lock()
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+# the request context IAM conditions are evaluated against, per server thread (one request)
+_request = threading.local()
+# query parameters of S3's ListObjects that are condition keys
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
+_S3_LIST_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys"}
+
+
+def _context_of(response: Any) -> dict[str, str]:
+    """The global and S3 condition keys of the request being answered. The endpoint is loopback
+    HTTP, evaluated as the TLS request the real path is (aws:SecureTransport true)."""
+    now = datetime.now(UTC)
+    context = {
+        "aws:SecureTransport": "true",
+        "aws:SourceIp": "127.0.0.1",
+        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": str(int(now.timestamp())),
+        "aws:RequestedRegion": str(getattr(response, "region", "")),
+        "aws:PrincipalAccount": str(getattr(response, "current_account", "")),
+    }
+    query = getattr(response, "querystring", None) or {}
+    for name, key in _S3_LIST_KEYS.items():
+        if name in query:
+            value = query[name]
+            context[key] = str(value[0] if isinstance(value, list) else value)
+    return context
+
+
+def request_context() -> dict[str, str]:
+    return dict(getattr(_request, "context", None) or {"aws:SecureTransport": "true"})
+
+
+class using_context:  # noqa: N801 - used as a context manager, like contextlib's
+    """Evaluate conditions against ``extra`` keys added to the request's context for a while."""
+
+    def __init__(self, **extra: str) -> None:
+        self.extra = extra
+        self.saved: dict[str, str] | None = None
+
+    def __enter__(self) -> None:
+        self.saved = getattr(_request, "context", None)
+        _request.context = {**request_context(), **self.extra}
+
+    def __exit__(self, *_: object) -> None:
+        _request.context = self.saved
 
 
 def credentials_for(fn: Any) -> dict[str, str]:
@@ -81,6 +129,7 @@ def install() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
 
     def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        _request.context = _context_of(self)
         match = _CREDENTIAL.search(self.headers.get("Authorization", "") or "")
         if not (match and (match.group(1) in ENFORCED_KEYS or match.group(1).startswith("ASIA"))):
             return
@@ -105,3 +154,142 @@ def install() -> None:
         request.check_action_permitted(resource)
 
     setattr(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate)  # noqa: B010
+
+
+# --------------------------------------------------------------------------- policy statements
+
+
+def _matches(pattern_or_list: Any, value: str) -> bool:
+    from moto.iam.access_control import IAMPolicyStatement
+
+    patterns = pattern_or_list if isinstance(pattern_or_list, list) else [pattern_or_list]
+    return any(IAMPolicyStatement._match(str(p), value) for p in patterns)
+
+
+def install_conditions() -> None:
+    """A statement applies only if its action, resource and conditions all match, as IAM
+    evaluates them (stock moto denies when a condition fails, ignores conditions on keys the
+    request lacks, and knows only StringEquals); NotResource is honoured.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+    """
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    def is_action_permitted(
+        self: Any,
+        action: str,
+        resource: str = "*",
+        principal: str | None = None,
+        incoming_condition_values: Mapping[str, str] | None = None,
+    ) -> Any:
+        statement = self._statement
+        if "NotAction" in statement:
+            concerned = not _matches(statement["NotAction"], action)
+        else:
+            concerned = _matches(statement.get("Action", []), action)
+        if not concerned:
+            return PermissionResult.NEUTRAL
+        if self.is_unknown_principal(statement.get("Principal")):
+            return PermissionResult.NEUTRAL
+        if principal and not self._check_principal(principal):
+            return PermissionResult.DENIED
+        if "NotResource" in statement:
+            if _matches(statement["NotResource"], resource):
+                return PermissionResult.NEUTRAL
+        elif statement.get("Resource") and not _matches(statement["Resource"], resource):
+            return PermissionResult.NEUTRAL
+        context = {**request_context(), **(incoming_condition_values or {})}
+        held = conditions_hold(statement.get("Condition"), context)
+        allow = statement.get("Effect") == "Allow"
+        if held is None:  # an operator not evaluated here: never widen access
+            return PermissionResult.NEUTRAL if allow else PermissionResult.DENIED
+        if not held:
+            return PermissionResult.NEUTRAL
+        return PermissionResult.PERMITTED if allow else PermissionResult.DENIED
+
+    setattr(IAMPolicyStatement, "is_action_permitted", is_action_permitted)  # noqa: B010
+
+    # the context is taken as soon as moto has parsed a request: S3 evaluates bucket policies
+    # before it authenticates the caller
+    from moto.core.responses import BaseResponse
+
+    original_setup = BaseResponse.setup_class
+
+    def setup_class(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_setup(self, *args, **kwargs)
+        _request.context = _context_of(self)
+        return result
+
+    setattr(BaseResponse, "setup_class", setup_class)  # noqa: B010
+
+
+# --------------------------------------------------------------------------- S3 missing keys
+
+
+def _list_bucket_allowed(response: Any, bucket: str, key: str) -> bool:
+    """Whether the request's role may s3:ListBucket the bucket for the key's prefix."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
+    from moto.utilities.utils import get_partition
+
+    match = _CREDENTIAL.search(response.headers.get("Authorization", "") or "")
+    assert match is not None
+    access_key = create_access_key(
+        account_id=response.current_account,
+        partition=get_partition(response.region),
+        access_key_id=match.group(1),
+        headers=response.headers,
+    )
+    resource = f"arn:{get_partition(response.region)}:s3:::{bucket}"
+    permitted = False
+    with using_context(**{"s3:prefix": key}):
+        for policy in access_key.collect_policies():
+            result = IAMPolicy(policy).is_action_permitted("s3:ListBucket", resource)
+            if result == PermissionResult.DENIED:
+                return False
+            permitted = permitted or result == PermissionResult.PERMITTED
+    return permitted
+
+
+def _enforced(response: Any) -> bool:
+    match = _CREDENTIAL.search(response.headers.get("Authorization", "") or "")
+    return bool(match and (match.group(1) in ENFORCED_KEYS or match.group(1).startswith("ASIA")))
+
+
+def install_missing_key() -> None:
+    """GetObject/HeadObject of a key that does not exist answer 403 AccessDenied unless the
+    caller may s3:ListBucket the bucket (404 NoSuchKey then), for role credentials. The
+    implicit ListBucket check is evaluated with s3:prefix set to the requested key, so a
+    ListBucket allowed only for that key's prefix gives 404 (AWS's page says which permission,
+    not which condition keys that check carries: this is the assumption, see the README).
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions)
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html (Permissions)
+    """
+    from moto.s3.exceptions import MissingKey, S3AccessDeniedError
+    from moto.s3.responses import S3Response
+
+    original_get = S3Response.get_object
+    original_head = S3Response.head_object
+
+    def get_object(self: Any) -> Any:
+        try:
+            return original_get(self)
+        except MissingKey:
+            key = self.parse_key_name()
+            if _enforced(self) and not _list_bucket_allowed(self, self.bucket_name, key):
+                raise S3AccessDeniedError() from None
+            raise
+
+    def head_object(
+        self: Any, bucket_name: str, query: dict[str, Any], key_name: str, headers: Any
+    ) -> Any:
+        status, response_headers, body = original_head(self, bucket_name, query, key_name, headers)
+        if (
+            status == 404
+            and "x-amz-delete-marker" not in response_headers
+            and _enforced(self)
+            and not _list_bucket_allowed(self, bucket_name, key_name)
+        ):
+            return 403, {}, ""
+        return status, response_headers, body
+
+    setattr(S3Response, "get_object", get_object)  # noqa: B010
+    setattr(S3Response, "head_object", head_object)  # noqa: B010

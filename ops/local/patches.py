@@ -145,34 +145,6 @@ def _bucket_policy_resource() -> None:
     _register(BucketPolicy)
 
 
-def _secure_transport() -> None:
-    """The local endpoint is plain HTTP on loopback; CDK's enforceSSL statement
-    (Deny s3:* when aws:SecureTransport is false) would refuse every call. Evaluate as the TLS
-    request the real path is: statements conditioned only on SecureTransport=false are skipped."""
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-    from moto.s3 import models as s3m
-
-    def get_permission(self: Any, action: str, resource: str) -> Any:
-        if self.policy is None:
-            return PermissionResult.NEUTRAL
-        raw = self.policy.decode() if isinstance(self.policy, bytes) else self.policy
-        document = json.loads(raw)
-        statements = document.get("Statement", [])
-        statements = [statements] if isinstance(statements, dict) else statements
-        kept = [
-            s
-            for s in statements
-            if s.get("Condition") != {"Bool": {"aws:SecureTransport": "false"}}
-        ]
-        if not kept:
-            return PermissionResult.NEUTRAL
-        return IAMPolicy(json.dumps(dict(document, Statement=kept))).is_action_permitted(
-            action, resource
-        )
-
-    setattr(s3m.FakeBucket, "get_permission", get_permission)  # noqa: B010
-
-
 # --------------------------------------------------------------------------- Lambda
 
 _LAMBDA_EXTRA = (
@@ -556,11 +528,6 @@ PATCHES: tuple[Patch, ...] = (
         _bucket_policy_resource,
     ),
     Patch(
-        "s3-secure-transport",
-        "requests on the loopback endpoint count as TLS for aws:SecureTransport",
-        _secure_transport,
-    ),
-    Patch(
         "lambda-cfn-properties",
         "AWS::Lambda::Function keeps PackageType=Image, ImageConfig, LoggingConfig (its log "
         "group), Architectures and TracingConfig",
@@ -589,6 +556,19 @@ PATCHES: tuple[Patch, ...] = (
         "Step Functions' task clients sign their calls with the server's key (the local target "
         "refuses unsigned and unknown keys, as AWS does)",
         _stepfunctions_service_credentials,
+    ),
+    Patch(
+        "iam-policy-conditions",
+        "IAM policy conditions are evaluated (all operators but dates, IfExists, Null, set "
+        "operators, missing keys) against the request's context; NotResource is honoured; a "
+        "failed condition makes a statement not apply (stock moto denies)",
+        iam_enforcement.install_conditions,
+    ),
+    Patch(
+        "s3-missing-key-needs-list-bucket",
+        "for role credentials, GetObject/HeadObject of a missing key answer 403 AccessDenied "
+        "unless the role may s3:ListBucket the bucket (404 NoSuchKey then)",
+        iam_enforcement.install_missing_key,
     ),
     Patch(
         "iam-resource-wildcards",

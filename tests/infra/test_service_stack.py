@@ -72,8 +72,17 @@ def test_function_role_is_least_privilege(synth: Synth) -> None:
     assert shown[4][0:2] == ("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"])
     assert shown[4][2].startswith("${InferenceFunctionLogGroup")
     assert shown[5] == (None, ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
-    assert len(statements) == 6
-    actions = json.dumps([s["Action"] for s in statements])
+    # AND listing the model bucket only for the model key (a missing model is then 404
+    # "upload a model", not 403: AWS parity II, item 3)
+    listing = statements[6]
+    assert (listing["Sid"], listing["Action"], render(listing["Resource"])) == (
+        "ListModelKeyOnly",
+        "s3:ListBucket",
+        "${Import}",
+    )
+    assert listing["Condition"] == {"StringEquals": {"s3:prefix": "models/mejor_modelo.pkl"}}
+    assert len(statements) == 7
+    actions = json.dumps([s["Action"] for s in statements if s is not listing])
     assert "s3:*" not in actions and "List" not in actions and "Delete" not in actions
     assert "Sign" not in actions.replace("kms:Verify", "")
     assert not any(s["Effect"] != "Allow" for s in statements)

@@ -193,6 +193,16 @@ def test_teardown_keeps_models_and_redeploy_works(
     ops.deploy(settings=s, approve_security_changes=True)
     with pytest.raises(ops.ModelNotUploadedError, match="upload"):
         ops.predict(ops.sample_rows(1), settings=s)
+    # AND asked directly which model it serves, the fresh function answers "no model yet" (not
+    # a fault that counts as an error): its role may list the model key, so the missing object
+    # is 404 "upload", not 403 "access denied" (AWS parity II, items 3 and 4)
+    lam = target_for(s).client("lambda")
+    function_name = target_for(s).outputs.function_name
+    asked = lam.invoke(FunctionName=function_name, Payload=b'{"describe_model": {}}')
+    answer = json.loads(asked["Payload"].read())
+    assert "FunctionError" not in asked, answer
+    assert answer["model"] is None and "upload it with" in answer["no_model"], answer
+    assert "upload" in ops.status(settings=s).note
     first = ops.upload_model(demo_model.path, settings=s)
     assert isinstance(first, ops.UploadResult)
     # WHEN it is torn down with the right confirmation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,12 +16,13 @@ EXPECTED = [
     "iam-role-enforcement",
     "s3-bucket-properties",
     "s3-bucket-policy-resource",
-    "s3-secure-transport",
     "lambda-cfn-properties",
     "stepfunctions-executable",
     "cloudwatch-alarm-resource",
     "changeset-stacks",
     "stepfunctions-service-credentials",
+    "iam-policy-conditions",
+    "s3-missing-key-needs-list-bucket",
     "iam-resource-wildcards",
     "kms-key-properties",
     "kms-invalid-signature",
@@ -45,13 +47,14 @@ def test_s3_bucket_properties(deployed: Deployed) -> None:
     }
 
 
-def test_s3_bucket_policy_resource_and_secure_transport(deployed: Deployed) -> None:
+def test_s3_bucket_policy_resource_and_tls_condition(deployed: Deployed) -> None:
     s3 = deployed.client("s3")
     bucket = deployed.outputs.model_bucket
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    # the TLS-only policy does not refuse the loopback endpoint (treated as TLS)
+    # the TLS-only policy does not refuse the loopback endpoint: its requests carry
+    # aws:SecureTransport=true (iam-policy-conditions), so the Deny's condition does not hold
     assert s3.head_object(Bucket=bucket, Key=deployed.outputs.model_key)["ContentLength"] > 0
 
 
@@ -167,3 +170,143 @@ def test_iam_resource_wildcards(deployed: Deployed) -> None:
         with pytest.raises(ClientError) as caught:
             s3.put_object(Bucket=bucket, Key=bad, Body=b"{}")
         assert caught.value.response["Error"]["Code"] == "AccessDenied", bad
+
+
+def _role_client(deployed: Deployed, service: str, name: str, statements: list[Any]) -> Any:
+    """A client signed with a fresh role's credentials (IAM enforced), whose policy is given."""
+    account = deployed.client("sts").get_caller_identity()["Account"]
+    iam = deployed.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="probe",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+    creds = deployed.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName=name)
+    c = creds["Credentials"]
+    return deployed.client(
+        service, key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"]
+    )
+
+
+def _code(attempt: Any) -> tuple[int, str]:
+    with pytest.raises(ClientError) as caught:
+        attempt()
+    response = caught.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+@pytest.fixture(scope="module")
+def probe_bucket(deployed: Deployed) -> str:
+    s3 = deployed.client("s3")
+    s3.create_bucket(Bucket="conditions-probe")
+    s3.put_object(Bucket="conditions-probe", Key="models/here.pkl", Body=b"x")
+    return "conditions-probe"
+
+
+def test_s3_missing_key_needs_list_bucket(deployed: Deployed, probe_bucket: str) -> None:
+    # GIVEN roles that may read the bucket's objects: without s3:ListBucket, with it, and with
+    # it only for one key's prefix (API_GetObject, "Permissions": 404 with ListBucket, else 403)
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+    read = {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{probe_bucket}/*",
+    }
+    listing = {
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{probe_bucket}",
+    }
+    only_model = {**listing, "Condition": {"StringEquals": {"s3:prefix": "models/missing.pkl"}}}
+    no_list = _role_client(deployed, "s3", "probe-no-list", [read])
+    with_list = _role_client(deployed, "s3", "probe-list", [read, listing])
+    prefix_list = _role_client(deployed, "s3", "probe-prefix-list", [read, only_model])
+    # THEN an object that exists is read by all three
+    for s3 in (no_list, with_list, prefix_list):
+        assert s3.get_object(Bucket=probe_bucket, Key="models/here.pkl")["Body"].read() == b"x"
+    # AND a missing key is AccessDenied (403) without ListBucket, NoSuchKey (404) with it
+    missing = "models/missing.pkl"
+    assert _code(lambda: no_list.get_object(Bucket=probe_bucket, Key=missing)) == (
+        403,
+        "AccessDenied",
+    )
+    assert _code(lambda: no_list.head_object(Bucket=probe_bucket, Key=missing))[0] == 403
+    assert _code(lambda: with_list.get_object(Bucket=probe_bucket, Key=missing)) == (
+        404,
+        "NoSuchKey",
+    )
+    assert _code(lambda: with_list.head_object(Bucket=probe_bucket, Key=missing))[0] == 404
+    # AND with ListBucket only for the key's prefix: 404 for that key, 403 for any other
+    assert _code(lambda: prefix_list.get_object(Bucket=probe_bucket, Key=missing))[0] == 404
+    assert _code(lambda: prefix_list.get_object(Bucket=probe_bucket, Key="models/x"))[0] == 403
+
+
+def test_iam_policy_conditions(deployed: Deployed, probe_bucket: str) -> None:
+    # GIVEN a role that may list the bucket only under models/, and is denied reads over plain
+    # HTTP (the loopback endpoint's requests carry aws:SecureTransport=true)
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html
+    statements = [
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": f"arn:aws:s3:::{probe_bucket}",
+            "Condition": {"StringLike": {"s3:prefix": "models/*"}},
+        },
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{probe_bucket}/*"},
+        {
+            "Effect": "Deny",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{probe_bucket}/*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Effect": "Deny",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{probe_bucket}/*",
+            "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}},
+        },
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{probe_bucket}/*"},
+    ]
+    s3 = _role_client(deployed, "s3", "probe-conditions", statements)
+    # THEN listing with a prefix the condition allows works; another prefix or none is denied
+    listed = s3.list_objects_v2(Bucket=probe_bucket, Prefix="models/")
+    assert [o["Key"] for o in listed["Contents"]] == ["models/here.pkl"]
+    assert _code(lambda: s3.list_objects_v2(Bucket=probe_bucket, Prefix="other/"))[0] == 403
+    assert _code(lambda: s3.list_objects_v2(Bucket=probe_bucket))[0] == 403
+    # AND a Deny whose condition does not hold does not deny (the read works)
+    assert s3.get_object(Bucket=probe_bucket, Key="models/here.pkl")["Body"].read() == b"x"
+    # AND a Deny with an operator the local target cannot evaluate denies (never widens access)
+    assert _code(lambda: s3.put_object(Bucket=probe_bucket, Key="models/y", Body=b"y"))[0] == 403
+
+
+def test_bucket_policy_conditions_apply_to_every_caller(deployed: Deployed) -> None:
+    # GIVEN a bucket whose policy denies reads under private/ while a condition holds
+    s3 = deployed.client("s3")
+    s3.create_bucket(Bucket="bucket-policy-probe")
+    s3.put_object(Bucket="bucket-policy-probe", Key="private/a", Body=b"a")
+    s3.put_object(Bucket="bucket-policy-probe", Key="public/a", Body=b"a")
+    deny = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::bucket-policy-probe/private/*",
+        "Condition": {"NumericGreaterThan": {"aws:EpochTime": "0"}},
+    }
+    s3.put_bucket_policy(
+        Bucket="bucket-policy-probe",
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]}),
+    )
+    # THEN the operator too is refused there, and not elsewhere in the bucket
+    assert _code(lambda: s3.get_object(Bucket="bucket-policy-probe", Key="private/a"))[0] == 403
+    assert s3.get_object(Bucket="bucket-policy-probe", Key="public/a")["Body"].read() == b"a"

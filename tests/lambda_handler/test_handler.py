@@ -60,6 +60,19 @@ def test_missing_model_raises_a_typed_fault(handler_env: Any) -> None:
         handler_env.handler({"instances": [{}]}, Context())
 
 
+def test_describe_before_any_upload_is_an_answer_not_a_fault(handler_env: Any) -> None:
+    # GIVEN a fresh deploy: no model uploaded yet (AWS parity II, item 4: status asking which
+    # model serves must not count as a function error and trip the errors alarm)
+    # WHEN asked which model it serves  THEN it answers "no model yet", it does not raise
+    answer = handler_env.handler({"describe_model": {}}, Context())
+    assert answer["model"] is None
+    assert "upload" in answer["no_model"]
+    assert answer["features"] == [] and answer["classes"] is None
+    # AND a prediction is still a typed fault (a caller must not get an empty success)
+    with pytest.raises(ModelUnavailableError):
+        handler_env.handler({"instances": [{}]}, Context())
+
+
 def test_corrupted_model_raises_integrity_error(
     handler_env: Any, model_bucket: ModelBucket, demo_bytes: bytes
 ) -> None:

@@ -31,6 +31,7 @@ def test_ops_and_infra_read_the_functions_own_contract_file() -> None:
         "ENV_BATCH_BUCKET",
         "EVENT_REALTIME",
         "EVENT_DESCRIBE",
+        "NO_MODEL",
         "RUN_ID_LENGTH",
         "DEFAULT_MAX_ROWS",
         "MODEL_UNAVAILABLE",
