@@ -63,7 +63,7 @@ class Monitoring(Construct):
                 treat_missing_data=no_data,
             ),
             cw.MathExpression(
-                expression="failed + timedout + aborted",
+                expression="FILL(failed, 0) + FILL(timedout, 0) + FILL(aborted, 0)",
                 using_metrics={
                     "failed": state_machine.metric_failed(period=PERIOD, statistic="Sum"),
                     "timedout": state_machine.metric_timed_out(period=PERIOD, statistic="Sum"),

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ops.local import faults, iam_enforcement
+from ops.local import aws_metrics, faults, iam_enforcement
 from ops.local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
 from ops.local.images import context_for_image, parse_dockerfile
 from ops.local.process import DEFAULT_MAX_ENVIRONMENTS
@@ -249,16 +249,19 @@ def install() -> None:
             body = {"errorType": "Runtime.Unavailable", "errorMessage": "no runtime configured"}
             return Result(json.dumps(body).encode(), True, str(uuid.uuid4()), 0.0, False, None)
         try:
-            return _configured[0].invoke(fn, payload)
+            result = _configured[0].invoke(fn, payload)
         except Exception as err:  # a deployment problem, reported like Lambda would
             body = {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(err)}
-            return Result(json.dumps(body).encode(), True, str(uuid.uuid4()), 0.0, False, None)
+            result = Result(json.dumps(body).encode(), True, str(uuid.uuid4()), 0.0, False, None)
+        aws_metrics.lambda_invocation(fn, result.errored, result.duration_ms, result.log_lines)
+        return result
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         raw = body.encode() if isinstance(body, str) else (body or b"{}")
         headers = {k.lower(): v for k, v in dict(request_headers).items()}
         state_dir = _configured[0].state_dir if _configured else None
         if faults.take(state_dir, self.function_name, raw, kinds=("throttle",)):
+            aws_metrics.lambda_throttle(self)
             throttled = LambdaClientError("TooManyRequestsException", "Rate Exceeded.")
             throttled.code = 429
             raise throttled

@@ -20,7 +20,7 @@ from typing import Any
 import moto
 
 from ops.errors import LocalTargetError
-from ops.local import iam_enforcement, lambda_runtime
+from ops.local import aws_metrics, cloudwatch_alarms, iam_enforcement, lambda_runtime
 
 PINNED_MOTO = "5.2.5"
 
@@ -544,6 +544,24 @@ PATCHES: tuple[Patch, ...] = (
         "AWS::CloudWatch::Alarm is created (stock moto skips the type), with its Arn and its "
         "metric-math queries",
         _alarm_resource,
+    ),
+    Patch(
+        "cloudwatch-aws-metrics",
+        "AWS/Lambda (Invocations, Errors, Throttles, Duration) and AWS/States (Executions*) "
+        "metrics are recorded for what ran, with the function's EMF metrics",
+        aws_metrics.install_states,
+    ),
+    Patch(
+        "cloudwatch-alarm-evaluation",
+        "metric alarms start INSUFFICIENT_DATA, evaluate (statistic, periods, datapoints to "
+        "alarm, missing data, metric math), keep a history and run their SNS actions only if "
+        "the topic policy lets CloudWatch publish",
+        cloudwatch_alarms.install,
+    ),
+    Patch(
+        "sns-topic-policy-resource",
+        "AWS::SNS::TopicPolicy replaces its topics' policy (stock moto skips the type)",
+        lambda: cloudwatch_alarms.install_topic_policy(_register),
     ),
     Patch(
         "changeset-stacks",

@@ -52,7 +52,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     )
     from werkzeug.serving import make_server
 
-    from ops.local import lambda_runtime, patches
+    from ops.local import cloudwatch_alarms, lambda_runtime, patches
 
     operator = read_credentials(state_dir)
     if operator is None:
@@ -61,6 +61,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     endpoint = f"http://127.0.0.1:{port}"
     runtime = lambda_runtime.configure(endpoint, default_python(), max_environments, state_dir)
     applied = patches.apply_all()
+    stop_alarms = cloudwatch_alarms.start_evaluator()
     app = Gate(DomainDispatcherApplication(create_backend_app), port, secret_lookup(operator))
     server = make_server("127.0.0.1", port, app, True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -79,6 +80,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
+    stop_alarms.set()
     runtime.shutdown()
     server.shutdown()
     (state_dir / "server.json").unlink(missing_ok=True)

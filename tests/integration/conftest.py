@@ -76,8 +76,10 @@ def local_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ops.Set
     )
     # the operator's own AWS keys are in the environment that starts the local target: the
     # server and its functions must not inherit them (tests/integration/test_security.py)
-    saved = {k: os.environ.get(k) for k in OPERATOR_ENVIRONMENT}
-    os.environ.update(OPERATOR_ENVIRONMENT)
+    # alarms evaluate every second here (CloudWatch: every minute); the cadence only
+    started_with = {**OPERATOR_ENVIRONMENT, "REINTENTO_ALARM_EVALUATION_SECONDS": "1"}
+    saved = {k: os.environ.get(k) for k in started_with}
+    os.environ.update(started_with)
     try:
         ops.start_local(settings=settings)
     finally:

@@ -3,7 +3,7 @@
 What each feature accepts is read from scikit-learn's own API (tags, learned categories,
 imputers), so a model that handles missing values natively gets its nulls predicted, and an
 invalid row gets a per-row error naming its field. The same table runs through the deployed
-function in tests/integration/test_model_kinds.py.
+function in tests/integration/test_model_kinds_served.py.
 """
 
 from __future__ import annotations
