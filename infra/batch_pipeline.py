@@ -157,6 +157,12 @@ def _retry_transient(task: tasks.LambdaInvoke) -> None:
         max_attempts=3,
         backoff_rate=2.0,
     )
+    task.add_retry(
+        errors=list(names.NOT_ACTIVE_ERRORS),
+        interval=cdk.Duration.seconds(5),
+        max_attempts=6,
+        backoff_rate=2.0,
+    )
 
 
 def _cfn(function: lambda_.IFunction) -> cdk.CfnElement:

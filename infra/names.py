@@ -59,6 +59,12 @@ PLATFORM_TRANSIENT_ERRORS = (
     "Runtime.ExitError",
 )
 TRANSIENT_ERRORS: tuple[str, ...] = (*PLATFORM_TRANSIENT_ERRORS, *CONTRACT.TRANSIENT_ERROR_TYPES)
+# A function that is not Active (Inactive after idling, Pending while it restores) refuses
+# invokes until it is; retried for longer, as ops waits for it (functions-states.html).
+NOT_ACTIVE_ERRORS: tuple[str, ...] = (
+    "Lambda.ResourceNotReadyException",
+    "Lambda.ResourceConflictException",
+)
 PERMANENT_ERRORS: tuple[str, ...] = tuple(CONTRACT.PERMANENT_ERROR_TYPES)
 
 METRICS_NAMESPACE = "Reintento"

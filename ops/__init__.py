@@ -27,6 +27,7 @@ from ops.errors import (
     SecurityApprovalError,
     ServiceUnreachableError,
     StackNotDeployedError,
+    TeardownError,
     ThrottledError,
 )
 from ops.local_target import local_status, start_local, stop_local
@@ -92,6 +93,7 @@ __all__ = [
     "Settings",
     "StackNotDeployedError",
     "Status",
+    "TeardownError",
     "TeardownResult",
     "ThrottledError",
     "UploadResult",

@@ -97,6 +97,10 @@ class BatchError(OpsError):
     """A batch execution did not finish."""
 
 
+class TeardownError(OpsError):
+    """Teardown stopped part way: what is left, and how to finish, is in the message."""
+
+
 class AccessDeniedError(OpsError):
     """AWS refused a call for lack of permission."""
 

@@ -10,7 +10,7 @@ deleted, then the bucket, and the model signing key is scheduled for deletion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 from botocore.exceptions import ClientError
@@ -19,6 +19,7 @@ from ops.aws import cloudformation
 from ops.aws.faults import user_facing
 from ops.aws.outputs import OUTPUT_KEYS
 from ops.aws.target import Target, target_for
+from ops.errors import TeardownError
 from ops.plan import Plan
 from ops.settings import Settings
 
@@ -33,18 +34,27 @@ class TeardownResult:
     deleted_buckets: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
     message: str = ""
+    stopped_executions: tuple[str, ...] = field(default=(), repr=False)  # running batches
 
     def __str__(self) -> str:
         if self.refused:
             return self.message
+        stopped = (
+            f"; stopped {len(self.stopped_executions)} running batch(es)"
+            if self.stopped_executions
+            else ""
+        )
         return (
             f"deleted stacks: {', '.join(self.deleted_stacks) or 'none'}; "
-            f"kept: {', '.join(self.kept) or 'nothing'}"
+            f"kept: {', '.join(self.kept) or 'nothing'}{stopped}"
         )
 
 
 def _empty(s3: Any, bucket: str) -> int:
-    """Delete every object version and delete marker; return how many."""
+    """Delete every object version and delete marker; return how many. DeleteObjects answers
+    200 even when some keys are refused (their errors are in the answer): those stop the
+    teardown, before a stack delete that would fail on the non-empty bucket.
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html"""
     count = 0
     paginator = s3.get_paginator("list_object_versions")
     try:
@@ -54,15 +64,45 @@ def _empty(s3: Any, bucket: str) -> int:
                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
             ]
             for i in range(0, len(doomed), 1000):
-                s3.delete_objects(
+                answer = s3.delete_objects(
                     Bucket=bucket, Delete={"Objects": doomed[i : i + 1000], "Quiet": True}
                 )
+                refused = answer.get("Errors") or []
+                if refused:
+                    shown = "; ".join(f"{e.get('Key')}: {e.get('Code')}" for e in refused[:5])
+                    raise TeardownError(
+                        f"{len(refused)} object(s) in {bucket} could not be deleted ({shown}); "
+                        "nothing more was deleted. Allow s3:DeleteObject/DeleteObjectVersion on "
+                        "the bucket for your credentials (or remove the bucket policy that "
+                        "denies it) and run teardown again"
+                    )
             count += len(doomed)
     except ClientError as err:
         if err.response["Error"]["Code"] == "NoSuchBucket":
             return 0
         raise
     return count
+
+
+def _stop_running(sfn: Any, machine: str) -> list[str]:
+    """Stop the state machine's running executions (batches): return their ARNs."""
+    stopped: list[str] = []
+    try:
+        pages = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=machine, statusFilter="RUNNING"
+        )
+        for page in pages:
+            for execution in page.get("executions", []):
+                sfn.stop_execution(
+                    executionArn=execution["executionArn"],
+                    error="Teardown",
+                    cause="the stack is being torn down",
+                )
+                stopped.append(execution["executionArn"])
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "StateMachineDoesNotExist":
+            raise
+    return stopped
 
 
 def _what(target: Target, delete_model_bucket: bool) -> tuple[list[str], list[str]]:
@@ -137,11 +177,17 @@ def teardown(
         return TeardownResult(refused=True, kept=tuple(kept), message=message)
     cf, s3 = target.client("cloudformation"), target.client("s3")
     deleted, emptied, buckets = [], [], []
+    stopped: list[str] = []
     service = cloudformation.describe(cf, s.service_stack_name)
     if service is not None:
         batch_bucket = cloudformation.outputs(cf, s.service_stack_name).get(
             OUTPUT_KEYS["batch_bucket"]
         )
+        machine = cloudformation.outputs(cf, s.service_stack_name).get(
+            OUTPUT_KEYS["state_machine_arn"]
+        )
+        if machine:  # a running batch would write into the bucket after it is emptied
+            stopped = _stop_running(target.client("stepfunctions"), machine)
         if batch_bucket:
             _empty(s3, batch_bucket)
             emptied.append(batch_bucket)
@@ -166,4 +212,11 @@ def teardown(
                 if err.response["Error"]["Code"] != "NoSuchBucket":
                     raise
     target.forget_outputs()
-    return TeardownResult(False, tuple(deleted), tuple(emptied), tuple(buckets), tuple(kept))
+    return TeardownResult(
+        False,
+        tuple(deleted),
+        tuple(emptied),
+        tuple(buckets),
+        tuple(kept),
+        stopped_executions=tuple(stopped),
+    )

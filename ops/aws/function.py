@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from ops import contract
 from ops.aws.target import Target
@@ -166,10 +166,43 @@ def invoke_function(target: Target, event: dict[str, Any]) -> Invocation:
         ) from err
 
 
+# Invoke refuses a function that is not Active: Inactive (idle long enough for Lambda to reclaim
+# its resources; a container image after some days unused) answers ResourceNotReadyException
+# and starts restoring, Pending answers ResourceConflictException. ops waits until it is Active
+# (GetFunction's State, AWS's function_active_v2 waiter) and retries once.
+# https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+NOT_ACTIVE = frozenset({"ResourceNotReadyException", "ResourceConflictException"})
+ACTIVE_WAIT = {"Delay": 2, "MaxAttempts": 150}  # up to 5 minutes
+
+
 def invoke(
     lam: Any, function_name: str, event: dict[str, Any], qualifier: str | None = None
 ) -> Invocation:
-    """Invoke synchronously; raise the typed error for a function error or an error answer."""
+    """Invoke synchronously; raise the typed error for a function error or an error answer. A
+    function that is not Active is waited for, then invoked once more."""
+    try:
+        return _invoke_once(lam, function_name, event, qualifier)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") not in NOT_ACTIVE:
+            raise
+        extra = {"Qualifier": qualifier} if qualifier else {}
+        try:
+            lam.get_waiter("function_active_v2").wait(
+                FunctionName=function_name, WaiterConfig=ACTIVE_WAIT, **extra
+            )
+        except WaiterError as stuck:
+            raise FunctionError(
+                f"the function {function_name} did not become Active within 5 minutes "
+                f"({err.response['Error'].get('Message', '')}); check its State with "
+                "`aws lambda get-function` and try again",
+                error_type="FunctionNotActive",
+            ) from stuck
+    return _invoke_once(lam, function_name, event, qualifier)
+
+
+def _invoke_once(
+    lam: Any, function_name: str, event: dict[str, Any], qualifier: str | None = None
+) -> Invocation:
     payload = json.dumps(event, allow_nan=True).encode()
     if len(payload) > SYNC_PAYLOAD_LIMIT:
         raise PayloadTooLargeError(

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ops.local import aws_metrics, faults, iam_enforcement
+from ops.local import aws_metrics, faults, function_states, iam_enforcement
 from ops.local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
 from ops.local.images import context_for_image, parse_dockerfile
 from ops.local.process import DEFAULT_MAX_ENVIRONMENTS
@@ -222,6 +222,11 @@ class LambdaRuntime:
 _configured: list[LambdaRuntime] = []  # the server's runtime, set by configure()
 
 
+def configured_state_dir() -> Path | None:
+    """The state folder of the server's runtime (faults and function states live there)."""
+    return _configured[0].state_dir if _configured else None
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -259,7 +264,13 @@ def install() -> None:
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         raw = body.encode() if isinstance(body, str) else (body or b"{}")
         headers = {k.lower(): v for k, v in dict(request_headers).items()}
-        state_dir = _configured[0].state_dir if _configured else None
+        state_dir = configured_state_dir()
+        refusal = function_states.before_invoke(state_dir, str(self.function_name))
+        if refusal is not None:
+            code, message, status = refusal
+            not_active = LambdaClientError(code, message)
+            not_active.code = status
+            raise not_active
         if faults.take(state_dir, self.function_name, raw, kinds=("throttle",)):
             aws_metrics.lambda_throttle(self)
             throttled = LambdaClientError("TooManyRequestsException", "Rate Exceeded.")

@@ -20,7 +20,13 @@ from typing import Any
 import moto
 
 from ops.errors import LocalTargetError
-from ops.local import aws_metrics, cloudwatch_alarms, iam_enforcement, lambda_runtime
+from ops.local import (
+    aws_metrics,
+    cloudwatch_alarms,
+    function_states,
+    iam_enforcement,
+    lambda_runtime,
+)
 
 PINNED_MOTO = "5.2.5"
 
@@ -510,6 +516,12 @@ PATCHES: tuple[Patch, ...] = (
         "Invoke (and Step Functions' Lambda tasks) run the image's handler in warm awslambdaric "
         "environments, with Lambda's errors, limits and REPORT lines (no Docker)",
         lambda_runtime.install,
+    ),
+    Patch(
+        "lambda-function-states",
+        "a function can be Inactive or Pending: Invoke then fails as Lambda documents "
+        "(ResourceNotReadyException, ResourceConflictException) and GetFunction says its State",
+        lambda: function_states.install(lambda_runtime.configured_state_dir),
     ),
     Patch(
         "iam-role-enforcement",

@@ -150,7 +150,18 @@ def test_state_machine_definition(synth: Synth) -> None:
                                                         "IntervalSeconds": 1,
                                                         "MaxAttempts": 3,
                                                         "BackoffRate": 2,
-                                                    }
+                                                    },
+                                                    # an Inactive/Pending function: retried
+                                                    # for about 5 minutes while it restores
+                                                    {
+                                                        "ErrorEquals": [
+                                                            "Lambda.ResourceNotReadyException",
+                                                            "Lambda.ResourceConflictException",
+                                                        ],
+                                                        "IntervalSeconds": 5,
+                                                        "MaxAttempts": 6,
+                                                        "BackoffRate": 2,
+                                                    },
                                                 ],
                                                 "Catch": [
                                                     {

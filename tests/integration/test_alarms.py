@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import ops
+from infra import names
 from ops.aws.target import target_for
 from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
@@ -69,6 +70,8 @@ def _notices(sqs: Any, url: str) -> list[dict[str, Any]]:
 
 
 def test_a_fresh_stack_s_alarms_go_from_insufficient_data_to_ok(alarmed: ops.Settings) -> None:
+    # WHEN its status is read (which asks the function which model it serves)
+    assert ops.status(settings=alarmed).service_stack == "CREATE_COMPLETE"
     # THEN with no failures every alarm settles in OK, after starting INSUFFICIENT_DATA
     alarms = _until(
         lambda: (a := _alarms(alarmed)) and all(x["StateValue"] == "OK" for x in a.values()) and a
@@ -143,6 +146,10 @@ def test_aws_metrics_are_recorded_for_what_ran(alarmed: ops.Settings) -> None:
     assert total("AWS/Lambda", "Invocations", function) >= 3  # realtime + slice + summary
     assert total("AWS/States", "ExecutionsStarted", machine) >= 1
     assert _until(lambda: total("AWS/States", "ExecutionsSucceeded", machine) >= 1)
+    # AND the function's own EMF metrics, extracted from its log lines as CloudWatch Logs does
+    own = {"service": names.SERVICE_NAME}
+    assert total(names.METRICS_NAMESPACE, "RowsPredicted", own) >= len(ROWS)
+    assert total(names.METRICS_NAMESPACE, "BatchRowsPredicted", own) >= len(ROWS)
 
 
 def test_an_alarm_notice_needs_the_topic_policy_to_allow_cloudwatch(deployed: Deployed) -> None:

@@ -3,15 +3,17 @@ no credentials, an unreachable endpoint, throttling, and each part of a deployme
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 import ops
 from ops.aws.target import target_for
-from ops.local import faults
+from ops.local import faults, function_states
 from ops.local.process import free_port
 from ops.modelfiles.demo_model import DemoModel
 
@@ -80,6 +82,52 @@ def test_throttled(faulty: ops.Settings) -> None:
     finally:
         faults.inject(faulty.state_dir, [])
     assert ops.predict(ROWS, settings=faulty)  # and it passes once the throttling stops
+
+
+def _single_try_lambda(s: ops.Settings) -> Any:
+    """A Lambda client that does not retry, to see each answer as it comes."""
+    import boto3
+    from botocore.config import Config
+
+    from ops.local.credentials import read_credentials
+
+    key = read_credentials(s.state_dir)
+    assert key is not None
+    return boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{s.local_port}",
+        region_name=s.region,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def test_an_inactive_function_refuses_invokes_until_it_is_active_again(
+    faulty: ops.Settings,
+) -> None:
+    # GIVEN the function idle long enough to become Inactive (functions-states.html)
+    lam = _single_try_lambda(faulty)
+    name = target_for(faulty).outputs.function_name
+    function_states.set_state(faulty.state_dir, "faults", "Inactive", activation_seconds=2)
+    assert lam.get_function(FunctionName=name)["Configuration"]["State"] == "Inactive"
+    # WHEN invoked  THEN ResourceNotReadyException (502), and it starts restoring (Pending),
+    # during which invokes are ResourceConflictException (409)
+    with pytest.raises(ClientError) as first:
+        lam.invoke(FunctionName=name, Qualifier="live", Payload=b'{"describe_model": {}}')
+    assert first.value.response["Error"]["Code"] == "ResourceNotReadyException"
+    assert first.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+    assert lam.get_function(FunctionName=name)["Configuration"]["State"] == "Pending"
+    with pytest.raises(ClientError) as pending:
+        lam.invoke(FunctionName=name, Qualifier="live", Payload=b'{"describe_model": {}}')
+    assert pending.value.response["Error"]["Code"] == "ResourceConflictException"
+    # AND ops waits until it is Active and tries once more: the prediction is answered
+    function_states.set_state(faulty.state_dir, "faults", "Inactive", activation_seconds=2)
+    started = time.monotonic()
+    answer = ops.predict(ROWS, settings=faulty)
+    assert len(answer.predictions) == len(ROWS)
+    assert time.monotonic() - started >= 1.5  # it did wait for the restore
+    assert lam.get_function(FunctionName=name)["Configuration"]["State"] == "Active"
 
 
 def test_parts_of_the_deployment_gone(faulty: ops.Settings, demo_model: DemoModel) -> None:

@@ -275,3 +275,70 @@ def test_cli_flow_as_documented(
     refused = cli("teardown")
     assert refused.returncode == 2 and "confirm" in refused.stderr
     assert cli("teardown", "--confirm", "Reintento-cli-Service").returncode == 0
+
+
+def test_teardown_stops_running_batches_and_stops_on_undeletable_objects(
+    local_settings: ops.Settings, demo_model: DemoModel
+) -> None:
+    import threading
+
+    from ops.aws.target import target_for
+    from ops.local import faults
+
+    s = ops.Settings.resolve(local_settings, stage="tdstop")
+    ops.deploy(settings=s, approve_security_changes=True)
+    ops.upload_model(demo_model.path, settings=s)
+    out = target_for(s).outputs
+    sfn, s3 = target_for(s).client("stepfunctions"), target_for(s).client("s3")
+    # GIVEN objects in the batch bucket that a bucket policy forbids deleting (AWS answers
+    # DeleteObjects with 200 and the refused keys in Errors)
+    s3.put_object(Bucket=out.batch_bucket, Key="batch/kept.txt", Body=b"x")
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": f"arn:aws:s3:::{out.batch_bucket}/*",
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket=out.batch_bucket, Policy=json.dumps(deny))
+    # WHEN torn down  THEN it stops with the refused key named, and the stack is still there
+    with pytest.raises(ops.TeardownError, match="AccessDenied"):
+        ops.teardown(s.service_stack_name, settings=s)
+    assert ops.status(settings=s).service_stack is not None
+    s3.delete_bucket_policy(Bucket=out.batch_bucket)
+    # GIVEN a batch still running (its slices crash and are retried with backoff)
+    faults.inject(
+        s.state_dir,
+        [{"function": "tdstop", "event_key": "batch_slice", "kind": "crash", "count": 3}],
+    )
+    failures: list[BaseException] = []
+
+    def batch() -> None:
+        try:
+            ops.run_batch(ops.sample_rows(20), progress=False, settings=s)
+        except BaseException as err:  # the batch is aborted by the teardown
+            failures.append(err)
+
+    worker = threading.Thread(target=batch, daemon=True)
+    worker.start()
+
+    def running() -> list[dict[str, Any]]:
+        found = sfn.list_executions(stateMachineArn=out.state_machine_arn, statusFilter="RUNNING")
+        return list(found["executions"])
+
+    deadline = time.monotonic() + 30
+    while not running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (execution,) = running()
+    # WHEN torn down  THEN the running execution is stopped first (it would write into the
+    # emptied bucket), and the teardown completes
+    done = ops.teardown(s.service_stack_name, settings=s)
+    assert isinstance(done, ops.TeardownResult) and not done.refused
+    assert done.stopped_executions == (execution["executionArn"],)
+    assert "stopped 1 running batch" in str(done)
+    faults.inject(s.state_dir, [])
+    worker.join(60)

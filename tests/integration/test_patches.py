@@ -13,12 +13,16 @@ from tests.integration.conftest import Deployed
 
 EXPECTED = [
     "lambda-docker-less-runtime",
+    "lambda-function-states",
     "iam-role-enforcement",
     "s3-bucket-properties",
     "s3-bucket-policy-resource",
     "lambda-cfn-properties",
     "stepfunctions-executable",
     "cloudwatch-alarm-resource",
+    "cloudwatch-aws-metrics",
+    "cloudwatch-alarm-evaluation",
+    "sns-topic-policy-resource",
     "changeset-stacks",
     "stepfunctions-service-credentials",
     "iam-policy-conditions",
