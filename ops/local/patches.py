@@ -26,6 +26,7 @@ from ops.local import (
     function_states,
     iam_enforcement,
     lambda_runtime,
+    stepfunctions_limits,
 )
 
 PINNED_MOTO = "5.2.5"
@@ -550,6 +551,12 @@ PATCHES: tuple[Patch, ...] = (
         "state machines created by CloudFormation run (executing backend), keep their logging "
         "and tracing configuration; StartExecution without a name gets a UUID",
         _stepfunctions_executable,
+    ),
+    Patch(
+        "stepfunctions-payload-limits",
+        "a Catch or Retry on States.ALL does not catch States.DataLimitExceeded or States.Runtime "
+        "(terminal, as on AWS); StartExecution refuses input over 256 KB",
+        stepfunctions_limits.install,
     ),
     Patch(
         "cloudwatch-alarm-resource",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ EXPECTED = [
     "s3-bucket-policy-resource",
     "lambda-cfn-properties",
     "stepfunctions-executable",
+    "stepfunctions-payload-limits",
     "cloudwatch-alarm-resource",
     "cloudwatch-aws-metrics",
     "cloudwatch-alarm-evaluation",
@@ -314,3 +316,97 @@ def test_bucket_policy_conditions_apply_to_every_caller(deployed: Deployed) -> N
     # THEN the operator too is refused there, and not elsewhere in the bucket
     assert _code(lambda: s3.get_object(Bucket="bucket-policy-probe", Key="private/a"))[0] == 403
     assert s3.get_object(Bucket="bucket-policy-probe", Key="public/a")["Body"].read() == b"a"
+
+
+def _run_machine(deployed: Deployed, name: str, definition: dict[str, Any], body: str) -> Any:
+    sfn = deployed.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=name,
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/probe",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=body)["executionArn"]
+    for _ in range(100):
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.1)
+    raise AssertionError(f"{name} still running")
+
+
+def _caught_all(big: int) -> dict[str, Any]:
+    """A Pass state returning ``big`` bytes, behind a Catch on States.ALL."""
+    return {
+        "StartAt": "Big",
+        "States": {
+            "Big": {
+                "Type": "Pass",
+                "Result": {"blob": "x" * big},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+def _map_of(items: int, each: int) -> dict[str, Any]:
+    """A Map whose collected output is ``items`` x ``each`` bytes, behind a catch-all."""
+    return {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "StartAt": "One",
+                    "States": {"One": {"Type": "Pass", "Result": "y" * each, "End": True}},
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+def test_stepfunctions_payload_limits(deployed: Deployed) -> None:
+    # https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
+    items = json.dumps({"items": list(range(5))})
+    # a state's output over 256 KB fails the execution even behind a Catch on States.ALL
+    # (States.DataLimitExceeded is terminal); under the limit it runs
+    big = _run_machine(deployed, "limit-pass-big", _caught_all(300_000), "{}")
+    assert (big["status"], big.get("error")) == ("FAILED", "States.DataLimitExceeded")
+    small = _run_machine(deployed, "limit-pass-small", _caught_all(200_000), "{}")
+    assert small["status"] == "SUCCEEDED"
+    # a Map's collected output counts as one: 5 x 60 KB fails, 5 x 40 KB runs
+    fanned = _run_machine(deployed, "limit-map-big", _map_of(5, 60_000), items)
+    assert (fanned["status"], fanned.get("error")) == ("FAILED", "States.DataLimitExceeded")
+    assert _run_machine(deployed, "limit-map-small", _map_of(5, 40_000), items)["status"] == (
+        "SUCCEEDED"
+    )
+    # a runtime error (a path the input lacks) is terminal too: a catch-all does not catch it
+    runtime = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": deployed.outputs.function_arn,
+                    "Payload.$": "$.nope",
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    failed = _run_machine(deployed, "limit-runtime", runtime, "{}")
+    assert (failed["status"], failed.get("error")) == ("FAILED", "States.Runtime")
+    # and the execution input itself is refused over 256 KB
+    sfn = deployed.client("stepfunctions")
+    arn = sfn.describe_execution(executionArn=small["executionArn"])["stateMachineArn"]
+    with pytest.raises(ClientError) as refused:
+        sfn.start_execution(stateMachineArn=arn, input=json.dumps({"blob": "z" * 270_000}))
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
