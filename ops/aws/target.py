@@ -14,23 +14,22 @@ stopped, and when the function turns out to be gone.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 import threading
+from collections import deque
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
-from botocore.exceptions import ClientError
 
-from ops.aws import assembly, clients, cloudformation
+from ops.aws import assembly, clients, cloudformation, prechecks
 from ops.aws.assembly import CloudAssembly
 from ops.aws.outputs import OUTPUT_KEYS, StackOutputs, read_outputs
 from ops.errors import DeployError, StackNotDeployedError
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.settings import Settings
-
-BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 
 
 class Target:
@@ -128,14 +127,7 @@ class AwsTarget(Target):
         return clients.account_of(self.client("sts"))
 
     def _check_bootstrap(self, account: str) -> None:
-        try:
-            self.client("ssm").get_parameter(Name=BOOTSTRAP_PARAMETER)
-        except ClientError as err:
-            raise DeployError(
-                f"account {account} region {self.settings.region} is not CDK-bootstrapped; run "
-                f"`npx cdk bootstrap aws://{account}/{self.settings.region}` once, then deploy "
-                "again"
-            ) from err
+        prechecks.check_bootstrap(self.client("ssm"), account, self.settings.region)
 
     def synth(self, context: Mapping[str, str]) -> CloudAssembly:
         account = self.account()
@@ -145,10 +137,7 @@ class AwsTarget(Target):
 
     def deploy_assembly(self, cloud: CloudAssembly) -> tuple[str, ...]:
         settings = self.settings
-        if shutil.which("docker") is None:
-            raise DeployError(
-                "deploying to AWS builds the function image with Docker; install Docker"
-            )
+        prechecks.check_docker(settings.cdk_context.get("architecture", "x86_64"))
         cf = self.client("cloudformation")
         names = [stack.stack_name for stack in cloud.stacks]
         before = {n: (cloudformation.describe(cf, n) or {}).get("LastUpdatedTime") for n in names}
@@ -162,18 +151,30 @@ class AwsTarget(Target):
         command = ["npx", "--no-install", "cdk", "deploy", "--app", str(cloud.outdir), "--all"]
         # ops asked already: deploy(approve_security_changes=...) or the CLI's question
         command += ["--require-approval", "never"]
-        done = subprocess.run(
-            command,
-            cwd=PROJECT_ROOT / "infra",
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise DeployError(f"cdk deploy failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        returncode, tail = _run_showing_progress(command, PROJECT_ROOT / "infra", env)
+        if returncode != 0:
+            raise DeployError(f"cdk deploy failed (exit {returncode}):\n{tail[-3000:]}")
         after = {n: (cloudformation.describe(cf, n) or {}).get("LastUpdatedTime") for n in names}
         return tuple(n for n in names if before[n] != after[n] or before[n] is None)
+
+
+def _run_showing_progress(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run the CDK CLI with its progress shown as it builds and deploys (on stderr, each line
+    prefixed `cdk:`); return its exit status and the last lines for an error message."""
+    tail: deque[str] = deque(maxlen=80)
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            tail.append(line)
+            print(f"cdk: {line.rstrip()}", file=sys.stderr, flush=True)
+    return process.returncode, "".join(tail)
 
 
 def target_class(kind: str) -> type[Target]:

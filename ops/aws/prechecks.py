@@ -1,0 +1,111 @@
+"""What a deploy to AWS needs, checked before the CDK CLI runs, each failure saying what to do.
+
+- the CDK bootstrap stack, at a version the synthesized templates accept (their
+  ``CheckBootstrapVersion`` rule refuses 1 to 5), read from SSM — a parameter that is missing means
+  "not bootstrapped", an AccessDenied means the credentials may not read it (not the same fix);
+  https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping-env.html
+- a Docker daemon that answers (``docker info``), not only a ``docker`` binary on PATH;
+- for an ``arm64`` function built on another architecture, emulation registered with the kernel
+  (binfmt_misc's ``qemu-aarch64``), without which the image build fails part way.
+  https://docs.docker.com/build/building/multi-platform/
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ops.errors import AccessDeniedError, DeployError
+
+BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+MIN_BOOTSTRAP_VERSION = 6  # the CheckBootstrapVersion rule in every synthesized template
+BINFMT_ARM64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+
+
+def check_bootstrap(ssm: Any, account: str, region: str) -> int:
+    """The bootstrap version of this account and region, or the error that says what to do."""
+    bootstrap = f"`npx cdk bootstrap aws://{account}/{region}`"
+    try:
+        value = ssm.get_parameter(Name=BOOTSTRAP_PARAMETER)["Parameter"]["Value"]
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code == "ParameterNotFound":
+            raise DeployError(
+                f"account {account} region {region} is not CDK-bootstrapped; run {bootstrap} "
+                "once, then deploy again"
+            ) from err
+        if code in ("AccessDeniedException", "AccessDenied"):
+            raise AccessDeniedError(
+                f"your credentials may not read the SSM parameter {BOOTSTRAP_PARAMETER} "
+                f"(ssm:GetParameter), which the CDK needs to check the bootstrap of {account}/"
+                f"{region}; allow it for this role or user, or deploy with one that has it"
+            ) from err
+        raise
+    try:
+        version = int(str(value))
+    except ValueError as err:
+        raise DeployError(
+            f"the bootstrap version in {BOOTSTRAP_PARAMETER} is {value!r}, not a number; run "
+            f"{bootstrap} again"
+        ) from err
+    if version < MIN_BOOTSTRAP_VERSION:
+        raise DeployError(
+            f"account {account} region {region} is bootstrapped at version {version}; these "
+            f"templates need {MIN_BOOTSTRAP_VERSION} or later: run {bootstrap} to upgrade it"
+        )
+    return version
+
+
+def check_docker(architecture: str) -> None:
+    """A Docker daemon answers, and it can build for ``architecture``."""
+    docker = shutil.which("docker")
+    if docker is None:
+        raise DeployError(
+            "deploying to AWS builds the function image with Docker; install Docker and start it"
+        )
+    try:
+        info = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as err:
+        raise DeployError("`docker info` did not answer in 30 s; restart Docker") from err
+    if info.returncode != 0 or not info.stdout.strip():
+        raise DeployError(
+            "Docker is installed but its daemon is not running (`docker info` failed: "
+            f"{(info.stderr or info.stdout).strip()[:200]}); start Docker Desktop or "
+            "`sudo systemctl start docker`, then deploy again"
+        )
+    if architecture == "arm64" and not host_is_arm() and not _can_build_arm64(docker):
+        raise DeployError(
+            "the function is arm64 but this machine is "
+            f"{platform.machine()} and has no arm64 emulation registered; run "
+            "`docker run --privileged --rm tonistiigi/binfmt --install arm64` once, or deploy "
+            "with context architecture=x86_64"
+        )
+
+
+def _can_build_arm64(docker: str) -> bool:
+    """buildx lists the platforms its builder can build (Docker Desktop's VM included); without
+    buildx, the kernel's registered emulators tell."""
+    try:
+        builders = subprocess.run(
+            [docker, "buildx", "ls"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return BINFMT_ARM64.exists()
+    if builders.returncode == 0:
+        return "linux/arm64" in builders.stdout
+    return BINFMT_ARM64.exists()
+
+
+def host_is_arm() -> bool:
+    return platform.machine().lower() in ("arm64", "aarch64")
