@@ -25,6 +25,8 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 RUNS_DIR = PROJECT_ROOT / "runs"
 NOTEBOOKS = ("01_deploy", "02_upload_model", "03_test", "04_teardown")
 KERNEL = "reintento"
+# private IPC sockets, not loopback TCP (imported by papermill by name: no jupyter import here)
+KERNEL_MANAGER = "ops.showcase.kernel.IpcKernelManager"
 CELL_TIMEOUT_SECONDS = 1800
 
 
@@ -130,6 +132,7 @@ def run_notebooks(
                     str(target_path),
                     parameters={k: v for k, v in params.items() if k in declared[name]},
                     kernel_name=KERNEL,
+                    kernel_manager_class=KERNEL_MANAGER,
                     cwd=str(NOTEBOOKS_DIR),
                     execution_timeout=CELL_TIMEOUT_SECONDS,
                     start_timeout=120,
