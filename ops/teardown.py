@@ -180,12 +180,9 @@ def teardown(
     stopped: list[str] = []
     service = cloudformation.describe(cf, s.service_stack_name)
     if service is not None:
-        batch_bucket = cloudformation.outputs(cf, s.service_stack_name).get(
-            OUTPUT_KEYS["batch_bucket"]
-        )
-        machine = cloudformation.outputs(cf, s.service_stack_name).get(
-            OUTPUT_KEYS["state_machine_arn"]
-        )
+        service_outputs = cloudformation.outputs(cf, s.service_stack_name)
+        batch_bucket = service_outputs.get(OUTPUT_KEYS["batch_bucket"])
+        machine = service_outputs.get(OUTPUT_KEYS["state_machine_arn"])
         if machine:  # a running batch would write into the bucket after it is emptied
             stopped = _stop_running(target.client("stepfunctions"), machine)
         if batch_bucket:

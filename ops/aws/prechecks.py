@@ -5,8 +5,8 @@
   "not bootstrapped", an AccessDenied means the credentials may not read it (not the same fix);
   https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping-env.html
 - a Docker daemon that answers (``docker info``), not only a ``docker`` binary on PATH;
-- for an ``arm64`` function built on another architecture, emulation registered with the kernel
-  (binfmt_misc's ``qemu-aarch64``), without which the image build fails part way.
+- for an ``arm64`` function built on another architecture, emulation: the platforms buildx's
+  builder lists, else the kernel's ``qemu-aarch64`` handler; without it the build fails part way.
   https://docs.docker.com/build/building/multi-platform/
 """
 
@@ -100,10 +100,10 @@ def _can_build_arm64(docker: str) -> bool:
         builders = subprocess.run(
             [docker, "buildx", "ls"], capture_output=True, text=True, timeout=30, check=False
         )
+        if builders.returncode == 0:
+            return "linux/arm64" in builders.stdout
     except subprocess.TimeoutExpired:
-        return BINFMT_ARM64.exists()
-    if builders.returncode == 0:
-        return "linux/arm64" in builders.stdout
+        pass
     return BINFMT_ARM64.exists()
 
 

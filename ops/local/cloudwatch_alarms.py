@@ -1,7 +1,7 @@
 """CloudWatch metric alarms evaluate on the local target, and notify through SNS topic policies.
 
 Stock moto stores alarms but never evaluates them (every alarm says ``OK`` forever), has no
-alarm history, no ``AWS::SNS::TopicPolicy`` and no notion of who may publish to a topic. Here:
+alarm history and no notion of who may publish to a topic. Here:
 
 - a new alarm starts in ``INSUFFICIENT_DATA`` (as on AWS) and is evaluated every
   ``REINTENTO_ALARM_EVALUATION_SECONDS`` (60 by default: CloudWatch evaluates metric alarms
@@ -14,9 +14,6 @@ alarm history, no ``AWS::SNS::TopicPolicy`` and no notion of who may publish to 
   ``aws:SourceAccount`` in the request context; otherwise the history records the failed action.
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-actions.html
   https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html
-- ``AWS::SNS::TopicPolicy`` replaces the policy of its topics, as on AWS (so a topic policy
-  that only denies leaves nothing allowed to publish).
-  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sns-topicpolicy.html
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ops.local import alarm_rules
-from ops.local.iam_conditions import conditions_hold
+from ops.local.iam_conditions import conditions_hold, like
 
 EVALUATION_SECONDS_ENV = "REINTENTO_ALARM_EVALUATION_SECONDS"
 DEFAULT_EVALUATION_SECONDS = 60.0
@@ -72,35 +69,47 @@ def _add_history(alarm: Any, kind: str, summary: str, data: dict[str, Any]) -> N
 # --------------------------------------------------------------------------- datapoints
 
 
-def _datapoints(backend: Any, namespace: str, name: str, dimensions: dict[str, str]) -> list[Any]:
-    out: list[tuple[float, float]] = []
-    for datum in list(backend.metric_data):
-        if datum.namespace != namespace or datum.name != name:
-            continue
-        if {d.name: d.value for d in datum.dimensions} != dimensions:
-            continue
-        value = getattr(datum, "value", None)
-        if isinstance(value, int | float):
-            out.append((datum.timestamp.timestamp(), float(value)))
-    return out
+MetricKey = tuple[str, str, frozenset[tuple[str, str]]]  # namespace, name, exact dimensions
 
 
-def _series(backend: Any, metric_stat: Any, starts: list[int], period: int) -> alarm_rules.Series:
+class Datapoints:
+    """A backend's datapoints by metric (namespace, name, exact dimensions), read in one pass
+    over moto's append-only list for all the alarms evaluated together."""
+
+    def __init__(self, backend: Any) -> None:
+        self.by_metric: dict[MetricKey, list[tuple[float, float]]] = {}
+        for datum in list(backend.metric_data):
+            value = getattr(datum, "value", None)
+            if isinstance(value, int | float):
+                key = _key(datum.namespace, datum.name, datum.dimensions)
+                self.by_metric.setdefault(key, []).append(
+                    (datum.timestamp.timestamp(), float(value))
+                )
+
+    def of(self, namespace: str, name: str, dimensions: Any) -> list[tuple[float, float]]:
+        return self.by_metric.get(_key(namespace, name, dimensions), [])
+
+
+def _key(namespace: str, name: str, dimensions: Any) -> MetricKey:
+    return namespace, name, frozenset((str(d.name), str(d.value)) for d in dimensions)
+
+
+def _series(
+    points: Datapoints, metric_stat: Any, starts: list[int], period: int
+) -> alarm_rules.Series:
     metric = metric_stat.metric
-    dims = {d.name: d.value for d in metric.dimensions}
-    points = _datapoints(backend, metric.namespace, metric.metric_name, dims)
-    return alarm_rules.bucket(points, period, starts, metric_stat.stat)
+    found = points.of(metric.namespace, metric.metric_name, metric.dimensions)
+    return alarm_rules.bucket(found, period, starts, metric_stat.stat)
 
 
-def _values(alarm: Any, backend: Any, now: float) -> list[float | None]:
+def _values(alarm: Any, points: Datapoints, now: float) -> list[float | None]:
     queries = list(alarm.metric_data_queries or [])
     if not queries:
         period = int(alarm.period)
         starts = alarm_rules.period_starts(now, period, int(alarm.evaluation_periods))
-        dims = {d.name: d.value for d in alarm.dimensions}
-        points = _datapoints(backend, alarm.namespace, alarm.metric_name, dims)
+        found = points.of(alarm.namespace, alarm.metric_name, alarm.dimensions)
         stat = alarm.statistic or alarm.extended_statistic
-        series = alarm_rules.bucket(points, period, starts, stat)
+        series = alarm_rules.bucket(found, period, starts, stat)
         return [series.get(s) for s in starts]
     periods = [int(q.metric_stat.period) for q in queries if q.metric_stat is not None]
     period = int(periods[0]) if periods else int(alarm.period or 60)
@@ -108,7 +117,7 @@ def _values(alarm: Any, backend: Any, now: float) -> list[float | None]:
     known: dict[str, alarm_rules.Series] = {}
     for q in queries:
         if q.metric_stat is not None:
-            known[q.id] = _series(backend, q.metric_stat, starts, period)
+            known[q.id] = _series(points, q.metric_stat, starts, period)
     for q in queries:
         if q.expression:
             known[q.id] = alarm_rules.evaluate_expression(q.expression, known, starts)
@@ -124,12 +133,12 @@ def _values(alarm: Any, backend: Any, now: float) -> list[float | None]:
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate(alarm: Any, backend: Any, account: str, region: str, now: float) -> None:
+def evaluate(alarm: Any, points: Datapoints, account: str, region: str, now: float) -> None:
     """Evaluate one metric alarm now; on a state change, record it and run its actions."""
     if alarm.comparison_operator not in alarm_rules.COMPARISONS:
         return  # anomaly-detection comparisons are not evaluated locally (README)
     try:
-        values = _values(alarm, backend, now)
+        values = _values(alarm, points, now)
     except alarm_rules.UnsupportedExpressionError as err:
         reason = f"not evaluated locally: {err}"
         if alarm.state_reason != reason:
@@ -172,13 +181,15 @@ def evaluate_all(now: float | None = None) -> None:
     with _lock:
         for account, regions in list(cloudwatch_backends.items()):
             for region, backend in list(regions.items()):
+                points: Datapoints | None = None  # read once, if any alarm here is due
                 for alarm in list(backend.alarms.values()):
                     due = getattr(alarm, "reintento_next_evaluation", 0.0)
                     if getattr(alarm, "rule", None) is not None or (now is None and moment < due):
                         continue
                     setattr(alarm, "reintento_next_evaluation", moment + evaluation_seconds())  # noqa: B010
                     try:
-                        evaluate(alarm, backend, account, region, moment)
+                        points = points or Datapoints(backend)
+                        evaluate(alarm, points, account, region, moment)
                     except Exception as err:  # one bad alarm must not stop the others
                         alarm.state_reason = f"not evaluated locally: {type(err).__name__}: {err}"
 
@@ -218,8 +229,6 @@ def _principal_matches(principal: Any) -> bool:
 
 
 def _like(patterns: Any, value: str, *, case: bool = True) -> bool:
-    from ops.local.iam_conditions import _like as like
-
     items = patterns if isinstance(patterns, list) else [patterns]
     return any(like(str(p), value) if case else like(str(p).lower(), value.lower()) for p in items)
 
@@ -320,62 +329,3 @@ def install() -> None:
 
     setattr(cwm.Alarm, "__init__", init)  # noqa: B010
     setattr(CloudWatchResponse, "describe_alarm_history", describe_alarm_history)  # noqa: B010
-
-
-def install_topic_policy(register: Any) -> None:
-    """``AWS::SNS::TopicPolicy``: the document replaces each listed topic's policy."""
-    from moto.core.common_models import CloudFormationModel
-    from moto.sns.models import sns_backends
-
-    class TopicPolicy(CloudFormationModel):
-        def __init__(self, name: str, topics: list[str], account: str, region: str) -> None:
-            self.name, self.topics, self.account, self.region = name, topics, account, region
-
-        @property
-        def physical_resource_id(self) -> str:
-            return self.name
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::SNS::TopicPolicy"
-
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return ""
-
-        @classmethod
-        def create_from_cloudformation_json(  # type: ignore[override]
-            cls, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
-        ) -> TopicPolicy:
-            props = cfn["Properties"]
-            topics = [str(t) for t in props.get("Topics", [])]
-            backend = sns_backends[account_id][region_name]
-            for arn in topics:
-                backend.topics[arn].policy = json.dumps(props["PolicyDocument"])
-            return cls(resource_name, topics, account_id, region_name)
-
-        @classmethod
-        def update_from_cloudformation_json(
-            cls, original: Any, new_name: str, cfn: Any, account_id: str, region_name: str
-        ) -> TopicPolicy:
-            return cls.create_from_cloudformation_json(new_name, cfn, account_id, region_name)
-
-        @classmethod
-        def delete_from_cloudformation_json(
-            cls, resource_name: str, cfn: Any, account_id: str, region_name: str
-        ) -> None:
-            return None
-
-        def delete(self, account_id: str, region_name: str) -> None:
-            backend = sns_backends[account_id][region_name]
-            for arn in self.topics:
-                topic = backend.topics.get(arn)
-                if topic is not None:  # back to the default policy, as AWS does
-                    topic.policy = json.dumps(
-                        topic._create_default_topic_policy(region_name, account_id, topic.name)
-                    )
-
-        def is_created(self) -> bool:
-            return True
-
-    register(TopicPolicy)

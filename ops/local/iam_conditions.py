@@ -25,10 +25,15 @@ from typing import Any
 Context = Mapping[str, str | list[str]]
 
 
-def _like(pattern: str, value: str) -> bool:
-    """``*`` any run of characters, ``?`` exactly one, case-sensitive (StringLike)."""
+def wildcard_match(pattern: str, value: str) -> re.Match[str] | None:
+    """IAM's wildcards: ``*`` any run of characters, ``?`` exactly one, every other character
+    literally, case-sensitive (resource patterns and StringLike alike)."""
     regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+    return re.fullmatch(regex, value, re.DOTALL)
+
+
+def like(pattern: str, value: str) -> bool:
+    return wildcard_match(pattern, value) is not None
 
 
 def _number(text: str) -> float | None:
@@ -57,7 +62,7 @@ def _arn_like(pattern: str, value: str) -> bool:
     """ArnLike matches each of the six colon-separated parts on its own."""
     expected, actual = pattern.split(":", 5), value.split(":", 5)
     return len(expected) == len(actual) == 6 and all(
-        _like(e, a) for e, a in zip(expected, actual, strict=True)
+        like(e, a) for e, a in zip(expected, actual, strict=True)
     )
 
 
@@ -67,8 +72,8 @@ _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "StringNotEquals": (lambda e, a: e == a, True),
     "StringEqualsIgnoreCase": (lambda e, a: e.lower() == a.lower(), False),
     "StringNotEqualsIgnoreCase": (lambda e, a: e.lower() == a.lower(), True),
-    "StringLike": (_like, False),
-    "StringNotLike": (_like, True),
+    "StringLike": (like, False),
+    "StringNotLike": (like, True),
     "ArnEquals": (lambda e, a: e == a, False),
     "ArnNotEquals": (lambda e, a: e == a, True),
     "ArnLike": (_arn_like, False),

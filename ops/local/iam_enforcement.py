@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -56,19 +57,24 @@ def request_context() -> dict[str, str]:
     return dict(getattr(_request, "context", None) or {"aws:SecureTransport": "true"})
 
 
-class using_context:  # noqa: N801 - used as a context manager, like contextlib's
+@contextmanager
+def using_context(**extra: str) -> Iterator[None]:
     """Evaluate conditions against ``extra`` keys added to the request's context for a while."""
+    saved = getattr(_request, "context", None)
+    _request.context = {**request_context(), **extra}
+    try:
+        yield
+    finally:
+        _request.context = saved
 
-    def __init__(self, **extra: str) -> None:
-        self.extra = extra
-        self.saved: dict[str, str] | None = None
 
-    def __enter__(self) -> None:
-        self.saved = getattr(_request, "context", None)
-        _request.context = {**request_context(), **self.extra}
-
-    def __exit__(self, *_: object) -> None:
-        _request.context = self.saved
+def _enforced_key(response: Any) -> str | None:
+    """The access key a request is signed with, if its calls are authorized by IAM (role
+    credentials: the function's own, or anyone's AssumeRole)."""
+    match = _CREDENTIAL.search(response.headers.get("Authorization", "") or "")
+    if match and (match.group(1) in ENFORCED_KEYS or match.group(1).startswith("ASIA")):
+        return match.group(1)
+    return None
 
 
 def credentials_for(fn: Any) -> dict[str, str]:
@@ -129,9 +135,7 @@ def install() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
 
     def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
-        _request.context = _context_of(self)
-        match = _CREDENTIAL.search(self.headers.get("Authorization", "") or "")
-        if not (match and (match.group(1) in ENFORCED_KEYS or match.group(1).startswith("ASIA"))):
+        if _enforced_key(self) is None:
             return
         parsed = urlparse(self.uri)
         path = self.raw_path + ("?" + parsed.query if parsed.query else "")
@@ -230,12 +234,12 @@ def _list_bucket_allowed(response: Any, bucket: str, key: str) -> bool:
     from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
     from moto.utilities.utils import get_partition
 
-    match = _CREDENTIAL.search(response.headers.get("Authorization", "") or "")
-    assert match is not None
+    key_id = _enforced_key(response)
+    assert key_id is not None
     access_key = create_access_key(
         account_id=response.current_account,
         partition=get_partition(response.region),
-        access_key_id=match.group(1),
+        access_key_id=key_id,
         headers=response.headers,
     )
     resource = f"arn:{get_partition(response.region)}:s3:::{bucket}"
@@ -247,11 +251,6 @@ def _list_bucket_allowed(response: Any, bucket: str, key: str) -> bool:
                 return False
             permitted = permitted or result == PermissionResult.PERMITTED
     return permitted
-
-
-def _enforced(response: Any) -> bool:
-    match = _CREDENTIAL.search(response.headers.get("Authorization", "") or "")
-    return bool(match and (match.group(1) in ENFORCED_KEYS or match.group(1).startswith("ASIA")))
 
 
 def install_missing_key() -> None:
@@ -274,7 +273,9 @@ def install_missing_key() -> None:
             return original_get(self)
         except MissingKey:
             key = self.parse_key_name()
-            if _enforced(self) and not _list_bucket_allowed(self, self.bucket_name, key):
+            if _enforced_key(self) is not None and not _list_bucket_allowed(
+                self, self.bucket_name, key
+            ):
                 raise S3AccessDeniedError() from None
             raise
 
@@ -285,7 +286,7 @@ def install_missing_key() -> None:
         if (
             status == 404
             and "x-amz-delete-marker" not in response_headers
-            and _enforced(self)
+            and _enforced_key(self) is not None
             and not _list_bucket_allowed(self, bucket_name, key_name)
         ):
             return 403, {}, ""

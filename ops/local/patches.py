@@ -28,6 +28,7 @@ from ops.local import (
     lambda_runtime,
     stepfunctions_limits,
 )
+from ops.local.iam_conditions import wildcard_match
 
 PINNED_MOTO = "5.2.5"
 
@@ -389,6 +390,68 @@ def _alarm_resource() -> None:
     _register(MetricAlarm)
 
 
+def _topic_policy_resource() -> None:
+    """``AWS::SNS::TopicPolicy``: the document replaces each listed topic's policy, as on AWS (so
+    a topic policy that only denies leaves nothing allowed to publish; stock moto skips the type).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sns-topicpolicy.html
+    """
+    from moto.core.common_models import CloudFormationModel
+    from moto.sns.models import sns_backends
+
+    class TopicPolicy(CloudFormationModel):
+        def __init__(self, name: str, topics: list[str], account: str, region: str) -> None:
+            self.name, self.topics, self.account, self.region = name, topics, account, region
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.name
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::SNS::TopicPolicy"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @classmethod
+        def create_from_cloudformation_json(  # type: ignore[override]
+            cls, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
+        ) -> TopicPolicy:
+            props = cfn["Properties"]
+            topics = [str(t) for t in props.get("Topics", [])]
+            backend = sns_backends[account_id][region_name]
+            for arn in topics:
+                backend.topics[arn].policy = json.dumps(props["PolicyDocument"])
+            return cls(resource_name, topics, account_id, region_name)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls, original: Any, new_name: str, cfn: Any, account_id: str, region_name: str
+        ) -> TopicPolicy:
+            return cls.create_from_cloudformation_json(new_name, cfn, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls, resource_name: str, cfn: Any, account_id: str, region_name: str
+        ) -> None:
+            return None
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            backend = sns_backends[account_id][region_name]
+            for arn in self.topics:
+                topic = backend.topics.get(arn)
+                if topic is not None:  # back to the default policy, as AWS does
+                    topic.policy = json.dumps(
+                        topic._create_default_topic_policy(region_name, account_id, topic.name)
+                    )
+
+        def is_created(self) -> bool:
+            return True
+
+    _register(TopicPolicy)
+
+
 # --------------------------------------------------------------------------- CloudFormation
 
 
@@ -450,15 +513,9 @@ def _iam_resource_wildcards() -> None:
     `.` or `+` match what they should not).
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
     """
-    import re
-
     from moto.iam import access_control
 
-    def match(pattern: str, string: str) -> Any:
-        regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-        return re.match(f"^{regex}$", string, re.DOTALL)
-
-    setattr(access_control.IAMPolicyStatement, "_match", staticmethod(match))  # noqa: B010
+    setattr(access_control.IAMPolicyStatement, "_match", staticmethod(wildcard_match))  # noqa: B010
 
 
 # --------------------------------------------------------------------------- KMS
@@ -580,7 +637,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch(
         "sns-topic-policy-resource",
         "AWS::SNS::TopicPolicy replaces its topics' policy (stock moto skips the type)",
-        lambda: cloudwatch_alarms.install_topic_policy(_register),
+        _topic_policy_resource,
     ),
     Patch(
         "changeset-stacks",

@@ -36,11 +36,7 @@ def _until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
 def alarmed(local_settings: ops.Settings, demo_model: DemoModel) -> ops.Settings:
     """GIVEN a stage deployed with alarm e-mails: its alarms notify an SNS topic."""
     s = ops.Settings.resolve(
-        target="local",
-        local_port=local_settings.local_port,
-        state_dir=local_settings.state_dir,
-        stage="alarms",
-        context={"alarm_email": "oncall@example.com"},
+        local_settings, stage="alarms", context={"alarm_email": "oncall@example.com"}
     )
     ops.deploy(approve_security_changes=True, settings=s)
     ops.upload_model(demo_model.path, settings=s)

@@ -27,12 +27,7 @@ pytestmark = pytest.mark.slow  # one upload and one batch per model kind
 
 @pytest.fixture(scope="module")
 def kinds_stage(local_settings: ops.Settings) -> ops.Settings:
-    s = ops.Settings.resolve(
-        target="local",
-        local_port=local_settings.local_port,
-        state_dir=local_settings.state_dir,
-        stage="kinds",
-    )
+    s = ops.Settings.resolve(local_settings, stage="kinds")
     ops.deploy(approve_security_changes=True, settings=s)
     return s
 
