@@ -22,6 +22,7 @@ from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
 from ops.batch_io import assemble, plan_slices, read_lines, slice_rows_for
+from ops.display import Card, Link, Shown
 from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
 from ops.plan import Plan
 from ops.settings import Settings
@@ -31,7 +32,7 @@ IO_THREADS = 8
 
 
 @dataclass(frozen=True)
-class BatchResult:
+class BatchResult(Shown):
     """Counts of a finished batch; ``results`` has one row per input row, in order."""
 
     rows: int
@@ -45,6 +46,52 @@ class BatchResult:
     seconds: float = field(repr=False, compare=False, default=0.0)
     timings: dict[str, float] = field(repr=False, compare=False, default_factory=dict)
     model_versions: tuple[str, ...] = field(repr=False, compare=False, default=())
+    links: tuple[Link, ...] = field(repr=False, compare=False, default=())
+
+    @property
+    def accounted_for(self) -> bool:
+        """One result row per input row, in input order."""
+        return len(self.results) == self.rows and bool(
+            (self.results["row"].to_numpy() == range(self.rows)).all()
+        )
+
+    def card(self) -> Card:
+        return Card(
+            "Batch",
+            f"{self.rows:,} rows: {self.succeeded:,} predicted, {self.failed:,} errors",
+            ok=self.accounted_for and self.failed_slices == 0,
+            key=(
+                ("rows", self.rows),
+                ("predicted", self.succeeded),
+                ("errors", self.failed),
+                (
+                    "result rows",
+                    f"{len(self.results):,}, in input order"
+                    if self.accounted_for
+                    else f"{len(self.results):,}: NOT one per input row",
+                ),
+                ("slices", f"{self.slices:,} ({self.failed_slices:,} failed)"),
+            ),
+            details=(
+                ("run id", self.run_id),
+                ("results in", self.output_uri),
+                ("model version", self.model_versions),
+                ("seconds", round(self.seconds, 1) if self.seconds else None),
+            ),
+            links=self.links,
+            notes=("`.results` has one row per input row; `.errors()` the error rows",),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "slices": self.slices,
+            "failed_slices": self.failed_slices,
+            "result_rows": len(self.results),
+            "accounted_for": self.accounted_for,
+        }
 
     def errors(self) -> pd.DataFrame:
         """The result rows that are errors (invalid input or a failed slice)."""
@@ -218,4 +265,5 @@ def run_batch(
             for i, name in enumerate(("upload", "execute", "download", "assemble"))
         },
         model_versions=tuple(str(v) for v in summary.get("model_versions") or ()),
+        links=tuple(v for k, v in target.places(outputs).items() if k == "executions"),
     )

@@ -22,6 +22,7 @@ import pandas as pd
 import ops
 from ops import validate
 from ops.batch_io import ROW_FILE_SUFFIXES, parse_rows, read_rows
+from ops.display import Shown
 from ops.errors import REFUSALS, ConfigurationError, OpsError, SecurityApprovalError
 from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
 from ops.observe import MAX_SINCE_SECONDS
@@ -105,6 +106,7 @@ def _run_notebooks(args: argparse.Namespace) -> Any:
         target=args.target or "local",
         confirm_teardown=args.confirm_teardown,
         in_place=args.in_place,
+        out_dir=args.out,
     )
     if not summary.ok:
         raise NotebookFailedError(str(summary))
@@ -310,6 +312,13 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             help="notebook parameter, e.g. -p BATCH_ROWS=20000",
         )
         p.add_argument(
+            "--out",
+            metavar="DIR",
+            type=Path,
+            default=None,
+            help="where the executed notebooks and report.html go (default: runs/<time>/)",
+        )
+        p.add_argument(
             "--confirm-teardown",
             action=argparse.BooleanOptionalAction,
             default=None,
@@ -404,6 +413,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _show(result: Any) -> str:
+    if isinstance(result, Shown):
+        return str(result)
     if isinstance(result, tuple) and result and all(hasattr(r, "message") for r in result):
         return "\n".join(r.message for r in result)
     if isinstance(result, tuple):

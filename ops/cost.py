@@ -13,6 +13,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from ops import prices, validate
+from ops.display import Card, Shown
 from ops.errors import ConfigurationError
 
 SEED_ASSUMPTIONS: dict[str, Any] = {
@@ -35,7 +36,7 @@ class CostLine:
 
 
 @dataclass(frozen=True)
-class CostEstimate:
+class CostEstimate(Shown):
     """Monthly estimate in USD; ``lines`` is the breakdown."""
 
     total_usd: float
@@ -48,6 +49,24 @@ class CostEstimate:
         for line in self.lines:
             out[line.service] = round(out.get(line.service, 0.0) + line.usd, 4)
         return out
+
+    def card(self) -> Card:
+        return Card(
+            "Cost estimate",
+            f"${self.total_usd:,.2f} a month",
+            key=tuple((service, f"${usd:,.2f}") for service, usd in self.by_service().items()),
+            details=tuple(
+                (
+                    f"{line.service}: {line.item}",
+                    f"{line.quantity:,.6g} {line.unit}, ${line.usd:,.4f}",
+                )
+                for line in self.lines
+            ),
+            notes=(f"prices of {self.prices_date}, {self.region}; no free tier applied",),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {"total_usd": self.total_usd, "by_service": self.by_service()}
 
     def table(self) -> pd.DataFrame:
         frame = pd.DataFrame([line.__dict__ for line in self.lines])

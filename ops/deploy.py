@@ -19,6 +19,7 @@ from ops.aws.assembly import CloudAssembly
 from ops.aws.faults import user_facing
 from ops.aws.outputs import StackOutputs
 from ops.aws.target import Target, target_for
+from ops.display import Card, Link, Shown
 from ops.errors import ConfigurationError, SecurityApprovalError
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.plan import Plan
@@ -27,14 +28,56 @@ from ops.settings import Settings
 
 
 @dataclass(frozen=True)
-class DeployResult:
-    """What was deployed where; ``changed`` lists the stacks that were created or updated."""
+class DeployResult(Shown):
+    """What was deployed where; ``changed`` lists the stacks that were created or updated;
+    ``links`` say where to look (console pages, or locally AWS CLI commands)."""
 
     target: str
     stacks: tuple[str, ...]
     changed: tuple[str, ...]
     outputs: StackOutputs
     security_changes: tuple[SecurityChange, ...] = field(default=(), repr=False)
+    links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
+
+    def card(self) -> Card:
+        o = self.outputs
+        return Card(
+            "Deploy",
+            f"{len(self.changed)} of {len(self.stacks)} stacks created or updated"
+            if self.changed
+            else "nothing changed",
+            ok=True,
+            key=(
+                ("target", self.target),
+                ("stacks", self.stacks),
+                ("changed", self.changed or "none"),
+                ("security changes", len(self.security_changes)),
+            ),
+            details=(
+                ("function", o.function_name),
+                ("state machine", o.state_machine_arn),
+                ("model bucket", o.model_bucket),
+                ("batch bucket", o.batch_bucket),
+                ("dashboard", o.dashboard),
+                ("alarm topic", o.alarm_topic),
+            ),
+            links=self.links,
+        )
+
+    def record(self) -> dict[str, Any]:
+        o = self.outputs
+        return {
+            "target": self.target,
+            "stacks": self.stacks,
+            "changed": self.changed,
+            "security_changes": len(self.security_changes),
+            "function": o.function_name,
+            "state_machine": o.state_machine_arn,
+            "model_bucket": o.model_bucket,
+            "batch_bucket": o.batch_bucket,
+            "dashboard": o.dashboard,
+            "alarm_topic": o.alarm_topic,
+        }
 
 
 def _plan(target: Target, context: Mapping[str, str]) -> Plan:
@@ -133,4 +176,12 @@ def deploy(
     target.forget_outputs()
     if resolved.service_stack_name in changed:
         live_model.repin(target)  # $LATEST was rewritten: the live model on the new code
-    return DeployResult(resolved.target, names, changed, target.outputs, changes)
+    outputs = target.outputs
+    return DeployResult(
+        resolved.target,
+        names,
+        changed,
+        outputs,
+        changes,
+        links=tuple(target.places(outputs).values()),
+    )

@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 from ops import contract
 from ops.aws import live_model
 from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
+from ops.display import Card, Link, Shown
 from ops.errors import (
     FunctionError,
     ModelNotUploadedError,
@@ -38,7 +39,7 @@ SKLEARN = contract.SKLEARN_METADATA
 
 
 @dataclass(frozen=True)
-class UploadResult:
+class UploadResult(Shown):
     """Where the model went and which version the function now serves.
 
     ``live`` is True when every invocation of the function (its ``live`` alias) from now on is
@@ -52,6 +53,36 @@ class UploadResult:
     live: bool
     seconds_to_live: float = field(default=0.0, repr=False, compare=False)
     function_version: str = field(default="", repr=False, compare=False)
+    links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
+
+    def card(self) -> Card:
+        return Card(
+            "Model upload",
+            f"live: every call is now answered by version {self.version_id}"
+            if self.live
+            else f"uploaded as version {self.version_id}; not waited for",
+            ok=self.live,
+            key=(
+                ("model version", self.version_id),
+                ("sha256", self.sha256),
+                ("scikit-learn", self.sklearn_version),
+                ("function version", self.function_version),
+            ),
+            details=(
+                ("object", self.uri),
+                ("seconds to live", round(self.seconds_to_live, 1) if self.live else None),
+            ),
+            links=self.links,
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "version_id": self.version_id,
+            "sha256": self.sha256,
+            "sklearn_version": self.sklearn_version,
+            "live": self.live,
+        }
 
 
 @dataclass(frozen=True)
@@ -63,14 +94,62 @@ class ModelVersion:
     last_modified: datetime = field(repr=False, compare=False)
 
 
+class ModelVersions(tuple[ModelVersion, ...], Shown):
+    """The model object's versions, newest first (a tuple)."""
+
+    def card(self) -> Card:
+        return Card(
+            "Model versions",
+            f"{len(self)} version(s), newest first" if self else "no model uploaded yet",
+            details=tuple(
+                (
+                    v.version_id,
+                    f"{'current, ' if v.is_latest else ''}{v.size_bytes:,} bytes, "
+                    f"sha256 {(v.sha256 or '?')[:12]}, {v.last_modified:%Y-%m-%d %H:%M:%S} UTC",
+                )
+                for v in self
+            ),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {"versions": [v.version_id for v in self], "sha256": [v.sha256 for v in self]}
+
+    def __str__(self) -> str:
+        return self.card().text()
+
+    def __repr__(self) -> str:
+        return f"ModelVersions({tuple.__repr__(self)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text form (its tuple printer would otherwise win over ``__str__``)."""
+        printer.text(str(self))
+
+
 @dataclass(frozen=True)
-class RollbackResult:
+class RollbackResult(Shown):
     """Which model version serves again (no re-upload: the alias moved to a version pinning it)."""
 
     uri: str
     restored_version: str
     function_version: str
     live: bool
+
+    def card(self) -> Card:
+        return Card(
+            "Model rollback",
+            f"version {self.restored_version} serves again"
+            if self.live
+            else f"version {self.restored_version} pinned; not waited for",
+            ok=self.live,
+            key=(
+                ("model version", self.restored_version),
+                ("function version", self.function_version),
+            ),
+            details=(("object", self.uri),),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {"restored_version": self.restored_version, "live": self.live}
 
 
 def check_version(manifest: ModelManifest, force: bool) -> None:
@@ -218,13 +297,14 @@ def upload_model(
         wait,
         seconds_to_live=seconds,
         function_version=pinned.function_version,
+        links=tuple(v for k, v in target.places(outputs).items() if k in ("model", "function")),
     )
 
 
 @overload
 def list_models(
     *, dry_run: Literal[False] = False, settings: Settings | None = None
-) -> tuple[ModelVersion, ...]: ...
+) -> ModelVersions: ...
 
 
 @overload
@@ -232,9 +312,7 @@ def list_models(*, dry_run: Literal[True], settings: Settings | None = None) -> 
 
 
 @user_facing
-def list_models(
-    *, dry_run: bool = False, settings: Settings | None = None
-) -> tuple[ModelVersion, ...] | Plan:
+def list_models(*, dry_run: bool = False, settings: Settings | None = None) -> ModelVersions | Plan:
     """The model object's versions, newest first."""
     target = target_for(settings)
     if dry_run:
@@ -257,7 +335,7 @@ def list_models(
                 v["LastModified"],
             )
         )
-    return tuple(sorted(found, key=lambda m: m.last_modified, reverse=True))
+    return ModelVersions(sorted(found, key=lambda m: m.last_modified, reverse=True))
 
 
 @overload

@@ -13,6 +13,7 @@ import pandas as pd
 from ops import validate
 from ops.aws.faults import user_facing
 from ops.aws.target import target_for
+from ops.display import Card, Shown
 from ops.plan import Plan
 from ops.settings import Settings
 
@@ -72,7 +73,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @dataclass(frozen=True)
-class Metrics:
+class Metrics(Shown):
     """Figures from REPORT lines; ``reports`` has every line read."""
 
     invocations: int
@@ -83,6 +84,32 @@ class Metrics:
     mean_init_ms: float | None
     memory_mb: int | None
     reports: tuple[Report, ...] = field(repr=False, compare=False, default=())
+
+    def card(self) -> Card:
+        return Card(
+            "What Lambda reports",
+            f"{self.invocations:,} invocations, {self.cold_starts} cold",
+            key=(
+                ("invocations", self.invocations),
+                ("cold starts", self.cold_starts),
+                ("duration p50", f"{self.p50_ms:.1f} ms"),
+                ("duration p99", f"{self.p99_ms:.1f} ms"),
+                ("mean billed", f"{self.mean_billed_ms:.1f} ms"),
+            ),
+            details=(
+                ("mean init", f"{self.mean_init_ms:.1f} ms" if self.mean_init_ms else None),
+                ("memory", f"{self.memory_mb} MB" if self.memory_mb else None),
+            ),
+            notes=("from the REPORT lines in the function's log; `.table()` has each one",),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "invocations": self.invocations,
+            "cold_starts": self.cold_starts,
+            "mean_billed_ms": self.mean_billed_ms,
+            "memory_mb": self.memory_mb,
+        }
 
     def table(self) -> pd.DataFrame:
         """The REPORT lines as a table (cold starts have init_ms)."""

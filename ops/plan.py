@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from ops.display import Card, Shown
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(Shown):
     """The steps a verb would take on a target; nothing was changed."""
 
     verb: str
     target: str
     steps: tuple[str, ...]
+
+    def card(self) -> Card:
+        return Card(
+            f"Dry run of {self.verb}",
+            f"on the {self.target} target; nothing was changed. It would:",
+            details=tuple((f"{i}.", step) for i, step in enumerate(self.steps, 1)),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {"verb": self.verb, "target": self.target, "steps": len(self.steps)}
 
     def __str__(self) -> str:
         lines = [f"Dry run of {self.verb} on the {self.target} target; it would:"]

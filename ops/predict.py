@@ -10,6 +10,7 @@ import pandas as pd
 from ops.aws.faults import user_facing
 from ops.aws.function import predict_rows
 from ops.aws.target import target_for
+from ops.display import Card, Shown
 from ops.errors import InvalidInputError
 from ops.payloads import non_finite_cells, to_rows
 from ops.plan import Plan
@@ -17,7 +18,7 @@ from ops.settings import Settings
 
 
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(Shown):
     """Predictions in row order, with class probabilities for classifiers."""
 
     predictions: tuple[Any, ...]
@@ -26,6 +27,32 @@ class Prediction:
     model_version: str
     model_sha256: str
     latency_ms: float = field(repr=False, compare=False)
+
+    def card(self) -> Card:
+        shown = [str(p) for p in self.predictions[:10]]
+        more = f" (first 10 of {len(self.predictions):,})" if len(self.predictions) > 10 else ""
+        return Card(
+            "Prediction",
+            f"{len(self.predictions):,} row(s){more}",
+            key=(
+                ("predictions", ", ".join(shown)),
+                ("classes", [str(c) for c in self.classes or []]),
+            ),
+            details=(
+                ("model version", self.model_version),
+                ("model sha256", self.model_sha256),
+                ("round trip", f"{self.latency_ms:.1f} ms"),
+            ),
+            notes=("`.as_frame()` has every row with its probabilities",),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "predictions": self.predictions,
+            "classes": self.classes,
+            "model_version": self.model_version,
+            "model_sha256": self.model_sha256,
+        }
 
     def as_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame({"prediction": list(self.predictions)})

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ops import contract, validate
+from ops.display import Card, Shown
 from ops.errors import ConfigurationError
 from ops.modelfiles.versions import PROJECT_ROOT
 
@@ -40,7 +41,7 @@ def _profile_region(profile: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(Shown):
     """Where and what to operate on."""
 
     target: Target = "local"
@@ -52,6 +53,34 @@ class Settings:
     local_port: int = field(default=4566, repr=False)
     state_dir: Path = field(default=PROJECT_ROOT / ".local-target", repr=False)
     context: Mapping[str, Any] = field(default_factory=dict)
+
+    def card(self) -> Card:
+        return Card(
+            "Settings",
+            f"{self.target} target, stage {self.stage}, {self.region}",
+            key=(
+                ("target", self.target),
+                ("stage", self.stage),
+                ("region", self.region),
+                ("profile", self.profile or "(default credential chain)"),
+            ),
+            details=(
+                ("stacks", (self.model_stack_name, self.service_stack_name)),
+                ("model key", self.model_key),
+                *((f"context {k}", str(v)) for k, v in sorted(self.context.items())),
+            ),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "stage": self.stage,
+            "region": self.region,
+            "profile": self.profile,
+            "stacks": [self.model_stack_name, self.service_stack_name],
+            "model_key": self.model_key,
+            "context": dict(self.context),
+        }
 
     @property
     def service_stack_name(self) -> str:

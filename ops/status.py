@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, overload
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
 
 from ops.aws import cloudformation
 from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
+from ops.aws.outputs import StackOutputs
 from ops.aws.target import target_for
+from ops.display import Card, Link, Shown
 from ops.errors import OpsError
 from ops.plan import Plan
 from ops.settings import Settings
 
 
 @dataclass(frozen=True)
-class Status:
+class Status(Shown):
+    """What is deployed (stack states, the names of what they created), which model version
+    serves, the alarms' states; ``links`` say where to look (console pages, or locally the
+    endpoint and AWS CLI commands)."""
+
     target: str
     reachable: bool
     model_stack: str | None
@@ -24,6 +30,78 @@ class Status:
     model_sha256: str | None
     alarms: tuple[tuple[str, str], ...]
     note: str = ""
+    resources: StackOutputs | None = field(default=None, repr=False)
+    endpoint: str | None = None
+    links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
+
+    def card(self) -> Card:
+        r = self.resources
+        deployed = bool(self.service_stack and self.service_stack.endswith("_COMPLETE"))
+        firing = [name for name, state in self.alarms if state == "ALARM"]
+        if not self.reachable or not self.service_stack:
+            headline = "not deployed" if self.reachable else "not running"
+        elif self.model_version:
+            headline = f"{self.service_stack}, serving model version {self.model_version}"
+        else:
+            headline = f"{self.service_stack}, no model served yet"
+        if firing:
+            headline += f"; in ALARM: {', '.join(firing)}"
+        return Card(
+            "Status",
+            headline,
+            ok=deployed and not firing,
+            key=(
+                ("target", self.target),
+                ("endpoint", self.endpoint),
+                ("model stack", self.model_stack),
+                ("service stack", self.service_stack),
+                ("model version", self.model_version),
+                ("model sha256", self.model_sha256),
+                *((f"alarm {name}", state) for name, state in self.alarms),
+            ),
+            details=(
+                ()
+                if r is None
+                else (
+                    ("function", r.function_name),
+                    ("state machine", r.state_machine_arn),
+                    ("model bucket", r.model_bucket),
+                    ("batch bucket", r.batch_bucket),
+                    ("dashboard", r.dashboard),
+                    ("alarm topic", r.alarm_topic),
+                )
+            ),
+            links=self.links,
+            notes=tuple(
+                n
+                for n in (
+                    self.note,
+                    self.endpoint
+                    and self.links
+                    and "the AWS CLI needs this start's key: `python -m ops local status` "
+                    "prints the export lines",
+                )
+                if n
+            ),
+        )
+
+    def record(self) -> dict[str, Any]:
+        r = self.resources
+        return {
+            "target": self.target,
+            "reachable": self.reachable,
+            "endpoint": self.endpoint,
+            "model_stack": self.model_stack,
+            "service_stack": self.service_stack,
+            "model_version": self.model_version,
+            "model_sha256": self.model_sha256,
+            "alarms": dict(self.alarms),
+            "function": r and r.function_name,
+            "state_machine": r and r.state_machine_arn,
+            "model_bucket": r and r.model_bucket,
+            "batch_bucket": r and r.batch_bucket,
+            "dashboard": r and r.dashboard,
+        }
 
 
 @overload
@@ -39,6 +117,7 @@ def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status
     """Never starts anything: a stopped local target is reported as such."""
     target = target_for(settings)
     s = target.settings
+    endpoint = target.address()
     if dry_run:
         return Plan(
             "status",
@@ -55,6 +134,7 @@ def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status
             None,
             (),
             f"the {s.target} target is not running; `python -m ops deploy` starts it",
+            endpoint=endpoint,
         )
     cf = target.client("cloudformation")
     model_stack = (cloudformation.describe(cf, s.model_stack_name) or {}).get("StackStatus")
@@ -62,9 +142,11 @@ def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status
     version = sha = None
     note = ""
     alarms: tuple[tuple[str, str], ...] = ()
+    resources: StackOutputs | None = None
     if service_stack:
         try:
             target.forget_outputs()  # status always reads the stacks afresh
+            resources = target.outputs
             served = describe_model(target).model
             version, sha = served.version_id, served.sha256
         except OpsError as err:
@@ -78,4 +160,17 @@ def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status
         )
     else:
         note = "not deployed; run `python -m ops deploy`"
-    return Status(s.target, True, model_stack, service_stack, version, sha, alarms, note)
+    links = tuple(target.places(resources).values())
+    return Status(
+        s.target,
+        True,
+        model_stack,
+        service_stack,
+        version,
+        sha,
+        alarms,
+        note,
+        resources=resources,
+        endpoint=endpoint,
+        links=links,
+    )

@@ -19,13 +19,14 @@ from ops.aws import cloudformation
 from ops.aws.faults import user_facing
 from ops.aws.outputs import OUTPUT_KEYS
 from ops.aws.target import Target, target_for
+from ops.display import Card, Shown
 from ops.errors import TeardownError
 from ops.plan import Plan
 from ops.settings import Settings
 
 
 @dataclass(frozen=True)
-class TeardownResult:
+class TeardownResult(Shown):
     """What was deleted and kept; with ``refused`` nothing was deleted and ``message`` says why."""
 
     refused: bool
@@ -35,6 +36,31 @@ class TeardownResult:
     kept: tuple[str, ...] = ()
     message: str = ""
     stopped_executions: tuple[str, ...] = field(default=(), repr=False)  # running batches
+
+    def card(self) -> Card:
+        if self.refused:
+            return Card("Teardown", "refused: nothing was deleted", notes=(self.message,))
+        return Card(
+            "Teardown",
+            f"deleted {', '.join(self.deleted_stacks) or 'nothing'}",
+            ok=True,
+            key=(
+                ("deleted stacks", self.deleted_stacks or "none"),
+                ("emptied buckets", self.emptied_buckets),
+                ("deleted buckets", self.deleted_buckets),
+                ("kept", self.kept or "nothing"),
+                ("stopped batches", len(self.stopped_executions) or None),
+            ),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "refused": self.refused,
+            "deleted_stacks": self.deleted_stacks,
+            "emptied_buckets": len(self.emptied_buckets),
+            "deleted_buckets": len(self.deleted_buckets),
+            "kept": self.kept,
+        }
 
     def __str__(self) -> str:
         if self.refused:

@@ -26,7 +26,9 @@ import boto3
 
 from ops.aws import assembly, clients, cloudformation, prechecks
 from ops.aws.assembly import CloudAssembly
+from ops.aws.console import console_links
 from ops.aws.outputs import OUTPUT_KEYS, StackOutputs, read_outputs
+from ops.display import Link
 from ops.errors import DeployError, StackNotDeployedError
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.settings import Settings
@@ -60,6 +62,16 @@ class Target:
 
     def deploy_assembly(self, cloud: CloudAssembly) -> tuple[str, ...]:
         """Deploy every stack of ``cloud``; return the names of those that changed."""
+        raise NotImplementedError
+
+    def places(self, outputs: StackOutputs | None) -> dict[str, Link]:
+        """Where a person sees what the stacks created (console pages, or CLI commands), by
+        role: "model stack", "service stack", "function", "logs", "executions", "dashboard",
+        "alarms", "model"."""
+        raise NotImplementedError
+
+    def address(self) -> str | None:
+        """The endpoint to show a person (None: AWS's own); never starts anything."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------- shared
@@ -125,6 +137,13 @@ class AwsTarget(Target):
 
     def account(self) -> str:
         return clients.account_of(self.client("sts"))
+
+    def address(self) -> str | None:
+        return None
+
+    def places(self, outputs: StackOutputs | None) -> dict[str, Link]:
+        s = self.settings
+        return console_links(s.region, (s.model_stack_name, s.service_stack_name), outputs)
 
     def _check_bootstrap(self, account: str) -> None:
         prechecks.check_bootstrap(self.client("ssm"), account, self.settings.region)

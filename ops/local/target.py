@@ -8,9 +8,12 @@ import boto3
 
 from ops.aws import assembly, cloudformation
 from ops.aws.assembly import CloudAssembly
+from ops.aws.outputs import StackOutputs
 from ops.aws.target import Target
+from ops.display import Link
 from ops.errors import LocalTargetError, StackNotDeployedError
 from ops.local import assets, process
+from ops.local.cli_hints import cli_links
 from ops.local.credentials import read_credentials
 
 LOCAL_ACCOUNT = "123456789012"
@@ -44,6 +47,15 @@ class LocalTarget(Target):
 
     def running(self) -> bool:
         return process.status(self.settings.local_port, self.settings.state_dir).running
+
+    def address(self) -> str:
+        return process.LocalTargetStatus(
+            False, self.settings.local_port, self.settings.state_dir
+        ).endpoint
+
+    def places(self, outputs: StackOutputs | None) -> dict[str, Link]:
+        s = self.settings
+        return cli_links(self.address(), (s.model_stack_name, s.service_stack_name), outputs)
 
     def not_deployed(self, err: StackNotDeployedError) -> StackNotDeployedError:
         return StackNotDeployedError(

@@ -19,12 +19,13 @@ import numpy as np
 from sklearn.exceptions import InconsistentVersionWarning
 
 from ops.contract import load_function_module
+from ops.display import Card, Shown
 from ops.errors import ModelFileError
 from ops.modelfiles.versions import training_environment
 
 
 @dataclass(frozen=True)
-class ModelManifest:
+class ModelManifest(Shown):
     """Facts about one model file."""
 
     file: str
@@ -44,6 +45,38 @@ class ModelManifest:
     @property
     def sklearn_version(self) -> str:
         return self.versions["scikit-learn"]
+
+    def card(self) -> Card:
+        accepted = self.features or []
+        return Card(
+            "Model file",
+            f"{self.estimator}, scikit-learn {self.sklearn_version}, {self.n_features} features",
+            key=(
+                ("file", self.file),
+                ("sha256", self.sha256),
+                ("size", f"{self.size_bytes:,} bytes"),
+                ("classes", [str(c) for c in self.classes or []]),
+            ),
+            details=(
+                *(
+                    (f"feature {f['name']}", _accepts(f))
+                    for f in accepted
+                    if isinstance(f, dict) and "name" in f
+                ),
+                *((f"made with {k}", v) for k, v in sorted(self.versions.items())),
+            ),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "estimator": self.estimator,
+            "sklearn_version": self.sklearn_version,
+            "n_features": self.n_features,
+            "feature_names": self.feature_names,
+            "classes": self.classes,
+        }
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -139,3 +172,15 @@ def describe_file(model_path: Path) -> ModelManifest:
     """A fresh manifest of a model file, keeping the feature dtypes its manifest recorded."""
     recorded = read_manifest(model_path)
     return build_manifest(model_path, feature_dtypes=recorded.feature_dtypes if recorded else None)
+
+
+def _accepts(feature: dict[str, Any]) -> str:
+    """One feature's contract in words: kind, missing values, categories."""
+    words = [str(feature.get("kind", "?"))]
+    if feature.get("nullable"):
+        words.append("may be missing")
+    categories = feature.get("categories")
+    if categories:
+        shown = ", ".join(str(c) for c in categories[:6])
+        words.append(f"one of {shown}{', …' if len(categories) > 6 else ''}")
+    return "; ".join(words)

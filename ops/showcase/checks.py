@@ -14,6 +14,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from ops.display import Card, Shown
 from ops.errors import InvalidInputError, OpsError
 from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH
 from ops.observe import percentile
@@ -22,12 +23,27 @@ from ops.settings import Settings
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Shown):
     """Deployed predictions next to the local model's, row by row."""
 
     rows: int
     all_match: bool
     table: pd.DataFrame = field(repr=False, compare=False)
+
+    def card(self) -> Card:
+        differ = int((~self.table["match"]).sum()) if "match" in self.table else 0
+        return Card(
+            "Deployed vs local model",
+            f"all {self.rows} rows match"
+            if self.all_match
+            else f"{differ} of {self.rows} rows differ",
+            ok=self.all_match,
+            key=(("rows", self.rows), ("rows that differ", differ)),
+            notes=("labels equal, probabilities equal to 1e-12; `.table` has each row",),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {"rows": self.rows, "all_match": self.all_match}
 
 
 def compare_predictions(
@@ -56,12 +72,31 @@ def compare_predictions(
 
 
 @dataclass(frozen=True)
-class BadInputAnswers:
+class BadInputAnswers(Shown):
     """How the deployed function answered a few bad requests (all must be InvalidInput)."""
 
     cases: int
     all_refused: bool
     table: pd.DataFrame = field(repr=False, compare=False)
+
+    def card(self) -> Card:
+        return Card(
+            "Bad input",
+            f"all {self.cases} bad requests refused with InvalidInput"
+            if self.all_refused
+            else "some bad requests were not refused as InvalidInput",
+            ok=self.all_refused,
+            key=tuple(
+                (str(r["case"]), f"{r['error']}: {r['problem']}") for _, r in self.table.iterrows()
+            ),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "cases": self.cases,
+            "all_refused": self.all_refused,
+            "errors": dict(zip(self.table["case"], self.table["error"], strict=True)),
+        }
 
 
 def _bad_cases(good: dict[str, Any]) -> dict[str, list[Any]]:
@@ -105,13 +140,29 @@ def bad_input_examples(
 
 
 @dataclass(frozen=True)
-class Latency:
+class Latency(Shown):
     """Client-side latency of realtime calls (ms), first call first."""
 
     calls: int
     p50_ms: float
     p99_ms: float
     samples_ms: tuple[float, ...] = field(repr=False, compare=False)
+
+    def card(self) -> Card:
+        return Card(
+            "Latency",
+            f"p50 {self.p50_ms} ms, p99 {self.p99_ms} ms over {self.calls} calls",
+            key=(
+                ("calls", self.calls),
+                ("p50", f"{self.p50_ms} ms"),
+                ("p99", f"{self.p99_ms} ms"),
+                ("first call", f"{self.samples_ms[0]:.1f} ms" if self.samples_ms else None),
+            ),
+            notes=("round trips measured here, client side",),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {"calls": self.calls, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms}
 
 
 def measure_latency(

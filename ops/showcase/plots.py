@@ -1,22 +1,64 @@
-"""Plots for the test notebook (matplotlib figures; the notebook shows them)."""
+"""Plots for the test notebook: matplotlib figures, shown as a PNG and as HTML (an inline image
+with its caption, so the run report and JupyterLab show the same thing)."""
 
 from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ops.batch import BatchResult
+from ops.display import RECORD_MIME
 from ops.observe import Metrics
 from ops.showcase.checks import Latency
 
 
-def plot_latency(latency: Latency, figures: Metrics) -> Figure:
+@dataclass(frozen=True)
+class Plot:
+    """A figure with its caption; ``figure`` is the matplotlib figure itself."""
+
+    name: str
+    caption: str
+    figure: Figure = field(repr=False, compare=False)
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        return buffer.getvalue()
+
+    def __str__(self) -> str:
+        return f"[plot] {self.caption}"
+
+    def _repr_mimebundle_(
+        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        png = base64.b64encode(self.png()).decode()
+        caption = html.escape(self.caption)
+        return {
+            "text/plain": str(self),
+            "image/png": png,
+            "text/html": f'<figure style="margin:4px 0"><img alt="{caption}" '
+            f'src="data:image/png;base64,{png}"/><figcaption style="color:#57606a">'
+            f"{caption}</figcaption></figure>",
+            RECORD_MIME: {"type": "Plot", "name": self.name, "axes": len(self.figure.axes)},
+        }
+
+
+def plot_latency(latency: Latency, figures: Metrics) -> Plot:
     """Left: server-side REPORT durations, cold vs warm. Right: client round trips."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5))
     cold = [(r.init_ms or 0) + r.duration_ms for r in figures.reports if r.cold]
     warm = [r.duration_ms for r in figures.reports if not r.cold]
-    left.boxplot([warm or [0.0], cold or [0.0]], tick_labels=["warm", "cold (init + duration)"])
-    left.set_yscale("log")
+    groups = [(v, label) for v, label in ((warm, "warm"), (cold, "cold (init + duration)")) if v]
+    if groups:  # a log scale needs positive values; no REPORT lines yet leaves the panel empty
+        left.boxplot([v for v, _ in groups], tick_labels=[label for _, label in groups])
+        left.set_yscale("log")
     left.set_ylabel("ms (log)")
     left.set_title(f"REPORT lines: {len(warm)} warm, {len(cold)} cold")
     right.hist(latency.samples_ms, bins=20, color="tab:blue")
@@ -26,10 +68,10 @@ def plot_latency(latency: Latency, figures: Metrics) -> Figure:
     )
     fig.tight_layout()
     plt.close(fig)
-    return fig
+    return Plot("latency", "Latency: server-side REPORT durations, and round trips from here", fig)
 
 
-def plot_predictions(batch: BatchResult) -> Figure:
+def plot_predictions(batch: BatchResult) -> Plot:
     """Distribution of the positive-class probability in a batch, by predicted class."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     frame = batch.results.dropna(subset=["prediction"])
@@ -42,4 +84,4 @@ def plot_predictions(batch: BatchResult) -> Figure:
     ax.legend()
     fig.tight_layout()
     plt.close(fig)
-    return fig
+    return Plot("predictions", f"Predicted probability ({column}) of the batch's rows", fig)

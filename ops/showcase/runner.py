@@ -3,8 +3,9 @@
     python -m ops run-notebooks                     # local target, executed copies in runs/<ts>/
     python -m ops run-notebooks --target aws -p STAGE=prod --confirm-teardown
 
-Executed notebooks and ``summary.txt`` go to ``runs/<timestamp>/``. ``--in-place`` rewrites the
-committed notebooks with fresh outputs (``make notebooks``) on a fresh, private local target.
+Executed notebooks, ``summary.txt`` and ``report.html`` (the whole run in one self-contained
+page) go to ``runs/<timestamp>/`` (or ``--out DIR``). ``--in-place`` rewrites the committed
+notebooks with fresh outputs (``make notebooks``) on a fresh, private local target.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ops.errors import ConfigurationError, OpsError
 from ops.local.process import free_port
 from ops.modelfiles.versions import PROJECT_ROOT
+from ops.showcase.report import write_report
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 RUNS_DIR = PROJECT_ROOT / "runs"
@@ -46,6 +48,7 @@ class NotebookRun:
 class RunSummary:
     out_dir: Path
     runs: tuple[NotebookRun, ...]
+    report: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -60,6 +63,8 @@ class RunSummary:
         for name in NOTEBOOKS[len(self.runs) :]:
             lines.append(f"  skipped {name}")
         lines.append("all notebooks ran" if self.ok else "stopped at the first failing notebook")
+        if self.report is not None:
+            lines.append(f"report: {_shown_path(self.report)}")
         return "\n".join(lines)
 
 
@@ -156,9 +161,10 @@ def run_notebooks(
     if in_place:
         for run in runs:
             _strip_run_metadata(destination / f"{run.name}.ipynb")
-    else:
-        (destination / "summary.txt").write_text(str(summary) + "\n")
-    return summary
+        return summary
+    (destination / "summary.txt").write_text(str(summary) + "\n")
+    report = write_report(destination, tuple(r.name for r in runs), str(summary))
+    return replace(summary, report=report)
 
 
 def _strip_run_metadata(path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -123,6 +124,35 @@ def test_status_names_the_live_model_and_alarms(deployed: Deployed) -> None:
     assert status.service_stack and status.service_stack.endswith("_COMPLETE")
     assert status.model_version is not None and len(status.alarms) == 4
     assert all(state in ("OK", "ALARM", "INSUFFICIENT_DATA") for _, state in status.alarms)
+
+
+def test_cli_status_names_what_the_stacks_created_and_the_endpoint(deployed: Deployed) -> None:
+    # WHEN a user asks for the status on the command line
+    done = subprocess.run(
+        [sys.executable, "-m", "ops", "status"],
+        env={**deployed.env, "REINTENTO_STAGE": deployed.settings.stage},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # THEN it names the function, state machine, buckets and dashboard, and where the local
+    # target listens, with the AWS CLI command that reaches each
+    o = deployed.outputs
+    for label, value in (
+        ("function", o.function_name),
+        ("state machine", o.state_machine_arn),
+        ("model bucket", o.model_bucket),
+        ("batch bucket", o.batch_bucket),
+        ("dashboard", o.dashboard),
+        ("endpoint", deployed.endpoint),
+    ):
+        shown = rf"^\s+{re.escape(label)}\s+{re.escape(value)}$"
+        assert re.search(shown, done.stdout, re.MULTILINE), (label, done.stdout)
+    aws = f"aws --endpoint-url {deployed.endpoint}"
+    assert f"{aws} lambda get-function --function-name {o.function_name}" in done.stdout
+    assert f"--state-machine-arn {o.state_machine_arn}" in done.stdout
 
 
 def test_upload_refuses_another_sklearn_version(

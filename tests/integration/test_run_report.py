@@ -1,0 +1,136 @@
+"""`make run` as a reader gets it: quiet output ending with the report's path, a self-contained
+HTML report, every result cell rendered as HTML and text, and the key values recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ops
+from ops.display import RECORD_MIME
+from ops.local.process import free_port
+from ops.modelfiles.versions import PROJECT_ROOT
+from ops.showcase.runner import NOTEBOOKS
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RESULT_OUTPUTS = ("execute_result", "display_data")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """GIVEN `python -m ops run-notebooks` (what `make run` runs) on a private local target."""
+    out = tmp_path_factory.mktemp("run")
+    settings = ops.Settings.resolve(
+        local_port=free_port(), state_dir=tmp_path_factory.mktemp("run-target")
+    )
+    env = {
+        **os.environ,
+        "REINTENTO_LOCAL_PORT": str(settings.local_port),
+        "REINTENTO_STATE_DIR": str(settings.state_dir),
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ops", "run-notebooks", "--out", str(out)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1500,
+            check=False,
+        )
+    finally:
+        ops.stop_local(settings=settings)
+    return done, out
+
+
+def _records(path: Path) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for cell in json.loads(path.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            record = output.get("data", {}).get(RECORD_MIME)
+            if record is not None:
+                found[record["type"]].append(record)
+    return found
+
+
+def test_the_run_is_quiet_and_ends_with_the_report_path(run: Any) -> None:
+    done, out = run
+    assert done.returncode == 0, done.stderr[-3000:]
+    # THEN no warning (kernel transport, library deprecations, ...) reaches the user
+    noise = [ln for ln in (done.stdout + done.stderr).splitlines() if re.search(r"warn", ln, re.I)]
+    assert not noise, noise
+    assert not done.stderr.strip(), done.stderr
+    # AND the last line is the report's path
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == f"report: {out / 'report.html'}"
+
+
+def test_the_report_is_one_self_contained_file_with_every_plot(run: Any) -> None:
+    _, out = run
+    page = (out / "report.html").read_text()
+    # nothing loaded from elsewhere: no scripts or style sheets by address, images inline only
+    assert not re.search(r"<script[^>]*\bsrc=", page, re.I)
+    assert not re.search(r"<link\b", page, re.I)
+    assert not re.search(r"@import|url\(\s*['\"]?(https?:)?//", page, re.I)
+    images = re.findall(r"<img\b[^>]*\bsrc=\"([^\"]*)\"", page, re.I)
+    assert images and all(src.startswith("data:image/png;base64,") for src in images)
+    # the two plots of 03, and every notebook with its summary line
+    assert len(images) >= 2
+    for name in NOTEBOOKS:
+        assert f'id="{name}"' in page and re.search(rf"ok\s+{name}", page)
+
+
+def test_every_result_cell_renders_as_html_and_as_text(run: Any) -> None:
+    _, out = run
+    for name in NOTEBOOKS:
+        notebook = json.loads((out / f"{name}.ipynb").read_text())
+        results = 0
+        for cell in notebook["cells"]:
+            for output in cell.get("outputs", []):
+                if output["output_type"] in RESULT_OUTPUTS:
+                    results += 1
+                    assert {"text/html", "text/plain"} <= set(output["data"]), (
+                        name,
+                        cell["source"],
+                    )
+                # results are displayed, not printed: only the batch's progress is a stream
+                if output["output_type"] == "stream":
+                    assert "run_batch" in "".join(cell["source"]), (name, cell["source"])
+        assert results >= 3, name
+
+
+def test_the_notebooks_record_their_key_values(run: Any) -> None:
+    _, out = run
+    deploy, upload, test, teardown = (_records(out / f"{n}.ipynb") for n in NOTEBOOKS)
+    # 01: both stacks created; fresh alarms wait for data instead of firing
+    (status,) = deploy["Status"]
+    assert status["service_stack"] == "CREATE_COMPLETE" and status["model_version"] is None
+    assert len(status["alarms"]) == 4
+    assert set(status["alarms"].values()) == {"INSUFFICIENT_DATA"}
+    assert status["function"] == deploy["DeployResult"][0]["function"]
+    # 02: the model the file describes is the one live
+    (manifest,), (uploaded,) = upload["ModelManifest"], upload["UploadResult"]
+    assert uploaded["live"] is True and uploaded["sha256"] == manifest["sha256"]
+    # 03: deployed predictions match the local model; every batch row accounted for
+    (comparison,) = test["Comparison"]
+    assert comparison == {"type": "Comparison", "rows": 5, "all_match": True}
+    (batch,) = test["BatchResult"]
+    assert batch["rows"] == batch["result_rows"] == 10_000 and batch["accounted_for"] is True
+    assert batch["failed"] == 10 and batch["succeeded"] == 9_990  # every 1,000th row invalid
+    seed, cost = test["CostEstimate"]
+    assert seed["total_usd"] == pytest.approx(0.97, abs=0.01)  # the design's "~$1/month"
+    assert 0 < cost["total_usd"] == pytest.approx(sum(cost["by_service"].values()), abs=0.01)
+    assert {p["name"] for p in test["Plot"]} == {"latency", "predictions"}
+    # 04: the dry run changed nothing; the confirmed teardown deleted the service stack only
+    (gone,) = teardown["TeardownResult"]
+    assert gone["refused"] is False and gone["deleted_stacks"] == ["Reintento-dev-Service"]
+    assert gone["kept"]
