@@ -20,10 +20,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from infra.settings import StackSettings, settings_from_context
 from infra.stacks import ModelStoreStack, ServiceStack
 
+# CDK feature flags the stacks rely on: the Distributed Map's ResultWriterV2 renders only with
+# its flag on (without it, the map's results would come back into the state)
+FEATURE_FLAGS = {"@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2": True}
+
 
 def build_app(settings: StackSettings, app: cdk.App | None = None) -> cdk.App:
     """Compose both stacks into an app (used by tests and by the CLI entry point)."""
     app = app or cdk.App()
+    for flag, value in FEATURE_FLAGS.items():  # in the app itself: the same for every synth
+        app.node.set_context(flag, value)
     env = cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
         region=os.environ.get("CDK_DEFAULT_REGION"),

@@ -1,21 +1,30 @@
-"""The batch pipeline: a Step Functions Map over S3 slices, predicted by the inference function.
+"""The batch pipeline: a Step Functions Distributed Map over S3 slices, predicted by the function.
 
-Rows never travel in the state payload: the execution input lists work items (S3 keys of JSONL
-slices and their row counts), each item is predicted by the function, which writes its results
-back to S3, and a last step totals the counts. Transient faults are retried with backoff;
-permanent refusals are not; a work item that still fails is caught and reported with its rows
-counted as failed, so one bad slice never loses the others.
+Nothing that grows with the batch travels in the state: the execution input names an S3
+manifest (the slice list, read by the Distributed Map's ItemReader), each slice is predicted by
+the function in a child workflow, which writes one result line per row back to S3, and a slice
+that still fails after its retries has its caught error written to S3 by the state machine
+(``batch/<run>/failed/``). The state carries only keys and counts, so the batch size is bounded
+by S3, not by the 256 KB state or the 25,000-event history
+(https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). Transient faults are
+retried with backoff; permanent refusals are not; one bad slice never loses the others.
+
+Children are Express workflows: a slice is one Lambda invoke with a few retries, well under
+Express's 5 minutes, and Express bills per request and duration instead of per state
+transition; a re-run slice writes the same output key, so Express's at-least-once start is
+harmless.
 """
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra import names
 from infra.log_retention import retention
@@ -24,7 +33,7 @@ from infra.settings import StackSettings
 
 
 class BatchPipeline(Construct):
-    """Batch bucket + state machine (Map with MaxConcurrency, Retry, Catch per item)."""
+    """Batch bucket + state machine (Distributed Map with MaxConcurrency, Retry, Catch)."""
 
     def __init__(
         self,
@@ -36,37 +45,53 @@ class BatchPipeline(Construct):
         batch_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        # every slice (and the summary) invokes the one function version the batch started
-        # with (the `live` alias resolved by ops): one model for the whole batch
-        version = sfn.JsonPath.string_at("$.function_version")
+        # every slice invokes the one function version the batch started with (the `live`
+        # alias resolved by ops): one model for the whole batch
         predict = tasks.LambdaInvoke(
             self,
             "PredictSlice",
             lambda_function=function,
-            qualifier=version,
+            qualifier=sfn.JsonPath.string_at("$.function_version"),
             payload=sfn.TaskInput.from_object({"batch_slice.$": "$.batch_slice"}),
-            result_selector={"result.$": "$.Payload"},
-            output_path="$.result",
+            # the child's output is two counts (the rows themselves are in S3)
+            result_selector={"rows.$": "$.Payload.rows", "failed.$": "$.Payload.failed"},
             retry_on_service_exceptions=False,
         )
         _retry_transient(predict)
-        slice_failed = sfn.Pass(
+        record_failure = tasks.CallAwsService(
             self,
-            "SliceFailed",
+            "RecordSliceFailure",
+            service="s3",
+            action="putObject",
             parameters={
-                "input_key.$": "$.batch_slice.input_key",
-                "output_key.$": "$.batch_slice.output_key",
-                "first_row.$": "$.batch_slice.first_row",
-                "rows.$": "$.batch_slice.rows",
-                "slice_error.$": "$.caught",
+                "Bucket": batch_bucket.bucket_name,
+                "Key.$": "$.failure_key",
+                "Body.$": "States.JsonToString($.caught)",
+                "ContentType": "application/json",
             },
+            iam_action="s3:PutObject",
+            iam_resources=[batch_bucket.arn_for_objects(names.BATCH_FAILED_PATTERN)],
+            result_path=sfn.JsonPath.DISCARD,
+            output_path="$.failure_key",
         )
-        predict.add_catch(slice_failed, errors=["States.ALL"], result_path="$.caught")
-        predict_all = sfn.Map(
+        record_failure.add_retry(
+            errors=["States.TaskFailed"],
+            interval=cdk.Duration.seconds(1),
+            max_attempts=3,
+            backoff_rate=2.0,
+        )
+        predict.add_catch(record_failure, errors=["States.ALL"], result_path="$.caught")
+        predict_all = sfn.DistributedMap(
             self,
             "PredictSlices",
-            items_path="$.items",
+            item_reader=sfn.S3JsonItemReader(
+                bucket=batch_bucket, key=sfn.JsonPath.string_at("$.manifest_key")
+            ),
             max_concurrency=settings.max_concurrency,
+            # a failed slice is caught and recorded (its child succeeds); a child that fails
+            # even so leaves its rows without results, which ops reports as errors
+            tolerated_failure_percentage=settings.tolerated_failure_percentage,
+            map_execution_type=sfn.StateMachineType.EXPRESS,
             item_selector={
                 "batch_slice": {
                     "bucket": batch_bucket.bucket_name,
@@ -75,31 +100,12 @@ class BatchPipeline(Construct):
                     "first_row.$": "$$.Map.Item.Value.first_row",
                     "rows.$": "$$.Map.Item.Value.rows",
                 },
+                "failure_key.$": "$$.Map.Item.Value.failure_key",
                 "function_version.$": "$.function_version",
             },
-            result_path="$.results",
+            result_writer_v2=sfn.ResultWriterV2(bucket=batch_bucket, prefix=names.MAP_RUN_PREFIX),
         )
         predict_all.item_processor(predict)
-        summarize = tasks.LambdaInvoke(
-            self,
-            "Summarize",
-            lambda_function=function,
-            qualifier=version,
-            result_selector={"result.$": "$.Payload"},
-            output_path="$.result",
-            payload=sfn.TaskInput.from_object(
-                {
-                    "batch_summary": {
-                        "items.$": "$.results",
-                        "run_id.$": "$.run_id",
-                        "bucket": batch_bucket.bucket_name,
-                        "output_prefix.$": "$.output_prefix",
-                    }
-                }
-            ),
-            retry_on_service_exceptions=False,
-        )
-        _retry_transient(summarize)
         # under /aws/vendedlogs/states/: AWS's guidance for Step Functions log groups, so the
         # CloudWatch Logs resource policy does not grow with every stage
         self.log_group = logs.LogGroup(
@@ -109,10 +115,21 @@ class BatchPipeline(Construct):
             retention=retention(settings.log_retention_days),
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
+        # the role's policy is written out here, statement by statement: the Distributed Map's
+        # item reader and result writer would otherwise grant read and write on every object
+        # of the batch bucket, and the state machine needs neither
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="The batch state machine: invoke the function, read a run's manifest, "
+            "record failed slices, write map-run results",
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(predict_all.next(summarize)),
+            definition_body=sfn.DefinitionBody.from_chainable(predict_all),
+            role=role.without_policy_updates(),
             timeout=cdk.Duration.hours(2),
             tracing_enabled=True,
             # ERROR without execution data: a caught slice error must not copy row values
@@ -124,6 +141,93 @@ class BatchPipeline(Construct):
             ),
             comment="Predicts a batch stored as JSONL slices in S3; results go back to S3",
         )
+        stack = cdk.Stack.of(self)
+        policy = iam.Policy(
+            self,
+            "Policy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="InvokeTheFunction",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[function.function_arn, f"{function.function_arn}:*"],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadRunManifests",
+                    actions=["s3:GetObject"],
+                    resources=[batch_bucket.arn_for_objects(names.BATCH_MANIFEST_PATTERN)],
+                ),
+                iam.PolicyStatement(
+                    sid="RecordFailedSlices",
+                    actions=["s3:PutObject"],
+                    resources=[batch_bucket.arn_for_objects(names.BATCH_FAILED_PATTERN)],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteMapRunResults",
+                    actions=[
+                        "s3:PutObject",
+                        "s3:GetObject",
+                        "s3:ListMultipartUploadParts",
+                        "s3:AbortMultipartUpload",
+                    ],
+                    resources=[batch_bucket.arn_for_objects(f"{names.MAP_RUN_PREFIX}/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="DeliverLogs",
+                    actions=[
+                        "logs:CreateLogDelivery",
+                        "logs:GetLogDelivery",
+                        "logs:UpdateLogDelivery",
+                        "logs:DeleteLogDelivery",
+                        "logs:ListLogDeliveries",
+                        "logs:PutResourcePolicy",
+                        "logs:DescribeResourcePolicies",
+                        "logs:DescribeLogGroups",
+                    ],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="Trace",
+                    actions=[
+                        "xray:PutTraceSegments",
+                        "xray:PutTelemetryRecords",
+                        "xray:GetSamplingRules",
+                        "xray:GetSamplingTargets",
+                    ],
+                    resources=["*"],
+                ),
+            ],
+        )
+        # attached before the state machine is created: CreateStateMachine checks that its
+        # role may deliver logs (policy), which cannot name the machine without a cycle
+        self.state_machine.node.add_dependency(policy)
+        executions = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine.state_machine_name}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        # a Distributed Map starts its child workflows as executions of this machine; the
+        # policy CDK writes for that (also for redrives, which ops never does) cannot attach to
+        # this role and is replaced by this one
+        self.state_machine.node.try_remove_child("DistributedMapPolicy")
+        children = iam.Policy(
+            self,
+            "ChildWorkflowsPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="RunChildWorkflows",
+                    actions=["states:StartExecution"],
+                    resources=[self.state_machine.state_machine_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="WatchChildWorkflows",
+                    actions=["states:DescribeExecution", "states:StopExecution"],
+                    resources=[executions],
+                ),
+            ],
+        )
         acknowledge(
             self.state_machine,
             rule="AwsSolutions-SF1",
@@ -131,20 +235,35 @@ class BatchPipeline(Construct):
             "row values, and ALL would copy every state's input and output (with the batch's "
             "data) into CloudWatch Logs.",
         )
-        policy = self.state_machine.role.node.try_find_child("DefaultPolicy")
-        assert policy is not None
         acknowledge(
             policy,
             rule="AwsSolutions-IAM5[Resource::*]",
             reason="CloudWatch Logs delivery and X-Ray actions of Step Functions support no "
             "resource-level permissions.",
         )
-        fn_ref = cdk.Stack.of(self).get_logical_id(_cfn(function))
+        fn_ref = stack.get_logical_id(_cfn(function))
         acknowledge(
             policy,
             rule=f"AwsSolutions-IAM5[Resource::<{fn_ref}.Arn>:*]",
-            reason="Invoke on the function's own versions and aliases (qualified ARNs), "
-            "as generated by LambdaInvoke; no other function.",
+            reason="Invoke on the function's own versions and aliases (qualified ARNs); no "
+            "other function.",
+        )
+        bucket_ref = stack.get_logical_id(_cfn(batch_bucket))
+        for pattern, why in (
+            (names.BATCH_FAILED_PATTERN, "the failed-slice records of any run (run ids vary)"),
+            (f"{names.MAP_RUN_PREFIX}/*", "the Distributed Map's result files (AWS names them)"),
+        ):
+            acknowledge(
+                policy,
+                rule=f"AwsSolutions-IAM5[Resource::<{bucket_ref}.Arn>/{pattern}]",
+                reason=f"Objects under one prefix of the batch bucket: {why}.",
+            )
+        machine_ref = stack.get_logical_id(_cfn(self.state_machine))
+        acknowledge(
+            children,
+            rule="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:<{machine_ref}.Name>:*]",
+            reason="The child workflows of this state machine only (their names are generated).",
         )
 
 
@@ -165,7 +284,7 @@ def _retry_transient(task: tasks.LambdaInvoke) -> None:
     )
 
 
-def _cfn(function: lambda_.IFunction) -> cdk.CfnElement:
-    node = function.node.default_child
+def _cfn(construct: IConstruct) -> cdk.CfnElement:
+    node = construct.node.default_child
     assert isinstance(node, cdk.CfnElement)
     return node

@@ -45,6 +45,11 @@ OUT_ALARM_TOPIC = "AlarmTopicArn"
 # with `?` (fixed length), so the two patterns can never match the same key.
 BATCH_INPUT_PATTERN: str = CONTRACT.batch_pattern("input")
 BATCH_OUTPUT_PATTERN: str = CONTRACT.batch_pattern("output")
+# ... and the state machine: it reads the slice list and records a failed slice's error
+BATCH_MANIFEST_PATTERN: str = CONTRACT.batch_pattern("manifest")
+BATCH_FAILED_PATTERN: str = CONTRACT.batch_pattern("failed")
+# where the Distributed Map's ResultWriter writes its map-run files (AWS's own format)
+MAP_RUN_PREFIX = "map-runs"
 
 # Errors the batch state machine retries (transient: the platform's, AWS's recommended Lambda
 # retry set, and the function's own transient types) and the ones it never retries.

@@ -25,6 +25,9 @@ class StackSettings:
     model_refresh_seconds: int = 60
     max_rows: int = names.CONTRACT.DEFAULT_MAX_ROWS
     max_concurrency: int = 8
+    # share of a batch's slices whose child workflow may fail before the batch fails; a slice's
+    # caught error is recorded and its child succeeds, so only platform failures count
+    tolerated_failure_percentage: int = 100
     log_retention_days: int = 30
     noncurrent_version_days: int = 90
     batch_expiration_days: int = 7
@@ -47,6 +50,11 @@ class StackSettings:
             raise ValueError(f"timeout_seconds must be 1..900, got {self.timeout_seconds}")
         if self.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        if not 0 <= self.tolerated_failure_percentage <= 100:
+            raise ValueError(
+                "tolerated_failure_percentage must be 0..100, "
+                f"got {self.tolerated_failure_percentage}"
+            )
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -64,6 +72,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "model_refresh_seconds": int,
     "max_rows": int,
     "max_concurrency": int,
+    "tolerated_failure_percentage": int,
     "log_retention_days": int,
     "noncurrent_version_days": int,
     "batch_expiration_days": int,

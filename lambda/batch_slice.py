@@ -5,7 +5,8 @@ function trusts no caller-supplied location: the bucket must be its own batch bu
 environment) and both keys must be well-formed slice keys of the same run
 (``batch/<run id>/input/...`` and ``batch/<run id>/output/...``, ``contract.parse_batch_key``).
 Every input line yields exactly one output line (``{"row": n, "prediction": ...}`` or
-``{"row": n, "error": {...}}``), so no row is lost even when some are invalid.
+``{"row": n, "error": {...}}``), so no row is lost even when some are invalid. The answer to the
+state machine is the slice's counts; the output object's metadata names the model version.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contract import parse_batch_key
+from contract import RESULT_MODEL_METADATA, parse_batch_key
 from inference_core import ModelSchema, loads_strict, predict_records
 from inference_errors import BatchSliceError
 from model_loader import LoadedModel
@@ -113,6 +114,8 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
             Key=ref.output_key,
             Body=("\n".join(lines) + "\n").encode(),
             ContentType="application/x-ndjson",
+            # which model predicted these rows (ops checks the batch ran on one version)
+            Metadata={RESULT_MODEL_METADATA: model.version_id or "null"},
         )
     except ClientError as err:
         raise BatchSliceError(f"cannot write s3://{ref.bucket}/{ref.output_key}: {err}") from err
@@ -124,59 +127,4 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
         "succeeded": len(records) - failed,
         "failed": failed,
         "model": model.describe(),
-    }
-
-
-def _count(item: Mapping[str, Any], name: str) -> int:
-    value = item.get(name, 0)
-    if type(value) is not int or not 0 <= value < 10**12:
-        raise BatchSliceError(f"batch_summary item field {name!r} must be a whole number >= 0")
-    return value
-
-
-def _slice_error(caught: Any) -> dict[str, str]:
-    """The caught error of a failed slice, kept to its type and a bounded message."""
-    if not isinstance(caught, Mapping):
-        return {"Error": "Unknown", "Cause": ""}
-    error, cause = caught.get("Error"), caught.get("Cause")
-    return {
-        "Error": error[:200] if isinstance(error, str) else "Unknown",
-        "Cause": cause[:2000] if isinstance(cause, str) else "",
-    }
-
-
-def summarize(items: Any) -> dict[str, Any]:
-    """Totals of a Map's results; a caught work item counts all its rows as failed. Refuses
-    (``BatchSliceError``) anything that is not the Map's own result shape."""
-    if not isinstance(items, list):
-        raise BatchSliceError("batch_summary.items must be a list of slice results")
-    rows = succeeded = failed = 0
-    failed_slices: list[dict[str, Any]] = []
-    model_versions: set[str] = set()
-    for item in items:
-        if not isinstance(item, Mapping):
-            raise BatchSliceError("batch_summary.items must hold objects")
-        model = item.get("model")
-        if isinstance(model, Mapping) and isinstance(model.get("version_id"), str):
-            model_versions.add(model["version_id"][:200])
-        count = _count(item, "rows")
-        rows += count
-        if "slice_error" in item:
-            failed += count
-            key = item.get("input_key")
-            failed_slices.append(
-                {
-                    "input_key": key if isinstance(key, str) and parse_batch_key(key) else None,
-                    "error": _slice_error(item["slice_error"]),
-                }
-            )
-        else:
-            succeeded += _count(item, "succeeded")
-            failed += _count(item, "failed")
-    return {
-        "rows": rows,
-        "succeeded": succeeded,
-        "failed": failed,
-        "failed_slices": failed_slices,
-        "model_versions": sorted(model_versions),  # one, when the batch ran on one version
     }

@@ -12,7 +12,6 @@ import re
 EVENT_REALTIME = "instances"
 EVENT_DESCRIBE = "describe_model"
 EVENT_SLICE = "batch_slice"
-EVENT_SUMMARY = "batch_summary"
 # the describe-model answer before any model is uploaded: {"model": null, NO_MODEL: why}
 NO_MODEL = "no_model"
 
@@ -57,12 +56,21 @@ MODEL_UNAVAILABLE = "ModelUnavailableError"
 # Limits
 DEFAULT_MAX_ROWS = 1000  # rows per realtime request (MAX_ROWS in the function's environment)
 
-# Batch layout: batch/<run id>/input/<slice> and batch/<run id>/output/<slice>. Run ids have a
-# fixed length, so the IAM patterns for input and output (which spell the run id with `?`) can
-# never match the same key.
+# Batch layout, in the batch bucket, per run:
+#   batch/<run id>/manifest.json        the slice list (ops writes it; the state machine's
+#                                       Distributed Map reads it: the list never enters the state)
+#   batch/<run id>/input/<slice>        rows (ops -> function)
+#   batch/<run id>/output/<slice>       one result line per row (function -> ops), with the model
+#                                       version that predicted them as object metadata
+#   batch/<run id>/failed/<slice>.json  the caught error of a slice that failed for good
+#                                       (state machine -> ops)
+# Run ids have a fixed length, so the IAM patterns of each kind (which spell the run id with `?`)
+# can never match another kind's key.
 RUN_ID_LENGTH = 24
 RUN_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
 SLICE_NAME = re.compile(r"part-\d{9}\.jsonl")
+MANIFEST_NAME = "manifest.json"
+RESULT_MODEL_METADATA = "model-version"  # S3 metadata of an output slice: its model version
 
 
 def stack_names(prefix: str, stage: str) -> tuple[str, str]:
@@ -85,7 +93,19 @@ def batch_key(run_id: str, kind: str, index: int) -> str:
 
 def batch_pattern(kind: str) -> str:
     """The IAM resource pattern (after the bucket ARN) for one kind of batch object."""
+    if kind == "manifest":
+        return f"batch/{'?' * RUN_ID_LENGTH}/{MANIFEST_NAME}"
     return f"batch/{'?' * RUN_ID_LENGTH}/{kind}/*"
+
+
+def manifest_key(run_id: str) -> str:
+    """The S3 key of a run's slice list (a JSON array, read by the Distributed Map)."""
+    return f"batch/{run_id}/{MANIFEST_NAME}"
+
+
+def failure_key(run_id: str, index: int) -> str:
+    """The S3 key where the state machine records slice ``index``'s caught error."""
+    return f"batch/{run_id}/failed/part-{index:09d}.json"
 
 
 def parse_batch_key(key: str) -> tuple[str, str] | None:

@@ -3,7 +3,6 @@
 Events:
 - realtime: ``{"instances": [{feature: value, ...}, ...]}`` (or an API-style ``{"body": "<json>"}``)
 - batch work item: ``{"batch_slice": {...}}`` (see batch_slice.py)
-- batch totals: ``{"batch_summary": {"items": [...]}}``
 - model check: ``{"describe_model": {}}`` looks for a new model version now and answers which
   version serves and what input it expects (used by ops after an upload and by status)
 
@@ -29,7 +28,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
-from batch_slice import SliceRef, run_slice, summarize
+from batch_slice import SliceRef, run_slice
 from contract import (
     DEFAULT_MAX_ROWS,
     ENV_BATCH_BUCKET,
@@ -40,13 +39,10 @@ from contract import (
     ENV_SIGNING_KEY,
     EVENT_DESCRIBE,
     EVENT_SLICE,
-    EVENT_SUMMARY,
     NO_MODEL,
-    RUN_ID,
 )
 from inference_core import accepted_input, invalid_input, loads_strict, predict_request
 from inference_errors import (
-    BatchSliceError,
     InferenceServiceError,
     InternalError,
     ModelUnavailableError,
@@ -177,22 +173,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             ) from None
 
 
-def _summary(summary: Any) -> dict[str, Any]:
-    """The batch's totals; only the state machine's own fields are echoed, checked."""
-    if not isinstance(summary, Mapping):
-        raise BatchSliceError("batch_summary must be an object with items")
-    totals = summarize(summary.get("items"))
-    run_id = summary.get("run_id")
-    echo: dict[str, Any] = {}
-    if isinstance(run_id, str) and RUN_ID.fullmatch(run_id):
-        echo["run_id"] = run_id
-        echo["output_prefix"] = f"batch/{run_id}/output/"
-    if summary.get("bucket") == os.environ.get(ENV_BATCH_BUCKET):
-        echo["bucket"] = summary.get("bucket")
-    metrics.add_metric(name="BatchRows", unit=MetricUnit.Count, value=totals["rows"])
-    return {**echo, **totals}
-
-
 def _describe(_: Any) -> dict[str, Any]:
     try:
         model = _model(force_check=True)
@@ -221,7 +201,6 @@ def _describe(_: Any) -> dict[str, Any]:
 HANDLERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     EVENT_SLICE: _batch_slice,
     EVENT_DESCRIBE: _describe,
-    EVENT_SUMMARY: _summary,
 }
 
 

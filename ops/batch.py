@@ -1,8 +1,10 @@
 """run_batch: any number of rows through the state machine; one result row per input row.
 
-Rows go to S3 as JSONL slices, the execution input lists the slices (never the rows), the
-function writes one result line per row back to S3, and the results are read back in input
-order. Results stay in the batch bucket under ``batch/<run_id>/output/``.
+Rows go to S3 as JSONL slices with a manifest listing them; the execution input names the
+manifest (the state machine's Distributed Map reads it, so neither rows nor the slice list
+travel in its state). The function writes one result line per row back to S3; a slice that
+fails for good has its caught error written to S3 by the state machine. Results are read back
+in input order and stay in the batch bucket under ``batch/<run_id>/``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any, Literal, overload
 import pandas as pd
 from tqdm import tqdm
 
+from ops import contract
 from ops.aws import live_model
 from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
-from ops.batch_io import assemble, plan_slices, read_lines, slice_rows_for
+from ops.batch_io import SliceItem, assemble, plan_slices, read_lines, slice_rows_for
+from ops.contract import manifest_key
 from ops.display import Card, Link, Shown
 from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
 from ops.plan import Plan
@@ -106,18 +110,63 @@ def _upload(target: Target, bucket: str, items: list[tuple[str, str]]) -> None:
         )
 
 
-def _download(target: Target, bucket: str, keys: list[str]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _Found:
+    """What a finished batch left in S3: result records, caught slice errors, model versions."""
+
+    records: list[dict[str, Any]]
+    failed_slices: list[dict[str, Any]]
+    model_versions: tuple[str, ...]
+
+
+def _download(target: Target, bucket: str, slices: list[SliceItem]) -> _Found:
+    """Each slice's results, or else the error the state machine recorded for it (neither:
+    its rows are reported as missing by ``assemble``)."""
     s3 = target.client("s3")
 
-    def fetch(key: str) -> list[dict[str, Any]]:
+    def read(key: str) -> tuple[bytes, dict[str, str]] | None:
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+            got = s3.get_object(Bucket=bucket, Key=key)
         except s3.exceptions.NoSuchKey:
-            return []
-        return [json.loads(line) for line in body.splitlines() if line.strip()]
+            return None
+        return got["Body"].read(), got.get("Metadata") or {}
+
+    def fetch(item: SliceItem) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
+        output = read(item.output_key)
+        if output is not None:
+            body, metadata = output
+            records = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+            return records, None, metadata.get(contract.RESULT_MODEL_METADATA)
+        failure = read(item.failure_key)
+        if failure is None:
+            return [], None, None
+        try:
+            caught = json.loads(failure[0])
+        except ValueError:
+            caught = {"Error": "SliceFailed", "Cause": failure[0].decode(errors="replace")}
+        return [], {"input_key": item.input_key, "error": caught}, None
 
     with ThreadPoolExecutor(IO_THREADS) as pool:
-        return [record for chunk in pool.map(fetch, keys) for record in chunk]
+        fetched = list(pool.map(fetch, slices))
+    return _Found(
+        [record for records, _, _ in fetched for record in records],
+        [failed for _, failed, _ in fetched if failed is not None],
+        tuple(sorted({version for _, _, version in fetched if version})),
+    )
+
+
+def read_results(
+    target: Target, bucket: str, slices: list[SliceItem], classes: list[Any] | None
+) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
+    """One row per input row of a finished batch (its results, or its slice's error), how many
+    slices failed, and the model versions that predicted it."""
+    found = _download(target, bucket, slices)
+    rows = sum(item.rows for item in slices)
+    return (
+        assemble(rows, found.records, found.failed_slices, slices, classes),
+        len(found.failed_slices),
+        found.model_versions,
+    )
 
 
 def _wait(
@@ -198,8 +247,9 @@ def run_batch(
     if dry_run:
         steps = (
             f"cut {n:,} rows into {len(slices)} JSONL slice(s) of up to {size:,} rows",
-            f"upload them to the batch bucket under batch/{run_id}/input/",
-            "start the batch state machine with the list of slices and wait for it",
+            f"upload them to the batch bucket under batch/{run_id}/input/, with their list in "
+            f"{manifest_key(run_id)}",
+            "start the batch state machine on that list and wait for it",
             f"read one result per row back from batch/{run_id}/output/",
         )
         return Plan("run_batch", target.settings.target, steps)
@@ -218,7 +268,8 @@ def run_batch(
     _upload(
         target,
         bucket,
-        [(s.input_key, "\n".join(lines[s.first_row : s.first_row + s.rows])) for s in slices],
+        [(s.input_key, "\n".join(lines[s.first_row : s.first_row + s.rows])) for s in slices]
+        + [(manifest_key(run_id), json.dumps([s.as_item() for s in slices]))],
     )
     marks.append(time.monotonic())
     prefix = f"batch/{run_id}/output/"
@@ -227,9 +278,8 @@ def run_batch(
         name=run_id,
         input=json.dumps(
             {
-                "items": [s.as_item() for s in slices],
+                "manifest_key": manifest_key(run_id),
                 "run_id": run_id,
-                "output_prefix": prefix,
                 # every slice invokes this one function version: one model for the whole batch
                 "function_version": live.function_version,
             }
@@ -244,17 +294,14 @@ def run_batch(
             f"{str(described.get('cause', ''))[:500]}; partial results are under s3://{bucket}/{prefix}"
         )
     marks.append(time.monotonic())
-    summary = json.loads(described.get("output") or "{}")
-    records = _download(target, bucket, [s.output_key for s in slices])
-    marks.append(time.monotonic())
-    results = assemble(n, records, summary.get("failed_slices", []), slices, classes)
+    results, failed_slices, model_versions = read_results(target, bucket, slices, classes)
     marks.append(time.monotonic())
     failed = int(results["error_type"].notna().sum())
     return BatchResult(
         rows=n,
         succeeded=n - failed,
         failed=failed,
-        failed_slices=len(summary.get("failed_slices", [])),
+        failed_slices=failed_slices,
         slices=len(slices),
         results=results,
         run_id=run_id,
@@ -262,8 +309,8 @@ def run_batch(
         seconds=time.monotonic() - started,
         timings={
             name: round(marks[i + 1] - marks[i], 3)
-            for i, name in enumerate(("upload", "execute", "download", "assemble"))
+            for i, name in enumerate(("upload", "execute", "download"))
         },
-        model_versions=tuple(str(v) for v in summary.get("model_versions") or ()),
+        model_versions=model_versions,
         links=tuple(v for k, v in target.places(outputs).items() if k == "executions"),
     )

@@ -10,14 +10,16 @@ from typing import Any
 
 import pandas as pd
 
-from ops.contract import batch_key
+from ops.contract import batch_key, failure_key
 from ops.errors import ConfigurationError
 from ops.payloads import to_rows
 
 MIN_SLICE_ROWS = 500
 MAX_SLICE_ROWS = 10_000
 TARGET_SLICES = 16
-MAX_SLICES = 1_000  # keeps the execution input (one ~150-byte item per slice) far under 256 KB
+# the slice list lives in S3 (the state machine reads it with a Distributed Map), so this only
+# bounds how many objects the client writes and reads for one batch; past it, slices grow
+MAX_SLICES = 10_000
 
 
 ROW_FILE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
@@ -109,8 +111,11 @@ def slice_rows_for(n_rows: int) -> int:
 
 @dataclass(frozen=True)
 class SliceItem:
+    """One work item: where its rows are, where its results (or its caught error) go."""
+
     input_key: str
     output_key: str
+    failure_key: str
     first_row: int
     rows: int
 
@@ -118,6 +123,7 @@ class SliceItem:
         return {
             "input_key": self.input_key,
             "output_key": self.output_key,
+            "failure_key": self.failure_key,
             "first_row": self.first_row,
             "rows": self.rows,
         }
@@ -128,6 +134,7 @@ def plan_slices(n_rows: int, run_id: str, slice_rows: int) -> list[SliceItem]:
         SliceItem(
             batch_key(run_id, "input", i),
             batch_key(run_id, "output", i),
+            failure_key(run_id, i),
             i,
             min(slice_rows, n_rows - i),
         )

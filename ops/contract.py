@@ -35,7 +35,6 @@ _contract = load_function_module("contract")
 EVENT_REALTIME: str = _contract.EVENT_REALTIME
 EVENT_DESCRIBE: str = _contract.EVENT_DESCRIBE
 EVENT_SLICE: str = _contract.EVENT_SLICE
-EVENT_SUMMARY: str = _contract.EVENT_SUMMARY
 NO_MODEL: str = _contract.NO_MODEL
 SHA256_METADATA: str = _contract.SHA256_METADATA
 SKLEARN_METADATA: str = _contract.SKLEARN_METADATA
@@ -52,6 +51,7 @@ LIVE_ALIAS: str = _contract.LIVE_ALIAS
 RUN_ID_LENGTH: int = _contract.RUN_ID_LENGTH
 MODEL_UNAVAILABLE: str = _contract.MODEL_UNAVAILABLE
 DEFAULT_MAX_ROWS: int = _contract.DEFAULT_MAX_ROWS
+RESULT_MODEL_METADATA: str = _contract.RESULT_MODEL_METADATA
 
 
 def signing_message(model_key: str, sha256: str, sklearn_version: str) -> bytes:
@@ -64,6 +64,14 @@ def batch_key(run_id: str, kind: str, index: int) -> str:
 
 def batch_pattern(kind: str) -> str:
     return str(_contract.batch_pattern(kind))
+
+
+def manifest_key(run_id: str) -> str:
+    return str(_contract.manifest_key(run_id))
+
+
+def failure_key(run_id: str, index: int) -> str:
+    return str(_contract.failure_key(run_id, index))
 
 
 def stack_names(prefix: str, stage: str) -> tuple[str, str]:

@@ -125,12 +125,30 @@ def estimate_cost(
     gb_second_price = (
         prices.LAMBDA_GB_SECOND_ARM if architecture == "arm64" else prices.LAMBDA_GB_SECOND_X86
     )
-    transitions = state_transitions + (2 * slices + 3 if slices else 0)
+    # a batch: one Standard execution (its Distributed Map: a few transitions) and one Express
+    # child per slice (a request, and its duration at the smallest memory step, billed per
+    # 100 ms); S3: slices in and out, the manifest, the map run's own files
+    transitions = state_transitions + (3 if slices else 0)
+    express_gb_seconds = (
+        slices * math.ceil(slice_duration_ms / 100) / 10 * prices.SFN_EXPRESS_MEMORY_GB
+    )
     storage = model_storage_gb + batch_storage_gb
     lines = [
         CostLine("S3", "storage", storage, "GB-month", storage * prices.S3_STANDARD_GB_MONTH),
-        CostLine("S3", "PUT requests", 2 * slices, "requests", 2 * slices * prices.S3_PUT_REQUEST),
-        CostLine("S3", "GET requests", slices, "requests", slices * prices.S3_GET_REQUEST),
+        CostLine(
+            "S3",
+            "PUT requests",
+            2 * slices + 3 * bool(slices),
+            "requests",
+            (2 * slices + 3 * bool(slices)) * prices.S3_PUT_REQUEST,
+        ),
+        CostLine(
+            "S3",
+            "GET requests",
+            2 * slices + bool(slices),
+            "requests",
+            (2 * slices + bool(slices)) * prices.S3_GET_REQUEST,
+        ),
         CostLine("Lambda", "requests", requests, "requests", requests * prices.LAMBDA_REQUEST),
         CostLine(
             "Lambda",
@@ -145,6 +163,20 @@ def estimate_cost(
             transitions,
             "transitions",
             transitions * prices.SFN_STATE_TRANSITION,
+        ),
+        CostLine(
+            "Step Functions",
+            "Express requests (batch slices)",
+            slices,
+            "requests",
+            slices * prices.SFN_EXPRESS_REQUEST,
+        ),
+        CostLine(
+            "Step Functions",
+            "Express duration (batch slices)",
+            express_gb_seconds,
+            "GB-seconds",
+            express_gb_seconds * prices.SFN_EXPRESS_GB_SECOND,
         ),
         CostLine(
             "CloudWatch",

@@ -23,6 +23,7 @@ from ops.errors import LocalTargetError
 from ops.local import (
     aws_metrics,
     cloudwatch_alarms,
+    distributed_map,
     function_states,
     iam_enforcement,
     lambda_runtime,
@@ -614,6 +615,13 @@ PATCHES: tuple[Patch, ...] = (
         "a Catch or Retry on States.ALL does not catch States.DataLimitExceeded or States.Runtime "
         "(terminal, as on AWS); StartExecution refuses input over 256 KB",
         stepfunctions_limits.install,
+    ),
+    Patch(
+        "stepfunctions-distributed-map",
+        "Distributed Map definitions with ExecutionType EXPRESS and an integer "
+        "ToleratedFailurePercentage are accepted, as AWS accepts them (moto's grammar refused "
+        "both)",
+        distributed_map.install,
     ),
     Patch(
         "cloudwatch-alarm-resource",

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ops
+from ops.contract import manifest_key
 from ops.local import patches, process
 from tests.integration.conftest import Deployed, free_port
 
@@ -152,6 +153,11 @@ def test_aws_cli_invokes_the_function_and_starts_the_state_machine(
     )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(out.read_text())["predictions"]) == 2
+    # an empty batch: its manifest lists no slice
+    run_id = "20261129T000000-00000c11"
+    deployed.client("s3").put_object(
+        Bucket=deployed.outputs.batch_bucket, Key=manifest_key(run_id), Body=b"[]"
+    )
     started = subprocess.run(
         [
             *aws,
@@ -162,9 +168,8 @@ def test_aws_cli_invokes_the_function_and_starts_the_state_machine(
             "--input",
             json.dumps(
                 {
-                    "items": [],
-                    "run_id": "cli",
-                    "output_prefix": "batch/cli/output/",
+                    "manifest_key": manifest_key(run_id),
+                    "run_id": run_id,
                     "function_version": "live",  # a version or an alias (ops passes a version)
                 }
             ),
@@ -184,7 +189,8 @@ def test_aws_cli_invokes_the_function_and_starts_the_state_machine(
             break
         time.sleep(0.1)
     assert status == "SUCCEEDED"
-    assert json.loads(sfn.describe_execution(executionArn=arn)["output"])["rows"] == 0
+    # its output is where the Distributed Map wrote its results, never the results themselves
+    assert "ResultWriterDetails" in json.loads(sfn.describe_execution(executionArn=arn)["output"])
 
 
 def test_server_management(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from ops.contract import manifest_key
 from ops.local import patches
 from tests.integration.conftest import Deployed
 
@@ -21,6 +22,7 @@ EXPECTED = [
     "lambda-cfn-properties",
     "stepfunctions-executable",
     "stepfunctions-payload-limits",
+    "stepfunctions-distributed-map",
     "cloudwatch-alarm-resource",
     "cloudwatch-aws-metrics",
     "cloudwatch-alarm-evaluation",
@@ -78,8 +80,12 @@ def test_stepfunctions_executable(deployed: Deployed) -> None:
     described = sfn.describe_state_machine(stateMachineArn=deployed.outputs.state_machine_arn)
     assert described["loggingConfiguration"]["level"] == "ERROR"
     assert described["tracingConfiguration"]["enabled"] is True
+    run_id = "20261129T000000-0000e0e0"
+    deployed.client("s3").put_object(
+        Bucket=deployed.outputs.batch_bucket, Key=manifest_key(run_id), Body=b"[]"
+    )
     empty = json.dumps(
-        {"items": [], "run_id": "x", "output_prefix": "batch/x/output/", "function_version": "live"}
+        {"manifest_key": manifest_key(run_id), "run_id": run_id, "function_version": "live"}
     )
     first = sfn.start_execution(stateMachineArn=deployed.outputs.state_machine_arn, input=empty)
     second = sfn.start_execution(stateMachineArn=deployed.outputs.state_machine_arn, input=empty)

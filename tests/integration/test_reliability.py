@@ -17,7 +17,9 @@ from botocore.exceptions import ClientError
 
 import ops
 from ops.aws import live_model
-from ops.contract import batch_key
+from ops.batch import read_results
+from ops.batch_io import plan_slices
+from ops.contract import manifest_key
 from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
 from tests.integration.conftest import Deployed
@@ -429,18 +431,16 @@ def test_permanent_refusals_are_not_retried(
     )
     # AND a batch started directly is not retried: each slice runs once and its rows are errors
     sfn = target_for(s).client("stepfunctions")
-    items = []
-    for i in range(3):
-        key = batch_key(CORRUPT_RUN, "input", i)
-        s3.put_object(Bucket=out.batch_bucket, Key=key, Body=json.dumps(GOOD[0]).encode())
-        items.append(
-            {
-                "input_key": key,
-                "output_key": key.replace("input", "output"),
-                "first_row": i,
-                "rows": 1,
-            }
+    slices = plan_slices(3, CORRUPT_RUN, 1)
+    for item in slices:
+        s3.put_object(
+            Bucket=out.batch_bucket, Key=item.input_key, Body=json.dumps(GOOD[0]).encode()
         )
+    s3.put_object(
+        Bucket=out.batch_bucket,
+        Key=manifest_key(CORRUPT_RUN),
+        Body=json.dumps([item.as_item() for item in slices]).encode(),
+    )
     before = len(
         target_for(s)
         .client("logs")
@@ -450,9 +450,8 @@ def test_permanent_refusals_are_not_retried(
         stateMachineArn=out.state_machine_arn,
         input=json.dumps(
             {
-                "items": items,
+                "manifest_key": manifest_key(CORRUPT_RUN),
                 "run_id": CORRUPT_RUN,
-                "output_prefix": f"batch/{CORRUPT_RUN}/output/",
                 "function_version": live.function_version,
             }
         ),
@@ -462,15 +461,15 @@ def test_permanent_refusals_are_not_retried(
         if described["status"] != "RUNNING":
             break
         time.sleep(0.1)
-    summary = json.loads(described["output"])
-    assert (summary["rows"], summary["failed"], len(summary["failed_slices"])) == (3, 3, 3)
-    assert {f["error"]["Error"] for f in summary["failed_slices"]} == {"ModelIntegrityError"}
+    assert described["status"] == "SUCCEEDED"
+    results, failed_slices, _ = read_results(target_for(s), out.batch_bucket, slices, None)
+    assert failed_slices == 3 and set(results["error_type"]) == {"ModelIntegrityError"}
     after = len(
         target_for(s)
         .client("logs")
         .filter_log_events(logGroupName=out.function_log_group, filterPattern="REPORT")["events"]
     )
-    assert after - before == 4  # 3 slices, once each, and the summary step
+    assert after - before == 3  # 3 slices, once each
     # AND a model pickled with another scikit-learn version is refused by the function
 
     forged = Path(demo_model.path.parent / "other-version.pkl")

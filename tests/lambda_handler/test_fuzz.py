@@ -62,37 +62,10 @@ slice_items = st.fixed_dictionaries(
         "rows": json_values,
     },
 )
-summary_items = st.lists(
-    st.one_of(
-        st.fixed_dictionaries(
-            {},
-            optional={
-                "rows": st.one_of(st.integers(), json_values),
-                "succeeded": st.one_of(st.integers(), json_values),
-                "failed": st.one_of(st.integers(), json_values),
-                "input_key": st.one_of(keys, json_values),
-                "slice_error": json_values,
-            },
-        ),
-        json_values,
-    ),
-    max_size=4,
-)
 events = st.one_of(
     st.fixed_dictionaries({"instances": st.one_of(st.lists(rows, max_size=6), json_values)}),
     st.fixed_dictionaries({"body": st.one_of(bodies, json_values)}),
     st.fixed_dictionaries({"batch_slice": st.one_of(slice_items, json_values)}),
-    st.fixed_dictionaries(
-        {
-            "batch_summary": st.one_of(
-                st.fixed_dictionaries(
-                    {"items": st.one_of(summary_items, json_values)},
-                    optional={"run_id": st.one_of(run_ids, json_values), "bucket": json_values},
-                ),
-                json_values,
-            )
-        }
-    ),
     st.fixed_dictionaries({"describe_model": json_values}),
     json_values,
 )

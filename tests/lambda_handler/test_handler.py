@@ -114,30 +114,16 @@ def test_batch_slice_writes_one_record_per_row(
     result = handler_env.handler(event, Context())
     # THEN 48 succeed, 2 fail, and the output has 50 records in order
     assert (result["rows"], result["succeeded"], result["failed"]) == (50, 48, 2)
-    body = s3.get_object(Bucket=model_bucket.bucket, Key=OUT_KEY)["Body"].read()
-    records = [json.loads(x) for x in body.decode().splitlines()]
+    written = s3.get_object(Bucket=model_bucket.bucket, Key=OUT_KEY)
+    records = [json.loads(x) for x in written["Body"].read().decode().splitlines()]
     assert [r["row"] for r in records] == list(range(500, 550))
+    # AND the output names the model version that predicted it (ops checks one served all)
+    assert written["Metadata"] == {"model-version": result["model"]["version_id"]}
     assert [r["row"] for r in records if "error" in r] == [503, 510]
     valid = [r for i, r in enumerate(rows_1000[:50]) if i not in (3, 10)]
     assert [r["prediction"] for r in records if "error" not in r] == demo_estimator.predict(
         pd.DataFrame(valid)
     ).tolist()
-
-
-def test_batch_summary_counts_caught_slices_as_failed(handler_env: Any) -> None:
-    items = [
-        {"rows": 10, "succeeded": 9, "failed": 1, "input_key": IN_KEY},
-        {
-            "rows": 5,
-            "input_key": IN_KEY.replace("500", "510"),
-            "slice_error": {"Error": "ModelIntegrityError", "Cause": "x"},
-        },
-    ]
-    totals = handler_env.handler({"batch_summary": {"items": items, "run_id": RUN}}, Context())
-    assert (totals["rows"], totals["succeeded"], totals["failed"]) == (15, 9, 6)
-    assert totals["failed_slices"][0]["input_key"] == IN_KEY.replace("500", "510")
-    assert totals["run_id"] == RUN
-    assert "items" not in totals
 
 
 def test_describe_model_checks_for_a_new_version_now(

@@ -151,8 +151,4 @@ def test_the_reviews_inputs_are_answered_not_raised(
     # a deeply nested body (was RecursionError)
     answer = handler_env.handler({"body": "[" * 100_000 + "]" * 100_000}, Context())
     assert answer["error"]["type"] == "InvalidInput" and "nested" in answer["error"]["message"]
-    # a batch_summary with a string where a count belongs (was ValueError with a stack trace)
-    with pytest.raises(BatchSliceError, match="'rows' must be a whole number") as caught:
-        handler_env.handler({"batch_summary": {"items": [{"rows": "many"}]}}, Context())
-    assert "many" not in str(caught.value)
     json.dumps(answer)

@@ -1,0 +1,57 @@
+"""Distributed Map definitions that AWS accepts and moto's ASL grammar refuses.
+
+https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html: a Distributed
+Map's ``ItemProcessor.ProcessorConfig.ExecutionType`` is ``STANDARD`` or ``EXPRESS``, and
+``ToleratedFailurePercentage`` is a number from 0 to 100 (``100`` as well as ``100.0``).
+moto's grammar knows only ``STANDARD`` and only a decimal-point number, so it refuses the
+state machine at CreateStateMachine. Before moto parses a definition, this rewrites those two
+values to the forms its grammar reads; the stored definition (DescribeStateMachine) is the one
+given. Locally, Express children then run as moto runs Standard ones (in process, once each):
+Express's at-least-once start and 5-minute limit are not emulated (README, fidelity table).
+Values AWS refuses (a percentage outside 0-100, another execution type) are still refused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def normalized(definition: str) -> str:
+    """``definition`` with Distributed Map values moto's grammar reads; else unchanged."""
+    try:
+        document = json.loads(definition)
+    except ValueError:
+        return definition  # moto reports the syntax error itself
+    changed = _visit(document)
+    return json.dumps(document) if changed else definition
+
+
+def _visit(node: Any) -> bool:
+    changed = False
+    if isinstance(node, dict):
+        config = (node.get("ItemProcessor") or {}).get("ProcessorConfig")
+        if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
+            config["ExecutionType"] = "STANDARD"
+            changed = True
+        percentage = node.get("ToleratedFailurePercentage")
+        if type(percentage) is int and 0 <= percentage <= 100:
+            node["ToleratedFailurePercentage"] = float(percentage)
+            changed = True
+        for value in node.values():
+            changed |= _visit(value)
+    elif isinstance(node, list):
+        for value in node:
+            changed |= _visit(value)
+    return changed
+
+
+def install() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original: Any = AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> Any:
+        return original(normalized(definition))
+
+    setattr(AmazonStateLanguageParser, "parse", staticmethod(parse))  # noqa: B010
