@@ -1,18 +1,30 @@
-"""logs and metrics: recent log events, and the REPORT figures of the function's invocations."""
+"""logs and metrics: recent log events, and the REPORT figures of the function's invocations.
+
+CloudWatch Logs shows an event only once it is ingested, seconds after it was written, and its
+pages may be partial or empty before the end
+(https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html):
+right after a call, its REPORT line may not be there yet. So both verbs first wait (at most
+``SETTLE_SECONDS``) until the REPORT line of every invocation ``ops`` made in the window is
+visible (the target notes each invocation's request id), and say how many were still missing.
+FilterLogEvents is limited to 5 requests a second per account and Region
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html): every
+read here is paced under it.
+"""
 
 from __future__ import annotations
 
 import re
 import statistics
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, overload
 
 import pandas as pd
 
 from ops import validate
 from ops.aws.faults import user_facing
-from ops.aws.target import target_for
+from ops.aws.target import Target, target_for
 from ops.display import Card, Shown
 from ops.plan import Plan
 from ops.settings import Settings
@@ -25,6 +37,28 @@ _REPORT = re.compile(
 
 
 MAX_SINCE_SECONDS = 14 * 24 * 3600  # how far back one query may look
+SETTLE_SECONDS = 30.0  # the longest wait for the REPORT lines of ops' own calls
+FILTER_REQUESTS_PER_SECOND = 4  # under FilterLogEvents' quota of 5, for this process
+
+
+class _Pace:
+    """At most ``per_second`` calls a second from this process (a shared, thread-safe gap)."""
+
+    def __init__(self, per_second: int) -> None:
+        self.gap = 1.0 / per_second
+        self.next_at = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.gap
+        if start > now:
+            time.sleep(start - now)
+
+
+_FILTER_PACE = _Pace(FILTER_REQUESTS_PER_SECOND)
 
 
 @dataclass(frozen=True)
@@ -84,6 +118,8 @@ class Metrics(Shown):
     mean_init_ms: float | None
     memory_mb: int | None
     reports: tuple[Report, ...] = field(repr=False, compare=False, default=())
+    # invocations ops made in the window whose REPORT line was still not visible after waiting
+    missing_reports: int = field(compare=False, default=0)
 
     def card(self) -> Card:
         return Card(
@@ -100,7 +136,17 @@ class Metrics(Shown):
                 ("mean init", f"{self.mean_init_ms:.1f} ms" if self.mean_init_ms else None),
                 ("memory", f"{self.memory_mb} MB" if self.memory_mb else None),
             ),
-            notes=("from the REPORT lines in the function's log; `.table()` has each one",),
+            notes=(
+                "from the REPORT lines in the function's log; `.table()` has each one",
+                *(
+                    (
+                        f"{self.missing_reports} call(s) made here have no REPORT line yet "
+                        "(CloudWatch Logs ingestion); read again in a minute",
+                    )
+                    if self.missing_reports
+                    else ()
+                ),
+            ),
         )
 
     def record(self) -> dict[str, Any]:
@@ -109,6 +155,7 @@ class Metrics(Shown):
             "cold_starts": self.cold_starts,
             "mean_billed_ms": self.mean_billed_ms,
             "memory_mb": self.memory_mb,
+            "missing_reports": self.missing_reports,
         }
 
     def table(self) -> pd.DataFrame:
@@ -132,17 +179,41 @@ def summarize_reports(reports: list[Report]) -> Metrics:
 
 
 def _events(logs_client: Any, group: str, since_ms: int, pattern: str | None) -> list[LogEvent]:
+    """Every page (an empty or partial page is not the end: only a missing nextToken is),
+    each request paced under the FilterLogEvents quota."""
     kwargs: dict[str, Any] = {"logGroupName": group, "startTime": since_ms}
     if pattern:
         kwargs["filterPattern"] = pattern
     found: list[LogEvent] = []
-    paginator = logs_client.get_paginator("filter_log_events")
-    for page in paginator.paginate(**kwargs):
+    while True:
+        _FILTER_PACE.wait()
+        page = logs_client.filter_log_events(**kwargs)
         for event in page.get("events", []):
             found.append(
                 LogEvent(int(event["timestamp"]), event.get("logStreamName", ""), event["message"])
             )
-    return sorted(found, key=lambda e: e.timestamp_ms)
+        token = page.get("nextToken")
+        if not token or token == kwargs.get("nextToken"):
+            return sorted(found, key=lambda e: e.timestamp_ms)
+        kwargs["nextToken"] = token
+
+
+def _settled_reports(target: Target, since_ms: int) -> tuple[list[Report], int]:
+    """The REPORT lines since ``since_ms``, once those of ops' own invocations in the window
+    are visible (or ``SETTLE_SECONDS`` passed); and how many of those are still missing."""
+    expected = set(target.invocations_since(since_ms / 1000))
+    deadline = time.monotonic() + SETTLE_SECONDS
+    delay = 0.5
+    while True:
+        events = _events(
+            target.client("logs"), target.outputs.function_log_group, since_ms, "REPORT"
+        )
+        reports = [r for r in (parse_report(e.message) for e in events) if r is not None]
+        missing = expected - {r.request_id for r in reports}
+        if not missing or time.monotonic() + delay > deadline:
+            return reports, len(missing)
+        time.sleep(delay)
+        delay = min(delay * 2, 4.0)
 
 
 @overload
@@ -185,6 +256,7 @@ def logs(
             (f"read the function's log events of the last {since:.0f} s",),
         )
     since_ms = int((time.time() - since) * 1000)
+    _settled_reports(target, since_ms)  # the calls just made are in before the events are read
     return tuple(
         _events(target.client("logs"), target.outputs.function_log_group, since_ms, pattern)
     )
@@ -217,6 +289,5 @@ def metrics(
             "metrics", target.settings.target, (f"read REPORT lines of the last {since:.0f} s",)
         )
     since_ms = int((time.time() - since) * 1000)
-    events = _events(target.client("logs"), target.outputs.function_log_group, since_ms, "REPORT")
-    reports = [r for r in (parse_report(e.message) for e in events) if r is not None]
-    return summarize_reports(reports)
+    reports, missing = _settled_reports(target, since_ms)
+    return replace(summarize_reports(reports), missing_reports=missing)

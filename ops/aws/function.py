@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,17 +140,19 @@ def describe_model(target: Target) -> ModelDescription:
 
 def invoke_function(target: Target, event: dict[str, Any]) -> Invocation:
     """Invoke the stack's function through its ``live`` alias (the published version that pins
-    the live model); if it is gone, re-read the stack once (deployed again?)."""
+    the live model); if it is gone, re-read the stack once (deployed again?). The target notes
+    each invocation's request id (``observe`` waits for their REPORT lines)."""
     lam = target.client("lambda")
+    noted = target.note_invocation
     try:
-        return invoke(lam, target.outputs.function_name, event, contract.LIVE_ALIAS)
+        return invoke(lam, target.outputs.function_name, event, contract.LIVE_ALIAS, noted)
     except ClientError as err:
         if err.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
     target.forget_outputs()
     name = target.outputs.function_name
     try:
-        return invoke(lam, name, event, contract.LIVE_ALIAS)
+        return invoke(lam, name, event, contract.LIVE_ALIAS, noted)
     except ClientError as err:
         if err.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
@@ -176,12 +179,17 @@ ACTIVE_WAIT = {"Delay": 2, "MaxAttempts": 150}  # up to 5 minutes
 
 
 def invoke(
-    lam: Any, function_name: str, event: dict[str, Any], qualifier: str | None = None
+    lam: Any,
+    function_name: str,
+    event: dict[str, Any],
+    qualifier: str | None = None,
+    on_request: Callable[[str], None] | None = None,
 ) -> Invocation:
     """Invoke synchronously; raise the typed error for a function error or an error answer. A
-    function that is not Active is waited for, then invoked once more."""
+    function that is not Active is waited for, then invoked once more. ``on_request`` gets the
+    request id of each invocation that ran (Lambda answers with it; its REPORT line has it)."""
     try:
-        return _invoke_once(lam, function_name, event, qualifier)
+        return _invoke_once(lam, function_name, event, qualifier, on_request)
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") not in NOT_ACTIVE:
             raise
@@ -197,11 +205,15 @@ def invoke(
                 "`aws lambda get-function` and try again",
                 error_type="FunctionNotActive",
             ) from stuck
-    return _invoke_once(lam, function_name, event, qualifier)
+    return _invoke_once(lam, function_name, event, qualifier, on_request)
 
 
 def _invoke_once(
-    lam: Any, function_name: str, event: dict[str, Any], qualifier: str | None = None
+    lam: Any,
+    function_name: str,
+    event: dict[str, Any],
+    qualifier: str | None = None,
+    on_request: Callable[[str], None] | None = None,
 ) -> Invocation:
     payload = json.dumps(event, allow_nan=True).encode()
     if len(payload) > SYNC_PAYLOAD_LIMIT:
@@ -213,6 +225,9 @@ def _invoke_once(
     extra = {"Qualifier": qualifier} if qualifier else {}
     response = lam.invoke(FunctionName=function_name, Payload=payload, **extra)
     latency = (time.perf_counter() - started) * 1000
+    request_id = response.get("ResponseMetadata", {}).get("RequestId")
+    if on_request is not None and request_id:
+        on_request(str(request_id))
     raw = response["Payload"].read()
     try:
         body = json.loads(raw) if raw else {}

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,6 +83,7 @@ class Target:
         self._outputs: StackOutputs | None = None
         self._model_bucket: str | None = None
         self._lock = threading.Lock()
+        self._invocations: deque[tuple[float, str]] = deque(maxlen=10_000)
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -109,6 +111,16 @@ class Target:
             except StackNotDeployedError as err:
                 raise self.not_deployed(err) from err
         return self._outputs
+
+    def note_invocation(self, request_id: str) -> None:
+        """Remember a request id of an invocation made here (and when)."""
+        with self._lock:
+            self._invocations.append((time.time(), request_id))
+
+    def invocations_since(self, when: float) -> tuple[str, ...]:
+        """Request ids of the invocations made here since ``when`` (epoch seconds)."""
+        with self._lock:
+            return tuple(request for at, request in self._invocations if at >= when)
 
     def forget_outputs(self) -> None:
         self._outputs = None

@@ -295,6 +295,8 @@ def install() -> None:
         if result.errored:
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["x-amz-executed-version"] = str(self.version)
+        # the invocation's own request id, as Lambda answers: the id of its REPORT line
+        response_headers[REQUEST_ID_HEADER] = result.request_id
         if headers.get("x-amz-log-type") == "Tail":
             tail = "\n".join(result.log_lines).encode()[-4096:]
             response_headers["x-amz-log-result"] = base64.b64encode(tail).decode()
@@ -306,4 +308,25 @@ def install() -> None:
         return result.payload.decode(), result.errored, "\n".join(result.log_lines)
 
     setattr(lm.LambdaFunction, "invoke", invoke)  # noqa: B010
+    _keep_request_ids()
     setattr(lm.LambdaFunction, "_invoke_lambda", invoke_lambda)  # noqa: B010
+
+
+REQUEST_ID_HEADER = "x-amzn-requestid"
+
+
+def _keep_request_ids() -> None:
+    """moto gives every answer a random request id, over the one Invoke set (the invocation's,
+    which Lambda answers with: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html)."""
+    from moto.core.responses import BaseResponse
+
+    original: Any = BaseResponse._enrich_response
+
+    def enrich(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+        kept = headers.get(REQUEST_ID_HEADER)
+        headers, body = original(headers, body)
+        if kept:
+            headers[REQUEST_ID_HEADER] = kept
+        return headers, body
+
+    setattr(BaseResponse, "_enrich_response", staticmethod(enrich))  # noqa: B010

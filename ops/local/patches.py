@@ -27,6 +27,7 @@ from ops.local import (
     function_states,
     iam_enforcement,
     lambda_runtime,
+    logs_ingestion,
     stepfunctions_limits,
 )
 from ops.local.iam_conditions import wildcard_match
@@ -641,6 +642,12 @@ PATCHES: tuple[Patch, ...] = (
         "alarm, missing data, metric math), keep a history and run their SNS actions only if "
         "the topic policy lets CloudWatch publish",
         cloudwatch_alarms.install,
+    ),
+    Patch(
+        "cloudwatch-logs-ingestion",
+        "log events are searchable only once ingested (REINTENTO_LOGS_INGESTION_SECONDS after "
+        "they were put, default 2); FilterLogEvents over 5 requests a second is throttled",
+        logs_ingestion.install,
     ),
     Patch(
         "sns-topic-policy-resource",

@@ -6,6 +6,7 @@ Everything goes over HTTP to the server process (no mock_aws, no stubs).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,14 @@ OPERATOR_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "operator-real-secret-do-not-leak",
     "AWS_SESSION_TOKEN": "operator-real-token-do-not-leak",
 }
+
+
+LOGS_INGESTION_SECONDS = 1.0
+
+
+def wait_for_ingestion() -> None:
+    """Until the log events written so far are searchable (CloudWatch Logs' ingestion lag)."""
+    time.sleep(LOGS_INGESTION_SECONDS + 0.3)
 
 
 @dataclass(frozen=True)
@@ -76,8 +85,13 @@ def local_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ops.Set
     )
     # the operator's own AWS keys are in the environment that starts the local target: the
     # server and its functions must not inherit them (tests/integration/test_security.py)
-    # alarms evaluate every second here (CloudWatch: every minute); the cadence only
-    started_with = {**OPERATOR_ENVIRONMENT, "REINTENTO_ALARM_EVALUATION_SECONDS": "1"}
+    # alarms evaluate every second here (CloudWatch: every minute), and log events are
+    # searchable a second after they are written (default 2); the cadence only
+    started_with = {
+        **OPERATOR_ENVIRONMENT,
+        "REINTENTO_ALARM_EVALUATION_SECONDS": "1",
+        "REINTENTO_LOGS_INGESTION_SECONDS": str(LOGS_INGESTION_SECONDS),
+    }
     saved = {k: os.environ.get(k) for k in started_with}
     os.environ.update(started_with)
     try:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 import ops
 from ops.contract import manifest_key
 from ops.local import patches, process
-from tests.integration.conftest import Deployed, free_port
+from tests.integration.conftest import Deployed, free_port, wait_for_ingestion
 
 
 def test_pinned_moto_canary() -> None:
@@ -68,7 +68,8 @@ def test_batch_through_the_state_machine(deployed: Deployed, demo_estimator: Any
 def test_report_lines_in_cloudwatch_logs(deployed: Deployed) -> None:
     # GIVEN at least one invocation
     ops.predict(ops.sample_rows(1), settings=deployed.settings)
-    # WHEN the function's log group is searched
+    # WHEN the function's log group is searched (once its events are ingested)
+    wait_for_ingestion()
     logs = deployed.client("logs")
     events = logs.filter_log_events(
         logGroupName=deployed.outputs.function_log_group, filterPattern="REPORT"

@@ -26,6 +26,7 @@ EXPECTED = [
     "cloudwatch-alarm-resource",
     "cloudwatch-aws-metrics",
     "cloudwatch-alarm-evaluation",
+    "cloudwatch-logs-ingestion",
     "sns-topic-policy-resource",
     "changeset-stacks",
     "stepfunctions-service-credentials",

@@ -22,7 +22,7 @@ from ops.batch_io import plan_slices
 from ops.contract import manifest_key
 from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
-from tests.integration.conftest import Deployed
+from tests.integration.conftest import Deployed, wait_for_ingestion
 
 GOOD = ops.sample_rows(3, seed=13)
 
@@ -168,6 +168,7 @@ def _invoke(deployed: Deployed, event: Any) -> tuple[Any, Any]:
 
 
 def _cold_starts(deployed: Deployed) -> int:
+    wait_for_ingestion()
     events = deployed.client("logs").filter_log_events(
         logGroupName=deployed.outputs.function_log_group, filterPattern="Init Duration"
     )["events"]
@@ -441,6 +442,7 @@ def test_permanent_refusals_are_not_retried(
         Key=manifest_key(CORRUPT_RUN),
         Body=json.dumps([item.as_item() for item in slices]).encode(),
     )
+    wait_for_ingestion()
     before = len(
         target_for(s)
         .client("logs")
@@ -464,6 +466,7 @@ def test_permanent_refusals_are_not_retried(
     assert described["status"] == "SUCCEEDED"
     results, failed_slices, _ = read_results(target_for(s), out.batch_bucket, slices, None)
     assert failed_slices == 3 and set(results["error_type"]) == {"ModelIntegrityError"}
+    wait_for_ingestion()
     after = len(
         target_for(s)
         .client("logs")
