@@ -40,7 +40,6 @@ class DeployResult(Shown):
     links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
 
     def card(self) -> Card:
-        o = self.outputs
         return Card(
             "Deploy",
             f"{len(self.changed)} of {len(self.stacks)} stacks created or updated"
@@ -53,30 +52,17 @@ class DeployResult(Shown):
                 ("changed", self.changed or "none"),
                 ("security changes", len(self.security_changes)),
             ),
-            details=(
-                ("function", o.function_name),
-                ("state machine", o.state_machine_arn),
-                ("model bucket", o.model_bucket),
-                ("batch bucket", o.batch_bucket),
-                ("dashboard", o.dashboard),
-                ("alarm topic", o.alarm_topic),
-            ),
+            details=self.outputs.named(),
             links=self.links,
         )
 
     def record(self) -> dict[str, Any]:
-        o = self.outputs
         return {
             "target": self.target,
             "stacks": self.stacks,
             "changed": self.changed,
             "security_changes": len(self.security_changes),
-            "function": o.function_name,
-            "state_machine": o.state_machine_arn,
-            "model_bucket": o.model_bucket,
-            "batch_bucket": o.batch_bucket,
-            "dashboard": o.dashboard,
-            "alarm_topic": o.alarm_topic,
+            **self.outputs.record(),
         }
 
 

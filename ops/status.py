@@ -59,18 +59,7 @@ class Status(Shown):
                 ("model sha256", self.model_sha256),
                 *((f"alarm {name}", state) for name, state in self.alarms),
             ),
-            details=(
-                ()
-                if r is None
-                else (
-                    ("function", r.function_name),
-                    ("state machine", r.state_machine_arn),
-                    ("model bucket", r.model_bucket),
-                    ("batch bucket", r.batch_bucket),
-                    ("dashboard", r.dashboard),
-                    ("alarm topic", r.alarm_topic),
-                )
-            ),
+            details=() if r is None else r.named(),
             links=self.links,
             notes=tuple(
                 n
@@ -96,11 +85,7 @@ class Status(Shown):
             "model_version": self.model_version,
             "model_sha256": self.model_sha256,
             "alarms": dict(self.alarms),
-            "function": r and r.function_name,
-            "state_machine": r and r.state_machine_arn,
-            "model_bucket": r and r.model_bucket,
-            "batch_bucket": r and r.batch_bucket,
-            "dashboard": r and r.dashboard,
+            **(r.record() if r is not None else {}),
         }
 
 

@@ -26,6 +26,21 @@ class StackOutputs:
     alarm_topic: str | None = None
     signing_key: str = field(default="", repr=False)
 
+    def named(self) -> tuple[tuple[str, str | None], ...]:
+        """What the stacks created, under the names a person reads (results, status)."""
+        return (
+            ("function", self.function_name),
+            ("state machine", self.state_machine_arn),
+            ("model bucket", self.model_bucket),
+            ("batch bucket", self.batch_bucket),
+            ("dashboard", self.dashboard),
+            ("alarm topic", self.alarm_topic),
+        )
+
+    def record(self) -> dict[str, str | None]:
+        """The same names as record keys (``state_machine``, ``model_bucket``, ...)."""
+        return {label.replace(" ", "_"): value for label, value in self.named()}
+
 
 # field -> stack output key (infra/names.py OUT_*; tests/unit/test_contract.py holds them equal)
 OUTPUT_KEYS = {

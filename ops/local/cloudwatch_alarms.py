@@ -19,13 +19,13 @@ alarm history and no notion of who may publish to a topic. Here:
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from ops.local import alarm_rules
+from ops.local.cadence import seconds_from_env
 from ops.local.iam_conditions import conditions_hold, like
 
 EVALUATION_SECONDS_ENV = "REINTENTO_ALARM_EVALUATION_SECONDS"
@@ -35,11 +35,7 @@ _lock = threading.Lock()
 
 
 def evaluation_seconds() -> float:
-    raw = os.environ.get(EVALUATION_SECONDS_ENV, "")
-    try:
-        return max(0.2, float(raw)) if raw else DEFAULT_EVALUATION_SECONDS
-    except ValueError:
-        return DEFAULT_EVALUATION_SECONDS
+    return seconds_from_env(EVALUATION_SECONDS_ENV, DEFAULT_EVALUATION_SECONDS, minimum=0.2)
 
 
 # --------------------------------------------------------------------------- history

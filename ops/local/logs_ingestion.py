@@ -18,11 +18,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
 from typing import Any
+
+from ops.local.cadence import seconds_from_env
 
 INGESTION_SECONDS_VARIABLE = "REINTENTO_LOGS_INGESTION_SECONDS"
 DEFAULT_INGESTION_SECONDS = 2.0
@@ -30,11 +31,7 @@ FILTER_LOG_EVENTS_PER_SECOND = 5
 
 
 def ingestion_seconds() -> float:
-    raw = os.environ.get(INGESTION_SECONDS_VARIABLE, "")
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_INGESTION_SECONDS
-    except ValueError:
-        return DEFAULT_INGESTION_SECONDS
+    return seconds_from_env(INGESTION_SECONDS_VARIABLE, DEFAULT_INGESTION_SECONDS)
 
 
 class RateQuota:

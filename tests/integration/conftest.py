@@ -5,6 +5,7 @@ Everything goes over HTTP to the server process (no mock_aws, no stubs).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -36,6 +37,39 @@ LOGS_INGESTION_SECONDS = 1.0
 def wait_for_ingestion() -> None:
     """Until the log events written so far are searchable (CloudWatch Logs' ingestion lag)."""
     time.sleep(LOGS_INGESTION_SECONDS + 0.3)
+
+
+def run_slices(target: Any, run_id: str, slices: list[Any], timeout: float = 300.0) -> Any:
+    """Start the batch state machine directly on ``slices`` (their manifest written first, as
+    ``run_batch`` does) with the live function version; wait for it; return DescribeExecution."""
+    from ops.aws import live_model
+    from ops.contract import manifest_key
+
+    out, pinned = target.outputs, live_model.current(target)
+    assert pinned is not None
+    target.client("s3").put_object(
+        Bucket=out.batch_bucket,
+        Key=manifest_key(run_id),
+        Body=json.dumps([item.as_item() for item in slices]).encode(),
+    )
+    sfn = target.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=out.state_machine_arn,
+        name=run_id,
+        input=json.dumps(
+            {
+                "manifest_key": manifest_key(run_id),
+                "run_id": run_id,
+                "function_version": pinned.function_version,
+            }
+        ),
+    )["executionArn"]
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.2)
 
 
 @dataclass(frozen=True)

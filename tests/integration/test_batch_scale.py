@@ -6,19 +6,16 @@ and the local target does too (tests/integration/test_patches.py)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
 
 import ops
-from ops.aws import live_model
 from ops.aws.target import target_for
 from ops.batch import read_results
 from ops.batch_io import plan_slices
-from ops.contract import manifest_key
-from tests.integration.conftest import Deployed
+from tests.integration.conftest import Deployed, run_slices
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,44 +61,20 @@ def test_a_many_slice_batch_keeps_its_state_small(deployed: Deployed) -> None:
 
 
 def test_a_thousand_failing_slices_with_long_errors_lose_no_row(deployed: Deployed) -> None:
-
     # GIVEN a batch of 1,000 slices whose inputs are missing: every slice fails (the function's
     # error, with its stack trace, is the caught error: about 1 KB each)
     s, out = deployed.settings, deployed.outputs
     target = target_for(s)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-0badf00d"
     slices = plan_slices(SLICES, run_id, 1)
-    manifest = manifest_key(run_id)
-    target.client("s3").put_object(
-        Bucket=out.batch_bucket,
-        Key=manifest,
-        Body=json.dumps([item.as_item() for item in slices]).encode(),
-    )
-    pinned = live_model.current(target)
-    assert pinned is not None
-    sfn = target.client("stepfunctions")
-    arn = sfn.start_execution(
-        stateMachineArn=out.state_machine_arn,
-        name=run_id,
-        input=json.dumps(
-            {
-                "manifest_key": manifest,
-                "run_id": run_id,
-                "function_version": pinned.function_version,
-            }
-        ),
-    )["executionArn"]
-    for _ in range(1200):
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            break
-        time.sleep(0.25)
+    # WHEN the state machine runs them
+    described = run_slices(target, run_id, slices, timeout=600)
     # THEN the execution succeeds and every row comes back as its slice's error
     assert described["status"] == "SUCCEEDED", described
     results, failed_slices, _ = read_results(target, out.batch_bucket, slices, [0, 1])
     assert len(results) == SLICES and failed_slices == SLICES
     assert set(results["error_type"]) == {"BatchSliceError"}
     assert results["error"].str.contains("cannot read").all()
-    largest = _largest_state(sfn, arn)
+    largest = _largest_state(target.client("stepfunctions"), described["executionArn"])
     print(f"largest state of {SLICES} failed slices: {largest:,} bytes")
     assert largest < 8_192

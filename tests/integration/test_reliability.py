@@ -19,10 +19,9 @@ import ops
 from ops.aws import live_model
 from ops.batch import read_results
 from ops.batch_io import plan_slices
-from ops.contract import manifest_key
 from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
-from tests.integration.conftest import Deployed, wait_for_ingestion
+from tests.integration.conftest import Deployed, run_slices, wait_for_ingestion
 
 GOOD = ops.sample_rows(3, seed=13)
 
@@ -423,7 +422,7 @@ def test_permanent_refusals_are_not_retried(
         Body=body[:-100],
         Metadata={"sha256": sha, "sklearn-version": sklearn.__version__, **signed},
     )
-    live = live_model.pin(target_for(s), truncated["VersionId"], sha)
+    live_model.pin(target_for(s), truncated["VersionId"], sha)
     # THEN realtime calls raise the typed fault
     with pytest.raises(ops.FunctionError) as caught:
         ops.predict(GOOD, settings=s)
@@ -431,38 +430,17 @@ def test_permanent_refusals_are_not_retried(
         caught.value
     )
     # AND a batch started directly is not retried: each slice runs once and its rows are errors
-    sfn = target_for(s).client("stepfunctions")
     slices = plan_slices(3, CORRUPT_RUN, 1)
     for item in slices:
-        s3.put_object(
-            Bucket=out.batch_bucket, Key=item.input_key, Body=json.dumps(GOOD[0]).encode()
-        )
-    s3.put_object(
-        Bucket=out.batch_bucket,
-        Key=manifest_key(CORRUPT_RUN),
-        Body=json.dumps([item.as_item() for item in slices]).encode(),
-    )
+        line = json.dumps(GOOD[0]).encode()
+        s3.put_object(Bucket=out.batch_bucket, Key=item.input_key, Body=line)
     wait_for_ingestion()
     before = len(
         target_for(s)
         .client("logs")
         .filter_log_events(logGroupName=out.function_log_group, filterPattern="REPORT")["events"]
     )
-    arn = sfn.start_execution(
-        stateMachineArn=out.state_machine_arn,
-        input=json.dumps(
-            {
-                "manifest_key": manifest_key(CORRUPT_RUN),
-                "run_id": CORRUPT_RUN,
-                "function_version": live.function_version,
-            }
-        ),
-    )["executionArn"]
-    for _ in range(300):
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            break
-        time.sleep(0.1)
+    described = run_slices(target_for(s), CORRUPT_RUN, slices, timeout=60)
     assert described["status"] == "SUCCEEDED"
     results, failed_slices, _ = read_results(target_for(s), out.batch_bucket, slices, None)
     assert failed_slices == 3 and set(results["error_type"]) == {"ModelIntegrityError"}
