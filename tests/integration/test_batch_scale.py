@@ -1,4 +1,5 @@
-"""A batch's Step Functions state stays small whatever its size: the slice list is read from an
+"""A batch's Step Functions state stays small whatever its size, and it runs at most
+MaxConcurrency slices at once. The state stays small: the slice list is read from an
 S3 manifest (Distributed Map ItemReader), results and failures live in S3, the state carries
 only their locations. AWS fails an execution whose state reaches 256 KB with an uncatchable
 States.DataLimitExceeded (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html),
@@ -15,7 +16,9 @@ import ops
 from ops.aws.target import target_for
 from ops.batch import read_results
 from ops.batch_io import plan_slices
-from tests.integration.conftest import Deployed, run_slices
+from ops.modelfiles.demo_model import DemoModel
+from ops.observe import parse_report
+from tests.integration.conftest import Deployed, run_slices, wait_for_ingestion
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -78,3 +81,46 @@ def test_a_thousand_failing_slices_with_long_errors_lose_no_row(deployed: Deploy
     largest = _largest_state(target.client("stepfunctions"), described["executionArn"])
     print(f"largest state of {SLICES} failed slices: {largest:,} bytes")
     assert largest < 8_192
+
+
+def _most_at_once(reports: list[tuple[int, float]]) -> int:
+    """The most invocations running at the same moment, from (start ms, duration ms) pairs."""
+    edges = sorted(
+        [(start, 1) for start, _ in reports]
+        + [(start + duration, -1) for start, duration in reports]
+    )
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_a_batch_runs_at_most_max_concurrency_slices_at_once(
+    local_settings: ops.Settings, demo_model: DemoModel
+) -> None:
+    # GIVEN a stage whose batch may run 2 slices at a time (the function itself could run 4)
+    s = ops.Settings.resolve(local_settings, stage="mc", context={"max_concurrency": 2})
+    ops.deploy(settings=s, approve_security_changes=True)
+    ops.upload_model(demo_model.path, settings=s)
+    try:
+        # WHEN a batch of 16 slices runs
+        started = time.time()
+        result = ops.run_batch(
+            ops.sample_rows(16 * 500, seed=9), slice_rows=500, progress=False, settings=s
+        )
+        assert isinstance(result, ops.BatchResult) and result.accounted_for
+        # THEN no moment had more than 2 slices running (each slice's REPORT line: its start
+        # and duration), where 4 environments were there to take them
+        wait_for_ingestion()
+        events = ops.logs(time.time() - started + 1, pattern="REPORT", settings=s)
+        assert isinstance(events, tuple)
+        spans = [
+            (e.timestamp_ms, report.duration_ms)
+            for e in events
+            if (report := parse_report(e.message)) is not None
+        ]
+        assert len(spans) >= 16
+        assert _most_at_once(spans) <= 2, spans
+    finally:
+        ops.teardown(s.service_stack_name, settings=s)
