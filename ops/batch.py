@@ -25,7 +25,6 @@ from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
 from ops.batch_io import SliceItem, assemble, plan_slices, read_lines, slice_rows_for
-from ops.contract import manifest_key
 from ops.display import Card, Link, Shown
 from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
 from ops.plan import Plan
@@ -248,7 +247,7 @@ def run_batch(
         steps = (
             f"cut {n:,} rows into {len(slices)} JSONL slice(s) of up to {size:,} rows",
             f"upload them to the batch bucket under batch/{run_id}/input/, with their list in "
-            f"{manifest_key(run_id)}",
+            f"{contract.manifest_key(run_id)}",
             "start the batch state machine on that list and wait for it",
             f"read one result per row back from batch/{run_id}/output/",
         )
@@ -269,7 +268,7 @@ def run_batch(
         target,
         bucket,
         [(s.input_key, "\n".join(lines[s.first_row : s.first_row + s.rows])) for s in slices]
-        + [(manifest_key(run_id), json.dumps([s.as_item() for s in slices]))],
+        + [(contract.manifest_key(run_id), json.dumps([s.as_item() for s in slices]))],
     )
     marks.append(time.monotonic())
     prefix = f"batch/{run_id}/output/"
@@ -278,7 +277,7 @@ def run_batch(
         name=run_id,
         input=json.dumps(
             {
-                "manifest_key": manifest_key(run_id),
+                "manifest_key": contract.manifest_key(run_id),
                 "run_id": run_id,
                 # every slice invokes this one function version: one model for the whole batch
                 "function_version": live.function_version,

@@ -256,7 +256,8 @@ def logs(
             (f"read the function's log events of the last {since:.0f} s",),
         )
     since_ms = int((time.time() - since) * 1000)
-    _settled_reports(target, since_ms)  # the calls just made are in before the events are read
+    if target.invocations_since(since_ms / 1000):  # calls made here: their lines in first
+        _settled_reports(target, since_ms)
     return tuple(
         _events(target.client("logs"), target.outputs.function_log_group, since_ms, pattern)
     )
