@@ -1,18 +1,27 @@
 # The README's verbs. `make run` and `make test` each set everything up first (idempotent).
 SHELL := /bin/bash
-PYTHON ?= python3
+# The project's Python is the Lambda image's (lambda/Dockerfile: python:3.12), so a model saved
+# here is loaded by the same Python minor in the function. With pyenv, its 3.12 is picked.
+PYTHON ?= python3.12
+ifeq ($(origin PYENV_VERSION),undefined)
+PYENV_312 := $(shell pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.[0-9]+)?$$' | tail -1)
+ifneq ($(PYENV_312),)
+export PYENV_VERSION := $(PYENV_312)
+endif
+endif
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.setup-done
+STAMP := $(VENV)/.setup-done-py3.12
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup run notebooks bench test lint typecheck pytest synth lock clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt package.json package-lock.json
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.x)")'
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
+	  || (echo "Python 3.12 is required (the Lambda image's, lambda/Dockerfile) and $(PYTHON) is not it: install it or set PYTHON=path/to/python3.12" && exit 1)
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || (echo "Node.js 20+ is required" && exit 1)
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
 	npm ci --no-audit --no-fund --loglevel=error
@@ -51,10 +60,16 @@ bench: setup
 synth: setup
 	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk synth -q
 
-## lock: re-pin the whole dependency tree after changing pyproject.toml
+## lock: re-pin the whole dependency tree after changing pyproject.toml or lambda/requirements.txt
+## (the image's lock: every wheel's hash, Python 3.12, x86_64 and arm64, same versions as training)
 lock: setup
 	{ echo "# The whole dependency tree, pinned (pip -c). Regenerate with: make lock"; \
 	  $(BIN)/pip freeze --exclude-editable | grep -v '^reintento-deploy'; } > requirements/constraints.txt
+	{ echo "# The function image's whole dependency tree with every wheel's hash (pip --require-hashes),"; \
+	  echo "# for Python 3.12 on x86_64 and arm64, at the training environment's versions."; \
+	  echo "# Generated from requirements.txt and ../requirements/constraints.txt by: make lock"; \
+	  $(BIN)/uv pip compile lambda/requirements.txt -c requirements/constraints.txt --universal \
+	    --python-version 3.12 --generate-hashes --no-header --quiet; } > lambda/requirements.lock
 
 clean:
 	rm -rf $(VENV) node_modules infra/cdk.out .mypy_cache .pytest_cache .ruff_cache

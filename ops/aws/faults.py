@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -35,8 +35,6 @@ from ops.errors import (
     StackNotDeployedError,
     ThrottledError,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _CREDENTIAL_CODES = {
     "ExpiredToken",
@@ -117,7 +115,7 @@ def translate(err: Exception) -> OpsError | None:
     return None
 
 
-def user_facing(verb: F) -> F:
+def user_facing[F: Callable[..., Any]](verb: F) -> F:
     """Wrap a public verb: botocore's exceptions leave it as ``OpsError``s."""
 
     @functools.wraps(verb)

@@ -13,7 +13,6 @@ import os
 import queue
 import select
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ class FunctionSpec:
     arn: str
     version: str
     handler: str
+    python: str  # the image's environment (ops.local.function_env)
     code_paths: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     timeout_seconds: float
@@ -50,6 +50,7 @@ class FunctionSpec:
                 self.arn,
                 self.version,
                 self.handler,
+                self.python,
                 self.code_paths,
                 self.env,
                 self.timeout_seconds,
@@ -75,7 +76,7 @@ class Result:
 class ExecutionEnvironment:
     """One runtime client process and its Runtime API endpoint."""
 
-    def __init__(self, spec: FunctionSpec, python: str, extra_env: dict[str, str]) -> None:
+    def __init__(self, spec: FunctionSpec, extra_env: dict[str, str]) -> None:
         self.spec = spec
         self.api = RuntimeApi()
         self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
@@ -93,7 +94,7 @@ class ExecutionEnvironment:
         )
         started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [python, "-m", "awslambdaric", spec.handler],
+            [spec.python, "-m", "awslambdaric", spec.handler],
             cwd=spec.code_paths[0],
             env=env,
             stdin=subprocess.DEVNULL,
@@ -273,7 +274,3 @@ class Pool:
                 environment.kill()
             self.count -= len(self.idle)
             self.idle.clear()
-
-
-def default_python() -> str:
-    return sys.executable

@@ -2,8 +2,9 @@
 
 Building registers the image tag in the local container registry (ECR on the local target) with
 an annotation that records the build context, copied into the state folder. Before that, the
-Python environment that runs functions is checked against the image's ``requirements.txt``, so
-a missing or different dependency fails the deploy, not the first request.
+function's own Python environment is built from the Dockerfile's ``RUN pip install`` lines
+(``ops.local.function_env``), so a missing or unresolvable dependency fails the deploy, not the
+first request, and the function never sees the project's packages.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ops.errors import DeployError
-from ops.modelfiles.versions import read_pins
+from ops.local import function_env
 
 BUILD_CONTEXT_ANNOTATION = "reintento.local/build-context"
 TASK_ROOT_VARS = ("${LAMBDA_TASK_ROOT}", "$LAMBDA_TASK_ROOT", "/var/task")
@@ -32,6 +32,27 @@ class Dockerfile:
     cmd: list[str]
     env: dict[str, str] = field(default_factory=dict)
     copied_dirs: list[str] = field(default_factory=list)
+    base: str = ""
+    pip_installs: list[list[str]] = field(default_factory=list)  # each RUN pip install's args
+
+
+_PIP_INSTALL = re.compile(r"^(?:python3?(?:\.\d+)? -m )?pip3? install\s+")
+
+
+def _run_commands(rest: str, path: Path) -> list[list[str]]:
+    """The arguments of each ``pip install`` of one RUN; any other command is refused (the
+    local build cannot reproduce it, so the function's environment would differ from the
+    image's)."""
+    installs: list[list[str]] = []
+    for command in re.split(r"\s*(?:&&|;)\s*", rest.strip()):
+        found = _PIP_INSTALL.match(command)
+        if found is None:
+            raise DeployError(
+                f"{path}: RUN {command!r} cannot be reproduced by the local target, which "
+                "builds the function's environment from `RUN pip install` lines only"
+            )
+        installs.append(command[found.end() :].split())
+    return installs
 
 
 def parse_dockerfile(path: Path) -> Dockerfile:
@@ -42,13 +63,19 @@ def parse_dockerfile(path: Path) -> Dockerfile:
     cmd: list[str] = []
     env: dict[str, str] = {}
     copied: list[str] = []
+    base = ""
+    installs: list[list[str]] = []
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         instruction, _, rest = line.partition(" ")
         instruction, rest = instruction.upper(), rest.strip()
-        if instruction == "CMD":
+        if instruction == "FROM":
+            base = rest.split()[0] if rest else ""
+        elif instruction == "RUN":
+            installs += _run_commands(rest, path)
+        elif instruction == "CMD":
             try:
                 parsed = json.loads(rest)
                 cmd = [str(x) for x in parsed] if isinstance(parsed, list) else [str(parsed)]
@@ -67,43 +94,27 @@ def parse_dockerfile(path: Path) -> Dockerfile:
                 copied.extend(parts[:-1])
     if not cmd:
         raise DeployError(f'{path} has no CMD; add CMD ["module.handler"]')
-    return Dockerfile(cmd, env, copied)
-
-
-def check_requirements(requirements: Path) -> list[str]:
-    """Problems of this Python environment against the image's exact pins (empty: all good)."""
-    if not requirements.is_file():
-        return []
-    problems: list[str] = []
-    for name, wanted in read_pins(requirements).items():
-        try:
-            have = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            problems.append(f"{name}=={wanted} is required but not installed")
-            continue
-        if have != wanted:
-            problems.append(f"{name}=={wanted} is required but {have} is installed")
-    return problems
+    return Dockerfile(cmd, env, copied, base, installs)
 
 
 def build_image(context: Path, images_dir: Path, tag: str) -> Path:
-    """The local build: check the environment, copy the context, return where it now lives."""
+    """The local build: the function's environment (built once, cached), then the context
+    copied into the images folder; return where it now lives."""
     dockerfile = parse_dockerfile(context / "Dockerfile")
-    problems = check_requirements(context / "requirements.txt")
-    if problems:
-        raise DeployError(
-            "the local target cannot run this image: "
-            + "; ".join(problems)
-            + ". Run `make setup` (the project's environment matches lambda/requirements.txt)"
-        )
+    function_env.ensure(context, dockerfile.base, dockerfile.pip_installs)
     target = images_dir / tag
     if not target.is_dir():
         staging = images_dir / f".{tag}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(context, staging)
         staging.rename(target)
-    del dockerfile
     return target
+
+
+def python_for(context: Path) -> str:
+    """Server side: the Python of a built image's function environment (built if missing)."""
+    dockerfile = parse_dockerfile(context / "Dockerfile")
+    return str(function_env.ensure(context, dockerfile.base, dockerfile.pip_installs))
 
 
 def image_manifest(tag: str, context: Path) -> str:

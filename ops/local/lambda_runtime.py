@@ -19,7 +19,7 @@ from typing import Any
 
 from ops.local import aws_metrics, faults, function_states, iam_enforcement
 from ops.local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
-from ops.local.images import context_for_image, parse_dockerfile
+from ops.local.images import context_for_image, parse_dockerfile, python_for
 from ops.local.process import DEFAULT_MAX_ENVIRONMENTS
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -39,10 +39,8 @@ WARM_CONFIGURATIONS_PER_FUNCTION = 2
 class LambdaRuntime:
     """Pools of execution environments, one per function configuration."""
 
-    def __init__(
-        self, endpoint: str, python: str, max_environments: int, state_dir: Path | None = None
-    ) -> None:
-        self.endpoint, self.python, self.max_environments = endpoint, python, max_environments
+    def __init__(self, endpoint: str, max_environments: int, state_dir: Path | None = None) -> None:
+        self.endpoint, self.max_environments = endpoint, max_environments
         self.state_dir = state_dir
         self.images_dir = (state_dir or Path(".local-target")) / "images"
         self.pools: dict[str, Pool] = {}
@@ -66,6 +64,7 @@ class LambdaRuntime:
             ]
             paths = (str(context), *extra_paths)
             image_env = dockerfile.env
+            python = python_for(context)  # the image's own environment, never the project's
         else:
             raise NotImplementedError(
                 "the local target runs image functions (DockerImageFunction) only"
@@ -98,6 +97,7 @@ class LambdaRuntime:
             arn=fn.function_arn,
             version=str(fn.version),
             handler=handler,
+            python=python,
             code_paths=paths,
             env=tuple(sorted(env.items())),
             timeout_seconds=float(fn.timeout),
@@ -140,7 +140,7 @@ class LambdaRuntime:
                 credentials = iam_enforcement.credentials_for(fn)
 
                 def factory(spec: FunctionSpec = spec) -> ExecutionEnvironment:
-                    return ExecutionEnvironment(spec, self.python, credentials)
+                    return ExecutionEnvironment(spec, credentials)
 
                 pool = self.pools[spec.key] = Pool(spec, factory)
                 self.by_arn[spec.arn] = spec.key
@@ -233,12 +233,11 @@ def _refuse_constant(name: str) -> Any:
 
 def configure(
     endpoint: str,
-    python: str,
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
     state_dir: Path | None = None,
 ) -> LambdaRuntime:
     """The runtime the patched moto runs functions with (one per server process)."""
-    runtime = LambdaRuntime(endpoint, python, max_environments, state_dir)
+    runtime = LambdaRuntime(endpoint, max_environments, state_dir)
     _configured[:] = [runtime]
     return runtime
 

@@ -618,6 +618,12 @@ PATCHES: tuple[Patch, ...] = (
         stepfunctions_limits.install,
     ),
     Patch(
+        "stepfunctions-history-limit",
+        "an execution whose history reaches 25,000 events fails with States.Runtime, as on AWS "
+        "(moto's history grew without bound)",
+        stepfunctions_limits.install_history_limit,
+    ),
+    Patch(
         "stepfunctions-distributed-map",
         "Distributed Map definitions with ExecutionType EXPRESS and an integer "
         "ToleratedFailurePercentage are accepted, as AWS accepts them (moto's grammar refused "

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ops.local.credentials import OperatorCredentials, read_credentials, write_private
-from ops.local.environment import default_python
 from ops.local.gate import Gate, Secret
 from ops.local.process import DEFAULT_MAX_ENVIRONMENTS
 
@@ -59,7 +58,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
         raise SystemExit(f"no credentials in {state_dir}; start the local target with ops")
     patches.set_service_credentials(operator)
     endpoint = f"http://127.0.0.1:{port}"
-    runtime = lambda_runtime.configure(endpoint, default_python(), max_environments, state_dir)
+    runtime = lambda_runtime.configure(endpoint, max_environments, state_dir)
     applied = patches.apply_all()
     stop_alarms = cloudwatch_alarms.start_evaluator()
     app = Gate(DomainDispatcherApplication(create_backend_app), port, secret_lookup(operator))

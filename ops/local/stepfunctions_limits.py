@@ -66,3 +66,60 @@ def install() -> None:
 
     setattr(ed.ErrorEqualsDecl, "_eval_body", eval_body)  # noqa: B010
     setattr(StepFunctionsParserBackend, "start_execution", start_execution)  # noqa: B010
+
+
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html ("Maximum execution
+# history size: 25,000 events in a single state machine execution history. If the execution
+# history reaches this quota, the execution fails.")
+MAX_HISTORY_EVENTS = 25_000
+HISTORY_LIMIT_CAUSE = (
+    f"The execution history reached its quota of {MAX_HISTORY_EVENTS:,} events. Start the "
+    "repeated work as child executions (a Distributed Map, or StartExecution) instead"
+)
+
+
+def install_history_limit() -> None:
+    """An execution whose history reaches 25,000 events fails with ``States.Runtime`` (not
+    catchable), as on AWS; its terminal ``ExecutionFailed`` event is the last one."""
+    from moto.stepfunctions.parser.api import (
+        ExecutionFailedEventDetails,
+        HistoryEventType,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+    terminal = {
+        HistoryEventType.ExecutionFailed,
+        HistoryEventType.ExecutionAborted,
+        HistoryEventType.ExecutionTimedOut,
+        HistoryEventType.ExecutionSucceeded,
+    }
+    original: Any = EventManager.add_event
+
+    def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        # the last event is the execution's end: every other event past the quota fails it
+        if event_type not in terminal and len(self._history_event_list) >= MAX_HISTORY_EVENTS - 1:
+            failure: Any = FailureEvent.__new__(FailureEvent)  # no Environment here
+            failure.state_name = ""
+            failure.source_event_id = context.source_event_id
+            failure.error_name = StatesErrorName(typ=StatesErrorNameType.StatesRuntime)
+            failure.event_type = HistoryEventType.ExecutionFailed
+            failure.event_details = {
+                "executionFailedEventDetails": ExecutionFailedEventDetails(
+                    error=StatesErrorNameType.StatesRuntime.to_name(), cause=HISTORY_LIMIT_CAUSE
+                )
+            }
+            raise FailureEventException(failure)
+        result: int = original(self, context, event_type, *args, **kwargs)
+        return result
+
+    EventManager.add_event = add_event  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ EXPECTED = [
     "lambda-cfn-properties",
     "stepfunctions-executable",
     "stepfunctions-payload-limits",
+    "stepfunctions-history-limit",
     "stepfunctions-distributed-map",
     "cloudwatch-alarm-resource",
     "cloudwatch-aws-metrics",
@@ -325,7 +326,9 @@ def test_bucket_policy_conditions_apply_to_every_caller(deployed: Deployed) -> N
     assert s3.get_object(Bucket="bucket-policy-probe", Key="public/a")["Body"].read() == b"a"
 
 
-def _run_machine(deployed: Deployed, name: str, definition: dict[str, Any], body: str) -> Any:
+def _run_machine(
+    deployed: Deployed, name: str, definition: dict[str, Any], body: str, seconds: float = 10
+) -> Any:
     sfn = deployed.client("stepfunctions")
     arn = sfn.create_state_machine(
         name=name,
@@ -333,7 +336,7 @@ def _run_machine(deployed: Deployed, name: str, definition: dict[str, Any], body
         roleArn="arn:aws:iam::123456789012:role/probe",
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, input=body)["executionArn"]
-    for _ in range(100):
+    for _ in range(int(seconds * 10)):
         described = sfn.describe_execution(executionArn=execution)
         if described["status"] != "RUNNING":
             return described
@@ -417,3 +420,40 @@ def test_stepfunctions_payload_limits(deployed: Deployed) -> None:
     with pytest.raises(ClientError) as refused:
         sfn.start_execution(stateMachineArn=arn, input=json.dumps({"blob": "z" * 270_000}))
     assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def _loop(times: int) -> dict[str, Any]:
+    """A counter loop: each turn is a Pass and a Choice (4 history events)."""
+    return {
+        "StartAt": "Count",
+        "States": {
+            "Count": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "States.MathAdd($.n, 1)"},
+                "Next": "Again",
+            },
+            "Again": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.n", "NumericLessThan": times, "Next": "Count"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+@pytest.mark.slow
+def test_stepfunctions_history_limit(deployed: Deployed) -> None:
+    # https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html: an execution
+    # whose history reaches 25,000 events fails (stock moto's history grew without bound)
+    sfn = deployed.client("stepfunctions")
+    short = _run_machine(deployed, "history-short", _loop(100), '{"n": 0}')
+    assert short["status"] == "SUCCEEDED" and json.loads(short["output"]) == {"n": 100}
+    long = _run_machine(deployed, "history-long", _loop(7_000), '{"n": 0}', seconds=240)
+    assert (long["status"], long.get("error")) == ("FAILED", "States.Runtime")
+    assert "25,000 events" in long["cause"]
+    pages = sfn.get_paginator("get_execution_history").paginate(
+        executionArn=long["executionArn"], PaginationConfig={"PageSize": 1000}
+    )
+    events = [event for page in pages for event in page["events"]]
+    assert len(events) == 25_000 and events[-1]["type"] == "ExecutionFailed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 import ops
+from ops.local import function_env
 from ops.local.images import build_image, register_image
 from tests.integration.conftest import Deployed
 
@@ -28,6 +30,11 @@ def handler(event, context):
         os._exit(event["exit"])
     if "raise" in event:
         raise ValueError(event["raise"])
+    if "import" in event:
+        __import__(event["import"])
+        return {"imported": event["import"]}
+    if "python" in event:
+        return {"version": list(sys.version_info[:3]), "prefix": sys.prefix}
     print("probe says hi")
     return {"calls": CALLS, "pid": os.getpid(), "env": os.environ.get("PROBE_VAR"),
             "remaining_ms": context.get_remaining_time_in_millis()}
@@ -154,10 +161,41 @@ def test_non_json_payload_is_refused_like_lambda(deployed: Deployed, probe: str)
     assert caught.value.response["Error"]["Code"] == "InvalidRequestContentException"
 
 
-def test_missing_dependency_fails_the_build(tmp_path: Path) -> None:
-    (tmp_path / "Dockerfile").write_text('FROM x\nCMD ["app.handler"]\n')
-    (tmp_path / "requirements.txt").write_text("scikit-learn==0.0.1\nno-such-package-xyz==1.0\n")
+def test_an_unresolvable_dependency_fails_the_build(tmp_path: Path) -> None:
+    # GIVEN an image whose requirements name a package that does not exist
+    (tmp_path / "Dockerfile").write_text(
+        "FROM public.ecr.aws/lambda/python:3.12.2025.11.19.14\n"
+        "COPY requirements.txt ${LAMBDA_TASK_ROOT}/\n"
+        "RUN pip install -r ${LAMBDA_TASK_ROOT}/requirements.txt\n"
+        'CMD ["app.handler"]\n'
+    )
+    (tmp_path / "requirements.txt").write_text("no-such-package-xyz-reintento==1.0\n")
+    # THEN the local build fails as `docker build` would, naming the package and the fix
     with pytest.raises(ops.DeployError) as caught:
         build_image(tmp_path, tmp_path / "images", "t1")
-    assert "scikit-learn==0.0.1 is required but" in str(caught.value)
-    assert "no-such-package-xyz==1.0 is required but not installed" in str(caught.value)
+    assert "no-such-package-xyz-reintento" in str(caught.value)
+    assert "make lock" in str(caught.value)
+    assert not (tmp_path / "images" / "t1").exists()
+    # AND no half-built environment is left to be taken for a built one
+    root = function_env.cache_root()
+    assert all((p / function_env.COMPLETE).is_file() for p in root.iterdir() if p.is_dir())
+
+
+def test_the_function_runs_in_the_images_environment_not_the_projects(
+    deployed: Deployed, probe: str
+) -> None:
+    # GIVEN the probe image, which installs nothing beyond the base image
+    # WHEN it imports what the project has but the image does not
+    for module in ("sklearn", "ops", "moto"):
+        answer, response = _invoke(deployed, {"import": module})
+        # THEN it fails as on AWS
+        assert response.get("FunctionError"), module
+        assert answer["errorType"] == "ModuleNotFoundError", answer
+    # AND its Python is the base image's minor version, which is the project's, from its own
+    # environment (not the project's virtual environment)
+    answer, _ = _invoke(deployed, {"python": True})
+    assert tuple(answer["version"][:2]) == (3, 12) == sys.version_info[:2]
+    assert answer["prefix"] != sys.prefix
+    # AND the runtime interface client the base image carries is there
+    answer, response = _invoke(deployed, {"import": "awslambdaric"})
+    assert not response.get("FunctionError") and answer["imported"] == "awslambdaric"

@@ -17,10 +17,11 @@ def test_environment_yml_matches_pyproject() -> None:
     deps = env["dependencies"]
     conda = [d for d in deps if isinstance(d, str)]
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
-    # THEN python satisfies requires-python and nodejs is the version the README asks for
+    # THEN python is the minor version requires-python names (the Lambda image's) and nodejs
+    # is the version the README asks for
     python = next(d for d in conda if d.startswith("python"))
-    minimum = project["project"]["requires-python"].removeprefix(">=")
-    assert re.fullmatch(r"python[=<>]*" + re.escape(minimum) + r"(\.\*)?", python), python
+    minimum = project["project"]["requires-python"].split(",")[0].removeprefix(">=")
+    assert re.fullmatch(r"python=" + re.escape(minimum) + r"(\.\*)?", python), python
     assert any(re.fullmatch(r"nodejs=20(\.\*)?", d) for d in conda)
     # AND the pip part installs this project with every extra, under the same constraints
     extras = ",".join(sorted(project["project"]["optional-dependencies"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 from ops.modelfiles.versions import (
     LAMBDA_DIR,
@@ -56,3 +57,43 @@ def test_dockerfile_base_image_is_pinned_by_tag() -> None:
         r"public\.ecr\.aws/lambda/python:3\.12\.\d{4}\.\d{2}\.\d{2}\.\d{2}", base.group(1)
     )
     assert 'CMD ["lambda_predict_reintento.handler"]' in text
+
+
+def _locked(path: Path) -> dict[str, list[str]]:
+    """name -> its hashes, from a hashed lock (`name==version \\` then `--hash=sha256:...`)."""
+    locked: dict[str, list[str]] = {}
+    name = ""
+    for line in path.read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if pin:
+            name = f"{pin.group(1).lower().replace('_', '-')}=={pin.group(2)}"
+            locked[name] = []
+        elif "--hash=sha256:" in line and name:
+            locked[name].append(line.split("--hash=sha256:")[1].split()[0])
+    return locked
+
+
+def test_image_lock_is_in_step_with_requirements_and_training() -> None:
+    # GIVEN the image's hashed lock, its requirements and the training environment's pins
+    locked = _locked(LAMBDA_DIR / "requirements.lock")
+    training = read_pins(PROJECT_ROOT / "requirements" / "constraints.txt")
+    versions = dict(pin.split("==") for pin in locked)
+    # THEN every requirement is locked at its pinned version
+    for name, version in read_pins(LAMBDA_REQUIREMENTS).items():
+        assert versions.get(name) == version, f"{name}: run `make lock`"
+    # AND every locked package (the whole tree) is the training environment's version
+    for name, version in versions.items():
+        assert training.get(name) == version, f"{name}=={version} vs training {training.get(name)}"
+    # AND each has hashes (x86_64 and arm64 wheels: more than one for compiled packages)
+    assert all(hashes for hashes in locked.values())
+    assert len(locked[f"numpy=={versions['numpy']}"]) > 2
+
+
+def test_image_installs_the_lock_with_hashes_checked() -> None:
+    text = (LAMBDA_DIR / "Dockerfile").read_text()
+    assert re.search(
+        r"^RUN pip install .*--require-hashes.* -r \$\{LAMBDA_TASK_ROOT\}/requirements\.lock$",
+        text,
+        re.MULTILINE,
+    )
+    assert "requirements.txt" not in text.split("FROM", 1)[1]  # the lock, not the loose file
