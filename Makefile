@@ -17,13 +17,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup run notebooks bench test lint typecheck pytest synth lock clean
 
-$(STAMP): pyproject.toml requirements/constraints.txt package.json package-lock.json
+CHECKOV := $(VENV)/tools/checkov/bin/checkov
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/checkov.txt package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
 	  || (echo "Python 3.12 is required (the Lambda image's, lambda/Dockerfile) and $(PYTHON) is not it: install it or set PYTHON=path/to/python3.12" && exit 1)
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || (echo "Node.js 20+ is required" && exit 1)
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	$(BIN)/python -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/python -m pip install --quiet --require-hashes -r requirements/checkov.txt
 	npm ci --no-audit --no-fund --loglevel=error
 	$(BIN)/python -m ipykernel install --sys-prefix --name reintento --display-name "Python (reintento)"
 	touch $(STAMP)
@@ -70,6 +74,9 @@ lock: setup
 	  echo "# Generated from requirements.txt and ../requirements/constraints.txt by: make lock"; \
 	  $(BIN)/uv pip compile lambda/requirements.txt -c requirements/constraints.txt --universal \
 	    --python-version 3.12 --generate-hashes --no-header --quiet; } > lambda/requirements.lock
+	{ echo "# checkov's own environment, every wheel hashed (pip --require-hashes). Regenerate with: make lock"; \
+	  $(BIN)/uv pip compile requirements/checkov.in --universal --python-version 3.12 \
+	    --generate-hashes --no-header --quiet; } > requirements/checkov.txt
 
 clean:
 	rm -rf $(VENV) node_modules infra/cdk.out .mypy_cache .pytest_cache .ruff_cache

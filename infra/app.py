@@ -22,7 +22,12 @@ from infra.stacks import ModelStoreStack, ServiceStack
 
 # CDK feature flags the stacks rely on: the Distributed Map's ResultWriterV2 renders only with
 # its flag on (without it, the map's results would come back into the state)
-FEATURE_FLAGS = {"@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2": True}
+FEATURE_FLAGS = {
+    "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2": True,
+    # the log delivery service writes server access logs by bucket policy, not by ACL (the
+    # buckets here disable ACLs: BucketOwnerEnforced)
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+}
 
 
 def build_app(settings: StackSettings, app: cdk.App | None = None) -> cdk.App:

@@ -6,7 +6,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.nag import acknowledge
+from infra.nag import acknowledge, checkov_skip
 from infra.private_bucket import private_bucket
 
 
@@ -30,6 +30,19 @@ class BatchBucket(Construct):
                 )
             ],
             removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        checkov_skip(
+            self.bucket,
+            (
+                "CKV_AWS_18",
+                "Short-lived batch slices and results (they expire after days), written and "
+                "read by the function role and the operator; the model bucket is the audited one.",
+            ),
+            (
+                "CKV_AWS_21",
+                "Each run writes under a fresh prefix and nothing is overwritten; versions of "
+                "expiring working data would only keep deleted objects longer.",
+            ),
         )
         acknowledge(
             self.bucket,

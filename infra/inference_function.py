@@ -15,7 +15,7 @@ from constructs import Construct
 
 from infra import names
 from infra.log_retention import retention
-from infra.nag import acknowledge
+from infra.nag import acknowledge, checkov_skip
 from infra.settings import StackSettings
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
@@ -127,9 +127,37 @@ class InferenceFunction(Construct):
                 conditions={"StringEquals": {"s3:prefix": settings.model_key}},
             )
         )
+        checkov_skip(
+            self.function,
+            (
+                "CKV_AWS_116",
+                "Invoked synchronously only (realtime Invoke and Step Functions tasks, which "
+                "retry and catch); there is no asynchronous path whose events a DLQ would keep.",
+            ),
+            (
+                "CKV_AWS_117",
+                "It reaches only S3, KMS and CloudWatch, through their public AWS endpoints over "
+                "TLS with its role; a VPC would need a NAT gateway or interface endpoints (about "
+                "$7 a month each per AZ) and protects nothing here.",
+            ),
+            (
+                "CKV_AWS_173",
+                "The environment holds no secret (bucket name, model key and version, thread "
+                "counts); Lambda encrypts it at rest with an AWS managed key.",
+            ),
+        )
+        checkov_skip(
+            self.log_group,
+            (
+                "CKV_AWS_158",
+                "CloudWatch Logs encrypts log data at rest with its own keys; a customer managed "
+                "key would cost $1 a month per stage and need a key policy for the logs service, "
+                "to protect REPORT lines, request ids and error messages (no input rows).",
+            ),
+        )
         acknowledge(
             self.function,
-            rule="Serverless::Serverless-LambdaDLQ",
+            rule="Serverless-LambdaDLQ",
             reason="Invoked synchronously only (realtime Invoke and Step Functions tasks, which "
             "retry and catch); there is no asynchronous path whose events a DLQ would keep.",
         )

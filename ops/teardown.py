@@ -24,6 +24,11 @@ from ops.errors import TeardownError
 from ops.plan import Plan
 from ops.settings import Settings
 
+# the model bucket's server access logs are an audit trail: RETAINed by the model stack
+ACCESS_LOGS_KEPT = (
+    "the model bucket's access-log bucket (an audit trail: its logs expire after 365 days)"
+)
+
 
 @dataclass(frozen=True)
 class TeardownResult(Shown):
@@ -143,6 +148,7 @@ def _what(target: Target, delete_model_bucket: bool) -> tuple[list[str], list[st
     kept = []
     if delete_model_bucket:
         doomed += [f"stack {s.model_stack_name}", "the model bucket with every model version"]
+        kept.append(ACCESS_LOGS_KEPT)
     else:
         kept.append(f"stack {s.model_stack_name} and the model bucket with its versions")
     return doomed, kept

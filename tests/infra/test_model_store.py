@@ -93,3 +93,39 @@ def test_signing_key_is_asymmetric_retained_and_exported(synth: Synth) -> None:
     # AND the key policy gives no principal of another account anything
     principals = json.dumps([s["Principal"] for s in key["Properties"]["KeyPolicy"]["Statement"]])
     assert "lambda.amazonaws.com" not in principals and '"*"' not in principals
+
+
+def test_every_request_on_the_model_bucket_is_logged(synth: Synth) -> None:
+    # GIVEN the model stack  THEN the model bucket's server access logs go to a second bucket
+    raw = synth.raw(synth.settings.model_stack_name)
+    resources = raw["Resources"]
+    logging = resources[names.MODEL_BUCKET_LOGICAL_ID]["Properties"]["LoggingConfiguration"]
+    logs_id = logging["DestinationBucketName"]["Ref"]
+    assert logging["LogFilePrefix"] == "model-bucket/"
+    # AND that bucket is private, kept with the models, its logs expiring after a year
+    logs = resources[logs_id]
+    assert logs["DeletionPolicy"] == "Retain"
+    assert logs["Properties"]["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    rules = logs["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert [r.get("ExpirationInDays") for r in rules] == [365]
+    assert "LoggingConfiguration" not in logs["Properties"]  # it does not log into itself
+    # AND only S3's logging service may write there, only for the model bucket of this account
+    policy = next(
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": logs_id}
+    )
+    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    model_arn = {"Fn::GetAtt": [names.MODEL_BUCKET_LOGICAL_ID, "Arn"]}
+    assert allows == [
+        {
+            "Action": "s3:PutObject",
+            "Condition": {
+                "ArnLike": {"aws:SourceArn": model_arn},
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+            },
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [logs_id, "Arn"]}, "/model-bucket/*"]]},
+        }
+    ]

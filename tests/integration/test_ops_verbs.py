@@ -18,6 +18,7 @@ import sklearn
 import ops
 from ops.aws.target import target_for
 from ops.modelfiles.demo_model import DemoModel
+from ops.teardown import ACCESS_LOGS_KEPT
 from tests.integration.conftest import Deployed
 
 
@@ -278,6 +279,7 @@ def test_teardown_keeps_models_and_redeploy_works(
         settings=s,
     )
     assert isinstance(gone, ops.TeardownResult) and len(gone.deleted_buckets) == 1
+    assert gone.kept == (ACCESS_LOGS_KEPT,)  # who read the models stays on record
     with pytest.raises(ops.StackNotDeployedError):
         ops.list_models(settings=s)
 
