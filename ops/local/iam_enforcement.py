@@ -44,6 +44,10 @@ def _context_of(response: Any) -> dict[str, str]:
         "aws:EpochTime": str(int(now.timestamp())),
         "aws:RequestedRegion": str(getattr(response, "region", "")),
         "aws:PrincipalAccount": str(getattr(response, "current_account", "")),
+        # every resource of the local target lives in its one account (AWS sets this key on
+        # every request to a resource that has an owner account; the CDK bootstrap roles
+        # require it): https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount
+        "aws:ResourceAccount": str(getattr(response, "current_account", "")),
     }
     query = getattr(response, "querystring", None) or {}
     for name, key in _S3_LIST_KEYS.items():
@@ -131,6 +135,33 @@ def _kms_resource(headers: Any, body: Any, account: str, region: str) -> str | N
         return f"arn:aws:kms:{region}:{account}:key/{key_id}"
 
 
+def _json_resources(headers: Any, body: Any, account: str, region: str) -> list[str]:
+    """moto checks SSM and ECR actions against "*": the real resources are the parameters'
+    and the repository's ARNs (each parameter of a GetParameters is authorized)."""
+    target = str(headers.get("X-Amz-Target", ""))
+    if not target.startswith(("AmazonSSM.", "AmazonEC2ContainerRegistry_V20150921.")):
+        return []
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return []
+    if not isinstance(request, dict):
+        return []
+    if target.startswith("AmazonSSM."):
+        names = request.get("Names") or ([request["Name"]] if "Name" in request else [])
+        return [
+            f"arn:aws:ssm:{region}:{account}:parameter{n if n.startswith('/') else '/' + n}"
+            for n in names
+            if isinstance(n, str) and not n.startswith("arn:")
+        ] + [n for n in names if isinstance(n, str) and n.startswith("arn:")]
+    repositories = request.get("repositoryNames") or [request.get("repositoryName")]
+    return [
+        f"arn:aws:ecr:{region}:{account}:repository/{name}"
+        for name in repositories
+        if isinstance(name, str)
+    ]
+
+
 def install() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
 
@@ -139,12 +170,16 @@ def install() -> None:
             return
         parsed = urlparse(self.uri)
         path = self.raw_path + ("?" + parsed.query if parsed.query else "")
+        resources = [resource]
         if resource == "*":
             resource = (
                 _lambda_resource(self.raw_path, self.current_account, self.region)
                 or _kms_resource(self.headers, self.raw_body, self.current_account, self.region)
                 or resource
             )
+            resources = _json_resources(
+                self.headers, self.raw_body, self.current_account, self.region
+            ) or [resource]
         request = iam_request_cls(
             account_id=self.current_account,
             method=self.method,
@@ -155,7 +190,8 @@ def install() -> None:
             action=IAM_ACTION_NAMES.get(self._get_action(), self._get_action()),
         )
         request.check_signature()
-        request.check_action_permitted(resource)
+        for each in resources:
+            request.check_action_permitted(each)
 
     setattr(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate)  # noqa: B010
 

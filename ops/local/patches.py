@@ -520,6 +520,58 @@ def _iam_resource_wildcards() -> None:
     setattr(access_control.IAMPolicyStatement, "_match", staticmethod(wildcard_match))  # noqa: B010
 
 
+def _cloudformation_template_url() -> None:
+    """A ``TemplateURL`` on the local endpoint (``http://127.0.0.1:PORT/bucket/key``, where the
+    CDK CLI uploads templates when it runs against it) is read from that bucket and key, as an
+    S3 path-style URL; moto read only ``localhost`` ones path-style, and took ``127`` for the
+    bucket otherwise."""
+    from urllib.parse import urlparse
+
+    from moto.cloudformation import responses as cr
+
+    original: Any = cr.get_stack_from_s3_url
+
+    def get(template_url: str, account_id: str, partition: str) -> Any:
+        parts = urlparse(template_url)
+        if parts.hostname == "127.0.0.1":
+            template_url = parts._replace(netloc=f"localhost:{parts.port}").geturl()
+        return original(template_url, account_id=account_id, partition=partition)
+
+    setattr(cr, "get_stack_from_s3_url", get)  # noqa: B010
+
+
+def _iam_role_cfn_policies() -> None:
+    """``AWS::IAM::Role`` keeps its policies as IAM does: ``Policies`` stored as JSON documents
+    (moto stored objects, and its authorizer crashed on them with ``KeyError:
+    'policy_document'``, an HTML 500, for every call signed with that role's credentials) and
+    ``ManagedPolicyArns`` attached (moto ignored them, so a role relying on an AWS managed
+    policy, like the CDK bootstrap's deploy role on AWSCloudFormationReadOnlyAccess, was denied).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html
+    """
+    from moto.iam import models as im
+
+    original: Any = im.Role.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: Any, resource_name: str, cfn: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        props = cfn.get("Properties", {})
+        policies = [
+            {**p, "PolicyDocument": json.dumps(p["PolicyDocument"])}
+            if not isinstance(p.get("PolicyDocument"), str)
+            else p
+            for p in props.get("Policies", [])
+        ]
+        cfn = {**cfn, "Properties": {**props, "Policies": policies}}
+        role = original(cls, resource_name, cfn, account_id, region_name, **kw)
+        backend = im.iam_backends[account_id][im.get_partition(region_name)]
+        for arn in props.get("ManagedPolicyArns", []):
+            backend.attach_role_policy(arn, role.name)
+        return role
+
+    setattr(im.Role, "create_from_cloudformation_json", classmethod(create))  # noqa: B010
+
+
 # --------------------------------------------------------------------------- KMS
 
 
@@ -689,6 +741,18 @@ PATCHES: tuple[Patch, ...] = (
         "iam-resource-wildcards",
         "IAM resource patterns: `?` matches one character, `*` any run, the rest literally",
         _iam_resource_wildcards,
+    ),
+    Patch(
+        "cloudformation-template-url",
+        "a TemplateURL on the local endpoint (where the CDK CLI uploads templates) is read "
+        "path-style from its bucket and key",
+        _cloudformation_template_url,
+    ),
+    Patch(
+        "iam-role-cfn-policies",
+        "AWS::IAM::Role keeps its inline Policies as JSON documents (moto's authorizer crashed "
+        "on them) and attaches its ManagedPolicyArns (moto ignored them)",
+        _iam_role_cfn_policies,
     ),
     Patch(
         "kms-key-properties",

@@ -95,8 +95,15 @@ def _is_our_server(pid: int, state_dir: Path) -> bool:
 def server_environment(state_dir: Path) -> dict[str, str]:
     """The server's environment: the operator's, less every ``AWS_*`` variable (real keys,
     profiles, endpoints), with ``HOME`` inside the state folder (no ``~/.aws`` to find)."""
+    from ops.local.function_env import cache_root
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # the functions' environments the deploy built (HOME moves, the cache must not)
+    env["REINTENTO_CACHE_DIR"] = str(cache_root().parent)
     env["HOME"] = str(private_dir(state_dir / "home"))
+    # AWS managed policies exist in every account (roles attach them by ARN, e.g. the CDK
+    # bootstrap's deploy role and AWSCloudFormationReadOnlyAccess); moto loads them on request
+    env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     return env
 
 

@@ -34,6 +34,8 @@ EXPECTED = [
     "iam-policy-conditions",
     "s3-missing-key-needs-list-bucket",
     "iam-resource-wildcards",
+    "cloudformation-template-url",
+    "iam-role-cfn-policies",
     "kms-key-properties",
     "kms-invalid-signature",
 ]

@@ -1,0 +1,112 @@
+"""The `aws` target's own code path, rehearsed against the local target as if it were AWS.
+
+boto3 and the CDK CLI both honour ``AWS_ENDPOINT_URL``: pointed at the running local target
+with its key, `cdk bootstrap` deploys the modern bootstrap stack into it, and the CLI verbs run
+with ``--target aws``: the credential and bootstrap checks, synth with the account, the pinned
+CDK CLI's `cdk deploy` (its asset publishing to S3, and to ECR through the `docker` stand-in
+``ops.local.docker_standin``, since no Docker daemon runs here), then upload, predict, batch,
+status, metrics and teardown on the stacks the CLI deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import ops
+from ops.local import docker_standin
+from ops.modelfiles.demo_model import DemoModel
+from ops.modelfiles.versions import PROJECT_ROOT
+from tests.integration.conftest import Deployed, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+@pytest.fixture()
+def fresh_target(tmp_path: Path) -> Iterator[ops.Settings]:
+    """A local target of its own: an account that nothing was deployed to (the local deploy
+    path of other tests creates the assets bucket that `cdk bootstrap` must create itself)."""
+    settings = ops.Settings.resolve(
+        target="local", local_port=free_port(), state_dir=tmp_path / "target", stage="rehearsal"
+    )
+    ops.start_local(settings=settings)
+    yield settings
+    ops.stop_local(settings=settings)
+
+
+def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
+    fresh_target: ops.Settings, demo_model: DemoModel, tmp_path: Path
+) -> None:
+    # GIVEN the environment a user would have against an account: an endpoint, keys, a region,
+    # and `docker` (here the stand-in)
+    settings = fresh_target
+    env = {
+        **Deployed(settings, None, "", "").env,  # type: ignore[arg-type]
+        **docker_standin.install(tmp_path / "bin", settings.state_dir),
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{settings.local_port}",
+        "AWS_REGION": settings.region,
+        "REINTENTO_TARGET": "aws",
+        "REINTENTO_STAGE": "rehearsal",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    env.pop("REINTENTO_STATE_DIR", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return _run([sys.executable, "-m", "ops", *args], env, PROJECT_ROOT)
+
+    account = json.loads(
+        _run([sys.executable, "-m", "awscli", "sts", "get-caller-identity"], env, tmp_path).stdout
+    )["Account"]
+    # WHEN the account is not bootstrapped, THEN deploy says which command to run
+    unbootstrapped = cli("deploy", "--yes")
+    assert unbootstrapped.returncode != 0
+    assert f"cdk bootstrap aws://{account}/{settings.region}" in unbootstrapped.stderr
+    # WHEN the account is bootstrapped by the pinned CDK CLI (the modern bootstrap template)
+    cdk = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"  # the pinned CLI (package-lock.json)
+    assert cdk.exists(), "run `make setup` (npm ci installs the pinned CDK CLI)"
+    bootstrap = _run(
+        [str(cdk), "bootstrap", f"aws://{account}/{settings.region}"],
+        env,
+        tmp_path,  # no cdk.json here: bootstrap only, no app to synthesize
+    )
+    assert bootstrap.returncode == 0, bootstrap.stderr[-3000:]
+    # THEN `deploy --target aws` runs `cdk deploy` (image asset built and pushed), both stacks
+    deploy = cli("deploy", "--yes", "--json")
+    assert deploy.returncode == 0, deploy.stderr[-3000:]
+    result = json.loads(deploy.stdout)
+    assert result["target"] == "aws"
+    assert sorted(result["changed"]) == [
+        "Reintento-rehearsal-ModelStore",
+        "Reintento-rehearsal-Service",
+    ]
+    assert "cdk: " in deploy.stderr  # the CLI's progress is shown
+    assert "pushed to cdk-hnb659fds-container-assets" in deploy.stderr
+    # AND the verbs work on what the CDK CLI deployed, through the aws code path
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(json.dumps(r) for r in ops.sample_rows(1200)))
+    for args in (
+        ("upload-model", str(demo_model.path)),
+        ("predict", "--rows", json.dumps(ops.sample_rows(1)[0])),
+        ("run-batch", str(rows)),
+        ("status",),
+        ("metrics",),
+    ):
+        done = cli(*args)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["target"] == "aws" and status["model_version"]
+    # AND teardown deletes the service stack it deployed
+    gone = cli("teardown", "--confirm", "Reintento-rehearsal-Service", "--json")
+    assert gone.returncode == 0, gone.stderr[-2000:]
+    assert json.loads(gone.stdout)["deleted_stacks"] == ["Reintento-rehearsal-Service"]
