@@ -171,7 +171,9 @@ class AwsTarget(Target):
         prechecks.check_docker(settings.cdk_context.get("architecture", "x86_64"))
         cf = self.client("cloudformation")
         names = [stack.stack_name for stack in cloud.stacks]
-        before = {n: (cloudformation.describe(cf, n) or {}).get("LastUpdatedTime") for n in names}
+        # a stack changed if it did not exist or its LastUpdatedTime moved (AWS sets that key
+        # only on updates: a created, never-updated stack has none)
+        before = {n: _last_change(cloudformation.describe(cf, n)) for n in names}
         env = dict(
             os.environ,
             AWS_REGION=settings.region,
@@ -185,8 +187,15 @@ class AwsTarget(Target):
         returncode, tail = _run_showing_progress(command, PROJECT_ROOT / "infra", env)
         if returncode != 0:
             raise DeployError(f"cdk deploy failed (exit {returncode}):\n{tail[-3000:]}")
-        after = {n: (cloudformation.describe(cf, n) or {}).get("LastUpdatedTime") for n in names}
-        return tuple(n for n in names if before[n] != after[n] or before[n] is None)
+        after = {n: _last_change(cloudformation.describe(cf, n)) for n in names}
+        return tuple(n for n in names if before[n] is None or before[n] != after[n])
+
+
+def _last_change(stack: Mapping[str, Any] | None) -> tuple[Any, Any] | None:
+    """None for a stack that does not exist; else when it was created and last updated."""
+    if stack is None:
+        return None
+    return stack.get("CreationTime"), stack.get("LastUpdatedTime")
 
 
 def _run_showing_progress(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:

@@ -540,6 +540,26 @@ def _cloudformation_template_url() -> None:
     setattr(cr, "get_stack_from_s3_url", get)  # noqa: B010
 
 
+def _cloudformation_delete_change_set() -> None:
+    """DeleteChangeSet of a change set that does not exist is a no-op, as on AWS (its errors
+    are InvalidChangeSetStatus only), which the CDK CLI relies on before every update ("remove
+    the change set of that name if it exists"); moto crashed (an HTML 500).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteChangeSet.html
+    """
+    from moto.cloudformation import models as cm
+
+    original: Any = cm.CloudFormationBackend.delete_change_set
+
+    def delete(self: Any, change_set_name: str) -> None:
+        known = change_set_name in self.change_sets or any(
+            cs.change_set_name == change_set_name for cs in self.change_sets.values()
+        )
+        if known:
+            original(self, change_set_name)
+
+    setattr(cm.CloudFormationBackend, "delete_change_set", delete)  # noqa: B010
+
+
 def _iam_role_cfn_policies() -> None:
     """``AWS::IAM::Role`` keeps its policies as IAM does: ``Policies`` stored as JSON documents
     (moto stored objects, and its authorizer crashed on them with ``KeyError:
@@ -747,6 +767,12 @@ PATCHES: tuple[Patch, ...] = (
         "a TemplateURL on the local endpoint (where the CDK CLI uploads templates) is read "
         "path-style from its bucket and key",
         _cloudformation_template_url,
+    ),
+    Patch(
+        "cloudformation-delete-change-set",
+        "DeleteChangeSet of a change set that does not exist is a no-op, as on AWS (moto "
+        "crashed; the CDK CLI calls it before every update)",
+        _cloudformation_delete_change_set,
     ),
     Patch(
         "iam-role-cfn-policies",

@@ -35,6 +35,7 @@ EXPECTED = [
     "s3-missing-key-needs-list-bucket",
     "iam-resource-wildcards",
     "cloudformation-template-url",
+    "cloudformation-delete-change-set",
     "iam-role-cfn-policies",
     "kms-key-properties",
     "kms-invalid-signature",
