@@ -92,8 +92,28 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     ]
     assert "cdk: " in deploy.stderr  # the CLI's progress is shown
     assert "pushed to cdk-hnb659fds-container-assets" in deploy.stderr
-    # AND a second deploy changes nothing (the CLI finds no change; ops reports none)
-    again = cli("deploy", "--yes", "--json")
+    # AND the credentials may come from a profile that assumes a role (boto3's chain, through
+    # the local STS): the bootstrap's CloudFormation execution role, administrator by its
+    # AWS managed policy; the profile also gives the region
+    (tmp_path / "credentials").write_text(
+        f"[keys]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    role = f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{settings.region}"
+    (tmp_path / "config").write_text(
+        f"[profile assumed]\nrole_arn = {role}\nsource_profile = keys\nregion = {settings.region}\n"
+    )
+    dropped = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION")
+    by_profile = {k: v for k, v in env.items() if k not in dropped}
+    by_profile["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "credentials")
+    by_profile["AWS_CONFIG_FILE"] = str(tmp_path / "config")
+    # AND a second deploy, through that profile (the CDK CLI gets it as AWS_PROFILE), changes
+    # nothing (the CLI finds no change; ops reports none)
+    again = _run(
+        [sys.executable, "-m", "ops", "deploy", "--profile", "assumed", "--yes", "--json"],
+        by_profile,
+        PROJECT_ROOT,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["changed"] == []
     assert "(no changes)" in again.stderr
@@ -111,21 +131,6 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
         assert done.returncode == 0, (args, done.stderr[-2000:])
     status = json.loads(cli("status", "--json").stdout)
     assert status["target"] == "aws" and status["model_version"]
-    # AND the credentials may come from a profile that assumes a role (boto3's chain, through
-    # the local STS): the bootstrap's CloudFormation execution role, administrator by its
-    # AWS managed policy; the profile also gives the region
-    (tmp_path / "credentials").write_text(
-        f"[keys]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
-        f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
-    )
-    role = f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{settings.region}"
-    (tmp_path / "config").write_text(
-        f"[profile assumed]\nrole_arn = {role}\nsource_profile = keys\nregion = {settings.region}\n"
-    )
-    dropped = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION")
-    by_profile = {k: v for k, v in env.items() if k not in dropped}
-    by_profile["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "credentials")
-    by_profile["AWS_CONFIG_FILE"] = str(tmp_path / "config")
     assumed = _run(
         [sys.executable, "-m", "ops", "status", "--profile", "assumed", "--json"],
         by_profile,
