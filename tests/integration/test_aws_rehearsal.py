@@ -25,6 +25,8 @@ from ops.modelfiles.versions import PROJECT_ROOT
 from tests.integration.conftest import Deployed, free_port
 
 pytestmark = pytest.mark.slow
+OPS = (sys.executable, "-m", "ops")
+AWS_CLI = (sys.executable, "-m", "awscli")
 
 
 def _run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -53,6 +55,8 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     settings = fresh_target
     env = {
         **Deployed(settings, None, "", "").env,  # type: ignore[arg-type]
+        # the stand-in, even where a Docker daemon runs: moto's ECR serves the API, not the
+        # registry protocol `docker push` needs
         **docker_standin.install(tmp_path / "bin", settings.state_dir),
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{settings.local_port}",
         "AWS_REGION": settings.region,
@@ -82,7 +86,7 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     )
     assert bootstrap.returncode == 0, bootstrap.stderr[-3000:]
     # THEN `deploy --target aws` runs `cdk deploy` (image asset built and pushed), both stacks
-    deploy = cli("deploy", "--yes", "--json")
+    deploy = cli("deploy", "--yes", "--json", "-c", "memory_mb=1536")
     assert deploy.returncode == 0, deploy.stderr[-3000:]
     result = json.loads(deploy.stdout)
     assert result["target"] == "aws"
@@ -92,6 +96,16 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     ]
     assert "cdk: " in deploy.stderr  # the CLI's progress is shown
     assert "pushed to cdk-hnb659fds-container-assets" in deploy.stderr
+    # (the context reached the stacks)
+    function_name = result["outputs"]["function_name"]
+    function = json.loads(
+        _run(
+            [*AWS_CLI, "lambda", "get-function-configuration", "--function-name", function_name],
+            env,
+            tmp_path,
+        ).stdout
+    )
+    assert function["MemorySize"] == 1536
     # AND the credentials may come from a profile that assumes a role (boto3's chain, through
     # the local STS): the bootstrap's CloudFormation execution role, administrator by its
     # AWS managed policy; the profile also gives the region
@@ -110,7 +124,7 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     # AND a second deploy, through that profile (the CDK CLI gets it as AWS_PROFILE), changes
     # nothing (the CLI finds no change; ops reports none)
     again = _run(
-        [sys.executable, "-m", "ops", "deploy", "--profile", "assumed", "--yes", "--json"],
+        [*OPS, "deploy", "--profile", "assumed", "--yes", "--json", "-c", "memory_mb=1536"],
         by_profile,
         PROJECT_ROOT,
     )
