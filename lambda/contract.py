@@ -39,6 +39,11 @@ ENV_MODEL_SHA256 = "MODEL_SHA256"
 # The alias callers and the batch state machine invoke; ops moves it to the published version
 # that pins the live model
 LIVE_ALIAS = "live"
+# A rollout's guardrails compare versions: besides the service-wide InvalidRequests, the function
+# counts each invalid request under these dimensions too (the same names as AWS/Lambda's
+# version-scoped metrics), so ops can read the rate of invalid requests of one version
+INVALID_REQUESTS_METRIC = "InvalidRequests"
+VERSION_DIMENSIONS = ("FunctionName", "ExecutedVersion")
 
 # Error types the function raises (Lambda reports the class name as errorType; the batch state
 # machine retries the transient ones and catches the rest). lambda/inference_errors.py defines

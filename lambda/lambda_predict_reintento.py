@@ -25,7 +25,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.config import Config
 
 from batch_slice import SliceRef, run_slice
@@ -39,7 +39,9 @@ from contract import (
     ENV_SIGNING_KEY,
     EVENT_DESCRIBE,
     EVENT_SLICE,
+    INVALID_REQUESTS_METRIC,
     NO_MODEL,
+    VERSION_DIMENSIONS,
 )
 from inference_core import accepted_input, invalid_input, loads_strict, predict_request
 from inference_errors import (
@@ -125,13 +127,24 @@ def _realtime(event: Any) -> dict[str, Any]:
         answer = predict_request(model.estimator, model.schema, event["instances"], _max_rows())
     answer["model"] = model.describe()
     if "error" in answer:
-        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=INVALID_REQUESTS_METRIC, unit=MetricUnit.Count, value=1)
+        _count_for_this_version(INVALID_REQUESTS_METRIC)
         logger.info("invalid request", problems=len(answer["error"]["details"]))
     else:
         rows = len(answer["predictions"])
         metrics.add_metric(name="RowsPredicted", unit=MetricUnit.Count, value=rows)
         logger.info("predicted", rows=rows, model_version=model.version_id)
     return answer
+
+
+def _count_for_this_version(name: str) -> None:
+    """One more ``name`` under this function version's dimensions (a rollout compares them)."""
+    function_name, version = VERSION_DIMENSIONS
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(
+            name=function_name, value=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        )
+        metric.add_dimension(name=version, value=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
 
 
 def _batch_slice(item: Any) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from ops.modelfiles.manifest import ModelManifest, build_manifest
 from ops.observe import LogEvent, Metrics, Report, logs, metrics
 from ops.plan import Plan
 from ops.predict import Prediction, predict
+from ops.rollout import Guardrails, RolloutRecord
 from ops.settings import Settings
 from ops.showcase.checks import (
     BadInputAnswers,
@@ -72,6 +73,7 @@ __all__ = [
     "DeployResult",
     "FunctionError",
     "FunctionTimeoutError",
+    "Guardrails",
     "InvalidInputError",
     "Latency",
     "LocalTargetError",
@@ -88,6 +90,7 @@ __all__ = [
     "Prediction",
     "Report",
     "RollbackResult",
+    "RolloutRecord",
     "SecurityApprovalError",
     "ServiceUnreachableError",
     "Settings",

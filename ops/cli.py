@@ -26,6 +26,7 @@ from ops.display import Shown
 from ops.errors import REFUSALS, ConfigurationError, OpsError, SecurityApprovalError
 from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
 from ops.observe import MAX_SINCE_SECONDS
+from ops.rollout import STRATEGIES
 from ops.showcase.runner import NotebookFailedError
 
 
@@ -146,8 +147,16 @@ VERBS: dict[str, tuple[str, Any]] = {
         lambda a, s: _deploy(a, s),
     ),
     "upload-model": (
-        "upload a model file and wait until it serves",
-        lambda a, s: ops.upload_model(a.path, force=a.force, dry_run=a.dry_run, settings=s),
+        "upload a model file and make it live (at once, or as a canary/linear rollout)",
+        lambda a, s: ops.upload_model(
+            a.path,
+            force=a.force,
+            rollout=a.rollout,
+            percent=a.percent,
+            bake_minutes=a.bake_minutes,
+            dry_run=a.dry_run,
+            settings=s,
+        ),
     ),
     "rollback-model": (
         "serve the previous model version again",
@@ -240,6 +249,26 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             "--force",
             action="store_true",
             help="upload even if its scikit-learn version differs from the pin",
+        )
+        p.add_argument(
+            "--rollout",
+            choices=STRATEGIES,
+            default="all-at-once",
+            help="all-at-once (default); canary: --percent of calls for --bake-minutes, then "
+            "all; linear: --percent more every --bake-minutes. A breach of the guardrails "
+            "rolls back by itself",
+        )
+        p.add_argument(
+            "--percent",
+            type=_float(0.1, 99.9, "--percent"),
+            default=10.0,
+            help="share of calls per step, 0.1 to 99.9 (default 10)",
+        )
+        p.add_argument(
+            "--bake-minutes",
+            type=_float(0, 1440, "--bake-minutes"),
+            default=10.0,
+            help="minutes each step is judged before the next, 0 to 1440 (default 10)",
         )
     elif verb == "predict":
         group = p.add_mutually_exclusive_group(required=True)
@@ -444,6 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(result, ops.TeardownResult) and result.refused:
             raise ops.ConfirmationError(result.message)
         print(json.dumps(_jsonable(result), indent=2, default=str) if args.json else _show(result))
+        if isinstance(result, ops.UploadResult) and result.rollout and not result.rollout.promoted:
+            return 1  # the guardrails rolled the new model back (the card above says why)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -23,6 +23,7 @@ from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
 from ops.display import Card, Link, Shown
 from ops.errors import (
+    ConfigurationError,
     FunctionError,
     ModelNotUploadedError,
     ModelVersionMismatchError,
@@ -32,6 +33,18 @@ from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH
 from ops.modelfiles.manifest import ModelManifest, describe_file
 from ops.modelfiles.versions import read_pins
 from ops.plan import Plan
+from ops.rollout import (
+    Candidate,
+    Guardrails,
+    RolloutRecord,
+    bake,
+    load_records,
+    now_text,
+    previous_live,
+    save_record,
+    weights,
+    who,
+)
 from ops.settings import Settings
 
 SHA256 = contract.SHA256_METADATA
@@ -54,23 +67,32 @@ class UploadResult(Shown):
     seconds_to_live: float = field(default=0.0, repr=False, compare=False)
     function_version: str = field(default="", repr=False, compare=False)
     links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
+    rollout: RolloutRecord | None = field(default=None, repr=False, compare=False)
+
+    def _headline(self) -> str:
+        if self.rollout is not None and not self.rollout.promoted:
+            return f"rolled back ({self.rollout.strategy}): {self.rollout.reason}"
+        if self.live:
+            return f"live: every call is now answered by version {self.version_id}"
+        return f"uploaded as version {self.version_id}; not waited for"
 
     def card(self) -> Card:
+        rollout = self.rollout
         return Card(
             "Model upload",
-            f"live: every call is now answered by version {self.version_id}"
-            if self.live
-            else f"uploaded as version {self.version_id}; not waited for",
+            self._headline(),
             ok=self.live,
             key=(
                 ("model version", self.version_id),
                 ("sha256", self.sha256),
                 ("scikit-learn", self.sklearn_version),
                 ("function version", self.function_version),
+                ("rollout", f"{rollout.strategy}, {rollout.outcome}" if rollout else None),
             ),
             details=(
                 ("object", self.uri),
                 ("seconds to live", round(self.seconds_to_live, 1) if self.live else None),
+                *(rollout.card().details if rollout is not None and rollout.steps else ()),
             ),
             links=self.links,
         )
@@ -82,6 +104,7 @@ class UploadResult(Shown):
             "sha256": self.sha256,
             "sklearn_version": self.sklearn_version,
             "live": self.live,
+            "rollout": self.rollout.record() if self.rollout is not None else None,
         }
 
 
@@ -92,6 +115,7 @@ class ModelVersion:
     size_bytes: int
     sha256: str | None
     last_modified: datetime = field(repr=False, compare=False)
+    went_live: tuple[str, ...] = field(default=(), repr=False, compare=False)  # when (UTC)
 
 
 class ModelVersions(tuple[ModelVersion, ...], Shown):
@@ -105,14 +129,23 @@ class ModelVersions(tuple[ModelVersion, ...], Shown):
                 (
                     v.version_id,
                     f"{'current, ' if v.is_latest else ''}{v.size_bytes:,} bytes, "
-                    f"sha256 {(v.sha256 or '?')[:12]}, {v.last_modified:%Y-%m-%d %H:%M:%S} UTC",
+                    f"sha256 {(v.sha256 or '?')[:12]}, {v.last_modified:%Y-%m-%d %H:%M:%S} UTC"
+                    + (
+                        f"; live from {', '.join(t[:19].replace('T', ' ') for t in v.went_live)}"
+                        if v.went_live
+                        else "; never live"
+                    ),
                 )
                 for v in self
             ),
         )
 
     def record(self) -> dict[str, Any]:
-        return {"versions": [v.version_id for v in self], "sha256": [v.sha256 for v in self]}
+        return {
+            "versions": [v.version_id for v in self],
+            "sha256": [v.sha256 for v in self],
+            "ever_live": [v.version_id for v in self if v.went_live],
+        }
 
     def __str__(self) -> str:
         return self.card().text()
@@ -178,14 +211,17 @@ def sign_model(target: Target, key: str, sha256: str, sklearn_version: str) -> d
     }
 
 
-def verify_live(target: Target, version_id: str, timeout: float = 120.0) -> float:
-    """Ask the live alias which model serves until it answers ``version_id`` (a cold start of
-    the new function version loads and verifies it); a refusal of the model is raised at once."""
+def verify_live(
+    target: Target, version_id: str, timeout: float = 120.0, qualifier: str | None = None
+) -> float:
+    """Ask the live alias (or the function version ``qualifier``) which model serves until it
+    answers ``version_id`` (a cold start of the new function version loads and verifies it); a
+    refusal of the model is raised at once."""
     started = time.monotonic()
     last: Exception | None = None
     while time.monotonic() - started < timeout:
         try:
-            if describe_model(target).model.version_id == version_id:
+            if describe_model(target, qualifier).model.version_id == version_id:
                 return time.monotonic() - started
         except FunctionError as err:
             if err.error_type in ("ModelIntegrityError", "ModelVersionError"):
@@ -225,6 +261,11 @@ def upload_model(
     force: bool = False,
     wait: bool = True,
     timeout: float = 120.0,
+    rollout: str = "all-at-once",
+    percent: float = 10.0,
+    bake_minutes: float = 10.0,
+    guardrails: Guardrails | None = None,
+    progress: bool = True,
     dry_run: Literal[False] = False,
     settings: Settings | None = None,
 ) -> UploadResult: ...
@@ -237,6 +278,11 @@ def upload_model(
     force: bool = False,
     wait: bool = True,
     timeout: float = 120.0,
+    rollout: str = "all-at-once",
+    percent: float = 10.0,
+    bake_minutes: float = 10.0,
+    guardrails: Guardrails | None = None,
+    progress: bool = True,
     dry_run: Literal[True],
     settings: Settings | None = None,
 ) -> Plan: ...
@@ -249,11 +295,28 @@ def upload_model(
     force: bool = False,
     wait: bool = True,
     timeout: float = 120.0,
+    rollout: str = "all-at-once",
+    percent: float = 10.0,
+    bake_minutes: float = 10.0,
+    guardrails: Guardrails | None = None,
+    progress: bool = True,
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> UploadResult | Plan:
-    """Check the model, upload it with its sha256 and versions recorded, wait until it serves."""
+    """Check the model, upload it with its sha256 and versions recorded, and make it live.
+
+    ``rollout``: ``all-at-once`` (default), ``canary`` (``percent`` of the calls for
+    ``bake_minutes``, then all) or ``linear`` (``percent`` more every ``bake_minutes``). During
+    a bake the new version is judged by ``guardrails`` on its own metrics and the old version's,
+    and rolled back by itself on a breach (``UploadResult.rollout`` says why). The first model
+    of a stage goes live at once (there is nothing to compare it with)."""
     path = Path(path)
+    shares = weights(rollout, percent)
+    if bake_minutes < 0 or (shares and not wait):
+        raise ConfigurationError(
+            "a canary or linear rollout needs wait=True and bake_minutes >= 0 (ops watches it "
+            "and decides); use rollout='all-at-once' with wait=False"
+        )
     manifest = describe_file(path)
     check_version(manifest, force)
     target = target_for(settings)
@@ -263,6 +326,12 @@ def upload_model(
             f"upload {path.name} ({manifest.size_bytes:,} bytes, sha256 {manifest.sha256[:12]}, "
             f"scikit-learn {manifest.sklearn_version}) to the model bucket at {key}",
             "record its sha256 and scikit-learn version as object metadata, its manifest beside it",
+            (
+                f"{rollout}: send {', then '.join(f'{w:.0%}' for w in shares)} of the calls to "
+                f"it for {bake_minutes:g} min each, judged on its metrics; then all, or roll back"
+            )
+            if shares
+            else "move every call to it at once",
             "wait until the function serves the new version"
             if wait
             else "not wait for the function",
@@ -288,16 +357,77 @@ def upload_model(
         Body=manifest.to_json().encode(),
         ContentType="application/json",
     )
-    pinned, seconds = _go_live(target, version_id, manifest.sha256, wait, timeout)
+    before = live_model.shares(target)
+    started = now_text()
+    if shares and before:
+        record = _roll_out(
+            target,
+            Candidate(before[0], "", version_id),
+            manifest.sha256,
+            (rollout, percent, bake_minutes),
+            guardrails or Guardrails(),
+            timeout,
+            progress,
+        )
+        function_version, live, seconds = record.function_version, record.promoted, 0.0
+    else:
+        pinned, seconds = _go_live(target, version_id, manifest.sha256, wait, timeout)
+        function_version, live = pinned.function_version, wait
+        previous = before[0] if before else None
+        record = RolloutRecord(
+            "all-at-once",
+            "promoted",
+            version_id,
+            function_version,
+            previous.model_version if previous else "",
+            previous.function_version if previous else "",
+            started,
+            now_text(),
+            who(target),
+        )
+    save_record(target, record)
     return UploadResult(
         f"s3://{outputs.model_bucket}/{key}",
         version_id,
         manifest.sha256,
         manifest.sklearn_version,
-        wait,
+        live,
         seconds_to_live=seconds,
-        function_version=pinned.function_version,
+        function_version=function_version,
         links=tuple(v for k, v in target.places(outputs).items() if k in ("model", "function")),
+        rollout=record,
+    )
+
+
+def _roll_out(
+    target: Target,
+    candidate: Candidate,
+    sha256: str,
+    how: tuple[str, float, float],
+    guardrails: Guardrails,
+    timeout: float,
+    progress: bool,
+) -> RolloutRecord:
+    """Publish a version pinning the new model, check it serves it (no caller sees it before),
+    then bake it behind the weighted alias."""
+    strategy, percent, bake_minutes = how
+    new_version = live_model.publish(target, candidate.model_version, sha256)
+    verify_live(target, candidate.model_version, timeout, qualifier=new_version)
+    config = target.client("lambda").get_function_configuration(
+        FunctionName=target.outputs.function_name, Qualifier=new_version
+    )
+    cap_ms = 0.8 * float(config.get("Timeout", 30)) * 1000  # the p99 duration alarm's threshold
+    if guardrails.max_p99_ms is not None:
+        cap_ms = guardrails.max_p99_ms
+    return bake(
+        target,
+        Candidate(candidate.old, new_version, candidate.model_version),
+        strategy,
+        percent,
+        bake_minutes,
+        guardrails,
+        cap_ms,
+        progress=print if progress else None,
     )
 
 
@@ -321,6 +451,10 @@ def list_models(*, dry_run: bool = False, settings: Settings | None = None) -> M
     s3 = target.client("s3")
     key = target.settings.model_key
     listed = s3.list_object_versions(Bucket=target.model_bucket, Prefix=key).get("Versions", [])
+    went_live: dict[str, list[str]] = {}
+    for record in load_records(target):
+        if record.get("outcome") == "promoted":
+            went_live.setdefault(str(record.get("model_version")), []).append(str(record["ended"]))
     found = []
     for v in listed:
         if v["Key"] != key:
@@ -333,6 +467,7 @@ def list_models(*, dry_run: bool = False, settings: Settings | None = None) -> M
                 int(v["Size"]),
                 head.get("Metadata", {}).get(SHA256),
                 v["LastModified"],
+                tuple(went_live.get(str(v["VersionId"]), ())),
             )
         )
     return ModelVersions(sorted(found, key=lambda m: m.last_modified, reverse=True))
@@ -366,23 +501,45 @@ def rollback_model(
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> RollbackResult | Plan:
-    """Serve the model version before the live one again: the live alias moves to a function
-    version pinning it (no copy, no re-upload; its signature is the one it was uploaded with)."""
+    """Serve the model that was live before the live one again (the rollout records say which;
+    without them, the version uploaded before it): the live alias moves back to the published
+    function version that served it (no publish, no copy, no re-upload; its signature is the one
+    it was uploaded with), or, if the function's code changed since, to a new one pinning it.
+    During an unfinished rollout (the alias split between two versions), every call goes back
+    to the old version."""
     target = target_for(settings)
     if dry_run:
         steps = (
-            "find the model version uploaded before the live one",
-            "pin it in a new function version and move the live alias there",
+            "find the model that was live before the live one (its rollout records)",
+            "move the live alias back to the function version that served it",
             "wait until the function serves it" if wait else "not wait for the function",
         )
         return Plan("rollback_model", target.settings.target, steps)
+    split = live_model.shares(target)
+    if len(split) > 1:  # a rollout's controller stopped mid-bake: end it on the old version
+        primary = split[0]
+        live_model.route(target, primary.function_version)
+        if wait:
+            verify_live(target, primary.model_version, timeout)
+        return RollbackResult(
+            f"s3://{target.outputs.model_bucket}/{target.settings.model_key}",
+            primary.model_version,
+            primary.function_version,
+            wait,
+        )
     versions = list_models(settings=target.settings)
     live = live_model.current(target)
     current = (
         live.model_version if live is not None else (versions[0].version_id if versions else "")
     )
     ids = [v.version_id for v in versions]
-    older = ids[ids.index(current) + 1 :] if current in ids else []
+    # the model live before the current one (its records say); without records, the one
+    # uploaded before it
+    before_current = previous_live(load_records(target), current)
+    if before_current in ids:
+        older = [str(before_current)]
+    else:
+        older = ids[ids.index(current) + 1 :] if current in ids else []
     if not older:
         raise ModelNotUploadedError(
             f"there is no model version before the live one ({len(versions)} version(s)); "
@@ -390,11 +547,35 @@ def rollback_model(
             error_type="NoPreviousVersion",
         )
     previous = next(v for v in versions if v.version_id == older[0])
-    pinned, _ = _go_live(target, previous.version_id, previous.sha256 or "", wait, timeout)
+    before = live_model.shares(target)
+    started = now_text()
+    published = live_model.published_for(target, previous.version_id)
+    if published is not None:  # moving the alias is the whole rollback
+        live_model.route(target, published)
+        function_version = published
+        if wait:
+            verify_live(target, previous.version_id, timeout)
+    else:  # the code changed since: publish the previous model on the current code
+        pinned, _ = _go_live(target, previous.version_id, previous.sha256 or "", wait, timeout)
+        function_version = pinned.function_version
+    save_record(
+        target,
+        RolloutRecord(
+            "rollback",
+            "promoted",
+            previous.version_id,
+            function_version,
+            before[0].model_version if before else "",
+            before[0].function_version if before else "",
+            started,
+            now_text(),
+            who(target),
+        ),
+    )
     outputs = target.outputs
     return RollbackResult(
         f"s3://{outputs.model_bucket}/{target.settings.model_key}",
         previous.version_id,
-        pinned.function_version,
+        function_version,
         wait,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from ops.aws import cloudformation
+from ops.aws import cloudformation, live_model
 from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.outputs import StackOutputs
@@ -33,6 +33,7 @@ class Status(Shown):
     resources: StackOutputs | None = field(default=None, repr=False)
     endpoint: str | None = None
     links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
+    serving: tuple[live_model.Share, ...] = field(default=(), repr=False)
 
     def card(self) -> Card:
         r = self.resources
@@ -57,6 +58,13 @@ class Status(Shown):
                 ("service stack", self.service_stack),
                 ("model version", self.model_version),
                 ("model sha256", self.model_sha256),
+                *(
+                    (
+                        f"function version {x.function_version}",
+                        f"{x.share:.0%} of calls, model {x.model_version}",
+                    )
+                    for x in self.serving
+                ),
                 *((f"alarm {name}", state) for name, state in self.alarms),
             ),
             details=() if r is None else r.named(),
@@ -84,6 +92,10 @@ class Status(Shown):
             "service_stack": self.service_stack,
             "model_version": self.model_version,
             "model_sha256": self.model_sha256,
+            "serving": [
+                {"function_version": x.function_version, "share": x.share, "model": x.model_version}
+                for x in self.serving
+            ],
             "alarms": dict(self.alarms),
             **(r.record() if r is not None else {}),
         }
@@ -128,12 +140,16 @@ def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status
     note = ""
     alarms: tuple[tuple[str, str], ...] = ()
     resources: StackOutputs | None = None
+    serving: tuple[live_model.Share, ...] = ()
     if service_stack:
         try:
             target.forget_outputs()  # status always reads the stacks afresh
             resources = target.outputs
+            serving = live_model.shares(target)
             served = describe_model(target).model
             version, sha = served.version_id, served.sha256
+            if serving:  # during a rollout the answer may come from either: the primary's
+                version, sha = serving[0].model_version, serving[0].model_sha256
         except OpsError as err:
             note = str(err)
         found = target.client("cloudwatch").describe_alarms(AlarmNamePrefix=s.service_stack_name)
@@ -158,4 +174,5 @@ def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status
         resources=resources,
         endpoint=endpoint,
         links=links,
+        serving=serving,
     )

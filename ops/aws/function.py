@@ -114,9 +114,16 @@ def predict_rows(target: Target, instances: list[Any]) -> PredictionAnswer:
     )
 
 
-def describe_model(target: Target) -> ModelDescription:
-    """Ask the function to look for a new model version now; which one serves, what it takes."""
-    body = invoke_function(target, {contract.EVENT_DESCRIBE: {}}).body
+def describe_model(target: Target, qualifier: str | None = None) -> ModelDescription:
+    """Ask the function to look for a new model version now; which one serves, what it takes.
+    Through the live alias, or the function version ``qualifier`` names."""
+    event: dict[str, Any] = {contract.EVENT_DESCRIBE: {}}
+    if qualifier is None:
+        body = invoke_function(target, event).body
+    else:
+        lam = target.client("lambda")
+        name = target.outputs.function_name
+        body = invoke(lam, name, event, qualifier, target.note_invocation).body
     if body.get("model") is None and isinstance(body.get(contract.NO_MODEL), str):
         raise ModelNotUploadedError(
             f"the function has no model to serve: {body[contract.NO_MODEL]}",

@@ -79,9 +79,9 @@ def _wait_updated(lam: Any, name: str) -> None:
         time.sleep(1.0)
 
 
-def pin(target: Target, model_version: str, model_sha256: str) -> LivePin:
-    """Make ``model_version`` (S3 version id) the live model; return when the alias points at a
-    published function version that serves it."""
+def publish(target: Target, model_version: str, model_sha256: str) -> str:
+    """A published function version of the current code pinning ``model_version`` (the alias
+    does not move): ``$LATEST``'s environment is updated, then a version is published."""
     lam = target.client("lambda")
     name = target.outputs.function_name
     _wait_updated(lam, name)
@@ -90,13 +90,114 @@ def pin(target: Target, model_version: str, model_sha256: str) -> LivePin:
     env.update({contract.ENV_MODEL_VERSION: model_version, contract.ENV_MODEL_SHA256: model_sha256})
     lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
     _wait_updated(lam, name)
-    published = str(lam.publish_version(FunctionName=name)["Version"])
+    return str(lam.publish_version(FunctionName=name)["Version"])
+
+
+def route(target: Target, primary: str, canary: str | None = None, weight: float = 0.0) -> None:
+    """Point the live alias at ``primary``, sending ``weight`` (0..1) of the calls to ``canary``
+    (a weighted alias: https://docs.aws.amazon.com/lambda/latest/dg/configuring-alias-routing.html).
+    Without a canary, every call goes to ``primary``."""
+    lam = target.client("lambda")
+    name = target.outputs.function_name
+    weights = {canary: round(weight, 4)} if canary is not None and weight > 0 else {}
+    routing = {"AdditionalVersionWeights": weights}
     try:
-        lam.update_alias(FunctionName=name, Name=contract.LIVE_ALIAS, FunctionVersion=published)
+        lam.update_alias(
+            FunctionName=name,
+            Name=contract.LIVE_ALIAS,
+            FunctionVersion=primary,
+            RoutingConfig=routing,
+        )
     except ClientError as err:
         if not _not_found(err):
             raise
-        lam.create_alias(FunctionName=name, Name=contract.LIVE_ALIAS, FunctionVersion=published)
+        lam.create_alias(
+            FunctionName=name,
+            Name=contract.LIVE_ALIAS,
+            FunctionVersion=primary,
+            RoutingConfig=routing,
+        )
+
+
+@dataclass(frozen=True)
+class Share:
+    """One function version the live alias routes to: its share of calls and its model."""
+
+    function_version: str
+    share: float
+    model_version: str
+    model_sha256: str
+
+
+def shares(target: Target) -> tuple[Share, ...]:
+    """Who serves the live alias's calls, primary first; () before the first upload."""
+    lam = target.client("lambda")
+    name = target.outputs.function_name
+    try:
+        alias = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
+    except ClientError as err:
+        if _not_found(err):
+            return ()
+        raise
+    weights = {
+        str(k): float(v)
+        for k, v in (
+            (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        ).items()
+    }
+    routed = [(str(alias["FunctionVersion"]), 1.0 - sum(weights.values())), *weights.items()]
+    out = []
+    for version, share in routed:
+        config = lam.get_function_configuration(FunctionName=name, Qualifier=version)
+        env = (config.get("Environment") or {}).get("Variables") or {}
+        out.append(
+            Share(
+                version,
+                round(share, 4),
+                str(env.get(contract.ENV_MODEL_VERSION, "")),
+                str(env.get(contract.ENV_MODEL_SHA256, "")),
+            )
+        )
+    return tuple(out)
+
+
+def _same_code(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two configurations that differ at most in the pinned model."""
+    pinned = {contract.ENV_MODEL_VERSION, contract.ENV_MODEL_SHA256}
+
+    def key(c: dict[str, Any]) -> tuple[Any, ...]:
+        env = (c.get("Environment") or {}).get("Variables") or {}
+        rest = sorted((k, v) for k, v in env.items() if k not in pinned)
+        return (c.get("CodeSha256"), c.get("MemorySize"), c.get("Timeout"), c.get("Role"), rest)
+
+    return key(a) == key(b)
+
+
+def published_for(target: Target, model_version: str) -> str | None:
+    """The newest published version that serves ``model_version`` on the current code and
+    configuration (a rollback moves the alias there: no publish, its environments may be warm)."""
+    lam = target.client("lambda")
+    name = target.outputs.function_name
+    latest = lam.get_function_configuration(FunctionName=name)
+    found: list[int] = []
+    for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name):
+        for config in page.get("Versions", []):
+            version = str(config.get("Version"))
+            env = (config.get("Environment") or {}).get("Variables") or {}
+            if (
+                version.isdigit()
+                and env.get(contract.ENV_MODEL_VERSION) == model_version
+                and _same_code(config, latest)
+            ):
+                found.append(int(version))
+    return str(max(found)) if found else None
+
+
+def pin(target: Target, model_version: str, model_sha256: str) -> LivePin:
+    """Make ``model_version`` (S3 version id) the live model for every call; return when the
+    alias points at a published function version that serves it."""
+    published = publish(target, model_version, model_sha256)
+    route(target, published)
     return LivePin(published, model_version, model_sha256)
 
 

@@ -4,7 +4,8 @@ Recorded into the local CloudWatch (moto's backend) as the services would, so al
 ``ops.metrics()`` see them:
 
 - ``AWS/Lambda`` ``Invocations``, ``Errors``, ``Throttles``, ``Duration`` by ``FunctionName``,
-  and by ``FunctionName`` + ``ExecutedVersion`` (the version an alias routed to);
+  by ``FunctionName`` + ``Resource`` (the version or alias asked for) and, for calls through an
+  alias, by ``FunctionName`` + ``Resource`` + ``ExecutedVersion`` (the version it ran);
   https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
 - ``AWS/States`` ``ExecutionsStarted``, ``ExecutionsSucceeded``, ``ExecutionsFailed``,
   ``ExecutionsTimedOut``, ``ExecutionsAborted`` by ``StateMachineArn``;
@@ -59,8 +60,23 @@ def record(
 
 
 def _function_dimensions(fn: Any) -> list[dict[str, str]]:
+    """The dimension sets Lambda publishes an invocation's metrics under: ``FunctionName``;
+    with ``Resource`` (``name:qualifier``) when a version or an alias was asked for; and, for a
+    call through an alias only, ``ExecutedVersion`` (the version the alias ran) with the alias as
+    ``Resource``. https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html"""
+    from ops.local.alias_routing import invoked_through
+
     name = str(fn.function_name)
-    return [{"FunctionName": name}, {"FunctionName": name, "ExecutedVersion": str(fn.version)}]
+    qualifier, alias = invoked_through()
+    dims = [{"FunctionName": name}]
+    if qualifier and qualifier.upper() != "$LATEST":
+        dims.append({"FunctionName": name, "Resource": f"{name}:{qualifier}"})
+    if alias:
+        resource = f"{name}:{alias}"
+        dims.append(
+            {"FunctionName": name, "Resource": resource, "ExecutedVersion": str(fn.version)}
+        )
+    return dims
 
 
 def lambda_invocation(fn: Any, errored: bool, duration_ms: float, log_lines: Iterable[str]) -> None:
@@ -137,3 +153,24 @@ def install_states() -> None:
 
     setattr(ex.Execution, "start", start)  # noqa: B010
     setattr(ex.BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect)  # noqa: B010
+
+
+def install_percentiles() -> None:
+    """GetMetricData answers percentile statistics (``p99``, ``p50``, ``p99.9``), as CloudWatch
+    does for any extended statistic; moto answered None for them.
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Statistics-definitions.html
+    """
+    from moto.cloudwatch.models import MetricDatum, Statistics
+
+    from ops.local import alarm_rules
+
+    original: Any = Statistics.get_statistics_for_type
+
+    def get_statistics_for_type(self: Any, stat: str) -> Any:
+        if not (stat.startswith("p") and stat[1:].replace(".", "", 1).isdigit()):
+            return original(self, stat)
+        values = [float(m.value) for m in self.metric_data or [] if isinstance(m, MetricDatum)]
+        return alarm_rules.statistic(values, stat)
+
+    setattr(Statistics, "get_statistics_for_type", get_statistics_for_type)  # noqa: B010

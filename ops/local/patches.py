@@ -21,6 +21,7 @@ import moto
 
 from ops.errors import LocalTargetError
 from ops.local import (
+    alias_routing,
     aws_metrics,
     cloudwatch_alarms,
     distributed_map,
@@ -656,6 +657,19 @@ PATCHES: tuple[Patch, ...] = (
         lambda: function_states.install(lambda_runtime.configured_state_dir),
     ),
     Patch(
+        "lambda-invoke-qualifier",
+        "Invoke runs the version or alias its Qualifier names (moto ran $LATEST whatever was "
+        "asked)",
+        alias_routing.install_qualifier,
+    ),
+    Patch(
+        "lambda-alias-routing",
+        "an invocation of a weighted alias runs its additional version with the weight's "
+        "probability (moto always ran the primary); routings Lambda refuses are refused "
+        "(over two versions, $LATEST, weights outside 0..1, different roles)",
+        alias_routing.install,
+    ),
+    Patch(
         "iam-role-enforcement",
         "calls signed with role (temporary) credentials are authorized against the role's "
         "policies; Invoke checked as lambda:InvokeFunction on the function, KMS on the key",
@@ -713,6 +727,12 @@ PATCHES: tuple[Patch, ...] = (
         "AWS/Lambda (Invocations, Errors, Throttles, Duration) and AWS/States (Executions*) "
         "metrics are recorded for what ran, with the function's EMF metrics",
         aws_metrics.install_states,
+    ),
+    Patch(
+        "cloudwatch-percentile-statistics",
+        "GetMetricData answers percentile statistics (p99, p50, ...) as CloudWatch does (moto "
+        "answered none)",
+        aws_metrics.install_percentiles,
     ),
     Patch(
         "cloudwatch-alarm-evaluation",

@@ -16,6 +16,8 @@ from tests.integration.conftest import Deployed
 EXPECTED = [
     "lambda-docker-less-runtime",
     "lambda-function-states",
+    "lambda-invoke-qualifier",
+    "lambda-alias-routing",
     "iam-role-enforcement",
     "s3-bucket-properties",
     "s3-bucket-policy-resource",
@@ -26,6 +28,7 @@ EXPECTED = [
     "stepfunctions-distributed-map",
     "cloudwatch-alarm-resource",
     "cloudwatch-aws-metrics",
+    "cloudwatch-percentile-statistics",
     "cloudwatch-alarm-evaluation",
     "cloudwatch-logs-ingestion",
     "sns-topic-policy-resource",

@@ -71,7 +71,12 @@ def cases(files: dict[str, Path]) -> st.SearchStrategy[list[str]]:
                 ),
             )
         ],
-        "upload-model": [(None, model_files)],
+        "upload-model": [
+            (None, model_files),
+            ("--rollout", st.sampled_from(["blue-green", "", "CANARY", "\x00"])),
+            ("--percent", st.sampled_from(["0", "100", "x", "-5", "9" * 400])),
+            ("--bake-minutes", st.sampled_from(["-1", "x", "1441", "nan"])),
+        ],
         "rollback-model": [],
         "list-models": [],
         "predict": [("--rows", BAD_JSON), ("--file", row_files)],

@@ -76,7 +76,7 @@ def test_model_versions_stay_a_tuple_and_show_as_a_card() -> None:
     )
     assert isinstance(versions, tuple) and versions[0].version_id == "v2"
     assert str(versions).startswith("Model versions: 1 version(s)")
-    assert versions.record() == {"versions": ["v2"], "sha256": ["a" * 64]}
+    assert versions.record() == {"versions": ["v2"], "sha256": ["a" * 64], "ever_live": []}
 
 
 def test_a_plot_is_an_inline_image_in_html() -> None:

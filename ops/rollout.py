@@ -1,0 +1,403 @@
+"""Safe model rollout: a new model serves a share of calls through a weighted alias, is judged
+on its own metrics against the old version's, and is promoted or rolled back by itself.
+
+Mechanism (and why not CodeDeploy): ``ops`` shifts the ``live`` alias's weights itself
+(``UpdateAlias`` with ``RoutingConfig``,
+https://docs.aws.amazon.com/lambda/latest/dg/configuring-alias-routing.html). A model change is
+not a CloudFormation update here (``upload_model`` publishes a function version pinning the
+model), CodeDeploy's Lambda deployments would need an application, a deployment group, a
+service role and an AppSpec per rollout for the same alias move, and the local target would
+have to emulate CodeDeploy too. The guardrails read the same CloudWatch metrics CodeDeploy's
+alarms would (``AWS/Lambda`` by ``ExecutedVersion``), so the judgement is AWS's data either way.
+
+Strategies: ``all-at-once`` (the alias moves; no bake), ``canary`` (``percent`` of calls for
+``bake_minutes``, then all) and ``linear`` (``percent`` more every ``bake_minutes``). While a
+rollout bakes, the process that started it must keep running (it is the controller); if it
+dies, ``status`` shows the split and ``rollback_model`` or another upload ends it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from ops import contract
+from ops.aws import live_model
+from ops.aws.target import Target
+from ops.display import Card, Shown
+from ops.errors import ConfigurationError
+
+Strategy = Literal["all-at-once", "canary", "linear"]
+STRATEGIES: tuple[str, ...] = ("all-at-once", "canary", "linear")
+PERIOD = 60  # seconds: the CloudWatch period the figures are read at (standard resolution)
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """When a new version is rolled back, read on the versions' own metrics during the bake.
+
+    - ``max_error_rate``: the new version's function errors over its invocations;
+    - ``max_invalid_increase``: its share of invalid requests above the old version's (a model
+      that refuses inputs the old one accepted);
+    - ``max_p99_ratio`` and ``p99_margin_ms``: its p99 duration over the old version's, breached
+      only when also ``p99_margin_ms`` slower (noise on fast models); ``max_p99_ms``: an absolute
+      cap (default: the p99 duration alarm's threshold, 80% of the function's timeout);
+    - ``min_invocations``: fewer calls than this on the new version by the end of the bake is
+      too little to judge, and rolls back (say 0 to promote on no traffic).
+    """
+
+    max_error_rate: float = 0.01
+    max_invalid_increase: float = 0.05
+    max_p99_ratio: float = 2.0
+    p99_margin_ms: float = 20.0
+    max_p99_ms: float | None = None
+    min_invocations: int = 10
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One function version's calls during a window (CloudWatch, by ``ExecutedVersion``)."""
+
+    function_version: str
+    invocations: int = 0
+    errors: int = 0
+    invalid: int = 0
+    p99_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.invocations if self.invocations else 0.0
+
+    @property
+    def invalid_rate(self) -> float:
+        return self.invalid / self.invocations if self.invocations else 0.0
+
+    def line(self) -> str:
+        p99 = f"{self.p99_ms:.0f} ms" if self.p99_ms is not None else "-"
+        return f"{self.invocations} calls, {self.errors} errors, {self.invalid} invalid, p99 {p99}"
+
+
+def breach(new: Figures, old: Figures, guardrails: Guardrails, cap_ms: float) -> str | None:
+    """Why the new version must be rolled back now (None: no breach so far)."""
+    g = guardrails
+    if new.invocations and new.error_rate > g.max_error_rate:
+        return (
+            f"version {new.function_version} failed {new.errors} of {new.invocations} calls "
+            f"({new.error_rate:.1%}, over the {g.max_error_rate:.1%} allowed)"
+        )
+    if new.invocations and new.invalid_rate > old.invalid_rate + g.max_invalid_increase:
+        return (
+            f"version {new.function_version} refused {new.invalid} of {new.invocations} requests "
+            f"as invalid ({new.invalid_rate:.1%}; the old version {old.invalid_rate:.1%})"
+        )
+    if new.p99_ms is not None:
+        if new.p99_ms > cap_ms:
+            return (
+                f"version {new.function_version}'s p99 duration {new.p99_ms:.0f} ms is over "
+                f"{cap_ms:.0f} ms"
+            )
+        if (
+            old.p99_ms is not None
+            and new.p99_ms > old.p99_ms * g.max_p99_ratio
+            and new.p99_ms > old.p99_ms + g.p99_margin_ms
+        ):
+            return (
+                f"version {new.function_version}'s p99 duration {new.p99_ms:.0f} ms is "
+                f"{new.p99_ms / old.p99_ms:.1f}x the old version's {old.p99_ms:.0f} ms "
+                f"(at most {g.max_p99_ratio:g}x allowed)"
+            )
+    return None
+
+
+def too_little(new: Figures, guardrails: Guardrails) -> str | None:
+    if new.invocations < guardrails.min_invocations:
+        return (
+            f"version {new.function_version} got {new.invocations} call(s) during the bake, "
+            f"under the {guardrails.min_invocations} needed to judge it; roll out when there "
+            "is traffic, or pass Guardrails(min_invocations=0)"
+        )
+    return None
+
+
+def weights(strategy: str, percent: float) -> tuple[float, ...]:
+    """The shares of calls the new version gets, step by step, before it gets them all."""
+    if strategy not in STRATEGIES:
+        raise ConfigurationError(
+            f"rollout must be one of {', '.join(STRATEGIES)}, not {strategy!r}"
+        )
+    if strategy == "all-at-once":
+        return ()
+    if not 0 < percent < 100:
+        raise ConfigurationError(
+            f"percent must be between 0 and 100 (exclusive) for a {strategy} rollout, not "
+            f"{percent}; e.g. percent=10"
+        )
+    if strategy == "canary":
+        return (percent / 100,)
+    steps = math.ceil(100 / percent) - 1
+    return tuple(round(percent * (i + 1) / 100, 4) for i in range(steps))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _query(qid: str, namespace: str, metric: str, dims: dict[str, str], stat: str) -> Any:
+    return {
+        "Id": qid,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+            },
+            "Period": PERIOD,
+            "Stat": stat,
+        },
+    }
+
+
+def read_figures(target: Target, version: str, since: datetime) -> Figures:
+    """``version``'s calls through the live alias since ``since``: AWS/Lambda's Invocations,
+    Errors and p99 Duration by ``ExecutedVersion`` (with ``Resource``, the alias), and the
+    function's own invalid-request count for that version."""
+    lam = target.client("lambda")
+    name = target.outputs.function_name
+    config = lam.get_function_configuration(FunctionName=name, Qualifier=version)
+    env = (config.get("Environment") or {}).get("Variables") or {}
+    function_dim, version_dim = contract.VERSION_DIMENSIONS
+    # Lambda's version-scoped metrics: calls through the alias, by the version that ran them
+    # (direct calls of a version, like ops' own check of a new one, are not among them)
+    dims = {function_dim: name, "Resource": f"{name}:{contract.LIVE_ALIAS}", version_dim: version}
+    own = {
+        function_dim: name,
+        version_dim: version,
+        "service": str(env.get("POWERTOOLS_SERVICE_NAME", "")),
+    }
+    queries = [
+        _query("n", "AWS/Lambda", "Invocations", dims, "Sum"),
+        _query("e", "AWS/Lambda", "Errors", dims, "Sum"),
+        _query("d", "AWS/Lambda", "Duration", dims, "p99"),
+        _query(
+            "i",
+            str(env.get("POWERTOOLS_METRICS_NAMESPACE", "")),
+            contract.INVALID_REQUESTS_METRIC,
+            own,
+            "Sum",
+        ),
+    ]
+    start = since.replace(second=0, microsecond=0)
+    answer = target.client("cloudwatch").get_metric_data(
+        MetricDataQueries=queries,
+        StartTime=start,
+        EndTime=datetime.now(UTC) + timedelta(seconds=PERIOD),
+    )
+    values = {r["Id"]: [float(v) for v in r.get("Values", [])] for r in answer["MetricDataResults"]}
+    durations = values.get("d") or []
+    return Figures(
+        version,
+        int(sum(values.get("n") or [])),
+        int(sum(values.get("e") or [])),
+        int(sum(values.get("i") or [])),
+        max(durations) if durations else None,  # the worst minute's p99
+    )
+
+
+# --------------------------------------------------------------------------- the record
+
+
+@dataclass(frozen=True)
+class RolloutStep:
+    percent: float
+    new: Figures
+    old: Figures
+
+
+@dataclass(frozen=True)
+class RolloutRecord(Shown):
+    """A rollout: who rolled what out, how, when, the figures it was judged on, the outcome."""
+
+    strategy: str
+    outcome: Literal["promoted", "rolled back"]
+    model_version: str
+    function_version: str
+    previous_model_version: str
+    previous_function_version: str
+    started: str
+    ended: str
+    who: str
+    reason: str = ""
+    bake_minutes: float = 0.0
+    steps: tuple[RolloutStep, ...] = field(default=(), repr=False)
+
+    @property
+    def promoted(self) -> bool:
+        return self.outcome == "promoted"
+
+    def card(self) -> Card:
+        last = self.steps[-1] if self.steps else None
+        return Card(
+            "Model rollout",
+            f"{self.strategy}: model version {self.model_version} {self.outcome}"
+            + (f": {self.reason}" if self.reason else ""),
+            ok=self.promoted,
+            key=(
+                ("strategy", self.strategy),
+                ("outcome", self.outcome),
+                ("new", f"model {self.model_version}, function version {self.function_version}"),
+                (
+                    "old",
+                    f"model {self.previous_model_version}, function version "
+                    f"{self.previous_function_version}",
+                ),
+            ),
+            details=(
+                ("steps", ", ".join(f"{s.percent:g}%" for s in self.steps)),
+                ("new version", last.new.line() if last else None),
+                ("old version", last.old.line() if last else None),
+                ("started", self.started),
+                ("ended", self.ended),
+                ("by", self.who),
+            ),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "model_version": self.model_version,
+            "previous_model_version": self.previous_model_version,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def records_prefix(model_key: str) -> str:
+    """Where rollout records are kept: beside the model (``m/x.pkl``: ``m/x.rollouts/``)."""
+    return model_key.rsplit(".", 1)[0] + ".rollouts/"
+
+
+def save_record(target: Target, record: RolloutRecord) -> str:
+    key = records_prefix(target.settings.model_key) + f"{record.ended}-{record.outcome[:1]}.json"
+    target.client("s3").put_object(
+        Bucket=target.model_bucket,
+        Key=key,
+        Body=record.to_json().encode(),
+        ContentType="application/json",
+    )
+    return key
+
+
+def load_records(target: Target) -> list[dict[str, Any]]:
+    """Every rollout record kept beside the model, oldest first (as JSON objects)."""
+    s3 = target.client("s3")
+    prefix = records_prefix(target.settings.model_key)
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=target.model_bucket, Prefix=prefix
+    ):
+        keys += [str(o["Key"]) for o in page.get("Contents", [])]
+    out = []
+    for key in sorted(keys):
+        body = s3.get_object(Bucket=target.model_bucket, Key=key)["Body"].read()
+        try:
+            out.append(json.loads(body))
+        except ValueError:
+            continue
+    return out
+
+
+def previous_live(records: list[dict[str, Any]], model_version: str) -> str | None:
+    """The model that was live before ``model_version`` last went live (None: not recorded)."""
+    for record in reversed(records):
+        if record.get("outcome") == "promoted" and record.get("model_version") == model_version:
+            return str(record.get("previous_model_version") or "") or None
+    return None
+
+
+def who(target: Target) -> str:
+    try:
+        return str(target.client("sts").get_caller_identity()["Arn"])
+    except Exception:  # the record is still worth keeping without it
+        return "unknown"
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --------------------------------------------------------------------------- the controller
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What a rollout moves between: the old and the new published versions and models."""
+
+    old: live_model.Share
+    new_function_version: str
+    model_version: str
+
+
+def bake(
+    target: Target,
+    candidate: Candidate,
+    strategy: str,
+    percent: float,
+    bake_minutes: float,
+    guardrails: Guardrails,
+    cap_ms: float,
+    progress: Callable[[str], None] | None = None,
+) -> RolloutRecord:
+    """Shift calls to the new version step by step, judging it as it serves; promote it, or
+    put every call back on the old version and say why."""
+    started = now_text()
+    since = datetime.now(UTC)
+    old_fv, new_fv = candidate.old.function_version, candidate.new_function_version
+    bake_seconds = max(0.0, bake_minutes * 60)
+    poll = min(30.0, max(1.0, bake_seconds / 10))
+    steps: list[RolloutStep] = []
+    reason: str | None = None
+
+    def figures() -> tuple[Figures, Figures]:
+        return read_figures(target, new_fv, since), read_figures(target, old_fv, since)
+
+    for share in weights(strategy, percent):
+        live_model.route(target, old_fv, new_fv, share)
+        deadline = time.monotonic() + bake_seconds
+        while True:
+            new, old = figures()
+            reason = breach(new, old, guardrails, cap_ms)
+            if progress is not None:
+                progress(f"{share:.0%} on version {new_fv}: {new.line()}; old: {old.line()}")
+            if reason is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        steps.append(RolloutStep(share * 100, new, old))
+        if reason is not None:
+            break
+    if reason is None and steps:
+        reason = too_little(steps[-1].new, guardrails)
+    if reason is None:
+        live_model.route(target, new_fv)
+    else:
+        live_model.route(target, old_fv)
+    return RolloutRecord(
+        strategy,
+        "promoted" if reason is None else "rolled back",
+        candidate.model_version,
+        new_fv,
+        candidate.old.model_version,
+        old_fv,
+        started,
+        now_text(),
+        who(target),
+        reason or "",
+        bake_minutes,
+        tuple(steps),
+    )

@@ -1,0 +1,473 @@
+"""Safe model rollout on the local target, over HTTP: weighted aliases route as Lambda routes
+them, guardrails read version-scoped metrics, a bad model is rolled back by itself."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+import ops
+from ops import contract
+from ops.aws import live_model
+from ops.aws.target import target_for
+from ops.modelfiles.demo_model import DemoModel
+from ops.rollout import Guardrails
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def rollout_stage(local_settings: ops.Settings, demo_model: DemoModel) -> ops.Settings:
+    """GIVEN a stage of its own with the demo model live."""
+    s = ops.Settings.resolve(
+        target="local",
+        local_port=local_settings.local_port,
+        state_dir=local_settings.state_dir,
+        stage="rollout",
+    )
+    ops.deploy(approve_security_changes=True, settings=s)
+    ops.upload_model(demo_model.path, settings=s)
+    return s
+
+
+def _lambda(settings: ops.Settings) -> Any:
+    return target_for(settings).client("lambda")
+
+
+def _function(settings: ops.Settings) -> str:
+    return target_for(settings).outputs.function_name
+
+
+def _two_versions(settings: ops.Settings) -> tuple[str, str]:
+    """The live version, and another published version of the same code and role."""
+    lam, name = _lambda(settings), _function(settings)
+    live = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)["FunctionVersion"]
+    config = lam.get_function_configuration(FunctionName=name)
+    env = dict(config["Environment"]["Variables"])
+    env["ROUTING_TEST"] = str(time.time())
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    other = str(lam.publish_version(FunctionName=name)["Version"])
+    assert other != live
+    return str(live), other
+
+
+# --------------------------------------------------------------------------- local target fixes
+
+
+def test_a_weighted_alias_routes_by_its_weight(rollout_stage: ops.Settings) -> None:
+    # GIVEN an alias whose primary is one version and which sends half the calls to another
+    lam, name = _lambda(rollout_stage), _function(rollout_stage)
+    primary, other = _two_versions(rollout_stage)
+    lam.create_alias(
+        FunctionName=name,
+        Name="split",
+        FunctionVersion=primary,
+        RoutingConfig={"AdditionalVersionWeights": {other: 0.5}},
+    )
+    # WHEN it is invoked 200 times
+    ran: Counter[str] = Counter()
+    for _ in range(200):
+        answer = lam.invoke(
+            FunctionName=name,
+            Qualifier="split",
+            Payload=json.dumps({contract.EVENT_DESCRIBE: {}}).encode(),
+        )
+        ran[answer["ExecutedVersion"]] += 1
+    # THEN both versions ran, about half each (binomial: 100 +- 7; the bounds are 5 sd)
+    print("executed versions:", dict(ran))
+    assert set(ran) == {primary, other}
+    assert 65 <= ran[other] <= 135, ran
+    # AND the version-scoped metrics count what each version ran
+    cloudwatch = target_for(rollout_stage).client("cloudwatch")
+    now = datetime.now(UTC)
+    counted = {}
+    for version in (primary, other):
+        stats = cloudwatch.get_metric_data(
+            MetricDataQueries=[
+                {
+                    "Id": "p99",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/Lambda",
+                            "MetricName": "Duration",
+                            "Dimensions": [
+                                {"Name": "FunctionName", "Value": name},
+                                {"Name": "Resource", "Value": f"{name}:split"},
+                                {"Name": "ExecutedVersion", "Value": version},
+                            ],
+                        },
+                        "Period": 60,
+                        "Stat": "p99",
+                    },
+                },
+                {
+                    "Id": "n",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/Lambda",
+                            "MetricName": "Invocations",
+                            "Dimensions": [
+                                {"Name": "FunctionName", "Value": name},
+                                {"Name": "Resource", "Value": f"{name}:split"},
+                                {"Name": "ExecutedVersion", "Value": version},
+                            ],
+                        },
+                        "Period": 60,
+                        "Stat": "Sum",
+                    },
+                },
+            ],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1),
+        )
+        by_id = {r["Id"]: r["Values"] for r in stats["MetricDataResults"]}
+        assert by_id["p99"] and all(v > 0 for v in by_id["p99"]), by_id
+        counted[version] = sum(by_id["n"])
+    assert counted[other] >= ran[other] and counted[primary] >= ran[primary]
+
+
+@pytest.mark.parametrize(
+    "routing, why",
+    [
+        ({"AdditionalVersionWeights": {"1": 0.1, "2": 0.1}}, "maximum of two"),
+        ({"AdditionalVersionWeights": {"OTHER": 1.5}}, "between 0.0 and 1.0"),
+        ({"AdditionalVersionWeights": {"PRIMARY": 0.1}}, "primary"),
+    ],
+)
+def test_lambda_refuses_a_routing_it_does_not_support(
+    rollout_stage: ops.Settings, routing: dict[str, Any], why: str
+) -> None:
+    lam, name = _lambda(rollout_stage), _function(rollout_stage)
+    primary, other = _two_versions(rollout_stage)
+    weights = {
+        {"OTHER": other, "PRIMARY": primary}.get(k, k): v
+        for k, v in routing["AdditionalVersionWeights"].items()
+    }
+    with pytest.raises(ClientError) as refused:
+        lam.update_alias(
+            FunctionName=name,
+            Name=contract.LIVE_ALIAS,
+            FunctionVersion=primary,
+            RoutingConfig={"AdditionalVersionWeights": weights},
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert why in refused.value.response["Error"]["Message"]
+
+
+def test_a_weighted_alias_cannot_point_at_latest(rollout_stage: ops.Settings) -> None:
+    lam, name = _lambda(rollout_stage), _function(rollout_stage)
+    _, other = _two_versions(rollout_stage)
+    with pytest.raises(ClientError) as refused:
+        lam.create_alias(
+            FunctionName=name,
+            Name="latest-split",
+            FunctionVersion="$LATEST",
+            RoutingConfig={"AdditionalVersionWeights": {other: 0.1}},
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_invoke_runs_the_version_its_qualifier_names(rollout_stage: ops.Settings) -> None:
+    # GIVEN two published versions, the live alias on the first
+    lam, name = _lambda(rollout_stage), _function(rollout_stage)
+    live, other = _two_versions(rollout_stage)
+    payload = json.dumps({contract.EVENT_DESCRIBE: {}}).encode()
+    # THEN each qualifier runs what it names ($LATEST only when asked for)
+    for qualifier, expected in (
+        (other, other),
+        (contract.LIVE_ALIAS, live),
+        ("$LATEST", "$LATEST"),
+    ):
+        answer = lam.invoke(FunctionName=name, Qualifier=qualifier, Payload=payload)
+        assert answer["ExecutedVersion"] == expected, (qualifier, answer["ExecutedVersion"])
+
+
+def _datapoints(settings: ops.Settings, metric: str, dims: dict[str, str]) -> float:
+    """How many datapoints ``metric`` has under exactly ``dims`` in the last minutes
+    (GetMetricData matches dimension sets exactly, as CloudWatch does)."""
+    now = datetime.now(UTC)
+    answer = (
+        target_for(settings)
+        .client("cloudwatch")
+        .get_metric_data(
+            MetricDataQueries=[
+                {
+                    "Id": "n",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/Lambda",
+                            "MetricName": metric,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+                        },
+                        "Period": 60,
+                        "Stat": "SampleCount",
+                    },
+                }
+            ],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1),
+        )
+    )
+    return sum(answer["MetricDataResults"][0]["Values"])
+
+
+def test_version_metrics_exist_for_alias_calls_only_under_lambdas_dimensions(
+    rollout_stage: ops.Settings,
+) -> None:
+    # GIVEN a version invoked directly 3 times, and through an alias pointing at it 2 times
+    lam, name = _lambda(rollout_stage), _function(rollout_stage)
+    _, version = _two_versions(rollout_stage)
+    lam.create_alias(FunctionName=name, Name="direct", FunctionVersion=version)
+    payload = json.dumps({contract.EVENT_DESCRIBE: {}}).encode()
+    for _ in range(3):
+        lam.invoke(FunctionName=name, Qualifier=version, Payload=payload)
+    for _ in range(2):
+        lam.invoke(FunctionName=name, Qualifier="direct", Payload=payload)
+    # THEN, as Lambda publishes them: by Resource for each qualifier, and by ExecutedVersion
+    # only for the alias's calls, always together with Resource (the alias)
+    # https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
+    by = _datapoints
+    assert (
+        by(rollout_stage, "Invocations", {"FunctionName": name, "Resource": f"{name}:{version}"})
+        == 3
+    )
+    alias = {"FunctionName": name, "Resource": f"{name}:direct"}
+    assert by(rollout_stage, "Invocations", alias) == 2
+    assert by(rollout_stage, "Invocations", {**alias, "ExecutedVersion": version}) == 2
+    assert by(rollout_stage, "Invocations", {"FunctionName": name, "ExecutedVersion": version}) == 0
+
+
+# --------------------------------------------------------------------------- rollouts
+
+BAKE_MINUTES = 0.25  # 15 s per step here; minutes on AWS (CloudWatch's period is a minute)
+
+
+def _fit(name: str, transform: Any, classifier: Any, folder: Path) -> Path:
+    """A model of the demo's features (so the same traffic is valid for all), saved as a file."""
+    import joblib
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from ops.modelfiles import demo_model as demo
+
+    data = demo.make_dataset(4000, seed=11)
+    x = data[demo.NUMERIC + demo.CATEGORICAL].copy()
+    x[demo.NUMERIC] = x[demo.NUMERIC] + 1.0  # fitted where log() is defined
+    features = ColumnTransformer(
+        [
+            ("num", transform, demo.NUMERIC),
+            ("cat", OneHotEncoder(handle_unknown="error", sparse_output=False), demo.CATEGORICAL),
+        ]
+    )
+    model = Pipeline([("features", features), ("classifier", classifier)]).fit(x, data[demo.TARGET])
+    path = folder / f"{name}.pkl"
+    joblib.dump(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A good model; one that refuses about 30% of real inputs (log of a feature that is often
+    0: "Input X contains infinity"); one several times slower (2,000 trees instead of boosting)."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from ops.modelfiles.demo_model import save_demo_model
+
+    folder = tmp_path_factory.mktemp("rollout-models")
+    return {
+        "good": save_demo_model(folder / "good.pkl", n_rows=3000).path,
+        "refuses": _fit(
+            "refuses", FunctionTransformer(np.log), LogisticRegression(max_iter=500), folder
+        ),
+        "slow": _fit(
+            "slow",
+            StandardScaler(),
+            RandomForestClassifier(n_estimators=2000, max_depth=6, random_state=1),
+            folder,
+        ),
+    }
+
+
+@dataclass
+class Traffic:
+    """A test client: one realtime request after another through the live alias, each
+    answer noted with the version that ran it and whether it failed."""
+
+    settings: ops.Settings
+    answers: list[tuple[str, bool]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        lam, name = _lambda(self.settings), _function(self.settings)
+        rows = ops.sample_rows(500, seed=21)
+        i = 0
+        while not self.stop.is_set():
+            payload = json.dumps({contract.EVENT_REALTIME: [rows[i % len(rows)]]}).encode()
+            i += 1
+            answer = lam.invoke(FunctionName=name, Qualifier=contract.LIVE_ALIAS, Payload=payload)
+            body = json.loads(answer["Payload"].read())
+            failed = bool(answer.get("FunctionError")) or "error" in body
+            self.answers.append((answer["ExecutedVersion"], failed))
+            time.sleep(0.02)
+
+    def failures(self, version: str) -> int:
+        return sum(1 for v, failed in self.answers if v == version and failed)
+
+    def served(self, version: str) -> int:
+        return sum(1 for v, _ in self.answers if v == version)
+
+
+@pytest.fixture
+def traffic(rollout_stage: ops.Settings) -> Iterator[Traffic]:
+    """GIVEN steady traffic on the live alias while the test runs."""
+    t = Traffic(rollout_stage)
+    thread = threading.Thread(target=t.run, daemon=True)
+    thread.start()
+    time.sleep(2)
+    yield t
+    t.stop.set()
+    thread.join(timeout=30)
+
+
+def _live(settings: ops.Settings) -> tuple[str, str]:
+    (primary,) = ops.status(settings=settings).serving
+    return primary.function_version, primary.model_version
+
+
+def test_a_good_model_as_a_10_percent_canary_is_promoted(
+    rollout_stage: ops.Settings, models: dict[str, Path], traffic: Traffic
+) -> None:
+    old_function, old_model = _live(rollout_stage)
+    # WHEN a good model is rolled out to 10% of the calls
+    result = ops.upload_model(
+        models["good"],
+        rollout="canary",
+        percent=10,
+        bake_minutes=BAKE_MINUTES,
+        progress=False,
+        settings=rollout_stage,
+    )
+    # THEN it is promoted: every call now goes to it
+    record = result.rollout
+    assert record is not None and record.outcome == "promoted", record
+    assert result.live and record.steps[0].percent == 10
+    assert _live(rollout_stage) == (result.function_version, result.version_id)
+    # AND during the bake it served about a tenth of the calls, judged on its own figures
+    new = record.steps[-1].new
+    print("canary:", new.line(), "| old:", record.steps[-1].old.line())
+    assert new.invocations >= Guardrails().min_invocations
+    assert traffic.served(result.function_version) > 0 and traffic.served(old_function) > 0
+    assert traffic.failures(old_function) == 0 and traffic.failures(result.function_version) == 0
+    # AND its record is kept beside the model, and list_models says when it went live
+    versions = {v.version_id: v for v in ops.list_models(settings=rollout_stage)}
+    assert versions[result.version_id].went_live and versions[old_model].went_live
+
+
+def test_a_model_that_refuses_real_inputs_is_rolled_back_by_itself(
+    rollout_stage: ops.Settings, models: dict[str, Path], traffic: Traffic
+) -> None:
+    old_function, old_model = _live(rollout_stage)
+    # GIVEN a batch running meanwhile (it uses the version live at its start)
+    batches: list[ops.BatchResult] = []
+    rows = ops.sample_rows(6000, seed=5)
+    batch = threading.Thread(
+        target=lambda: batches.append(
+            ops.run_batch(rows, slice_rows=500, progress=False, settings=rollout_stage)
+        )
+    )
+    batch.start()
+    # WHEN a model that refuses about 30% of real inputs is rolled out as a canary
+    result = ops.upload_model(
+        models["refuses"],
+        rollout="canary",
+        percent=20,
+        bake_minutes=BAKE_MINUTES,
+        progress=False,
+        settings=rollout_stage,
+    )
+    batch.join()
+    # THEN it is rolled back, saying why, and every call goes to the old version again
+    record = result.rollout
+    assert record is not None and record.outcome == "rolled back", record
+    assert "invalid" in record.reason and not result.live
+    print("rolled back:", record.reason)
+    assert _live(rollout_stage) == (old_function, old_model)
+    # AND no request the old version answered failed; the canary's did
+    assert traffic.failures(old_function) == 0
+    assert traffic.failures(record.function_version) > 0
+    # AND the batch kept working: every row answered, by one model
+    (done,) = batches
+    assert done.rows == done.succeeded == 6000 and done.model_versions == (old_model,)
+
+
+def test_a_much_slower_model_is_rolled_back_by_itself(
+    rollout_stage: ops.Settings, models: dict[str, Path], traffic: Traffic
+) -> None:
+    old_function, old_model = _live(rollout_stage)
+    result = ops.upload_model(
+        models["slow"],
+        rollout="linear",
+        percent=25,
+        bake_minutes=BAKE_MINUTES,
+        progress=False,
+        settings=rollout_stage,
+    )
+    record = result.rollout
+    assert record is not None and record.outcome == "rolled back", record
+    assert "p99 duration" in record.reason
+    print("rolled back:", record.reason)
+    assert _live(rollout_stage) == (old_function, old_model)
+    assert traffic.failures(old_function) == 0
+
+
+def test_a_manual_rollback_moves_the_alias_to_the_version_already_published(
+    rollout_stage: ops.Settings, models: dict[str, Path]
+) -> None:
+    # GIVEN a model promoted over another
+    before_function, before_model = _live(rollout_stage)
+    uploaded = ops.upload_model(models["good"], progress=False, settings=rollout_stage)
+    assert uploaded.live and uploaded.version_id != before_model
+    lam, name = _lambda(rollout_stage), _function(rollout_stage)
+    published = len(lam.list_versions_by_function(FunctionName=name)["Versions"])
+    # WHEN it is rolled back by hand
+    started = time.perf_counter()
+    rolled = ops.rollback_model(settings=rollout_stage)
+    seconds = time.perf_counter() - started
+    # THEN the previous model serves again from the function version that served it before
+    # (the alias moved; nothing was published or uploaded)
+    print(f"manual rollback: {seconds:.2f} s (the issue's goal: under 2 s)")
+    assert rolled.live and rolled.restored_version == before_model
+    assert rolled.function_version == before_function
+    assert len(lam.list_versions_by_function(FunctionName=name)["Versions"]) == published
+    assert _live(rollout_stage) == (before_function, before_model)
+
+
+def test_a_rollback_during_an_unfinished_rollout_puts_every_call_on_the_old_version(
+    rollout_stage: ops.Settings,
+) -> None:
+    # GIVEN the alias left split by a rollout whose controller stopped (30% on another version)
+    primary, other = _two_versions(rollout_stage)
+    live_model.route(target_for(rollout_stage), primary, other, 0.3)
+    split = ops.status(settings=rollout_stage).serving
+    assert [(s.function_version, s.share) for s in split] == [(primary, 0.7), (other, 0.3)]
+    # WHEN the user rolls back
+    rolled = ops.rollback_model(settings=rollout_stage)
+    # THEN every call goes to the old version again
+    assert rolled.live and rolled.function_version == primary
+    (only,) = ops.status(settings=rollout_stage).serving
+    assert (only.function_version, only.share) == (primary, 1.0)

@@ -1,0 +1,59 @@
+"""The rollout's pure rules: the steps of each strategy and when the guardrails are breached."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.errors import ConfigurationError
+from ops.rollout import Figures, Guardrails, breach, too_little, weights
+
+G = Guardrails()
+CAP = 24_000.0
+
+
+def test_each_strategy_has_its_steps() -> None:
+    assert weights("all-at-once", 10) == ()
+    assert weights("canary", 10) == (0.1,)
+    assert weights("linear", 25) == (0.25, 0.5, 0.75)
+    assert weights("linear", 30) == (0.3, 0.6, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "percent"), [("blue-green", 10), ("canary", 0), ("linear", 100)]
+)
+def test_a_wrong_rollout_is_refused_with_the_fix(strategy: str, percent: float) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        weights(strategy, percent)
+    assert "rollout" in str(refused.value) or "percent" in str(refused.value)
+
+
+def test_a_healthy_canary_breaches_nothing() -> None:
+    old = Figures("1", 900, 0, 9, 12.0)
+    new = Figures("2", 100, 0, 1, 13.0)
+    assert breach(new, old, G, CAP) is None and too_little(new, G) is None
+
+
+def test_function_errors_over_the_allowed_rate_roll_back() -> None:
+    why = breach(Figures("2", 100, 2, 0, 10.0), Figures("1", 900, 0, 0, 10.0), G, CAP)
+    assert why is not None and "failed 2 of 100" in why
+
+
+def test_more_invalid_requests_than_the_old_version_roll_back() -> None:
+    old = Figures("1", 900, 0, 18, 10.0)  # 2% invalid is normal traffic
+    assert breach(Figures("2", 100, 0, 6, 10.0), old, G, CAP) is None  # 6%: within +5 points
+    why = breach(Figures("2", 100, 0, 30, 10.0), old, G, CAP)
+    assert why is not None and "refused 30 of 100" in why
+
+
+def test_a_much_slower_version_rolls_back_but_noise_on_a_fast_one_does_not() -> None:
+    old = Figures("1", 900, 0, 0, 10.0)
+    assert breach(Figures("2", 100, 0, 0, 25.0), old, G, CAP) is None  # 2.5x but only +15 ms
+    why = breach(Figures("2", 100, 0, 0, 50.0), old, G, CAP)
+    assert why is not None and "5.0x" in why
+    capped = breach(Figures("2", 100, 0, 0, 30_000.0), Figures("1", 0), G, CAP)
+    assert capped is not None and "over 24000 ms" in capped
+
+
+def test_too_little_traffic_is_not_a_verdict_of_health() -> None:
+    assert too_little(Figures("2", 3), G) is not None
+    assert too_little(Figures("2", 3), Guardrails(min_invocations=0)) is None
