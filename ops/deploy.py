@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, overload
 
-from ops.aws import cloudformation, live_model
+from ops.aws import cloudformation
 from ops.aws.assembly import CloudAssembly
 from ops.aws.faults import user_facing
 from ops.aws.outputs import StackOutputs
@@ -23,6 +23,7 @@ from ops.display import Card, Link, Shown
 from ops.errors import ConfigurationError, SecurityApprovalError
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.plan import Plan
+from ops.rollout import restore_live
 from ops.security_changes import SecurityChange, security_changes
 from ops.settings import Settings
 
@@ -161,7 +162,7 @@ def deploy(
     changed = target.deploy_assembly(cloud)
     target.forget_outputs()
     if resolved.service_stack_name in changed:
-        live_model.repin(target)  # $LATEST was rewritten: the live model on the new code
+        restore_live(target)  # $LATEST was rewritten: the live model on the new code
     outputs = target.outputs
     return DeployResult(
         resolved.target,

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
+
 from ops import contract
 from ops.aws import live_model
 from ops.aws.target import Target
@@ -321,6 +323,32 @@ def previous_live(records: list[dict[str, Any]], model_version: str) -> str | No
     return None
 
 
+def restore_live(target: Target) -> None:
+    """After a deploy rewrote the function: the live model again, on the new code. A function
+    deployed afresh (after a teardown that kept the models) has no live alias yet: it gets the
+    model that was live last (the records say which; without records, the newest upload)."""
+    if live_model.current(target) is not None:
+        live_model.repin(target)
+        return
+    promoted = [r for r in load_records(target) if r.get("outcome") == "promoted"]
+    version = str(promoted[-1].get("model_version") or "") if promoted else ""
+    s3 = target.client("s3")
+    try:
+        head = s3.head_object(
+            Bucket=target.model_bucket,
+            Key=target.settings.model_key,
+            **({"VersionId": version} if version else {}),
+        )
+    except ClientError as err:
+        code = str(err.response.get("Error", {}).get("Code"))
+        if code in ("404", "403", "NoSuchKey", "NoSuchVersion", "AccessDenied"):
+            return  # no model uploaded yet (or none this caller may see): nothing to serve
+        raise
+    sha256 = (head.get("Metadata") or {}).get(contract.SHA256_METADATA)
+    if sha256 and head.get("VersionId"):
+        live_model.pin(target, str(head["VersionId"]), str(sha256))
+
+
 def who(target: Target) -> str:
     try:
         return str(target.client("sts").get_caller_identity()["Arn"])
@@ -367,20 +395,24 @@ def bake(
     def figures() -> tuple[Figures, Figures]:
         return read_figures(target, new_fv, since), read_figures(target, old_fv, since)
 
-    for share in weights(strategy, percent):
-        live_model.route(target, old_fv, new_fv, share)
-        deadline = time.monotonic() + bake_seconds
-        while True:
-            new, old = figures()
-            reason = breach(new, old, guardrails, cap_ms)
-            if progress is not None:
-                progress(f"{share:.0%} on version {new_fv}: {new.line()}; old: {old.line()}")
-            if reason is not None or time.monotonic() >= deadline:
+    try:
+        for share in weights(strategy, percent):
+            live_model.route(target, old_fv, new_fv, share)
+            deadline = time.monotonic() + bake_seconds
+            while True:
+                new, old = figures()
+                reason = breach(new, old, guardrails, cap_ms)
+                if progress is not None:
+                    progress(f"{share:.0%} on version {new_fv}: {new.line()}; old: {old.line()}")
+                if reason is not None or time.monotonic() >= deadline:
+                    break
+                time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            steps.append(RolloutStep(share * 100, new, old))
+            if reason is not None:
                 break
-            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
-        steps.append(RolloutStep(share * 100, new, old))
-        if reason is not None:
-            break
+    except BaseException:  # interrupted or failed mid-bake: every call back on the old version
+        live_model.route(target, old_fv)
+        raise
     if reason is None and steps:
         reason = too_little(steps[-1].new, guardrails)
     if reason is None:

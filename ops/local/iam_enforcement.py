@@ -180,11 +180,14 @@ def install() -> None:
             resources = _json_resources(
                 self.headers, self.raw_body, self.current_account, self.region
             ) or [resource]
+        # the signature covers the body as sent: for a request without one (GET, DELETE) moto
+        # signed its parsed parameters instead, so every such call with role credentials failed
+        bodiless = not self.raw_body and self.method in ("GET", "HEAD", "DELETE")
         request = iam_request_cls(
             account_id=self.current_account,
             method=self.method,
             path=path,
-            data=self.data,
+            data=b"" if bodiless else self.data,
             body=self.raw_body,
             headers=self.headers,
             action=IAM_ACTION_NAMES.get(self._get_action(), self._get_action()),
