@@ -316,8 +316,11 @@ def load_records(target: Target) -> list[dict[str, Any]]:
 
 
 def previous_live(records: list[dict[str, Any]], model_version: str) -> str | None:
-    """The model that was live before ``model_version`` last went live (None: not recorded)."""
+    """The model that was live before ``model_version`` was last rolled out (None: not
+    recorded). Rollbacks are skipped, so rolling back again walks further back."""
     for record in reversed(records):
+        if record.get("strategy") == "rollback":
+            continue
         if record.get("outcome") == "promoted" and record.get("model_version") == model_version:
             return str(record.get("previous_model_version") or "") or None
     return None

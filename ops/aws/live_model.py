@@ -40,23 +40,13 @@ def _not_found(err: ClientError) -> bool:
 
 
 def current(target: Target) -> LivePin | None:
-    """What the live alias serves now; None before the first upload."""
-    lam = target.client("lambda")
-    name = target.outputs.function_name
-    try:
-        alias = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
-    except ClientError as err:
-        if _not_found(err):
-            return None
-        raise
-    version = str(alias["FunctionVersion"])
-    config = lam.get_function_configuration(FunctionName=name, Qualifier=version)
-    env = (config.get("Environment") or {}).get("Variables") or {}
-    return LivePin(
-        version,
-        str(env.get(contract.ENV_MODEL_VERSION, "")),
-        str(env.get(contract.ENV_MODEL_SHA256, "")),
-    )
+    """What the live alias serves now (its primary version during a rollout); None before the
+    first upload."""
+    served = shares(target)
+    if not served:
+        return None
+    primary = served[0]
+    return LivePin(primary.function_version, primary.model_version, primary.model_sha256)
 
 
 def _wait_updated(lam: Any, name: str) -> None:

@@ -182,12 +182,14 @@ def install() -> None:
             ) or [resource]
         # the signature covers the body as sent: for a request without one (GET, DELETE) moto
         # signed its parsed parameters instead, so every such call with role credentials failed
+        # (S3's requests sign the payload's hash header, and S3IAMRequest reads its parameters)
         bodiless = not self.raw_body and self.method in ("GET", "HEAD", "DELETE")
+        unsigned_body = bodiless and iam_request_cls.__name__ == "IAMRequest"
         request = iam_request_cls(
             account_id=self.current_account,
             method=self.method,
             path=path,
-            data=b"" if bodiless else self.data,
+            data=b"" if unsigned_body else self.data,
             body=self.raw_body,
             headers=self.headers,
             action=IAM_ACTION_NAMES.get(self._get_action(), self._get_action()),

@@ -463,3 +463,18 @@ def test_stepfunctions_history_limit(deployed: Deployed) -> None:
     )
     events = [event for page in pages for event in page["events"]]
     assert len(events) == 25_000 and events[-1]["type"] == "ExecutionFailed"
+
+
+def test_role_signed_requests_without_a_body_pass_the_signature_check(deployed: Deployed) -> None:
+    # GIVEN a role that may read the function's configuration and its alias
+    allowed = {
+        "Effect": "Allow",
+        "Action": ["lambda:GetFunctionConfiguration", "lambda:GetAlias"],
+        "Resource": "*",
+    }
+    lam = _role_client(deployed, "lambda", "probe-get", [allowed])
+    # THEN its GET requests (no body: the signature covers the empty payload) are verified and
+    # authorized; moto used to sign the parsed parameters instead and answered 403
+    name = deployed.outputs.function_name
+    assert lam.get_function_configuration(FunctionName=name)["FunctionName"] == name
+    assert lam.get_alias(FunctionName=name, Name="live")["Name"] == "live"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.errors import ConfigurationError
-from ops.rollout import Figures, Guardrails, breach, too_little, weights
+from ops.rollout import Figures, Guardrails, breach, previous_live, too_little, weights
 
 G = Guardrails()
 CAP = 24_000.0
@@ -57,3 +57,25 @@ def test_a_much_slower_version_rolls_back_but_noise_on_a_fast_one_does_not() -> 
 def test_too_little_traffic_is_not_a_verdict_of_health() -> None:
     assert too_little(Figures("2", 3), G) is not None
     assert too_little(Figures("2", 3), Guardrails(min_invocations=0)) is None
+
+
+def test_rolling_back_walks_back_through_what_was_live() -> None:
+    def rec(strategy: str, outcome: str, model: str, previous: str) -> dict[str, str]:
+        return {
+            "strategy": strategy,
+            "outcome": outcome,
+            "model_version": model,
+            "previous_model_version": previous,
+        }
+
+    records = [
+        rec("all-at-once", "promoted", "A", ""),
+        rec("canary", "promoted", "B", "A"),
+        rec("canary", "rolled back", "C", "B"),  # never live: not a place to go back to
+        rec("all-at-once", "promoted", "D", "B"),
+        rec("rollback", "promoted", "B", "D"),
+    ]
+    assert previous_live(records, "D") == "B"
+    assert previous_live(records, "B") == "A"  # after the rollback to B, further back: A
+    assert previous_live(records, "A") is None
+    assert previous_live(records, "C") is None
