@@ -239,18 +239,23 @@ def verify_live(
 
 
 def _go_live(
-    target: Target, version_id: str, sha256: str, wait: bool, timeout: float
+    target: Target,
+    version_id: str,
+    sha256: str,
+    wait: bool,
+    timeout: float,
+    before: tuple[live_model.Share, ...],
 ) -> tuple[live_model.LivePin, float]:
-    """Pin the model; with ``wait``, verify it serves, else put the previous pin back."""
-    before = live_model.current(target)
+    """Pin the model; with ``wait``, verify it serves, else put the previous pin (the primary
+    of ``before``, what the alias served) back."""
     pinned = live_model.pin(target, version_id, sha256)
     if not wait:
         return pinned, 0.0
     try:
         return pinned, verify_live(target, version_id, timeout)
     except OpsError:
-        if before is not None:
-            live_model.pin(target, before.model_version, before.model_sha256)
+        if before:
+            live_model.pin(target, before[0].model_version, before[0].model_sha256)
         raise
 
 
@@ -371,7 +376,7 @@ def upload_model(
         )
         function_version, live, seconds = record.function_version, record.promoted, 0.0
     else:
-        pinned, seconds = _go_live(target, version_id, manifest.sha256, wait, timeout)
+        pinned, seconds = _go_live(target, version_id, manifest.sha256, wait, timeout, before)
         function_version, live = pinned.function_version, wait
         previous = before[0] if before else None
         record = RolloutRecord(
@@ -448,11 +453,15 @@ def list_models(*, dry_run: bool = False, settings: Settings | None = None) -> M
     if dry_run:
         steps = (f"list the versions of {target.settings.model_key} in the model bucket",)
         return Plan("list_models", target.settings.target, steps)
+    return _versions(target, load_records(target))
+
+
+def _versions(target: Target, records: list[dict[str, Any]]) -> ModelVersions:
     s3 = target.client("s3")
     key = target.settings.model_key
     listed = s3.list_object_versions(Bucket=target.model_bucket, Prefix=key).get("Versions", [])
     went_live: dict[str, list[str]] = {}
-    for record in load_records(target):
+    for record in records:
         if record.get("outcome") == "promoted":
             went_live.setdefault(str(record.get("model_version")), []).append(str(record["ended"]))
     found = []
@@ -527,15 +536,13 @@ def rollback_model(
             primary.function_version,
             wait,
         )
-    versions = list_models(settings=target.settings)
-    live = live_model.current(target)
-    current = (
-        live.model_version if live is not None else (versions[0].version_id if versions else "")
-    )
+    records = load_records(target)
+    versions = _versions(target, records)
+    current = split[0].model_version if split else (versions[0].version_id if versions else "")
     ids = [v.version_id for v in versions]
     # the model live before the current one (its records say); without records, the one
     # uploaded before it
-    before_current = previous_live(load_records(target), current)
+    before_current = previous_live(records, current)
     if before_current in ids:
         older = [str(before_current)]
     else:
@@ -547,7 +554,7 @@ def rollback_model(
             error_type="NoPreviousVersion",
         )
     previous = next(v for v in versions if v.version_id == older[0])
-    before = live_model.shares(target)
+    before = split
     started = now_text()
     published = live_model.published_for(target, previous.version_id)
     if published is not None:  # moving the alias is the whole rollback
@@ -556,7 +563,9 @@ def rollback_model(
         if wait:
             verify_live(target, previous.version_id, timeout)
     else:  # the code changed since: publish the previous model on the current code
-        pinned, _ = _go_live(target, previous.version_id, previous.sha256 or "", wait, timeout)
+        pinned, _ = _go_live(
+            target, previous.version_id, previous.sha256 or "", wait, timeout, before
+        )
         function_version = pinned.function_version
     save_record(
         target,

@@ -330,8 +330,10 @@ def restore_live(target: Target) -> None:
     """After a deploy rewrote the function: the live model again, on the new code. A function
     deployed afresh (after a teardown that kept the models) has no live alias yet: it gets the
     model that was live last (the records say which; without records, the newest upload)."""
-    if live_model.current(target) is not None:
-        live_model.repin(target)
+    live = live_model.current(target)
+    if live is not None:
+        if live.model_version:
+            live_model.pin(target, live.model_version, live.model_sha256)
         return
     promoted = [r for r in load_records(target) if r.get("outcome") == "promoted"]
     version = str(promoted[-1].get("model_version") or "") if promoted else ""

@@ -189,11 +189,3 @@ def pin(target: Target, model_version: str, model_sha256: str) -> LivePin:
     published = publish(target, model_version, model_sha256)
     route(target, published)
     return LivePin(published, model_version, model_sha256)
-
-
-def repin(target: Target) -> LivePin | None:
-    """After a deploy rewrote ``$LATEST``: publish the new code with the live model again."""
-    live = current(target)
-    if live is None or not live.model_version:
-        return None
-    return pin(target, live.model_version, live.model_sha256)
