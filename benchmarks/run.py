@@ -1,10 +1,12 @@
 """Run every benchmark; print the table; write results/latest.json and results/latest.png.
 
 make bench        # or: python -m benchmarks.run
+python -m benchmarks.run --batch-rows 10000000   # only the batch, at 10 million rows
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 import time
@@ -53,8 +55,22 @@ def plot(rows: list[Row], path: Path) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--batch-rows",
+        type=int,
+        help="run only the batch benchmark, at this many rows (e.g. 10000000); results are "
+        "printed, latest.json is left as it is",
+    )
+    args = parser.parse_args()
     started = time.monotonic()
     model_path = save_demo_model(Path(tempfile.mkdtemp()) / "mejor_modelo.pkl").path
+    if args.batch_rows:
+        only, phases = local_target_bench.batch_only(args.batch_rows, model_path)
+        print(table(only))
+        print(f"batch phases (s): {phases}")
+        print(f"machine: {machine()}; took {time.monotonic() - started:.0f} s")
+        return
     rows: list[Row] = []
     rows += handler_bench.run(model_path)
     cold_rows, cold_breakdown = cold_start_bench.run(model_path)

@@ -95,10 +95,7 @@ class BatchPipeline(Construct):
             item_selector={
                 "batch_slice": {
                     "bucket": batch_bucket.bucket_name,
-                    "input_key.$": "$$.Map.Item.Value.input_key",
-                    "output_key.$": "$$.Map.Item.Value.output_key",
-                    "first_row.$": "$$.Map.Item.Value.first_row",
-                    "rows.$": "$$.Map.Item.Value.rows",
+                    **{f"{k}.$": f"$$.Map.Item.Value.{k}" for k in names.CONTRACT.SLICE_FIELDS},
                 },
                 "failure_key.$": "$$.Map.Item.Value.failure_key",
                 "function_version.$": "$.function_version",

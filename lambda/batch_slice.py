@@ -1,5 +1,7 @@
-"""One batch work item: read a JSONL slice from S3, predict it, write one result line per row.
+"""One batch work item: read a slice from S3, predict it, write one result per row.
 
+A slice is Parquet (the columnar path, ``columnar_slice``) or JSON lines (rows checked one by
+one, below); its results are written in the same format.
 Event: ``{"batch_slice": {"bucket", "input_key", "output_key", "first_row", "rows"}}``. The
 function trusts no caller-supplied location: the bucket must be its own batch bucket (from its
 environment) and both keys must be well-formed slice keys of the same run
@@ -18,7 +20,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contract import RESULT_MODEL_METADATA, parse_batch_key
+from columnar_slice import predict_frame, read_table, write_table
+from contract import (
+    RESULT_ERROR_TYPE,
+    RESULT_FAILED_METADATA,
+    RESULT_MODEL_METADATA,
+    RESULT_ROWS_METADATA,
+    parse_batch_key,
+)
 from inference_core import ModelSchema, loads_strict, predict_records
 from inference_errors import BatchSliceError
 from model_loader import LoadedModel
@@ -32,6 +41,7 @@ class SliceRef:
     input_key: str
     output_key: str
     first_row: int
+    probabilities: bool = True
 
     @classmethod
     def from_event(cls, item: Any, batch_bucket: str | None) -> SliceRef:
@@ -41,6 +51,7 @@ class SliceRef:
             raise BatchSliceError("batch_slice must be an object with bucket/input_key/output_key")
         bucket, input_key, output_key = (item.get(k) for k in ("bucket", "input_key", "output_key"))
         first_row = item.get("first_row", 0)
+        probabilities = item.get("probabilities", True)
         if not batch_bucket:
             raise BatchSliceError("the function has no BATCH_BUCKET; deploy the stack again")
         if bucket != batch_bucket:
@@ -49,16 +60,26 @@ class SliceRef:
             raise BatchSliceError("batch_slice.input_key and .output_key must be strings")
         source, target = parse_batch_key(input_key), parse_batch_key(output_key)
         if source is None or source[1] != "input":
-            raise BatchSliceError("batch_slice.input_key is not batch/<run id>/input/part-N.jsonl")
+            raise BatchSliceError(
+                "batch_slice.input_key is not batch/<run id>/input/part-N.parquet (or .jsonl)"
+            )
         if target is None or target[1] != "output":
             raise BatchSliceError(
-                "batch_slice.output_key is not batch/<run id>/output/part-N.jsonl"
+                "batch_slice.output_key is not batch/<run id>/output/part-N.parquet (or .jsonl)"
             )
         if source[0] != target[0]:
             raise BatchSliceError("batch_slice input and output keys belong to different runs")
+        if _format(input_key) != _format(output_key):
+            raise BatchSliceError("batch_slice input and output keys have different formats")
         if type(first_row) is not int or not 0 <= first_row < 10**12:
             raise BatchSliceError("batch_slice.first_row must be a whole number >= 0")
-        return cls(bucket, input_key, output_key, first_row)
+        if type(probabilities) is not bool:
+            raise BatchSliceError("batch_slice.probabilities must be true or false")
+        return cls(bucket, input_key, output_key, first_row, probabilities)
+
+
+def _format(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
 
 
 def parse_lines(text: str) -> list[Any]:
@@ -104,18 +125,35 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
         body = s3.get_object(Bucket=ref.bucket, Key=ref.input_key)["Body"].read()
     except ClientError as err:
         raise BatchSliceError(f"cannot read s3://{ref.bucket}/{ref.input_key}: {err}") from err
-    text = body.decode("utf-8", errors="replace")
-    records = predict_lines(text, model.estimator, model.schema, ref.first_row)
-    failed = sum(1 for r in records if "error" in r)
-    lines = [json.dumps(r, separators=(",", ":")) for r in records]
+    if _format(ref.input_key) == "parquet":
+        results = predict_frame(
+            model.estimator, model.schema, read_table(body), ref.first_row, ref.probabilities
+        )
+        rows = len(results)
+        failed = int(results[RESULT_ERROR_TYPE].notna().sum())
+        output, content_type = write_table(results), "application/vnd.apache.parquet"
+    else:
+        text = body.decode("utf-8", errors="replace")
+        records = predict_lines(text, model.estimator, model.schema, ref.first_row)
+        if not ref.probabilities:
+            for record in records:
+                record.pop("probabilities", None)
+        rows, failed = len(records), sum(1 for r in records if "error" in r)
+        lines = [json.dumps(r, separators=(",", ":")) for r in records]
+        output, content_type = ("\n".join(lines) + "\n").encode(), "application/x-ndjson"
     try:
         s3.put_object(
             Bucket=ref.bucket,
             Key=ref.output_key,
-            Body=("\n".join(lines) + "\n").encode(),
-            ContentType="application/x-ndjson",
-            # which model predicted these rows (ops checks the batch ran on one version)
-            Metadata={RESULT_MODEL_METADATA: model.version_id or "null"},
+            Body=output,
+            ContentType=content_type,
+            # which model predicted these rows (ops checks the batch ran on one version), and
+            # the counts (a batch whose results stay in S3 is counted from these alone)
+            Metadata={
+                RESULT_MODEL_METADATA: model.version_id or "null",
+                RESULT_ROWS_METADATA: str(rows),
+                RESULT_FAILED_METADATA: str(failed),
+            },
         )
     except ClientError as err:
         raise BatchSliceError(f"cannot write s3://{ref.bucket}/{ref.output_key}: {err}") from err
@@ -123,8 +161,8 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
         "input_key": ref.input_key,
         "output_key": ref.output_key,
         "first_row": ref.first_row,
-        "rows": len(records),
-        "succeeded": len(records) - failed,
+        "rows": rows,
+        "succeeded": rows - failed,
         "failed": failed,
         "model": model.describe(),
     }

@@ -65,15 +65,37 @@ DEFAULT_MAX_ROWS = 1000  # rows per realtime request (MAX_ROWS in the function's
 #   batch/<run id>/manifest.json        the slice list (ops writes it; the state machine's
 #                                       Distributed Map reads it: the list never enters the state)
 #   batch/<run id>/input/<slice>        rows (ops -> function)
-#   batch/<run id>/output/<slice>       one result line per row (function -> ops), with the model
-#                                       version that predicted them as object metadata
+#   batch/<run id>/output/<slice>       one result per row (function -> ops), in the input's
+#                                       format, with the model version that predicted them and
+#                                       the slice's counts as object metadata
 #   batch/<run id>/failed/<slice>.json  the caught error of a slice that failed for good
 #                                       (state machine -> ops)
 # Run ids have a fixed length, so the IAM patterns of each kind (which spell the run id with `?`)
 # can never match another kind's key.
 RUN_ID_LENGTH = 24
 RUN_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
-SLICE_NAME = re.compile(r"part-\d{9}\.jsonl")
+# A slice is Parquet (a table: the columnar path, no per-row work in the function) or JSON lines
+# (rows that are not a table: lists, mixed cell types, lines that are not JSON; checked row by
+# row). Its results are written in the same format.
+SLICE_FORMATS = ("parquet", "jsonl")
+SLICE_NAME = re.compile(r"part-\d{9}\.(?:parquet|jsonl)")
+# Columns of a Parquet result slice: the input row's number, the prediction (null for an error
+# row), one probability column per class (classifiers), and the error's type and text (null for
+# a predicted row)
+RESULT_ROW = "row"
+RESULT_PREDICTION = "prediction"
+RESULT_PROBABILITY_PREFIX = "p_"
+RESULT_ERROR_TYPE = "error_type"
+RESULT_ERROR = "error"
+# A work item's fields (the manifest's items, passed to the function by the Distributed Map's
+# ItemSelector): whether results carry each class's probability (a classifier's second pass of
+# its final estimator, when its predict does not come from predict_proba; off: labels only, as
+# model.predict returns)
+SLICE_FIELDS = ("input_key", "output_key", "first_row", "rows", "probabilities")
+# S3 metadata of an output slice: how many rows it has and how many of them are errors (so a
+# batch whose results stay in S3 is counted without reading them)
+RESULT_ROWS_METADATA = "rows"
+RESULT_FAILED_METADATA = "failed"
 MANIFEST_NAME = "manifest.json"
 RESULT_MODEL_METADATA = "model-version"  # S3 metadata of an output slice: its model version
 
@@ -91,9 +113,11 @@ def signing_message(model_key: str, sha256: str, sklearn_version: str) -> bytes:
     ).encode()
 
 
-def batch_key(run_id: str, kind: str, index: int) -> str:
+def batch_key(run_id: str, kind: str, index: int, slice_format: str = "parquet") -> str:
     """The S3 key of slice ``index`` of a run, ``kind`` being input or output."""
-    return f"batch/{run_id}/{kind}/part-{index:09d}.jsonl"
+    if slice_format not in SLICE_FORMATS:
+        raise ValueError(f"slice format {slice_format!r} is not one of {SLICE_FORMATS}")
+    return f"batch/{run_id}/{kind}/part-{index:09d}.{slice_format}"
 
 
 def batch_pattern(kind: str) -> str:

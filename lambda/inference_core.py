@@ -415,7 +415,16 @@ def _split(estimator: Any) -> tuple[list[Any], Any]:
 
 
 def predict(estimator: Any, model_input: Any) -> Predictions:
-    """Predict and convert to JSON-ready Python values: labels are always ``predict``'s own.
+    """Predict and convert to JSON-ready Python values (see ``predict_arrays``)."""
+    labels, proba, one_pass = predict_arrays(estimator, model_input)
+    return Predictions(
+        labels.tolist(), proba.tolist() if proba is not None else None, one_pass=one_pass
+    )
+
+
+def predict_arrays(estimator: Any, model_input: Any) -> tuple[Any, Any, bool]:
+    """Labels (always ``predict``'s own), probabilities (classifiers) as arrays, and whether
+    ``predict`` came from the same ``predict_proba`` pass.
 
     The pipeline's transforms run once for both answers. For a classifier, ``predict_proba`` runs
     first; ``predict`` then runs on a shallow copy of the final estimator whose
@@ -430,7 +439,7 @@ def predict(estimator: Any, model_input: Any) -> Predictions:
     for transform in transforms:
         data = transform.transform(data)
     if not hasattr(final, "predict_proba"):
-        return Predictions(np.asarray(final.predict(data)).tolist(), None)
+        return np.asarray(final.predict(data)), None, False
     proba = np.asarray(final.predict_proba(data))
     reused: list[bool] = []
 
@@ -444,7 +453,7 @@ def predict(estimator: Any, model_input: Any) -> Predictions:
     shadow.__dict__.update(final.__dict__)
     shadow.predict_proba = same_pass
     labels = np.asarray(shadow.predict(data))
-    return Predictions(labels.tolist(), proba.tolist(), one_pass=bool(reused))
+    return labels, proba, bool(reused)
 
 
 MODEL_REFUSALS = (ValueError, TypeError)  # what a scikit-learn model raises for input it refuses

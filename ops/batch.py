@@ -1,10 +1,12 @@
 """run_batch: any number of rows through the state machine; one result row per input row.
 
-Rows go to S3 as JSONL slices with a manifest listing them; the execution input names the
-manifest (the state machine's Distributed Map reads it, so neither rows nor the slice list
-travel in its state). The function writes one result line per row back to S3; a slice that
-fails for good has its caught error written to S3 by the state machine. Results are read back
-in input order and stay in the batch bucket under ``batch/<run_id>/``.
+Rows go to S3 as slices (Parquet for a table, JSON lines otherwise: ``ops.batch_io``) with a
+manifest listing them; the execution input names the manifest (the state machine's Distributed
+Map reads it, so neither rows nor the slice list travel in its state). The function writes one
+result per row back to S3, in the slice's format, with the slice's counts as object metadata; a
+slice that fails for good has its caught error written to S3 by the state machine. Results are
+read back in input order (or, with ``download=False``, only counted) and stay in the batch
+bucket under ``batch/<run_id>/`` until the bucket's expiry.
 """
 
 from __future__ import annotations
@@ -17,14 +19,24 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 import pandas as pd
+from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from ops import contract
+from ops import contract, validate
 from ops.aws import live_model
 from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
 from ops.aws.target import Target, target_for
-from ops.batch_io import SliceItem, assemble, plan_slices, read_lines, slice_rows_for
+from ops.batch_io import (
+    BatchInput,
+    SliceItem,
+    assemble,
+    error_rows,
+    parquet_results,
+    plan_slices,
+    read_input,
+    slice_rows_for,
+)
 from ops.display import Card, Link, Shown
 from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
 from ops.plan import Plan
@@ -43,17 +55,32 @@ class BatchResult(Shown):
     failed: int
     failed_slices: int
     slices: int
-    results: pd.DataFrame = field(repr=False, compare=False)
+    # one row per input row; None when the results were left in S3 (``download=False``)
+    results: pd.DataFrame | None = field(repr=False, compare=False)
     run_id: str = field(repr=False, compare=False, default="")
     output_uri: str = field(repr=False, compare=False, default="")
     seconds: float = field(repr=False, compare=False, default=0.0)
     timings: dict[str, float] = field(repr=False, compare=False, default_factory=dict)
     model_versions: tuple[str, ...] = field(repr=False, compare=False, default=())
     links: tuple[Link, ...] = field(repr=False, compare=False, default=())
+    # rows the results in S3 account for (their metadata), when they were not downloaded
+    counted: int = field(repr=False, compare=False, default=0)
+    # the result objects, in input order (Parquet or JSON lines; column/field `row`)
+    result_keys: tuple[str, ...] = field(repr=False, compare=False, default=())
+
+    @property
+    def downloaded(self) -> bool:
+        return self.results is not None
+
+    @property
+    def result_rows(self) -> int:
+        return len(self.results) if self.results is not None else self.counted
 
     @property
     def accounted_for(self) -> bool:
-        """One result row per input row, in input order."""
+        """One result row per input row, in input order (counted in S3 when not downloaded)."""
+        if self.results is None:
+            return self.counted == self.rows
         return len(self.results) == self.rows and bool(
             (self.results["row"].to_numpy() == range(self.rows)).all()
         )
@@ -69,9 +96,10 @@ class BatchResult(Shown):
                 ("errors", self.failed),
                 (
                     "result rows",
-                    f"{len(self.results):,}, in input order"
+                    f"{self.result_rows:,}, in input order"
+                    + ("" if self.downloaded else f", left in {self.output_uri}")
                     if self.accounted_for
-                    else f"{len(self.results):,}: NOT one per input row",
+                    else f"{self.result_rows:,}: NOT one per input row",
                 ),
                 ("slices", f"{self.slices:,} ({self.failed_slices:,} failed)"),
             ),
@@ -82,7 +110,14 @@ class BatchResult(Shown):
                 ("seconds", round(self.seconds, 1) if self.seconds else None),
             ),
             links=self.links,
-            notes=("`.results` has one row per input row; `.errors()` the error rows",),
+            notes=(
+                ("`.results` has one row per input row; `.errors()` the error rows",)
+                if self.downloaded
+                else (
+                    f"results stay in {self.output_uri} (one object per slice, column `row` is "
+                    "the input row): pandas.read_parquet reads them as they are",
+                )
+            ),
         )
 
     def record(self) -> dict[str, Any]:
@@ -92,35 +127,60 @@ class BatchResult(Shown):
             "failed": self.failed,
             "slices": self.slices,
             "failed_slices": self.failed_slices,
-            "result_rows": len(self.results),
+            "result_rows": self.result_rows,
             "accounted_for": self.accounted_for,
         }
 
     def errors(self) -> pd.DataFrame:
         """The result rows that are errors (invalid input or a failed slice)."""
+        if self.results is None:
+            raise ConfigurationError(
+                f"the results were left in S3 ({self.output_uri}); run the batch with "
+                "download=True, or read them with pandas.read_parquet"
+            )
         return self.results[self.results["error_type"].notna()]
 
 
-def _upload(target: Target, bucket: str, items: list[tuple[str, str]]) -> None:
+def _upload(target: Target, bucket: str, rows: BatchInput, slices: list[SliceItem]) -> None:
+    """Each slice's bytes are made and sent in a worker thread (Parquet encoding and the
+    requests overlap); the manifest goes last, once every slice is there."""
     s3 = target.client("s3")
+
+    def send(item: SliceItem) -> None:
+        body = rows.slice_body(item.first_row, item.rows)
+        s3.put_object(Bucket=bucket, Key=item.input_key, Body=body)
+
     with ThreadPoolExecutor(IO_THREADS) as pool:
-        list(
-            pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1].encode()), items)
-        )
+        list(pool.map(send, slices))
 
 
 @dataclass(frozen=True)
 class _Found:
-    """What a finished batch left in S3: result records, caught slice errors, model versions."""
+    """What a finished batch left in S3: one frame per slice (results or its rows as errors)
+    for Parquet runs, result records and caught slice errors for JSON-lines runs, and the model
+    versions that predicted it."""
 
+    frames: list[pd.DataFrame]
     records: list[dict[str, Any]]
     failed_slices: list[dict[str, Any]]
     model_versions: tuple[str, ...]
 
 
-def _download(target: Target, bucket: str, slices: list[SliceItem]) -> _Found:
+def _caught(body: bytes) -> dict[str, Any]:
+    try:
+        caught = json.loads(body)
+    except ValueError:
+        caught = None
+    if not isinstance(caught, dict):
+        caught = {"Error": "SliceFailed", "Cause": body.decode(errors="replace")}
+    return caught
+
+
+def _download(
+    target: Target, bucket: str, slices: list[SliceItem], classes: list[Any] | None
+) -> _Found:
     """Each slice's results, or else the error the state machine recorded for it (neither:
-    its rows are reported as missing by ``assemble``)."""
+    its rows are reported as missing)."""
     s3 = target.client("s3")
 
     def read(key: str) -> tuple[bytes, dict[str, str]] | None:
@@ -130,25 +190,34 @@ def _download(target: Target, bucket: str, slices: list[SliceItem]) -> _Found:
             return None
         return got["Body"].read(), got.get("Metadata") or {}
 
-    def fetch(item: SliceItem) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
+    def fetch(item: SliceItem) -> tuple[Any, dict[str, Any] | None, str | None]:
+        parquet = item.output_key.endswith(".parquet")
         output = read(item.output_key)
         if output is not None:
             body, metadata = output
+            version = metadata.get(contract.RESULT_MODEL_METADATA)
+            if parquet:
+                return parquet_results(item, body, classes), None, version
             records = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-            return records, None, metadata.get(contract.RESULT_MODEL_METADATA)
+            return records, None, version
         failure = read(item.failure_key)
-        if failure is None:
-            return [], None, None
-        try:
-            caught = json.loads(failure[0])
-        except ValueError:
-            caught = {"Error": "SliceFailed", "Cause": failure[0].decode(errors="replace")}
-        return [], {"input_key": item.input_key, "error": caught}, None
+        caught = _caught(failure[0]) if failure is not None else None
+        if not parquet:
+            failed = {"input_key": item.input_key, "error": caught} if caught else None
+            return [], failed, None
+        if caught is None:
+            missing = f"no results in {item.output_key} and no recorded failure"
+            return error_rows(item, "ResultMissing", missing, classes), None, None
+        error_type = str(caught.get("Error", "SliceFailed"))
+        frame = error_rows(item, error_type, str(caught.get("Cause", "")), classes)
+        return frame, {"input_key": item.input_key, "error": caught}, None
 
     with ThreadPoolExecutor(IO_THREADS) as pool:
         fetched = list(pool.map(fetch, slices))
+    frames = [got for got, _, _ in fetched if isinstance(got, pd.DataFrame)]
     return _Found(
-        [record for records, _, _ in fetched for record in records],
+        frames,
+        [record for got, _, _ in fetched if isinstance(got, list) for record in got],
         [failed for _, failed, _ in fetched if failed is not None],
         tuple(sorted({version for _, _, version in fetched if version})),
     )
@@ -159,12 +228,51 @@ def read_results(
 ) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
     """One row per input row of a finished batch (its results, or its slice's error), how many
     slices failed, and the model versions that predicted it."""
-    found = _download(target, bucket, slices)
+    found = _download(target, bucket, slices, classes)
     rows = sum(item.rows for item in slices)
-    return (
-        assemble(rows, found.records, found.failed_slices, slices, classes),
-        len(found.failed_slices),
-        found.model_versions,
+    if found.frames:
+        results = pd.concat(found.frames, ignore_index=True)
+    else:
+        results = assemble(rows, found.records, found.failed_slices, slices, classes)
+    return results, len(found.failed_slices), found.model_versions
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A batch's counts from its result objects' metadata (nothing downloaded)."""
+
+    rows: int
+    failed: int
+    failed_slices: int
+    model_versions: tuple[str, ...]
+
+
+def count_results(target: Target, bucket: str, slices: list[SliceItem]) -> _Counted:
+    """Counts of a finished batch from one HEAD request per slice: the function writes each
+    slice's row and error counts as its result object's metadata; a slice without results has
+    all its rows as errors."""
+    s3 = target.client("s3")
+
+    def head(item: SliceItem) -> tuple[int, int, bool, str | None]:
+        try:
+            metadata = s3.head_object(Bucket=bucket, Key=item.output_key).get("Metadata") or {}
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            return item.rows, item.rows, True, None
+        rows = int(metadata.get(contract.RESULT_ROWS_METADATA, -1))
+        failed = int(metadata.get(contract.RESULT_FAILED_METADATA, item.rows))
+        if rows != item.rows:  # not this slice's results: count its rows as errors
+            return item.rows, item.rows, True, None
+        return rows, failed, False, metadata.get(contract.RESULT_MODEL_METADATA)
+
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        heads = list(pool.map(head, slices))
+    return _Counted(
+        sum(h[0] for h in heads),
+        sum(h[1] for h in heads),
+        sum(h[2] for h in heads),
+        tuple(sorted({h[3] for h in heads if h[3]})),
     )
 
 
@@ -195,7 +303,9 @@ def _wait(
                     "it goes on in the background, results land under s3://"
                     f"{bucket}/{prefix}"
                 )
-            time.sleep(0.5)
+            # a tenth of a second at first, then a twentieth of the time so far (at most 1 s): a
+            # short batch is seen done soon after it is, a long one polls about once a second
+            time.sleep(min(1.0, max(0.1, (time.monotonic() - started) / 20)))
     finally:
         bar.close()
 
@@ -207,6 +317,8 @@ def run_batch(
     slice_rows: int | None = None,
     progress: bool = True,
     timeout: float = 3600.0,
+    download: bool = True,
+    probabilities: bool = True,
     dry_run: Literal[False] = False,
     settings: Settings | None = None,
 ) -> BatchResult: ...
@@ -219,6 +331,8 @@ def run_batch(
     slice_rows: int | None = None,
     progress: bool = True,
     timeout: float = 3600.0,
+    download: bool = True,
+    probabilities: bool = True,
     dry_run: Literal[True],
     settings: Settings | None = None,
 ) -> Plan: ...
@@ -231,44 +345,65 @@ def run_batch(
     slice_rows: int | None = None,
     progress: bool = True,
     timeout: float = 3600.0,
+    download: bool = True,
+    probabilities: bool = True,
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> BatchResult | Plan:
-    """Predict a CSV/JSONL path, a DataFrame or a list of rows through the state machine."""
-    lines = read_lines(data)
-    n = len(lines)
+    """Predict a DataFrame, a CSV/Parquet/JSONL path or a list of rows through the state
+    machine. ``download=False`` leaves the results in S3 and counts them from their metadata;
+    ``probabilities=False`` asks for labels only (what ``model.predict`` returns: for a model
+    whose ``predict`` does not come from ``predict_proba``, one pass of it instead of two)."""
+    if slice_rows is not None:
+        validate.integer("slice_rows", slice_rows, low=1, high=10**9)
+    rows = read_input(data)
+    n = rows.rows
     if n == 0:
         raise ConfigurationError("the batch input has no rows; pass at least one row")
-    size = slice_rows or slice_rows_for(n)
     target = target_for(settings)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    slices = plan_slices(n, run_id, size)
     if dry_run:
+        size = slice_rows or slice_rows_for(n, rows.row_bytes, slice_format=rows.slice_format)
+        slices = plan_slices(n, run_id, size, rows.slice_format, probabilities)
         steps = (
-            f"cut {n:,} rows into {len(slices)} JSONL slice(s) of up to {size:,} rows",
+            f"cut {n:,} rows into {len(slices)} {rows.slice_format} slice(s) of up to "
+            f"{size:,} rows (about {rows.row_bytes:,.0f} bytes per row)",
             f"upload them to the batch bucket under batch/{run_id}/input/, with their list in "
             f"{contract.manifest_key(run_id)}",
             "start the batch state machine on that list and wait for it",
-            f"read one result per row back from batch/{run_id}/output/",
+            f"read one result per row back from batch/{run_id}/output/"
+            if download
+            else f"count the results in batch/{run_id}/output/ (left there)",
         )
         return Plan("run_batch", target.settings.target, steps)
     outputs = target.outputs
     described_model = describe_model(target)
-    classes = list(described_model.classes) if described_model.classes is not None else None
+    classes = (
+        list(described_model.classes)
+        if described_model.classes is not None and probabilities
+        else None
+    )
     live = live_model.current(target)
     if live is None:
         raise ModelNotUploadedError(
             "no model is live yet; upload one with `python -m ops upload-model`",
             error_type="NoLiveModel",
         )
+    memory_mb = int(
+        target.client("lambda").get_function_configuration(
+            FunctionName=outputs.function_name, Qualifier=live.function_version
+        )["MemorySize"]
+    )
+    size = slice_rows or slice_rows_for(n, rows.row_bytes, memory_mb, rows.slice_format)
+    slices = plan_slices(n, run_id, size, rows.slice_format, probabilities)
     started = time.monotonic()
     marks = [started]
     bucket = outputs.batch_bucket
-    _upload(
-        target,
-        bucket,
-        [(s.input_key, "\n".join(lines[s.first_row : s.first_row + s.rows])) for s in slices]
-        + [(contract.manifest_key(run_id), json.dumps([s.as_item() for s in slices]))],
+    _upload(target, bucket, rows, slices)
+    target.client("s3").put_object(
+        Bucket=bucket,
+        Key=contract.manifest_key(run_id),
+        Body=json.dumps([s.as_item() for s in slices]).encode(),
     )
     marks.append(time.monotonic())
     prefix = f"batch/{run_id}/output/"
@@ -293,9 +428,31 @@ def run_batch(
             f"{str(described.get('cause', ''))[:500]}; partial results are under s3://{bucket}/{prefix}"
         )
     marks.append(time.monotonic())
-    results, failed_slices, model_versions = read_results(target, bucket, slices, classes)
+    results: pd.DataFrame | None = None
+    if download:
+        found = _download(target, bucket, slices, classes)
+        marks.append(time.monotonic())
+        results = (
+            pd.concat(found.frames, ignore_index=True)
+            if found.frames
+            else assemble(n, found.records, found.failed_slices, slices, classes)
+        )
+        failed = int(results["error_type"].notna().sum())
+        failed_slices, model_versions, counted = (
+            len(found.failed_slices),
+            found.model_versions,
+            len(results),
+        )
+    else:
+        tally = count_results(target, bucket, slices)
+        marks.append(time.monotonic())
+        failed, failed_slices, model_versions, counted = (
+            tally.failed,
+            tally.failed_slices,
+            tally.model_versions,
+            tally.rows,
+        )
     marks.append(time.monotonic())
-    failed = int(results["error_type"].notna().sum())
     return BatchResult(
         rows=n,
         succeeded=n - failed,
@@ -308,8 +465,10 @@ def run_batch(
         seconds=time.monotonic() - started,
         timings={
             name: round(marks[i + 1] - marks[i], 3)
-            for i, name in enumerate(("upload", "execute", "download"))
+            for i, name in enumerate(("upload", "execute", "download", "assemble"))
         },
         model_versions=model_versions,
         links=tuple(v for k, v in target.places(outputs).items() if k == "executions"),
+        counted=counted,
+        result_keys=tuple(s.output_key for s in slices),
     )

@@ -54,14 +54,22 @@ RUN_ID_LENGTH: int = _contract.RUN_ID_LENGTH
 MODEL_UNAVAILABLE: str = _contract.MODEL_UNAVAILABLE
 DEFAULT_MAX_ROWS: int = _contract.DEFAULT_MAX_ROWS
 RESULT_MODEL_METADATA: str = _contract.RESULT_MODEL_METADATA
+RESULT_ROWS_METADATA: str = _contract.RESULT_ROWS_METADATA
+RESULT_FAILED_METADATA: str = _contract.RESULT_FAILED_METADATA
+RESULT_ROW: str = _contract.RESULT_ROW
+RESULT_PREDICTION: str = _contract.RESULT_PREDICTION
+RESULT_PROBABILITY_PREFIX: str = _contract.RESULT_PROBABILITY_PREFIX
+RESULT_ERROR_TYPE: str = _contract.RESULT_ERROR_TYPE
+RESULT_ERROR: str = _contract.RESULT_ERROR
+SLICE_FORMATS: tuple[str, ...] = _contract.SLICE_FORMATS
 
 
 def signing_message(model_key: str, sha256: str, sklearn_version: str) -> bytes:
     return bytes(_contract.signing_message(model_key, sha256, sklearn_version))
 
 
-def batch_key(run_id: str, kind: str, index: int) -> str:
-    return str(_contract.batch_key(run_id, kind, index))
+def batch_key(run_id: str, kind: str, index: int, slice_format: str = "parquet") -> str:
+    return str(_contract.batch_key(run_id, kind, index, slice_format))
 
 
 def batch_pattern(kind: str) -> str:

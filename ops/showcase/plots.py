@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from ops.batch import BatchResult
 from ops.display import RECORD_MIME
+from ops.errors import ConfigurationError
 from ops.observe import Metrics
 from ops.showcase.checks import Latency
 
@@ -73,6 +74,10 @@ def plot_latency(latency: Latency, figures: Metrics) -> Plot:
 
 def plot_predictions(batch: BatchResult) -> Plot:
     """Distribution of the positive-class probability in a batch, by predicted class."""
+    if batch.results is None:
+        raise ConfigurationError(
+            "this batch's results were left in S3; run it with download=True to plot them"
+        )
     fig, ax = plt.subplots(figsize=(7, 3.5))
     frame = batch.results.dropna(subset=["prediction"])
     column = [c for c in frame.columns if c.startswith("p_")][-1]

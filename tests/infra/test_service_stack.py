@@ -175,6 +175,8 @@ def test_state_machine_definition(synth: Synth) -> None:
                                     {
                                         "input_key.$": "$$.Map.Item.Value.input_key",
                                         "rows.$": "$$.Map.Item.Value.rows",
+                                        # labels only, or with probabilities: per batch
+                                        "probabilities.$": "$$.Map.Item.Value.probabilities",
                                     }
                                 ),
                                 "failure_key.$": "$$.Map.Item.Value.failure_key",

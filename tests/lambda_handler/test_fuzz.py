@@ -49,7 +49,9 @@ keys = st.one_of(
         lambda run, kind, name: f"batch/{run}/{kind}/{name}",
         run_ids,
         st.sampled_from(["input", "output", "x"]),
-        st.sampled_from(["part-000000000.jsonl", "part-0.jsonl", "input/c"]),
+        st.sampled_from(
+            ["part-000000000.jsonl", "part-000000000.parquet", "part-0.jsonl", "input/c"]
+        ),
     ),
 )
 slice_items = st.fixed_dictionaries(
@@ -60,6 +62,7 @@ slice_items = st.fixed_dictionaries(
         "output_key": st.one_of(keys, json_values),
         "first_row": st.one_of(st.integers(), json_values),
         "rows": json_values,
+        "probabilities": st.one_of(st.booleans(), json_values),
     },
 )
 events = st.one_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -118,12 +119,70 @@ def test_batch_slice_writes_one_record_per_row(
     records = [json.loads(x) for x in written["Body"].read().decode().splitlines()]
     assert [r["row"] for r in records] == list(range(500, 550))
     # AND the output names the model version that predicted it (ops checks one served all)
-    assert written["Metadata"] == {"model-version": result["model"]["version_id"]}
+    # and the slice's counts, so a batch left in S3 is counted without reading its results
+    assert written["Metadata"] == {
+        "model-version": result["model"]["version_id"],
+        "rows": "50",
+        "failed": "2",
+    }
     assert [r["row"] for r in records if "error" in r] == [503, 510]
     valid = [r for i, r in enumerate(rows_1000[:50]) if i not in (3, 10)]
     assert [r["prediction"] for r in records if "error" not in r] == demo_estimator.predict(
         pd.DataFrame(valid)
     ).tolist()
+
+
+PARQUET_IN = f"batch/{RUN}/input/part-000000500.parquet"
+PARQUET_OUT = f"batch/{RUN}/output/part-000000500.parquet"
+
+
+def test_a_parquet_slice_is_predicted_column_by_column_with_one_result_per_row(
+    handler_env: Any,
+    moto_server: Any,
+    model_bucket: ModelBucket,
+    demo_bytes: bytes,
+    rows_1000: list[dict[str, Any]],
+    demo_estimator: Any,
+) -> None:
+    # GIVEN a Parquet slice of 50 rows, 2 of them invalid (an unknown category, an infinity)
+    model_bucket.put(demo_bytes)
+    s3 = model_bucket.s3
+    frame = pd.DataFrame(rows_1000[:50])
+    frame.loc[10, "region"] = "mars"
+    frame.loc[20, "latencia_ms"] = float("inf")
+    s3.put_object(Bucket=model_bucket.bucket, Key=PARQUET_IN, Body=frame.to_parquet(index=False))
+    event = {
+        "batch_slice": {
+            "bucket": model_bucket.bucket,
+            "input_key": PARQUET_IN,
+            "output_key": PARQUET_OUT,
+            "first_row": 500,
+            "rows": 50,
+        }
+    }
+    # WHEN the handler predicts it
+    result = handler_env.handler(event, Context())
+    # THEN its results are a Parquet table with one row per input row, in order
+    assert (result["rows"], result["succeeded"], result["failed"]) == (50, 48, 2)
+    written = s3.get_object(Bucket=model_bucket.bucket, Key=PARQUET_OUT)
+    assert written["Metadata"]["rows"] == "50" and written["Metadata"]["failed"] == "2"
+    results = pd.read_parquet(io.BytesIO(written["Body"].read()))
+    assert results["row"].tolist() == list(range(500, 550))
+    assert list(results.columns) == ["row", "prediction", "p_0", "p_1", "error_type", "error"]
+    # AND the invalid rows carry their error, naming the field and the problem
+    errors = results[results["error_type"].notna()]
+    assert errors["row"].tolist() == [510, 520]
+    assert set(errors["error_type"]) == {"InvalidInput"}
+    assert errors["error"].iloc[0].startswith("region: unknown category 'mars'")
+    assert errors["error"].iloc[1] == (
+        "latencia_ms: not a finite number (NaN/Infinity are not allowed)"
+    )
+    # AND the others are the model's own predictions and probabilities
+    valid = frame.drop(index=[10, 20])
+    predicted = results[results["error_type"].isna()]
+    assert predicted["prediction"].tolist() == demo_estimator.predict(valid).tolist()
+    expected = demo_estimator.predict_proba(valid)
+    assert (abs(predicted[["p_0", "p_1"]].to_numpy() - expected) < 1e-12).all()
 
 
 def test_describe_model_checks_for_a_new_version_now(

@@ -104,6 +104,11 @@ OTHER = "20261128T120001-89abcdef"
         ({"input_key": f"batch/{RUN}/input/../../x"}, "input_key is not"),
         ({"first_row": "12"}, "first_row"),
         ({"first_row": -1}, "first_row"),
+        ({"probabilities": "no"}, "probabilities must be true or false"),
+        (
+            {"output_key": f"batch/{RUN}/output/part-000000000.parquet"},
+            "different formats",
+        ),
     ],
 )
 def test_a_work_item_outside_its_run_is_refused(

@@ -93,6 +93,21 @@ def test_the_batch_layout_matches_its_iam_patterns() -> None:
     )
     assert re.match(pattern, key)
     assert not re.match(pattern, key.replace("/input/", "/output/"))
+    # both slice formats, nothing else
+    for slice_format in function_contract.SLICE_FORMATS:
+        key = function_contract.batch_key("20261128T120000-0123abcd", "output", 7, slice_format)
+        assert function_contract.parse_batch_key(key) == ("20261128T120000-0123abcd", "output")
+    assert function_contract.parse_batch_key(key.replace(".jsonl", ".csv")) is None
+
+
+def test_the_manifest_item_has_every_field_the_state_machine_passes_to_the_function() -> None:
+    # the Distributed Map's ItemSelector reads these from each manifest item; a field the
+    # manifest lacks fails the execution on AWS (a JSONPath that matches nothing)
+    from ops.batch_io import plan_slices
+
+    item = plan_slices(10, "20261128T120000-0123abcd", 5)[0].as_item()
+    assert set(function_contract.SLICE_FIELDS) <= set(item)
+    assert "failure_key" in item  # the state machine records a failed slice's error there
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,10 @@ import ops
 from ops import contract
 from ops.aws.function import function_error, invoke
 from ops.batch_io import (
-    MAX_SLICE_ROWS,
+    MAX_JSONL_SLICE_ROWS,
     MAX_SLICES,
+    MEMORY_SHARE,
+    MIN_SLICE_BYTES,
     MIN_SLICE_ROWS,
     assemble,
     plan_slices,
@@ -49,12 +51,24 @@ def test_rows_from_every_input_shape() -> None:
 
 
 def test_slice_sizes_stay_within_bounds() -> None:
-    assert slice_rows_for(10) == MIN_SLICE_ROWS
-    assert slice_rows_for(100_000) == math.ceil(100_000 / 16)
-    assert slice_rows_for(10_000_000) == max(MAX_SLICE_ROWS, 10_000_000 // MAX_SLICES)
+    # a slice is never so small that its fixed costs dominate: at least MIN_SLICE_BYTES of rows
+    assert slice_rows_for(10, row_bytes=100) == MIN_SLICE_BYTES // 100
+    assert slice_rows_for(10, row_bytes=10_000) == MIN_SLICE_ROWS
+    # about 16 slices when the rows allow it
+    assert slice_rows_for(1_000_000, row_bytes=100) == math.ceil(1_000_000 / 16)
+    # never near the function's memory: wider rows, fewer of them per slice
+    most = int(1024 * 2**20 * MEMORY_SHARE / 2_000)
+    assert slice_rows_for(100_000_000, row_bytes=2_000, memory_mb=1024) == most
+    assert slice_rows_for(100_000_000, row_bytes=2_000, memory_mb=4096) == 4 * most
+    # JSON lines are checked row by row: their slices stay small
+    assert slice_rows_for(1_000_000, row_bytes=200, slice_format="jsonl") == MAX_JSONL_SLICE_ROWS
+    # and a batch never has more than MAX_SLICES slices
+    assert slice_rows_for(10**10, row_bytes=100) == 10**10 // MAX_SLICES
     slices = plan_slices(1_050, RUN, 500)
     assert [(s.first_row, s.rows) for s in slices] == [(0, 500), (500, 500), (1000, 50)]
-    assert slices[1].input_key == f"batch/{RUN}/input/part-000000500.jsonl"
+    assert slices[1].input_key == f"batch/{RUN}/input/part-000000500.parquet"
+    lines = plan_slices(1_050, RUN, 500, "jsonl")
+    assert lines[1].input_key == f"batch/{RUN}/input/part-000000500.jsonl"
     assert slices[1].output_key == contract.batch_key(RUN, "output", 500)
 
 
@@ -71,7 +85,7 @@ def test_read_lines_refuses_missing_and_unknown_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no rows file"):
         read_lines(tmp_path / "nope.csv")
     (tmp_path / "rows.txt").write_text("x")
-    with pytest.raises(ConfigurationError, match=r"\.csv or \.jsonl"):
+    with pytest.raises(ConfigurationError, match=r"\.csv, \.parquet or \.jsonl"):
         read_lines(tmp_path / "rows.txt")
     (tmp_path / "rows.csv").write_text("a,b\n1,x\n")
     assert [json.loads(line) for line in read_lines(tmp_path / "rows.csv")] == [{"a": 1, "b": "x"}]

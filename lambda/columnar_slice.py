@@ -1,0 +1,207 @@
+"""A Parquet batch slice in, a Parquet result slice out: the columnar path of a batch.
+
+Rows arrive as a table, are checked column by column (``frame_check``), the valid ones are
+predicted in one call, and the results leave as a table with one row per input row (contract
+``RESULT_*`` columns): no per-row Python on the way unless rows are refused (their messages) or
+a column needs the row-by-row check (then the rows go through ``predict_records``, as JSON lines
+do). pyarrow's Parquet module is imported here only, on the first batch slice, so a realtime
+call never loads it.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from contract import (
+    RESULT_ERROR,
+    RESULT_ERROR_TYPE,
+    RESULT_PREDICTION,
+    RESULT_PROBABILITY_PREFIX,
+    RESULT_ROW,
+)
+from frame_check import FrameCheck, check_frame
+from inference_core import (
+    MODEL_REFUSALS,
+    ModelSchema,
+    RowCheck,
+    predict_arrays,
+    predict_attributed,
+    predict_records,
+)
+from inference_errors import BatchSliceError
+
+INVALID = "InvalidInput"
+
+
+def read_table(body: bytes) -> pd.DataFrame:
+    """A Parquet slice as a frame, or ``BatchSliceError`` (the whole slice is unreadable)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(io.BytesIO(body)).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise BatchSliceError(f"the slice is not a readable Parquet file: {err}"[:300]) from err
+
+
+def write_table(frame: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    return sink.getvalue()
+
+
+def predict_frame(
+    estimator: Any,
+    schema: ModelSchema,
+    frame: pd.DataFrame,
+    first_row: int,
+    probabilities: bool = True,
+) -> pd.DataFrame:
+    """One result row per row of ``frame``, in order (``RESULT_*`` columns); without
+    ``probabilities``, labels only (``model.predict`` alone: one pass of the model)."""
+    check = check_frame(schema, frame)
+    classes = tuple(schema.classes or ()) if probabilities else ()
+    if check is None:
+        records = _row_by_row(estimator, schema, frame, first_row)
+        return _from_records(schema, records, first_row, classes)
+    n = len(frame)
+    valid = np.flatnonzero(check.ok)
+    errors = check.errors
+    labels: Any = None
+    proba: Any = None
+    if len(valid):
+        model_input = pd.DataFrame(
+            {name: check.columns[name][valid] for name in schema.feature_names},
+            columns=schema.feature_names,
+        )
+        try:
+            if probabilities:
+                labels, proba, _ = predict_arrays(estimator, model_input)
+            else:
+                labels = np.asarray(estimator.predict(model_input))
+        except MODEL_REFUSALS:
+            valid, labels, proba, errors = _refusals_found(estimator, schema, check, first_row)
+    predicted = np.zeros(n, dtype=bool)
+    predicted[valid] = True
+    return _columns(schema, first_row, predicted, valid, labels, proba, errors, classes)
+
+
+def _refusals_found(
+    estimator: Any, schema: ModelSchema, check: FrameCheck, first_row: int
+) -> tuple[np.ndarray[Any, Any], Any, Any, np.ndarray[Any, Any]]:
+    """The model refused some valid rows: halve until each refused row is found (as
+    ``predict_attributed`` does for JSON rows); the others are still predicted."""
+    valid = np.flatnonzero(check.ok)
+    columns: dict[str, Any] = {name: check.columns[name][valid] for name in schema.feature_names}
+    rows = RowCheck(valid_rows=valid.tolist(), columns=columns)
+    where, result, refused = predict_attributed(estimator, schema, rows, first_row)
+    errors = check.errors.copy()
+    for problem in refused:
+        at = (problem.row or first_row) - first_row
+        text = f"{problem.field}: {problem.problem}"
+        errors[at] = text if errors[at] is None else f"{errors[at]}; {text}"
+    order = sorted(where)
+    labels = np.asarray([result.predictions[where[i]] for i in order])
+    proba = (
+        np.asarray([result.probabilities[where[i]] for i in order])
+        if result.probabilities is not None
+        else None
+    )
+    return np.asarray(order, dtype=np.int64), labels, proba, errors
+
+
+def _columns(
+    schema: ModelSchema,
+    first_row: int,
+    predicted: np.ndarray[Any, Any],
+    valid: np.ndarray[Any, Any],
+    labels: Any,
+    proba: Any,
+    errors: np.ndarray[Any, Any],
+    classes: tuple[Any, ...],
+) -> pd.DataFrame:
+    n = len(predicted)
+    out: dict[str, Any] = {RESULT_ROW: np.arange(first_row, first_row + n, dtype=np.int64)}
+    out[RESULT_PREDICTION] = _prediction_column(schema, n, valid, labels)
+    for j, label in enumerate(classes):
+        values = np.full(n, np.nan)
+        if proba is not None:
+            values[valid] = proba[:, j]
+        out[f"{RESULT_PROBABILITY_PREFIX}{label}"] = values
+    failed = ~predicted
+    error_types = np.full(n, None, dtype=object)
+    error_types[failed] = INVALID
+    texts = errors.copy()
+    texts[predicted] = None
+    out[RESULT_ERROR_TYPE], out[RESULT_ERROR] = error_types, texts
+    return pd.DataFrame(out)
+
+
+def _prediction_column(
+    schema: ModelSchema, n: int, valid: np.ndarray[Any, Any], labels: Any
+) -> Any:
+    """The labels at the predicted rows, null elsewhere, typed as the model's labels (so every
+    result slice of a batch has the same Parquet schema, even one with no row predicted)."""
+    kind = np.asarray(labels if labels is not None else list(schema.classes or [0.0])).dtype
+    missing = np.ones(n, dtype=bool)
+    missing[valid] = False
+    if kind.kind in "iub":
+        values = np.zeros(n, dtype=np.int64 if kind.kind != "b" else bool)
+        if labels is not None:
+            values[valid] = labels
+        array_type = pd.arrays.BooleanArray if kind.kind == "b" else pd.arrays.IntegerArray
+        return array_type(values, missing)
+    if kind.kind == "f":
+        values = np.full(n, np.nan)
+        if labels is not None:
+            values[valid] = labels
+        return values
+    column = np.full(n, None, dtype=object)
+    if labels is not None:
+        column[valid] = labels
+    return column
+
+
+def _row_by_row(
+    estimator: Any, schema: ModelSchema, frame: pd.DataFrame, first_row: int
+) -> list[dict[str, Any]]:
+    """The rows as JSON rows (null for a null cell; unnamed models get lists), checked one by
+    one: the slow path, for columns the column check cannot judge."""
+    cells = frame.astype(object).where(frame.notna(), None)
+    rows: list[Any]
+    if schema.named:
+        cells.columns = [str(c) for c in cells.columns]
+        rows = cells.to_dict(orient="records")
+    else:
+        rows = cells.to_numpy().tolist()
+    return predict_records(estimator, schema, rows, first_row)
+
+
+def _from_records(
+    schema: ModelSchema, records: list[dict[str, Any]], first_row: int, classes: tuple[Any, ...]
+) -> pd.DataFrame:
+    n = len(records)
+    predicted = np.asarray(["error" not in r for r in records], dtype=bool)
+    valid = np.flatnonzero(predicted)
+    labels = np.asarray([records[i]["prediction"] for i in valid])
+    proba = (
+        np.asarray([records[i]["probabilities"] for i in valid], dtype=float)
+        if classes and len(valid)
+        else None
+    )
+    errors = np.full(n, None, dtype=object)
+    for i, record in enumerate(records):
+        if "error" in record:
+            errors[i] = "; ".join(
+                f"{d.get('field')}: {d.get('problem')}" for d in record["error"]["details"]
+            )
+    return _columns(
+        schema, first_row, predicted, valid, labels if len(valid) else None, proba, errors, classes
+    )

@@ -1,0 +1,149 @@
+"""The columnar path (a Parquet slice, checked column by column) answers every row exactly as the
+row-by-row path answers the same rows as JSON: the same predictions and probabilities, the same
+rows refused with the same messages, for every model kind the function serves."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.model_kinds import ModelKind, model_kinds
+
+from columnar_slice import predict_frame, read_table, write_table
+from frame_check import check_frame
+from inference_core import describe_model, predict_records
+
+pytestmark = pytest.mark.lambda_handler
+
+KINDS = model_kinds()
+
+
+def _error_text(record: dict[str, Any]) -> str | None:
+    if "error" not in record:
+        return None
+    return "; ".join(f"{d['field']}: {d['problem']}" for d in record["error"]["details"])
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
+def test_a_table_is_answered_as_its_rows_are_answered_one_by_one(kind: ModelKind) -> None:
+    # GIVEN a model's valid rows and its invalid ones (those a table can carry: objects with
+    # the model's keys), as JSON rows and as the table a client would send
+    schema = describe_model(kind.model)
+    rows = list(kind.valid)
+    if schema.named:
+        rows += [r for r, _ in kind.invalid if isinstance(r, dict) and set(r) == set(rows[0])]
+    frame = pd.DataFrame(rows) if schema.named else pd.DataFrame(rows).add_prefix("x")
+    # WHEN both paths answer them (the table through a Parquet round trip, as in S3)
+    expected = predict_records(kind.model, schema, rows, 7)
+    got = read_table(write_table(predict_frame(kind.model, schema, _through_s3(frame), 7)))
+    # THEN there is one result per row, in order, and each is the same answer
+    assert got["row"].tolist() == list(range(7, 7 + len(rows)))
+    assert [_error_text(r) for r in expected] == [
+        None if pd.isna(e) else e for e in got["error"].tolist()
+    ]
+    for record, (_, result) in zip(expected, got.iterrows(), strict=True):
+        if "error" in record:
+            assert pd.isna(result["prediction"]) and result["error_type"] == "InvalidInput"
+            continue
+        assert _same(record["prediction"], result["prediction"])
+        for label, p in zip(schema.classes or (), record.get("probabilities", ()), strict=True):
+            assert _same(p, result[f"p_{label}"])
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    return frame.to_parquet(index=False)
+
+
+def _through_s3(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as the function reads it from the slice ops writes; a table Arrow cannot type
+    faithfully (numbers and text, or numbers and booleans, in one column) is sent as JSON lines
+    by ops instead, so here it is checked as it is."""
+    from ops.batch_io import read_input
+
+    rows = read_input(frame)
+    if rows.slice_format == "jsonl":
+        return frame
+    return read_table(rows.slice_body(0, rows.rows))
+
+
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if describe_model(k.model).named], ids=lambda k: k.name
+)
+def test_typed_columns_take_the_column_check_not_the_row_by_row_one(kind: ModelKind) -> None:
+    # GIVEN a named model's valid rows as a table
+    schema = describe_model(kind.model)
+    frame = read_table(_parquet(pd.DataFrame(kind.valid)))
+    # THEN the column check judges them all at once (no row-by-row fallback), all valid
+    check = check_frame(schema, frame)
+    assert check is not None
+    assert bool(check.ok.all())
+
+
+def test_a_table_missing_a_column_or_with_an_extra_one_has_every_row_refused() -> None:
+    # GIVEN a strict model and a table without one of its columns and with an unknown one
+    kind = next(k for k in KINDS if describe_model(k.model).named)
+    schema = describe_model(kind.model)
+    frame = pd.DataFrame(kind.valid).drop(columns=[schema.feature_names[0]]).assign(extra=1.0)
+    # WHEN it is predicted
+    results = predict_frame(kind.model, schema, frame, 0)
+    # THEN every row is an error naming both, and none is lost
+    assert len(results) == len(frame) and results["prediction"].isna().all()
+    assert set(results["error"]) == {
+        f"extra: unexpected feature; {schema.feature_names[0]}: missing"
+    }
+
+
+def test_an_unreadable_parquet_slice_is_a_slice_error() -> None:
+    from inference_errors import BatchSliceError
+
+    with pytest.raises(BatchSliceError, match="not a readable Parquet file"):
+        read_table(b"PAR1 not really")
+
+
+def test_labels_keep_their_type_in_every_result_slice_even_with_no_row_predicted() -> None:
+    # GIVEN a classifier with integer labels and a slice whose every row is invalid
+    kind = next(k for k in KINDS if k.name.startswith("one-hot encoder that learned missing"))
+    schema = describe_model(kind.model)
+    frame = pd.DataFrame([{**kind.valid[0], "plan": "gold"}] * 3)
+    # WHEN it is written as a result slice
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(pa_buffer(write_table(predict_frame(kind.model, schema, frame, 0))))
+    # THEN its prediction column has the labels' type (a dataset of slices has one schema)
+    assert str(table.schema.field("prediction").type) == "int64"
+    assert table.column("prediction").null_count == 3
+    assert np.isnan(table.column("p_0").to_numpy(zero_copy_only=False)).all() or (
+        table.column("p_0").null_count == 3
+    )
+
+
+def pa_buffer(data: bytes) -> Any:
+    import pyarrow as pa
+
+    return pa.BufferReader(data)
+
+
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if describe_model(k.model).classes], ids=lambda k: k.name
+)
+def test_labels_only_are_model_predict_and_carry_no_probabilities(kind: ModelKind) -> None:
+    # GIVEN a classifier's valid rows as a table
+    schema = describe_model(kind.model)
+    frame = _through_s3(
+        pd.DataFrame(kind.valid) if schema.named else pd.DataFrame(kind.valid).add_prefix("x")
+    )
+    # WHEN they are predicted without probabilities
+    results = predict_frame(kind.model, schema, frame, 0, probabilities=False)
+    # THEN the labels are model.predict's, and no probability column is written
+    assert results["prediction"].tolist() == kind.model.predict(kind.frame(kind.valid)).tolist()
+    assert not [c for c in results.columns if c.startswith("p_")]
