@@ -192,11 +192,13 @@ def parse_rows(text: str) -> list[Any]:
 
 
 def read_rows(data: str | Path) -> Any:
-    """Rows of a CSV (a DataFrame) or JSONL file for a realtime request; every line must be
-    JSON here (realtime requests are refused whole, so the file is checked first)."""
+    """Rows of a CSV or Parquet file (a DataFrame) or a JSONL file for a realtime request; every
+    JSONL line must be JSON here (realtime requests are refused whole, so it is checked first)."""
     path = _row_file(data)
     if path.suffix.lower() == ".csv":
         return _csv(path)
+    if path.suffix.lower() == ".parquet":
+        return _parquet(path)
     rows = []
     for number, line in enumerate(_text(path).splitlines(), start=1):
         if not line.strip():

@@ -171,8 +171,14 @@ VERBS: dict[str, tuple[str, Any]] = {
         lambda a, s: ops.predict(_rows(a), dry_run=a.dry_run, settings=s),
     ),
     "run-batch": (
-        "predict a CSV/JSONL file through the state machine",
-        lambda a, s: ops.run_batch(a.path, dry_run=a.dry_run, settings=s),
+        "predict a CSV/Parquet/JSONL file through the state machine",
+        lambda a, s: ops.run_batch(
+            a.path,
+            download=not a.leave_in_s3,
+            probabilities=not a.labels_only,
+            dry_run=a.dry_run,
+            settings=s,
+        ),
     ),
     "logs": (
         "recent log events of the function",
@@ -274,11 +280,25 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--rows", help="JSON: one row object or a list of rows")
         group.add_argument(
-            "--file", type=_file("--file", *ROW_FILE_SUFFIXES), help="JSONL or CSV file of rows"
+            "--file",
+            type=_file("--file", *ROW_FILE_SUFFIXES),
+            help="JSONL, CSV or Parquet file of rows",
         )
     elif verb == "run-batch":
         p.add_argument(
-            "path", type=_file("path", *ROW_FILE_SUFFIXES), help="CSV or JSONL file of rows"
+            "path",
+            type=_file("path", *ROW_FILE_SUFFIXES),
+            help="CSV, Parquet or JSONL file of rows",
+        )
+        p.add_argument(
+            "--leave-in-s3",
+            action="store_true",
+            help="count the results and leave them in S3 (Parquet) instead of downloading them",
+        )
+        p.add_argument(
+            "--labels-only",
+            action="store_true",
+            help="predictions without probabilities (what model.predict returns)",
         )
     elif verb in ("logs", "metrics"):
         p.add_argument(

@@ -212,3 +212,33 @@ def test_the_region_follows_the_aws_profile(
     # a profile without a region keeps the default
     monkeypatch.delenv("AWS_REGION")
     assert Settings.resolve(profile="other").region == "us-east-1"
+
+
+def test_a_table_goes_as_parquet_and_rows_that_are_not_one_go_as_json_lines(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+
+    from ops.batch_io import read_input, read_rows
+
+    frame = pd.DataFrame({"a": [1.5, None], "b": ["x", "y"]})
+    # a frame, a CSV, a Parquet file: a table
+    frame.to_parquet(tmp_path / "rows.parquet", index=False)
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    for data in (frame, tmp_path / "rows.parquet", tmp_path / "rows.csv"):
+        rows = read_input(data)
+        assert (rows.slice_format, rows.rows) == ("parquet", 2)
+        back = pd.read_parquet(io.BytesIO(rows.slice_body(1, 1)))
+        assert back.to_dict("records") == [{"a": None, "b": "y"}] or (
+            back["b"].tolist() == ["y"] and back["a"].isna().all()
+        )
+    # a list of rows, a frame mixing numbers with a boolean or text: JSON lines
+    assert read_input([{"a": 1}]).slice_format == "jsonl"
+    assert read_input(pd.DataFrame({"a": [1.5, True]})).slice_format == "jsonl"
+    assert read_input(pd.DataFrame({"a": [1.5, "x"]})).slice_format == "jsonl"
+    # a Parquet file serves realtime requests too
+    assert len(read_rows(tmp_path / "rows.parquet")) == 2
+    # and a file named .parquet that is not one is refused, saying how to write one
+    (tmp_path / "bad.parquet").write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigurationError, match=r"not a readable Parquet file.*to_parquet"):
+        read_input(tmp_path / "bad.parquet")
