@@ -2,7 +2,8 @@
 
 A slice is Parquet (the columnar path, ``columnar_slice``) or JSON lines (rows checked one by
 one, below); its results are written in the same format.
-Event: ``{"batch_slice": {"bucket", "input_key", "output_key", "first_row", "rows"}}``. The
+Event: ``{"batch_slice": {"bucket", "input_key", "output_key", "first_row", "rows",
+"probabilities"}}``. The
 function trusts no caller-supplied location: the bucket must be its own batch bucket (from its
 environment) and both keys must be well-formed slice keys of the same run
 (``batch/<run id>/input/...`` and ``batch/<run id>/output/...``, ``contract.parse_batch_key``).

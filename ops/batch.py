@@ -143,7 +143,7 @@ class BatchResult(Shown):
 
 def _upload(target: Target, bucket: str, rows: BatchInput, slices: list[SliceItem]) -> None:
     """Each slice's bytes are made and sent in a worker thread (Parquet encoding and the
-    requests overlap); the manifest goes last, once every slice is there."""
+    requests overlap). The caller writes the manifest after, once every slice is there."""
     s3 = target.client("s3")
 
     def send(item: SliceItem) -> None:
@@ -229,12 +229,16 @@ def read_results(
     """One row per input row of a finished batch (its results, or its slice's error), how many
     slices failed, and the model versions that predicted it."""
     found = _download(target, bucket, slices, classes)
-    rows = sum(item.rows for item in slices)
+    return _assembled(found, slices, classes), len(found.failed_slices), found.model_versions
+
+
+def _assembled(found: _Found, slices: list[SliceItem], classes: list[Any] | None) -> pd.DataFrame:
+    """One row per input row: the Parquet slices' frames end to end (each checked to hold its
+    slice's rows), or the JSON-lines records placed by row number."""
     if found.frames:
-        results = pd.concat(found.frames, ignore_index=True)
-    else:
-        results = assemble(rows, found.records, found.failed_slices, slices, classes)
-    return results, len(found.failed_slices), found.model_versions
+        return pd.concat(found.frames, ignore_index=True)
+    rows = sum(item.rows for item in slices)
+    return assemble(rows, found.records, found.failed_slices, slices, classes)
 
 
 @dataclass(frozen=True)
@@ -432,11 +436,7 @@ def run_batch(
     if download:
         found = _download(target, bucket, slices, classes)
         marks.append(time.monotonic())
-        results = (
-            pd.concat(found.frames, ignore_index=True)
-            if found.frames
-            else assemble(n, found.records, found.failed_slices, slices, classes)
-        )
+        results = _assembled(found, slices, classes)
         failed = int(results["error_type"].notna().sum())
         failed_slices, model_versions, counted = (
             len(found.failed_slices),

@@ -74,9 +74,10 @@ def plot_latency(latency: Latency, figures: Metrics) -> Plot:
 
 def plot_predictions(batch: BatchResult) -> Plot:
     """Distribution of the positive-class probability in a batch, by predicted class."""
-    if batch.results is None:
+    if batch.results is None or not any(c.startswith("p_") for c in batch.results.columns):
         raise ConfigurationError(
-            "this batch's results were left in S3; run it with download=True to plot them"
+            "this batch has no probabilities to plot (its results were left in S3, or it ran "
+            "with probabilities=False); run it with download=True and probabilities=True"
         )
     fig, ax = plt.subplots(figsize=(7, 3.5))
     frame = batch.results.dropna(subset=["prediction"])

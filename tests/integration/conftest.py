@@ -154,3 +154,24 @@ def deployed(local_settings: ops.Settings, demo_model: DemoModel) -> Deployed:
 @pytest.fixture(scope="session")
 def state_dir(local_settings: ops.Settings) -> Path:
     return local_settings.state_dir
+
+
+# the first attempt of a batch slice and its 3 retries (the state machine's Retry on crashes)
+EVERY_ATTEMPT = 4
+
+
+def crash_slices(state_dir: Path, count: int = EVERY_ATTEMPT) -> None:
+    """Make the platform crash the next ``count`` batch-slice invocations of the function."""
+    from ops.local import faults
+
+    faults.inject(
+        state_dir,
+        [
+            {
+                "function": "InferenceFunction",
+                "event_key": "batch_slice",
+                "kind": "crash",
+                "count": count,
+            }
+        ],
+    )

@@ -16,7 +16,7 @@ import ops
 from ops.aws.target import target_for
 from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
-from tests.integration.conftest import Deployed
+from tests.integration.conftest import Deployed, crash_slices
 
 pytestmark = pytest.mark.integration
 
@@ -120,17 +120,7 @@ def test_a_parquet_slice_the_platform_keeps_crashing_comes_back_as_error_rows(
     deployed: Deployed,
 ) -> None:
     # GIVEN one slice whose every attempt crashes the function (the first and its 3 retries)
-    faults.inject(
-        deployed.settings.state_dir,
-        [
-            {
-                "function": "InferenceFunction",
-                "event_key": "batch_slice",
-                "kind": "crash",
-                "count": 4,
-            }
-        ],
-    )
+    crash_slices(deployed.settings.state_dir)
     try:
         result = ops.run_batch(
             _rows(1_000, seed=25), slice_rows=1_000, progress=False, settings=deployed.settings

@@ -21,7 +21,7 @@ from ops.batch import read_results
 from ops.batch_io import plan_slices
 from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
-from tests.integration.conftest import Deployed, run_slices, wait_for_ingestion
+from tests.integration.conftest import Deployed, crash_slices, run_slices, wait_for_ingestion
 
 GOOD = ops.sample_rows(3, seed=13)
 
@@ -285,17 +285,7 @@ def test_crash_and_timeout_of_a_batch_slice_are_retried(deployed: Deployed) -> N
 
 def test_a_slice_that_keeps_failing_comes_back_as_error_rows(deployed: Deployed) -> None:
     # GIVEN one slice whose every attempt crashes (the first and its 3 retries)
-    faults.inject(
-        deployed.settings.state_dir,
-        [
-            {
-                "function": "InferenceFunction",
-                "event_key": "batch_slice",
-                "kind": "crash",
-                "count": 4,
-            },
-        ],
-    )
+    crash_slices(deployed.settings.state_dir)
     try:
         result = ops.run_batch(
             ops.sample_rows(500, seed=6), slice_rows=500, progress=False, settings=deployed.settings
