@@ -147,3 +147,32 @@ def test_labels_only_are_model_predict_and_carry_no_probabilities(kind: ModelKin
     # THEN the labels are model.predict's, and no probability column is written
     assert results["prediction"].tolist() == kind.model.predict(kind.frame(kind.valid)).tolist()
     assert not [c for c in results.columns if c.startswith("p_")]
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_rows_the_model_itself_refuses_are_found_and_the_others_still_predicted() -> None:
+    # GIVEN a model that refuses some valid-looking rows (log of 0 is -inf, which the
+    # regression refuses) and a table where 3 of 40 rows have that 0
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame({"a": rng.uniform(1, 5, 200), "b": rng.uniform(0, 1, 200)})
+    model = make_pipeline(FunctionTransformer(np.log), LogisticRegression()).fit(
+        train, (train["b"] > 0.5).astype(int)
+    )
+    frame = train.head(40).copy()
+    frame.loc[[3, 17, 31], "b"] = 0.0
+    schema = describe_model(model)
+    # WHEN the table is predicted
+    results = predict_frame(model, schema, frame, 100)
+    # THEN exactly those rows are refused, as the row-by-row path refuses them, and the other
+    # 37 are the model's predictions
+    expected = predict_records(model, schema, frame.to_dict("records"), 100)
+    assert results["row"].tolist() == list(range(100, 140))
+    refused = results[results["error_type"].notna()]
+    assert refused["row"].tolist() == [103, 117, 131]
+    assert refused["error"].tolist() == [_error_text(expected[i]) for i in (3, 17, 31)]
+    kept = frame.drop(index=[3, 17, 31])
+    assert results["prediction"].dropna().tolist() == model.predict(kept).tolist()
