@@ -1,11 +1,12 @@
 """A table of rows checked column by column: the batch's columnar path, no per-row Python.
 
-The same rules and messages as ``inference_core.check_rows`` applies to JSON rows, applied to
-whole columns. A null cell (a Parquet null, or NaN, as pandas reads both) is JSON's null; a
-table has no "absent" cell, so a missing feature is a missing column. A column whose type the
-rules cannot judge at once (text in a numeric feature, cells of mixed types) makes
-``check_frame`` answer ``None``, and the caller checks those rows one by one, as JSON rows.
-Only the rows that are refused cost Python work (their messages).
+The same rules as ``inference_core.check_rows`` applies to JSON rows, applied to whole columns
+to find the cells that may be refused; whether each of those is refused, and why, is asked of
+the row-by-row rule itself, so both paths refuse the same cells with the same words. A null
+cell (a Parquet null, or NaN, as pandas reads both) is JSON's null; a table has no "absent"
+cell, so a missing feature is a missing column. A column whose type the rules cannot judge at
+once (cells of mixed types) makes ``check_frame`` answer ``None``, and the caller checks those
+rows one by one, as JSON rows. Only the suspect cells cost Python work.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inference_core import MAX_EXACT_INT, MAX_STRING_LENGTH, FeatureSpec, ModelSchema
+from inference_core import (
+    MAX_EXACT_INT,
+    MAX_STRING_LENGTH,
+    FeatureSpec,
+    ModelSchema,
+    _check_value,
+)
 
 # (field, rows it applies to, the problem: one text for all, or one per row)
 Finding = tuple[str, Any, "str | np.ndarray[Any, Any]"]
@@ -89,110 +96,48 @@ def _kind(series: pd.Series) -> str:
 def _check_column(
     spec: FeatureSpec, series: pd.Series
 ) -> tuple[np.ndarray[Any, Any], list[Finding]] | None:
+    """The model's input column and the refused cells. Whole-column tests find the cells that
+    may be refused; each of those is judged by the row-by-row rule itself
+    (``inference_core._check_value``), so both paths refuse the same cells with the same words."""
     null = series.isna().to_numpy()
     kind = _kind(series)
-    found: list[Finding] = []
-    if null.any() and not spec.nullable:
-        found.append((spec.name, null, "null is not allowed; send a value"))
-    if kind == "boolean":
-        expected = "a number" if spec.kind == "numeric" else "a string"
-        found.append((spec.name, ~null, f"expected {expected}, got boolean"))
-        return np.full(len(series), math.nan if spec.kind == "numeric" else None), found
     if kind == "mixed":
         return None
-    if spec.kind == "numeric":
-        if kind == "string":
-            found.append((spec.name, ~null, "expected a number, got string"))
-            return np.full(len(series), math.nan), found
+    n = len(series)
+    suspect = null.copy() if not spec.nullable else np.zeros(n, dtype=bool)
+    if kind == "boolean" or (spec.kind == "numeric" and kind == "string"):
+        suspect |= ~null
+        values = np.full(n, math.nan if spec.kind == "numeric" else None)
+    elif spec.kind == "numeric":
         values = series.to_numpy(dtype=float, na_value=math.nan)
-        found.extend(_number_findings(spec, series, values, null))
-        return values, found
-    if kind == "number":
-        return _numbers_for_text_feature(spec, series, null, found)
-    values = series.to_numpy(dtype=object, na_value=None)
-    if spec.nullable and null.any():
-        values[null] = spec.null_as
-    if kind == "string":
-        lengths = series.str.len().to_numpy(dtype=float, na_value=0)
-        long = lengths > MAX_STRING_LENGTH
-        if long.any():
-            texts = np.full(len(series), None, dtype=object)
-            texts[long] = [
-                f"string too long ({int(n)} characters, at most {MAX_STRING_LENGTH})"
-                for n in lengths[long]
-            ]
-            found.append((spec.name, long, texts))
-        if spec.categories is not None:
-            numeric_categories = not isinstance(spec.categories[0], str)
-            if numeric_categories:
-                found.append((spec.name, ~null, "expected a number, got string"))
-            else:
-                unknown = ~null & ~long & ~series.isin(spec.categories).to_numpy()
-                found.extend(_unknown(spec, values, unknown, quoted=True))
-    return values, found
-
-
-def _number_findings(
-    spec: FeatureSpec, series: pd.Series, values: np.ndarray[Any, Any], null: np.ndarray[Any, Any]
-) -> list[Finding]:
-    found: list[Finding] = []
-    if pd.api.types.is_integer_dtype(series.dtype):
-        exact = series.to_numpy(dtype=object, na_value=0)
-        big = ~null & (np.abs(values) > MAX_EXACT_INT)
-        if big.any():
-            texts = np.full(len(series), None, dtype=object)
-            texts[big] = [
-                f"integer with {len(str(abs(int(v))))} digits is outside what a number can hold "
-                f"exactly (at most {MAX_EXACT_INT:,} in absolute value)"
-                for v in exact[big]
-            ]
-            found.append((spec.name, big, texts))
+        suspect |= ~null & (~np.isfinite(values) | (np.abs(values) > MAX_EXACT_INT))
     else:
-        infinite = ~null & ~np.isfinite(values)
-        if infinite.any():
-            found.append(
-                (spec.name, infinite, "not a finite number (NaN/Infinity are not allowed)")
-            )
-    return found
+        values = series.to_numpy(dtype=object, na_value=None)
+        if spec.nullable and null.any():
+            values[null] = spec.null_as
+        if kind == "number":
+            as_float = series.to_numpy(dtype=float, na_value=math.nan)
+            suspect |= ~null & (~np.isfinite(as_float) | (np.abs(as_float) > MAX_EXACT_INT))
+            if spec.kind != "any":  # a category: a known number, or else refused
+                suspect |= ~null & ~series.isin(spec.categories or ()).to_numpy()
+        elif kind == "string":
+            suspect |= series.str.len().to_numpy(dtype=float, na_value=0) > MAX_STRING_LENGTH
+            if spec.categories is not None:
+                suspect |= ~null & ~series.isin(spec.categories).to_numpy()
+    return values, _refused(spec, series, suspect, null)
 
 
-def _numbers_for_text_feature(
-    spec: FeatureSpec, series: pd.Series, null: np.ndarray[Any, Any], found: list[Finding]
-) -> tuple[np.ndarray[Any, Any], list[Finding]]:
-    """A numeric column for a feature that takes text ("any") or categories."""
-    values = series.to_numpy(dtype=object, na_value=None)
-    if spec.nullable and null.any():
-        values[null] = spec.null_as
-    as_float = series.to_numpy(dtype=float, na_value=math.nan)
-    infinite = ~null & ~np.isfinite(as_float)
-    if spec.kind == "any":
-        if infinite.any():
-            found.append(
-                (spec.name, infinite, "not a finite number (NaN/Infinity are not allowed)")
-            )
-        return values, found
-    numeric_categories = bool(spec.categories) and not isinstance(
-        (spec.categories or ("",))[0], str
-    )
-    if spec.kind == "categorical" and numeric_categories:
-        unknown = ~null & ~series.isin(spec.categories or ()).to_numpy()
-        found.extend(_unknown(spec, values, unknown, quoted=False))
-        return values, found
-    found.append((spec.name, ~null, "expected a string, got number"))
-    return values, found
-
-
-def _unknown(
-    spec: FeatureSpec, values: np.ndarray[Any, Any], unknown: np.ndarray[Any, Any], *, quoted: bool
+def _refused(
+    spec: FeatureSpec, series: pd.Series, suspect: np.ndarray[Any, Any], null: np.ndarray[Any, Any]
 ) -> list[Finding]:
-    if not unknown.any():
+    """The suspect cells the row-by-row rule refuses, with its message: only these cells cost
+    Python work."""
+    at = np.flatnonzero(suspect)
+    if not len(at):
         return []
-    texts = np.full(len(values), None, dtype=object)
-    if quoted:
-        shown = ", ".join(repr(c) for c in (spec.categories or ())[:20])
-        texts[unknown] = [
-            f"unknown category {str(v)[:40]!r}; expected one of [{shown}]" for v in values[unknown]
-        ]
-    else:
-        texts[unknown] = [f"unknown category {v!r}" for v in values[unknown]]
-    return [(spec.name, unknown, texts)]
+    texts = np.full(len(series), None, dtype=object)
+    cells = series.iloc[at].to_numpy(dtype=object)
+    for i, cell in zip(at, cells, strict=True):
+        texts[i] = _check_value(spec, None if null[i] else cell)[1]
+    refused = texts != None  # noqa: E711
+    return [(spec.name, refused, texts)] if refused.any() else []
