@@ -88,8 +88,7 @@ RESULT_PROBABILITY_PREFIX = "p_"
 RESULT_ERROR_TYPE = "error_type"
 RESULT_ERROR = "error"
 # A work item's fields (the manifest's items, passed to the function by the Distributed Map's
-# ItemSelector): whether results carry each class's probability (a classifier's second pass of
-# its final estimator, when its predict does not come from predict_proba; off: labels only, as
+# ItemSelector): whether results carry each class's probability (off: labels only, as
 # model.predict returns)
 SLICE_FIELDS = ("input_key", "output_key", "first_row", "rows", "probabilities")
 # S3 metadata of an output slice: how many rows it has and how many of them are errors (so a

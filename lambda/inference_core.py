@@ -404,7 +404,7 @@ class Predictions:
 
     predictions: list[Any]
     probabilities: list[list[float]] | None
-    one_pass: bool = False  # predict() was computed from the same predict_proba pass
+    one_pass: bool = False  # predict() shared a pass with predict_proba()
 
 
 def _split(estimator: Any) -> tuple[list[Any], Any]:
@@ -422,17 +422,62 @@ def predict(estimator: Any, model_input: Any) -> Predictions:
     )
 
 
+# The methods a classifier's ``predict`` and ``predict_proba`` both call on the same input to get
+# its scores: ``predict_proba`` (forests, trees, soft voting, calibrated models build ``predict``
+# on it), ``decision_function`` (linear models, gradient boosting) and ``_raw_predict``
+# (scikit-learn's histogram gradient boosting calls it directly). Method names, not class names:
+# any estimator that has one shares it; one that has none pays its own passes.
+SHARED_SCORE_METHODS = ("predict_proba", "decision_function", "_raw_predict")
+
+
+def _sharing_copy(final: Any, data: Any, reused: list[str]) -> Any:
+    """A shallow copy of ``final`` whose score methods, called on ``data`` itself with no other
+    argument, compute once and answer later calls with a copy of that first answer.
+
+    The copy's methods are the class's own, bound to the copy, so ``predict`` and
+    ``predict_proba`` run their own code and their calls to one another reach the shared pass.
+    A call on any other input, or with other arguments, runs as usual.
+    """
+    shadow = object.__new__(type(final))
+    shadow.__dict__.update(final.__dict__)
+    for name in SHARED_SCORE_METHODS:
+        method = getattr(type(final), name, None)
+        # only a method this estimator has (scikit-learn hides some, e.g. an SVC's
+        # predict_proba without probability=True, and code may ask hasattr)
+        if callable(method) and hasattr(final, name):
+            shadow.__dict__[name] = _shared(name, method.__get__(shadow), data, reused)
+    return shadow
+
+
+def _shared(name: str, method: Any, data: Any, reused: list[str]) -> Any:
+    first: list[Any] = []
+
+    def call(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if x is not data or args or kwargs:
+            return method(x, *args, **kwargs)
+        if first:
+            reused.append(name)
+            return first[0].copy()  # a copy: the caller may write into what it is given
+        answer = method(x)
+        if isinstance(answer, np.ndarray):
+            first.append(answer.copy())
+        return answer
+
+    return call
+
+
 def predict_arrays(estimator: Any, model_input: Any) -> tuple[Any, Any, bool]:
     """Labels (always ``predict``'s own), probabilities (classifiers) as arrays, and whether
-    ``predict`` came from the same ``predict_proba`` pass.
+    ``predict`` shared a pass with ``predict_proba``.
 
     The pipeline's transforms run once for both answers. For a classifier, ``predict_proba`` runs
-    first; ``predict`` then runs on a shallow copy of the final estimator whose
-    ``predict_proba`` answers that same input from the pass already made. So when the model's
-    ``predict`` is built on ``predict_proba`` (forests, trees, soft voting, calibrated models) it
-    costs nothing more, and when it is not (it decides from its own scores, as a
-    ``HistGradientBoostingClassifier`` or an ``SVC`` does) ``predict`` computes its own answer:
-    never an arg-max assumed from the class.
+    first, then ``predict``, both on a copy of the final estimator whose score methods
+    (``SHARED_SCORE_METHODS``) compute once for this input: when ``predict`` is built on
+    ``predict_proba`` (forests) or on the same scores (gradient boosting, linear models), the
+    labels cost no second pass, and they are still what ``predict``'s own code decides from those
+    scores: never an arg-max of the probabilities assumed from the class (an ``SGDClassifier``'s
+    ``predict`` and its ``predict_proba`` disagree on some rows). An estimator whose ``predict``
+    uses none of these methods (an ``SVC``) computes its own answer.
     """
     transforms, final = _split(estimator)
     data = model_input
@@ -440,18 +485,9 @@ def predict_arrays(estimator: Any, model_input: Any) -> tuple[Any, Any, bool]:
         data = transform.transform(data)
     if not hasattr(final, "predict_proba"):
         return np.asarray(final.predict(data)), None, False
-    proba = np.asarray(final.predict_proba(data))
-    reused: list[bool] = []
-
-    def same_pass(x: Any, **params: Any) -> Any:
-        if x is data and not params:
-            reused.append(True)
-            return proba
-        return final.predict_proba(x, **params)
-
-    shadow = object.__new__(type(final))
-    shadow.__dict__.update(final.__dict__)
-    shadow.predict_proba = same_pass
+    reused: list[str] = []
+    shadow = _sharing_copy(final, data, reused)
+    proba = np.asarray(shadow.predict_proba(data))
     labels = np.asarray(shadow.predict(data))
     return labels, proba, bool(reused)
 

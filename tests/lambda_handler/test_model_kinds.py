@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from tests.model_kinds import ModelKind, disagreeing_rows, model_kinds
 
@@ -20,6 +22,7 @@ from inference_core import (
     check_rows,
     describe_model,
     predict,
+    predict_arrays,
     predict_records,
     predict_request,
     to_model_input,
@@ -102,10 +105,11 @@ def test_predict_is_used_where_predict_proba_disagrees() -> None:
     kind = next(k for k in KINDS if k.name.startswith("SGD"))
     assert disagreeing_rows(kind) > 0
     schema = describe_model(kind.model)
-    # WHEN predicted  THEN the labels are predict's, not an assumed arg-max
+    # WHEN predicted  THEN the labels are predict's, not an assumed arg-max, although predict
+    # and predict_proba shared one decision_function pass
     result = predict(kind.model, to_model_input(schema, check_rows(schema, kind.valid)))
     assert result.predictions == kind.model.predict(kind.frame(kind.valid)).tolist()
-    assert not result.one_pass
+    assert result.one_pass
 
 
 def test_one_pass_where_predict_is_built_on_predict_proba() -> None:
@@ -116,6 +120,71 @@ def test_one_pass_where_predict_is_built_on_predict_proba() -> None:
     result = predict(kind.model, to_model_input(schema, check_rows(schema, kind.valid)))
     assert result.one_pass
     assert result.predictions == kind.model.predict(kind.frame(kind.valid)).tolist()
+
+
+class _ScoringClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """A classifier whose predict and predict_proba both call decision_function; predict_proba
+    writes into the scores it is given, and its arg-max is the opposite of predict's."""
+
+    calls = 0
+
+    def fit(self, x: Any, y: Any) -> _ScoringClassifier:
+        self.classes_ = np.unique(y)
+        self.weights_ = np.arange(len(self.classes_), dtype=float)
+        return self
+
+    def decision_function(self, x: Any) -> Any:
+        type(self).calls += 1
+        return np.asarray(x, dtype=float)[:, :1] * self.weights_
+
+    def predict(self, x: Any) -> Any:
+        return self.classes_[np.argmax(self.decision_function(x), axis=1)]
+
+    def predict_proba(self, x: Any) -> Any:
+        scores = self.decision_function(x)
+        scores *= -1.0  # in place: what it was given must not be what predict later reads
+        exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_predict_and_predict_proba_share_one_scoring_pass_and_labels_stay_predicts() -> None:
+    # GIVEN a classifier whose predict and predict_proba each score the rows, and disagree
+    x = np.array([[1.0], [2.0], [-3.0]])
+    model = _ScoringClassifier().fit(x, [0, 1, 2])
+    expected_labels, expected_proba = model.predict(x), model.predict_proba(x)
+    assert (expected_labels != expected_proba.argmax(axis=1)).any()
+    _ScoringClassifier.calls = 0
+    # WHEN predicted
+    labels, proba, one_pass = predict_arrays(model, x)
+    # THEN the rows were scored once, and the answers are each method's own
+    assert _ScoringClassifier.calls == 1
+    assert one_pass
+    assert labels.tolist() == expected_labels.tolist()
+    assert np.array_equal(proba, expected_proba)
+
+
+def test_gradient_boosting_scores_its_rows_once_for_labels_and_probabilities() -> None:
+    # GIVEN the histogram gradient boosting kind (the demo model's estimator)
+    kind = next(k for k in KINDS if k.name.endswith(", gradient boosting"))
+    schema = describe_model(kind.model)
+    model_input = to_model_input(schema, check_rows(schema, kind.valid))
+    final = kind.model[-1]
+    calls: list[int] = []
+    original = type(final)._raw_predict
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    # WHEN predicted (the class's scoring method counted, nothing else changed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(final), "_raw_predict", counting)
+        labels, proba, one_pass = predict_arrays(kind.model, model_input)
+    # THEN one scoring pass, and exactly predict's and predict_proba's answers
+    assert len(calls) == 1 and one_pass
+    frame = kind.frame(kind.valid)
+    assert labels.tolist() == kind.model.predict(frame).tolist()
+    assert np.array_equal(proba, kind.model.predict_proba(frame))
 
 
 def test_no_list_of_class_names_decides_validation_or_prediction() -> None:
