@@ -496,13 +496,23 @@ def _stepfunctions_service_credentials() -> None:
     import boto3
     from moto.stepfunctions.parser.asl.utils import boto_client
 
+    clients: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+
     class _Boto3(SimpleNamespace):
         @staticmethod
         def client(*args: Any, **kwargs: Any) -> Any:
             if _service_credentials:
                 key, secret = _service_credentials[0]
                 kwargs.update(aws_access_key_id=key, aws_secret_access_key=secret)
-            return boto3.client(*args, **kwargs)
+            # one client per service, region, endpoint and key, made once (moto made one per
+            # task, ~10 ms each); boto3 clients are safe to share between threads
+            cache_key = (*args, *sorted((k, v) for k, v in kwargs.items() if k != "config"))
+            with lock:
+                client = clients.get(cache_key)
+                if client is None:
+                    client = clients[cache_key] = boto3.client(*args, **kwargs)
+            return client
 
     setattr(boto_client, "boto3", _Boto3())  # noqa: B010
 

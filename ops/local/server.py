@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ops.local.credentials import OperatorCredentials, read_credentials, write_private
 from ops.local.gate import Gate, Secret
@@ -42,11 +43,32 @@ def secret_lookup(operator: OperatorCredentials) -> Callable[[str], Secret | Non
     return secret_for
 
 
+def _moto_modules_listed_once() -> None:
+    """moto finds the backend of every request by listing its own package folder (a directory
+    listing and a stat per service, each request); the folder does not change while the server
+    runs, so it is listed once."""
+    from moto import backends
+
+    listed = tuple(backends.list_of_moto_modules())
+    setattr(backends, "list_of_moto_modules", lambda: listed)  # noqa: B010
+
+
+def _quiet_request_handler() -> type:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class QuietRequests(MotoRequestHandler):
+        """No line per request in server.log (a batch makes thousands); errors still logged."""
+
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return QuietRequests
+
+
 def serve(port: int, state_dir: Path, max_environments: int) -> None:
     os.environ["MOTO_PORT"] = str(port)  # Step Functions' internal clients call this port
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
-        MotoRequestHandler,
         create_backend_app,
     )
     from werkzeug.serving import make_server
@@ -61,8 +83,9 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     runtime = lambda_runtime.configure(endpoint, max_environments, state_dir)
     applied = patches.apply_all()
     stop_alarms = cloudwatch_alarms.start_evaluator()
+    _moto_modules_listed_once()
     app = Gate(DomainDispatcherApplication(create_backend_app), port, secret_lookup(operator))
-    server = make_server("127.0.0.1", port, app, True, request_handler=MotoRequestHandler)
+    server = make_server("127.0.0.1", port, app, True, request_handler=_quiet_request_handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     info = {
         "pid": os.getpid(),
