@@ -280,6 +280,13 @@ def count_results(target: Target, bucket: str, slices: list[SliceItem]) -> _Coun
     )
 
 
+def results_so_far(s3: Any, bucket: str, prefix: str) -> int:
+    """How many result objects are under ``prefix``: every page of the listing (a page holds
+    at most 1,000 keys, and a batch has up to ``batch_io.MAX_SLICES`` slices)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sum(int(page.get("KeyCount", 0)) for page in pages)
+
+
 def _wait(
     target: Target,
     execution_arn: str,
@@ -296,7 +303,7 @@ def _wait(
         while True:
             described = sfn.describe_execution(executionArn=execution_arn)
             if progress:
-                done = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0)
+                done = results_so_far(s3, bucket, prefix)
                 bar.update(max(0, min(done, slices) - bar.n))
             if described["status"] in TERMINAL:
                 bar.update(slices - bar.n if described["status"] == "SUCCEEDED" else 0)
@@ -356,8 +363,7 @@ def run_batch(
 ) -> BatchResult | Plan:
     """Predict a DataFrame, a CSV/Parquet/JSONL path or a list of rows through the state
     machine. ``download=False`` leaves the results in S3 and counts them from their metadata;
-    ``probabilities=False`` asks for labels only (what ``model.predict`` returns: for a model
-    whose ``predict`` does not come from ``predict_proba``, one pass of it instead of two)."""
+    ``probabilities=False`` asks for labels only (what ``model.predict`` returns)."""
     if slice_rows is not None:
         validate.integer("slice_rows", slice_rows, low=1, high=10**9)
     rows = read_input(data)

@@ -8,13 +8,14 @@ and the local target does too (tests/integration/test_patches.py)."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 import ops
 from ops.aws.target import target_for
-from ops.batch import read_results
+from ops.batch import read_results, results_so_far
 from ops.batch_io import plan_slices
 from ops.modelfiles.demo_model import DemoModel
 from ops.observe import parse_report
@@ -81,6 +82,23 @@ def test_a_thousand_failing_slices_with_long_errors_lose_no_row(deployed: Deploy
     largest = _largest_state(target.client("stepfunctions"), described["executionArn"])
     print(f"largest state of {SLICES} failed slices: {largest:,} bytes")
     assert largest < 8_192
+
+
+def test_the_progress_count_reads_every_page_of_a_long_listing(deployed: Deployed) -> None:
+    # GIVEN 1,205 result objects under one batch's output prefix (a listing page holds at most
+    # 1,000 keys: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html)
+    s3 = target_for(deployed.settings).client("s3")
+    bucket, prefix, count = deployed.outputs.batch_bucket, "batch/progress-probe/output/", 1_205
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda i: s3.put_object(Bucket=bucket, Key=f"{prefix}{i:05d}", Body=b""),
+                range(count),
+            )
+        )
+    # THEN one page stops at 1,000 (what the progress bar counted before), every page is all
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 1_000
+    assert results_so_far(s3, bucket, prefix) == count
 
 
 def _most_at_once(reports: list[tuple[int, float]]) -> int:
