@@ -6,7 +6,7 @@ The notebooks and ``python -m ops`` are thin callers of what this package export
 from __future__ import annotations
 
 from ops.batch import BatchResult, run_batch
-from ops.cost import CostEstimate, estimate_cost, seed_estimate
+from ops.cost import CostEstimate, batch_transform_cost, estimate_cost, seed_estimate
 from ops.deploy import DeployResult, deploy
 from ops.errors import (
     AccessDeniedError,
@@ -101,6 +101,7 @@ __all__ = [
     "ThrottledError",
     "UploadResult",
     "bad_input_examples",
+    "batch_transform_cost",
     "build_manifest",
     "compare_predictions",
     "deploy",

@@ -201,3 +201,34 @@ def estimate_cost(
 def seed_estimate() -> CostEstimate:
     """The original design's figure, from its assumptions: about $1 a month."""
     return estimate_cost(**SEED_ASSUMPTIONS)
+
+
+def batch_transform_cost(
+    rows: int,
+    rows_per_second: float,
+    *,
+    instance_count: int = 1,
+    hourly_usd: float = prices.SAGEMAKER_ML_M5_LARGE_HOUR,
+    billed_overhead_s: float = 0.0,
+) -> CostEstimate:
+    """What SageMaker Batch Transform would bill for ``rows`` rows at ``rows_per_second`` on
+    each of ``instance_count`` instances (default: ml.m5.large, ``prices``), for comparison
+    with ``estimate_cost(0, batch_rows=...)``.
+
+    Batch transform bills each instance from the job's start on it to its end (results
+    uploaded), per second. ``rows_per_second`` is the instance's rate through its serving
+    container (give the model's own rate for a floor: the container's HTTP and CSV handling
+    only slow it); ``billed_overhead_s`` is the billed time that is not inference (the
+    container starting, the model loading, S3 transfers), which depends on the image.
+    """
+    validate.integer("rows", rows, low=0, high=10**12)
+    validate.integer("instance_count", instance_count, low=1, high=100)
+    validate.number("rows_per_second", rows_per_second, low=1e-9, high=1e12)
+    validate.number("hourly_usd", hourly_usd, low=0, high=1e6)
+    validate.number("billed_overhead_s", billed_overhead_s, low=0, high=1e9)
+    seconds = (rows / (rows_per_second * instance_count) + billed_overhead_s) if rows else 0.0
+    hours = seconds * instance_count / 3600
+    line = CostLine(
+        "SageMaker", "batch transform instance time", hours, "instance-hours", hours * hourly_usd
+    )
+    return CostEstimate(round(line.usd, 6), (line,))

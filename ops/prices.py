@@ -24,3 +24,11 @@ CW_LOGS_STORAGE_GB_MONTH = 0.03  # per GB-month archived
 CW_ALARM_STANDARD = 0.10  # per alarm-month (standard resolution)
 CW_DASHBOARD = 3.00  # per dashboard-month beyond the free 3
 ECR_STORAGE_GB_MONTH = 0.10  # per GB-month
+
+# SageMaker Batch Transform, for comparison only (nothing here deploys SageMaker): ml.m5.large,
+# the smallest instance AWS recommends for batch transform (2 vCPU, 8 GiB;
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformResources.html),
+# on-demand, us-east-1. Batch transform bills the instance from the job's TransformStartTime to
+# its TransformEndTime (API_TransformJob.html), per second. Not re-read from AWS's pricing page
+# since PRICES_DATE: check it before relying on the comparison.
+SAGEMAKER_ML_M5_LARGE_HOUR = 0.115  # per instance-hour (real-time inference and batch transform)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import ops
-from ops import contract
+from ops import contract, prices
 from ops.aws.function import function_error, invoke
 from ops.batch_io import (
     MAX_JSONL_SLICE_ROWS,
@@ -28,7 +28,7 @@ from ops.batch_io import (
     slice_rows_for,
 )
 from ops.cli import build_parser
-from ops.cost import estimate_cost
+from ops.cost import batch_transform_cost, estimate_cost
 from ops.errors import ConfigurationError, FunctionTimeoutError, ModelNotUploadedError
 from ops.local.images import parse_dockerfile
 from ops.observe import parse_report, percentile, summarize_reports
@@ -98,6 +98,20 @@ def test_cost_grows_with_use_and_arm_is_cheaper() -> None:
     assert arm.total_usd < large.total_usd
     batch = estimate_cost(0, batch_rows=1_000_000)
     assert batch.by_service()["Step Functions"] > 0 and batch.by_service()["S3"] > 0
+
+
+def test_batch_transform_bills_instance_time_per_second() -> None:
+    # GIVEN 1M rows at 10,000 rows/s on one ml.m5.large: 100 s of instance time
+    one = batch_transform_cost(1_000_000, 10_000.0)
+    assert one.lines[0].quantity == pytest.approx(100 / 3600)
+    assert one.total_usd == pytest.approx(100 / 3600 * prices.SAGEMAKER_ML_M5_LARGE_HOUR, abs=1e-6)
+    # THEN two instances halve the time, not the bill; billed start-up is added per instance
+    two = batch_transform_cost(1_000_000, 10_000.0, instance_count=2, billed_overhead_s=60.0)
+    assert two.lines[0].quantity == pytest.approx(2 * (50 + 60) / 3600)
+    assert batch_transform_cost(0, 10_000.0).total_usd == 0
+    # AND a rate of zero is refused by name, with the range
+    with pytest.raises(ConfigurationError, match="rows_per_second"):
+        batch_transform_cost(10, 0.0)
 
 
 def test_settings_explicit_beats_environment_beats_default(
