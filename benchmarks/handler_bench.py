@@ -18,7 +18,7 @@ import pandas as pd
 import sklearn
 from threadpoolctl import threadpool_limits
 
-from benchmarks.measure import Row, median_ms
+from benchmarks.measure import Row, median_ms, paired_median_ms
 from ops import contract
 from ops.modelfiles.demo_model import sample_rows
 
@@ -110,8 +110,8 @@ def run(model_path: Path) -> list[Row]:
                 rows = sample_rows(n, seed=3)
                 frame = pd.DataFrame(rows)
                 repeats = 60 if n < 10_000 else 20
-                raw = median_ms(lambda frame=frame: model.predict(frame), repeats)
-                ours = median_ms(
+                raw, ours = paired_median_ms(
+                    lambda frame=frame: model.predict(frame),
                     lambda rows=rows: handler_module.handler({"instances": rows}, Context()),
                     repeats,
                 )

@@ -91,25 +91,37 @@ def rows_for(n: int) -> pd.DataFrame:
     return pd.concat([base] * repeats, ignore_index=True).iloc[:n]
 
 
+BATCH_REPEATS = 3  # each side's best of three (see batch_throughput)
+
+
 def batch_throughput(
     n: int, model: Any, settings: ops.Settings, probabilities: bool = True
 ) -> tuple[Row, dict[str, Any]]:
     """A batch of n rows through the state machine against a bare in-process model.predict on
-    the same rows, measured one after the other; the batch's environments are warmed first
-    by a smaller batch (the first batch of a stage also pays the cold starts). With
-    probabilities (the default) the function runs the model's final estimator twice for a
-    model whose predict does not come from predict_proba (the demo's gradient boosting);
-    labels only is what model.predict itself returns."""
+    the same rows. The two are measured in turn, ``BATCH_REPEATS`` times each, and each side's
+    best time is kept (this machine's speed drifts by a third from one second to the next; the
+    best of a few runs is what each side costs without the drift). The batch's environments
+    are warmed first by a smaller batch (the first batch of a stage also pays the cold starts).
+    With probabilities (the default) the function answers predict_proba and predict from one
+    pass of the model's scores (``inference_core.predict_arrays``); labels only is what
+    model.predict itself returns."""
     frame = rows_for(n)
-    started = time.perf_counter()
-    model.predict(frame)
-    raw_rate = n / (time.perf_counter() - started)
     ops.run_batch(frame.iloc[: min(n, 100_000)], progress=False, settings=settings)
-    started = time.perf_counter()
-    result = ops.run_batch(frame, probabilities=probabilities, progress=False, settings=settings)
-    elapsed = time.perf_counter() - started
-    assert isinstance(result, ops.BatchResult) and result.rows == n and result.failed == 0
-    assert result.accounted_for
+    raw_times: list[float] = []
+    runs: list[tuple[float, Any]] = []
+    for _ in range(BATCH_REPEATS):
+        started = time.perf_counter()
+        model.predict(frame)
+        raw_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        result = ops.run_batch(
+            frame, probabilities=probabilities, progress=False, settings=settings
+        )
+        runs.append((time.perf_counter() - started, result))
+        assert isinstance(result, ops.BatchResult) and result.rows == n and result.failed == 0
+        assert result.accounted_for
+    raw_rate = n / min(raw_times)
+    elapsed, result = min(runs, key=lambda run: run[0])
     rate = n / elapsed
     phases = {
         "total_s": round(elapsed, 2),

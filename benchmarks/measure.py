@@ -41,6 +41,23 @@ def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
     return statistics.median(samples)
 
 
+def paired_median_ms(
+    first: Callable[[], Any], second: Callable[[], Any], repeats: int, warmup: int = 2
+) -> tuple[float, float]:
+    """Median ms of each of two calls, measured in turn (first, second, first, ...), so a drift
+    of the machine's speed during the measurement reaches both alike."""
+    for _ in range(warmup):
+        first()
+        second()
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, into in ((first, samples[0]), (second, samples[1])):
+            started = time.perf_counter()
+            fn()
+            into.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
 def machine() -> dict[str, Any]:
     libs = ("scikit-learn", "numpy", "pandas", "moto", "boto3", "awslambdaric", "aws-cdk-lib")
     return {
