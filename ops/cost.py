@@ -213,7 +213,8 @@ def batch_transform_cost(
 ) -> CostEstimate:
     """What SageMaker Batch Transform would bill for ``rows`` rows at ``rows_per_second`` on
     each of ``instance_count`` instances (default: ml.m5.large, ``prices``), for comparison
-    with ``estimate_cost(0, batch_rows=...)``.
+    with ``estimate_cost(0, batch_rows=...)`` (like it, a month's cost when the rows are a
+    month's).
 
     Batch transform bills each instance from the job's start on it to its end (results
     uploaded), per second. ``rows_per_second`` is the instance's rate through its serving
