@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ops.contract import batch_key, failure_key
+from ops.contract import (
+    RESULT_ERROR,
+    RESULT_ERROR_TYPE,
+    RESULT_PREDICTION,
+    RESULT_PROBABILITY_PREFIX,
+    RESULT_ROW,
+    batch_key,
+    failure_key,
+)
 from ops.errors import ConfigurationError
 from ops.payloads import to_rows
 
@@ -299,15 +307,15 @@ def assemble(
                 }
             by_row[row] = {"row": row, "error": error}
     rows = [by_row[i] for i in range(n_rows)]
-    frame = pd.DataFrame({"row": range(n_rows)})
-    frame["prediction"] = pd.Series([r.get("prediction") for r in rows], dtype=object)
+    frame = pd.DataFrame({RESULT_ROW: range(n_rows)})
+    frame[RESULT_PREDICTION] = pd.Series([r.get("prediction") for r in rows], dtype=object)
     if classes:
         for j, label in enumerate(classes):
-            frame[f"p_{label}"] = [
+            frame[f"{RESULT_PROBABILITY_PREFIX}{label}"] = [
                 r["probabilities"][j] if "probabilities" in r else None for r in rows
             ]
-    frame["error_type"] = [r["error"].get("type") if "error" in r else None for r in rows]
-    frame["error"] = [_error_text(r["error"]) if "error" in r else None for r in rows]
+    frame[RESULT_ERROR_TYPE] = [r["error"].get("type") if "error" in r else None for r in rows]
+    frame[RESULT_ERROR] = [_error_text(r["error"]) if "error" in r else None for r in rows]
     return frame
 
 
@@ -321,7 +329,7 @@ def parquet_results(item: SliceItem, body: bytes, classes: list[Any] | None) -> 
         frame = pq.read_table(io.BytesIO(body)).to_pandas(
             ignore_metadata=True, integer_object_nulls=True
         )
-        rows = frame["row"].to_numpy()
+        rows = frame[RESULT_ROW].to_numpy()
     except (pa.ArrowException, OSError, ValueError, KeyError) as err:
         return error_rows(
             item, "ResultMissing", f"unreadable results in {item.output_key}: {err}", classes
@@ -342,12 +350,13 @@ def error_rows(
 ) -> pd.DataFrame:
     """Every row of a slice as the same error (its slice failed, or its results are missing)."""
     n = item.rows
-    frame = pd.DataFrame({"row": np.arange(item.first_row, item.first_row + n, dtype=np.int64)})
-    frame["prediction"] = pd.Series([None] * n, dtype=object)
+    first = item.first_row
+    frame = pd.DataFrame({RESULT_ROW: np.arange(first, first + n, dtype=np.int64)})
+    frame[RESULT_PREDICTION] = pd.Series([None] * n, dtype=object)
     for label in classes or ():
-        frame[f"p_{label}"] = np.full(n, np.nan)
-    frame["error_type"] = pd.Series([error_type] * n, dtype=object)
-    frame["error"] = pd.Series([message[:500]] * n, dtype=object)
+        frame[f"{RESULT_PROBABILITY_PREFIX}{label}"] = np.full(n, np.nan)
+    frame[RESULT_ERROR_TYPE] = pd.Series([error_type] * n, dtype=object)
+    frame[RESULT_ERROR] = pd.Series([message[:500]] * n, dtype=object)
     return frame
 
 

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ops.batch import BatchResult
+from ops.contract import RESULT_PROBABILITY_PREFIX
 from ops.display import RECORD_MIME
 from ops.errors import ConfigurationError
 from ops.observe import Metrics
@@ -74,14 +75,15 @@ def plot_latency(latency: Latency, figures: Metrics) -> Plot:
 
 def plot_predictions(batch: BatchResult) -> Plot:
     """Distribution of the positive-class probability in a batch, by predicted class."""
-    if batch.results is None or not any(c.startswith("p_") for c in batch.results.columns):
+    results = batch.results
+    if results is None or not any(c.startswith(RESULT_PROBABILITY_PREFIX) for c in results):
         raise ConfigurationError(
             "this batch has no probabilities to plot (its results were left in S3, or it ran "
             "with probabilities=False); run it with download=True and probabilities=True"
         )
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    frame = batch.results.dropna(subset=["prediction"])
-    column = [c for c in frame.columns if c.startswith("p_")][-1]
+    frame = results.dropna(subset=["prediction"])
+    column = [c for c in frame.columns if c.startswith(RESULT_PROBABILITY_PREFIX)][-1]
     for label, group in frame.groupby("prediction"):
         ax.hist(group[column], bins=40, alpha=0.7, label=f"predicted {label}")
     ax.set_xlabel(column)
