@@ -25,6 +25,22 @@ from typing import IO
 from ops.local.runtime_api import Invocation, Outcome, RuntimeApi
 
 INIT_TIMEOUT_SECONDS = 120.0
+# What a function process takes from the machine: the basics, and the variables that choose this
+# machine's numeric kernels (a forced OpenBLAS core type sums in another order than the one it
+# detects: a linear model's answer then differs in its last bit from model.predict in the
+# operator's own process). Nothing else of the operator's environment reaches a function.
+HOST_VARIABLES = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "TMPDIR",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "NPY_DISABLE_CPU_FEATURES",
+    "NPY_ENABLE_CPU_FEATURES",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,7 @@ class ExecutionEnvironment:
         self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         self._lines: list[str] = []
         self._lock = threading.Lock()
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+        env = {k: os.environ[k] for k in HOST_VARIABLES if k in os.environ}
         env.update(dict(spec.env))
         env.update(extra_env)
         env.update(
