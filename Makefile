@@ -51,7 +51,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy ops lambda infra
+	$(BIN)/mypy ops lambda/reintento_function infra
 
 pytest: setup
 	$(BIN)/pytest

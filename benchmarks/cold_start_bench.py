@@ -16,7 +16,7 @@ from benchmarks.measure import Row
 OURS = """
 import time, json, io, contextlib
 t0 = time.perf_counter()
-import lambda_predict_reintento as h
+import reintento_function.lambda_predict_reintento as h
 t1 = time.perf_counter()
 class C:
     function_name = "bench"; memory_limit_in_mb = 1024; aws_request_id = "bench"

@@ -8,7 +8,6 @@ import hashlib
 import io
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ import sklearn
 from threadpoolctl import threadpool_limits
 
 from benchmarks.measure import Row, median_ms, paired_median_ms
-from ops import contract
 from ops.modelfiles.demo_model import sample_rows
+from reintento_function import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET, KEY = "bench-models", "models/mejor_modelo.pkl"
@@ -93,10 +92,9 @@ def naive_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def run(model_path: Path) -> list[Row]:
-    sys.path.insert(0, str(ROOT / "lambda"))
     server = serve_model(model_path)
     try:
-        import lambda_predict_reintento as handler_module
+        import reintento_function.lambda_predict_reintento as handler_module
 
         model = joblib.load(model_path)
         rows_out: list[Row] = []

@@ -30,6 +30,7 @@ from infra import names
 from infra.log_retention import retention
 from infra.nag import acknowledge, checkov_skip
 from infra.settings import StackSettings
+from reintento_function import contract
 
 
 class BatchPipeline(Construct):
@@ -95,7 +96,7 @@ class BatchPipeline(Construct):
             item_selector={
                 "batch_slice": {
                     "bucket": batch_bucket.bucket_name,
-                    **{f"{k}.$": f"$$.Map.Item.Value.{k}" for k in names.CONTRACT.SLICE_FIELDS},
+                    **{f"{k}.$": f"$$.Map.Item.Value.{k}" for k in contract.SLICE_FIELDS},
                 },
                 "failure_key.$": "$$.Map.Item.Value.failure_key",
                 "function_version.$": "$.function_version",

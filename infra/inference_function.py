@@ -17,6 +17,7 @@ from infra import names
 from infra.log_retention import retention
 from infra.nag import acknowledge, checkov_skip
 from infra.settings import StackSettings
+from reintento_function import contract
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 IMAGE_EXCLUDES = ["__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache", ".ruff_cache"]
@@ -103,10 +104,10 @@ class InferenceFunction(Construct):
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             environment={
-                names.CONTRACT.ENV_MODEL_BUCKET: model_bucket.bucket_name,
-                names.CONTRACT.ENV_MODEL_KEY: settings.model_key,
-                names.CONTRACT.ENV_SIGNING_KEY: signing_key.key_arn,
-                names.CONTRACT.ENV_BATCH_BUCKET: batch_bucket.bucket_name,
+                contract.ENV_MODEL_BUCKET: model_bucket.bucket_name,
+                contract.ENV_MODEL_KEY: settings.model_key,
+                contract.ENV_SIGNING_KEY: signing_key.key_arn,
+                contract.ENV_BATCH_BUCKET: batch_bucket.bucket_name,
                 "MODEL_REFRESH_SECONDS": str(settings.model_refresh_seconds),
                 "MAX_ROWS": str(settings.max_rows),
                 # native thread pools sized to the vCPUs Lambda gives this memory (one per

@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
-
-def _function_contract() -> ModuleType:
-    """``lambda/contract.py``, the function's dependency-free contract, loaded by path."""
-    path = Path(__file__).resolve().parent.parent / "lambda" / "contract.py"
-    spec = importlib.util.spec_from_file_location("reintento_function_contract_infra", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CONTRACT = _function_contract()
+from reintento_function import contract
 
 # Construct IDs (PascalCase).
 MODEL_STORE = "ModelStore"
@@ -43,11 +28,11 @@ OUT_ALARM_TOPIC = "AlarmTopicArn"
 
 # Keys inside the batch bucket the function may read from / write to: the run id is spelled
 # with `?` (fixed length), so the two patterns can never match the same key.
-BATCH_INPUT_PATTERN: str = CONTRACT.batch_pattern("input")
-BATCH_OUTPUT_PATTERN: str = CONTRACT.batch_pattern("output")
+BATCH_INPUT_PATTERN: str = contract.batch_pattern("input")
+BATCH_OUTPUT_PATTERN: str = contract.batch_pattern("output")
 # ... and the state machine: it reads the slice list and records a failed slice's error
-BATCH_MANIFEST_PATTERN: str = CONTRACT.batch_pattern("manifest")
-BATCH_FAILED_PATTERN: str = CONTRACT.batch_pattern("failed")
+BATCH_MANIFEST_PATTERN: str = contract.batch_pattern("manifest")
+BATCH_FAILED_PATTERN: str = contract.batch_pattern("failed")
 # where the Distributed Map's ResultWriter writes its map-run files (AWS's own format)
 MAP_RUN_PREFIX = "map-runs"
 
@@ -63,14 +48,14 @@ PLATFORM_TRANSIENT_ERRORS = (
     "Sandbox.Timedout",
     "Runtime.ExitError",
 )
-TRANSIENT_ERRORS: tuple[str, ...] = (*PLATFORM_TRANSIENT_ERRORS, *CONTRACT.TRANSIENT_ERROR_TYPES)
+TRANSIENT_ERRORS: tuple[str, ...] = (*PLATFORM_TRANSIENT_ERRORS, *contract.TRANSIENT_ERROR_TYPES)
 # A function that is not Active (Inactive after idling, Pending while it restores) refuses
 # invokes until it is; retried for longer, as ops waits for it (functions-states.html).
 NOT_ACTIVE_ERRORS: tuple[str, ...] = (
     "Lambda.ResourceNotReadyException",
     "Lambda.ResourceConflictException",
 )
-PERMANENT_ERRORS: tuple[str, ...] = tuple(CONTRACT.PERMANENT_ERROR_TYPES)
+PERMANENT_ERRORS: tuple[str, ...] = tuple(contract.PERMANENT_ERROR_TYPES)
 
 METRICS_NAMESPACE = "Reintento"
 SERVICE_NAME = "reintento-predict"

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from infra import names
+from reintento_function import contract
 
 Architecture = Literal["x86_64", "arm64"]
 
@@ -23,7 +23,7 @@ class StackSettings:
     reserved_concurrency: int | None = None
     model_key: str = "models/mejor_modelo.pkl"
     model_refresh_seconds: int = 60
-    max_rows: int = names.CONTRACT.DEFAULT_MAX_ROWS
+    max_rows: int = contract.DEFAULT_MAX_ROWS
     max_concurrency: int = 8
     # share of a batch's slices whose child workflow may fail before the batch fails; a slice's
     # caught error is recorded and its child succeeds, so only platform failures count
@@ -35,11 +35,11 @@ class StackSettings:
 
     @property
     def model_stack_name(self) -> str:
-        return str(names.CONTRACT.stack_names(self.stack_prefix, self.stage)[0])
+        return str(contract.stack_names(self.stack_prefix, self.stage)[0])
 
     @property
     def service_stack_name(self) -> str:
-        return str(names.CONTRACT.stack_names(self.stack_prefix, self.stage)[1])
+        return str(contract.stack_names(self.stack_prefix, self.stage)[1])
 
     def __post_init__(self) -> None:
         if self.architecture not in ("x86_64", "arm64"):

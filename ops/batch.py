@@ -22,7 +22,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from ops import contract, validate
+from ops import validate
 from ops.aws import live_model
 from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
@@ -41,6 +41,7 @@ from ops.display import Card, Link, Shown
 from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
 from ops.plan import Plan
 from ops.settings import Settings
+from reintento_function import contract
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 IO_THREADS = 8

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ops.contract import (
+from ops.errors import ConfigurationError
+from ops.payloads import to_rows
+from reintento_function.contract import (
     RESULT_ERROR,
     RESULT_ERROR_TYPE,
     RESULT_PREDICTION,
@@ -30,8 +32,6 @@ from ops.contract import (
     batch_key,
     failure_key,
 )
-from ops.errors import ConfigurationError
-from ops.payloads import to_rows
 
 MIN_SLICE_ROWS = 500
 # below this many bytes of rows, a slice's fixed costs (an invoke, two S3 requests, a child

@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ops import contract
 from ops.aws import live_model
 from ops.aws.faults import user_facing
 from ops.aws.function import describe_model
@@ -46,6 +45,7 @@ from ops.rollout import (
     who,
 )
 from ops.settings import Settings
+from reintento_function import contract
 
 SHA256 = contract.SHA256_METADATA
 SKLEARN = contract.SKLEARN_METADATA

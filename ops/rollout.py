@@ -28,11 +28,11 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from ops import contract
 from ops.aws import live_model
 from ops.aws.target import Target
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError
+from reintento_function import contract
 
 Strategy = Literal["all-at-once", "canary", "linear"]
 STRATEGIES: tuple[str, ...] = ("all-at-once", "canary", "linear")

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ops import contract, validate
+from ops import validate
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError
 from ops.modelfiles.versions import PROJECT_ROOT
+from reintento_function import contract
 
 Target = Literal["local", "aws"]
 

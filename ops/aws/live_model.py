@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops import contract
 from ops.aws.target import Target
 from ops.errors import DeployError
+from reintento_function import contract
 
 UPDATE_TIMEOUT_SECONDS = 300.0
 

@@ -90,7 +90,9 @@ def parse_dockerfile(path: Path) -> Dockerfile:
                 env[key] = value.strip()
         elif instruction in ("COPY", "ADD"):
             parts = [p for p in rest.split() if not p.startswith("--")]
-            if len(parts) >= 2 and any(parts[-1].startswith(v) for v in TASK_ROOT_VARS):
+            # a folder copied *into* the task root puts its contents there (importable at the
+            # top level); one copied to a folder below it keeps its own name (a package)
+            if len(parts) >= 2 and parts[-1].rstrip("/") in TASK_ROOT_VARS:
                 copied.extend(parts[:-1])
     if not cmd:
         raise DeployError(f'{path} has no CMD; add CMD ["module.handler"]')

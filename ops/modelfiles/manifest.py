@@ -18,7 +18,6 @@ import joblib
 import numpy as np
 from sklearn.exceptions import InconsistentVersionWarning
 
-from ops.contract import load_function_module
 from ops.display import Card, Shown
 from ops.errors import ModelFileError
 from ops.modelfiles.versions import training_environment
@@ -39,7 +38,7 @@ class ModelManifest(Shown):
     classes: list[Any] | None
     created: str = field(compare=False, repr=False)
     # per feature, what the model accepts (kind, nullable, categories): read from the model the
-    # same way the function reads it (lambda/inference_core.py), so both report the same
+    # same way the function reads it (lambda/reintento_function/inference_core.py), so both report the same
     features: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
@@ -147,7 +146,8 @@ def build_manifest(
 
 def accepted_input(estimator: Any) -> list[dict[str, Any]]:
     """Per feature, what the model accepts, as the function's describe-model answer says it."""
-    core = load_function_module("inference_core")
+    from reintento_function import inference_core as core
+
     return list(core.accepted_input(core.describe_model(estimator)))
 
 

@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ops.batch import BatchResult
-from ops.contract import RESULT_PROBABILITY_PREFIX
 from ops.display import RECORD_MIME
 from ops.errors import ConfigurationError
 from ops.observe import Metrics
 from ops.showcase.checks import Latency
+from reintento_function.contract import RESULT_PROBABILITY_PREFIX
 
 
 @dataclass(frozen=True)

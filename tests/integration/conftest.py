@@ -43,7 +43,7 @@ def run_slices(target: Any, run_id: str, slices: list[Any], timeout: float = 300
     """Start the batch state machine directly on ``slices`` (their manifest written first, as
     ``run_batch`` does) with the live function version; wait for it; return DescribeExecution."""
     from ops.aws import live_model
-    from ops.contract import manifest_key
+    from reintento_function.contract import manifest_key
 
     out, pinned = target.outputs, live_model.current(target)
     assert pinned is not None

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ops
-from ops.contract import manifest_key
 from ops.local import patches, process
+from reintento_function.contract import manifest_key
 from tests.integration.conftest import Deployed, free_port, wait_for_ingestion
 
 

@@ -17,11 +17,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ops
-from ops import contract
 from ops.aws import live_model
 from ops.aws.target import target_for
 from ops.modelfiles.demo_model import DemoModel
 from ops.rollout import Guardrails
+from reintento_function import contract
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ops.contract import manifest_key
 from ops.local import patches
+from reintento_function.contract import manifest_key
 from tests.integration.conftest import Deployed
 
 EXPECTED = [

@@ -21,8 +21,8 @@ from tests.conftest import MotoEndpoint
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", names.SERVICE_NAME)
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE)
 
-from contract import SIGNING_ALGORITHM, signing_message
-from model_loader import KmsVerifier, ModelStore
+from reintento_function.contract import SIGNING_ALGORITHM, signing_message
+from reintento_function.model_loader import KmsVerifier, ModelStore
 
 
 @dataclass
@@ -98,7 +98,7 @@ def handler_env(
     monkeypatch: pytest.MonkeyPatch, moto_server: MotoEndpoint, model_bucket: ModelBucket
 ) -> Iterator[Any]:
     """GIVEN the handler module configured as the stack configures the function."""
-    import lambda_predict_reintento as handler_module
+    import reintento_function.lambda_predict_reintento as handler_module
 
     for key, value in {
         "AWS_ENDPOINT_URL": moto_server.url,

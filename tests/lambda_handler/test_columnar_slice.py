@@ -11,11 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reintento_function.columnar_slice import predict_frame, read_table, write_table
+from reintento_function.frame_check import check_frame
+from reintento_function.inference_core import describe_model, predict_records
 from tests.model_kinds import ModelKind, model_kinds
-
-from columnar_slice import predict_frame, read_table, write_table
-from frame_check import check_frame
-from inference_core import describe_model, predict_records
 
 pytestmark = pytest.mark.lambda_handler
 
@@ -104,7 +103,7 @@ def test_a_table_missing_a_column_or_with_an_extra_one_has_every_row_refused() -
 
 
 def test_an_unreadable_parquet_slice_is_a_slice_error() -> None:
-    from inference_errors import BatchSliceError
+    from reintento_function.inference_errors import BatchSliceError
 
     with pytest.raises(BatchSliceError, match="not a readable Parquet file"):
         read_table(b"PAR1 not really")

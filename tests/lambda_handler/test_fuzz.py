@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ops.modelfiles.demo_model import CATEGORICAL, NUMERIC, sample_rows
+from reintento_function.inference_errors import InferenceServiceError, InternalError
 from tests.lambda_handler.conftest import Context, ModelBucket
-
-from inference_errors import InferenceServiceError, InternalError
 
 FUZZ_EXAMPLES = 10_000
 

@@ -9,9 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from reintento_function.inference_errors import ModelIntegrityError, ModelUnavailableError
 from tests.lambda_handler.conftest import Context, ModelBucket
-
-from inference_errors import ModelIntegrityError, ModelUnavailableError
 
 
 def test_realtime_predictions_equal_model_predict(

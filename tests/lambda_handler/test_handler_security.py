@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from ops.modelfiles.demo_model import sample_rows
+from reintento_function.contract import parse_batch_key
+from reintento_function.inference_errors import BatchSliceError, ModelIntegrityError
 from tests.lambda_handler.conftest import Context, ModelBucket, new_signing_key
-
-from contract import parse_batch_key
-from inference_errors import BatchSliceError, ModelIntegrityError
 
 
 class _LeavesAMark:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from inference_core import (
+from reintento_function.inference_core import (
     MAX_STRING_LENGTH,
     describe_model,
     loads_strict,

@@ -16,9 +16,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from tests.model_kinds import ModelKind, disagreeing_rows, model_kinds
-
-from inference_core import (
+from reintento_function.inference_core import (
     check_rows,
     describe_model,
     predict,
@@ -27,9 +25,10 @@ from inference_core import (
     predict_request,
     to_model_input,
 )
+from tests.model_kinds import ModelKind, disagreeing_rows, model_kinds
 
 KINDS = model_kinds()
-LAMBDA = Path(__file__).resolve().parents[2] / "lambda"
+LAMBDA = Path(__file__).resolve().parents[2] / "lambda" / "reintento_function"
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])

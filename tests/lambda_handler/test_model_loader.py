@@ -7,15 +7,14 @@ import pickle
 
 import pytest
 
-from tests.lambda_handler.conftest import ModelBucket
-
-from inference_errors import (
+from reintento_function.inference_errors import (
     ModelIntegrityError,
     ModelStoreUnreachableError,
     ModelUnavailableError,
     ModelVersionError,
 )
-from model_loader import ModelCache, ModelStore, verify_and_load
+from reintento_function.model_loader import ModelCache, ModelStore, verify_and_load
+from tests.lambda_handler.conftest import ModelBucket
 
 
 def test_verified_bytes_load(demo_bytes: bytes) -> None:

@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 
 from ops.batch_io import assemble, plan_slices
 from ops.modelfiles.demo_model import sample_rows
-
-from batch_slice import predict_lines
-from inference_core import describe_model
+from reintento_function.batch_slice import predict_lines
+from reintento_function.inference_core import describe_model
 
 GOOD = sample_rows(50, seed=1)
 json_values = st.recursive(

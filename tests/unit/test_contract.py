@@ -10,37 +10,28 @@ from pathlib import Path
 import pytest
 
 import ops
+import reintento_function.contract as function_contract
 from infra import names
 from infra.settings import StackSettings
-from ops import contract as ops_contract
 from ops.aws import function, outputs
 from ops.local import lambda_runtime
+from ops.modelfiles.versions import PROJECT_ROOT
+from reintento_function import inference_errors
 
-import contract as function_contract
-import inference_errors
 
+def test_ops_and_infra_import_the_functions_own_contract_module() -> None:
+    # one module object on all three sides: imported, never loaded by path or copied
+    from ops.aws import function as ops_function
+    from ops.aws import live_model
 
-def test_ops_and_infra_read_the_functions_own_contract_file() -> None:
-    # the same file on all three sides, not copies
-    assert Path(function_contract.__file__).resolve() == ops_contract.CONTRACT_FILE.resolve()
-    for name in (
-        "SHA256_METADATA",
-        "SKLEARN_METADATA",
-        "SIGNATURE_METADATA",
-        "ENV_SIGNING_KEY",
-        "ENV_BATCH_BUCKET",
-        "EVENT_REALTIME",
-        "EVENT_DESCRIBE",
-        "NO_MODEL",
-        "RUN_ID_LENGTH",
-        "DEFAULT_MAX_ROWS",
-        "MODEL_UNAVAILABLE",
-    ):
-        assert getattr(ops_contract, name) == getattr(function_contract, name), name
-        assert getattr(names.CONTRACT, name) == getattr(function_contract, name), name
-    assert ops_contract.signing_message("k", "s", "v") == function_contract.signing_message(
-        "k", "s", "v"
-    )
+    for side in (names, ops_function, live_model):
+        assert side.contract is function_contract, side.__name__
+    assert Path(function_contract.__file__).parent.name == "reintento_function"
+    for folder in ("ops", "infra"):
+        for path in (PROJECT_ROOT / folder).rglob("*.py"):
+            if "cdk.out" in path.parts:
+                continue
+            assert "spec_from_file_location" not in path.read_text(), path
 
 
 def test_the_retried_errors_are_exactly_the_functions_transient_classes() -> None:

@@ -56,7 +56,7 @@ def test_dockerfile_base_image_is_pinned_by_tag() -> None:
     assert re.fullmatch(
         r"public\.ecr\.aws/lambda/python:3\.12\.\d{4}\.\d{2}\.\d{2}\.\d{2}", base.group(1)
     )
-    assert 'CMD ["lambda_predict_reintento.handler"]' in text
+    assert 'CMD ["reintento_function.lambda_predict_reintento.handler"]' in text
 
 
 def _locked(path: Path) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import ops
-from ops import contract, prices
+from ops import prices
 from ops.aws.function import function_error, invoke
 from ops.batch_io import (
     MAX_JSONL_SLICE_ROWS,
@@ -34,6 +34,7 @@ from ops.local.images import parse_dockerfile
 from ops.observe import parse_report, percentile, summarize_reports
 from ops.payloads import non_finite_cells, to_rows
 from ops.settings import Settings
+from reintento_function import contract
 
 RUN = "20261128T120000-0123abcd"
 
@@ -187,14 +188,18 @@ def test_dockerfile_reader(tmp_path: Path) -> None:
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text(
         'FROM base\nENV A=1 B="two words"\nCOPY app.py lib ${LAMBDA_TASK_ROOT}/\n'
+        "COPY pkg/ ${LAMBDA_TASK_ROOT}/pkg/\n"
         'CMD ["app.handler"]\n'
     )
     parsed = parse_dockerfile(dockerfile)
     assert parsed.cmd == ["app.handler"]
     assert parsed.env == {"A": "1", "B": "two words"}
+    # only what lands in the task root itself is importable at the top level; a package keeps
+    # its name (its folder is not put on the path)
     assert parsed.copied_dirs == ["app.py", "lib"]
-    real = parse_dockerfile(Path(contract.CONTRACT_FILE).parent / "Dockerfile")
-    assert real.cmd == ["lambda_predict_reintento.handler"] and "contract.py" in real.copied_dirs
+    real = parse_dockerfile(Path(contract.__file__).parents[1] / "Dockerfile")
+    assert real.cmd == ["reintento_function.lambda_predict_reintento.handler"]
+    assert "reintento_function/" not in real.copied_dirs
 
 
 def test_cli_parser_knows_every_verb_and_refuses_unknown_flags() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inference_core import (
+from reintento_function.inference_core import (
     MAX_EXACT_INT,
     MAX_STRING_LENGTH,
     FeatureSpec,

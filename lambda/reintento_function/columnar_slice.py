@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contract import (
+from reintento_function.contract import (
     RESULT_ERROR,
     RESULT_ERROR_TYPE,
     RESULT_PREDICTION,
     RESULT_PROBABILITY_PREFIX,
     RESULT_ROW,
 )
-from frame_check import FrameCheck, check_frame
-from inference_core import (
+from reintento_function.frame_check import FrameCheck, check_frame
+from reintento_function.inference_core import (
     MODEL_REFUSALS,
     ModelSchema,
     RowCheck,
@@ -32,7 +32,7 @@ from inference_core import (
     predict_attributed,
     predict_records,
 )
-from inference_errors import BatchSliceError
+from reintento_function.inference_errors import BatchSliceError
 
 INVALID = "InvalidInput"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import joblib
 
-from inference_core import describe_model, predict_request
+from reintento_function.inference_core import describe_model, predict_request
 
 
 def main(argv: list[str] | None = None) -> int:

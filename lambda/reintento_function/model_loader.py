@@ -29,15 +29,15 @@ from botocore.exceptions import (
 )
 from sklearn.exceptions import InconsistentVersionWarning
 
-from contract import (
+from reintento_function.contract import (
     SHA256_METADATA,
     SIGNATURE_METADATA,
     SIGNING_ALGORITHM,
     SKLEARN_METADATA,
     signing_message,
 )
-from inference_core import ModelSchema, describe_model
-from inference_errors import (
+from reintento_function.inference_core import ModelSchema, describe_model
+from reintento_function.inference_errors import (
     ModelIntegrityError,
     ModelStoreUnreachableError,
     ModelUnavailableError,

@@ -28,8 +28,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.config import Config
 
-from batch_slice import SliceRef, run_slice
-from contract import (
+from reintento_function.batch_slice import SliceRef, run_slice
+from reintento_function.contract import (
     DEFAULT_MAX_ROWS,
     ENV_BATCH_BUCKET,
     ENV_MODEL_BUCKET,
@@ -43,13 +43,18 @@ from contract import (
     NO_MODEL,
     VERSION_DIMENSIONS,
 )
-from inference_core import accepted_input, invalid_input, loads_strict, predict_request
-from inference_errors import (
+from reintento_function.inference_core import (
+    accepted_input,
+    invalid_input,
+    loads_strict,
+    predict_request,
+)
+from reintento_function.inference_errors import (
     InferenceServiceError,
     InternalError,
     ModelUnavailableError,
 )
-from model_loader import KmsVerifier, LoadedModel, ModelCache, ModelStore
+from reintento_function.model_loader import KmsVerifier, LoadedModel, ModelCache, ModelStore
 
 # service and namespace come from the environment the stack sets (POWERTOOLS_SERVICE_NAME,
 # POWERTOOLS_METRICS_NAMESPACE)

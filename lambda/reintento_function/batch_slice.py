@@ -21,17 +21,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from columnar_slice import predict_frame, read_table, write_table
-from contract import (
+from reintento_function.columnar_slice import predict_frame, read_table, write_table
+from reintento_function.contract import (
     RESULT_ERROR_TYPE,
     RESULT_FAILED_METADATA,
     RESULT_MODEL_METADATA,
     RESULT_ROWS_METADATA,
     parse_batch_key,
 )
-from inference_core import ModelSchema, loads_strict, predict_records
-from inference_errors import BatchSliceError
-from model_loader import LoadedModel
+from reintento_function.inference_core import ModelSchema, loads_strict, predict_records
+from reintento_function.inference_errors import BatchSliceError
+from reintento_function.model_loader import LoadedModel
 
 
 @dataclass(frozen=True)
