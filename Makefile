@@ -23,9 +23,14 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/checkov.txt p
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
 	  || (echo "Python 3.12 is required (the Lambda image's, lambda/Dockerfile) and $(PYTHON) is not it: install it or set PYTHON=path/to/python3.12" && exit 1)
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || (echo "Node.js 20+ is required" && exit 1)
+	@# a working environment is cleared only once the new pins are known to resolve
+	@if [ -x $(BIN)/uv ]; then $(BIN)/uv pip compile pyproject.toml --extra dev \
+	  -c requirements/constraints.txt --python-version 3.12 --quiet -o /dev/null \
+	  || { echo "setup stopped before touching $(VENV): pyproject.toml and requirements/constraints.txt do not resolve together (above); make their pins agree, or run make lock to re-pin requirements/constraints.txt from $(VENV)"; exit 1; }; fi
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]' \
+	  || { echo "pip could not install the pinned set: pyproject.toml and requirements/constraints.txt disagree (above); make their pins agree"; exit 1; }
 	$(BIN)/python -m venv $(VENV)/tools/checkov
 	$(VENV)/tools/checkov/bin/python -m pip install --quiet --require-hashes -r requirements/checkov.txt
 	npm ci --no-audit --no-fund --loglevel=error
@@ -67,16 +72,27 @@ synth: setup
 ## lock: re-pin the whole dependency tree after changing pyproject.toml or lambda/requirements.txt
 ## (the image's lock: every wheel's hash, Python 3.12, x86_64 and arm64, same versions as training)
 lock: setup
+	@# each file is written beside its target (the current one seeds the resolver: versions are
+	@# kept where they still fit) and moved into place only when all three resolved: a failure
+	@# leaves every lock as it was
+	@set -e; new=.lock-new; rm -rf $$new; mkdir $$new; trap 'rm -rf "$$new"' EXIT; \
 	{ echo "# The whole dependency tree, pinned (pip -c). Regenerate with: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -v '^reintento-deploy'; } > requirements/constraints.txt
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^reintento-deploy'; } > $$new/constraints.txt; \
+	cp lambda/requirements.lock $$new/function.txt; cp requirements/checkov.txt $$new/checkov.in.txt; \
+	$(BIN)/uv pip compile lambda/requirements.txt -c $$new/constraints.txt --universal \
+	    --python-version 3.12 --generate-hashes --no-header --quiet -o $$new/function.txt \
+	  || { echo "make lock: lambda/requirements.txt does not resolve with the project's environment (nothing was changed); for a model saved with another scikit-learn, use python -m ops pin-function instead" >&2; exit 1; }; \
+	$(BIN)/uv pip compile requirements/checkov.in --universal --python-version 3.12 \
+	    --generate-hashes --no-header --quiet -o $$new/checkov.in.txt; \
 	{ echo "# The function image's whole dependency tree with every wheel's hash (pip --require-hashes),"; \
 	  echo "# for Python 3.12 on x86_64 and arm64, at the training environment's versions."; \
 	  echo "# Generated from requirements.txt and ../requirements/constraints.txt by: make lock"; \
-	  $(BIN)/uv pip compile lambda/requirements.txt -c requirements/constraints.txt --universal \
-	    --python-version 3.12 --generate-hashes --no-header --quiet; } > lambda/requirements.lock
+	  sed "s#$$new/constraints.txt#requirements/constraints.txt#" $$new/function.txt; } > $$new/requirements.lock; \
 	{ echo "# checkov's own environment, every wheel hashed (pip --require-hashes). Regenerate with: make lock"; \
-	  $(BIN)/uv pip compile requirements/checkov.in --universal --python-version 3.12 \
-	    --generate-hashes --no-header --quiet; } > requirements/checkov.txt
+	  cat $$new/checkov.in.txt; } > $$new/checkov.txt; \
+	mv $$new/constraints.txt requirements/constraints.txt; \
+	mv $$new/requirements.lock lambda/requirements.lock; \
+	mv $$new/checkov.txt requirements/checkov.txt
 
 clean:
 	rm -rf $(VENV) node_modules infra/cdk.out .mypy_cache .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -21,6 +22,14 @@ from reintento_function import contract
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 IMAGE_EXCLUDES = ["__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache", ".ruff_cache"]
+
+
+def image_sklearn(lock: Path) -> str:
+    """The scikit-learn version the image's lock installs (what models it can serve)."""
+    found = re.search(r"^scikit-learn==(\S+)", lock.read_text(), re.MULTILINE)
+    if found is None:
+        raise ValueError(f"{lock} pins no scikit-learn; regenerate it (make lock)")
+    return found.group(1)
 
 
 class InferenceFunction(Construct):
@@ -95,7 +104,7 @@ class InferenceFunction(Construct):
                 else ecr_assets.Platform.LINUX_AMD64,
                 exclude=IMAGE_EXCLUDES,
             ),
-            description="Predicts whether a failed operation succeeds when retried",
+            description="Serves the scikit-learn model of the model bucket: realtime and batch",
             architecture=lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64,
             memory_size=settings.memory_mb,
             timeout=cdk.Duration.seconds(settings.timeout_seconds),
@@ -108,6 +117,7 @@ class InferenceFunction(Construct):
                 contract.ENV_MODEL_KEY: settings.model_key,
                 contract.ENV_SIGNING_KEY: signing_key.key_arn,
                 contract.ENV_BATCH_BUCKET: batch_bucket.bucket_name,
+                contract.ENV_RUNTIME_SKLEARN: image_sklearn(LAMBDA_DIR / "requirements.lock"),
                 "MODEL_REFRESH_SECONDS": str(settings.model_refresh_seconds),
                 "MAX_ROWS": str(settings.max_rows),
                 # native thread pools sized to the vCPUs Lambda gives this memory (one per

@@ -39,8 +39,12 @@ from ops.model_store import (
     rollback_model,
     upload_model,
 )
+from ops.modelfiles.checking import ModelCheck, check_model
 from ops.modelfiles.demo_model import DemoModel, prepare_model, sample_rows, save_demo_model
 from ops.modelfiles.manifest import ModelManifest, build_manifest
+from ops.modelfiles.pinning import PinResult, pin_function
+from ops.modelfiles.profiling import profile_model
+from ops.modelfiles.rows import ModelRows, model_rows
 from ops.observe import LogEvent, Metrics, Report, logs, metrics
 from ops.plan import Plan
 from ops.predict import Prediction, predict
@@ -51,6 +55,7 @@ from ops.showcase.checks import (
     Comparison,
     Latency,
     bad_input_examples,
+    compare_batch,
     compare_predictions,
     measure_latency,
 )
@@ -79,13 +84,16 @@ __all__ = [
     "LocalTargetError",
     "LogEvent",
     "Metrics",
+    "ModelCheck",
     "ModelFileError",
     "ModelManifest",
     "ModelNotUploadedError",
+    "ModelRows",
     "ModelVersion",
     "ModelVersionMismatchError",
     "OpsError",
     "PayloadTooLargeError",
+    "PinResult",
     "Plan",
     "Prediction",
     "Report",
@@ -103,6 +111,8 @@ __all__ = [
     "bad_input_examples",
     "batch_transform_cost",
     "build_manifest",
+    "check_model",
+    "compare_batch",
     "compare_predictions",
     "deploy",
     "estimate_cost",
@@ -111,10 +121,13 @@ __all__ = [
     "logs",
     "measure_latency",
     "metrics",
+    "model_rows",
+    "pin_function",
     "plot_latency",
     "plot_predictions",
     "predict",
     "prepare_model",
+    "profile_model",
     "rollback_model",
     "run_batch",
     "sample_rows",

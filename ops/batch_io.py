@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ops.errors import ConfigurationError
+from ops.modelfiles.rows import ModelRows
 from ops.payloads import to_rows
 from reintento_function.contract import (
     RESULT_ERROR,
@@ -152,6 +153,8 @@ def read_input(data: Any) -> BatchInput:
     path as JSON lines (a line that is not JSON is kept: the function answers it with that
     row's error record)."""
     frame: pd.DataFrame | None = None
+    if isinstance(data, ModelRows):
+        data = data.batch_input()
     if isinstance(data, pd.DataFrame):
         frame = data
     elif isinstance(data, str | Path):
@@ -188,7 +191,8 @@ def parse_rows(text: str) -> list[Any]:
     except ValueError as err:
         raise ConfigurationError(
             f"--rows is not JSON ({err}); pass one row object or a list of rows, e.g. "
-            "'{\"latencia_ms\": 120.5, ...}'"
+            "'{\"feature\": 1.5, ...}' (`python -m ops check-model` lists the model's features, "
+            "`python -m ops sample-rows` prints rows that fit it)"
         ) from err
     if isinstance(data, dict):
         return [data]

@@ -24,7 +24,8 @@ from ops import validate
 from ops.batch_io import ROW_FILE_SUFFIXES, parse_rows, read_rows
 from ops.display import Shown
 from ops.errors import REFUSALS, ConfigurationError, OpsError, SecurityApprovalError
-from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH, DEFAULT_ROWS
+from ops.modelfiles.demo_model import DEFAULT_ROWS
+from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.observe import MAX_SINCE_SECONDS
 from ops.rollout import STRATEGIES
 from ops.showcase.runner import NotebookFailedError
@@ -150,7 +151,6 @@ VERBS: dict[str, tuple[str, Any]] = {
         "upload a model file and make it live (at once, or as a canary/linear rollout)",
         lambda a, s: ops.upload_model(
             a.path,
-            force=a.force,
             rollout=a.rollout,
             percent=a.percent,
             bake_minutes=a.bake_minutes,
@@ -218,13 +218,27 @@ VERBS: dict[str, tuple[str, Any]] = {
         "run the four notebooks in order with papermill (the main job)",
         lambda a, s: _run_notebooks(a),
     ),
+    "check-model": (
+        "what the function will answer for a model file (and rows): accepted, or refused and why",
+        lambda a, s: ops.check_model(a.path, rows=a.rows),
+    ),
+    "profile-model": (
+        "record the model's input profile (training distribution) in its manifest, from data",
+        lambda a, s: ops.profile_model(a.path, rows=a.rows, sample=a.sample),
+    ),
+    "pin-function": (
+        "build the function for the scikit-learn that saved the model (then deploy again)",
+        lambda a, s: ops.pin_function(a.path, dry_run=a.dry_run),
+    ),
     "train-demo": (
         "train the demo model and write its manifest",
         lambda a, s: ops.save_demo_model(a.path, n_rows=a.rows),
     ),
     "sample-rows": (
-        "print N demo input rows as JSON lines",
-        lambda a, s: "\n".join(json.dumps(r) for r in ops.sample_rows(a.n, seed=a.seed)),
+        "print N rows that fit the model as JSON lines (its profile's rows, or --rows FILE)",
+        lambda a, s: "\n".join(
+            json.dumps(r) for r in ops.model_rows(a.model, rows=a.rows).take(a.n, seed=a.seed)
+        ),
     ),
 }
 
@@ -250,11 +264,6 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             type=_file("path", ".pkl", ".joblib"),
             default=DEFAULT_MODEL_PATH,
             help="joblib model file (.pkl or .joblib)",
-        )
-        p.add_argument(
-            "--force",
-            action="store_true",
-            help="upload even if its scikit-learn version differs from the pin",
         )
         p.add_argument(
             "--rollout",
@@ -391,7 +400,42 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             default=DEFAULT_ROWS,
             help="rows of synthetic data, 1,000 to 1,000,000",
         )
+    elif verb in ("check-model", "profile-model", "pin-function"):
+        p.add_argument(
+            "path",
+            nargs="?",
+            type=_file("path", ".pkl", ".joblib"),
+            default=DEFAULT_MODEL_PATH,
+            help="joblib model file (.pkl or .joblib; default models/mejor_modelo.pkl)",
+        )
+        if verb != "pin-function":
+            p.add_argument(
+                "--rows",
+                type=_file("--rows", *ROW_FILE_SUFFIXES),
+                required=verb == "profile-model",
+                help="CSV, Parquet or JSON-lines file of rows"
+                + (" (the training data, or data like it)" if verb == "profile-model" else ""),
+            )
+        if verb == "profile-model":
+            p.add_argument(
+                "--sample",
+                type=_int(0, 10_000, "--sample"),
+                default=200,
+                help="real rows kept in the manifest, 0 to 10,000 (0 for private data; "
+                "default 200)",
+            )
     elif verb == "sample-rows":
+        p.add_argument(
+            "--model",
+            type=_file("--model", ".pkl", ".joblib"),
+            default=DEFAULT_MODEL_PATH,
+            help="the model the rows are for (default models/mejor_modelo.pkl)",
+        )
+        p.add_argument(
+            "--rows",
+            type=_file("--rows", *ROW_FILE_SUFFIXES),
+            help="draw from these rows (CSV, Parquet, JSONL) instead of the model's profile",
+        )
         p.add_argument(
             "--n", type=_int(1, 10_000_000, "--n"), default=5, help="how many rows, 1 to 10,000,000"
         )
@@ -495,6 +539,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(_jsonable(result), indent=2, default=str) if args.json else _show(result))
         if isinstance(result, ops.UploadResult) and result.rollout and not result.rollout.promoted:
             return 1  # the guardrails rolled the new model back (the card above says why)
+        if isinstance(result, ops.ModelCheck) and not result.ok:
+            return 2  # the function would refuse the model or rows (the card says why)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

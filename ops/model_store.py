@@ -10,6 +10,7 @@ is stored beside the model for people and tools.
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from typing import Any, Literal, overload
 
 from ops.aws import live_model
 from ops.aws.faults import user_facing
-from ops.aws.function import describe_model
+from ops.aws.function import describe_model, image_sklearn
 from ops.aws.target import Target, target_for
 from ops.display import Card, Link, Shown
 from ops.errors import (
@@ -28,9 +29,9 @@ from ops.errors import (
     ModelVersionMismatchError,
     OpsError,
 )
-from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH
-from ops.modelfiles.manifest import ModelManifest, describe_file
-from ops.modelfiles.versions import read_pins
+from ops.modelfiles.local_model import function_sklearn, mismatch_advice
+from ops.modelfiles.manifest import ModelManifest, ensure_manifest
+from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.plan import Plan
 from ops.rollout import (
     Candidate,
@@ -68,8 +69,15 @@ class UploadResult(Shown):
     function_version: str = field(default="", repr=False, compare=False)
     links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
     rollout: RolloutRecord | None = field(default=None, repr=False, compare=False)
+    # the file was the live model already: nothing was uploaded
+    unchanged: bool = field(default=False, repr=False, compare=False)
 
     def _headline(self) -> str:
+        if self.unchanged:
+            return (
+                f"unchanged: the live model already is this file (version {self.version_id}); "
+                "nothing uploaded"
+            )
         if self.rollout is not None and not self.rollout.promoted:
             return f"rolled back ({self.rollout.strategy}): {self.rollout.reason}"
         if self.live:
@@ -104,6 +112,7 @@ class UploadResult(Shown):
             "sha256": self.sha256,
             "sklearn_version": self.sklearn_version,
             "live": self.live,
+            "unchanged": self.unchanged,
             "rollout": self.rollout.record() if self.rollout is not None else None,
         }
 
@@ -185,23 +194,36 @@ class RollbackResult(Shown):
         return {"restored_version": self.restored_version, "live": self.live}
 
 
-def check_version(manifest: ModelManifest, force: bool) -> None:
-    pinned = read_pins().get("scikit-learn")
-    if pinned != manifest.sklearn_version and not force:
+def check_version(manifest: ModelManifest, path: Path) -> None:
+    """The model must be saved with the scikit-learn the function's image installs (its lock);
+    the advice says how to build the function for the model's version."""
+    served = function_sklearn()
+    if manifest.sklearn_version != served:
+        raise ModelVersionMismatchError(mismatch_advice(path, manifest.sklearn_version, served))
+
+
+def check_deployed_version(target: Target, manifest: ModelManifest) -> None:
+    """The deployed function must run the model's scikit-learn (it was deployed from the same
+    lock): after ``pin-function``, the image is rebuilt only by deploying again."""
+    deployed = image_sklearn(target)
+    if deployed and deployed != manifest.sklearn_version:
         raise ModelVersionMismatchError(
-            f"{manifest.file} was trained with scikit-learn {manifest.sklearn_version} but the "
-            f"function runs {pinned} (lambda/requirements.txt); retrain with {pinned}, or pin "
-            f"lambda/requirements.txt to {manifest.sklearn_version} and redeploy "
-            "(force=True uploads anyway and the function will refuse it)"
+            f"{manifest.file} was saved with scikit-learn {manifest.sklearn_version} (the "
+            f"function's lock pins it too), but the deployed function still runs {deployed}: "
+            "deploy again to build it (`python -m ops deploy --yes`; `make run` deploys too), "
+            "then upload"
         )
 
 
-def sign_model(target: Target, key: str, sha256: str, sklearn_version: str) -> dict[str, str]:
-    """The signature metadata for one model object (``kms:Sign`` with the stack's key)."""
+def sign_model(
+    target: Target, key: str, sha256: str, sklearn_version: str, manifest_sha256: str = ""
+) -> dict[str, str]:
+    """The signature metadata for one model object (``kms:Sign`` with the stack's key), over
+    its sha256, scikit-learn version and manifest's sha256."""
     signing_key = target.outputs.signing_key
     answer = target.client("kms").sign(
         KeyId=signing_key,
-        Message=contract.signing_message(key, sha256, sklearn_version),
+        Message=contract.signing_message(key, sha256, sklearn_version, manifest_sha256),
         MessageType="RAW",
         SigningAlgorithm=contract.SIGNING_ALGORITHM,
     )
@@ -209,6 +231,32 @@ def sign_model(target: Target, key: str, sha256: str, sklearn_version: str) -> d
         contract.SIGNATURE_METADATA: base64.b64encode(answer["Signature"]).decode(),
         contract.SIGNING_KEY_METADATA: signing_key,
     }
+
+
+def put_model(target: Target, path: Path, manifest: ModelManifest) -> str:
+    """Upload the model with its signed metadata, and its manifest beside it; the new S3
+    version id."""
+    key = target.settings.model_key
+    document = manifest.to_json().encode()
+    manifest_sha256 = hashlib.sha256(document).hexdigest()
+    metadata = {
+        SHA256: manifest.sha256,
+        SKLEARN: manifest.sklearn_version,
+        contract.MANIFEST_SHA256_METADATA: manifest_sha256,
+        **sign_model(target, key, manifest.sha256, manifest.sklearn_version, manifest_sha256),
+        "estimator": manifest.estimator[:100],
+        "python": manifest.versions.get("python", ""),
+    }
+    s3 = target.client("s3")
+    bucket = target.outputs.model_bucket
+    response = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), Metadata=metadata)
+    s3.put_object(
+        Bucket=bucket,
+        Key=key.rsplit(".", 1)[0] + ".json",
+        Body=document,
+        ContentType="application/json",
+    )
+    return str(response.get("VersionId") or "null")
 
 
 def verify_live(
@@ -263,7 +311,6 @@ def _go_live(
 def upload_model(
     path: Path | str = DEFAULT_MODEL_PATH,
     *,
-    force: bool = False,
     wait: bool = True,
     timeout: float = 120.0,
     rollout: str = "all-at-once",
@@ -280,7 +327,6 @@ def upload_model(
 def upload_model(
     path: Path | str = DEFAULT_MODEL_PATH,
     *,
-    force: bool = False,
     wait: bool = True,
     timeout: float = 120.0,
     rollout: str = "all-at-once",
@@ -297,7 +343,6 @@ def upload_model(
 def upload_model(
     path: Path | str = DEFAULT_MODEL_PATH,
     *,
-    force: bool = False,
     wait: bool = True,
     timeout: float = 120.0,
     rollout: str = "all-at-once",
@@ -314,7 +359,10 @@ def upload_model(
     ``bake_minutes``, then all) or ``linear`` (``percent`` more every ``bake_minutes``). During
     a bake the new version is judged by ``guardrails`` on its own metrics and the old version's,
     and rolled back by itself on a breach (``UploadResult.rollout`` says why). The first model
-    of a stage goes live at once (there is nothing to compare it with)."""
+    of a stage goes live at once (there is nothing to compare it with). A file equal to the live
+    model (same sha256) is not uploaded again (``UploadResult.unchanged``). A model saved with
+    another scikit-learn than the function's is refused, saying how to build the function for
+    it (``python -m ops pin-function``)."""
     path = Path(path)
     shares = weights(rollout, percent)
     if bake_minutes < 0 or (shares and not wait):
@@ -322,47 +370,16 @@ def upload_model(
             "a canary or linear rollout needs wait=True and bake_minutes >= 0 (ops watches it "
             "and decides); use rollout='all-at-once' with wait=False"
         )
-    manifest = describe_file(path)
-    check_version(manifest, force)
+    manifest = ensure_manifest(path)
+    check_version(manifest, path)
     target = target_for(settings)
-    key = target.settings.model_key
     if dry_run:
-        steps = (
-            f"upload {path.name} ({manifest.size_bytes:,} bytes, sha256 {manifest.sha256[:12]}, "
-            f"scikit-learn {manifest.sklearn_version}) to the model bucket at {key}",
-            "record its sha256 and scikit-learn version as object metadata, its manifest beside it",
-            (
-                f"{rollout}: send {', then '.join(f'{w:.0%}' for w in shares)} of the calls to "
-                f"it for {bake_minutes:g} min each, judged on its metrics; then all, or roll back"
-            )
-            if shares
-            else "move every call to it at once",
-            "wait until the function serves the new version"
-            if wait
-            else "not wait for the function",
-        )
-        return Plan("upload_model", target.settings.target, steps)
-    outputs = target.outputs
-    s3 = target.client("s3")
-    metadata = {
-        SHA256: manifest.sha256,
-        SKLEARN: manifest.sklearn_version,
-        **sign_model(target, key, manifest.sha256, manifest.sklearn_version),
-        "estimator": manifest.estimator[:100],
-        "python": manifest.versions.get("python", ""),
-    }
-    response = s3.put_object(
-        Bucket=outputs.model_bucket, Key=key, Body=path.read_bytes(), Metadata=metadata
-    )
-    version_id = str(response.get("VersionId") or "null")
-    manifest_key = key.rsplit(".", 1)[0] + ".json"
-    s3.put_object(
-        Bucket=outputs.model_bucket,
-        Key=manifest_key,
-        Body=manifest.to_json().encode(),
-        ContentType="application/json",
-    )
+        return _upload_plan(target, path, manifest, (rollout, percent, bake_minutes), wait)
+    check_deployed_version(target, manifest)
     before = live_model.shares(target)
+    if len(before) == 1 and before[0].model_sha256 == manifest.sha256:
+        return _unchanged(target, manifest, before[0])
+    version_id = put_model(target, path, manifest)
     started = now_text()
     if shares and before:
         record = _roll_out(
@@ -392,16 +409,61 @@ def upload_model(
         )
     save_record(target, record)
     return UploadResult(
-        f"s3://{outputs.model_bucket}/{key}",
+        f"s3://{target.outputs.model_bucket}/{target.settings.model_key}",
         version_id,
         manifest.sha256,
         manifest.sklearn_version,
         live,
         seconds_to_live=seconds,
         function_version=function_version,
-        links=tuple(v for k, v in target.places(outputs).items() if k in ("model", "function")),
+        links=_links(target),
         rollout=record,
     )
+
+
+def _links(target: Target) -> tuple[Link, ...]:
+    return tuple(v for k, v in target.places(target.outputs).items() if k in ("model", "function"))
+
+
+def _unchanged(target: Target, manifest: ModelManifest, live: live_model.Share) -> UploadResult:
+    """The answer to uploading the live model's own file again: nothing uploaded."""
+    return UploadResult(
+        f"s3://{target.outputs.model_bucket}/{target.settings.model_key}",
+        live.model_version,
+        manifest.sha256,
+        manifest.sklearn_version,
+        True,
+        function_version=live.function_version,
+        links=_links(target),
+        unchanged=True,
+    )
+
+
+def _upload_plan(
+    target: Target,
+    path: Path,
+    manifest: ModelManifest,
+    how: tuple[str, float, float],
+    wait: bool,
+) -> Plan:
+    """What ``upload_model`` would do (pure: no call)."""
+    rollout, percent, bake_minutes = how
+    shares = weights(rollout, percent)
+    steps = (
+        f"upload {path.name} ({manifest.size_bytes:,} bytes, sha256 {manifest.sha256[:12]}, "
+        f"scikit-learn {manifest.sklearn_version}) to the model bucket at "
+        f"{target.settings.model_key}, unless it is the live model already",
+        "record its sha256, scikit-learn version and manifest's sha256 as signed object "
+        "metadata, its manifest (features, input profile) beside it",
+        (
+            f"{rollout}: send {', then '.join(f'{w:.0%}' for w in shares)} of the calls to "
+            f"it for {bake_minutes:g} min each, judged on its metrics; then all, or roll back"
+        )
+        if shares
+        else "move every call to it at once",
+        "wait until the function serves the new version" if wait else "not wait for the function",
+    )
+    return Plan("upload_model", target.settings.target, steps)
 
 
 def _roll_out(

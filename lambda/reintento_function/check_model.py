@@ -1,35 +1,111 @@
-"""Check a model file against the inference core, offline: ``python lambda/check_model.py PATH``.
+"""The model check, run where the model's own scikit-learn is: ``python -m
+reintento_function.check_model MODEL [--rows ROWS.jsonl]`` prints one JSON object.
 
-Prints the input the function will expect and predicts the first rows of a JSONL/CSV sample (or,
-for the demo model, rows you pass with ``--rows``). Not part of the image.
+``ops`` calls the same functions in its own process when the model was saved with the project's
+scikit-learn, and runs this module with the function's environment (built for the model's
+version, ``python -m ops pin-function``) when it was not, so no check ever unpickles a model
+with another scikit-learn than the one that saved it. The answer is what the function would
+answer: the model is refused with the function's own error type and message (an unreadable
+pickle, another version's pickle, no ``predict``, not fitted), or described (estimator, classes,
+per feature what it accepts and what it reveals of its training values); with rows, the
+function's answer to them and ``model.predict`` (and ``predict_proba``) on the same rows. Not
+part of what the handler imports.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-import joblib
+import numpy as np
+import pandas as pd
+import sklearn
 
-from reintento_function.inference_core import describe_model, predict_request
+from reintento_function.inference_core import (
+    ModelSchema,
+    accepted_input,
+    describe_model,
+    predict_request,
+)
+from reintento_function.inference_errors import InferenceServiceError
+from reintento_function.model_hints import feature_hints
+from reintento_function.model_loader import verify_and_load
+
+
+def load(body: bytes) -> Any:
+    """Unpickle as the function does (same checks, same refusals)."""
+    return verify_and_load(body, hashlib.sha256(body).hexdigest(), sklearn.__version__)
+
+
+def describe(estimator: Any) -> dict[str, Any]:
+    schema = describe_model(estimator)
+    names = getattr(estimator, "feature_names_in_", None)
+    return {
+        "estimator": type(estimator).__name__,
+        "sklearn_version": sklearn.__version__,
+        "feature_names": [str(n) for n in names] if names is not None else None,
+        "n_features": len(schema.features),
+        "classes": list(schema.classes) if schema.classes is not None else None,
+        "features": accepted_input(schema),
+        "hints": feature_hints(estimator, schema),
+    }
+
+
+def reference_input(schema: ModelSchema, rows: list[Any]) -> Any:
+    """What ``model.predict`` is given for rows as a client sends them: a frame with the
+    model's columns (named models), else an array of floats (nulls as NaN)."""
+    if schema.named:
+        return pd.DataFrame(rows, columns=schema.feature_names)
+    return np.asarray([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+
+def reference(estimator: Any, rows: list[Any]) -> dict[str, Any]:
+    """``model.predict`` (and ``predict_proba``) on rows, as JSON values."""
+    schema = describe_model(estimator)
+    data = reference_input(schema, rows)
+    out: dict[str, Any] = {"predictions": np.asarray(estimator.predict(data)).tolist()}
+    if hasattr(estimator, "predict_proba"):
+        out["probabilities"] = np.asarray(estimator.predict_proba(data)).tolist()
+    return out
+
+
+def answer(estimator: Any, rows: list[Any]) -> dict[str, Any]:
+    """The function's realtime answer to ``rows`` (no row limit)."""
+    schema = describe_model(estimator)
+    return predict_request(estimator, schema, rows, max_rows=max(len(rows), 1))
+
+
+def check(body: bytes, rows: list[Any] | None = None) -> dict[str, Any]:
+    """The whole check of one model file's bytes: refused (why), or described; with rows, the
+    function's answer and model.predict's."""
+    try:
+        estimator = load(body)
+    except InferenceServiceError as err:
+        return {
+            "refused": {"type": type(err).__name__, "message": str(err)},
+            "sklearn_version": sklearn.__version__,
+        }
+    out: dict[str, Any] = {"refused": None, **describe(estimator)}
+    if rows is not None:
+        out["answer"] = answer(estimator, rows)
+        valid = "error" not in out["answer"]
+        out["reference"] = reference(estimator, rows) if valid and rows else None
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="joblib file of a fitted scikit-learn model")
-    parser.add_argument("--rows", type=Path, help="JSONL file of rows to predict")
+    parser.add_argument("--rows", type=Path, help="JSON-lines file of rows to answer")
     args = parser.parse_args(argv)
-    estimator = joblib.load(args.model)
-    schema = describe_model(estimator)
-    print(f"model: {type(estimator).__name__}; classes: {list(schema.classes or ())}")
-    for spec in schema.features:
-        categories = f" categories={list(spec.categories)}" if spec.categories else ""
-        print(f"  {spec.name}: {spec.kind}{' nullable' if spec.nullable else ''}{categories}")
-    if args.rows:
+    rows = None
+    if args.rows is not None:
         rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()]
-        print(json.dumps(predict_request(estimator, schema, rows, max_rows=len(rows)), indent=1))
+    json.dump(check(args.model.read_bytes(), rows), sys.stdout, allow_nan=True)
     return 0
 
 

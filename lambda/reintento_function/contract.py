@@ -20,6 +20,9 @@ SHA256_METADATA = "sha256"
 SKLEARN_METADATA = "sklearn-version"
 SIGNATURE_METADATA = "signature"
 SIGNING_KEY_METADATA = "signing-key"
+# the sha256 of the manifest uploaded beside the model (its JSON: features, feature profile);
+# signed with the rest, so the manifest is as authentic as the model
+MANIFEST_SHA256_METADATA = "manifest-sha256"
 
 # The deployer signs the model's manifest with an asymmetric AWS KMS key (SIGN_VERIFY); the
 # function verifies it with kms:Verify before it reads a byte of the pickle.
@@ -31,6 +34,9 @@ ENV_MODEL_BUCKET = "MODEL_BUCKET"
 ENV_MODEL_KEY = "MODEL_KEY"
 ENV_SIGNING_KEY = "MODEL_SIGNING_KEY_ARN"
 ENV_BATCH_BUCKET = "BATCH_BUCKET"
+# The scikit-learn the image installs (its lock's pin, set by the stack): a model saved with
+# another version is refused, so ops checks it before uploading
+ENV_RUNTIME_SKLEARN = "RUNTIME_SKLEARN_VERSION"
 # The model version a published function version serves (set by `ops upload-model` and
 # `rollback-model` before publishing; unset: follow the newest S3 version, refreshed every
 # MODEL_REFRESH_SECONDS, which only an unqualified invoke of $LATEST does)
@@ -104,11 +110,16 @@ def stack_names(prefix: str, stage: str) -> tuple[str, str]:
     return f"{prefix}-{stage}-ModelStore", f"{prefix}-{stage}-Service"
 
 
-def signing_message(model_key: str, sha256: str, sklearn_version: str) -> bytes:
-    """The exact bytes the deployer signs for one model object (and the function verifies)."""
+def signing_message(
+    model_key: str, sha256: str, sklearn_version: str, manifest_sha256: str = ""
+) -> bytes:
+    """The exact bytes the deployer signs for one model object (and the function verifies);
+    the manifest's sha256 is a line of its own when the object carries one (removing it from
+    the metadata changes the message, so the signature no longer verifies)."""
+    manifest = f"manifest-sha256={manifest_sha256}\n" if manifest_sha256 else ""
     return (
         f"{SIGNATURE_PURPOSE}\nkey={model_key}\nsha256={sha256}\n"
-        f"sklearn-version={sklearn_version}\n"
+        f"sklearn-version={sklearn_version}\n{manifest}"
     ).encode()
 
 

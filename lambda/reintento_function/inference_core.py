@@ -102,11 +102,11 @@ def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _flatten(estimator: Any) -> list[Any]:
+def flatten_steps(estimator: Any) -> list[Any]:
     """The steps a row goes through, nested pipelines flattened (``passthrough`` kept)."""
     steps = getattr(estimator, "steps", None)
     if isinstance(estimator, Pipeline) and steps:
-        return [inner for _, step in steps for inner in _flatten(step)]
+        return [inner for _, step in steps for inner in flatten_steps(step)]
     return [estimator]
 
 
@@ -119,7 +119,7 @@ def _imputed_marker(step: Any) -> Any:
     return marker if marker is not _MISSING and _is_missing(marker) else _MISSING
 
 
-def _column_indices(columns: Any, names: list[str]) -> list[str]:
+def column_selection(columns: Any, names: list[str]) -> list[str]:
     """A ColumnTransformer's column selection (names, indices, a mask or a slice) as names."""
     if isinstance(columns, str | int | np.integer):
         columns = [columns]
@@ -183,7 +183,7 @@ def _nan_reaches_the_end(after: Sequence[Any]) -> bool:
     return True
 
 
-def _column_transformer_at(steps: list[Any]) -> int | None:
+def transformer_position(steps: list[Any]) -> int | None:
     """Where the fitted ColumnTransformer (a step with ``transformers_``) is, if any."""
     return next((i for i, s in enumerate(steps) if hasattr(s, "transformers_")), None)
 
@@ -192,7 +192,7 @@ def describe_model(estimator: Any) -> ModelSchema:
     """Read the expected input of a fitted estimator or pipeline."""
     raw_classes = getattr(estimator, "classes_", None)
     classes = tuple(np.asarray(raw_classes).tolist()) if raw_classes is not None else None
-    steps = _flatten(estimator)
+    steps = flatten_steps(estimator)
     names_attr = getattr(estimator, "feature_names_in_", None)
     if names_attr is None:
         n = int(getattr(estimator, "n_features_in_", 0))
@@ -202,7 +202,7 @@ def describe_model(estimator: Any) -> ModelSchema:
         features = tuple(FeatureSpec(f"x{i}", kind, nullable) for i in range(n))
         return ModelSchema(features, named=False, classes=classes)
     names = [str(n) for n in names_attr]
-    at = _column_transformer_at(steps)
+    at = transformer_position(steps)
     if at is None:
         features = tuple(_path_spec(n, steps, i) for i, n in enumerate(names))
         return ModelSchema(features, named=True, classes=classes)
@@ -210,10 +210,10 @@ def describe_model(estimator: Any) -> ModelSchema:
     by_name: dict[str, FeatureSpec] = {}
     for _, transformer, columns in ct.transformers_:
         try:
-            selected = _column_indices(columns, names)
+            selected = column_selection(columns, names)
         except (TypeError, IndexError, ValueError):
             continue
-        branch = [transformer] if isinstance(transformer, str) else _flatten(transformer)
+        branch = [transformer] if isinstance(transformer, str) else flatten_steps(transformer)
         for position, column in enumerate(selected):
             by_name[column] = _path_spec(column, [*branch, *after], position)
     features = tuple(by_name.get(n, FeatureSpec(n, "any", True, None, None)) for n in names)
@@ -409,7 +409,7 @@ class Predictions:
 
 def _split(estimator: Any) -> tuple[list[Any], Any]:
     """A pipeline's transforms (nested pipelines flattened) and its final estimator."""
-    steps = _flatten(estimator)
+    steps = flatten_steps(estimator)
     transforms = [s for s in steps[:-1] if s is not None and not isinstance(s, str)]
     return transforms, steps[-1]
 

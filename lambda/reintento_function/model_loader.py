@@ -30,6 +30,7 @@ from botocore.exceptions import (
 from sklearn.exceptions import InconsistentVersionWarning
 
 from reintento_function.contract import (
+    MANIFEST_SHA256_METADATA,
     SHA256_METADATA,
     SIGNATURE_METADATA,
     SIGNING_ALGORITHM,
@@ -84,9 +85,9 @@ def verify_and_load(body: bytes, recorded_sha256: str | None, recorded_sklearn: 
     runtime = sklearn.__version__
     if recorded_sklearn and recorded_sklearn != runtime:
         raise ModelVersionError(
-            f"model was trained with scikit-learn {recorded_sklearn} but the function runs "
-            f"{runtime}; retrain with {runtime} or pin lambda/requirements.txt to "
-            f"{recorded_sklearn} and redeploy"
+            f"the model was saved with scikit-learn {recorded_sklearn} but this function runs "
+            f"{runtime}; build the function for {recorded_sklearn} (`python -m ops pin-function "
+            f"MODEL_FILE`, then deploy again) or save the model again with scikit-learn {runtime}"
         )
     try:
         with warnings.catch_warnings():
@@ -95,7 +96,8 @@ def verify_and_load(body: bytes, recorded_sha256: str | None, recorded_sklearn: 
     except InconsistentVersionWarning as err:
         raise ModelVersionError(
             f"the pickle was made with another scikit-learn version than {runtime}: {err}; "
-            "retrain the model with the pinned version"
+            "build the function for the model's version (`python -m ops pin-function "
+            f"MODEL_FILE`, then deploy again) or save the model again with scikit-learn {runtime}"
         ) from err
     except Exception as err:  # truncated or foreign bytes raise many different errors
         raise ModelIntegrityError(
@@ -147,6 +149,7 @@ def check_signature(
     recorded_sha256: str | None,
     recorded_sklearn: str | None,
     signature_b64: str | None,
+    manifest_sha256: str | None = None,
 ) -> None:
     """Refuse metadata that the deployer did not sign (before the pickle is fetched)."""
     if not recorded_sha256 or not recorded_sklearn:
@@ -164,7 +167,8 @@ def check_signature(
             "the model object is not signed by the deployer's key, so it is never loaded; "
             "upload the model again with `python -m ops upload-model PATH`, which signs it"
         )
-    if not verify(signing_message(model_key, recorded_sha256, recorded_sklearn), signature):
+    message = signing_message(model_key, recorded_sha256, recorded_sklearn, manifest_sha256 or "")
+    if not verify(message, signature):
         raise ModelIntegrityError(
             "the model object's signature is not valid for the deployer's key (replaced or "
             "signed elsewhere), so it is never loaded; upload the model again with "
@@ -218,6 +222,7 @@ class ModelStore:
                 metadata.get(SHA256_METADATA),
                 metadata.get(SKLEARN_METADATA),
                 metadata.get(SIGNATURE_METADATA),
+                metadata.get(MANIFEST_SHA256_METADATA),
             ),
         )
 

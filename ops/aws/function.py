@@ -145,6 +145,20 @@ def describe_model(target: Target, qualifier: str | None = None) -> ModelDescrip
     )
 
 
+def image_sklearn(target: Target) -> str | None:
+    """The scikit-learn the deployed function's image runs (its configuration says, as the
+    stack set it from the image's lock); None when the function does not say."""
+    try:
+        config = target.client("lambda").get_function_configuration(
+            FunctionName=target.outputs.function_name
+        )
+    except ClientError:
+        return None
+    variables = (config.get("Environment") or {}).get("Variables") or {}
+    value = variables.get(contract.ENV_RUNTIME_SKLEARN)
+    return str(value) if value else None
+
+
 def invoke_function(target: Target, event: dict[str, Any]) -> Invocation:
     """Invoke the stack's function through its ``live`` alias (the published version that pins
     the live model); if it is gone, re-read the stack once (deployed again?). The target notes

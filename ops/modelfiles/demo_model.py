@@ -8,7 +8,7 @@ without the thesis' own ``mejor_modelo.pkl``; a real model file is used the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ops.modelfiles.manifest import ModelManifest, build_manifest, describe_file, write_manifest
-from ops.modelfiles.versions import PROJECT_ROOT
+from ops.modelfiles.manifest import ModelManifest, build_manifest, ensure_manifest, write_manifest
+from ops.modelfiles.profile import profile_frame
+from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 
 NUMERIC = [
     "latencia_ms",
@@ -36,7 +37,6 @@ TARGET = "exito_reintento"
 ERROR_TYPES = ["timeout", "throttling", "http_5xx", "connection_reset", "dns", "http_4xx"]
 SERVICES = ["s3", "dynamodb", "api_externa", "sqs", "rds"]
 REGIONS = ["us-east-1", "eu-west-1", "sa-east-1"]
-DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "mejor_modelo.pkl"
 DEFAULT_ROWS = 24_000
 SEED = 20251127
 
@@ -130,11 +130,12 @@ def sample_rows(n: int, seed: int = 7, invalid_every: int = 0) -> list[dict[str,
 
 
 def prepare_model(path: Path | str = DEFAULT_MODEL_PATH) -> ModelManifest:
-    """The manifest of the model at ``path``; trains the demo model there when none exists."""
+    """The manifest of the model at ``path``, written beside it when missing or stale (its
+    ``note`` says so); trains the demo model there when there is no model file."""
     path = Path(path)
     if not path.is_file():
         return save_demo_model(path).manifest
-    return describe_file(path)
+    return ensure_manifest(path)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,16 @@ class DemoModel:
 def save_demo_model(path: Path = DEFAULT_MODEL_PATH, n_rows: int = DEFAULT_ROWS) -> DemoModel:
     """Train and save the demo model with its manifest beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(train(n_rows), path)
-    manifest = build_manifest(path, feature_dtypes=feature_dtypes())
+    data = make_dataset(n_rows, SEED)
+    model = build_pipeline(SEED).fit(data[NUMERIC + CATEGORICAL], data[TARGET])
+    joblib.dump(model, path)
+    described = build_manifest(path, feature_dtypes=feature_dtypes())
+    profile, _ = profile_frame(
+        data,
+        described.features or [],
+        named=True,
+        model_sha256=described.sha256,
+    )
+    manifest = replace(described, profile=profile.as_dict())
     write_manifest(manifest, path)
     return DemoModel(path, manifest)

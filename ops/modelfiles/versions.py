@@ -9,7 +9,10 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
+# where the notebooks and the CLI look for the model (the seed's models/mejor_modelo.pkl)
+DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "mejor_modelo.pkl"
 LAMBDA_REQUIREMENTS = LAMBDA_DIR / "requirements.txt"
+LAMBDA_LOCK = LAMBDA_DIR / "requirements.lock"
 MODEL_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
 _PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*==\s*([^\s;#]+)")
 

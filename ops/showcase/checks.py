@@ -3,140 +3,230 @@ latency. Each is one call returning a small result with a table."""
 
 from __future__ import annotations
 
-import copy
-import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
+from ops.batch import BatchResult
 from ops.display import Card, Shown
-from ops.errors import InvalidInputError, OpsError
-from ops.modelfiles.demo_model import DEFAULT_MODEL_PATH
+from ops.errors import ConfigurationError, InvalidInputError, OpsError
+from ops.modelfiles.demo_model import prepare_model
+from ops.modelfiles.manifest import read_model
+from ops.modelfiles.rows import BadCase, bad_cases
+from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.observe import percentile
+from ops.payloads import to_rows
 from ops.predict import Prediction, predict
 from ops.settings import Settings
+from reintento_function.contract import (
+    RESULT_ERROR_TYPE,
+    RESULT_PREDICTION,
+    RESULT_PROBABILITY_PREFIX,
+    RESULT_ROW,
+)
 
 
 @dataclass(frozen=True)
 class Comparison(Shown):
-    """Deployed predictions next to the local model's, row by row."""
+    """Deployed predictions next to ``model.predict``'s on the same rows, row by row."""
 
     rows: int
     all_match: bool
     table: pd.DataFrame = field(repr=False, compare=False)
+    rows_from: str = field(default="", repr=False, compare=False)
+    synthetic: bool = field(default=False, repr=False, compare=False)
+    regressor: bool = field(default=False, repr=False, compare=False)
 
     def card(self) -> Card:
         differ = int((~self.table["match"]).sum()) if "match" in self.table else 0
+        what = "values" if self.regressor else "labels"
         return Card(
             "Deployed vs local model",
             f"all {self.rows} rows match"
             if self.all_match
             else f"{differ} of {self.rows} rows differ",
             ok=self.all_match,
-            key=(("rows", self.rows), ("rows that differ", differ)),
-            notes=("labels equal, probabilities equal to 1e-12; `.table` has each row",),
-        )
-
-    def record(self) -> dict[str, Any]:
-        return {"rows": self.rows, "all_match": self.all_match}
-
-
-def compare_predictions(
-    rows: list[dict[str, Any]],
-    model_path: Path | str = DEFAULT_MODEL_PATH,
-    *,
-    settings: Settings | None = None,
-) -> Comparison:
-    """Predict ``rows`` with the deployed function and with the local file; they must match."""
-    deployed = predict(rows, settings=settings)
-    assert isinstance(deployed, Prediction)
-    local = joblib.load(Path(model_path))
-    frame = pd.DataFrame(rows)
-    table = frame.copy()
-    table["deployed"] = list(deployed.predictions)
-    table["local"] = local.predict(frame).tolist()
-    matches = table["deployed"] == table["local"]
-    if deployed.probabilities is not None and hasattr(local, "predict_proba"):
-        local_p = local.predict_proba(frame)
-        deployed_p = np.asarray(deployed.probabilities)
-        table["p_deployed"] = deployed_p[:, -1].round(6)
-        table["p_local"] = local_p[:, -1].round(6)
-        matches &= np.isclose(deployed_p, local_p, rtol=0, atol=1e-12).all(axis=1)
-    table["match"] = matches
-    return Comparison(len(rows), bool(matches.all()), table)
-
-
-@dataclass(frozen=True)
-class BadInputAnswers(Shown):
-    """How the deployed function answered a few bad requests (all must be InvalidInput)."""
-
-    cases: int
-    all_refused: bool
-    table: pd.DataFrame = field(repr=False, compare=False)
-
-    def card(self) -> Card:
-        return Card(
-            "Bad input",
-            f"all {self.cases} bad requests refused with InvalidInput"
-            if self.all_refused
-            else "some bad requests were not refused as InvalidInput",
-            ok=self.all_refused,
-            key=tuple(
-                (str(r["case"]), f"{r['error']}: {r['problem']}") for _, r in self.table.iterrows()
+            key=(
+                ("rows", self.rows),
+                ("rows that differ", differ),
+                ("rows from", self.rows_from or None),
+            ),
+            notes=(
+                f"{what} identical to model.predict's"
+                + ("" if self.regressor else ", probabilities equal to 1e-12")
+                + "; the table has each row",
+                *(
+                    ("synthetic rows: made from the model's profile, not real data",)
+                    if self.synthetic
+                    else ()
+                ),
             ),
         )
 
     def record(self) -> dict[str, Any]:
         return {
-            "cases": self.cases,
-            "all_refused": self.all_refused,
-            "errors": dict(zip(self.table["case"], self.table["error"], strict=True)),
+            "rows": self.rows,
+            "all_match": self.all_match,
+            "synthetic": self.synthetic,
+            "regressor": self.regressor,
         }
 
 
-def _bad_cases(good: dict[str, Any]) -> dict[str, list[Any]]:
-    missing = copy.deepcopy(good)
-    missing.pop("latencia_ms", None)
-    return {
-        "missing feature": [missing],
-        "unknown category": [dict(good, region="mars-1")],
-        "string for a number": [dict(good, latencia_ms="fast")],
-        "NaN": [dict(good, carga_servidor=math.nan)],
-        "extra feature": [dict(good, color="rojo")],
-        "empty request": [],
-    }
+def _table(rows: list[Any], names: list[str]) -> pd.DataFrame:
+    if rows and isinstance(rows[0], dict):
+        return pd.DataFrame(rows)
+    return pd.DataFrame([list(r) for r in rows], columns=names or None)
+
+
+def compare_predictions(
+    rows: Any,
+    model_path: Path | str = DEFAULT_MODEL_PATH,
+    *,
+    settings: Settings | None = None,
+) -> Comparison:
+    """Predict ``rows`` with the deployed function and with ``model.predict`` on the model file
+    (read where its own scikit-learn runs); labels or values must be identical."""
+    instances = to_rows(rows)
+    deployed = predict(instances, settings=settings)
+    assert isinstance(deployed, Prediction)
+    return _compared(
+        rows, instances, list(deployed.predictions), deployed.probabilities, model_path
+    )
+
+
+def compare_batch(
+    batch: BatchResult, rows: Any, model_path: Path | str = DEFAULT_MODEL_PATH
+) -> Comparison:
+    """A batch's predictions next to ``model.predict`` on the same rows (the rows the batch
+    predicted; its error rows are the invalid ones)."""
+    results = batch.results
+    if results is None or len(results) != len(rows):
+        raise ConfigurationError(
+            "compare a batch whose results were downloaded (download=True), with the rows it was "
+            "given"
+        )
+    predicted = results[results[RESULT_ERROR_TYPE].isna()]
+    instances = to_rows(rows)
+    chosen = [instances[int(i)] for i in predicted[RESULT_ROW]]
+    columns = [c for c in predicted.columns if c.startswith(RESULT_PROBABILITY_PREFIX)]
+    probabilities = predicted[columns].to_numpy().tolist() if columns else None
+    return _compared(rows, chosen, predicted[RESULT_PREDICTION].tolist(), probabilities, model_path)
+
+
+def _compared(
+    rows: Any,
+    instances: list[Any],
+    deployed: list[Any],
+    deployed_p: Any,
+    model_path: Path | str,
+) -> Comparison:
+    """The comparison of the deployed answers for ``instances`` with ``model.predict``'s."""
+    facts = read_model(Path(model_path), instances)
+    reference = facts.get("reference") or {}
+    names = [str(f["name"]) for f in facts.get("features") or []]
+    table = _table(instances, names)
+    table["deployed"] = deployed
+    table["local"] = list(reference.get("predictions", []))
+    matches = table["deployed"] == table["local"]
+    local_p = reference.get("probabilities")
+    if deployed_p is not None and local_p is not None:
+        deployed_p, local_p = np.asarray(deployed_p, dtype=float), np.asarray(local_p)
+        table["p_deployed"] = deployed_p.max(axis=1).round(6)
+        table["p_local"] = local_p.max(axis=1).round(6)
+        matches &= np.isclose(deployed_p, local_p, rtol=0, atol=1e-12).all(axis=1)
+    table["match"] = matches
+    return Comparison(
+        rows=len(instances),
+        all_match=bool(matches.all()),
+        table=table,
+        rows_from=getattr(rows, "described", ""),
+        synthetic=bool(getattr(rows, "synthetic", False)),
+        regressor=facts.get("classes") is None,
+    )
+
+
+@dataclass(frozen=True)
+class BadInputAnswers(Shown):
+    """How the deployed function answered bad requests made for this model (each one that
+    applies must be refused as InvalidInput; one that does not apply says why)."""
+
+    cases: int
+    all_refused: bool
+    table: pd.DataFrame = field(repr=False, compare=False)
+
+    @property
+    def applicable(self) -> int:
+        return int(self.table["applies"].sum())
+
+    def card(self) -> Card:
+        return Card(
+            "Bad input",
+            f"all {self.applicable} bad requests that apply to this model refused with InvalidInput"
+            if self.all_refused
+            else "some bad requests were not refused as InvalidInput",
+            ok=self.all_refused,
+            key=tuple(
+                (
+                    str(r["case"]),
+                    f"{r['error']}: {r['field']}: {r['problem']}"
+                    if r["applies"]
+                    else f"does not apply: {r['problem']}",
+                )
+                for _, r in self.table.iterrows()
+            ),
+        )
+
+    def record(self) -> dict[str, Any]:
+        applies = self.table[self.table["applies"]]
+        return {
+            "cases": self.cases,
+            "applicable": self.applicable,
+            "all_refused": self.all_refused,
+            "errors": dict(zip(applies["case"], applies["error"], strict=True)),
+            "fields": {
+                case: None if pd.isna(name) or name == "" else str(name)
+                for case, name in zip(applies["case"], applies["field"], strict=True)
+            },
+        }
+
+
+def _answer(case: BadCase, settings: Settings | None) -> dict[str, Any]:
+    """How the deployed function answered one bad request (or why it was not sent)."""
+    row: dict[str, Any] = {"case": case.case, "applies": case.rows is not None}
+    if case.rows is None:
+        return {**row, "error": "", "field": "", "problem": case.why_not}
+    try:
+        predict(case.rows, settings=settings)
+    except InvalidInputError as err:
+        detail = (err.details or [{}])[0]
+        return {
+            **row,
+            "error": err.error_type,
+            "field": detail.get("field"),
+            "problem": detail.get("problem"),
+        }
+    except OpsError as err:
+        return {**row, "error": type(err).__name__, "field": "", "problem": str(err)}
+    return {**row, "error": "(accepted)", "field": "", "problem": ""}
 
 
 def bad_input_examples(
-    good_row: dict[str, Any], *, settings: Settings | None = None
+    good_row: Any,
+    model_path: Path | str = DEFAULT_MODEL_PATH,
+    *,
+    settings: Settings | None = None,
 ) -> BadInputAnswers:
-    """Send a few broken variants of ``good_row``; each answer names row, field and problem."""
-    records = []
-    for case, rows in _bad_cases(good_row).items():
-        try:
-            predict(rows, settings=settings)
-            records.append({"case": case, "error": "(accepted)", "field": "", "problem": ""})
-        except InvalidInputError as err:
-            detail = (err.details or [{}])[0]
-            records.append(
-                {
-                    "case": case,
-                    "error": err.error_type,
-                    "field": detail.get("field"),
-                    "problem": detail.get("problem"),
-                }
-            )
-        except OpsError as err:
-            records.append(
-                {"case": case, "error": type(err).__name__, "field": "", "problem": str(err)}
-            )
-    table = pd.DataFrame(records)
-    return BadInputAnswers(len(records), bool((table["error"] == "InvalidInput").all()), table)
+    """Send the bad requests that fit this model (``ops.modelfiles.rows.bad_cases``: built from
+    ``good_row`` and the model's manifest); each answer names row, field and problem."""
+    manifest = prepare_model(Path(model_path))
+    good = to_rows(good_row)[0]
+    table = pd.DataFrame([_answer(case, settings) for case in bad_cases(manifest, good)])
+    refused = table[table["applies"]]["error"] == "InvalidInput"
+    return BadInputAnswers(len(table), bool(refused.all()), table)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from matplotlib.figure import Figure
 
 from ops.batch import BatchResult
@@ -18,7 +19,9 @@ from ops.display import RECORD_MIME
 from ops.errors import ConfigurationError
 from ops.observe import Metrics
 from ops.showcase.checks import Latency
-from reintento_function.contract import RESULT_PROBABILITY_PREFIX
+from reintento_function.contract import RESULT_PREDICTION, RESULT_PROBABILITY_PREFIX
+
+MAX_CLASSES_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -74,22 +77,47 @@ def plot_latency(latency: Latency, figures: Metrics) -> Plot:
 
 
 def plot_predictions(batch: BatchResult) -> Plot:
-    """Distribution of the positive-class probability in a batch, by predicted class."""
+    """What the model predicted for a batch's rows, for any kind of model: a classifier's
+    confidence (the probability of the class it predicted) by predicted class, a classifier's
+    label counts when there are no probabilities, a regressor's values."""
     results = batch.results
-    if results is None or not any(c.startswith(RESULT_PROBABILITY_PREFIX) for c in results):
+    if results is None:
         raise ConfigurationError(
-            "this batch has no probabilities to plot (its results were left in S3, or it ran "
-            "with probabilities=False); run it with download=True and probabilities=True"
+            "this batch's results were left in S3; run it with download=True to plot them"
         )
+    frame = results.dropna(subset=[RESULT_PREDICTION])
+    columns = [c for c in frame.columns if c.startswith(RESULT_PROBABILITY_PREFIX)]
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    frame = results.dropna(subset=["prediction"])
-    column = [c for c in frame.columns if c.startswith(RESULT_PROBABILITY_PREFIX)][-1]
-    for label, group in frame.groupby("prediction"):
-        ax.hist(group[column], bins=40, alpha=0.7, label=f"predicted {label}")
-    ax.set_xlabel(column)
+    if columns:
+        confidence = frame[columns].max(axis=1)
+        top = frame[RESULT_PREDICTION].value_counts().index[:MAX_CLASSES_SHOWN]
+        for label in top:
+            ax.hist(
+                confidence[frame[RESULT_PREDICTION] == label],
+                bins=40,
+                alpha=0.7,
+                label=f"predicted {label}",
+            )
+        ax.set_xlabel("probability of the predicted class")
+        ax.legend()
+        caption = "Predicted class and its probability, for the batch's rows"
+    elif pd.api.types.is_numeric_dtype(frame[RESULT_PREDICTION]) and not _few_labels(frame):
+        ax.hist(frame[RESULT_PREDICTION].astype(float), bins=40, color="tab:blue")
+        ax.set_xlabel("predicted value")
+        caption = "Predicted values of the batch's rows"
+    else:
+        counts = frame[RESULT_PREDICTION].astype(str).value_counts().iloc[:MAX_CLASSES_SHOWN]
+        ax.bar(counts.index, counts.to_numpy(), color="tab:blue")
+        ax.set_xlabel("predicted class")
+        caption = "Predicted classes of the batch's rows"
     ax.set_ylabel("rows")
     ax.set_title(f"{batch.succeeded:,} predictions, {batch.failed:,} invalid rows")
-    ax.legend()
     fig.tight_layout()
     plt.close(fig)
-    return Plot("predictions", f"Predicted probability ({column}) of the batch's rows", fig)
+    return Plot("predictions", caption, fig)
+
+
+def _few_labels(frame: pd.DataFrame) -> bool:
+    """Whole-number predictions with few distinct values: labels without probabilities."""
+    values = frame[RESULT_PREDICTION]
+    return bool(values.nunique() <= MAX_CLASSES_SHOWN and (values.astype(float) % 1 == 0).all())

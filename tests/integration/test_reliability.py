@@ -8,6 +8,7 @@ import math
 import pickle
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -441,22 +442,33 @@ def test_permanent_refusals_are_not_retried(
         .filter_log_events(logGroupName=out.function_log_group, filterPattern="REPORT")["events"]
     )
     assert after - before == 3  # 3 slices, once each
-    # AND a model pickled with another scikit-learn version is refused by the function
-
+    # AND a model pickled with another scikit-learn version is refused by ops before any upload,
+    # with advice that names the command that builds the function for it
     forged = Path(demo_model.path.parent / "other-version.pkl")
-    forged.write_bytes(
-        body.replace(sklearn.__version__.encode(), b"0" + sklearn.__version__.encode()[1:])
+    other = "1.6." + sklearn.__version__.split(".")[-1]
+    forged.write_bytes(body.replace(sklearn.__version__.encode(), other.encode()))
+    versions_before = len(ops.list_models(settings=s))
+    with pytest.raises(ops.ModelVersionMismatchError) as mismatch:
+        ops.upload_model(forged, settings=s)
+    assert f"python -m ops pin-function {forged}" in str(mismatch.value)
+    assert len(ops.list_models(settings=s)) == versions_before  # nothing uploaded
+    # AND one that gets past ops (signed, version recorded as the function's) is refused by the
+    # function itself, and with wait the alias goes back to the model live before
+    from ops.model_store import _go_live, put_model
+    from ops.modelfiles.manifest import build_manifest
+
+    manifest = replace(
+        build_manifest(demo_model.path), sha256=hashlib.sha256(forged.read_bytes()).hexdigest()
     )
-    forced = ops.upload_model(forged, force=True, wait=False, settings=s)
-    assert not forced.live  # pinned but not verified
-    with pytest.raises(ops.FunctionError) as refused:
-        ops.predict(GOOD, settings=s)
-    assert refused.value.error_type in ("ModelVersionError", "ModelIntegrityError")
-    # AND with wait (the default) a refused model is not left live: the alias goes back
+    version = put_model(target_for(s), forged, manifest)
     before = live_model.current(target_for(s))
     assert before is not None
-    with pytest.raises(ops.FunctionError):
-        ops.upload_model(forged, force=True, settings=s)
+    with pytest.raises(ops.FunctionError) as refused:
+        _go_live(
+            target_for(s), version, manifest.sha256, True, 60.0, live_model.shares(target_for(s))
+        )
+    assert refused.value.error_type in ("ModelVersionError", "ModelIntegrityError")
+    assert "pin-function" in str(refused.value)
     after = live_model.current(target_for(s))
     assert after is not None and after.model_version == before.model_version
     assert after.function_version != before.function_version  # re-published, same model

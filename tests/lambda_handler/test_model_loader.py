@@ -47,7 +47,7 @@ def test_integrity_refusals(demo_bytes: bytes, mutate, recorded, error, match) -
 
 def test_other_sklearn_version_is_refused(demo_bytes: bytes) -> None:
     sha = hashlib.sha256(demo_bytes).hexdigest()
-    with pytest.raises(ModelVersionError, match=r"trained with scikit-learn 1\.0\.2"):
+    with pytest.raises(ModelVersionError, match=r"saved with scikit-learn 1\.0\.2.*pin-function"):
         verify_and_load(demo_bytes, sha, "1.0.2")
 
 

@@ -1,0 +1,164 @@
+"""What a fitted model reveals about the values it was trained on, feature by feature.
+
+Read from scikit-learn's public fitted attributes, never from class names: an encoder's
+``categories_``, a scaler's ``mean_``/``scale_`` (or ``center_``, ``data_min_``/``data_max_``,
+``max_abs_``), an imputer's ``statistics_``, a discretizer's ``bin_edges_``, and, for a tree
+model that sees the raw features, its split thresholds. ``ops`` turns these hints into a feature
+profile when the user gives no data, and every row made from it is marked synthetic. Pure: no
+boto3, no environment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from reintento_function.inference_core import (
+    ModelSchema,
+    column_selection,
+    flatten_steps,
+    transformer_position,
+)
+
+SPREAD_SIGMAS = 3.0  # a scaler's mean and scale read as mean +/- 3 standard deviations
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _at(values: Any, position: int) -> Any:
+    array = np.asarray(values) if values is not None else None
+    if array is None or array.ndim == 0 or position >= len(array):
+        return None
+    return array[position]
+
+
+def _step_hint(step: Any, position: int) -> dict[str, Any] | None:
+    """What one fitted step says about the column at ``position`` of its input."""
+    categories = getattr(step, "categories_", None)
+    if categories is not None and position < len(categories):
+        values = [v for v in np.asarray(categories[position]).tolist() if _present(v)]
+        return {"categories": values, "source": f"{type(step).__name__} categories"}
+    low, high = (
+        _number(_at(getattr(step, "data_min_", None), position)),
+        _number(_at(getattr(step, "data_max_", None), position)),
+    )
+    if low is not None and high is not None:
+        return {"low": low, "high": high, "source": f"{type(step).__name__} data range"}
+    edges = getattr(step, "bin_edges_", None)
+    if edges is not None and position < len(edges) and len(edges[position]) >= 2:
+        first, last = _number(edges[position][0]), _number(edges[position][-1])
+        if first is not None and last is not None:
+            return {"low": first, "high": last, "source": f"{type(step).__name__} bin edges"}
+    mean = _number(_at(getattr(step, "mean_", None), position))
+    scale = _number(_at(getattr(step, "scale_", None), position))
+    if mean is not None:
+        return {"center": mean, "spread": scale, "source": f"{type(step).__name__} mean and scale"}
+    center = _number(_at(getattr(step, "center_", None), position))
+    if center is not None:
+        return {"center": center, "spread": scale, "source": f"{type(step).__name__} centre"}
+    max_abs = _number(_at(getattr(step, "max_abs_", None), position))
+    if max_abs is not None:
+        return {"low": -max_abs, "high": max_abs, "source": f"{type(step).__name__} range"}
+    statistic = _at(getattr(step, "statistics_", None), position)
+    if statistic is not None and _present(statistic):
+        value = statistic.item() if hasattr(statistic, "item") else statistic
+        if isinstance(value, str):
+            return {"categories": [value], "source": f"{type(step).__name__} statistic"}
+        number = _number(value)
+        if number is not None:
+            return {"center": number, "spread": None, "source": f"{type(step).__name__} statistic"}
+    return None
+
+
+def _present(value: Any) -> bool:
+    return not (value is None or (isinstance(value, float) and math.isnan(value)))
+
+
+def _merge(hints: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The most telling hint of a column's steps: the longest list of categories (an encoder's,
+    not an imputer's one most frequent value), then a range, then a centre with a spread, then
+    a centre alone."""
+    with_categories = [h for h in hints if h.get("categories")]
+    if with_categories:
+        return max(with_categories, key=lambda h: len(h["categories"]))
+    for wanted in (("low",), ("center", "spread"), ("center",)):
+        for hint in hints:
+            if all(hint.get(key) is not None for key in wanted):
+                return hint
+    return {}
+
+
+def _tree_ranges(final: Any, n_features: int) -> list[dict[str, Any] | None]:
+    """Per input column, the span of a tree model's split thresholds (trees, forests,
+    gradient boosting, histogram gradient boosting)."""
+    thresholds: list[list[float]] = [[] for _ in range(n_features)]
+    trees: list[Any] = []
+    estimators = getattr(final, "estimators_", None)
+    if getattr(final, "tree_", None) is not None:
+        trees = [final.tree_]
+    elif estimators is not None:
+        trees = [
+            t.tree_ for t in np.ravel(np.asarray(estimators, dtype=object)) if hasattr(t, "tree_")
+        ]
+    for tree in trees:
+        for feature, threshold in zip(tree.feature, tree.threshold, strict=True):
+            if 0 <= feature < n_features:
+                thresholds[int(feature)].append(float(threshold))
+    mapper = getattr(final, "_bin_mapper", None)
+    for i, edges in enumerate(getattr(mapper, "bin_thresholds_", None) or []):
+        if i < n_features and len(edges):
+            thresholds[i].extend(float(e) for e in edges)
+    out: list[dict[str, Any] | None] = []
+    for values in thresholds:
+        finite = [v for v in values if math.isfinite(v)]
+        if not finite:
+            out.append(None)
+            continue
+        low, high = min(finite), max(finite)
+        margin = (high - low) * 0.1 or max(abs(low), 1.0) * 0.1
+        out.append(
+            {"low": low - margin, "high": high + margin, "source": f"{type(final).__name__} splits"}
+        )
+    return out
+
+
+def feature_hints(estimator: Any, schema: ModelSchema) -> list[dict[str, Any]]:
+    """Per feature of ``schema``: ``name``, and what the model reveals of its training values
+    (``categories``; ``low``/``high``; or ``center``/``spread``) with its ``source``; ``{}``
+    beyond the name when the model reveals nothing."""
+    names = schema.feature_names
+    steps = flatten_steps(estimator)
+    found: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    at = transformer_position(steps)
+    if at is None:
+        for i, name in enumerate(names):
+            for step in steps[:-1]:
+                hint = _step_hint(step, i)
+                if hint:
+                    found[name].append(hint)
+        if len(steps) == 1:  # the final estimator sees the raw columns
+            for name, hint in zip(names, _tree_ranges(steps[-1], len(names)), strict=True):
+                if hint:
+                    found[name].append(hint)
+    else:
+        for _, transformer, columns in steps[at].transformers_:
+            try:
+                selected = column_selection(columns, names)
+            except (TypeError, IndexError, ValueError):
+                continue
+            branch = [] if isinstance(transformer, str) else flatten_steps(transformer)
+            for position, column in enumerate(selected):
+                for step in branch:
+                    hint = _step_hint(step, position)
+                    if hint and column in found:
+                        found[column].append(hint)
+    return [{"name": name, **_merge(found[name])} for name in names]

@@ -1,0 +1,285 @@
+"""Rows that fit the model, from the model's own files: what the notebooks and the CLI send.
+
+``model_rows(path)`` takes, in this order: the rows you give (a CSV, Parquet or JSON-lines file,
+a DataFrame or a list of rows; columns that are not features of the model are left out and
+named), else the real rows kept in the manifest's profile, else rows drawn from the profile,
+which are then *synthetic* (made from what the model reveals, not from data) and say so
+wherever they are shown. ``take(n)`` draws ``n`` of them (with replacement when there are fewer),
+and can make every k-th row invalid on purpose, in a way that fits this model
+(``breakage``); ``bad_cases`` derives the bad-input cases from the manifest, each saying why it
+does not apply to this model when it does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ops.display import Card, Shown
+from ops.errors import ConfigurationError
+from ops.modelfiles.manifest import ModelManifest
+from ops.modelfiles.profile import Profile, synthetic_rows
+from ops.modelfiles.versions import DEFAULT_MODEL_PATH, PROJECT_ROOT
+from ops.payloads import to_rows
+
+EXTRA_FEATURE = "not_a_feature"
+
+
+@dataclass(frozen=True)
+class BadCase:
+    """One kind of bad request, built for one model, or why it does not apply to it."""
+
+    case: str
+    rows: list[Any] | None  # None: does not apply (``why_not`` says why)
+    why_not: str = ""
+    field: str | None = None  # the field the answer should name
+
+
+def _first(features: Sequence[Mapping[str, Any]], test: Any) -> Mapping[str, Any] | None:
+    return next((f for f in features if test(f)), None)
+
+
+def _unknown_category(feature: Mapping[str, Any]) -> Any:
+    known = list(feature.get("categories") or [])
+    if known and all(isinstance(c, int | float) and not isinstance(c, bool) for c in known):
+        return max(known) + 1
+    candidate = "not-a-category"
+    while candidate in known:
+        candidate += "-x"
+    return candidate
+
+
+def _set(row: Any, names: list[str], name: str, value: Any) -> Any:
+    if isinstance(row, Mapping):
+        return {**row, name: value}
+    changed = list(row)
+    changed[names.index(name)] = value
+    return changed
+
+
+def bad_cases(manifest: ModelManifest, good: Any) -> list[BadCase]:
+    """The bad-input cases for this model, built from a good row and the manifest: a missing
+    feature, an unknown category, text in a number, a null the model refuses, an extra feature,
+    an empty request; a case this model has no feature for says why."""
+    features = manifest.features or []
+    names = [str(f["name"]) for f in features]
+    named = isinstance(good, Mapping)
+    first = names[0] if names else None
+    missing = {k: v for k, v in good.items() if k != first} if named else list(good)[:-1]
+    categorical = _first(features, lambda f: f.get("categories"))
+    numeric = _first(features, lambda f: f.get("kind") == "numeric")
+    refuses_null = _first(features, lambda f: not f.get("nullable"))
+    extra = {**good, EXTRA_FEATURE: 1} if named else [*good, 0.0]
+    return [
+        BadCase("missing feature", [missing], field=first if named else None),
+        BadCase(
+            "unknown category",
+            [_set(good, names, str(categorical["name"]), _unknown_category(categorical))]
+            if categorical
+            else None,
+            "no feature of this model refuses unknown categories (it has no categorical "
+            "feature, or its encoders ignore unknown values)",
+            str(categorical["name"]) if categorical else None,
+        ),
+        BadCase(
+            "text for a number",
+            [_set(good, names, str(numeric["name"]), "not a number")] if numeric else None,
+            "this model has no numeric feature",
+            str(numeric["name"]) if numeric else None,
+        ),
+        BadCase(
+            "null where not allowed",
+            [_set(good, names, str(refuses_null["name"]), None)] if refuses_null else None,
+            "every feature of this model accepts null (its imputers or the estimator itself "
+            "take missing values)",
+            str(refuses_null["name"]) if refuses_null else None,
+        ),
+        BadCase("extra feature", [extra], field=EXTRA_FEATURE if named else None),
+        BadCase("empty request", [], field="instances"),
+    ]
+
+
+def breakage(manifest: ModelManifest) -> BadCase | None:
+    """How to make a row of this model invalid on purpose: an unknown category where a feature
+    refuses them, else text in a numeric feature, else a missing feature."""
+    features = manifest.features or []
+    if not features:
+        return None
+    sample: Any = {str(f["name"]): 0 for f in features} if manifest.named else [0.0] * len(features)
+    cases = {c.case: c for c in bad_cases(manifest, sample)}
+    for name in ("unknown category", "text for a number", "missing feature"):
+        if cases[name].rows is not None:
+            return cases[name]
+    return None
+
+
+def _break(row: Any, case: BadCase, manifest: ModelManifest) -> Any:
+    """``row`` broken the way ``case`` breaks its own sample row."""
+    broken = (case.rows or [row])[0]
+    names = [str(f["name"]) for f in manifest.features or []]
+    if case.case == "missing feature":
+        return {k: v for k, v in row.items() if k != names[0]} if manifest.named else row[:-1]
+    assert case.field is not None
+    value = broken[case.field] if manifest.named else broken[names.index(case.field)]
+    return _set(row, names, case.field, value)
+
+
+@dataclass(frozen=True)
+class ModelRows(Shown):
+    """Rows for one model, as a client sends them (dicts by feature name, or lists of values);
+    a sequence of rows."""
+
+    rows: tuple[Any, ...] = field(repr=False, compare=False)
+    # what they are: "file NAME"/"rows" (given), "sample" (the profile's real rows), "synthetic"
+    # (drawn from a profile made from the model), "profile" (drawn from a data profile)
+    source: str
+    synthetic: bool
+    named: bool
+    features: tuple[str, ...] = field(repr=False)
+    left_out: tuple[str, ...] = field(default=(), repr=False)
+    invalid: tuple[int, ...] = field(default=(), repr=False)
+    invalid_how: str = field(default="", repr=False)
+    manifest: ModelManifest | None = field(default=None, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.rows[index]
+
+    @property
+    def described(self) -> str:
+        if self.source == "synthetic":
+            return "synthetic: drawn from a profile made from the model itself (no data given)"
+        if self.synthetic:
+            return "synthetic: drawn from the profile of your data (no rows of it were kept)"
+        if self.source == "sample":
+            return "real rows: the sample kept in the model's profile"
+        return f"your rows: {self.source.removeprefix('file ')}"
+
+    def take(self, n: int, *, seed: int = 7, invalid_every: int = 0) -> ModelRows:
+        """``n`` rows drawn from these (without replacement when there are enough), every
+        ``invalid_every``-th of them made invalid on purpose (a way that fits the model)."""
+        if n < 1:
+            raise ConfigurationError(f"n={n} must be at least 1")
+        rng = np.random.default_rng(seed)
+        profile = self.manifest.input_profile if self.manifest else None
+        if self.synthetic and profile is not None and self.manifest is not None:
+            picked = synthetic_rows(profile, self.manifest.features or [], n, seed)
+        else:
+            order = rng.choice(len(self.rows), size=n, replace=n > len(self.rows))
+            picked = [self.rows[int(i)] for i in (order if n > len(self.rows) else sorted(order))]
+        invalid: list[int] = []
+        how = ""
+        case = breakage(self.manifest) if invalid_every and self.manifest else None
+        if case is not None and self.manifest is not None:
+            invalid = list(range(invalid_every - 1, n, invalid_every))
+            for i in invalid:
+                picked[i] = _break(picked[i], case, self.manifest)
+            how = f"{case.case} ({case.field})" if case.field else case.case
+        return replace(self, rows=tuple(picked), invalid=tuple(invalid), invalid_how=how)
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a table, a column per feature (``x0..`` for a model without names)."""
+        if self.named:
+            return pd.DataFrame(list(self.rows))
+        return pd.DataFrame([list(r) for r in self.rows], columns=list(self.features))
+
+    def batch_input(self) -> Any:
+        """What ``run_batch`` sends: a table for a model with feature names, else the lists."""
+        return self.frame() if self.named else [list(r) for r in self.rows]
+
+    def card(self) -> Card:
+        return Card(
+            "Rows",
+            f"{len(self.rows):,} row(s), {self.described}",
+            ok=True,
+            key=(
+                ("rows", len(self.rows)),
+                ("source", self.described),
+                ("synthetic", "yes: not real data" if self.synthetic else "no"),
+                ("features", len(self.features)),
+                (
+                    "invalid on purpose",
+                    f"{len(self.invalid):,} ({self.invalid_how})" if self.invalid else None,
+                ),
+            ),
+            details=(("left out (not features)", ", ".join(self.left_out) or None),),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "rows": len(self.rows),
+            "source": self.source.split(" ")[0],
+            "synthetic": self.synthetic,
+            "features": list(self.features),
+            "invalid": len(self.invalid),
+        }
+
+
+def _given(rows: Any, manifest: ModelManifest) -> tuple[list[Any], str, tuple[str, ...]]:
+    """Rows the user gave, restricted to the model's features (the others named)."""
+    from ops.batch_io import read_rows
+
+    source = "rows"
+    if isinstance(rows, str | Path):
+        path = Path(rows)
+        if not path.is_absolute() and not path.exists() and (PROJECT_ROOT / path).exists():
+            path = PROJECT_ROOT / path  # relative to the project folder (notebooks run inside it)
+        source = f"file {path.name}"
+        rows = read_rows(path)
+    listed = to_rows(rows)
+    if not listed:
+        raise ConfigurationError("the rows are empty; give at least one row")
+    names = [str(f["name"]) for f in manifest.features or []]
+    if not manifest.named:
+        return [list(r)[: len(names)] for r in listed], source, ()
+    if not all(isinstance(r, Mapping) for r in listed):
+        raise ConfigurationError(
+            f"the model takes rows by feature name ({', '.join(names[:5])}...); give a table "
+            "with a column per feature, or JSON objects"
+        )
+    missing = [n for n in names if n not in listed[0]]
+    if missing:
+        raise ConfigurationError(
+            f"the rows lack {len(missing)} feature(s) the model takes: {', '.join(missing[:10])}"
+        )
+    left_out = tuple(str(k) for k in listed[0] if k not in names)
+    return [{n: r.get(n) for n in names} for r in listed], source, left_out
+
+
+def model_rows(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> ModelRows:
+    """Rows for the model at ``path``: ``rows`` (a file, frame or list) if given, else the real
+    rows of its manifest's profile, else rows drawn from the profile (synthetic)."""
+    from ops.modelfiles.demo_model import prepare_model
+
+    manifest = prepare_model(Path(path))
+    profile: Profile | None = manifest.input_profile
+    left_out: tuple[str, ...] = ()
+    if rows is not None and not (isinstance(rows, str) and not rows):
+        picked, source, left_out = _given(rows, manifest)
+        synthetic = False
+    elif profile is not None and profile.sample:
+        picked, source, synthetic = list(profile.sample), "sample", False
+    elif profile is not None:
+        picked = synthetic_rows(profile, manifest.features or [], 200, seed=0)
+        source, synthetic = ("synthetic" if profile.synthetic else "profile"), True
+    else:
+        raise ConfigurationError(f"{manifest.file} has no profile; run ops.profile_model first")
+    return ModelRows(
+        rows=tuple(picked),
+        source=source,
+        synthetic=synthetic,
+        named=manifest.named,
+        features=tuple(str(f["name"]) for f in manifest.features or []),
+        left_out=left_out,
+        manifest=manifest,
+    )
