@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/checkov.txt p
 	@# a working environment is cleared only once the new pins are known to resolve
 	@if [ -x $(BIN)/uv ]; then $(BIN)/uv pip compile pyproject.toml --extra dev \
 	  -c requirements/constraints.txt --python-version 3.12 --quiet -o /dev/null \
-	  || { echo "setup stopped before touching $(VENV): pyproject.toml and requirements/constraints.txt do not resolve together (above); make their pins agree, or run make lock to re-pin requirements/constraints.txt from $(VENV)"; exit 1; }; fi
+	  || { echo "setup stopped before touching $(VENV): pyproject.toml and requirements/constraints.txt do not resolve together (above); make their pins agree (the version pyproject.toml asks for, in requirements/constraints.txt too), then run make setup again"; exit 1; }; fi
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]' \

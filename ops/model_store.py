@@ -30,7 +30,7 @@ from ops.errors import (
     OpsError,
 )
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice
-from ops.modelfiles.manifest import ModelManifest, ensure_manifest
+from ops.modelfiles.manifest import ModelManifest, describe_file, ensure_manifest
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.plan import Plan
 from ops.rollout import (
@@ -370,14 +370,14 @@ def upload_model(
             "a canary or linear rollout needs wait=True and bake_minutes >= 0 (ops watches it "
             "and decides); use rollout='all-at-once' with wait=False"
         )
-    manifest = ensure_manifest(path)
+    manifest = describe_file(path) if dry_run else ensure_manifest(path)
     check_version(manifest, path)
     target = target_for(settings)
     if dry_run:
         return _upload_plan(target, path, manifest, (rollout, percent, bake_minutes), wait)
     check_deployed_version(target, manifest)
     before = live_model.shares(target)
-    if len(before) == 1 and before[0].model_sha256 == manifest.sha256:
+    if len(before) == 1 and _is_live(target, before[0], manifest):
         return _unchanged(target, manifest, before[0])
     version_id = put_model(target, path, manifest)
     started = now_text()
@@ -423,6 +423,20 @@ def upload_model(
 
 def _links(target: Target) -> tuple[Link, ...]:
     return tuple(v for k, v in target.places(target.outputs).items() if k in ("model", "function"))
+
+
+def _is_live(target: Target, live: live_model.Share, manifest: ModelManifest) -> bool:
+    """Whether the live model is this file with this manifest (a new profile of the same file
+    is uploaded again: the manifest is signed with the model object)."""
+    if live.model_sha256 != manifest.sha256:
+        return False
+    head = target.client("s3").head_object(
+        Bucket=target.outputs.model_bucket,
+        Key=target.settings.model_key,
+        VersionId=live.model_version,
+    )
+    signed = (head.get("Metadata") or {}).get(contract.MANIFEST_SHA256_METADATA)
+    return signed == hashlib.sha256(manifest.to_json().encode()).hexdigest()
 
 
 def _unchanged(target: Target, manifest: ModelManifest, live: live_model.Share) -> UploadResult:

@@ -29,6 +29,7 @@ from reintento_function.inference_core import (
     ModelSchema,
     accepted_input,
     describe_model,
+    predict_records,
     predict_request,
 )
 from reintento_function.inference_errors import InferenceServiceError
@@ -94,6 +95,9 @@ def check(body: bytes, rows: list[Any] | None = None) -> dict[str, Any]:
         out["answer"] = answer(estimator, rows)
         valid = "error" not in out["answer"]
         out["reference"] = reference(estimator, rows) if valid and rows else None
+        # a realtime request is answered whole or refused whole; as a batch, each row counts
+        records = predict_records(estimator, describe_model(estimator), rows) if not valid else []
+        out["refused_rows"] = sum(1 for r in records if "error" in r)
     return out
 
 

@@ -131,6 +131,37 @@ def _tree_ranges(final: Any, n_features: int) -> list[dict[str, Any] | None]:
     return out
 
 
+def keeps_columns(step: Any) -> bool:
+    """Whether a fitted step outputs its input columns as they were named (a scaler, an
+    imputer): what a later step learned is then still about the same columns. A step that
+    makes new ones (PCA, polynomial features, an encoder) ends what can be read."""
+    names_out = getattr(step, "get_feature_names_out", None)
+    if names_out is None:
+        return False
+    try:
+        out = [str(n) for n in names_out()]
+    except Exception:
+        return False
+    names_in = getattr(step, "feature_names_in_", None)
+    if names_in is not None:
+        return out == [str(n) for n in names_in]
+    return out == [f"x{i}" for i in range(int(getattr(step, "n_features_in_", -1)))]
+
+
+def _column_hints(steps: Sequence[Any], position: int) -> list[dict[str, Any]]:
+    """What the steps a column goes through say of it, up to the first that makes new columns."""
+    hints = []
+    for step in steps:
+        if step is None or isinstance(step, str):
+            continue
+        hint = _step_hint(step, position)
+        if hint:
+            hints.append(hint)
+        if not keeps_columns(step):
+            break
+    return hints
+
+
 def feature_hints(estimator: Any, schema: ModelSchema) -> list[dict[str, Any]]:
     """Per feature of ``schema``: ``name``, and what the model reveals of its training values
     (``categories``; ``low``/``high``; or ``center``/``spread``) with its ``source``; ``{}``
@@ -141,10 +172,7 @@ def feature_hints(estimator: Any, schema: ModelSchema) -> list[dict[str, Any]]:
     at = transformer_position(steps)
     if at is None:
         for i, name in enumerate(names):
-            for step in steps[:-1]:
-                hint = _step_hint(step, i)
-                if hint:
-                    found[name].append(hint)
+            found[name].extend(_column_hints(steps[:-1], i))
         if len(steps) == 1:  # the final estimator sees the raw columns
             for name, hint in zip(names, _tree_ranges(steps[-1], len(names)), strict=True):
                 if hint:
@@ -157,8 +185,6 @@ def feature_hints(estimator: Any, schema: ModelSchema) -> list[dict[str, Any]]:
                 continue
             branch = [] if isinstance(transformer, str) else flatten_steps(transformer)
             for position, column in enumerate(selected):
-                for step in branch:
-                    hint = _step_hint(step, position)
-                    if hint and column in found:
-                        found[column].append(hint)
+                if column in found:
+                    found[column].extend(_column_hints(branch, position))
     return [{"name": name, **_merge(found[name])} for name in names]

@@ -21,7 +21,7 @@ import pandas as pd
 from ops.display import Card, Shown
 from ops.errors import ModelFileError, ModelVersionMismatchError
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice, saved_with
-from ops.modelfiles.manifest import ModelManifest, describe_file, read_model
+from ops.modelfiles.manifest import ModelManifest, accepts_words, describe_file, read_model
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.payloads import to_rows
 
@@ -49,12 +49,16 @@ class ModelCheck(Shown):
         if not self.accepted:
             headline = f"refused: {self.reason}"
         elif self.refused_rows:
-            headline = f"model accepted; {self.refused_rows} of {self.rows} rows refused"
+            headline = (
+                f"model accepted; {self.refused_rows} of {self.rows} rows invalid (a realtime "
+                "request with them is refused whole; a batch answers each row)"
+            )
         else:
             headline = "accepted: the function will serve it" + (
                 f" and answer all {self.rows} rows" if self.rows else ""
             )
         manifest = self.manifest
+        features = (manifest.features if manifest else None) or []
         return Card(
             "Model check",
             headline,
@@ -64,33 +68,23 @@ class ModelCheck(Shown):
                 ("saved with", f"scikit-learn {self.saved_with or '?'}"),
                 ("function runs", f"scikit-learn {self.function_runs}"),
                 ("estimator", manifest.estimator if manifest else None),
-                ("features", manifest.n_features if manifest else None),
-                (
-                    "rows answered",
-                    f"{self.rows - self.refused_rows} of {self.rows}" if self.rows else None,
-                ),
+                ("rows", self._valid()),
             ),
-            details=tuple(
-                (f"row {r['row']}", f"{r['field']}: {r['problem']}")
-                for _, r in (
-                    self.problems.head(20) if self.problems is not None else pd.DataFrame()
-                ).iterrows()
+            details=(
+                *((f"feature {f['name']}", accepts_words(f)) for f in features),
+                *self._problem_lines(),
             ),
         )
 
-    def _answered(self) -> str | None:
-        return f"{self.rows - self.refused_rows} of {self.rows}" if self.rows else None
+    def _valid(self) -> str | None:
+        return f"{self.rows - self.refused_rows} of {self.rows} valid" if self.rows else None
 
     def _problem_lines(self) -> tuple[tuple[str, str], ...]:
         if self.problems is None:
             return ()
         shown = self.problems.head(20)
-        return tuple(
-            (f"row {row}", f"{name}: {problem}")
-            for row, name, problem in zip(
-                shown["row"], shown["field"], shown["problem"], strict=True
-            )
-        )
+        columns = zip(shown["row"], shown["field"], shown["problem"], strict=True)
+        return tuple((f"row {row}", f"{name}: {problem}") for row, name, problem in columns)
 
     def record(self) -> dict[str, Any]:
         return {
@@ -116,9 +110,13 @@ def check_model(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> M
     saved, runs = (saved_with(path) if path.is_file() else None), function_sklearn()
     instances = _instances(rows)
     try:
+        if not path.is_file():
+            raise ModelFileError(f"no model file at {path}; save your model there with joblib.dump")
         if saved and saved != runs:
             raise ModelVersionMismatchError(mismatch_advice(path, saved, runs))
         manifest = describe_file(path)
+        if instances and not manifest.named:  # a table's rows, by position, as lists
+            instances = [list(r.values()) if isinstance(r, dict) else r for r in instances]
         facts = read_model(path, instances)
     except (ModelFileError, ModelVersionMismatchError) as err:
         return ModelCheck(
@@ -127,9 +125,7 @@ def check_model(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> M
     answer = facts.get("answer") or {}
     error = answer.get("error") if instances is not None else None
     details = pd.DataFrame((error or {}).get("details") or [], columns=["row", "field", "problem"])
-    refused = (
-        (int(details["row"].nunique()) if len(details) else len(instances or [])) if error else 0
-    )
+    refused = int(facts.get("refused_rows") or 0) if error else 0
     return ModelCheck(
         file=path.name,
         accepted=True,

@@ -29,8 +29,12 @@ from ops.errors import ModelFileError, ModelVersionMismatchError
 from ops.modelfiles.versions import LAMBDA_DIR, LAMBDA_LOCK, read_pins
 
 # scikit-learn writes its version into every estimator's pickled state: the key, then the value
-# as a short (protocol 4-5) or long (2-3) unicode string, possibly memoized in between
-_VERSION = re.compile(rb"_sklearn_version(?:\x94|q.|r....)?(?:\x8c(.)|X(....))", re.DOTALL)
+# as a short (protocol 4-5) or long (1-3) unicode string, possibly memoized and framed in between
+# (MEMOIZE, BINPUT, LONG_BINPUT; FRAME: protocol 4-5); protocol 0 writes text lines
+_VERSION = re.compile(
+    rb"_sklearn_version(?:\x94|q.|r....)?(?:\x95.{8})?(?:\x8c(.)|X(....))", re.DOTALL
+)
+_VERSION_TEXT = re.compile(rb"V_sklearn_version\n(?:p\d+\n)?V(\d+\.\d+[\w.+-]*)\n")
 _COMPRESSED = (
     (b"\x1f\x8b", gzip.decompress),
     (b"BZh", bz2.decompress),
@@ -54,6 +58,9 @@ def saved_with(path: Path) -> str | None:
             except (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError):
                 return None
             break
+    text_form = _VERSION_TEXT.search(data)
+    if text_form is not None:
+        return text_form.group(1).decode("ascii")
     found = _VERSION.search(data)
     if found is None:
         return None
@@ -64,6 +71,31 @@ def saved_with(path: Path) -> str | None:
     )
     text = data[found.end() : found.end() + min(size, 40)].decode("ascii", errors="replace")
     return text if re.fullmatch(r"\d+\.\d+[\w.+-]*", text) else None
+
+
+def saved_with_loading(path: Path) -> str | None:
+    """The version that saved ``path``, from unpickling it here (scikit-learn warns when it was
+    another): only for a file whose bytes do not say, and only for a model you trust."""
+    import warnings
+
+    import joblib
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InconsistentVersionWarning)
+            joblib.load(path)
+    except Exception:
+        return None
+    for warning in caught:
+        if isinstance(warning.message, InconsistentVersionWarning):
+            return str(warning.message.original_sklearn_version)
+    return project_sklearn()
+
+
+def version_of(path: Path) -> str | None:
+    """The version that saved ``path``: read from its bytes, else from unpickling it here."""
+    return saved_with(path) or saved_with_loading(path)
 
 
 def project_sklearn() -> str:
@@ -106,7 +138,7 @@ def _shown(path: Path) -> str:
 def python_for_model(path: Path) -> str | None:
     """Where ``path`` is read: None for this process, else the Python of the function's
     environment (built now if missing) when the function is pinned to the model's version."""
-    saved = saved_with(path)
+    saved = saved_with(path)  # a file whose bytes do not say is read here (its load warns)
     if saved is None or saved == project_sklearn():
         return None
     served = function_sklearn()

@@ -92,7 +92,7 @@ class ModelManifest(Shown):
                 *(
                     (
                         f"feature {f['name']}",
-                        _accepts(f)
+                        accepts_words(f)
                         + (
                             f"; trained on {described[f['name']]}" if f["name"] in described else ""
                         ),
@@ -231,6 +231,10 @@ def read_manifest(model_path: Path) -> ModelManifest | None:
 def describe_file(model_path: Path) -> ModelManifest:
     """A fresh manifest of a model file: the feature dtypes its manifest recorded, and its
     profile while it describes this same file; ``note`` says what changed."""
+    if not model_path.is_file():
+        raise ModelFileError(
+            f"no model file at {model_path}; save your model there with joblib.dump"
+        )
     recorded = read_manifest(model_path)
     sha256 = sha256_file(model_path)
     kept: Profile | None = None
@@ -269,7 +273,7 @@ def ensure_manifest(model_path: Path) -> ModelManifest:
     return manifest
 
 
-def _accepts(feature: dict[str, Any]) -> str:
+def accepts_words(feature: dict[str, Any]) -> str:
     """One feature's contract in words: kind, missing values, categories."""
     words = [str(feature.get("kind", "?"))]
     if feature.get("nullable"):

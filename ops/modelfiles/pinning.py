@@ -30,7 +30,7 @@ from ops.modelfiles.local_model import (
     function_sklearn,
     mismatch_advice,
     project_sklearn,
-    saved_with,
+    version_of,
     version_tuple,
 )
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH, LAMBDA_LOCK, LAMBDA_REQUIREMENTS
@@ -84,7 +84,7 @@ class PinResult(Shown):
 def _saved_version(path: Path) -> str:
     if not path.is_file():
         raise ModelFileError(f"no model file at {path}; save your model there with joblib.dump")
-    saved = saved_with(path)
+    saved = version_of(path)
     if saved is None:
         raise ModelFileError(
             f"{path.name} does not say which scikit-learn saved it (not a joblib file of a "

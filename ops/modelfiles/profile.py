@@ -151,11 +151,15 @@ class Profile:
 # --------------------------------------------------------------------------- from data
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, numeric: bool = False) -> Any:
+    """A cell as the function takes it: missing and non-finite values become null; a boolean of
+    a numeric feature becomes 0 or 1 (as ``model.predict`` reads it)."""
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
         return None
+    if numeric and isinstance(value, bool):
+        return int(value)
     return value
 
 
@@ -236,15 +240,17 @@ def profile_frame(
     kept: tuple[Any, ...] | None = None
     if sample:
         chosen = data.sample(n=min(sample, len(data)), random_state=seed).sort_index()
-        kept = tuple(_row(chosen.iloc[i], named) for i in range(len(chosen)))
+        numeric = [f.kind == "numeric" for f in features]
+        kept = tuple(_row(chosen.iloc[i], named, numeric) for i in range(len(chosen)))
     profile = Profile("data", model_sha256, len(data), named, features, kept)
     return profile, left_out
 
 
-def _row(series: pd.Series, named: bool) -> Any:
+def _row(series: pd.Series, named: bool, numeric: list[bool]) -> Any:
+    values = [_json_value(v, n) for v, n in zip(series.tolist(), numeric, strict=True)]
     if named:
-        return {str(k): _json_value(v) for k, v in series.items()}
-    return [_json_value(v) for v in series.tolist()]
+        return dict(zip(map(str, series.index), values, strict=True))
+    return values
 
 
 # --------------------------------------------------------------------------- from the model
@@ -262,9 +268,10 @@ def profile_from_hints(
     features = []
     for hint, spec in zip(hints, accepted, strict=True):
         name = str(spec["name"])
-        strict_categories = spec.get("categories")
-        categories = hint.get("categories") or strict_categories
-        if spec.get("kind") == "categorical" or (categories and spec.get("kind") != "numeric"):
+        # an encoder's categories are the values the model was trained on, whatever kind the
+        # function reads the column as (integer codes of a model fitted on an array: numeric)
+        categories = hint.get("categories") or spec.get("categories")
+        if categories or spec.get("kind") == "categorical":
             values = list(categories or [])
             if not values:
                 features.append(

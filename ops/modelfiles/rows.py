@@ -105,17 +105,24 @@ def bad_cases(manifest: ModelManifest, good: Any) -> list[BadCase]:
 
 
 def breakage(manifest: ModelManifest) -> BadCase | None:
-    """How to make a row of this model invalid on purpose: an unknown category where a feature
-    refuses them, else text in a numeric feature, else a missing feature."""
+    """How to make a row of this model invalid on purpose, in a way that survives a table (a
+    missing key of a table's row is a null there, which the model may take): an unknown category
+    where a feature refuses them, else text in a numeric feature, else a number in a feature
+    that takes text; a row of values one short, for a model without feature names."""
     features = manifest.features or []
     if not features:
         return None
-    sample: Any = {str(f["name"]): 0 for f in features} if manifest.named else [0.0] * len(features)
+    names = [str(f["name"]) for f in features]
+    sample: Any = {n: 0 for n in names} if manifest.named else [0.0] * len(features)
     cases = {c.case: c for c in bad_cases(manifest, sample)}
-    for name in ("unknown category", "text for a number", "missing feature"):
+    for name in ("unknown category", "text for a number"):
         if cases[name].rows is not None:
             return cases[name]
-    return None
+    text = _first(features, lambda f: f.get("kind") == "categorical")
+    if text is not None:
+        field = str(text["name"])
+        return BadCase("number for text", [_set(sample, names, field, 12345)], field=field)
+    return None if manifest.named else cases["missing feature"]
 
 
 def _break(row: Any, case: BadCase, manifest: ModelManifest) -> Any:
@@ -240,8 +247,17 @@ def _given(rows: Any, manifest: ModelManifest) -> tuple[list[Any], str, tuple[st
     if not listed:
         raise ConfigurationError("the rows are empty; give at least one row")
     names = [str(f["name"]) for f in manifest.features or []]
-    if not manifest.named:
-        return [list(r)[: len(names)] for r in listed], source, ()
+    numeric = {str(f["name"]) for f in manifest.features or [] if f.get("kind") == "numeric"}
+    if not manifest.named:  # by position: the first columns, in order (a table's or a list's)
+        left_out: tuple[str, ...] = ()
+        if isinstance(listed[0], Mapping):
+            left_out = tuple(str(k) for k in list(listed[0])[len(names) :])
+            listed = [list(r.values()) for r in listed]
+        kept = [
+            [_number(v) if f"x{i}" in numeric else v for i, v in enumerate(r[: len(names)])]
+            for r in listed
+        ]
+        return kept, source, left_out
     if not all(isinstance(r, Mapping) for r in listed):
         raise ConfigurationError(
             f"the model takes rows by feature name ({', '.join(names[:5])}...); give a table "
@@ -253,7 +269,14 @@ def _given(rows: Any, manifest: ModelManifest) -> tuple[list[Any], str, tuple[st
             f"the rows lack {len(missing)} feature(s) the model takes: {', '.join(missing[:10])}"
         )
     left_out = tuple(str(k) for k in listed[0] if k not in names)
-    return [{n: r.get(n) for n in names} for r in listed], source, left_out
+    rows_out = [{n: _number(r.get(n)) if n in numeric else r.get(n) for n in names} for r in listed]
+    return rows_out, source, left_out
+
+
+def _number(value: Any) -> Any:
+    """A boolean where the model takes a number, as 0 or 1 (what ``model.predict`` makes of it;
+    the function takes numbers only)."""
+    return int(value) if isinstance(value, bool) else value
 
 
 def model_rows(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> ModelRows:

@@ -16,7 +16,7 @@ from ops.display import Card, Shown
 from ops.errors import ConfigurationError, InvalidInputError, OpsError
 from ops.modelfiles.demo_model import prepare_model
 from ops.modelfiles.manifest import read_model
-from ops.modelfiles.rows import BadCase, bad_cases
+from ops.modelfiles.rows import BadCase, ModelRows, bad_cases
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.observe import percentile
 from ops.payloads import to_rows
@@ -40,9 +40,10 @@ class Comparison(Shown):
     rows_from: str = field(default="", repr=False, compare=False)
     synthetic: bool = field(default=False, repr=False, compare=False)
     regressor: bool = field(default=False, repr=False, compare=False)
+    probabilities: bool = field(default=False, repr=False, compare=False)  # compared too
 
     def card(self) -> Card:
-        differ = int((~self.table["match"]).sum()) if "match" in self.table else 0
+        differ = int((~self.table[SAME]).sum()) if SAME in self.table else 0
         what = "values" if self.regressor else "labels"
         return Card(
             "Deployed vs local model",
@@ -57,7 +58,7 @@ class Comparison(Shown):
             ),
             notes=(
                 f"{what} identical to model.predict's"
-                + ("" if self.regressor else ", probabilities equal to 1e-12")
+                + (", probabilities equal to 1e-12" if self.probabilities else "")
                 + "; the table has each row",
                 *(
                     ("synthetic rows: made from the model's profile, not real data",)
@@ -110,11 +111,16 @@ def compare_batch(
             "given"
         )
     predicted = results[results[RESULT_ERROR_TYPE].isna()]
-    instances = to_rows(rows)
+    # the rows as the batch sent them (a table's row has every column; a missing key is null)
+    instances = to_rows(rows.batch_input() if isinstance(rows, ModelRows) else rows)
     chosen = [instances[int(i)] for i in predicted[RESULT_ROW]]
     columns = [c for c in predicted.columns if c.startswith(RESULT_PROBABILITY_PREFIX)]
     probabilities = predicted[columns].to_numpy().tolist() if columns else None
     return _compared(rows, chosen, predicted[RESULT_PREDICTION].tolist(), probabilities, model_path)
+
+
+# the comparison table's own columns (beside the features')
+DEPLOYED, LOCAL, SAME = "deployed answer", "model.predict", "same"
 
 
 def _compared(
@@ -129,16 +135,21 @@ def _compared(
     reference = facts.get("reference") or {}
     names = [str(f["name"]) for f in facts.get("features") or []]
     table = _table(instances, names)
-    table["deployed"] = deployed
-    table["local"] = list(reference.get("predictions", []))
-    matches = table["deployed"] == table["local"]
+    local = list(reference.get("predictions") or [])
+    if len(local) != len(instances):  # the local check refused rows the function predicted
+        refusal = (facts.get("answer") or {}).get("error", {}).get("message", "refused")
+        local = [f"(refused: {refusal})"] * len(instances)
+    table[DEPLOYED] = deployed
+    table[LOCAL] = local
+    matches = table[DEPLOYED] == table[LOCAL]
     local_p = reference.get("probabilities")
-    if deployed_p is not None and local_p is not None:
+    compared_p = deployed_p is not None and local_p is not None and len(local_p) == len(deployed)
+    if compared_p:
         deployed_p, local_p = np.asarray(deployed_p, dtype=float), np.asarray(local_p)
-        table["p_deployed"] = deployed_p.max(axis=1).round(6)
-        table["p_local"] = local_p.max(axis=1).round(6)
+        table["p (deployed)"] = deployed_p.max(axis=1).round(6)
+        table["p (model.predict)"] = local_p.max(axis=1).round(6)
         matches &= np.isclose(deployed_p, local_p, rtol=0, atol=1e-12).all(axis=1)
-    table["match"] = matches
+    table[SAME] = matches
     return Comparison(
         rows=len(instances),
         all_match=bool(matches.all()),
@@ -146,6 +157,7 @@ def _compared(
         rows_from=getattr(rows, "described", ""),
         synthetic=bool(getattr(rows, "synthetic", False)),
         regressor=facts.get("classes") is None,
+        probabilities=compared_p,
     )
 
 

@@ -101,7 +101,8 @@ def plot_predictions(batch: BatchResult) -> Plot:
         ax.set_xlabel("probability of the predicted class")
         ax.legend()
         caption = "Predicted class and its probability, for the batch's rows"
-    elif pd.api.types.is_numeric_dtype(frame[RESULT_PREDICTION]) and not _few_labels(frame):
+    elif pd.api.types.is_float_dtype(frame[RESULT_PREDICTION].infer_objects()):
+        # a regressor's values (a classifier's labels are whole numbers, booleans or text)
         ax.hist(frame[RESULT_PREDICTION].astype(float), bins=40, color="tab:blue")
         ax.set_xlabel("predicted value")
         caption = "Predicted values of the batch's rows"
@@ -115,9 +116,3 @@ def plot_predictions(batch: BatchResult) -> Plot:
     fig.tight_layout()
     plt.close(fig)
     return Plot("predictions", caption, fig)
-
-
-def _few_labels(frame: pd.DataFrame) -> bool:
-    """Whole-number predictions with few distinct values: labels without probabilities."""
-    values = frame[RESULT_PREDICTION]
-    return bool(values.nunique() <= MAX_CLASSES_SHOWN and (values.astype(float) % 1 == 0).all())

@@ -291,6 +291,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("rollout-models")
     return {
         "good": save_demo_model(folder / "good.pkl", n_rows=3000).path,
+        # another good model (other training rows): a file that is not live yet
+        "good2": save_demo_model(folder / "good2.pkl", n_rows=3100).path,
         "refuses": _fit(
             "refuses", FunctionTransformer(np.log), LogisticRegression(max_iter=500), folder
         ),
@@ -440,7 +442,7 @@ def test_a_manual_rollback_moves_the_alias_to_the_version_already_published(
 ) -> None:
     # GIVEN a model promoted over another
     before_function, before_model = _live(rollout_stage)
-    uploaded = ops.upload_model(models["good"], progress=False, settings=rollout_stage)
+    uploaded = ops.upload_model(models["good2"], progress=False, settings=rollout_stage)
     assert uploaded.live and uploaded.version_id != before_model
     lam, name = _lambda(rollout_stage), _function(rollout_stage)
     published = len(lam.list_versions_by_function(FunctionName=name)["Versions"])

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import joblib
 import pandas as pd
 import pytest
 import sklearn
@@ -182,19 +183,28 @@ def test_upload_refuses_another_sklearn_version(
     current = sklearn.__version__.encode()
     forged = tmp_path / "other.pkl"
     forged.write_bytes(demo_model.path.read_bytes().replace(current, b"0" + current[1:]))
-    with pytest.raises(ops.ModelVersionMismatchError, match="retrain with"):
+    with pytest.raises(ops.ModelVersionMismatchError, match=r"saved with scikit-learn 0\.9"):
         ops.upload_model(forged, settings=deployed.settings)
 
 
-def test_list_and_rollback_models(deployed: Deployed, demo_model: DemoModel) -> None:
+def test_list_and_rollback_models(
+    deployed: Deployed, demo_model: DemoModel, tmp_path: Path
+) -> None:
+    # GIVEN the live model's own file uploaded again: nothing changes, and the result says so
     before = ops.list_models(settings=deployed.settings)
-    new = ops.upload_model(demo_model.path, settings=deployed.settings)
-    assert isinstance(new, ops.UploadResult) and new.live
+    again = ops.upload_model(demo_model.path, settings=deployed.settings)
+    assert again.unchanged and again.live and "nothing uploaded" in str(again)
+    assert len(ops.list_models(settings=deployed.settings)) == len(before)
+    # WHEN another file is uploaded (the same model saved compressed: other bytes)
+    other = tmp_path / "other.pkl"
+    joblib.dump(joblib.load(demo_model.path), other, compress=3)
+    new = ops.upload_model(other, settings=deployed.settings)
+    assert isinstance(new, ops.UploadResult) and new.live and not new.unchanged
     versions = ops.list_models(settings=deployed.settings)
     assert len(versions) == len(before) + 1 and versions[0].version_id == new.version_id
     assert (
         versions[0].is_latest
-        and versions[0].sha256 == hashlib.sha256(demo_model.path.read_bytes()).hexdigest()
+        and versions[0].sha256 == hashlib.sha256(other.read_bytes()).hexdigest()
     )
     rolled = ops.rollback_model(settings=deployed.settings)
     assert rolled.restored_version == versions[1].version_id and rolled.live

@@ -121,8 +121,11 @@ def test_the_notebooks_record_their_key_values(run: Any) -> None:
     (manifest,), (uploaded,) = upload["ModelManifest"], upload["UploadResult"]
     assert uploaded["live"] is True and uploaded["sha256"] == manifest["sha256"]
     # 03: deployed predictions match the local model; every batch row accounted for
-    (comparison,) = test["Comparison"]
-    assert comparison == {"type": "Comparison", "rows": 5, "all_match": True}
+    realtime, in_batch = test["Comparison"]
+    assert realtime["rows"] == 5 and realtime["all_match"] is True
+    assert in_batch["rows"] == 9_990 and in_batch["all_match"] is True  # the predicted rows
+    (rows,) = test["ModelRows"]  # the demo's manifest keeps real rows of its training data
+    assert rows["source"] == "sample" and rows["synthetic"] is False
     (batch,) = test["BatchResult"]
     assert batch["rows"] == batch["result_rows"] == 10_000 and batch["accounted_for"] is True
     assert batch["failed"] == 10 and batch["succeeded"] == 9_990  # every 1,000th row invalid

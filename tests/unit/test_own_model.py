@@ -180,3 +180,133 @@ def test_no_notebook_and_no_ops_module_but_the_demos_names_a_demo_feature() -> N
         if pattern.search(path.read_text()):
             found.append(str(path.relative_to(PROJECT_ROOT)))
     assert found == []
+
+
+# ---- defects a review of the first version found (each test failed on it)
+
+
+def test_a_model_fitted_on_integer_codes_gets_rows_of_its_codes(tmp_path: Path) -> None:
+    # GIVEN a model fitted on an array whose third column is one-hot encoded integer codes
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(size=200), rng.normal(size=200), rng.integers(0, 4, 200)])
+    model = make_pipeline(
+        ColumnTransformer([("n", StandardScaler(), [0, 1]), ("c", OneHotEncoder(), [2])]),
+        LogisticRegression(),
+    ).fit(x, x[:, 0] > 0)
+    path = tmp_path / "m.pkl"
+    joblib.dump(model, path)
+    # THEN the synthetic rows carry codes the encoder knows, and the model answers them
+    rows = ops.model_rows(path).take(50, seed=3)
+    assert {r[2] for r in rows} <= {0.0, 1.0, 2.0, 3.0}
+    assert len(model.predict(np.asarray(list(rows), dtype=float))) == 50
+
+
+def test_a_table_of_rows_for_a_model_without_names_is_read_by_position(tmp_path: Path) -> None:
+    kind = KINDS[7]  # fitted on a NumPy array
+    path = tmp_path / "m.pkl"
+    joblib.dump(kind.model, path)
+    table = tmp_path / "rows.csv"
+    pd.DataFrame(kind.valid).assign(label=1).to_csv(table, index=False)
+    rows = ops.model_rows(path, rows=table)
+    assert list(rows[0]) == pytest.approx(kind.valid[0]) and rows.left_out == ("label",)
+    # AND the check answers a table's rows as the function does: by position, each column one
+    # value (an extra column is one value too many)
+    exact = tmp_path / "exact.csv"
+    pd.DataFrame(kind.valid).to_csv(exact, index=False)
+    assert ops.check_model(path, rows=exact).ok
+    assert ops.check_model(path, rows=table).refused_rows == len(kind.valid)
+
+
+def test_invalid_rows_of_a_table_stay_invalid_for_an_all_text_model(tmp_path: Path) -> None:
+    # GIVEN a model of text features only, whose encoder ignores unknown values and that
+    # imputes nulls: a missing or unknown value is fine for it
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"city": ["lima", "quito", "cusco"] * 20, "plan": ["a", "b"] * 30})
+    model = make_pipeline(
+        SimpleImputer(strategy="most_frequent"),
+        OneHotEncoder(handle_unknown="ignore"),
+        LogisticRegression(),
+    ).fit(frame, [0, 1, 1] * 20)
+    path = tmp_path / "m.pkl"
+    joblib.dump(model, path)
+    # WHEN every 10th row of a batch table is made invalid on purpose
+    rows = ops.model_rows(path).take(40, seed=1, invalid_every=10)
+    table_rows = ops.payloads.to_rows(rows.frame())
+    # THEN those rows are refused by the function's check, as the rows a table sends
+    problems = check_rows(describe_model(model), table_rows).problems
+    assert sorted({p.row for p in problems}) == [9, 19, 29, 39]
+
+
+def test_a_boolean_feature_is_sent_as_a_number(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"a": np.arange(40.0), "flag": [True, False] * 20})
+    model = LogisticRegression().fit(frame, [0, 1] * 20)
+    path = tmp_path / "m.pkl"
+    joblib.dump(model, path)
+    ops.profile_model(path, rows=frame, sample=10)
+    rows = ops.model_rows(path)
+    assert {type(r["flag"]) for r in rows} == {int}
+    assert check_rows(describe_model(model), list(rows)).problems == []
+
+
+def test_the_check_counts_every_invalid_row(tmp_path: Path) -> None:
+    kind = KINDS[2]  # ridge regressor
+    path = tmp_path / "m.pkl"
+    joblib.dump(kind.model, path)
+    bad = [{**kind.valid[0], "bmi": "x"}] * 120
+    checked = ops.check_model(path, rows=[*kind.valid, *bad])
+    assert checked.accepted and checked.refused_rows == 120 and not checked.ok
+
+
+def test_a_missing_model_file_is_a_refusal_not_a_crash(tmp_path: Path) -> None:
+    checked = ops.check_model(tmp_path / "nope.pkl")
+    assert not checked.accepted and "no model file" in checked.reason
+    with pytest.raises(ops.ModelFileError, match="no model file"):
+        ops.profile_model(tmp_path / "nope.pkl")
+
+
+def test_infinite_values_in_data_are_profiled_as_missing(tmp_path: Path) -> None:
+    kind = KINDS[2]
+    path = tmp_path / "m.pkl"
+    joblib.dump(kind.model, path)
+    frame = kind.frame(kind.valid)
+    frame.loc[0, "bmi"] = np.inf
+    manifest = ops.profile_model(path, rows=frame, sample=30)
+    profile = manifest.input_profile
+    assert profile is not None and profile.feature("bmi").null_share > 0  # type: ignore[union-attr]
+
+
+def test_the_version_is_read_across_a_frame_boundary_and_from_protocol_0(tmp_path: Path) -> None:
+    import pickle
+
+    path = tmp_path / "m.pkl"
+    for pad in range(0, 160, 3):  # frames end anywhere, between the key and its value too
+        path.write_bytes(pickle.dumps([b"x" * pad, KINDS[0].model], protocol=5))
+        assert saved_with(path) == sklearn.__version__, pad
+    joblib.dump(KINDS[0].model, path, protocol=0)
+    assert saved_with(path) == sklearn.__version__
+
+
+def test_hints_stop_at_a_step_that_makes_new_columns() -> None:
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    from reintento_function.model_hints import feature_hints
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(1000, 10, 100), "b": rng.normal(-50, 5, 100)})
+    model = make_pipeline(PolynomialFeatures(), StandardScaler(), LinearRegression())
+    model.fit(frame, frame["a"])
+    # the scaler's means are of the polynomial's columns, not of a and b: not read as theirs
+    assert [h.get("center") for h in feature_hints(model, describe_model(model))] == [None, None]
