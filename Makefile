@@ -29,7 +29,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/checkov.txt p
 	  || { echo "setup stopped before touching $(VENV): pyproject.toml and requirements/constraints.txt do not resolve together (above); make their pins agree (the version pyproject.toml asks for, in requirements/constraints.txt too), then run make setup again"; exit 1; }; fi
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]' \
+	@# (setuptools warns that an editable install's folders may shadow same-named ones: known here)
+	PYTHONWARNINGS="ignore:Editable installation" \
+	  $(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]' \
 	  || { echo "pip could not install the pinned set: pyproject.toml and requirements/constraints.txt disagree (above); make their pins agree"; exit 1; }
 	$(BIN)/python -m venv $(VENV)/tools/checkov
 	$(VENV)/tools/checkov/bin/python -m pip install --quiet --require-hashes -r requirements/checkov.txt

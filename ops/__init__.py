@@ -5,6 +5,23 @@ The notebooks and ``python -m ops`` are thin callers of what this package export
 
 from __future__ import annotations
 
+import importlib.util as _util
+import sys as _sys
+
+# Outside the project's environment (a system Python), say how to run it instead of failing on
+# the first import: `python -m ops` exits 2 with one line, `import ops` raises with it.
+_MISSING = [m for m in ("boto3", "pandas", "sklearn", "papermill") if _util.find_spec(m) is None]
+if _MISSING:
+    _WHY = (
+        f"ops needs {', '.join(_MISSING)}, not installed for this Python ({_sys.executable}): "
+        "run it in the project's environment, `.venv/bin/python -m ops ...` (or "
+        "`. .venv/bin/activate` first), after `make setup`"
+    )
+    if _sys.argv[:1] == ["-m"]:
+        print(f"error: {_WHY}", file=_sys.stderr)
+        raise SystemExit(2)
+    raise ModuleNotFoundError(_WHY)
+
 from ops.batch import BatchResult, run_batch
 from ops.cost import CostEstimate, batch_transform_cost, estimate_cost, seed_estimate
 from ops.deploy import DeployResult, deploy
@@ -21,6 +38,7 @@ from ops.errors import (
     LocalTargetError,
     ModelFileError,
     ModelNotUploadedError,
+    ModelRefusedError,
     ModelVersionMismatchError,
     OpsError,
     PayloadTooLargeError,
@@ -88,6 +106,7 @@ __all__ = [
     "ModelFileError",
     "ModelManifest",
     "ModelNotUploadedError",
+    "ModelRefusedError",
     "ModelRows",
     "ModelVersion",
     "ModelVersionMismatchError",

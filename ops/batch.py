@@ -12,6 +12,7 @@ bucket under ``batch/<run_id>/`` until the bucket's expiry.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -86,11 +87,24 @@ class BatchResult(Shown):
             (self.results["row"].to_numpy() == range(self.rows)).all()
         )
 
+    @property
+    def ok(self) -> bool:
+        """Every row accounted for, no slice failed, and some row predicted (a batch whose
+        every row is refused has a problem with all of them: its first error says which)."""
+        predicted = self.succeeded > 0 or self.rows == 0
+        return self.accounted_for and self.failed_slices == 0 and predicted
+
+    def _first_error(self) -> str | None:
+        if self.succeeded or not self.rows or self.results is None:
+            return None
+        errors = self.results["error"].dropna()
+        return f"every row refused; the first: {errors.iloc[0]}" if len(errors) else None
+
     def card(self) -> Card:
         return Card(
             "Batch",
             f"{self.rows:,} rows: {self.succeeded:,} predicted, {self.failed:,} errors",
-            ok=self.accounted_for and self.failed_slices == 0,
+            ok=self.ok,
             key=(
                 ("rows", self.rows),
                 ("predicted", self.succeeded),
@@ -105,14 +119,25 @@ class BatchResult(Shown):
                 ("slices", f"{self.slices:,} ({self.failed_slices:,} failed)"),
             ),
             details=(
+                ("problem", self._first_error()),
                 ("run id", self.run_id),
                 ("results in", self.output_uri),
                 ("model version", self.model_versions),
                 ("seconds", round(self.seconds, 1) if self.seconds else None),
             ),
             links=self.links,
-            notes=(
+            python_notes=(
                 ("`.results` has one row per input row; `.errors()` the error rows",)
+                if self.downloaded
+                else ()
+            ),
+            cli_notes=(
+                ("`--output results.parquet` (or .csv, .jsonl) writes one row per input row",)
+                if self.downloaded
+                else ()
+            ),
+            notes=(
+                ()
                 if self.downloaded
                 else (
                     f"results stay in {self.output_uri} (one object per slice, column `row` is "
@@ -299,7 +324,9 @@ def _wait(
 ) -> dict[str, Any]:
     sfn, s3 = target.client("stepfunctions"), target.client("s3")
     started = time.monotonic()
-    bar = tqdm(total=slices, desc="batch slices", unit="slice", disable=not progress)
+    # TQDM_DISABLE (tqdm's own switch; run-notebooks sets it: a run's record holds no bars)
+    quiet = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true")
+    bar = tqdm(total=slices, desc="batch slices", unit="slice", disable=quiet)
     try:
         while True:
             described = sfn.describe_execution(executionArn=execution_arn)

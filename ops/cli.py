@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,8 +27,7 @@ from ops.batch_io import ROW_FILE_SUFFIXES, parse_rows, read_rows
 from ops.display import Shown
 from ops.errors import REFUSALS, ConfigurationError, OpsError, SecurityApprovalError
 from ops.modelfiles.demo_model import DEFAULT_ROWS
-from ops.modelfiles.versions import DEFAULT_MODEL_PATH
-from ops.observe import MAX_SINCE_SECONDS
+from ops.observe import MAX_LOG_LIMIT, MAX_SINCE_SECONDS, follow_logs
 from ops.rollout import STRATEGIES
 from ops.showcase.runner import NotebookFailedError
 
@@ -89,6 +90,9 @@ def _rows(args: argparse.Namespace) -> Any:
 
 
 MAX_COUNT = 10**12
+# the model file the verbs take when none is named: the project's, from the folder the command
+# runs in (the README's commands run from the project folder)
+MODEL_PATH = Path("models") / "mejor_modelo.pkl"
 
 
 def _run_notebooks(args: argparse.Namespace) -> Any:
@@ -111,7 +115,7 @@ def _run_notebooks(args: argparse.Namespace) -> Any:
         out_dir=args.out,
     )
     if not summary.ok:
-        raise NotebookFailedError(str(summary))
+        raise NotebookFailedError(f"{summary.failure or 'the run stopped'}\n{summary}")
     return summary
 
 
@@ -142,6 +146,69 @@ def _context(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class _Printed:
+    """A verb's result and the text the command line prints for it (``--json`` prints the
+    result itself)."""
+
+    result: Any
+    text: str
+
+
+def _predict(args: argparse.Namespace, settings: ops.Settings) -> Any:
+    result = ops.predict(_rows(args), dry_run=args.dry_run, settings=settings)
+    if not isinstance(result, ops.Prediction) or not args.probabilities:
+        return result
+    table = result.as_frame().to_string(index=False)
+    return _Printed(result, f"{result.cli_text()}\n{table}")
+
+
+RESULT_SUFFIXES = (".parquet", ".csv", ".jsonl")
+
+
+def _run_batch(args: argparse.Namespace, settings: ops.Settings) -> Any:
+    if args.output is not None and args.leave_in_s3:
+        raise ConfigurationError(
+            "--output writes the results here, --leave-in-s3 leaves them in S3: choose one"
+        )
+    result = ops.run_batch(
+        args.path,
+        download=not args.leave_in_s3,
+        probabilities=not args.labels_only,
+        dry_run=args.dry_run,
+        settings=settings,
+    )
+    if not isinstance(result, ops.BatchResult) or args.output is None:
+        return result
+    written = write_results(result, args.output)
+    return _Printed(result, f"{result.cli_text()}\n  results written to {written}")
+
+
+def write_results(batch: ops.BatchResult, path: Path) -> str:
+    """The batch's results (one row per input row) as Parquet, CSV or JSON lines."""
+    frame = batch.results
+    assert frame is not None
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    return f"{path} ({len(frame):,} rows)"
+
+
+def _logs(args: argparse.Namespace, settings: ops.Settings) -> Any:
+    if not args.follow:
+        return ops.logs(
+            args.since, pattern=args.pattern, limit=args.limit, dry_run=args.dry_run,
+            settings=settings,
+        )  # fmt: skip
+    for event in follow_logs(pattern=args.pattern, settings=settings):  # until Ctrl-C
+        print(event.message, flush=True)
+    return None  # pragma: no cover - the loop ends by Ctrl-C
+
+
 VERBS: dict[str, tuple[str, Any]] = {
     "deploy": (
         "synthesize infra/ and deploy both stacks (asks before IAM or policy changes)",
@@ -154,6 +221,7 @@ VERBS: dict[str, tuple[str, Any]] = {
             rollout=a.rollout,
             percent=a.percent,
             bake_minutes=a.bake_minutes,
+            guardrails=ops.Guardrails(min_invocations=a.min_invocations),
             dry_run=a.dry_run,
             settings=s,
         ),
@@ -168,21 +236,15 @@ VERBS: dict[str, tuple[str, Any]] = {
     ),
     "predict": (
         "realtime predictions for rows",
-        lambda a, s: ops.predict(_rows(a), dry_run=a.dry_run, settings=s),
+        lambda a, s: _predict(a, s),
     ),
     "run-batch": (
         "predict a CSV/Parquet/JSONL file through the state machine",
-        lambda a, s: ops.run_batch(
-            a.path,
-            download=not a.leave_in_s3,
-            probabilities=not a.labels_only,
-            dry_run=a.dry_run,
-            settings=s,
-        ),
+        lambda a, s: _run_batch(a, s),
     ),
     "logs": (
-        "recent log events of the function",
-        lambda a, s: ops.logs(a.since, pattern=a.pattern, dry_run=a.dry_run, settings=s),
+        "recent log events of the function (--follow: new ones as they come)",
+        lambda a, s: _logs(a, s),
     ),
     "metrics": (
         "REPORT figures: cold starts, durations, p50/p99",
@@ -262,7 +324,7 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             "path",
             nargs="?",
             type=_file("path", ".pkl", ".joblib"),
-            default=DEFAULT_MODEL_PATH,
+            default=MODEL_PATH,
             help="joblib model file (.pkl or .joblib)",
         )
         p.add_argument(
@@ -285,6 +347,13 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             default=10.0,
             help="minutes each step is judged before the next, 0 to 1440 (default 10)",
         )
+        p.add_argument(
+            "--min-invocations",
+            type=_int(0, 10**9, "--min-invocations"),
+            default=ops.Guardrails().min_invocations,
+            help="calls the new version needs during a bake to be judged; fewer rolls back "
+            f"(default {ops.Guardrails().min_invocations}; 0 promotes with no traffic)",
+        )
     elif verb == "predict":
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--rows", help="JSON: one row object or a list of rows")
@@ -292,6 +361,11 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             "--file",
             type=_file("--file", *ROW_FILE_SUFFIXES),
             help="JSONL, CSV or Parquet file of rows",
+        )
+        p.add_argument(
+            "--probabilities",
+            action="store_true",
+            help="also show every row with each class's probability (classifiers)",
         )
     elif verb == "run-batch":
         p.add_argument(
@@ -309,6 +383,11 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             action="store_true",
             help="predictions without probabilities (what model.predict returns)",
         )
+        p.add_argument(
+            "--output",
+            type=_checked(lambda v: validate.output_file("--output", v, RESULT_SUFFIXES), "path"),
+            help="write the results (one row per input row) to this .parquet, .csv or .jsonl file",
+        )
     elif verb in ("logs", "metrics"):
         p.add_argument(
             "--since",
@@ -321,6 +400,18 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
                 "--pattern",
                 type=_checked(lambda v: validate.text("--pattern", v), "text"),
                 help="CloudWatch Logs filter pattern, e.g. REPORT",
+            )
+            p.add_argument(
+                "--limit",
+                type=_int(1, MAX_LOG_LIMIT, "--limit"),
+                default=200,
+                help=f"the newest N events, 1 to {MAX_LOG_LIMIT:,} (default 200)",
+            )
+            p.add_argument(
+                "--follow",
+                "-f",
+                action="store_true",
+                help="print new events as they come, until Ctrl-C",
             )
     elif verb == "estimate-cost":
         p.add_argument(
@@ -391,7 +482,7 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--path",
             type=_checked(lambda v: _pkl_target(v), "path"),
-            default=DEFAULT_MODEL_PATH,
+            default=MODEL_PATH,
             help="where to write the .pkl",
         )
         p.add_argument(
@@ -405,7 +496,7 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             "path",
             nargs="?",
             type=_file("path", ".pkl", ".joblib"),
-            default=DEFAULT_MODEL_PATH,
+            default=MODEL_PATH,
             help="joblib model file (.pkl or .joblib; default models/mejor_modelo.pkl)",
         )
         if verb != "pin-function":
@@ -428,7 +519,7 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--model",
             type=_file("--model", ".pkl", ".joblib"),
-            default=DEFAULT_MODEL_PATH,
+            default=MODEL_PATH,
             help="the model the rows are for (default models/mejor_modelo.pkl)",
         )
         p.add_argument(
@@ -505,9 +596,26 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _as_json(value: Any) -> str:
+    """Strict JSON (NaN and infinities are null: JSON has no such numbers)."""
+    return json.dumps(_finite(_jsonable(value)), indent=2, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _show(result: Any) -> str:
+    if isinstance(result, _Printed):
+        return result.text
     if isinstance(result, Shown):
-        return str(result)
+        return result.cli_text()
     if isinstance(result, tuple) and result and all(hasattr(r, "message") for r in result):
         return "\n".join(r.message for r in result)
     if isinstance(result, tuple):
@@ -520,6 +628,19 @@ def _report(err: BaseException, debug: bool) -> None:
     print(f"error: {err}", file=sys.stderr)
     if debug:
         traceback.print_exception(err, file=sys.stderr)
+
+
+def _status(result: Any) -> int:
+    """The exit status of a result that was printed (the README's table)."""
+    if isinstance(result, ops.UploadResult) and result.rollout and not result.rollout.promoted:
+        return 1  # the guardrails rolled the new model back (the card says why)
+    if isinstance(result, ops.ModelCheck) and not result.ok:
+        return 2  # the function would refuse the model or rows (the card says why)
+    if isinstance(result, ops.Status) and not result.ok:
+        return 1  # nothing deployed, a stack not complete, or an alarm firing
+    if isinstance(result, ops.BatchResult) and result.rows and not result.succeeded:
+        return 2  # the function refused every row (the card names the first problem)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -535,12 +656,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = VERBS[args.verb][1](args, _settings(args))
         if isinstance(result, ops.TeardownResult) and result.refused:
-            raise ops.ConfirmationError(result.message)
-        print(json.dumps(_jsonable(result), indent=2, default=str) if args.json else _show(result))
-        if isinstance(result, ops.UploadResult) and result.rollout and not result.rollout.promoted:
-            return 1  # the guardrails rolled the new model back (the card above says why)
-        if isinstance(result, ops.ModelCheck) and not result.ok:
-            return 2  # the function would refuse the model or rows (the card says why)
+            raise ops.ConfirmationError(result.cli_message or result.message)
+        shown = result.result if isinstance(result, _Printed) else result
+        print(_as_json(shown) if args.json else _show(result))
+        return _status(shown)
+    except BrokenPipeError:  # the reader stopped reading (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -557,4 +679,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exception(err, file=sys.stderr)
         return 1
-    return 0

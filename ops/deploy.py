@@ -39,6 +39,8 @@ class DeployResult(Shown):
     outputs: StackOutputs
     security_changes: tuple[SecurityChange, ...] = field(default=(), repr=False)
     links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
+    # what the redeploy could not do for the live model, and what to do (empty: nothing)
+    note: str = field(default="", repr=False, compare=False)
 
     def card(self) -> Card:
         return Card(
@@ -55,6 +57,7 @@ class DeployResult(Shown):
             ),
             details=self.outputs.named(),
             links=self.links,
+            notes=(self.note,) if self.note else (),
         )
 
     def record(self) -> dict[str, Any]:
@@ -161,8 +164,9 @@ def deploy(
         raise SecurityApprovalError(changes)
     changed = target.deploy_assembly(cloud)
     target.forget_outputs()
+    note = ""
     if resolved.service_stack_name in changed:
-        restore_live(target)  # $LATEST was rewritten: the live model on the new code
+        note = restore_live(target)  # $LATEST was rewritten: the live model on the new code
     outputs = target.outputs
     return DeployResult(
         resolved.target,
@@ -171,4 +175,5 @@ def deploy(
         outputs,
         changes,
         links=tuple(target.places(outputs).values()),
+        note=note,
     )

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 RECORD_MIME = "application/vnd.reintento.record+json"
+# the HTML class of a local-only command (a run report hides them: they name this machine's
+# local target, which is gone by the time anyone reads the report)
+LOCAL_COMMAND_CLASS = "reintento-local-command"
 SHORT = 40  # characters shown of a long value in HTML before "…"
 
 
@@ -35,7 +38,10 @@ class Link:
 
 @dataclass(frozen=True)
 class Card:
-    """One result: ``headline`` first, then ``key`` figures, ``details``, ``links``, ``notes``."""
+    """One result: ``headline`` first, then ``key`` figures, ``details``, ``links``, ``notes``.
+
+    ``python_notes`` speak to a notebook or Python session (attributes, methods); the command
+    line shows ``cli_notes`` instead (flags), so each reader is told what works where it is."""
 
     title: str
     headline: str
@@ -44,8 +50,11 @@ class Card:
     details: tuple[tuple[str, Any], ...] = ()
     links: tuple[Link, ...] = ()
     notes: tuple[str, ...] = ()
+    python_notes: tuple[str, ...] = ()
+    cli_notes: tuple[str, ...] = ()
 
-    def text(self) -> str:
+    def text(self, *, cli: bool = False) -> str:
+        """Aligned lines; ``cli``: as the command line prints it (its notes, not Python's)."""
         mark = {True: "ok: ", False: "NOT OK: ", None: ""}[self.ok]
         lines = [f"{self.title}: {mark}{self.headline}"]
         rows = [(k, v) for k, v in self.key + self.details if v not in (None, "", ())]
@@ -53,7 +62,8 @@ class Card:
         lines += [f"  {k:<{width}}  {_plain(v)}" for k, v in rows]
         for link in self.links:
             lines.append(f"  {link.label}: {link.href or link.command}")
-        lines += [f"  {note}" for note in self.notes]
+        notes = self.notes + (self.cli_notes if cli else self.python_notes)
+        lines += [f"  {note}" for note in notes]
         return "\n".join(lines)
 
     def html(self) -> str:
@@ -85,13 +95,16 @@ class Card:
                         f'<div><a href="{_e(link.href)}" target="_blank" rel="noopener">'
                         f"{_e(link.label)}</a></div>"
                     )
-                else:
+                else:  # a command for this machine's local target: not in a run report
                     parts.append(
-                        f'<div>{_e(link.label)}: <code style="font-size:12px">'
-                        f"{_e(link.command)}</code></div>"
+                        f'<div class="{LOCAL_COMMAND_CLASS}">{_e(link.label)}: '
+                        f'<code style="font-size:12px">{_e(link.command)}</code></div>'
                     )
             parts.append("</div>")
-        parts += [f'<div style="color:#57606a;margin-top:4px">{_e(n)}</div>' for n in self.notes]
+        parts += [
+            f'<div style="color:#57606a;margin-top:4px">{_inline_code(n)}</div>'
+            for n in self.notes + self.python_notes
+        ]
         parts.append("</div>")
         return "".join(parts)
 
@@ -108,6 +121,10 @@ class Shown:
 
     def __str__(self) -> str:
         return self.card().text()
+
+    def cli_text(self) -> str:
+        """What the command line prints: the card with its command-line notes."""
+        return self.card().text(cli=True)
 
     def _repr_mimebundle_(
         self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
@@ -154,6 +171,14 @@ def _html_value(value: Any) -> str:
     if len(text) <= SHORT or any(c.isspace() for c in text):  # identifiers only, not sentences
         return _e(text)
     return f'<span title="{_e(text)}"><code style="font-size:12px">{_e(short(text))}</code></span>'
+
+
+def _inline_code(text: str) -> str:
+    """A note's text as HTML, its `backticked` parts as code (as Markdown shows them)."""
+    parts = _e(text).split("`")
+    if len(parts) % 2 == 0:  # an odd backtick: shown as it is
+        return _e(text)
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def _e(text: str) -> str:

@@ -85,6 +85,11 @@ class InvalidInputError(FunctionError):
         return f"{self.args[0]} ({shown})" if shown else str(self.args[0])
 
 
+class ModelRefusedError(FunctionError):
+    """The function refused the model it was given to serve (not signed for it, saved with
+    another scikit-learn, not a fitted estimator): the model live before still serves."""
+
+
 class ModelNotUploadedError(FunctionError):
     """The function has no model to serve: run upload_model."""
 
@@ -123,4 +128,5 @@ REFUSALS: tuple[type[OpsError], ...] = (
     PayloadTooLargeError,
     ModelVersionMismatchError,
     ModelFileError,
+    ModelRefusedError,
 )

@@ -26,8 +26,10 @@ from ops.errors import (
     ConfigurationError,
     FunctionError,
     ModelNotUploadedError,
+    ModelRefusedError,
     ModelVersionMismatchError,
     OpsError,
+    StackNotDeployedError,
 )
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice
 from ops.modelfiles.manifest import ModelManifest, describe_file, ensure_manifest
@@ -99,7 +101,10 @@ class UploadResult(Shown):
             ),
             details=(
                 ("object", self.uri),
-                ("seconds to live", round(self.seconds_to_live, 1) if self.live else None),
+                (
+                    "seconds to live",
+                    round(self.seconds_to_live, 1) if self.live and self.seconds_to_live else None,
+                ),
                 *(rollout.card().details if rollout is not None and rollout.steps else ()),
             ),
             links=self.links,
@@ -120,11 +125,12 @@ class UploadResult(Shown):
 @dataclass(frozen=True)
 class ModelVersion:
     version_id: str
-    is_latest: bool
+    is_latest: bool  # the newest upload (S3's IsLatest), not necessarily the one live
     size_bytes: int
     sha256: str | None
     last_modified: datetime = field(repr=False, compare=False)
     went_live: tuple[str, ...] = field(default=(), repr=False, compare=False)  # when (UTC)
+    live_share: float = field(default=0.0, repr=False, compare=False)  # of the calls, now
 
 
 class ModelVersions(tuple[ModelVersion, ...], Shown):
@@ -137,7 +143,8 @@ class ModelVersions(tuple[ModelVersion, ...], Shown):
             details=tuple(
                 (
                     v.version_id,
-                    f"{'current, ' if v.is_latest else ''}{v.size_bytes:,} bytes, "
+                    (f"LIVE now ({v.live_share:.0%} of calls), " if v.live_share else "")
+                    + f"{'newest upload, ' if v.is_latest else ''}{v.size_bytes:,} bytes, "
                     f"sha256 {(v.sha256 or '?')[:12]}, {v.last_modified:%Y-%m-%d %H:%M:%S} UTC"
                     + (
                         f"; live from {', '.join(t[:19].replace('T', ' ') for t in v.went_live)}"
@@ -154,6 +161,7 @@ class ModelVersions(tuple[ModelVersion, ...], Shown):
             "versions": [v.version_id for v in self],
             "sha256": [v.sha256 for v in self],
             "ever_live": [v.version_id for v in self if v.went_live],
+            "live": [v.version_id for v in self if v.live_share],
         }
 
     def __str__(self) -> str:
@@ -273,7 +281,11 @@ def verify_live(
                 return time.monotonic() - started
         except FunctionError as err:
             if err.error_type in ("ModelIntegrityError", "ModelVersionError"):
-                raise
+                raise ModelRefusedError(
+                    f"{err}; the model live before still serves",
+                    error_type=err.error_type,
+                    details=err.details,
+                ) from err
             last = err
         except OpsError as err:
             last = err
@@ -532,10 +544,26 @@ def list_models(*, dry_run: bool = False, settings: Settings | None = None) -> M
     return _versions(target, load_records(target))
 
 
-def _versions(target: Target, records: list[dict[str, Any]]) -> ModelVersions:
+def _serving(target: Target) -> tuple[live_model.Share, ...]:
+    """Who serves now; nothing when the service stack is not deployed (its models are kept)."""
+    try:
+        return live_model.shares(target)
+    except StackNotDeployedError:
+        return ()
+
+
+def _versions(
+    target: Target,
+    records: list[dict[str, Any]],
+    serving: tuple[live_model.Share, ...] | None = None,
+) -> ModelVersions:
+    """The model object's versions, with when each went live and who serves now (``serving``:
+    the alias as the caller read it; read here if not given)."""
     s3 = target.client("s3")
     key = target.settings.model_key
     listed = s3.list_object_versions(Bucket=target.model_bucket, Prefix=key).get("Versions", [])
+    shares = _serving(target) if serving is None else serving
+    live = {x.model_version: x.share for x in shares}
     went_live: dict[str, list[str]] = {}
     for record in records:
         if record.get("outcome") == "promoted":
@@ -553,6 +581,7 @@ def _versions(target: Target, records: list[dict[str, Any]]) -> ModelVersions:
                 head.get("Metadata", {}).get(SHA256),
                 v["LastModified"],
                 tuple(went_live.get(str(v["VersionId"]), ())),
+                live.get(str(v["VersionId"]), 0.0),
             )
         )
     return ModelVersions(sorted(found, key=lambda m: m.last_modified, reverse=True))
@@ -613,7 +642,7 @@ def rollback_model(
             wait,
         )
     records = load_records(target)
-    versions = _versions(target, records)
+    versions = _versions(target, records, split)
     current = split[0].model_version if split else (versions[0].version_id if versions else "")
     ids = [v.version_id for v in versions]
     # the model live before the current one (its records say); without records, the one

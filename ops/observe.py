@@ -17,6 +17,7 @@ import re
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, overload
 
@@ -36,6 +37,7 @@ _REPORT = re.compile(
 )
 
 
+MAX_LOG_LIMIT = 100_000
 MAX_SINCE_SECONDS = 14 * 24 * 3600  # how far back one query may look
 SETTLE_SECONDS = 30.0  # the longest wait for the REPORT lines of ops' own calls
 FILTER_REQUESTS_PER_SECOND = 4  # under FilterLogEvents' quota of 5, for this process
@@ -136,8 +138,10 @@ class Metrics(Shown):
                 ("mean init", f"{self.mean_init_ms:.1f} ms" if self.mean_init_ms else None),
                 ("memory", f"{self.memory_mb} MB" if self.memory_mb else None),
             ),
+            python_notes=("`.table()` has each REPORT line",),
+            cli_notes=("`--json` prints each REPORT line",),
             notes=(
-                "from the REPORT lines in the function's log; `.table()` has each one",
+                "from the REPORT lines in the function's log",
                 *(
                     (
                         f"{self.missing_reports} call(s) made here have no REPORT line yet "
@@ -221,6 +225,7 @@ def logs(
     since: float = 3600.0,
     *,
     pattern: str | None = None,
+    limit: int | None = None,
     dry_run: Literal[False] = False,
     settings: Settings | None = None,
 ) -> tuple[LogEvent, ...]: ...
@@ -231,6 +236,7 @@ def logs(
     since: float = 3600.0,
     *,
     pattern: str | None = None,
+    limit: int | None = None,
     dry_run: Literal[True],
     settings: Settings | None = None,
 ) -> Plan: ...
@@ -241,11 +247,15 @@ def logs(
     since: float = 3600.0,
     *,
     pattern: str | None = None,
+    limit: int | None = None,
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> tuple[LogEvent, ...] | Plan:
-    """The function's log events of the last ``since`` seconds (optionally filtered)."""
+    """The function's log events of the last ``since`` seconds (optionally filtered), oldest
+    first; with ``limit``, only the newest ``limit`` of them."""
     validate.number("since", since, low=1, high=MAX_SINCE_SECONDS)
+    if limit is not None:
+        validate.integer("limit", limit, low=1, high=MAX_LOG_LIMIT)
     if pattern is not None:
         validate.text("pattern", pattern)
     target = target_for(settings)
@@ -258,9 +268,32 @@ def logs(
     since_ms = int((time.time() - since) * 1000)
     if target.invocations_since(since_ms / 1000):  # calls made here: their lines in first
         _settled_reports(target, since_ms)
-    return tuple(
-        _events(target.client("logs"), target.outputs.function_log_group, since_ms, pattern)
-    )
+    found = _events(target.client("logs"), target.outputs.function_log_group, since_ms, pattern)
+    return tuple(found[-limit:] if limit else found)
+
+
+def follow_logs(
+    *,
+    pattern: str | None = None,
+    poll_seconds: float = 2.0,
+    settings: Settings | None = None,
+) -> Iterator[LogEvent]:
+    """The function's new log events as they arrive (``aws logs tail --follow``), until the
+    caller stops (Ctrl-C on the command line)."""
+    if pattern is not None:
+        validate.text("pattern", pattern)
+    target = target_for(settings)
+    since_ms = int(time.time() * 1000)
+    seen: set[tuple[int, str, str]] = set()
+    while True:
+        group = target.outputs.function_log_group
+        for event in _events(target.client("logs"), group, since_ms, pattern):
+            if (event.timestamp_ms, event.stream, event.message) not in seen:
+                seen.add((event.timestamp_ms, event.stream, event.message))
+                yield event
+                since_ms = max(since_ms, event.timestamp_ms)
+        seen = {key for key in seen if key[0] >= since_ms}  # only the newest millisecond's
+        time.sleep(poll_seconds)
 
 
 @overload

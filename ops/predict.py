@@ -43,7 +43,12 @@ class Prediction(Shown):
                 ("model sha256", self.model_sha256),
                 ("round trip", f"{self.latency_ms:.1f} ms"),
             ),
-            notes=("`.as_frame()` has every row with its probabilities",),
+            python_notes=("`.as_frame()` has every row with its probabilities",),
+            cli_notes=(
+                ()
+                if self.probabilities is None
+                else ("`--probabilities` shows every row with its probabilities",)
+            ),
         )
 
     def record(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from ops.aws import live_model
+from ops.aws.function import image_sklearn
 from ops.aws.target import Target
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError
@@ -121,7 +122,8 @@ def too_little(new: Figures, guardrails: Guardrails) -> str | None:
         return (
             f"version {new.function_version} got {new.invocations} call(s) during the bake, "
             f"under the {guardrails.min_invocations} needed to judge it; roll out when there "
-            "is traffic, or pass Guardrails(min_invocations=0)"
+            "is traffic, or lower the minimum (CLI `--min-invocations 0`, Python "
+            "`Guardrails(min_invocations=0)`)"
         )
     return None
 
@@ -286,7 +288,9 @@ def records_prefix(model_key: str) -> str:
 
 
 def save_record(target: Target, record: RolloutRecord) -> str:
-    key = records_prefix(target.settings.model_key) + f"{record.ended}-{record.outcome[:1]}.json"
+    # named by when it ended and its outcome (``...-promoted.json``, ``...-rolled-back.json``)
+    name = f"{record.ended}-{record.outcome.replace(' ', '-')}.json"
+    key = records_prefix(target.settings.model_key) + name
     target.client("s3").put_object(
         Bucket=target.model_bucket,
         Key=key,
@@ -326,17 +330,18 @@ def previous_live(records: list[dict[str, Any]], model_version: str) -> str | No
     return None
 
 
-def restore_live(target: Target) -> None:
+def restore_live(target: Target) -> str:
     """After a deploy rewrote the function: the live model again, on the new code. A function
     deployed afresh (after a teardown that kept the models) has no live alias yet: it gets the
-    model that was live last (the records say which; without records, the newest upload)."""
+    model that was live last (the records say which; without records, the newest upload).
+
+    A model the new code cannot load (saved with another scikit-learn than the new image's,
+    after ``pin-function``) is not moved onto it: the alias keeps the published version that
+    serves it, and the answer (else empty) says what to do."""
     live = live_model.current(target)
-    if live is not None:
-        if live.model_version:
-            live_model.pin(target, live.model_version, live.model_sha256)
-        return
-    promoted = [r for r in load_records(target) if r.get("outcome") == "promoted"]
-    version = str(promoted[-1].get("model_version") or "") if promoted else ""
+    if live is not None and not live.model_version:
+        return ""
+    version = live.model_version if live is not None else _last_live(target)
     s3 = target.client("s3")
     try:
         head = s3.head_object(
@@ -347,11 +352,31 @@ def restore_live(target: Target) -> None:
     except ClientError as err:
         code = str(err.response.get("Error", {}).get("Code"))
         if code in ("404", "403", "NoSuchKey", "NoSuchVersion", "AccessDenied"):
-            return  # no model uploaded yet (or none this caller may see): nothing to serve
+            return ""  # no model uploaded yet (or none this caller may see): nothing to serve
         raise
-    sha256 = (head.get("Metadata") or {}).get(contract.SHA256_METADATA)
+    metadata = head.get("Metadata") or {}
+    saved, runs = metadata.get(contract.SKLEARN_METADATA), image_sklearn(target)
+    if saved and runs and saved != runs:
+        kept = (
+            f"function version {live.function_version} (built before) keeps serving it"
+            if live is not None
+            else "nothing serves it"
+        )
+        return (
+            f"the live model (S3 version {head.get('VersionId')}) was saved with scikit-learn "
+            f"{saved} and the function now runs {runs}: {kept}; upload a model saved with "
+            f"scikit-learn {runs} to serve it on the new code"
+        )
+    sha256 = metadata.get(contract.SHA256_METADATA)
     if sha256 and head.get("VersionId"):
         live_model.pin(target, str(head["VersionId"]), str(sha256))
+    return ""
+
+
+def _last_live(target: Target) -> str:
+    """The model version the rollout records show live last ("" without records)."""
+    promoted = [r for r in load_records(target) if r.get("outcome") == "promoted"]
+    return str(promoted[-1].get("model_version") or "") if promoted else ""
 
 
 def who(target: Target) -> str:

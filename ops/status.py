@@ -35,9 +35,15 @@ class Status(Shown):
     links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
     serving: tuple[live_model.Share, ...] = field(default=(), repr=False)
 
+    @property
+    def ok(self) -> bool:
+        """Deployed, its stacks complete, no alarm firing (``python -m ops status`` exits 1
+        otherwise)."""
+        deployed = bool(self.service_stack and self.service_stack.endswith("_COMPLETE"))
+        return deployed and not any(state == "ALARM" for _, state in self.alarms)
+
     def card(self) -> Card:
         r = self.resources
-        deployed = bool(self.service_stack and self.service_stack.endswith("_COMPLETE"))
         firing = [name for name, state in self.alarms if state == "ALARM"]
         if not self.reachable or not self.service_stack:
             headline = "not deployed" if self.reachable else "not running"
@@ -50,7 +56,7 @@ class Status(Shown):
         return Card(
             "Status",
             headline,
-            ok=deployed and not firing,
+            ok=self.ok,
             key=(
                 ("target", self.target),
                 ("endpoint", self.endpoint),
@@ -68,18 +74,13 @@ class Status(Shown):
                 *((f"alarm {name}", state) for name, state in self.alarms),
             ),
             details=() if r is None else r.named(),
-            links=self.links,
-            notes=tuple(
-                n
-                for n in (
-                    self.note,
-                    self.endpoint
-                    and self.links
-                    and "the AWS CLI needs this start's key: `python -m ops local status` "
-                    "prints the export lines",
-                )
-                if n
+            links=self.links
+            + (
+                (Link("the AWS CLI's key for this start", command="python -m ops local status"),)
+                if self.endpoint and self.links
+                else ()
             ),
+            notes=(self.note,) if self.note else (),
         )
 
     def record(self) -> dict[str, Any]:

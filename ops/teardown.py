@@ -41,6 +41,7 @@ class TeardownResult(Shown):
     kept: tuple[str, ...] = ()
     message: str = ""
     stopped_executions: tuple[str, ...] = field(default=(), repr=False)  # running batches
+    cli_message: str = field(default="", repr=False, compare=False)  # the refusal, in flags
 
     def card(self) -> Card:
         if self.refused:
@@ -201,12 +202,24 @@ def teardown(
             else " (and delete_model_bucket=True with confirm_model_store="
             f"{s.model_stack_name!r} to delete the models)"
         )
-        message = (
-            "teardown refused, nothing was deleted. It would:\n  "
-            + "\n  ".join(listing)
-            + f"\nTo proceed pass confirm={s.service_stack_name!r}{more}"
+        would = "teardown refused, nothing was deleted. It would:\n  " + "\n  ".join(listing)
+        flags = f"--confirm {s.service_stack_name}" + (
+            f" --delete-model-bucket --confirm-model-store {s.model_stack_name}"
+            if delete_model_bucket
+            else ""
         )
-        return TeardownResult(refused=True, kept=tuple(kept), message=message)
+        more_flags = (
+            ""
+            if delete_model_bucket
+            else f" (and --delete-model-bucket --confirm-model-store {s.model_stack_name} "
+            "to delete the models)"
+        )
+        return TeardownResult(
+            refused=True,
+            kept=tuple(kept),
+            message=f"{would}\nTo proceed pass confirm={s.service_stack_name!r}{more}",
+            cli_message=f"{would}\nTo proceed add {flags}{more_flags}",
+        )
     cf, s3 = target.client("cloudformation"), target.client("s3")
     deleted, emptied, buckets = [], [], []
     stopped: list[str] = []

@@ -126,3 +126,20 @@ def existing_file(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
             "start from the current folder)"
         )
     return path
+
+
+def output_file(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
+    """A path to write, with one of ``suffixes``, in a folder that exists."""
+    try:
+        path = Path(value)
+    except TypeError as err:
+        raise ConfigurationError(f"{argument}={_shown(value)} is not a path") from err
+    if path.suffix.lower() not in suffixes:
+        raise ConfigurationError(
+            f"{argument}={_shown(str(value))} must end in {', '.join(suffixes)}"
+        )
+    if not path.parent.is_dir():
+        raise ConfigurationError(
+            f"{argument}={_shown(str(value))}: no folder {path.parent}; create it first"
+        )
+    return path

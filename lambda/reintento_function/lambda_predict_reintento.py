@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -60,6 +61,9 @@ from reintento_function.model_loader import KmsVerifier, LoadedModel, ModelCache
 # POWERTOOLS_METRICS_NAMESPACE)
 logger = Logger()
 metrics = Metrics()
+# a call that adds no metric (a describe-model question) flushes nothing: Powertools would say
+# so in a warning line on every such call, which is noise in the function's log
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 _state: dict[str, Any] = {}
 

@@ -126,8 +126,10 @@ def _pip(python: Path, args: list[str]) -> None:
     ) as process:
         assert process.stdout is not None
         tail: list[str] = []
+        shown = sys.stderr.isatty()  # pip's progress on a terminal; a notebook's record: no
         for line in process.stdout:
-            print(f"function env: {line.rstrip()}", file=sys.stderr, flush=True)
+            if shown:
+                print(f"function env: {line.rstrip()}", file=sys.stderr, flush=True)
             tail = [*tail[-30:], line]
     if process.returncode != 0:
         raise DeployError(

@@ -219,6 +219,29 @@ def _lambda_properties() -> None:
 # --------------------------------------------------------------------------- Step Functions
 
 
+def _published_versions_keep_their_code() -> None:
+    """A published version is an immutable snapshot of the function's code and configuration:
+    updating ``$LATEST`` afterwards changes no published version. Lambda's "Function versions"
+    page: "The function version includes ... the function code" and "you can't change a
+    published version". moto copied the function shallowly at publish, so a later
+    UpdateFunctionCode (a redeploy's new image) rewrote every version's ``ImageUri`` too."""
+    import copy
+
+    from moto.awslambda.models import LambdaStorage
+
+    original = LambdaStorage.publish_version
+
+    def publish_version(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = {id(v) for group in self._functions.values() for v in group["versions"]}
+        published = original(self, *args, **kwargs)
+        if published is not None and id(published) not in before:  # a new version: its own
+            published.code = copy.deepcopy(published.code)
+            published.environment_vars = copy.deepcopy(published.environment_vars)
+        return published
+
+    setattr(LambdaStorage, "publish_version", publish_version)  # noqa: B010
+
+
 def _stepfunctions_executable() -> None:
     from moto.core.config import default_user_config
     from moto.stepfunctions import models as sfm
@@ -665,6 +688,12 @@ PATCHES: tuple[Patch, ...] = (
         "a function can be Inactive or Pending: Invoke then fails as Lambda documents "
         "(ResourceNotReadyException, ResourceConflictException) and GetFunction says its State",
         lambda: function_states.install(lambda_runtime.configured_state_dir),
+    ),
+    Patch(
+        "lambda-published-version-immutable",
+        "a published version keeps the code it was published with (moto shared the code "
+        "with $LATEST: a redeploy's UpdateFunctionCode changed every version's image)",
+        _published_versions_keep_their_code,
     ),
     Patch(
         "lambda-invoke-qualifier",

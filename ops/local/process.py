@@ -35,6 +35,8 @@ class LocalTargetStatus:
     port: int
     state_dir: Path
     pid: int | None = None
+    # the answer to ``stop``: the pid it stopped, or 0 when none was running
+    stopped_pid: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -46,6 +48,13 @@ class LocalTargetStatus:
         return credentials.export_lines(self.endpoint, region) if credentials else []
 
     def __str__(self) -> str:
+        if self.stopped_pid:
+            return (
+                f"stopped the local target (pid {self.stopped_pid}, port {self.port}); what was "
+                "deployed to it is gone"
+            )
+        if self.stopped_pid == 0:
+            return f"the local target was not running (port {self.port}): nothing to stop"
         if not self.running:
             return f"the local target is not running (port {self.port})"
         lines = [
@@ -220,7 +229,9 @@ def stop(port: int, state_dir: Path, timeout: float = 15.0) -> LocalTargetStatus
     Only a process that is our server for this state folder is signalled: a pid recorded by a
     server that has since exited may belong to another program now."""
     current = status(port, state_dir)
+    stopped = 0
     if current.pid is not None and _is_our_server(current.pid, state_dir):
+        stopped = current.pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(current.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -230,4 +241,4 @@ def stop(port: int, state_dir: Path, timeout: float = 15.0) -> LocalTargetStatus
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(current.pid, signal.SIGKILL)
     (state_dir / "server.json").unlink(missing_ok=True)
-    return LocalTargetStatus(False, port, state_dir, None)
+    return LocalTargetStatus(False, port, state_dir, None, stopped_pid=stopped)

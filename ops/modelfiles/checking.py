@@ -25,6 +25,8 @@ from ops.modelfiles.manifest import ModelManifest, accepts_words, describe_file,
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.payloads import to_rows
 
+SHOWN_PROBLEMS = 20
+
 
 @dataclass(frozen=True)
 class ModelCheck(Shown):
@@ -74,6 +76,7 @@ class ModelCheck(Shown):
                 *((f"feature {f['name']}", accepts_words(f)) for f in features),
                 *self._problem_lines(),
             ),
+            notes=self._hint(),
         )
 
     def _valid(self) -> str | None:
@@ -82,9 +85,24 @@ class ModelCheck(Shown):
     def _problem_lines(self) -> tuple[tuple[str, str], ...]:
         if self.problems is None:
             return ()
-        shown = self.problems.head(20)
+        shown = self.problems.head(SHOWN_PROBLEMS)
         columns = zip(shown["row"], shown["field"], shown["problem"], strict=True)
-        return tuple((f"row {row}", f"{name}: {problem}") for row, name, problem in columns)
+        lines = tuple((f"row {row}", f"{name}: {problem}") for row, name, problem in columns)
+        more = len(self.problems) - len(shown)
+        return lines + ((("more", f"{more} more problem(s) not shown"),) if more else ())
+
+    def _hint(self) -> tuple[str, ...]:
+        """Columns every refused row has but the model does not take (a label, an id)."""
+        if self.problems is None or not len(self.problems):
+            return ()
+        extra = self.problems[self.problems["problem"] == "unexpected feature"]
+        if extra.empty:
+            return ()
+        names = ", ".join(sorted({str(f) for f in extra["field"]}))
+        return (
+            f"{names}: not features of the model; leave them out of the rows sent (profile-model "
+            "and notebook 03's ROWS leave such columns out by themselves)",
+        )
 
     def record(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ops.display import Card, Shown
 from ops.modelfiles.manifest import ModelManifest, build_manifest, ensure_manifest, write_manifest
 from ops.modelfiles.profile import profile_frame
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
@@ -139,11 +140,24 @@ def prepare_model(path: Path | str = DEFAULT_MODEL_PATH) -> ModelManifest:
 
 
 @dataclass(frozen=True)
-class DemoModel:
+class DemoModel(Shown):
     """Where the demo model was written and its manifest."""
 
     path: Path
     manifest: ModelManifest
+
+    def card(self) -> Card:
+        manifest = self.manifest.card()
+        return Card(
+            "Demo model",
+            f"trained and saved to {self.path}",
+            ok=True,
+            key=(("file", str(self.path)), *manifest.key[1:]),
+            details=manifest.details,
+        )
+
+    def record(self) -> dict[str, Any]:
+        return self.manifest.record()
 
 
 def save_demo_model(path: Path = DEFAULT_MODEL_PATH, n_rows: int = DEFAULT_ROWS) -> DemoModel:

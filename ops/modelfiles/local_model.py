@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import ModelFileError, ModelVersionMismatchError
-from ops.modelfiles.versions import LAMBDA_DIR, LAMBDA_LOCK, read_pins
+from ops.modelfiles.versions import LAMBDA_DIR, LAMBDA_LOCK, PROJECT_ROOT, read_pins
 
 # scikit-learn writes its version into every estimator's pickled state: the key, then the value
 # as a short (protocol 4-5) or long (1-3) unicode string, possibly memoized and framed in between
@@ -121,18 +121,28 @@ def mismatch_advice(path: Path, saved: str, served: str) -> str:
             f"{OLDEST_SERVED[0]}.{OLDEST_SERVED[1]} or newer: save the model again with a newer "
             f"scikit-learn (the project's is {project_sklearn()})"
         )
+    back = (
+        " (the project's own version: `git checkout lambda/` also goes back to it)"
+        if saved == project_sklearn()
+        else ""
+    )
     return (
         f"{shown} was saved with scikit-learn {saved} but the function runs {served} "
-        f"(lambda/requirements.lock); serve it with {saved}: `python -m ops pin-function {shown}`, "
-        f"then deploy again (`make run` does), or save the model again with scikit-learn {served}"
+        f"(lambda/requirements.lock); build the function for {saved}{back}: "
+        f"`python -m ops pin-function {shown}` from the project folder, and the next deploy "
+        f"(`make run` deploys) builds it; or save the model again with scikit-learn {served}"
     )
 
 
 def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    """The path as a command run from the project folder takes it (the README's commands run
+    there; a notebook's own ``../models/...`` would not work from it)."""
+    for base in (PROJECT_ROOT, Path.cwd()):
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def python_for_model(path: Path) -> str | None:

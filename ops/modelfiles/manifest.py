@@ -126,7 +126,8 @@ class ModelManifest(Shown):
 
     def to_json(self) -> str:
         data = {k: v for k, v in asdict(self).items() if k not in _NOT_IN_JSON}
-        return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        # in field order, rows' keys in the model's feature order (not sorted)
+        return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
 def _profile_words(profile: Profile | None) -> str:

@@ -33,15 +33,27 @@ from ops.modelfiles.local_model import (
     version_of,
     version_tuple,
 )
-from ops.modelfiles.versions import DEFAULT_MODEL_PATH, LAMBDA_LOCK, LAMBDA_REQUIREMENTS
+from ops.modelfiles.versions import (
+    DEFAULT_MODEL_PATH,
+    LAMBDA_LOCK,
+    LAMBDA_REQUIREMENTS,
+    PROJECT_ROOT,
+)
 from ops.plan import Plan
 
+# what make lock writes above the lock (the project's own versions)
+MAKE_LOCK_HEADER = (
+    "# The function image's whole dependency tree with every wheel's hash (pip --require-hashes),\n"
+    "# for Python 3.12 on x86_64 and arm64, at the training environment's versions.\n"
+    "# Generated from requirements.txt and ../requirements/constraints.txt by: make lock\n"
+)
 LOCK_HEADER = (
     "# The function image's whole dependency tree with every wheel's hash (pip --require-hashes),\n"
     "# for Python 3.12 on x86_64 and arm64.\n"
 )
 _SKLEARN_PIN = re.compile(r"^scikit-learn==\S+", re.MULTILINE)
 COMPILE_TIMEOUT_SECONDS = 600
+CONSTRAINTS = PROJECT_ROOT / "requirements" / "constraints.txt"
 
 
 @dataclass(frozen=True)
@@ -130,28 +142,43 @@ def pin_function(
 
 
 def _resolved(version: str) -> tuple[str, str]:
-    """The new requirements text and its hashed lock (resolved in a temporary folder)."""
+    """The new requirements text and its hashed lock (resolved in a temporary folder). Back to
+    the project's own version, both are what ``make lock`` writes (the same files as git's, so
+    the function's environment is the one already built)."""
     text = LAMBDA_REQUIREMENTS.read_text()
     if not _SKLEARN_PIN.search(text):
         raise ConfigurationError(f"{LAMBDA_REQUIREMENTS} pins no scikit-learn; add scikit-learn==X")
+    own = version == project_sklearn()
     note = (
-        f"# scikit-learn pinned to {version}, the version that saved the model, by "
+        ""
+        if own
+        else f"# scikit-learn pinned to {version}, the version that saved the model, by "
         f"`python -m ops pin-function` (the project's environment runs {project_sklearn()})\n"
     )
     pinned = _SKLEARN_PIN.sub(f"scikit-learn=={version}", text)
-    pinned = re.sub(r"^# scikit-learn pinned to .*\n", "", pinned, flags=re.MULTILINE)
-    requirements = note + pinned
-    with tempfile.TemporaryDirectory(prefix="reintento-pin-") as folder:
-        source, output = Path(folder) / "requirements.txt", Path(folder) / "requirements.lock"
-        source.write_text(requirements)
+    requirements = note + re.sub(r"^# scikit-learn pinned to .*\n", "", pinned, flags=re.M)
+    with tempfile.TemporaryDirectory(prefix="reintento-pin-") as name:
+        folder = Path(name)
+        (folder / "lambda").mkdir()
+        (folder / "lambda" / "requirements.txt").write_text(requirements)
+        output = folder / "lambda" / "requirements.lock"
         shutil.copyfile(LAMBDA_LOCK, output)  # its versions are kept where the new pin allows
         command = [
-            sys.executable, "-m", "uv", "pip", "compile", str(source), "--universal",
-            "--python-version", "3.12", "--generate-hashes", "--no-header", "--quiet",
-            "-o", str(output),
+            sys.executable, "-m", "uv", "pip", "compile", "lambda/requirements.txt",
+            "--universal", "--python-version", "3.12", "--generate-hashes", "--no-header",
+            "--quiet", "-o", "lambda/requirements.lock",
         ]  # fmt: skip
+        if own:  # as make lock does: the training environment's versions
+            (folder / "requirements").mkdir()
+            shutil.copyfile(CONSTRAINTS, folder / "requirements" / "constraints.txt")
+            command += ["-c", "requirements/constraints.txt"]
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS, check=False
+            command,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_TIMEOUT_SECONDS,
+            check=False,
         )
         if done.returncode != 0:
             raise DeployError(
@@ -160,8 +187,8 @@ def _resolved(version: str) -> tuple[str, str]:
                 "save the model with a scikit-learn that works with the other pins of "
                 "lambda/requirements.txt, or change those pins"
             )
-        body = output.read_text().replace(source.as_posix(), "lambda/requirements.txt")
-    return requirements, LOCK_HEADER + note + body
+        body = output.read_text()
+    return requirements, (MAKE_LOCK_HEADER if own else LOCK_HEADER + note) + body
 
 
 def _replace_both(requirements: str, lock: str) -> None:

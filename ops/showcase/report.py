@@ -10,8 +10,10 @@ loaded from elsewhere: no scripts, no style sheets, no images by address. nbconv
 from __future__ import annotations
 
 import html
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 REPORT_FILE = "report.html"
 
@@ -24,6 +26,8 @@ section.notebook { border-top: 2px solid #d0d7de; margin-top: 2.5em; padding-top
 .jp-CodeCell .jp-InputArea { background: #f6f8fa; border-radius: 6px; padding: 2px 8px;
                              margin: 0.6em 0 0.3em; font-size: 13px; overflow-x: auto; }
 .jp-OutputArea pre { font-size: 12px; overflow-x: auto; margin: 0.3em 0; }
+.jp-OutputArea-output, .jp-RenderedHTMLCommon { overflow-x: auto; max-width: 100%; }
+.reintento-local-command { display: none; }
 .jp-RenderedImage img, figure img { max-width: 100%; }
 table.dataframe { border-collapse: collapse; font-size: 12px; margin: 0.4em 0; }
 table.dataframe th, table.dataframe td { border: 1px solid #d0d7de; padding: 2px 6px; }
@@ -43,6 +47,9 @@ def write_report(out_dir: Path, names: tuple[str, ...], summary_text: str) -> Pa
         if not path.exists():
             continue
         notebook = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
+        for cell in notebook.cells:
+            if cell.get("cell_type") == "code":
+                cell.outputs = [o for o in cell.get("outputs", []) if not _progress(o)]
         body, _ = exporter.from_notebook_node(notebook)
         sections.append(
             f'<section class="notebook" id="{html.escape(name)}">'
@@ -61,3 +68,16 @@ def write_report(out_dir: Path, names: tuple[str, ...], summary_text: str) -> Pa
     report = out_dir / REPORT_FILE
     report.write_text(page, encoding="utf-8")
     return report
+
+
+# a progress bar's line, as tqdm draws it: "label:  40%|████      | 4/10 [00:01<00:02, ...]"
+_PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+")
+
+
+def _progress(output: Any) -> bool:
+    """A stream output that only draws progress bars (they belong on a terminal, not in the
+    record of a run)."""
+    if output.get("output_type") != "stream":
+        return False
+    lines = [line for line in str(output.get("text", "")).splitlines() if line.strip()]
+    return bool(lines) and all(_PROGRESS.search(line) for line in lines)

@@ -54,6 +54,12 @@ class RunSummary:
     def ok(self) -> bool:
         return len(self.runs) == len(NOTEBOOKS) and all(r.ok for r in self.runs)
 
+    @property
+    def failure(self) -> str:
+        """What failed, first: the notebook and its cell (empty when all ran)."""
+        failed = next((r for r in self.runs if not r.ok), None)
+        return f"notebook {failed.name} failed at {failed.error}" if failed else ""
+
     def __str__(self) -> str:
         lines = [f"notebooks run into {_shown_path(self.out_dir)}"]
         for r in self.runs:
@@ -105,7 +111,7 @@ def run_notebooks(
         stage = str(params.get("STAGE", Settings().stage))
         params.setdefault("CONFIRM", Settings(stage=stage).service_stack_name)
     if in_place or private_local:  # a private local target, stopped at the end
-        fresh_env = {
+        fresh_env |= {
             "REINTENTO_LOCAL_PORT": str(free_port()),
             "REINTENTO_STATE_DIR": tempfile.mkdtemp(prefix="reintento-notebooks-"),
         }
@@ -123,6 +129,8 @@ def run_notebooks(
         raise ConfigurationError(
             f"unknown notebook parameter(s) {sorted(unknown)}; the notebooks take: {known}"
         )
+    # a run's record holds no progress bars (they are for a terminal; JupyterLab keeps its own)
+    fresh_env["TQDM_DISABLE"] = "1"
     saved = {k: os.environ.get(k) for k in fresh_env}
     os.environ.update(fresh_env)
     runs: list[NotebookRun] = []
@@ -150,7 +158,7 @@ def run_notebooks(
                 runs.append(NotebookRun(name, False, time.monotonic() - started, where))
                 break
     finally:
-        if fresh_env:
+        if "REINTENTO_STATE_DIR" in fresh_env:
             stop_local(settings=Settings.resolve())
         for key, value in saved.items():
             if value is None:

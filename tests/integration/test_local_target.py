@@ -84,6 +84,28 @@ def test_report_lines_in_cloudwatch_logs(deployed: Deployed) -> None:
     assert len(starts) >= len(messages)
 
 
+def test_a_warm_call_logs_no_warning(deployed: Deployed) -> None:
+    # GIVEN a warm environment answering a call that adds no metric (describe-model) and one
+    # that does (a prediction)
+    from ops.aws.function import describe_model
+    from ops.aws.target import target_for
+
+    target = target_for(deployed.settings)
+    ops.predict(ops.sample_rows(1), settings=deployed.settings)
+    started = int(time.time() * 1000)
+    describe_model(target)
+    ops.predict(ops.sample_rows(2), settings=deployed.settings)
+    wait_for_ingestion()
+    # THEN the function's log has no warning line for them (Powertools' "No application
+    # metrics to publish" included)
+    events = deployed.client("logs").filter_log_events(
+        logGroupName=deployed.outputs.function_log_group, startTime=started
+    )["events"]
+    assert events
+    noisy = [e["message"] for e in events if "warn" in e["message"].lower()]
+    assert noisy == []
+
+
 def test_function_role_can_read_the_model_but_not_write_list_or_read_elsewhere(
     deployed: Deployed,
 ) -> None:

@@ -84,8 +84,14 @@ def test_a_model_from_scikit_learn_1_7_is_served_by_following_the_readme(
 ) -> None:
     root = copy_project(tmp_path / "project")
     env = copy_environment(root)
-    (root / "models" / "mejor_modelo.pkl").write_bytes(other_model["model"].read_bytes())
     ops = [sys.executable, "-m", "ops"]
+    # GIVEN a stage serving a model of the project's own scikit-learn (the demo)
+    for step in (("train-demo",), ("deploy", "--yes"), ("upload-model",)):
+        done = _run([*ops, *step], cwd=root, env=env, timeout=900)
+        assert done.returncode == 0, (step, done.stdout[-1500:], done.stderr[-1500:])
+    live_before = _status(ops, root, env)["model_version"]
+    # AND the user's model, saved with scikit-learn 1.7, where the README says
+    (root / "models" / "mejor_modelo.pkl").write_bytes(other_model["model"].read_bytes())
     # WHEN the model is checked: refused (exit 2), naming the command that serves it
     checked = _run([*ops, "check-model"], cwd=root, env=env)
     assert checked.returncode == 2, checked.stdout + checked.stderr
@@ -96,40 +102,52 @@ def test_a_model_from_scikit_learn_1_7_is_served_by_following_the_readme(
     assert pinned.returncode == 0, pinned.stdout + pinned.stderr
     lock = (root / "lambda" / "requirements.lock").read_text()
     assert f"scikit-learn=={OTHER_SKLEARN} \\" in lock and "--hash=sha256:" in lock
-    assert (
-        _run(
-            [*ops, "check-model", "--rows", str(other_model["rows"])], cwd=root, env=env
-        ).returncode
-        == 0
-    )
+    rows = str(other_model["rows"])
+    assert _run([*ops, "check-model", "--rows", rows], cwd=root, env=env).returncode == 0
+    # AND a redeploy leaves the live model where it is served (the new code cannot load it),
+    # and says so
+    redeployed = _run([*ops, "deploy", "--yes"], cwd=root, env=env, timeout=900)
+    assert redeployed.returncode == 0, redeployed.stderr[-2000:]
+    assert f"the function now runs {OTHER_SKLEARN}" in redeployed.stdout
+    assert "(built before) keeps serving it" in redeployed.stdout
+    assert _status(ops, root, env)["model_version"] == live_before
     # AND the main job (make run) passes with the user's rows, the stage kept for more calls
     run = tmp_path / "run"
-    done = run_main_job(root, env, run, f"ROWS={other_model['rows']}", teardown=False)
+    done = run_main_job(root, env, run, f"ROWS={rows}", teardown=False)
     try:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        manifest = next(
-            r for r in records(run / "02_upload_model.ipynb") if r["type"] == "ModelManifest"
-        )
+        uploaded = records(run / "02_upload_model.ipynb")
+        manifest = next(r for r in uploaded if r["type"] == "ModelManifest")
         assert manifest["sklearn_version"] == OTHER_SKLEARN
         comparisons = [r for r in records(run / "03_test.ipynb") if r["type"] == "Comparison"]
         assert [c["all_match"] for c in comparisons] == [True, True]
         # THEN realtime and batch answers equal model.predict's in its own environment, exactly
         expected = json.loads(other_model["expected"].read_text())
-        realtime = _run(
-            [*ops, "predict", "--file", str(other_model["rows"]), "--json"], cwd=root, env=env
-        )
+        realtime = _run([*ops, "predict", "--file", rows, "--json"], cwd=root, env=env)
         assert realtime.returncode == 0, realtime.stderr
         answer = json.loads(realtime.stdout)
         assert list(answer["predictions"]) == expected["predictions"]
         assert [list(p) for p in answer["probabilities"]] == expected["probabilities"]
-        batch = _run(
-            [*ops, "run-batch", str(other_model["rows"]), "--json"], cwd=root, env=env, timeout=600
-        )
+        batch = _run([*ops, "run-batch", rows, "--json"], cwd=root, env=env, timeout=600)
         assert batch.returncode == 0, batch.stderr
         results = json.loads(batch.stdout)["results"]
         assert [r["prediction"] for r in results] == expected["predictions"]
+        # AND pinning back to the project's version restores the project's own files
+        assert _run([*ops, "train-demo"], cwd=root, env=env).returncode == 0
+        back = _run([*ops, "pin-function"], cwd=root, env=env, timeout=900)
+        assert back.returncode == 0, back.stderr
+        for name in ("requirements.txt", "requirements.lock"):
+            restored = (root / "lambda" / name).read_text()
+            assert restored == (PROJECT_ROOT / "lambda" / name).read_text(), name
     finally:
         _run([*ops, "local", "stop"], cwd=root, env=env)
+
+
+def _status(ops: list[str], root: Path, env: dict[str, str]) -> dict[str, Any]:
+    done = _run([*ops, "status", "--json"], cwd=root, env=env)
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
 
 
 def _digests(root: Path) -> dict[str, str]:

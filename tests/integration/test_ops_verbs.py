@@ -294,51 +294,6 @@ def test_teardown_keeps_models_and_redeploy_works(
         ops.list_models(settings=s)
 
 
-def test_cli_flow_as_documented(
-    local_settings: ops.Settings, demo_model: DemoModel, tmp_path: Path
-) -> None:
-    env = {
-        **Deployed(local_settings, None, "", "").env,  # type: ignore[arg-type]
-        "REINTENTO_STAGE": "cli",
-    }
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "ops", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-
-    helped = cli("--help")
-    assert helped.returncode == 0 and all(
-        v in helped.stdout for v in ("deploy", "upload-model", "run-batch", "teardown")
-    )
-    assert "--confirm" in cli("teardown", "--help").stdout
-    rows = tmp_path / "rows.jsonl"
-    rows.write_text("\n".join(json.dumps(r) for r in ops.sample_rows(300)))
-    # with no terminal to ask on, a deploy that adds IAM roles needs --yes: refused, nothing done
-    unasked = cli("deploy")
-    assert (
-        unasked.returncode == 2 and "--yes" in unasked.stderr and "AWS::IAM::Role" in unasked.stderr
-    )
-    for args in (
-        ("deploy", "--yes"),
-        ("upload-model", str(demo_model.path)),
-        ("predict", "--rows", json.dumps(ops.sample_rows(1)[0])),
-        ("run-batch", str(rows)),
-    ):
-        done = cli(*args)
-        assert done.returncode == 0, (args, done.stderr[-2000:])
-    as_json = json.loads(cli("predict", "--json", "--file", str(rows)).stdout)
-    assert len(as_json["predictions"]) == 300
-    refused = cli("teardown")
-    assert refused.returncode == 2 and "confirm" in refused.stderr
-    assert cli("teardown", "--confirm", "Reintento-cli-Service").returncode == 0
-
-
 def test_teardown_stops_running_batches_and_stops_on_undeletable_objects(
     local_settings: ops.Settings, demo_model: DemoModel
 ) -> None:

@@ -16,6 +16,7 @@ from tests.integration.conftest import Deployed
 EXPECTED = [
     "lambda-docker-less-runtime",
     "lambda-function-states",
+    "lambda-published-version-immutable",
     "lambda-invoke-qualifier",
     "lambda-alias-routing",
     "iam-role-enforcement",

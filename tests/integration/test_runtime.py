@@ -199,3 +199,44 @@ def test_the_function_runs_in_the_images_environment_not_the_projects(
     # AND the runtime interface client the base image carries is there
     answer, response = _invoke(deployed, {"import": "awslambdaric"})
     assert not response.get("FunctionError") and answer["imported"] == "awslambdaric"
+
+
+def test_a_published_version_keeps_its_code_when_latest_changes(
+    deployed: Deployed, probe: str, tmp_path: Path
+) -> None:
+    # GIVEN version N published from the probe's image
+    lam = deployed.client("lambda")
+    lam.update_function_configuration(FunctionName=probe, Description="before the new image")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=probe)
+    version = lam.publish_version(FunctionName=probe)["Version"]
+    # WHEN $LATEST gets another image (a redeploy: UpdateFunctionCode)
+    other = tmp_path / "other-image"
+    other.mkdir()
+    (other / "Dockerfile").write_text(
+        "FROM public.ecr.aws/lambda/python:3.12.2025.11.19.14\n"
+        "COPY app.py ${LAMBDA_TASK_ROOT}/\n"
+        'CMD ["app.handler"]\n'
+    )
+    (other / "app.py").write_text("def handler(event, context):\n    return {'image': 'other'}\n")
+    built = build_image(other, deployed.settings.state_dir / "images", "probe2")
+    register_image(deployed.client("ecr"), "probe", "probe2", built)
+    lam.update_function_code(
+        FunctionName=probe,
+        ImageUri="123456789012.dkr.ecr.us-east-1.amazonaws.com/probe:probe2",
+    )
+    lam.get_waiter("function_updated_v2").wait(FunctionName=probe)
+    try:
+        # THEN the published version still has, and runs, the image it was published with
+        # (Lambda: a published version's code cannot change)
+        published = lam.get_function(FunctionName=probe, Qualifier=version)
+        assert published["Code"]["ImageUri"].endswith(":probe1")
+        answer, _ = _invoke(deployed, {}, Qualifier=version)
+        assert answer.get("calls") is not None  # the probe's handler, not the other image's
+        latest, _ = _invoke(deployed, {})
+        assert latest == {"image": "other"}
+    finally:
+        lam.update_function_code(
+            FunctionName=probe,
+            ImageUri="123456789012.dkr.ecr.us-east-1.amazonaws.com/probe:probe1",
+        )
+        lam.get_waiter("function_updated_v2").wait(FunctionName=probe)

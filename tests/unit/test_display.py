@@ -13,7 +13,7 @@ import pytest
 import ops
 from ops.aws.console import console_links
 from ops.aws.outputs import StackOutputs
-from ops.display import RECORD_MIME, Card, Link, short
+from ops.display import LOCAL_COMMAND_CLASS, RECORD_MIME, Card, Link, short
 from ops.local.cli_hints import cli_links
 from ops.model_store import ModelVersion, ModelVersions
 
@@ -76,7 +76,41 @@ def test_model_versions_stay_a_tuple_and_show_as_a_card() -> None:
     )
     assert isinstance(versions, tuple) and versions[0].version_id == "v2"
     assert str(versions).startswith("Model versions: 1 version(s)")
-    assert versions.record() == {"versions": ["v2"], "sha256": ["a" * 64], "ever_live": []}
+    assert versions.record() == {
+        "versions": ["v2"],
+        "sha256": ["a" * 64],
+        "ever_live": [],
+        "live": [],
+    }
+    # the version serving now is marked LIVE; the newest upload is not called "current"
+    serving = ModelVersions(
+        [
+            ModelVersion("v2", True, 10, None, datetime(2026, 1, 2, tzinfo=UTC)),
+            ModelVersion("v1", False, 10, None, datetime(2026, 1, 1, tzinfo=UTC), ("t",), 1.0),
+        ]
+    )
+    text = str(serving)
+    assert "current" not in text and "newest upload" in text
+    assert re.search(r"v1\s+LIVE now \(100% of calls\)", text)
+    assert serving.record()["live"] == ["v1"]
+
+
+def test_the_command_line_shows_flags_and_notebooks_show_attributes() -> None:
+    card = Card(
+        "Batch",
+        "done",
+        notes=("for everyone",),
+        python_notes=("`.results` has each row",),
+        cli_notes=("`--output results.parquet` writes each row",),
+    )
+    assert "`.results`" in card.text() and "--output" not in card.text()
+    assert "--output" in card.text(cli=True) and ".results" not in card.text(cli=True)
+    assert "for everyone" in card.text(cli=True)
+    # Markdown-style code in notes is code in HTML (no literal backticks)
+    assert "<code>.results</code>" in card.html() and "`" not in card.html()
+    # a local-only command is marked so that a run report hides it
+    local = Card("Status", "ok", links=(Link("function", command="aws --endpoint-url x"),))
+    assert LOCAL_COMMAND_CLASS in local.html()
 
 
 def test_a_plot_is_an_inline_image_in_html() -> None:

@@ -310,3 +310,34 @@ def test_hints_stop_at_a_step_that_makes_new_columns() -> None:
     model.fit(frame, frame["a"])
     # the scaler's means are of the polynomial's columns, not of a and b: not read as theirs
     assert [h.get("center") for h in feature_hints(model, describe_model(model))] == [None, None]
+
+
+# ---- what a newcomer's trial found (each test failed on the code it tried)
+
+
+def test_the_version_advice_names_the_path_from_the_project_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ops.modelfiles.local_model import mismatch_advice
+
+    # GIVEN a notebook's own relative path (its kernel runs in notebooks/)
+    monkeypatch.chdir(PROJECT_ROOT / "notebooks")
+    advice = mismatch_advice(Path("../models/mejor_modelo.pkl"), "1.7.2", "1.9.1")
+    # THEN the command works when run from the project folder, as the README's commands are
+    assert "`python -m ops pin-function models/mejor_modelo.pkl`" in advice
+    # AND a model saved with the project's own version says how to go back to it
+    back = mismatch_advice(Path("../models/mejor_modelo.pkl"), sklearn.__version__, "1.7.2")
+    assert "git checkout lambda/" in back
+
+
+def test_a_check_names_columns_that_are_not_features(tmp_path: Path) -> None:
+    kind = KINDS[2]
+    path = tmp_path / "m.pkl"
+    joblib.dump(kind.model, path)
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame(kind.valid).assign(label=1.0).to_csv(rows, index=False)
+    checked = ops.check_model(path, rows=rows)
+    text = checked.cli_text()
+    assert checked.refused_rows == len(kind.valid)
+    assert "label: not features of the model; leave them out" in text
+    assert f"{len(kind.valid) - 20} more problem(s) not shown" in text
