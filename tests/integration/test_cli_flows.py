@@ -82,36 +82,6 @@ def cli(tmp_path_factory: pytest.TempPathFactory, demo_model: DemoModel) -> Iter
     runner("local", "stop")
 
 
-def test_the_readme_flow_runs_as_written(cli: Cli) -> None:
-    lines = readme_flow()
-    assert lines[0] == ". .venv/bin/activate"  # what the README says to do first
-    outputs: dict[str, str] = {}
-    for line in lines[1:]:
-        # the canary's bake is the README's 10 minutes (a few seconds here, with no traffic to
-        # judge: promoted with --min-invocations 0)
-        done = cli.shell(
-            line.replace("--bake-minutes 10", "--bake-minutes 0.05 --min-invocations 0")
-        )
-        # THEN every documented command succeeds, and says nothing meant for Python
-        assert done.returncode == 0, (line, done.stdout[-1500:], done.stderr[-1500:])
-        assert not PYTHON_HINTS.search(done.stdout + done.stderr), (line, done.stdout)
-        outputs[line] = done.stdout
-
-    def output(verb: str) -> str:  # the output of the (last) line running this verb
-        return next(out for line, out in reversed(outputs.items()) if f"ops {verb}" in line)
-
-    predicted = output("predict")
-    assert "p_0" in predicted and "p_1" in predicted  # --probabilities: a row per line
-    assert len(pd.read_parquet(cli.folder / "results.parquet")) == 20_000
-    assert "results written to results.parquet (20,000 rows)" in output("run-batch")
-    assert "LIVE now (100% of calls)" in output("list-models")
-    assert 0 < len(output("logs").splitlines()) <= 50
-    assert re.match(r"stopped the local target \(pid \d+", output("local stop"))
-    # AND stopping again says it was not running
-    again = cli("local", "stop")
-    assert again.returncode == 0 and "was not running" in again.stdout
-
-
 def _interrupted(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "ops", *args],
@@ -185,3 +155,34 @@ def test_every_exit_status_of_the_readme_table(cli: Cli, tmp_path: Path) -> None
     # 130: interrupted (Ctrl-C while following the log)
     stopped = _interrupted(cli, "logs", "--follow")
     assert stopped.returncode == 130 and "interrupted" in stopped.stderr
+
+
+# last: the README's flow ends by stopping the local target the tests above used
+def test_the_readme_flow_runs_as_written(cli: Cli) -> None:
+    lines = readme_flow()
+    assert lines[0] == ". .venv/bin/activate"  # what the README says to do first
+    outputs: dict[str, str] = {}
+    for line in lines[1:]:
+        # the canary's bake is the README's 10 minutes (a few seconds here, with no traffic to
+        # judge: promoted with --min-invocations 0)
+        done = cli.shell(
+            line.replace("--bake-minutes 10", "--bake-minutes 0.05 --min-invocations 0")
+        )
+        # THEN every documented command succeeds, and says nothing meant for Python
+        assert done.returncode == 0, (line, done.stdout[-1500:], done.stderr[-1500:])
+        assert not PYTHON_HINTS.search(done.stdout + done.stderr), (line, done.stdout)
+        outputs[line] = done.stdout
+
+    def output(verb: str) -> str:  # the output of the (last) line running this verb
+        return next(out for line, out in reversed(outputs.items()) if f"ops {verb}" in line)
+
+    predicted = output("predict")
+    assert "p_0" in predicted and "p_1" in predicted  # --probabilities: a row per line
+    assert len(pd.read_parquet(cli.folder / "results.parquet")) == 20_000
+    assert "results written to results.parquet (20,000 rows)" in output("run-batch")
+    assert "LIVE now (100% of calls)" in output("list-models")
+    assert 0 < len(output("logs").splitlines()) <= 50
+    assert re.match(r"stopped the local target \(pid \d+", output("local stop"))
+    # AND stopping again says it was not running
+    again = cli("local", "stop")
+    assert again.returncode == 0 and "was not running" in again.stdout

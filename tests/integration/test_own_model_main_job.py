@@ -2,8 +2,8 @@
 models trained on three of scikit-learn's bundled real data sets: breast cancer, a binary
 classifier with feature names; iris, a multiclass one with string labels; diabetes, a regressor)
 is placed at ``models/mejor_modelo.pkl`` of a clean copy of the project, and the four notebooks run
-as ``make run`` runs them (``python -m ops run-notebooks``, over HTTP on a local target). Every
-other kind runs with no data (synthetic rows, marked so), the others with a ``ROWS`` file."""
+as ``make run`` runs them (``python -m ops run-notebooks``, over HTTP on a local target), with no
+data (synthetic rows, marked so) or with a ``ROWS`` file (those rows used): see ``RUNS``."""
 
 from __future__ import annotations
 
@@ -108,19 +108,29 @@ def _rows_file(kind: ModelKind, folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("at", range(len(KINDS)), ids=[k.name for k in KINDS])
+# (kind, with a ROWS file): every kind once, the two ways alternating; the one kind without
+# feature names both ways, so each way has a binary classifier with names, a multiclass one, a
+# regressor and a model without names
+RUNS = [*((at, at % 2 == 1) for at in range(len(KINDS))), (7, False)]
+
+
+@pytest.mark.parametrize(
+    ("at", "with_rows"),
+    RUNS,
+    ids=[f"{KINDS[at].name}, {'ROWS file' if rows else 'no data'}" for at, rows in RUNS],
+)
 def test_your_own_model_runs_the_four_notebooks(
-    at: int, project: tuple[Path, dict[str, str]], tmp_path: Path
+    at: int, with_rows: bool, project: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     root, env = project
     kind = KINDS[at]
     # GIVEN the user's model saved where the quick start says (the manifest beside it, if any,
     # is the previous model's: stale)
     joblib.dump(kind.model, root / "models" / "mejor_modelo.pkl")
-    with_rows = at % 2 == 1
     extra = (f"ROWS={_rows_file(kind, tmp_path)}",) if with_rows else ()
-    # WHEN the main job runs (the last kind tears the stage down, as make run does)
-    done = run_main_job(root, env, tmp_path / "run", *extra, teardown=at == len(KINDS) - 1)
+    # WHEN the main job runs (the last run tears the stage down, as make run does)
+    last = (at, with_rows) == RUNS[-1]
+    done = run_main_job(root, env, tmp_path / "run", *extra, teardown=last)
     # THEN all four notebooks pass
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "all notebooks ran" in done.stdout
