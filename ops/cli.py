@@ -15,7 +15,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,7 +27,7 @@ from ops.batch_io import ROW_FILE_SUFFIXES, parse_rows, read_rows
 from ops.display import Shown
 from ops.errors import REFUSALS, ConfigurationError, OpsError, SecurityApprovalError
 from ops.modelfiles.demo_model import DEFAULT_ROWS
-from ops.observe import MAX_LOG_LIMIT, MAX_SINCE_SECONDS, follow_logs
+from ops.observe import MAX_LOG_LIMIT, MAX_SINCE_SECONDS, LogEvent, follow_logs
 from ops.rollout import STRATEGIES
 from ops.showcase.runner import NotebookFailedError
 
@@ -38,7 +38,7 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message} (see `python -m ops {self.prog.split()[-1]} --help`)")
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def _checked(check: Callable[[str], Any], what: str) -> Callable[[str], Any]:
@@ -160,10 +160,28 @@ def _predict(args: argparse.Namespace, settings: ops.Settings) -> Any:
     if not isinstance(result, ops.Prediction) or not args.probabilities:
         return result
     table = result.as_frame().to_string(index=False)
-    return _Printed(result, f"{result.cli_text()}\n{table}")
+    card = replace(result.card(), cli_notes=())  # it says how to see what follows
+    return _Printed(result, f"{card.text(cli=True)}\n{table}")
 
 
 RESULT_SUFFIXES = (".parquet", ".csv", ".jsonl")
+# the verbs that say what they would do (``--dry-run``); the others have no such flag
+DRY_RUN_VERBS = frozenset(
+    {
+        "deploy",
+        "upload-model",
+        "rollback-model",
+        "list-models",
+        "predict",
+        "run-batch",
+        "logs",
+        "metrics",
+        "status",
+        "teardown",
+        "pin-function",
+    }
+)
+DEFAULT_LOG_LIMIT = 200
 
 
 def _run_batch(args: argparse.Namespace, settings: ops.Settings) -> Any:
@@ -181,7 +199,8 @@ def _run_batch(args: argparse.Namespace, settings: ops.Settings) -> Any:
     if not isinstance(result, ops.BatchResult) or args.output is None:
         return result
     written = write_results(result, args.output)
-    return _Printed(result, f"{result.cli_text()}\n  results written to {written}")
+    card = replace(result.card(), cli_notes=())  # it says how to write what was written
+    return _Printed(result, f"{card.text(cli=True)}\n  results written to {written}")
 
 
 def write_results(batch: ops.BatchResult, path: Path) -> str:
@@ -201,12 +220,23 @@ def write_results(batch: ops.BatchResult, path: Path) -> str:
 def _logs(args: argparse.Namespace, settings: ops.Settings) -> Any:
     if not args.follow:
         return ops.logs(
-            args.since, pattern=args.pattern, limit=args.limit, dry_run=args.dry_run,
+            args.since,
+            pattern=args.pattern,
+            limit=args.limit or DEFAULT_LOG_LIMIT,
+            dry_run=args.dry_run,
             settings=settings,
-        )  # fmt: skip
-    for event in follow_logs(pattern=args.pattern, settings=settings):  # until Ctrl-C
-        print(event.message, flush=True)
-    return None  # pragma: no cover - the loop ends by Ctrl-C
+        )
+    if args.limit or args.dry_run:
+        raise ConfigurationError(
+            "--follow prints new events from now until Ctrl-C: --limit and --dry-run apply "
+            "without it"
+        )
+
+    def show(event: LogEvent) -> None:
+        print(_as_json(event) if args.json else event.message, flush=True)
+
+    follow_logs(show, pattern=args.pattern, settings=settings)  # until Ctrl-C
+    return None  # pragma: no cover - it ends by Ctrl-C
 
 
 VERBS: dict[str, tuple[str, Any]] = {
@@ -404,14 +434,13 @@ def _options(verb: str, p: argparse.ArgumentParser) -> None:
             p.add_argument(
                 "--limit",
                 type=_int(1, MAX_LOG_LIMIT, "--limit"),
-                default=200,
-                help=f"the newest N events, 1 to {MAX_LOG_LIMIT:,} (default 200)",
+                help=f"the newest N events, 1 to {MAX_LOG_LIMIT:,} (default {DEFAULT_LOG_LIMIT})",
             )
             p.add_argument(
                 "--follow",
                 "-f",
                 action="store_true",
-                help="print new events as they come, until Ctrl-C",
+                help="print new events from now on, as they come, until Ctrl-C",
             )
     elif verb == "estimate-cost":
         p.add_argument(
@@ -577,7 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="on an error, also print the chained detail and the traceback",
         )
         p.add_argument("--json", action="store_true", help="print the result as JSON")
-        p.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
+        if verb in DRY_RUN_VERBS:
+            p.add_argument(
+                "--dry-run", action="store_true", help="say what would be done, do nothing"
+            )
+        else:
+            p.set_defaults(dry_run=False)
         _options(verb, p)
     return parser
 
@@ -594,6 +628,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _print(text: str) -> None:
+    """Print a result; a reader that stopped reading (`| head`) is no error of ours."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _as_json(value: Any) -> str:
@@ -638,8 +680,10 @@ def _status(result: Any) -> int:
         return 2  # the function would refuse the model or rows (the card says why)
     if isinstance(result, ops.Status) and not result.ok:
         return 1  # nothing deployed, a stack not complete, or an alarm firing
+    if isinstance(result, ops.BatchResult) and result.failed_slices:
+        return 1  # slices failed for good (platform faults): their rows are error rows
     if isinstance(result, ops.BatchResult) and result.rows and not result.succeeded:
-        return 2  # the function refused every row (the card names the first problem)
+        return 2  # the function refused every row as input (the card names the first problem)
     return 0
 
 
@@ -651,18 +695,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except _UsageError as err:
-        _report(err, debug)
+        words = list(argv if argv is not None else sys.argv[1:])
+        verb = next((w for w in words if w in VERBS), None)
+        text = str(err)
+        if verb:  # argparse reports a verb's unknown flags from the top: point at the verb
+            text = text.replace(
+                "(see `python -m ops --help`)", f"(see `python -m ops {verb} --help`)"
+            )
+        _report(_UsageError(text), debug)
         return 2
     try:
         result = VERBS[args.verb][1](args, _settings(args))
         if isinstance(result, ops.TeardownResult) and result.refused:
             raise ops.ConfirmationError(result.cli_message or result.message)
         shown = result.result if isinstance(result, _Printed) else result
-        print(_as_json(shown) if args.json else _show(result))
+        _print(_as_json(shown) if args.json else _show(result))
         return _status(shown)
-    except BrokenPipeError:  # the reader stopped reading (`| head`): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

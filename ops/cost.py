@@ -65,7 +65,7 @@ class CostEstimate(Shown):
             ),
             notes=(
                 f"counts the lines above, at the prices of {self.prices_date} ({self.region}); "
-                "no free tier applied",
+                "no free tier applied but CloudWatch's three free dashboards",
             ),
             python_notes=(
                 "the original design's own figure (about $1 a month, 1,200 ms billed per call "
@@ -203,9 +203,12 @@ def estimate_cost(
         ),
     ]
     lines = [line for line in lines if line.quantity]
-    counts = f"{invocations:,} realtime calls of {duration_ms:,.4g} ms at {memory_mb:,} MB"
-    if batch_rows:
-        counts += f" and {batch_rows:,} batch rows"
+    counted = [f"{invocations:,} realtime calls of {duration_ms:,.4g} ms at {memory_mb:,} MB"]
+    counted += [f"{batch_rows:,} batch rows"] * bool(batch_rows)
+    counted += [f"{log_ingest_gb:g} GB of logs"] * bool(log_ingest_gb)
+    counted += [f"{alarms} alarm(s)"] * bool(alarms)
+    counted += [f"{dashboards} dashboard(s)"] * bool(dashboards)
+    counts = ", ".join(counted)
     return CostEstimate(round(sum(line.usd for line in lines), 4), tuple(lines), counts=counts)
 
 

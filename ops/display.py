@@ -73,7 +73,7 @@ class Card:
             '<div class="reintento-card" style="border:1px solid #d0d7de;border-radius:6px;'
             'padding:6px 10px;margin:4px 0;max-width:58em;font-size:13px">',
             f'<div style="font-weight:600">{_e(self.title)}: '
-            f'<span style="color:{color}">{mark}{_e(self.headline)}</span></div>',
+            f'<span style="color:{color}">{mark}{_inline_code(self.headline)}</span></div>',
             '<table style="border-collapse:collapse;margin-top:4px">',
         ]
         for rows, weight in ((self.key, "600"), (self.details, "normal")):
@@ -169,7 +169,7 @@ def _html_value(value: Any) -> str:
         return "<br>".join(_html_value(v) for v in value)
     text = _plain(value)
     if len(text) <= SHORT or any(c.isspace() for c in text):  # identifiers only, not sentences
-        return _e(text)
+        return _inline_code(text)
     return f'<span title="{_e(text)}"><code style="font-size:12px">{_e(short(text))}</code></span>'
 
 

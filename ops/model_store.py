@@ -282,9 +282,7 @@ def verify_live(
         except FunctionError as err:
             if err.error_type in ("ModelIntegrityError", "ModelVersionError"):
                 raise ModelRefusedError(
-                    f"{err}; the model live before still serves",
-                    error_type=err.error_type,
-                    details=err.details,
+                    str(err), error_type=err.error_type, details=err.details
                 ) from err
             last = err
         except OpsError as err:
@@ -313,6 +311,13 @@ def _go_live(
         return pinned, 0.0
     try:
         return pinned, verify_live(target, version_id, timeout)
+    except ModelRefusedError as refused:
+        after = "the model live before still serves" if before else "no model serves yet"
+        if before:
+            live_model.pin(target, before[0].model_version, before[0].model_sha256)
+        raise ModelRefusedError(
+            f"{refused}; {after}", error_type=refused.error_type, details=refused.details
+        ) from refused
     except OpsError:
         if before:
             live_model.pin(target, before[0].model_version, before[0].model_sha256)

@@ -17,7 +17,7 @@ import re
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, overload
 
@@ -272,14 +272,16 @@ def logs(
     return tuple(found[-limit:] if limit else found)
 
 
+@user_facing
 def follow_logs(
+    on_event: Callable[[LogEvent], None],
     *,
     pattern: str | None = None,
     poll_seconds: float = 2.0,
     settings: Settings | None = None,
-) -> Iterator[LogEvent]:
-    """The function's new log events as they arrive (``aws logs tail --follow``), until the
-    caller stops (Ctrl-C on the command line)."""
+) -> None:
+    """Pass each new log event of the function to ``on_event`` as it arrives (``aws logs tail
+    --follow``), from now until the caller stops it (Ctrl-C: ``KeyboardInterrupt``)."""
     if pattern is not None:
         validate.text("pattern", pattern)
     target = target_for(settings)
@@ -290,7 +292,7 @@ def follow_logs(
         for event in _events(target.client("logs"), group, since_ms, pattern):
             if (event.timestamp_ms, event.stream, event.message) not in seen:
                 seen.add((event.timestamp_ms, event.stream, event.message))
-                yield event
+                on_event(event)
                 since_ms = max(since_ms, event.timestamp_ms)
         seen = {key for key in seen if key[0] >= since_ms}  # only the newest millisecond's
         time.sleep(poll_seconds)

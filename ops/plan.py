@@ -16,10 +16,15 @@ class Plan(Shown):
     target: str
     steps: tuple[str, ...]
 
+    @property
+    def where(self) -> str:
+        """ "on the local target" (a verb of files only has no target: "")."""
+        return f" on the {self.target} target" if self.target else ""
+
     def card(self) -> Card:
         return Card(
             f"Dry run of {self.verb}",
-            f"on the {self.target} target; nothing was changed. It would:",
+            f"{self.where.strip() or 'here'}; nothing was changed. It would:",
             details=tuple((f"{i}.", step) for i, step in enumerate(self.steps, 1)),
         )
 
@@ -27,6 +32,6 @@ class Plan(Shown):
         return {"verb": self.verb, "target": self.target, "steps": len(self.steps)}
 
     def __str__(self) -> str:
-        lines = [f"Dry run of {self.verb} on the {self.target} target; it would:"]
+        lines = [f"Dry run of {self.verb}{self.where}; it would:"]
         lines += [f"  {i}. {step}" for i, step in enumerate(self.steps, 1)]
         return "\n".join(lines)

@@ -288,8 +288,10 @@ def records_prefix(model_key: str) -> str:
 
 
 def save_record(target: Target, record: RolloutRecord) -> str:
-    # named by when it ended and its outcome (``...-promoted.json``, ``...-rolled-back.json``)
-    name = f"{record.ended}-{record.outcome.replace(' ', '-')}.json"
+    # named by when it ended and what it was: ``...-promoted.json``, ``...-rolled-back.json``
+    # (a rollout), ``...-rollback.json`` (a rollback by hand)
+    what = "rollback" if record.strategy == "rollback" else record.outcome.replace(" ", "-")
+    name = f"{record.ended}-{what}.json"
     key = records_prefix(target.settings.model_key) + name
     target.client("s3").put_object(
         Bucket=target.model_bucket,

@@ -130,7 +130,7 @@ class Settings(Shown):
         if resolved.target not in ("local", "aws"):
             raise ConfigurationError(
                 f"target must be 'local' or 'aws', got {resolved.target!r}; "
-                "set REINTENTO_TARGET or pass target="
+                "set REINTENTO_TARGET or pass `--target` (in Python `target=`)"
             )
         validate.name("stage", resolved.stage)
         validate.name("stack_prefix", resolved.stack_prefix)

@@ -15,6 +15,10 @@ from ops.errors import OpsError
 from ops.plan import Plan
 from ops.settings import Settings
 
+# the stack states of a deploy that worked (a failed first deploy ends ROLLBACK_COMPLETE, a
+# failed update UPDATE_ROLLBACK_COMPLETE: both "complete", neither what was asked)
+DEPLOYED_STATES = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
+
 
 @dataclass(frozen=True)
 class Status(Shown):
@@ -39,7 +43,7 @@ class Status(Shown):
     def ok(self) -> bool:
         """Deployed, its stacks complete, no alarm firing (``python -m ops status`` exits 1
         otherwise)."""
-        deployed = bool(self.service_stack and self.service_stack.endswith("_COMPLETE"))
+        deployed = self.service_stack in DEPLOYED_STATES
         return deployed and not any(state == "ALARM" for _, state in self.alarms)
 
     def card(self) -> Card:

@@ -110,8 +110,8 @@ def number(argument: str, value: Any, *, low: float, high: float) -> float:
     return float(value)
 
 
-def existing_file(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
-    """A path to an existing file with one of ``suffixes``."""
+def _path(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
+    """A path whose name ends in one of ``suffixes``."""
     try:
         path = Path(value)
     except TypeError as err:
@@ -120,6 +120,12 @@ def existing_file(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
         raise ConfigurationError(
             f"{argument}={_shown(str(value))} must be a {' or '.join(suffixes)} file"
         )
+    return path
+
+
+def existing_file(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
+    """A path to an existing file with one of ``suffixes``."""
+    path = _path(argument, value, suffixes)
     if not path.is_file():
         raise ConfigurationError(
             f"{argument}={_shown(str(value))}: no such file; check the path (relative paths "
@@ -130,14 +136,7 @@ def existing_file(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
 
 def output_file(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
     """A path to write, with one of ``suffixes``, in a folder that exists."""
-    try:
-        path = Path(value)
-    except TypeError as err:
-        raise ConfigurationError(f"{argument}={_shown(value)} is not a path") from err
-    if path.suffix.lower() not in suffixes:
-        raise ConfigurationError(
-            f"{argument}={_shown(str(value))} must end in {', '.join(suffixes)}"
-        )
+    path = _path(argument, value, suffixes)
     if not path.parent.is_dir():
         raise ConfigurationError(
             f"{argument}={_shown(str(value))}: no folder {path.parent}; create it first"

@@ -601,7 +601,7 @@ def predict_request(
         return invalid_input(
             schema,
             f"{len(instances)} rows is over MAX_ROWS={max_rows} for a realtime request; "
-            "send fewer rows or use run_batch for large inputs",
+            "send fewer rows, or send them as a batch (run-batch)",
             [Problem(None, "instances", f"over {max_rows} rows")],
         )
     check = check_rows(schema, instances)

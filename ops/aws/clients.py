@@ -20,7 +20,7 @@ def aws_session(profile: str | None, region: str) -> boto3.Session:
     except ProfileNotFound as err:
         raise CredentialsError(
             f"AWS profile {profile!r} not found; run `aws configure --profile {profile}` or use "
-            "the local target (target='local')"
+            "the local target (`--target local`; in Python `target='local'`)"
         ) from err
 
 

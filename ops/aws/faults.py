@@ -72,12 +72,15 @@ def translate(err: Exception) -> OpsError | None:
     if isinstance(err, NoCredentialsError | PartialCredentialsError):
         return CredentialsError(
             "no AWS credentials found; configure them (`aws configure`, `aws sso login`, "
-            "AWS_PROFILE or environment variables) or use the local target (target='local')"
+            "AWS_PROFILE or environment variables) or use the local target (`--target local`; "
+            "in Python `target='local'`)"
         )
     if isinstance(err, ProfileNotFound):
         return CredentialsError(f"{err}; run `aws configure --profile NAME` or choose another")
     if isinstance(err, NoRegionError):
-        return ConfigurationError("no AWS region set; pass region= or set AWS_REGION")
+        return ConfigurationError(
+            "no AWS region set; set AWS_REGION or pass `--region` (in Python `region=`)"
+        )
     if isinstance(err, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError):
         return ServiceUnreachableError(
             f"cannot reach the service ({err}); check the network, or for the local target "

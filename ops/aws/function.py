@@ -240,7 +240,8 @@ def _invoke_once(
     if len(payload) > SYNC_PAYLOAD_LIMIT:
         raise PayloadTooLargeError(
             f"the request is {len(payload):,} bytes, over the {SYNC_PAYLOAD_LIMIT:,}-byte limit of "
-            "a synchronous invoke; use run_batch() for large inputs"
+            "a synchronous invoke; send large inputs as a batch (`python -m ops run-batch`, "
+            "in Python `ops.run_batch`)"
         )
     started = time.perf_counter()
     extra = {"Qualifier": qualifier} if qualifier else {}

@@ -68,9 +68,11 @@ class PinResult(Shown):
     def card(self) -> Card:
         return Card(
             "Function pinned",
-            f"the function now runs scikit-learn {self.saved_with} (was {self.was})"
+            f"the function is pinned to scikit-learn {self.saved_with} (was {self.was}); the "
+            "next deploy builds it"
             if self.changed
-            else f"the function already runs scikit-learn {self.saved_with}: nothing changed",
+            else f"the function is pinned to scikit-learn {self.saved_with} already: nothing "
+            "changed",
             key=(
                 ("model", self.model),
                 ("saved with", f"scikit-learn {self.saved_with}"),
@@ -82,8 +84,14 @@ class PinResult(Shown):
             notes=(
                 "next: deploy again to build it (`python -m ops deploy --yes`; `make run` deploys "
                 "too), then upload the model",
-                "back to the project's version: `git checkout lambda/requirements.txt "
-                "lambda/requirements.lock`",
+                *(
+                    ()
+                    if self.saved_with == project_sklearn()
+                    else (
+                        "back to the project's version: `git checkout lambda/requirements.txt "
+                        "lambda/requirements.lock`",
+                    )
+                ),
             )
             if self.changed
             else (),
@@ -133,7 +141,7 @@ def pin_function(
             if saved != was
             else "nothing: the function already runs it",
         )
-        return Plan("pin_function", "local files", steps)
+        return Plan("pin_function", "", steps)
     if saved == was:
         return PinResult(path.name, saved, was, changed=False)
     requirements, lock = _resolved(saved)

@@ -22,15 +22,15 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
        max-width: 64em; padding: 0 1em; color: #1f2328; line-height: 1.45; }
 nav a { margin-right: 1em; }
 section.notebook { border-top: 2px solid #d0d7de; margin-top: 2.5em; padding-top: 1em; }
-.jp-InputPrompt, .jp-OutputPrompt { display: none; }
-.jp-CodeCell .jp-InputArea { background: #f6f8fa; border-radius: 6px; padding: 2px 8px;
-                             margin: 0.6em 0 0.3em; font-size: 13px; overflow-x: auto; }
-.jp-OutputArea pre { font-size: 12px; overflow-x: auto; margin: 0.3em 0; }
-.jp-OutputArea-output, .jp-RenderedHTMLCommon { overflow-x: auto; max-width: 100%; }
-.reintento-local-command { display: none; }
-.jp-RenderedImage img, figure img { max-width: 100%; }
+.prompt, .anchor-link { display: none; }
+.input_area { background: #f6f8fa; border-radius: 6px; padding: 2px 8px;
+              margin: 0.6em 0 0.3em; font-size: 13px; overflow-x: auto; }
+.output_subarea pre { font-size: 12px; margin: 0.3em 0; }
+.output_subarea, .rendered_html { overflow-x: auto; max-width: 100%; }
+.output_subarea img, figure img { max-width: 100%; }
 table.dataframe { border-collapse: collapse; font-size: 12px; margin: 0.4em 0; }
 table.dataframe th, table.dataframe td { border: 1px solid #d0d7de; padding: 2px 6px; }
+.reintento-local-command { display: none; }
 """
 
 
@@ -49,7 +49,8 @@ def write_report(out_dir: Path, names: tuple[str, ...], summary_text: str) -> Pa
         notebook = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
         for cell in notebook.cells:
             if cell.get("cell_type") == "code":
-                cell.outputs = [o for o in cell.get("outputs", []) if not _progress(o)]
+                outputs = (_without_progress(o) for o in cell.get("outputs", []))
+                cell.outputs = [o for o in outputs if o is not None]
         body, _ = exporter.from_notebook_node(notebook)
         sections.append(
             f'<section class="notebook" id="{html.escape(name)}">'
@@ -71,13 +72,19 @@ def write_report(out_dir: Path, names: tuple[str, ...], summary_text: str) -> Pa
 
 
 # a progress bar's line, as tqdm draws it: "label:  40%|████      | 4/10 [00:01<00:02, ...]"
-_PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+")
+_PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")
 
 
-def _progress(output: Any) -> bool:
-    """A stream output that only draws progress bars (they belong on a terminal, not in the
-    record of a run)."""
+def _without_progress(output: Any) -> Any | None:
+    """A stream output without its progress-bar lines (they belong on a terminal, not in the
+    record of a run); None when nothing else was in it."""
     if output.get("output_type") != "stream":
-        return False
-    lines = [line for line in str(output.get("text", "")).splitlines() if line.strip()]
-    return bool(lines) and all(_PROGRESS.search(line) for line in lines)
+        return output
+    text = str(output.get("text", ""))
+    kept = [
+        line for line in re.split(r"[\r\n]", text) if line.strip() and not _PROGRESS.search(line)
+    ]
+    if not kept:
+        return None
+    output["text"] = "\n".join(kept) + "\n"
+    return output

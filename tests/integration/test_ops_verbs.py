@@ -98,7 +98,7 @@ def test_bad_rows_raise_invalid_input_with_details(deployed: Deployed) -> None:
 
 def test_payload_over_the_sync_limit_points_at_run_batch(deployed: Deployed) -> None:
     huge = [dict(r, servicio="s3" + " " * 300) for r in ops.sample_rows(200)] * 100
-    with pytest.raises(ops.PayloadTooLargeError, match="use run_batch"):
+    with pytest.raises(ops.PayloadTooLargeError, match="as a batch"):
         ops.predict(huge, settings=deployed.settings)
 
 

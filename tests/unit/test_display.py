@@ -106,8 +106,14 @@ def test_the_command_line_shows_flags_and_notebooks_show_attributes() -> None:
     assert "`.results`" in card.text() and "--output" not in card.text()
     assert "--output" in card.text(cli=True) and ".results" not in card.text(cli=True)
     assert "for everyone" in card.text(cli=True)
-    # Markdown-style code in notes is code in HTML (no literal backticks)
+    # Markdown-style code in notes, headlines and sentences is code in HTML (no backticks)
     assert "<code>.results</code>" in card.html() and "`" not in card.html()
+    refused = Card(
+        "Model check", "refused: run `python -m ops pin-function x.pkl`", key=(("why", "a `b` c"),)
+    )
+    assert "`" not in refused.html() and "<code>python -m ops pin-function x.pkl</code>" in (
+        refused.html()
+    )
     # a local-only command is marked so that a run report hides it
     local = Card("Status", "ok", links=(Link("function", command="aws --endpoint-url x"),))
     assert LOCAL_COMMAND_CLASS in local.html()
@@ -166,3 +172,22 @@ def test_batch_result_says_whether_every_row_is_accounted_for() -> None:
 def test_link_without_an_address_is_a_command() -> None:
     card = Card("t", "h", links=(Link("logs", command="aws logs tail g"),))
     assert "<code" in card.html() and "<a " not in card.html()
+
+
+def test_a_failed_deploy_is_not_an_ok_status() -> None:
+    from ops.status import Status
+
+    for state, ok in (
+        ("CREATE_COMPLETE", True),
+        ("UPDATE_COMPLETE", True),
+        ("ROLLBACK_COMPLETE", False),
+        ("UPDATE_ROLLBACK_COMPLETE", False),
+        ("CREATE_IN_PROGRESS", False),
+        (None, False),
+    ):
+        status = Status("aws", True, "CREATE_COMPLETE", state, None, None, (), "")
+        assert status.ok is ok, state
+    firing = Status(
+        "aws", True, "CREATE_COMPLETE", "UPDATE_COMPLETE", None, None, (("a", "ALARM"),)
+    )
+    assert not firing.ok
