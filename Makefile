@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/checkov.txt package.json package-lock.json
+$(STAMP): pyproject.toml local_target/pyproject.toml requirements/constraints.txt requirements/checkov.txt package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
 	  || (echo "Python 3.12 is required (the Lambda image's, lambda/Dockerfile) and $(PYTHON) is not it: install it or set PYTHON=path/to/python3.12" && exit 1)
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || (echo "Node.js 20+ is required" && exit 1)
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/checkov.txt p
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@# (setuptools warns that an editable install's folders may shadow same-named ones: known here)
 	PYTHONWARNINGS="ignore:Editable installation" \
-	  $(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]' \
+	  $(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ./local_target -e '.[dev]' \
 	  || { echo "pip could not install the pinned set: pyproject.toml and requirements/constraints.txt disagree (above); make their pins agree"; exit 1; }
 	$(BIN)/python -m venv $(VENV)/tools/checkov
 	$(VENV)/tools/checkov/bin/python -m pip install --quiet --require-hashes -r requirements/checkov.txt
@@ -56,9 +56,10 @@ test: setup lint typecheck pytest
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: setup
-	$(BIN)/mypy ops lambda/reintento_function infra
+	$(BIN)/mypy ops lambda/reintento_function local_target/reintento_local infra
 
 pytest: setup
 	$(BIN)/pytest
@@ -79,7 +80,7 @@ lock: setup
 	@# leaves every lock as it was
 	@set -e; new=.lock-new; rm -rf $$new; mkdir $$new; trap 'rm -rf "$$new"' EXIT; \
 	{ echo "# The whole dependency tree, pinned (pip -c). Regenerate with: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -v '^reintento-deploy'; } > $$new/constraints.txt; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v -E '^reintento-(deploy|local)'; } > $$new/constraints.txt; \
 	cp lambda/requirements.lock $$new/function.txt; cp requirements/checkov.txt $$new/checkov.in.txt; \
 	$(BIN)/uv pip compile lambda/requirements.txt -c $$new/constraints.txt --universal \
 	    --python-version 3.12 --generate-hashes --no-header --quiet -o $$new/function.txt \

@@ -14,9 +14,9 @@ import pandas as pd
 
 import ops
 from benchmarks.measure import Row
-from ops.aws.target import target_for
-from ops.local.process import free_port
 from ops.observe import percentile
+from ops.targets import target_for
+from reintento_local.process import free_port
 
 
 def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:

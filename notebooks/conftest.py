@@ -42,7 +42,7 @@ def _compare_records(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from ops.local.process import free_port
+    from reintento_local.process import free_port
 
     IPyNbCell.compare_outputs = _compare_records  # type: ignore[method-assign]
     os.environ["REINTENTO_LOCAL_PORT"] = str(free_port())
@@ -50,6 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from ops.local_target import stop_local
+    from ops.targets.local import stop_local
 
     stop_local()

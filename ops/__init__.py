@@ -25,6 +25,7 @@ if _MISSING:
 from ops.batch import BatchResult, run_batch
 from ops.cost import CostEstimate, batch_transform_cost, estimate_cost, seed_estimate
 from ops.deploy import DeployResult, deploy
+from ops.display import Plan
 from ops.errors import (
     AccessDeniedError,
     BatchError,
@@ -48,7 +49,6 @@ from ops.errors import (
     TeardownError,
     ThrottledError,
 )
-from ops.local_target import local_status, start_local, stop_local
 from ops.model_store import (
     ModelVersion,
     RollbackResult,
@@ -64,7 +64,6 @@ from ops.modelfiles.pinning import PinResult, pin_function
 from ops.modelfiles.profiling import profile_model
 from ops.modelfiles.rows import ModelRows, model_rows
 from ops.observe import LogEvent, Metrics, Report, logs, metrics
-from ops.plan import Plan
 from ops.predict import Prediction, predict
 from ops.rollout import Guardrails, RolloutRecord
 from ops.settings import Settings
@@ -79,6 +78,7 @@ from ops.showcase.checks import (
 )
 from ops.showcase.plots import plot_latency, plot_predictions
 from ops.status import Status, status
+from ops.targets.local import local_status, start_local, stop_local
 from ops.teardown import TeardownResult, teardown
 
 __all__ = [

@@ -24,10 +24,7 @@ from botocore.exceptions import ClientError
 from tqdm import tqdm
 
 from ops import validate
-from ops.aws import live_model
 from ops.aws.faults import user_facing
-from ops.aws.function import describe_model
-from ops.aws.target import Target, target_for
 from ops.batch_io import (
     BatchInput,
     SliceItem,
@@ -38,10 +35,12 @@ from ops.batch_io import (
     read_input,
     slice_rows_for,
 )
-from ops.display import Card, Link, Shown
+from ops.display import Card, Link, Plan, Shown
 from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
-from ops.plan import Plan
+from ops.service import live_model
+from ops.service.function import describe_model
 from ops.settings import Settings
+from ops.targets import Target, target_for
 from reintento_function import contract
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}

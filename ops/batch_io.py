@@ -16,13 +16,12 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from ops.errors import ConfigurationError
-from ops.modelfiles.rows import ModelRows
 from ops.payloads import to_rows
 from reintento_function.contract import (
     RESULT_ERROR,
@@ -148,12 +147,19 @@ def _as_table(frame: pd.DataFrame) -> Any:
         return None
 
 
+@runtime_checkable
+class HasBatchInput(Protocol):
+    """Rows that know their own batch form (``ops.ModelRows``: a table, or a list of rows)."""
+
+    def batch_input(self) -> Any: ...
+
+
 def read_input(data: Any) -> BatchInput:
     """A batch's rows: a DataFrame or a CSV/Parquet path as a table; a list of rows or a JSONL
     path as JSON lines (a line that is not JSON is kept: the function answers it with that
     row's error record)."""
     frame: pd.DataFrame | None = None
-    if isinstance(data, ModelRows):
+    if isinstance(data, HasBatchInput):
         data = data.batch_input()
     if isinstance(data, pd.DataFrame):
         frame = data

@@ -1,6 +1,6 @@
 """deploy: synthesize ``infra/`` and deploy both stacks, then return their outputs.
 
-How the assembly is synthesized and deployed is the target's (``ops.aws.target``): the pinned
+How the assembly is synthesized and deployed is the target's (``ops.targets``): the pinned
 CDK CLI with a Docker image build on AWS, change sets after a local image build on the local
 target. The security review and the outputs are the same code for both. A second deploy with no
 change touches nothing and asks nothing.
@@ -18,14 +18,13 @@ from ops.aws import cloudformation
 from ops.aws.assembly import CloudAssembly
 from ops.aws.faults import user_facing
 from ops.aws.outputs import StackOutputs
-from ops.aws.target import Target, target_for
-from ops.display import Card, Link, Shown
+from ops.aws.security_changes import SecurityChange, security_changes
+from ops.display import Card, Link, Plan, Shown
 from ops.errors import ConfigurationError, SecurityApprovalError
 from ops.modelfiles.versions import PROJECT_ROOT
-from ops.plan import Plan
 from ops.rollout import restore_live
-from ops.security_changes import SecurityChange, security_changes
 from ops.settings import Settings
+from ops.targets import Target, target_for
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class ConfirmationError(OpsError):
 
 class SecurityApprovalError(ConfirmationError):
     """A deploy would change IAM or resource policies and was not approved: ``changes`` lists
-    them (``ops.security_changes.SecurityChange``)."""
+    them (``ops.aws.security_changes.SecurityChange``)."""
 
     def __init__(self, changes: Any) -> None:
         self.changes = tuple(changes)

@@ -17,11 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ops.aws import live_model
 from ops.aws.faults import user_facing
-from ops.aws.function import describe_model, image_sklearn
-from ops.aws.target import Target, target_for
-from ops.display import Card, Link, Shown
+from ops.display import Card, Link, Plan, Shown
 from ops.errors import (
     ConfigurationError,
     FunctionError,
@@ -34,7 +31,6 @@ from ops.errors import (
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice
 from ops.modelfiles.manifest import ModelManifest, describe_file, ensure_manifest
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
-from ops.plan import Plan
 from ops.rollout import (
     Candidate,
     Guardrails,
@@ -47,7 +43,10 @@ from ops.rollout import (
     weights,
     who,
 )
+from ops.service import live_model
+from ops.service.function import describe_model, image_sklearn
 from ops.settings import Settings
+from ops.targets import Target, target_for
 from reintento_function import contract
 
 SHA256 = contract.SHA256_METADATA

@@ -25,10 +25,9 @@ import pandas as pd
 
 from ops import validate
 from ops.aws.faults import user_facing
-from ops.aws.target import Target, target_for
-from ops.display import Card, Shown
-from ops.plan import Plan
+from ops.display import Card, Plan, Shown
 from ops.settings import Settings
+from ops.targets import Target, target_for
 
 _REPORT = re.compile(
     r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"

@@ -8,13 +8,12 @@ from typing import Any, Literal, overload
 import pandas as pd
 
 from ops.aws.faults import user_facing
-from ops.aws.function import predict_rows
-from ops.aws.target import target_for
-from ops.display import Card, Shown
+from ops.display import Card, Plan, Shown
 from ops.errors import InvalidInputError
 from ops.payloads import non_finite_cells, to_rows
-from ops.plan import Plan
+from ops.service.function import predict_rows
 from ops.settings import Settings
+from ops.targets import target_for
 
 
 @dataclass(frozen=True)

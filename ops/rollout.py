@@ -28,11 +28,11 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from ops.aws import live_model
-from ops.aws.function import image_sklearn
-from ops.aws.target import Target
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError
+from ops.service import live_model
+from ops.service.function import image_sklearn
+from ops.targets import Target
 from reintento_function import contract
 
 Strategy = Literal["all-at-once", "canary", "linear"]

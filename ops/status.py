@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from ops.aws import cloudformation, live_model
+from ops.aws import cloudformation
 from ops.aws.faults import user_facing
-from ops.aws.function import describe_model
 from ops.aws.outputs import StackOutputs
-from ops.aws.target import target_for
-from ops.display import Card, Link, Shown
+from ops.display import Card, Link, Plan, Shown
 from ops.errors import OpsError
-from ops.plan import Plan
+from ops.service import live_model
+from ops.service.function import describe_model
 from ops.settings import Settings
+from ops.targets import target_for
 
 # the stack states of a deploy that worked (a failed first deploy ends ROLLBACK_COMPLETE, a
 # failed update UPDATE_ROLLBACK_COMPLETE: both "complete", neither what was asked)

@@ -18,11 +18,10 @@ from botocore.exceptions import ClientError
 from ops.aws import cloudformation
 from ops.aws.faults import user_facing
 from ops.aws.outputs import OUTPUT_KEYS
-from ops.aws.target import Target, target_for
-from ops.display import Card, Shown
+from ops.display import Card, Plan, Shown
 from ops.errors import TeardownError
-from ops.plan import Plan
 from ops.settings import Settings
+from ops.targets import Target, target_for
 
 # the model bucket's server access logs are an audit trail: RETAINed by the model stack
 ACCESS_LOGS_KEPT = (

@@ -1,5 +1,6 @@
 """What AWS (or the local target) answers when something is wrong, as ``OpsError``s with a next
-step: the one place that turns botocore's exceptions into ours.
+step: the one place that turns botocore's exceptions, and the ``reintento_local`` package's own
+errors, into ours.
 
 Every public verb is wrapped with ``user_facing``: a ``NoCredentialsError``, an expired token, an
 ``AccessDenied``, throttling, an unreachable endpoint or a resource that is gone reaches the
@@ -30,11 +31,15 @@ from ops.errors import (
     AccessDeniedError,
     ConfigurationError,
     CredentialsError,
+    DeployError,
+    LocalTargetError,
     OpsError,
     ServiceUnreachableError,
     StackNotDeployedError,
     ThrottledError,
 )
+from reintento_local import ImageBuildError
+from reintento_local import LocalTargetError as LocalTargetFailure
 
 _CREDENTIAL_CODES = {
     "ExpiredToken",
@@ -68,7 +73,11 @@ _GONE_CODES = {
 
 
 def translate(err: Exception) -> OpsError | None:
-    """The ``OpsError`` for a botocore exception (None: not one of botocore's)."""
+    """The ``OpsError`` for a botocore exception or a local target's error (None: neither)."""
+    if isinstance(err, ImageBuildError):
+        return DeployError(str(err))
+    if isinstance(err, LocalTargetFailure):
+        return LocalTargetError(str(err))
     if isinstance(err, NoCredentialsError | PartialCredentialsError):
         return CredentialsError(
             "no AWS credentials found; configure them (`aws configure`, `aws sso login`, "
@@ -125,7 +134,7 @@ def user_facing[F: Callable[..., Any]](verb: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return verb(*args, **kwargs)
-        except (BotoCoreError, ClientError) as err:
+        except (BotoCoreError, ClientError, LocalTargetFailure) as err:
             translated = translate(err)
             if translated is None:
                 raise

@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ops.errors import ModelFileError, ModelVersionMismatchError
+from ops.errors import DeployError, ModelFileError, ModelVersionMismatchError
 from ops.modelfiles.versions import LAMBDA_DIR, LAMBDA_LOCK, PROJECT_ROOT, read_pins
 
 # scikit-learn writes its version into every estimator's pickled state: the key, then the value
@@ -154,9 +154,12 @@ def python_for_model(path: Path) -> str | None:
     served = function_sklearn()
     if saved != served or version_tuple(saved)[:2] < OLDEST_SERVED:
         raise ModelVersionMismatchError(mismatch_advice(path, saved, served))
-    from ops.local.images import python_for
+    from reintento_local import ImageBuildError, python_for
 
-    return python_for(LAMBDA_DIR)
+    try:
+        return python_for(LAMBDA_DIR)
+    except ImageBuildError as err:
+        raise DeployError(str(err)) from err
 
 
 def check_file(path: Path, rows: Sequence[Any] | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ops.display import Card, Shown
+from ops.display import Card, Plan, Shown
 from ops.errors import ConfigurationError, DeployError, ModelFileError, ModelVersionMismatchError
 from ops.modelfiles.local_model import (
     OLDEST_SERVED,
@@ -39,7 +39,6 @@ from ops.modelfiles.versions import (
     LAMBDA_REQUIREMENTS,
     PROJECT_ROOT,
 )
-from ops.plan import Plan
 
 # what make lock writes above the lock (the project's own versions)
 MAKE_LOCK_HEADER = (

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import ConfigurationError, OpsError
-from ops.local.process import free_port
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.showcase.report import write_report
+from reintento_local import free_port
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 RUNS_DIR = PROJECT_ROOT / "runs"
@@ -95,9 +95,9 @@ def run_notebooks(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from ops.aws.target import target_class
-    from ops.local_target import stop_local
     from ops.settings import Settings
+    from ops.targets import target_class
+    from ops.targets.local import stop_local
 
     params: dict[str, Any] = {"TARGET": target, **(parameters or {})}
     fresh_env: dict[str, str] = {}

@@ -18,9 +18,9 @@ import pytest
 
 import ops
 from ops.aws.outputs import StackOutputs
-from ops.local.credentials import OperatorCredentials, read_credentials
-from ops.local.process import free_port
 from ops.modelfiles.demo_model import DemoModel
+from reintento_local.credentials import OperatorCredentials, read_credentials
+from reintento_local.process import free_port
 
 # Stand-ins for real keys an operator may have exported: no process of the local target may see
 # these values (their sentinel text is searched for in /proc/<pid>/environ).
@@ -42,7 +42,7 @@ def wait_for_ingestion() -> None:
 def run_slices(target: Any, run_id: str, slices: list[Any], timeout: float = 300.0) -> Any:
     """Start the batch state machine directly on ``slices`` (their manifest written first, as
     ``run_batch`` does) with the live function version; wait for it; return DescribeExecution."""
-    from ops.aws import live_model
+    from ops.service import live_model
     from reintento_function.contract import manifest_key
 
     out, pinned = target.outputs, live_model.current(target)
@@ -162,7 +162,7 @@ EVERY_ATTEMPT = 4
 
 def crash_slices(state_dir: Path, count: int = EVERY_ATTEMPT) -> None:
     """Make the platform crash the next ``count`` batch-slice invocations of the function."""
-    from ops.local import faults
+    from reintento_local import faults
 
     faults.inject(
         state_dir,

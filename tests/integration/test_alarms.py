@@ -15,9 +15,9 @@ import pytest
 
 import ops
 from infra import names
-from ops.aws.target import target_for
-from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
+from ops.targets import target_for
+from reintento_local import faults
 from tests.integration.conftest import Deployed
 
 ROWS = ops.sample_rows(2, seed=5)

@@ -4,7 +4,7 @@ boto3 and the CDK CLI both honour ``AWS_ENDPOINT_URL``: pointed at the running l
 with its key, `cdk bootstrap` deploys the modern bootstrap stack into it, and the CLI verbs run
 with ``--target aws``: the credential and bootstrap checks, synth with the account, the pinned
 CDK CLI's `cdk deploy` (its asset publishing to S3, and to ECR through the `docker` stand-in
-``ops.local.docker_standin``, since no Docker daemon runs here), then upload, predict, batch,
+``reintento_local.docker_standin``, since no Docker daemon runs here), then upload, predict, batch,
 status, metrics and teardown on the stacks the CLI deployed.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 import ops
-from ops.local import docker_standin
 from ops.modelfiles.demo_model import DemoModel
 from ops.modelfiles.versions import PROJECT_ROOT
+from reintento_local import docker_standin
 from tests.integration.conftest import Deployed, free_port
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 import ops
-from ops.aws.target import target_for
-from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
+from ops.targets import target_for
+from reintento_local import faults
 from tests.integration.conftest import Deployed, crash_slices
 
 pytestmark = pytest.mark.integration

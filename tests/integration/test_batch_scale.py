@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import ops
-from ops.aws.target import target_for
 from ops.batch import read_results, results_so_far
 from ops.batch_io import plan_slices
 from ops.modelfiles.demo_model import DemoModel
 from ops.observe import parse_report
+from ops.targets import target_for
 from tests.integration.conftest import Deployed, run_slices, wait_for_ingestion
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -18,9 +18,9 @@ import joblib
 import pandas as pd
 import pytest
 
-from ops.local.process import free_port
 from ops.modelfiles.demo_model import DemoModel
 from ops.modelfiles.versions import PROJECT_ROOT
+from reintento_local.process import free_port
 
 pytestmark = pytest.mark.slow  # a local target of its own, the README's whole flow
 

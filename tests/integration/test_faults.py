@@ -12,10 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ops
-from ops.aws.target import target_for
-from ops.local import faults, function_states
-from ops.local.process import free_port
 from ops.modelfiles.demo_model import DemoModel
+from ops.targets import target_for
+from reintento_local import faults, function_states
+from reintento_local.process import free_port
 
 ROWS = ops.sample_rows(2, seed=4)
 
@@ -89,7 +89,7 @@ def _single_try_lambda(s: ops.Settings) -> Any:
     import boto3
     from botocore.config import Config
 
-    from ops.local.credentials import read_credentials
+    from reintento_local.credentials import read_credentials
 
     key = read_credentials(s.state_dir)
     assert key is not None

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ops
-from ops.local import patches, process
 from reintento_function.contract import manifest_key
+from reintento_local import LocalTargetError, patches, process
 from tests.integration.conftest import Deployed, free_port, wait_for_ingestion
 
 
@@ -24,8 +24,8 @@ def test_pinned_moto_canary() -> None:
     import moto
 
     assert moto.__version__ == patches.PINNED_MOTO, (
-        f"moto {moto.__version__} is installed but ops/local/patches.py is written for "
-        f"{patches.PINNED_MOTO}: re-check every fix before moving the pin"
+        f"moto {moto.__version__} is installed but local_target/reintento_local/patches.py is "
+        f"written for {patches.PINNED_MOTO}: re-check every fix before moving the pin"
     )
     patches.check_moto_version()
 
@@ -87,8 +87,8 @@ def test_report_lines_in_cloudwatch_logs(deployed: Deployed) -> None:
 def test_a_warm_call_logs_no_warning(deployed: Deployed) -> None:
     # GIVEN a warm environment answering a call that adds no metric (describe-model) and one
     # that does (a prediction)
-    from ops.aws.function import describe_model
-    from ops.aws.target import target_for
+    from ops.service.function import describe_model
+    from ops.targets import target_for
 
     target = target_for(deployed.settings)
     ops.predict(ops.sample_rows(1), settings=deployed.settings)
@@ -224,7 +224,7 @@ def test_server_management(tmp_path: Path) -> None:
         # THEN ensure_running is idempotent, status reports it, a second start is refused
         assert process.ensure_running(port, tmp_path).pid == started.pid
         assert process.status(port, tmp_path).running
-        with pytest.raises(ops.LocalTargetError, match="already runs"):
+        with pytest.raises(LocalTargetError, match="already runs"):
             process.start(port, tmp_path)
         assert (tmp_path / "server.json").is_file() and (tmp_path / "server.log").is_file()
     finally:
@@ -239,5 +239,5 @@ def test_port_taken_gives_a_clear_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(ops.LocalTargetError, match=f"port {port} on 127.0.0.1 is taken"):
+        with pytest.raises(LocalTargetError, match=f"port {port} on 127.0.0.1 is taken"):
             process.start(port, tmp_path)

@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import ops
-from ops.aws.target import target_for
+from ops.targets import target_for
 from tests.integration.conftest import Deployed
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ import joblib
 import pytest
 
 import ops
-from ops.aws.function import describe_model
-from ops.aws.target import target_for
 from ops.modelfiles.manifest import build_manifest
+from ops.service.function import describe_model
+from ops.targets import target_for
 from tests.model_kinds import ModelKind, model_kinds
 
 KINDS = model_kinds()

@@ -17,10 +17,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ops
-from ops.aws import live_model
-from ops.aws.target import target_for
 from ops.modelfiles.demo_model import DemoModel
 from ops.rollout import Guardrails
+from ops.service import live_model
+from ops.targets import target_for
 from reintento_function import contract
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ import pytest
 import sklearn
 
 import ops
-from ops.aws.target import target_for
 from ops.modelfiles.demo_model import DemoModel
+from ops.targets import target_for
 from ops.teardown import ACCESS_LOGS_KEPT
 from tests.integration.conftest import Deployed
 
@@ -246,7 +246,7 @@ def test_teardown_keeps_models_and_redeploy_works(
     listed = "\n".join(str(c) for c in unapproved.value.changes)
     assert "AWS::IAM::Role" in listed and "kms:Verify" in listed and "AWS::KMS::Key" in listed
     from ops.aws import cloudformation
-    from ops.aws.target import target_for
+    from ops.targets import target_for
 
     cf = target_for(s).client("cloudformation")
     assert cloudformation.describe(cf, s.model_stack_name) is None
@@ -299,8 +299,8 @@ def test_teardown_stops_running_batches_and_stops_on_undeletable_objects(
 ) -> None:
     import threading
 
-    from ops.aws.target import target_for
-    from ops.local import faults
+    from ops.targets import target_for
+    from reintento_local import faults
 
     s = ops.Settings.resolve(local_settings, stage="tdstop")
     ops.deploy(settings=s, approve_security_changes=True)

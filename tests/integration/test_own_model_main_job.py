@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from ops.display import RECORD_MIME
-from ops.local.process import free_port
 from ops.modelfiles.versions import PROJECT_ROOT
+from reintento_local.process import free_port
 from tests.model_kinds import ModelKind, model_kinds
 
 pytestmark = pytest.mark.slow  # the main job once per model kind
@@ -57,7 +57,9 @@ def copy_environment(project: Path) -> dict[str, str]:
     """The copy's own ops and function package first on the path, a private local target."""
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(project), str(project / "lambda")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(project), str(project / "lambda"), str(project / "local_target")]
+        ),
         "REINTENTO_LOCAL_PORT": str(free_port()),
         "REINTENTO_STATE_DIR": str(project / ".local-target"),
     }

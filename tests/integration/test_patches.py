@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ops.local import patches
 from reintento_function.contract import manifest_key
+from reintento_local import patches
 from tests.integration.conftest import Deployed
 
 EXPECTED = [

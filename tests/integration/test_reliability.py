@@ -17,11 +17,11 @@ import sklearn
 from botocore.exceptions import ClientError
 
 import ops
-from ops.aws import live_model
 from ops.batch import read_results
 from ops.batch_io import plan_slices
-from ops.local import faults
 from ops.modelfiles.demo_model import DemoModel
+from ops.service import live_model
+from reintento_local import faults
 from tests.integration.conftest import Deployed, crash_slices, run_slices, wait_for_ingestion
 
 GOOD = ops.sample_rows(3, seed=13)
@@ -378,7 +378,7 @@ def test_permanent_refusals_are_not_retried(
     deployed = ops.deploy(settings=s, approve_security_changes=True)
     assert isinstance(deployed, ops.DeployResult)
     out = deployed.outputs
-    from ops.aws.target import target_for
+    from ops.targets import target_for
 
     s3 = target_for(s).client("s3")
     body = demo_model.path.read_bytes()

@@ -17,9 +17,9 @@ import pytest
 
 import ops
 from ops.display import LOCAL_COMMAND_CLASS, RECORD_MIME
-from ops.local.process import free_port
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.showcase.runner import NOTEBOOKS
+from reintento_local.process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

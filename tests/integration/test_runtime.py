@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import ops
-from ops.local import function_env
-from ops.local.images import build_image, register_image
+from reintento_local import function_env
+from reintento_local.errors import ImageBuildError
+from reintento_local.images import build_image, register_image
 from tests.integration.conftest import Deployed
 
 PROBE = """
@@ -171,7 +171,7 @@ def test_an_unresolvable_dependency_fails_the_build(tmp_path: Path) -> None:
     )
     (tmp_path / "requirements.txt").write_text("no-such-package-xyz-reintento==1.0\n")
     # THEN the local build fails as `docker build` would, naming the package and the fix
-    with pytest.raises(ops.DeployError) as caught:
+    with pytest.raises(ImageBuildError) as caught:
         build_image(tmp_path, tmp_path / "images", "t1")
     assert "no-such-package-xyz-reintento" in str(caught.value)
     assert "make lock" in str(caught.value)

@@ -22,8 +22,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 import ops
-from ops.local import process
-from ops.local.process import LocalTargetStatus
+from reintento_local import process
+from reintento_local.process import LocalTargetStatus
 from tests.integration.conftest import OPERATOR_ENVIRONMENT, Deployed
 
 
@@ -173,7 +173,7 @@ def test_a_function_runs_only_code_that_deploy_built(deployed: Deployed, tmp_pat
     )
     ecr, lam = deployed.client("ecr"), deployed.client("lambda")
     ecr.create_repository(repositoryName="evil")
-    from ops.local.images import image_manifest
+    from reintento_local.images import image_manifest
 
     ecr.put_image(repositoryName="evil", imageManifest=image_manifest("v1", evil), imageTag="v1")
     role = lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["Role"]

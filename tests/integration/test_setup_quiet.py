@@ -19,8 +19,8 @@ def test_installing_the_project_prints_no_warning_of_its_own(tmp_path: Path) -> 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "-e",
-         str(PROJECT_ROOT)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
+         "-e", str(PROJECT_ROOT / "local_target"), "-e", str(PROJECT_ROOT)],
         env={**os.environ, "PYTHONWARNINGS": found.group(1)},
         capture_output=True,
         text=True,

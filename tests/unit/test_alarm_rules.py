@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.local.alarm_rules import (
+from reintento_local.alarm_rules import (
     UnsupportedExpressionError,
     bucket,
     decide,

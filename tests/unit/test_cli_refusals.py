@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ops import cli
-from ops.local.process import free_port
+from reintento_local.process import free_port
 
 NOT_INT = st.sampled_from(["", "x", "1.5", "1e3", "nan", "0x10", "\x00", "9" * 400, "-5", "-1"])
 NOT_NUMBER = st.sampled_from(["", "x", "nan", "inf", "-inf", "\x07", "1e999", "-5", "9" * 400])

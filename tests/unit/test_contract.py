@@ -13,16 +13,17 @@ import ops
 import reintento_function.contract as function_contract
 from infra import names
 from infra.settings import StackSettings
-from ops.aws import function, outputs
-from ops.local import lambda_runtime
+from ops.aws import outputs
 from ops.modelfiles.versions import PROJECT_ROOT
+from ops.service import function
 from reintento_function import inference_errors
+from reintento_local import lambda_runtime
 
 
 def test_ops_and_infra_import_the_functions_own_contract_module() -> None:
     # one module object on all three sides: imported, never loaded by path or copied
-    from ops.aws import function as ops_function
-    from ops.aws import live_model
+    from ops.service import function as ops_function
+    from ops.service import live_model
 
     for side in (names, ops_function, live_model):
         assert side.contract is function_contract, side.__name__

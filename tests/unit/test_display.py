@@ -14,8 +14,8 @@ import ops
 from ops.aws.console import console_links
 from ops.aws.outputs import StackOutputs
 from ops.display import LOCAL_COMMAND_CLASS, RECORD_MIME, Card, Link, short
-from ops.local.cli_hints import cli_links
 from ops.model_store import ModelVersion, ModelVersions
+from ops.targets.local import cli_links
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""What the local target's parser sees of a Distributed Map (ops/local/distributed_map.py)."""
+"""What the local target's parser sees of a Distributed Map
+(local_target/reintento_local/distributed_map.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from ops.local.distributed_map import normalized
+from reintento_local.distributed_map import normalized
 
 pytestmark = pytest.mark.unit
 

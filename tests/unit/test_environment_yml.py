@@ -26,6 +26,9 @@ def test_environment_yml_matches_pyproject() -> None:
     # AND the pip part installs this project with every extra, under the same constraints
     extras = ",".join(sorted(project["project"]["optional-dependencies"]))
     assert f"-e .[{extras}]" in pip
+    # AND the local target, its own distribution, as make setup installs it
+    assert "-e ./local_target" in pip
+    assert "-e ./local_target" in (PROJECT_ROOT / "Makefile").read_text()
     assert "-c requirements/constraints.txt" in pip
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.errors import DeployError
-from ops.local import function_env
-from ops.local.images import parse_dockerfile
 from ops.modelfiles.versions import LAMBDA_DIR
+from reintento_local import function_env
+from reintento_local.errors import ImageBuildError
+from reintento_local.images import parse_dockerfile
 
 
 def test_the_real_dockerfile_is_read_for_its_base_and_installs() -> None:
@@ -32,19 +32,19 @@ def test_the_real_dockerfile_is_read_for_its_base_and_installs() -> None:
 def test_what_the_local_build_cannot_reproduce_is_refused(tmp_path: Path) -> None:
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text('FROM x\nRUN dnf install -y gcc && pip install six\nCMD ["a.h"]\n')
-    with pytest.raises(DeployError, match="cannot be reproduced by the local target"):
+    with pytest.raises(ImageBuildError, match="cannot be reproduced by the local target"):
         parse_dockerfile(dockerfile)
-    with pytest.raises(DeployError, match="reproduces only"):
+    with pytest.raises(ImageBuildError, match="reproduces only"):
         function_env.install_args(["--index-url", "http://example.invalid", "six"], tmp_path)
-    with pytest.raises(DeployError, match=r"no requirements\.txt in"):
+    with pytest.raises(ImageBuildError, match=r"no requirements\.txt in"):
         function_env.install_args(["-r", "/var/task/requirements.txt"], tmp_path)
-    with pytest.raises(DeployError, match=r"public\.ecr\.aws/lambda/python:3\.X only"):
+    with pytest.raises(ImageBuildError, match=r"public\.ecr\.aws/lambda/python:3\.X only"):
         function_env.base_python_minor("python:3.12-slim")
 
 
 def test_a_base_image_of_another_python_minor_is_refused(tmp_path: Path) -> None:
     # the project's Python must be the image's: a model saved here is loaded by that Python
-    with pytest.raises(DeployError, match=r"the image is Python 3\.11 .* runs Python 3\.12"):
+    with pytest.raises(ImageBuildError, match=r"the image is Python 3\.11 .* runs Python 3\.12"):
         function_env.ensure(tmp_path, "public.ecr.aws/lambda/python:3.11.2025.11.19.14", [])
 
 

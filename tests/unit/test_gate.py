@@ -11,7 +11,7 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ops.local.gate import RefusedError, Secret, check_request, loopback_host
+from reintento_local.gate import RefusedError, Secret, check_request, loopback_host
 
 PORT = 4566
 KEY, SECRET = "AKIATESTTESTTESTTEST", "secret"

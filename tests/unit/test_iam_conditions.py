@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ops.local.iam_conditions import conditions_hold
+from reintento_local.iam_conditions import conditions_hold
 
 MODEL_PREFIX = {"StringEquals": {"s3:prefix": "models/mejor_modelo.pkl"}}
 

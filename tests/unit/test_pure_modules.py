@@ -14,8 +14,6 @@ import pandas as pd
 import pytest
 
 import ops
-from ops import prices
-from ops.aws.function import function_error, invoke
 from ops.batch_io import (
     MAX_JSONL_SLICE_ROWS,
     MAX_SLICES,
@@ -28,13 +26,14 @@ from ops.batch_io import (
     slice_rows_for,
 )
 from ops.cli import build_parser
-from ops.cost import batch_transform_cost, estimate_cost
+from ops.cost import batch_transform_cost, estimate_cost, prices
 from ops.errors import ConfigurationError, FunctionTimeoutError, ModelNotUploadedError
-from ops.local.images import parse_dockerfile
 from ops.observe import parse_report, percentile, summarize_reports
 from ops.payloads import non_finite_cells, to_rows
+from ops.service.function import function_error, invoke
 from ops.settings import Settings
 from reintento_function import contract
+from reintento_local.images import parse_dockerfile
 
 RUN = "20261128T120000-0123abcd"
 

@@ -3,7 +3,7 @@ one-second window, per account and Region (a clock is passed in: no sleeping, no
 
 from __future__ import annotations
 
-from ops.local.logs_ingestion import FILTER_LOG_EVENTS_PER_SECOND, RateQuota
+from reintento_local.logs_ingestion import FILTER_LOG_EVENTS_PER_SECOND, RateQuota
 
 
 def test_five_calls_a_second_then_throttled_until_the_window_moves() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ops.security_changes import security_changes
+from ops.aws.security_changes import security_changes
 
 ROLE = {
     "Type": "AWS::IAM::Role",

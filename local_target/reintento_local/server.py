@@ -1,8 +1,8 @@
 """The local target's server process: moto on 127.0.0.1 with our fixes and Lambda runtime.
 
-    python -m ops.local.server --port 4566 --state-dir .local-target
+    python -m reintento_local.server --port 4566 --state-dir .local-target
 
-Started and stopped by ``ops.local.process`` (``ensure_running``); runs until SIGTERM.
+Started and stopped by ``reintento_local.process`` (``ensure_running``); runs until SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ops.local.credentials import OperatorCredentials, read_credentials, write_private
-from ops.local.gate import Gate, Secret
-from ops.local.process import DEFAULT_MAX_ENVIRONMENTS
+from reintento_local.credentials import OperatorCredentials, read_credentials, write_private
+from reintento_local.gate import Gate, Secret
+from reintento_local.process import DEFAULT_MAX_ENVIRONMENTS
 
 
 def secret_lookup(operator: OperatorCredentials) -> Callable[[str], Secret | None]:
@@ -73,7 +73,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     )
     from werkzeug.serving import make_server
 
-    from ops.local import cloudwatch_alarms, lambda_runtime, patches
+    from reintento_local import cloudwatch_alarms, lambda_runtime, patches
 
     operator = read_credentials(state_dir)
     if operator is None:

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from typing import Any
 
-from ops.local.cadence import seconds_from_env
+from reintento_local.cadence import seconds_from_env
 
 INGESTION_SECONDS_VARIABLE = "REINTENTO_LOGS_INGESTION_SECONDS"
 DEFAULT_INGESTION_SECONDS = 2.0

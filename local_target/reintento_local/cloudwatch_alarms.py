@@ -7,7 +7,7 @@ alarm history and no notion of who may publish to a topic. Here:
   ``REINTENTO_ALARM_EVALUATION_SECONDS`` (60 by default: CloudWatch evaluates metric alarms
   every minute; tests set it lower — the cadence only, never the semantics: period, evaluation
   periods, datapoints to alarm, statistic, missing data and metric math follow
-  ``ops.local.alarm_rules``);
+  ``reintento_local.alarm_rules``);
 - a state change is recorded in the alarm's history (``DescribeAlarmHistory``) and runs the
   alarm's actions for that state: an SNS action publishes only if the topic's policy lets
   ``cloudwatch.amazonaws.com`` publish, with ``aws:SourceArn`` (the alarm) and
@@ -24,9 +24,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from ops.local import alarm_rules
-from ops.local.cadence import seconds_from_env
-from ops.local.iam_conditions import conditions_hold, like
+from reintento_local import alarm_rules
+from reintento_local.cadence import seconds_from_env
+from reintento_local.iam_conditions import conditions_hold, like
 
 EVALUATION_SECONDS_ENV = "REINTENTO_ALARM_EVALUATION_SECONDS"
 DEFAULT_EVALUATION_SECONDS = 60.0

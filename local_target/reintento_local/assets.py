@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.local.images import build_image, register_image
+from reintento_local.images import build_image, register_image
 
 
 def _sub(text: str, account: str, region: str) -> str:

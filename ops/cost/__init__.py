@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ops import prices, validate
+from ops import validate
+from ops.cost import prices
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from ops.local.runtime_api import Invocation, Outcome, RuntimeApi
+from reintento_local.runtime_api import Invocation, Outcome, RuntimeApi
 
 INIT_TIMEOUT_SECONDS = 120.0
 # What a function process takes from the machine: the basics, and the variables that choose this
@@ -51,7 +51,7 @@ class FunctionSpec:
     arn: str
     version: str
     handler: str
-    python: str  # the image's environment (ops.local.function_env)
+    python: str  # the image's environment (reintento_local.function_env)
     code_paths: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     timeout_seconds: float
@@ -185,7 +185,7 @@ class ExecutionEnvironment:
         return Result(outcome.body, not outcome.ok, request_id, duration, cold, self.init_ms, lines)
 
     def fail(self, request_id: str, kind: str) -> Result:
-        """An injected platform fault (ops.local.faults): the environment dies either way."""
+        """An injected platform fault (reintento_local.faults): the environment dies either way."""
         cold = self.invocations == 0
         self.invocations += 1
         lines = self._drain() if cold else []

@@ -10,7 +10,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from ops.aws.target import Target
 from ops.errors import (
     FunctionError,
     FunctionTimeoutError,
@@ -19,6 +18,7 @@ from ops.errors import (
     PayloadTooLargeError,
     StackNotDeployedError,
 )
+from ops.targets import Target
 from reintento_function import contract
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024

@@ -17,10 +17,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ops.local import aws_metrics, faults, function_states, iam_enforcement
-from ops.local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
-from ops.local.images import context_for_image, parse_dockerfile, python_for
-from ops.local.process import DEFAULT_MAX_ENVIRONMENTS
+from reintento_local import aws_metrics, faults, function_states, iam_enforcement
+from reintento_local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
+from reintento_local.images import context_for_image, parse_dockerfile, python_for
+from reintento_local.process import DEFAULT_MAX_ENVIRONMENTS
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 MB_PER_VCPU = 1769
@@ -244,7 +244,7 @@ def configure(
 
 def install() -> None:
     """Plug the configured runtime into moto's Lambda model: every invoke path runs it (the
-    `lambda-docker-less-runtime` entry of ``ops.local.patches.PATCHES``)."""
+    `lambda-docker-less-runtime` entry of ``reintento_local.patches.PATCHES``)."""
     from moto.awslambda import models as lm
     from moto.awslambda.exceptions import LambdaClientError
 

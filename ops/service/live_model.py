@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.aws.target import Target
 from ops.errors import DeployError
+from ops.targets import Target
 from reintento_function import contract
 
 UPDATE_TIMEOUT_SECONDS = 300.0

@@ -30,12 +30,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
-from ops.errors import DeployError
-from ops.modelfiles.versions import PROJECT_ROOT, read_pins
+from reintento_local.errors import ImageBuildError
 
-CONSTRAINTS = PROJECT_ROOT / "requirements" / "constraints.txt"
 RUNTIME_CLIENT = "awslambdaric"
 _BASE = re.compile(r"public\.ecr\.aws/lambda/python:(\d+)\.(\d+)(?:[.\w-]*)?")
 _TASK_ROOT = re.compile(r"^(?:\$\{LAMBDA_TASK_ROOT\}|\$LAMBDA_TASK_ROOT|/var/task)/")
@@ -58,7 +57,7 @@ def base_python_minor(base_image: str) -> tuple[int, int]:
     """(3, 12) for ``public.ecr.aws/lambda/python:3.12.<date>``; refuses other bases."""
     found = _BASE.fullmatch(base_image.strip())
     if found is None:
-        raise DeployError(
+        raise ImageBuildError(
             f"the local target runs images built FROM public.ecr.aws/lambda/python:3.X only, "
             f"not {base_image!r}; use an AWS base image for Python"
         )
@@ -75,13 +74,15 @@ def install_args(line: list[str], context: Path) -> list[str]:
             name = next(words, "")
             local = context / _TASK_ROOT.sub("", name)
             if not local.is_file():
-                raise DeployError(f"RUN pip install {word} {name}: no {local.name} in {context}")
+                raise ImageBuildError(
+                    f"RUN pip install {word} {name}: no {local.name} in {context}"
+                )
             args += [word, str(local)]
         elif word in _FLAGS:
             if word != "--no-cache-dir":  # the local build may use pip's cache
                 args.append(word)
         elif word.startswith("-"):
-            raise DeployError(
+            raise ImageBuildError(
                 f"RUN pip install {word}: the local target reproduces only "
                 f"{', '.join(_FLAGS_WITH_FILE + _FLAGS)} and package pins"
             )
@@ -103,9 +104,16 @@ def environment_key(minor: tuple[int, int], installs: list[list[str]]) -> str:
         "image_python": list(minor),
         "installs": [[Path(a).name if a in files else a for a in line] for line in installs],
         "files": sorted(files.values()),
-        "runtime_client": read_pins(CONSTRAINTS).get(RUNTIME_CLIENT, ""),
+        "runtime_client": metadata.version(RUNTIME_CLIENT),
     }
     return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _installed_pins() -> str:
+    """Every distribution beside this local target at its version, as pip constraints: the
+    runtime interface client is installed as the local target runs it, its dependencies too."""
+    found = {f"{d.metadata['Name']}=={d.version}\n" for d in metadata.distributions()}
+    return "".join(sorted(found))
 
 
 @contextlib.contextmanager
@@ -132,10 +140,11 @@ def _pip(python: Path, args: list[str]) -> None:
                 print(f"function env: {line.rstrip()}", file=sys.stderr, flush=True)
             tail = [*tail[-30:], line]
     if process.returncode != 0:
-        raise DeployError(
+        raise ImageBuildError(
             f"building the function's environment failed (pip install {shlex.join(args)}):\n"
             + "".join(tail)
-            + "Fix the image's requirements (lambda/requirements.txt, then `make lock`)"
+            + "Fix the requirements its Dockerfile installs (for this project: "
+            "lambda/requirements.txt, then `make lock`)"
         )
 
 
@@ -144,7 +153,7 @@ def ensure(context: Path, base_image: str, installs: list[list[str]]) -> Path:
     must equal the base image's."""
     minor = base_python_minor(base_image)
     if sys.version_info[:2] != minor:
-        raise DeployError(
+        raise ImageBuildError(
             f"the image is Python {minor[0]}.{minor[1]} ({base_image}) but the local target runs "
             f"Python {sys.version_info[0]}.{sys.version_info[1]}: make the project's Python the "
             "image's (the README's set-up: `make setup` with that Python)"
@@ -170,9 +179,9 @@ def ensure(context: Path, base_image: str, installs: list[list[str]]) -> Path:
             subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
             for args in mapped:
                 _pip(python, args)
-            client = read_pins(CONSTRAINTS).get(RUNTIME_CLIENT)
-            wanted = f"{RUNTIME_CLIENT}=={client}" if client else RUNTIME_CLIENT
-            _pip(python, [wanted, "-c", str(CONSTRAINTS)])
+            pins = target / "runtime-client-constraints.txt"
+            pins.write_text(_installed_pins())
+            _pip(python, [f"{RUNTIME_CLIENT}=={metadata.version(RUNTIME_CLIENT)}", "-c", str(pins)])
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)  # never a half-built environment
             raise

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from ops.local.iam_conditions import conditions_hold
+from reintento_local.iam_conditions import conditions_hold
 
 ENFORCED_KEYS: set[str] = set()
 # moto names some operations, not their IAM actions: the policy must be checked by the latter

@@ -18,9 +18,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.errors import LocalTargetError
-from ops.local.credentials import new_credentials, private_dir, read_credentials
-from ops.local.gate import HEALTH_PATH
+from reintento_local.credentials import new_credentials, private_dir, read_credentials
+from reintento_local.errors import LocalTargetError
+from reintento_local.gate import HEALTH_PATH
 
 DEFAULT_MAX_ENVIRONMENTS = 4  # warm environments per function (or its reserved concurrency)
 
@@ -95,7 +95,7 @@ def _is_our_server(pid: int, state_dir: Path) -> bool:
     except OSError:
         return False
     args = [a.decode(errors="replace") for a in argv]
-    if "ops.local.server" not in args or "--state-dir" not in args:
+    if "reintento_local.server" not in args or "--state-dir" not in args:
         return False
     given = args[args.index("--state-dir") + 1] if args.index("--state-dir") + 1 < len(args) else ""
     return Path(given).resolve() == state_dir.resolve()
@@ -104,7 +104,7 @@ def _is_our_server(pid: int, state_dir: Path) -> bool:
 def server_environment(state_dir: Path) -> dict[str, str]:
     """The server's environment: the operator's, less every ``AWS_*`` variable (real keys,
     profiles, endpoints), with ``HOME`` inside the state folder (no ``~/.aws`` to find)."""
-    from ops.local.function_env import cache_root
+    from reintento_local.function_env import cache_root
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     # the functions' environments the deploy built (HOME moves, the cache must not)
@@ -179,7 +179,7 @@ def start(
         [
             sys.executable,
             "-m",
-            "ops.local.server",
+            "reintento_local.server",
             "--port",
             str(port),
             "--state-dir",

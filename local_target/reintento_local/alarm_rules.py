@@ -1,5 +1,5 @@
 """How a CloudWatch metric alarm decides its state, as CloudWatch documents it. Pure: datapoints
-in, a state and its reason out; the local target's evaluator (``ops.local.alarms``) feeds it.
+in, a state and its reason out; the local target's evaluator (``reintento_local.alarms``) feeds it.
 
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html
 (evaluating an alarm: period, evaluation periods, datapoints to alarm, missing data)

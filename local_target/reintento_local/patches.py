@@ -19,8 +19,7 @@ from typing import Any
 
 import moto
 
-from ops.errors import LocalTargetError
-from ops.local import (
+from reintento_local import (
     alias_routing,
     aws_metrics,
     cloudwatch_alarms,
@@ -31,7 +30,8 @@ from ops.local import (
     logs_ingestion,
     stepfunctions_limits,
 )
-from ops.local.iam_conditions import wildcard_match
+from reintento_local.errors import LocalTargetError
+from reintento_local.iam_conditions import wildcard_match
 
 PINNED_MOTO = "5.2.5"
 

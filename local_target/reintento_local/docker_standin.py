@@ -3,11 +3,12 @@
 Rehearsing an AWS deploy locally (``target="aws"`` with ``AWS_ENDPOINT_URL`` pointing at the
 local target) runs the real CDK CLI, which builds an image asset by calling ``docker``. Without
 a Docker daemon, this stand-in does what the build would do on the local target: ``build``
-builds the function's environment from the Dockerfile (``ops.local.function_env``, as the local
-deploy does) and remembers the context; ``push`` copies the context into the local target's
-private images folder and registers the image in its ECR (``ops.local.images``), where the
-Lambda runtime finds it. ``info``, ``login``, ``inspect``, ``images`` and ``tag`` answer as the
-CLI expects. Anything else fails loudly. Where a Docker daemon runs, use real Docker instead.
+builds the function's environment from the Dockerfile (``reintento_local.function_env``, as the
+local deploy does) and remembers the context; ``push`` copies the context into the local
+target's private images folder and registers the image in its ECR (``reintento_local.images``),
+where the Lambda runtime finds it. ``info``, ``login``, ``inspect``, ``images`` and ``tag``
+answer as the CLI expects. Anything else fails loudly. Where a Docker daemon runs, use real
+Docker instead.
 
 Install it first on ``PATH`` with :func:`install` (a ``docker`` script in a folder of yours).
 """
@@ -33,7 +34,8 @@ def install(folder: Path, state_dir: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "docker"
     script.write_text(
-        f"#!{sys.executable}\nfrom ops.local.docker_standin import main\nraise SystemExit(main())\n"
+        f"#!{sys.executable}\n"
+        "from reintento_local.docker_standin import main\nraise SystemExit(main())\n"
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return {
@@ -95,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(rest: list[str]) -> int:
-    from ops.errors import OpsError
-    from ops.local import function_env
-    from ops.local.images import parse_dockerfile
+    from reintento_local import function_env
+    from reintento_local.errors import LocalTargetError
+    from reintento_local.images import parse_dockerfile
 
     tag = _option(rest, "--tag")
     if tag is None or rest[-1] != ".":
@@ -108,7 +110,7 @@ def _build(rest: list[str]) -> int:
     try:
         parsed = parse_dockerfile(dockerfile)
         function_env.ensure(context, parsed.base, parsed.pip_installs)
-    except OpsError as err:
+    except LocalTargetError as err:
         print(f"docker stand-in: {err}", file=sys.stderr)
         return 1
     with _tags() as tags:
@@ -120,7 +122,7 @@ def _build(rest: list[str]) -> int:
 def _push(reference: str) -> int:
     import boto3
 
-    from ops.local.images import build_image, register_image
+    from reintento_local.images import build_image, register_image
 
     with _tags() as tags:
         context = tags.get(reference)

@@ -12,7 +12,7 @@ https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html (Errors)
   ``StateReasonCode`` accordingly, so AWS's ``function_active_v2`` waiter works.
 
 Stock moto functions are always ``Active``. A state is set per function name (a substring
-match, like ``ops.local.faults``) in ``<state dir>/function-states.json``:
+match, like ``reintento_local.faults``) in ``<state dir>/function-states.json``:
 
     [{"function": "InferenceFunction", "state": "Inactive", "activation_seconds": 2}]
 """

@@ -3,8 +3,8 @@
 Building registers the image tag in the local container registry (ECR on the local target) with
 an annotation that records the build context, copied into the state folder. Before that, the
 function's own Python environment is built from the Dockerfile's ``RUN pip install`` lines
-(``ops.local.function_env``), so a missing or unresolvable dependency fails the deploy, not the
-first request, and the function never sees the project's packages.
+(``reintento_local.function_env``), so a missing or unresolvable dependency fails the deploy,
+not the first request, and the function never sees the project's packages.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.errors import DeployError
-from ops.local import function_env
+from reintento_local import function_env
+from reintento_local.errors import ImageBuildError
 
 BUILD_CONTEXT_ANNOTATION = "reintento.local/build-context"
 TASK_ROOT_VARS = ("${LAMBDA_TASK_ROOT}", "$LAMBDA_TASK_ROOT", "/var/task")
@@ -47,7 +47,7 @@ def _run_commands(rest: str, path: Path) -> list[list[str]]:
     for command in re.split(r"\s*(?:&&|;)\s*", rest.strip()):
         found = _PIP_INSTALL.match(command)
         if found is None:
-            raise DeployError(
+            raise ImageBuildError(
                 f"{path}: RUN {command!r} cannot be reproduced by the local target, which "
                 "builds the function's environment from `RUN pip install` lines only"
             )
@@ -58,7 +58,7 @@ def _run_commands(rest: str, path: Path) -> list[list[str]]:
 def parse_dockerfile(path: Path) -> Dockerfile:
     """Read CMD, ENV and the folders COPY'd into the task root (line continuations joined)."""
     if not path.is_file():
-        raise DeployError(f"no Dockerfile at {path}; an image function needs one with a CMD")
+        raise ImageBuildError(f"no Dockerfile at {path}; an image function needs one with a CMD")
     text = re.sub(r"\\\r?\n", " ", path.read_text())
     cmd: list[str] = []
     env: dict[str, str] = {}
@@ -95,7 +95,7 @@ def parse_dockerfile(path: Path) -> Dockerfile:
             if len(parts) >= 2 and parts[-1].rstrip("/") in TASK_ROOT_VARS:
                 copied.extend(parts[:-1])
     if not cmd:
-        raise DeployError(f'{path} has no CMD; add CMD ["module.handler"]')
+        raise ImageBuildError(f'{path} has no CMD; add CMD ["module.handler"]')
     return Dockerfile(cmd, env, copied, base, installs)
 
 
@@ -174,7 +174,9 @@ def context_for_image(image_uri: str, account_id: str, region: str, images_dir: 
             repository_name=name, image_ids=ids
         )["images"]
     except Exception as err:
-        raise DeployError(f"image {image_uri} is not in the local registry; run deploy") from err
+        raise ImageBuildError(
+            f"image {image_uri} is not in the local registry; run deploy"
+        ) from err
     root = images_dir.resolve()
     for image in images:
         for candidate in getattr(image, "image_tags", None) or [getattr(image, "image_tag", None)]:
@@ -183,6 +185,6 @@ def context_for_image(image_uri: str, account_id: str, region: str, images_dir: 
             context = (images_dir / candidate).resolve()
             if context.parent == root and context.is_dir():
                 return context
-    raise DeployError(
+    raise ImageBuildError(
         f"image {image_uri} was not built by `ops deploy` on this local target; run deploy"
     )

@@ -7,7 +7,8 @@ moto's grammar knows only ``STANDARD`` and only a decimal-point number, so it re
 state machine at CreateStateMachine. Before moto parses a definition, this rewrites those two
 values to the forms its grammar reads; the stored definition (DescribeStateMachine) is the one
 given. Locally, Express children then run as moto runs Standard ones (in process, once each):
-Express's at-least-once start and 5-minute limit are not emulated (README, fidelity table).
+Express's at-least-once start and 5-minute limit are not emulated (local_target/README.md,
+fidelity table).
 Values AWS refuses (a percentage outside 0-100, another execution type) are still refused.
 """
 

@@ -64,7 +64,7 @@ def _function_dimensions(fn: Any) -> list[dict[str, str]]:
     with ``Resource`` (``name:qualifier``) when a version or an alias was asked for; and, for a
     call through an alias only, ``ExecutedVersion`` (the version the alias ran) with the alias as
     ``Resource``. https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html"""
-    from ops.local.alias_routing import invoked_through
+    from reintento_local.alias_routing import invoked_through
 
     name = str(fn.function_name)
     qualifier, alias = invoked_through()
@@ -163,7 +163,7 @@ def install_percentiles() -> None:
     """
     from moto.cloudwatch.models import MetricDatum, Statistics
 
-    from ops.local import alarm_rules
+    from reintento_local import alarm_rules
 
     original: Any = Statistics.get_statistics_for_type
 

@@ -1,0 +1,108 @@
+"""A real AWS account as a ``Target``: boto3's credential chain, the pinned CDK CLI, Docker image
+builds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from ops.aws import assembly, clients, cloudformation, prechecks
+from ops.aws.assembly import CloudAssembly
+from ops.aws.console import console_links
+from ops.aws.outputs import StackOutputs
+from ops.display import Link
+from ops.errors import DeployError
+from ops.modelfiles.versions import PROJECT_ROOT
+from ops.targets.base import Target
+
+
+class AwsTarget(Target):
+    """A real account: boto3's credential chain, the pinned CDK CLI, Docker image builds."""
+
+    kind = "aws"
+    deploy_method = "CDK CLI (docker image build)"
+
+    def session(self) -> boto3.Session:
+        return clients.aws_session(self.settings.profile, self.settings.region)
+
+    def endpoint(self) -> str | None:
+        return None
+
+    def running(self) -> bool:
+        return True
+
+    def account(self) -> str:
+        return clients.account_of(self.client("sts"))
+
+    def address(self) -> str | None:
+        return None
+
+    def places(self, outputs: StackOutputs | None) -> dict[str, Link]:
+        s = self.settings
+        return console_links(s.region, (s.model_stack_name, s.service_stack_name), outputs)
+
+    def _check_bootstrap(self, account: str) -> None:
+        prechecks.check_bootstrap(self.client("ssm"), account, self.settings.region)
+
+    def synth(self, context: Mapping[str, str]) -> CloudAssembly:
+        account = self.account()
+        self._check_bootstrap(account)
+        outdir = PROJECT_ROOT / "infra" / "cdk.out"
+        return assembly.synth(dict(context), outdir, account, self.settings.region)
+
+    def deploy_assembly(self, cloud: CloudAssembly) -> tuple[str, ...]:
+        settings = self.settings
+        prechecks.check_docker(settings.cdk_context.get("architecture", "x86_64"))
+        cf = self.client("cloudformation")
+        names = [stack.stack_name for stack in cloud.stacks]
+        # a stack changed if it did not exist or its LastUpdatedTime moved (AWS sets that key
+        # only on updates: a created, never-updated stack has none)
+        before = {n: _last_change(cloudformation.describe(cf, n)) for n in names}
+        env = dict(
+            os.environ,
+            AWS_REGION=settings.region,
+            JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+        )
+        if settings.profile:
+            env["AWS_PROFILE"] = settings.profile
+        command = ["npx", "--no-install", "cdk", "deploy", "--app", str(cloud.outdir), "--all"]
+        # ops asked already: deploy(approve_security_changes=...) or the CLI's question
+        command += ["--require-approval", "never"]
+        returncode, tail = _run_showing_progress(command, PROJECT_ROOT / "infra", env)
+        if returncode != 0:
+            raise DeployError(f"cdk deploy failed (exit {returncode}):\n{tail[-3000:]}")
+        after = {n: _last_change(cloudformation.describe(cf, n)) for n in names}
+        return tuple(n for n in names if before[n] is None or before[n] != after[n])
+
+
+def _last_change(stack: Mapping[str, Any] | None) -> tuple[Any, Any] | None:
+    """None for a stack that does not exist; else when it was created and last updated."""
+    if stack is None:
+        return None
+    return stack.get("CreationTime"), stack.get("LastUpdatedTime")
+
+
+def _run_showing_progress(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run the CDK CLI with its progress shown as it builds and deploys (on stderr, each line
+    prefixed `cdk:`); return its exit status and the last lines for an error message."""
+    tail: deque[str] = deque(maxlen=80)
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            tail.append(line)
+            print(f"cdk: {line.rstrip()}", file=sys.stderr, flush=True)
+    return process.returncode, "".join(tail)

@@ -1,0 +1,151 @@
+"""What every target shares: the settings, the clients made for them, cached outputs, and the
+per-process cache of targets (``forget`` drops what a (re)start or teardown made stale)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import boto3
+
+from ops.aws import clients, cloudformation
+from ops.aws.assembly import CloudAssembly
+from ops.aws.outputs import OUTPUT_KEYS, StackOutputs, read_outputs
+from ops.display import Link
+from ops.errors import StackNotDeployedError
+from ops.settings import Settings
+
+
+class Target:
+    """Where ops works: the settings and the clients for them (created on first use)."""
+
+    kind: ClassVar[str] = ""
+    deploy_method: ClassVar[str] = ""
+    teardown_in_notebooks: ClassVar[bool] = False  # may 04_teardown delete unless told?
+
+    # ---------------------------------------------------------------- what differs
+
+    def session(self) -> boto3.Session:
+        raise NotImplementedError
+
+    def endpoint(self) -> str | None:
+        raise NotImplementedError
+
+    def running(self) -> bool:
+        """Reachable without starting anything (status never starts a target)."""
+        raise NotImplementedError
+
+    def not_deployed(self, err: StackNotDeployedError) -> StackNotDeployedError:
+        """The error to raise when the stacks are missing (with the target's own hint)."""
+        return err
+
+    def synth(self, context: Mapping[str, str]) -> CloudAssembly:
+        raise NotImplementedError
+
+    def deploy_assembly(self, cloud: CloudAssembly) -> tuple[str, ...]:
+        """Deploy every stack of ``cloud``; return the names of those that changed."""
+        raise NotImplementedError
+
+    def places(self, outputs: StackOutputs | None) -> dict[str, Link]:
+        """Where a person sees what the stacks created (console pages, or CLI commands), by
+        role: "model stack", "service stack", "function", "logs", "executions", "dashboard",
+        "alarms", "model"."""
+        raise NotImplementedError
+
+    def address(self) -> str | None:
+        """The endpoint to show a person (None: AWS's own); never starts anything."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- shared
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._clients: dict[str, Any] = {}
+        self._outputs: StackOutputs | None = None
+        self._model_bucket: str | None = None
+        self._lock = threading.Lock()
+        self._invocations: deque[tuple[float, str]] = deque(maxlen=10_000)
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = clients.make_client(
+                    self.session(), service, self.endpoint()
+                )
+            return self._clients[service]
+
+    @property
+    def model_bucket(self) -> str:
+        """The model bucket alone (its stack outlives the service stack)."""
+        if self._model_bucket is None:
+            cf = self.client("cloudformation")
+            self._model_bucket = cloudformation.outputs(cf, self.settings.model_stack_name)[
+                OUTPUT_KEYS["model_bucket"]
+            ]
+        return self._model_bucket
+
+    @property
+    def outputs(self) -> StackOutputs:
+        if self._outputs is None:
+            try:
+                self._outputs = read_outputs(self.client("cloudformation"), self.settings)
+            except StackNotDeployedError as err:
+                raise self.not_deployed(err) from err
+        return self._outputs
+
+    def note_invocation(self, request_id: str) -> None:
+        """Remember a request id of an invocation made here (and when)."""
+        with self._lock:
+            self._invocations.append((time.time(), request_id))
+
+    def invocations_since(self, when: float) -> tuple[str, ...]:
+        """Request ids of the invocations made here since ``when`` (epoch seconds)."""
+        with self._lock:
+            return tuple(request for at, request in self._invocations if at >= when)
+
+    def forget_outputs(self) -> None:
+        self._outputs = None
+        self._model_bucket = None
+
+    def forget_clients(self) -> None:
+        """Drop the clients (the local target's key changes at every start)."""
+        with self._lock:
+            self._clients.clear()
+
+
+_targets: dict[tuple[Any, ...], Target] = {}
+_targets_lock = threading.Lock()
+
+
+def _key(settings: Settings) -> tuple[Any, ...]:
+    return (
+        settings.target,
+        settings.region,
+        settings.profile,
+        settings.stage,
+        settings.stack_prefix,
+        settings.model_key,
+        settings.local_port,
+        str(settings.state_dir),
+    )
+
+
+def cached(settings: Settings, make: Callable[[Settings], Target]) -> Target:
+    """The target cached for ``settings`` (made with ``make`` the first time)."""
+    with _targets_lock:
+        target = _targets.get(_key(settings))
+        if target is None or target.settings != settings:
+            target = _targets[_key(settings)] = make(settings)
+        return target
+
+
+def forget(local_port: int | None = None) -> None:
+    """Forget cached outputs: all of them, or those of one local target's port."""
+    with _targets_lock:
+        for target in _targets.values():
+            if local_port is None or target.settings.local_port == local_port:
+                target.forget_outputs()
+                target.forget_clients()
