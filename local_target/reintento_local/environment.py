@@ -117,6 +117,7 @@ class ExecutionEnvironment:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        self.api.admit(self.proc.pid)  # its Runtime API serves this process only
         assert self.proc.stdout is not None
         self._out: IO[bytes] = self.proc.stdout
         threading.Thread(target=self._pump, daemon=True).start()

@@ -116,6 +116,20 @@ def _installed_pins() -> str:
     return "".join(sorted(found))
 
 
+def trusted_root(root: Path) -> Path:
+    """``root``, created private if missing; refused when another user owns it or others may
+    write it (whoever writes there chooses the code every function runs)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = root.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise ImageBuildError(
+            f"the function environments' cache {root} is not yours alone (owner uid "
+            f"{info.st_uid}, mode {info.st_mode & 0o777:o}): whoever can write it chooses the "
+            "code functions run. Remove it, or set REINTENTO_CACHE_DIR to a folder of your own"
+        )
+    return root
+
+
 @contextlib.contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +173,7 @@ def ensure(context: Path, base_image: str, installs: list[list[str]]) -> Path:
             "image's (the README's set-up: `make setup` with that Python)"
         )
     mapped = [install_args(line, context) for line in installs]
-    root = cache_root()
+    root = trusted_root(cache_root())
     target = root / environment_key(minor, mapped)
     python = target / "bin" / "python"
     if (target / COMPLETE).is_file():

@@ -35,6 +35,12 @@ _AUTH = re.compile(
     r"Signature=(?P<signature>[0-9a-f]{64})$"
 )
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# AWS requires host, and x-amz-date when the date is given there (the only way this gate reads
+# it), among the signed headers: "Create a signed AWS API request", IAM User Guide,
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
+REQUIRED_SIGNED_HEADERS = ("host", "x-amz-date")
+# moto's own API (reset, recorder, state dump): no AWS API, served to nobody
+MOTO_API_PREFIX = "/moto-api"
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -177,6 +183,14 @@ def check_request(
         secret.session_token
     ):
         raise RefusedError(403, "InvalidClientTokenId", "the security token is missing or invalid")
+    signed_headers = match.group("headers").split(";")
+    for required in REQUIRED_SIGNED_HEADERS:
+        if required not in signed_headers:
+            raise RefusedError(
+                403,
+                "IncompleteSignature",
+                f"'{required}' must be a signed header (SignedHeaders) of Signature Version 4",
+            )
     try:
         stamp = datetime.strptime(headers.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ")
     except ValueError as err:
@@ -188,6 +202,13 @@ def check_request(
             403,
             "RequestTimeTooSkewed",
             "the request time differs from the server's time by more than 15 minutes",
+        )
+    if match.group("date") != headers["x-amz-date"][:8]:
+        raise RefusedError(
+            403,
+            "SignatureDoesNotMatch",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            "from HTTP",
         )
     body = _body(environ)
     content_hash = headers.get("x-amz-content-sha256", "")
@@ -202,7 +223,7 @@ def check_request(
         path=_raw_path(environ),
         query=str(environ.get("QUERY_STRING", "")),
         headers=headers,
-        signed_headers=match.group("headers").split(";"),
+        signed_headers=signed_headers,
         body=body,
         service=match.group("service"),
         region=match.group("region"),
@@ -215,6 +236,13 @@ def check_request(
             403,
             "SignatureDoesNotMatch",
             "the request signature we calculated does not match the signature you provided",
+        )
+    if str(environ.get("PATH_INFO", "")).startswith(MOTO_API_PREFIX):
+        raise RefusedError(
+            403,
+            "RequestRefused",
+            "moto's own API (/moto-api/: reset, recorder, state) is not served to any caller; "
+            "only AWS APIs are",
         )
 
 
@@ -254,7 +282,16 @@ class Gate:
                 return [body]
             check_request(environ, self.port, self.secret_for)
         except RefusedError as refused:
-            status, headers_out, body = _refusal(refused, environ)
-            start_response(status, headers_out)
-            return [body]
+            return self._refuse(refused, environ, start_response)
+        except Exception as err:  # whatever fails while checking refuses: a 403, never a 500
+            why = RefusedError(403, "AccessDenied", f"the request could not be checked ({err})")
+            return self._refuse(why, environ, start_response)
         return self.app(environ, start_response)
+
+    @staticmethod
+    def _refuse(
+        refused: RefusedError, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        status, headers_out, body = _refusal(refused, environ)
+        start_response(status, headers_out)
+        return [body]

@@ -101,12 +101,36 @@ def _is_our_server(pid: int, state_dir: Path) -> bool:
     return Path(given).resolve() == state_dir.resolve()
 
 
+# What the server takes of the operator's environment, by name or prefix: where programs and
+# files are, locale and time, how pip reaches its index (the function environments' builds),
+# which certificates to trust, the numeric kernels (functions answer as the operator's
+# process does), and the local target's own settings. Nothing else: not the operator's AWS
+# keys, profiles or endpoints, not another service's token (GITHUB_TOKEN and the like).
+ALLOWED_VARIABLES = frozenset(
+    {
+        "PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "USER", "LOGNAME", "TERM",
+        "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+        "PYTHONWARNINGS", "VIRTUAL_ENV", "XDG_CACHE_HOME",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+        "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NPY_DISABLE_CPU_FEATURES",
+        "NPY_ENABLE_CPU_FEATURES", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "OMP_NUM_THREADS",
+    }
+)  # fmt: skip
+ALLOWED_PREFIXES = ("LC_", "PIP_", "UV_", "MOTO_", "REINTENTO_")
+
+
 def server_environment(state_dir: Path) -> dict[str, str]:
-    """The server's environment: the operator's, less every ``AWS_*`` variable (real keys,
-    profiles, endpoints), with ``HOME`` inside the state folder (no ``~/.aws`` to find)."""
+    """The server's environment: an allow-list of the operator's (``ALLOWED_VARIABLES``,
+    ``ALLOWED_PREFIXES``; no ``AWS_*`` variable, no other service's secret), with ``HOME``
+    inside the state folder (no ``~/.aws`` to find)."""
     from reintento_local.function_env import cache_root
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ALLOWED_VARIABLES or k.startswith(ALLOWED_PREFIXES)
+    }
     # the functions' environments the deploy built (HOME moves, the cache must not)
     env["REINTENTO_CACHE_DIR"] = str(cache_root().parent)
     env["HOME"] = str(private_dir(state_dir / "home"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -239,3 +240,97 @@ def test_local_status_prints_exports_that_the_aws_cli_can_use(deployed: Deployed
     del env
     names = [f["FunctionName"] for f in client.list_functions()["Functions"]]
     assert deployed.outputs.function_name in names
+
+
+def test_motos_own_api_is_refused_even_to_signed_callers(deployed: Deployed) -> None:
+    # GIVEN the function role's temporary credentials, and the operator's key
+    lam = deployed.client("lambda")
+    role = lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["Role"]
+    creds = deployed.client("sts").assume_role(RoleArn=role, RoleSessionName="probe")["Credentials"]
+    role_credentials = Credentials(
+        creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
+    operator = Credentials(deployed.operator.access_key_id, deployed.operator.secret_access_key)
+    for credentials in (role_credentials, operator):
+        for method, path in (
+            ("POST", "/moto-api/reset"),
+            ("GET", "/moto-api/data.json"),
+            ("POST", "/moto-api/recorder/replay-recording"),
+        ):
+            # WHEN they call moto's own API, correctly signed
+            request = AWSRequest(method=method, url=deployed.endpoint + path, data=b"")
+            SigV4Auth(credentials, "lambda", deployed.settings.region).add_auth(request)
+            status, text = _send(
+                deployed.endpoint + path, method=method, headers=dict(request.headers.items())
+            )
+            # THEN it is refused (403), and nothing was reset: the stack still answers
+            assert status == 403, (path, status, text)
+            assert "moto" in text
+    assert lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["State"]
+
+
+# Another local user's probe of every listening loopback port, as the security review ran it:
+# find them in the world-readable /proc/net/tcp, ask each for the next Lambda invocation, and
+# post a forged answer for any request id it reads (and for a guessed one).
+PROBE = r"""
+import json, socket, sys, time
+until = time.time() + float(sys.argv[1])
+seen, forged = [], []
+def ask(port, request):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.5) as s:
+            s.sendall(request)
+            return s.recv(65536).decode(errors="replace")
+    except OSError as err:
+        return "error: " + type(err).__name__
+while time.time() < until:
+    ports = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[1].startswith("0100007F:"):
+            ports.add(int(fields[1].split(":")[1], 16))
+    for port in sorted(ports):
+        answer = ask(port, b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+        if "Lambda-Runtime-Aws-Request-Id" in answer:
+            seen.append(answer[:300])
+            request_id = answer.split("Lambda-Runtime-Aws-Request-Id: ")[1].split("\r\n")[0]
+        else:
+            request_id = "guessed-request-id"
+        body = b'{"predictions": [1337], "model_version": "FORGED"}'
+        answer = ask(port, b"POST /2018-06-01/runtime/invocation/" + request_id.encode()
+                     + b"/response HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        if answer.startswith("HTTP/1.1 202"):
+            forged.append(port)
+print(json.dumps({"seen": seen, "forged": forged}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")
+def test_another_user_reads_no_invocation_and_forges_no_answer(deployed: Deployed) -> None:
+    # GIVEN warm execution environments (their Runtime API ports listen on loopback)
+    rows = ops.sample_rows(2)
+    ops.predict(rows, settings=deployed.settings)
+    # WHEN another user (nobody, who cannot read the state folder) probes every loopback port
+    # while the operator makes calls
+    python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+    probe = subprocess.Popen(
+        [python, "-c", PROBE, "12"],
+        stdout=subprocess.PIPE,
+        text=True,
+        user=65534,
+        group=65534,
+        cwd="/",
+    )
+    answers = []
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        answers.append(ops.predict(rows, settings=deployed.settings))
+    out, _ = probe.communicate(timeout=60)
+    found = json.loads(out)
+    # THEN it read no invocation and no forged answer was accepted
+    assert found == {"seen": [], "forged": []}
+    # AND every call got the model's own answers
+    assert len(answers) >= 8
+    assert all(a.model_version == deployed.model_version for a in answers)
+    assert all(1337 not in list(a.predictions) for a in answers)

@@ -3,6 +3,7 @@ image's Python, its `RUN pip install` lines, nothing the local build cannot repr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,25 @@ def test_cache_root_is_the_users_cache_or_the_setting(
     monkeypatch.delenv("REINTENTO_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert function_env.cache_root() == tmp_path / "xdg" / "reintento" / "function-envs"
+
+
+def test_a_cache_others_may_write_is_refused(tmp_path: Path) -> None:
+    # GIVEN a cache folder of the function environments that others may write
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    # THEN it is refused, saying why and what to do (another user could plant a `bin/python`)
+    with pytest.raises(ImageBuildError, match=r"not yours alone.*REINTENTO_CACHE_DIR"):
+        function_env.trusted_root(shared)
+    # AND a new one is made private, and trusted
+    made = function_env.trusted_root(tmp_path / "new" / "function-envs")
+    assert made.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_cache_another_user_owns_is_refused(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(ImageBuildError, match="owner uid 65534"):
+        function_env.trusted_root(theirs)

@@ -128,3 +128,81 @@ def test_skew_window_is_fifteen_minutes() -> None:
     check_request(environ, PORT, _secrets, now=lambda: time.time() + 14 * 60)
     with pytest.raises(RefusedError, match="15 minutes"):
         check_request(_environ(_signed()), PORT, _secrets, now=lambda: time.time() + 16 * 60)
+
+
+def _signed_only(signed_headers: list[str], *, scope_date: str | None = None) -> dict[str, Any]:
+    """A request whose signature is right for exactly ``signed_headers`` (a client may choose
+    them; AWS says which it must include)."""
+    from reintento_local.gate import expected_signature
+
+    environ = _environ(_signed())
+    headers = {"host": environ["HTTP_HOST"], "x-amz-date": environ["HTTP_X_AMZ_DATE"]}
+    signature = "0" * 64  # botocore cannot sign without the host: any signature then
+    if "host" in signed_headers:
+        signature = expected_signature(
+            method="GET",
+            path=environ["PATH_INFO"],
+            query=environ["QUERY_STRING"],
+            headers=headers,
+            signed_headers=signed_headers,
+            body=b"",
+            service="lambda",
+            region="us-east-1",
+            key=KEY,
+            secret=SECRET,
+            session_token=None,
+        )
+    date = scope_date or headers["x-amz-date"][:8]
+    environ["HTTP_AUTHORIZATION"] = (
+        f"AWS4-HMAC-SHA256 Credential={KEY}/{date}/us-east-1/lambda/aws4_request, "
+        f"SignedHeaders={';'.join(signed_headers)}, Signature={signature}"
+    )
+    return environ
+
+
+@pytest.mark.parametrize("signed_headers", [["x-amz-date"], ["host"]])
+def test_host_and_the_date_must_be_signed(signed_headers: list[str]) -> None:
+    # GIVEN a request signed without its host (DNS rebinding could reuse it) or without its date
+    # (the 15-minute window would not bind it); AWS refuses both ("Create a signed AWS API
+    # request", IAM User Guide)
+    environ = _signed_only(signed_headers)
+    # WHEN the gate checks it THEN it is refused with a 403, never a 500
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert refused.value.status == 403 and refused.value.code == "IncompleteSignature"
+    # AND the same request signed over both passes
+    check_request(_signed_only(["host", "x-amz-date"]), PORT, _secrets)
+
+
+def test_the_credential_scope_date_is_the_request_date() -> None:
+    environ = _signed_only(["host", "x-amz-date"], scope_date="20200101")
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert refused.value.status == 403 and refused.value.code == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize("path", ["/moto-api/reset", "/moto-api/data.json", "/moto-api/"])
+def test_motos_own_api_is_refused_to_every_caller(path: str) -> None:
+    # GIVEN a request correctly signed by a known key, to moto's own API (reset, recorder,
+    # state dump): not an AWS API
+    url = f"http://127.0.0.1:{PORT}{path}"
+    environ = _environ(_signed(body=b"x", url=url), b"x")
+    # THEN it is refused all the same
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert refused.value.status == 403 and "moto" in refused.value.message
+
+
+def test_an_error_while_checking_is_a_403_never_a_500() -> None:
+    from reintento_local.gate import Gate
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"served"]
+
+    def broken_secrets(key: str) -> Secret | None:
+        raise OSError("the credentials file could not be read")
+
+    seen: list[str] = []
+    body = Gate(app, PORT, broken_secrets)(_environ(_signed()), lambda s, h: seen.append(s))
+    assert seen == ["403 Forbidden"] and b"served" not in b"".join(body)
