@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from reintento_local.iam_enforcement import RoleCredentials
 from reintento_local.runtime_api import Invocation, Outcome, RuntimeApi
 
 INIT_TIMEOUT_SECONDS = 120.0
@@ -92,8 +93,14 @@ class Result:
 class ExecutionEnvironment:
     """One runtime client process and its Runtime API endpoint."""
 
-    def __init__(self, spec: FunctionSpec, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        extra_env: dict[str, str],
+        credentials_expire_at: float | None = None,
+    ) -> None:
         self.spec = spec
+        self.credentials_expire_at = credentials_expire_at
         self.api = RuntimeApi()
         self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         self._lines: list[str] = []
@@ -240,6 +247,34 @@ def _error(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
+# An environment whose role credentials expire sooner than this takes no new invocation: a new
+# environment, with fresh credentials, does (Lambda never runs a function with expired ones).
+REFRESH_BEFORE_SECONDS = 15 * 60
+
+
+def _credentials_expiring(environment: ExecutionEnvironment) -> bool:
+    expires = environment.credentials_expire_at
+    return expires is not None and expires - time.time() < REFRESH_BEFORE_SECONDS
+
+
+class MintedCredentials:
+    """A function role's credentials for new environments, minted again when they would expire
+    within ``REFRESH_BEFORE_SECONDS``."""
+
+    def __init__(self, mint: Callable[[], RoleCredentials]) -> None:
+        self.mint = mint
+        self._current: RoleCredentials | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> RoleCredentials:
+        with self._lock:
+            if self._current is None or (
+                self._current.expires_at - time.time() < REFRESH_BEFORE_SECONDS
+            ):
+                self._current = self.mint()
+            return self._current
+
+
 class Pool:
     """At most ``spec.max_environments`` environments; warmest (last used) first."""
 
@@ -256,7 +291,12 @@ class Pool:
         with self.cv:
             while True:
                 if self.idle:
-                    return self.idle.pop()
+                    environment = self.idle.pop()
+                    if not _credentials_expiring(environment):
+                        return environment
+                    environment.kill()  # replaced by one with fresh credentials, as Lambda does
+                    self.count -= 1
+                    continue
                 if self.count < self.spec.max_environments:
                     self.count += 1
                     break

@@ -52,6 +52,7 @@ class Secret:
 
     secret_access_key: str
     session_token: str | None = None
+    expires_at: float | None = None  # temporary credentials: when they stop working (epoch s)
 
 
 class RefusedError(Exception):
@@ -183,6 +184,12 @@ def check_request(
         secret.session_token
     ):
         raise RefusedError(403, "InvalidClientTokenId", "the security token is missing or invalid")
+    # temporary credentials stop working at their expiration, as STS's do
+    # (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html: DurationSeconds)
+    if secret.expires_at is not None and now() >= secret.expires_at:
+        raise RefusedError(
+            403, "ExpiredToken", "The security token included in the request is expired"
+        )
     signed_headers = match.group("headers").split(";")
     for required in REQUIRED_SIGNED_HEADERS:
         if required not in signed_headers:

@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -81,7 +82,15 @@ def _enforced_key(response: Any) -> str | None:
     return None
 
 
-def credentials_for(fn: Any) -> dict[str, str]:
+@dataclass(frozen=True)
+class RoleCredentials:
+    """A function role's temporary credentials, as environment variables, and their expiry."""
+
+    env: dict[str, str]
+    expires_at: float  # epoch seconds
+
+
+def credentials_for(fn: Any) -> RoleCredentials:
     """Assume the function's role (in-process) and remember its key as enforced."""
     from moto.sts.models import sts_backends
 
@@ -95,11 +104,12 @@ def credentials_for(fn: Any) -> dict[str, str]:
     )
     with _lock:
         ENFORCED_KEYS.add(role.access_key_id)
-    return {
+    env = {
         "AWS_ACCESS_KEY_ID": role.access_key_id,
         "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
         "AWS_SESSION_TOKEN": role.session_token,
     }
+    return RoleCredentials(env, role.expiration.replace(tzinfo=UTC).timestamp())
 
 
 _FUNCTION_PATH = re.compile(r"/20\d\d-\d\d-\d\d/functions/([^/]+)/invocations")

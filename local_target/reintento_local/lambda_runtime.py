@@ -9,6 +9,7 @@ START/END/REPORT lines, with Init Duration on a cold start, go to the function's
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import threading
@@ -18,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from reintento_local import aws_metrics, faults, function_states, iam_enforcement
-from reintento_local.environment import ExecutionEnvironment, FunctionSpec, Pool, Result
+from reintento_local.environment import (
+    ExecutionEnvironment,
+    FunctionSpec,
+    MintedCredentials,
+    Pool,
+    Result,
+)
 from reintento_local.images import context_for_image, parse_dockerfile, python_for
 from reintento_local.process import DEFAULT_MAX_ENVIRONMENTS
 
@@ -137,10 +144,11 @@ class LambdaRuntime:
                 old = self.by_arn.get(spec.arn)
                 if old in self.pools:
                     self.pools.pop(old).shutdown()  # configuration changed: new environments
-                credentials = iam_enforcement.credentials_for(fn)
+                minted = MintedCredentials(functools.partial(iam_enforcement.credentials_for, fn))
 
                 def factory(spec: FunctionSpec = spec) -> ExecutionEnvironment:
-                    return ExecutionEnvironment(spec, credentials)
+                    credentials = minted.current()
+                    return ExecutionEnvironment(spec, credentials.env, credentials.expires_at)
 
                 pool = self.pools[spec.key] = Pool(spec, factory)
                 self.by_arn[spec.arn] = spec.key

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,10 @@ def secret_lookup(operator: OperatorCredentials) -> Callable[[str], Secret | Non
             if found is None:
                 continue
             role = sts_backends[account_id]["aws"].get_assumed_role_from_access_key(key)
-            return Secret(found.secret_access_key, role.session_token if role else None)
+            if role is None:
+                return Secret(found.secret_access_key)
+            expires = role.expiration.replace(tzinfo=UTC).timestamp()  # moto: naive UTC
+            return Secret(found.secret_access_key, role.session_token, expires)
         return None
 
     return secret_for

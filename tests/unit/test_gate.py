@@ -206,3 +206,24 @@ def test_an_error_while_checking_is_a_403_never_a_500() -> None:
     seen: list[str] = []
     body = Gate(app, PORT, broken_secrets)(_environ(_signed()), lambda s, h: seen.append(s))
     assert seen == ["403 Forbidden"] and b"served" not in b"".join(body)
+
+
+def test_temporary_credentials_stop_working_when_they_expire() -> None:
+    # GIVEN temporary credentials that expire in ten minutes
+    expires = time.time() + 600
+
+    def temporary(key: str) -> Secret | None:
+        return Secret(SECRET, session_token="token", expires_at=expires) if key == KEY else None
+
+    def signed() -> dict[str, Any]:
+        request = AWSRequest(method="GET", url=f"http://127.0.0.1:{PORT}/2015-03-31/functions/")
+        SigV4Auth(Credentials(KEY, SECRET, "token"), "lambda", "us-east-1").add_auth(request)
+        return _environ(request)
+
+    # THEN they work until then
+    check_request(signed(), PORT, temporary, now=lambda: expires - 1)
+    # AND a request signed with them after their expiration is refused, as AWS refuses it
+    environ = signed()
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, temporary, now=lambda: expires + 1)
+    assert refused.value.status == 403 and refused.value.code == "ExpiredToken"
