@@ -29,8 +29,9 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
 }
 
 
-def _profile_region(profile: str) -> str | None:
-    """The region an AWS profile configures (``~/.aws/config``), if any."""
+def _profile_region(profile: str | None) -> str | None:
+    """The region an AWS profile configures (``~/.aws/config``; None: the default profile), if
+    any."""
     import boto3
     from botocore.exceptions import ProfileNotFound
 
@@ -121,9 +122,12 @@ class Settings(Shown):
                 values["state_dir"] = Path(values["state_dir"])
         except ValueError as err:
             raise ConfigurationError(f"REINTENTO_LOCAL_PORT must be a number: {err}") from err
-        if "region" not in values and "profile" in values and settings is None:
-            # no region given: the profile's own (boto3's chain), before the built-in default
-            profile_region = _profile_region(str(values["profile"]))
+        aws = values.get("target", base.target) == "aws"
+        if "region" not in values and ("profile" in values or aws) and settings is None:
+            # no region given: the profile's own (boto3's chain: the named profile, else the
+            # [default] one, as the AWS CLI does), before the built-in default
+            profile = values.get("profile")
+            profile_region = _profile_region(str(profile) if profile is not None else None)
             if profile_region:
                 values["region"] = profile_region
         resolved = replace(base, **values)

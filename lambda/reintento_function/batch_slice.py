@@ -14,12 +14,19 @@ state machine is the slice's counts; the output object's metadata names the mode
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from reintento_function.columnar_slice import predict_frame, read_table, write_table
 from reintento_function.contract import (
@@ -30,7 +37,7 @@ from reintento_function.contract import (
     parse_batch_key,
 )
 from reintento_function.inference_core import ModelSchema, loads_strict, predict_records
-from reintento_function.inference_errors import BatchSliceError
+from reintento_function.inference_errors import BatchSliceError, BatchStoreUnreachableError
 from reintento_function.model_loader import LoadedModel
 
 
@@ -120,12 +127,41 @@ def predict_lines(
     return records
 
 
+# S3's transient answers: a 5xx (InternalError 500, ServiceUnavailable and SlowDown 503),
+# a request timeout, throttling (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+# and the SDKs' retry behavior, https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html),
+# and a dropped or refused connection; a missing object or a denial is not transient
+_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
+)
+_NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError,
+                   ConnectionClosedError)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _store_errors(what: str) -> Iterator[None]:
+    """S3 failures while a slice is read or written: transient ones raise
+    ``BatchStoreUnreachableError`` (the state machine retries), the rest ``BatchSliceError``."""
+    try:
+        yield
+    except _NETWORK_ERRORS as err:
+        raise BatchStoreUnreachableError(
+            f"cannot {what}: S3 unreachable ({type(err).__name__}); the batch retries it"
+        ) from err
+    except ClientError as err:
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if status >= 500 or code in _TRANSIENT_CODES:
+            raise BatchStoreUnreachableError(
+                f"cannot {what}: S3 answered {code or status}; the batch retries it"
+            ) from err
+        raise BatchSliceError(f"cannot {what}: {err}") from err
+
+
 def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
     """Predict one slice and write its results; return the counts."""
-    try:
+    with _store_errors(f"read s3://{ref.bucket}/{ref.input_key}"):
         body = s3.get_object(Bucket=ref.bucket, Key=ref.input_key)["Body"].read()
-    except ClientError as err:
-        raise BatchSliceError(f"cannot read s3://{ref.bucket}/{ref.input_key}: {err}") from err
     if _format(ref.input_key) == "parquet":
         results = predict_frame(
             model.estimator, model.schema, read_table(body), ref.first_row, ref.probabilities
@@ -142,7 +178,7 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
         rows, failed = len(records), sum(1 for r in records if "error" in r)
         lines = [json.dumps(r, separators=(",", ":")) for r in records]
         output, content_type = ("\n".join(lines) + "\n").encode(), "application/x-ndjson"
-    try:
+    with _store_errors(f"write s3://{ref.bucket}/{ref.output_key}"):
         s3.put_object(
             Bucket=ref.bucket,
             Key=ref.output_key,
@@ -156,8 +192,6 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
                 RESULT_FAILED_METADATA: str(failed),
             },
         )
-    except ClientError as err:
-        raise BatchSliceError(f"cannot write s3://{ref.bucket}/{ref.output_key}: {err}") from err
     return {
         "input_key": ref.input_key,
         "output_key": ref.output_key,

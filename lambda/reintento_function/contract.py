@@ -54,7 +54,7 @@ VERSION_DIMENSIONS = ("FunctionName", "ExecutedVersion")
 # Error types the function raises (Lambda reports the class name as errorType; the batch state
 # machine retries the transient ones and catches the rest). lambda/inference_errors.py defines
 # one class per name, with ``transient`` set to match (tests/unit/test_contract.py).
-TRANSIENT_ERROR_TYPES = ("ModelStoreUnreachableError",)
+TRANSIENT_ERROR_TYPES = ("ModelStoreUnreachableError", "BatchStoreUnreachableError")
 PERMANENT_ERROR_TYPES = (
     "ModelIntegrityError",
     "ModelVersionError",

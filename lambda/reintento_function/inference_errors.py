@@ -1,7 +1,7 @@
 """Typed faults of the inference service.
 
 The class name of each exception is the ``errorType`` the Lambda runtime reports, which is what the
-Step Functions ``Retry``/``Catch`` rules match: only ``ModelStoreUnreachableError`` is transient.
+Step Functions ``Retry``/``Catch`` rules match: only the ``...UnreachableError``s are transient.
 Bad *input* is never raised as one of these: it is answered with a structured error response.
 """
 
@@ -34,6 +34,13 @@ class ModelVersionError(InferenceServiceError):
 
 class ModelStoreUnreachableError(InferenceServiceError):
     """S3 could not be reached after bounded retries (transient: Step Functions retries it)."""
+
+    transient = True
+
+
+class BatchStoreUnreachableError(InferenceServiceError):
+    """The batch bucket answered a transient failure (5xx, throttling, a dropped connection) while
+    a slice was read or written (transient: Step Functions retries it)."""
 
     transient = True
 

@@ -25,6 +25,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
+    SSOError,
+    TokenRetrievalError,
 )
 
 from ops.errors import (
@@ -83,6 +85,13 @@ def translate(err: Exception) -> OpsError | None:
             "no AWS credentials found; configure them (`aws configure`, `aws sso login`, "
             "AWS_PROFILE or environment variables) or use the local target (`--target local`; "
             "in Python `target='local'`)"
+        )
+    if isinstance(err, SSOError | TokenRetrievalError):
+        # an expired or never-started IAM Identity Center (SSO) session: botocore's
+        # UnauthorizedSSOTokenError, SSOTokenLoadError, or the token provider's refresh failure
+        return CredentialsError(
+            f"your AWS SSO session has expired or was never started ({err}); run `aws sso login` "
+            "(with `--profile NAME` for a named profile), then try again"
         )
     if isinstance(err, ProfileNotFound):
         return CredentialsError(f"{err}; run `aws configure --profile NAME` or choose another")
