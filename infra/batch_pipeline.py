@@ -277,18 +277,16 @@ class BatchPipeline(Construct):
 def _retry_transient(task: tasks.LambdaInvoke) -> None:
     """Retry what may pass (throttling, crashes, timeouts, S3 unreachable) with backoff; never a
     permanent refusal (model integrity or version), which goes straight to the Catch."""
-    task.add_retry(
-        errors=list(names.TRANSIENT_ERRORS),
-        interval=cdk.Duration.seconds(1),
-        max_attempts=3,
-        backoff_rate=2.0,
-    )
-    task.add_retry(
-        errors=list(names.NOT_ACTIVE_ERRORS),
-        interval=cdk.Duration.seconds(5),
-        max_attempts=6,
-        backoff_rate=2.0,
-    )
+    for errors, (interval, attempts, backoff) in (
+        (names.TRANSIENT_ERRORS, names.TRANSIENT_RETRY),
+        (names.NOT_ACTIVE_ERRORS, names.NOT_ACTIVE_RETRY),  # within the Express 5 minutes
+    ):
+        task.add_retry(
+            errors=list(errors),
+            interval=cdk.Duration.seconds(interval),
+            max_attempts=attempts,
+            backoff_rate=backoff,
+        )
 
 
 def _cfn(construct: IConstruct) -> cdk.CfnElement:

@@ -57,5 +57,31 @@ NOT_ACTIVE_ERRORS: tuple[str, ...] = (
 )
 PERMANENT_ERRORS: tuple[str, ...] = tuple(contract.PERMANENT_ERROR_TYPES)
 
+# A slice runs in an Express child workflow, stopped after 5 minutes whatever it is doing
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): its retries, and
+# the Catch that records a failed slice, must fit. (interval s, max attempts, backoff rate)
+TRANSIENT_RETRY = (1, 3, 2.0)  # a timeout's retries each take a whole invocation
+NOT_ACTIVE_RETRY = (5, 4, 2.0)  # a function not Active answers at once: waits of 5+10+20+40 s
+EXPRESS_LIMIT_SECONDS = 300
+CATCH_SECONDS = 10  # the Catch's own write of the failure record, with room
+
+
+def _waits(retry: tuple[int, int, float]) -> float:
+    interval, attempts, backoff = retry
+    return sum(interval * backoff**i for i in range(attempts))
+
+
+def slice_worst_case_seconds(timeout_seconds: int) -> float:
+    """The longest a slice's task can take: the first try and every transient retry at the
+    function's timeout, and every wait of both retriers."""
+    tries = 1 + TRANSIENT_RETRY[1]
+    return tries * timeout_seconds + _waits(TRANSIENT_RETRY) + _waits(NOT_ACTIVE_RETRY)
+
+
+# the largest function timeout whose slices' retries still fit (52 s)
+MAX_BATCH_TIMEOUT_SECONDS = max(
+    t for t in range(1, 901) if slice_worst_case_seconds(t) + CATCH_SECONDS <= EXPRESS_LIMIT_SECONDS
+)
+
 METRICS_NAMESPACE = "Reintento"
 SERVICE_NAME = "reintento-predict"

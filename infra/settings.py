@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from infra.names import MAX_BATCH_TIMEOUT_SECONDS
 from reintento_function import contract
 
 Architecture = Literal["x86_64", "arm64"]
@@ -46,8 +47,13 @@ class StackSettings:
             raise ValueError(f"architecture must be x86_64 or arm64, got {self.architecture!r}")
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError(f"memory_mb must be 128..10240, got {self.memory_mb}")
-        if not 1 <= self.timeout_seconds <= 900:
-            raise ValueError(f"timeout_seconds must be 1..900, got {self.timeout_seconds}")
+        limit = MAX_BATCH_TIMEOUT_SECONDS
+        if not 1 <= self.timeout_seconds <= limit:
+            raise ValueError(
+                f"timeout_seconds must be 1..{limit}, got {self.timeout_seconds}: a batch slice "
+                "runs in an Express child workflow, stopped after 5 minutes, and its first try, "
+                f"3 retries of a timeout and their waits must fit (infra/names.py)"
+            )
         if self.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         if not 0 <= self.tolerated_failure_percentage <= 100:

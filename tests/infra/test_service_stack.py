@@ -209,14 +209,15 @@ def test_state_machine_definition(synth: Synth) -> None:
                                                         "BackoffRate": 2,
                                                     },
                                                     # an Inactive/Pending function: retried
-                                                    # for about 5 minutes while it restores
+                                                    # for 75 s while it restores (the Express
+                                                    # child's 5 minutes hold all retries)
                                                     {
                                                         "ErrorEquals": [
                                                             "Lambda.ResourceNotReadyException",
                                                             "Lambda.ResourceConflictException",
                                                         ],
                                                         "IntervalSeconds": 5,
-                                                        "MaxAttempts": 6,
+                                                        "MaxAttempts": 4,
                                                         "BackoffRate": 2,
                                                     },
                                                 ],
