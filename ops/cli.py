@@ -8,6 +8,7 @@ unless ``--debug`` asks for it.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -98,12 +99,7 @@ MODEL_PATH = Path("models") / "mejor_modelo.pkl"
 def _run_notebooks(args: argparse.Namespace) -> Any:
     from ops.showcase.runner import run_notebooks
 
-    params: dict[str, Any] = {}
-    for key, value in _context(args.parameter).items():
-        try:
-            params[key] = json.loads(value)
-        except ValueError:
-            params[key] = value
+    params = {key: notebook_value(value) for key, value in _context(args.parameter).items()}
     for name, value in (("STAGE", args.stage), ("REGION", args.region), ("PROFILE", args.profile)):
         if value:
             params[name] = value
@@ -134,6 +130,18 @@ def _deploy(args: argparse.Namespace, settings: ops.Settings) -> Any:
         if answer.strip().lower() not in ("y", "yes"):
             raise
     return ops.deploy(context=context, approve_security_changes=True, settings=settings)
+
+
+def notebook_value(text: str) -> Any:
+    """A notebook parameter's value as the notebook means it: JSON (``20000``, ``true``,
+    ``"x"``), a Python literal as the parameters cell writes it (``True``, ``None``), else the
+    text itself (``prod``)."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return text
 
 
 def _context(pairs: list[str]) -> dict[str, str]:

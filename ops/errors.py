@@ -51,7 +51,8 @@ class SecurityApprovalError(ConfirmationError):
         super().__init__(
             f"deploy would change who may do what ({len(self.changes)} IAM or resource-policy "
             f"change(s)), nothing was deployed:\n{shown}\nReview them, then deploy with "
-            "approve_security_changes=True (CLI: --yes, or answer y when asked)"
+            "approve_security_changes=True (CLI: --yes, or answer y when asked; notebook 01: "
+            "-p APPROVE_SECURITY_CHANGES=True)"
         )
 
 

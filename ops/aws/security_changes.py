@@ -1,9 +1,10 @@
 """The security-relevant difference between a deployed template and the one about to deploy.
 
 Pure: two CloudFormation templates in, a list of readable changes out. What counts is what
-grants or denies access: IAM roles and policies, resource policies (bucket, topic, queue, key)
-and Lambda permissions. ``deploy`` shows these and goes on only when they are approved (the CLI
-asks, or ``--yes``), like the CDK CLI's ``--require-approval broadening``.
+grants, denies or exposes access (``SECURITY_TYPES``): IAM identities and policies, resource
+policies, Lambda permissions and function URLs, subscriptions and log destinations. ``deploy``
+shows these and goes on only when they are approved (the CLI asks, or ``--yes``), like the CDK
+CLI's ``--require-approval broadening``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,47 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# Every resource type that grants or exposes access, with the properties that do so (from each
+# type's page of the CloudFormation resource reference, docs.aws.amazon.com/AWSCloudFormation/
+# latest/UserGuide/aws-template-resource-type-ref.html). A resource of one of these types that is
+# added or removed is listed, and one whose listed properties change. Secrets (an IAM user's
+# LoginProfile password) are never among the properties shown.
 SECURITY_TYPES: dict[str, tuple[str, ...]] = {
-    "AWS::IAM::Role": ("AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns"),
+    # identities and their policies
+    "AWS::IAM::Role": (
+        "AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns", "PermissionsBoundary",
+    ),
     "AWS::IAM::Policy": ("PolicyDocument", "Roles", "Users", "Groups"),
     "AWS::IAM::ManagedPolicy": ("PolicyDocument", "Roles", "Users", "Groups"),
+    "AWS::IAM::RolePolicy": ("PolicyDocument", "RoleName"),
+    "AWS::IAM::UserPolicy": ("PolicyDocument", "UserName"),
+    "AWS::IAM::GroupPolicy": ("PolicyDocument", "GroupName"),
+    "AWS::IAM::User": ("Policies", "ManagedPolicyArns", "Groups", "PermissionsBoundary"),
+    "AWS::IAM::Group": ("Policies", "ManagedPolicyArns"),
+    "AWS::IAM::UserToGroupAddition": ("GroupName", "Users"),
+    "AWS::IAM::AccessKey": ("UserName", "Status"),
+    "AWS::IAM::InstanceProfile": ("Roles",),
+    "AWS::IAM::OIDCProvider": ("Url", "ClientIdList", "ThumbprintList"),
+    "AWS::IAM::SAMLProvider": ("Name",),
+    # resource policies
     "AWS::S3::BucketPolicy": ("PolicyDocument",),
+    "AWS::S3::AccessPoint": ("Policy", "PublicAccessBlockConfiguration"),
     "AWS::SNS::TopicPolicy": ("PolicyDocument",),
     "AWS::SQS::QueuePolicy": ("PolicyDocument",),
     "AWS::KMS::Key": ("KeyPolicy",),
+    "AWS::ECR::Repository": ("RepositoryPolicyText",),
+    "AWS::Logs::ResourcePolicy": ("PolicyDocument",),
+    "AWS::SecretsManager::ResourcePolicy": ("ResourcePolicy",),
+    "AWS::Events::EventBusPolicy": ("Statement", "Principal", "Action"),
+    "AWS::ApiGateway::RestApi": ("Policy",),
     "AWS::Lambda::Permission": ("Action", "Principal", "SourceArn", "SourceAccount"),
-}
+    "AWS::Lambda::LayerVersionPermission": ("Action", "Principal", "OrganizationId"),
+    # ways in or out: a public function URL, a subscription or log stream that sends data away
+    "AWS::Lambda::Url": ("AuthType", "Cors", "TargetFunctionArn", "Qualifier"),
+    "AWS::SNS::Subscription": ("Protocol", "Endpoint", "TopicArn"),
+    "AWS::Logs::SubscriptionFilter": ("DestinationArn", "RoleArn"),
+    "AWS::EC2::SecurityGroupIngress": ("CidrIp", "CidrIpv6", "FromPort", "ToPort", "IpProtocol"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -334,3 +334,34 @@ def test_another_user_reads_no_invocation_and_forges_no_answer(deployed: Deploye
     assert len(answers) >= 8
     assert all(a.model_version == deployed.model_version for a in answers)
     assert all(1337 not in list(a.predictions) for a in answers)
+
+
+def test_duplicate_keys_are_refused_where_the_function_parses_and_last_wins_where_lambda_does(
+    deployed: Deployed,
+) -> None:
+    lam = deployed.client("lambda")
+    row = ops.sample_rows(1)[0]
+    feature, value = next(iter(row.items()))
+    rest = json.dumps(row)[1:-1]
+    # a row whose first feature appears twice: first a value the model refuses, then its own
+    duplicated = "{" + f'"{feature}": "not a value", ' + rest + "}"
+    text = '{"instances": [' + duplicated + "]}"
+
+    def invoke(payload: bytes) -> dict[str, Any]:
+        answer = lam.invoke(
+            FunctionName=deployed.outputs.function_name, Qualifier="live", Payload=payload
+        )
+        return dict(json.loads(answer["Payload"].read()))
+
+    # GIVEN the request as a body string (an API-style event): the function parses it itself
+    # THEN the duplicate key is refused as invalid input, naming it
+    refused = invoke(json.dumps({"body": text}).encode())
+    assert refused["error"]["type"] == "InvalidInput"
+    assert "duplicate key" in json.dumps(refused["error"])
+    # GIVEN the same request as the invoke payload itself: the Lambda runtime parses it before
+    # the function sees it (on AWS too), keeping the last value of a duplicated key
+    answered = invoke(text.encode())
+    # THEN the row is predicted from its last value (what SECURITY.md says)
+    single = invoke(json.dumps({"instances": [row]}).encode())
+    assert "error" not in answered and answered["predictions"] == single["predictions"]
+    assert value == row[feature]

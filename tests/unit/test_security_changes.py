@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ops.aws.security_changes import security_changes
+import pytest
+
+from ops.aws.security_changes import SECURITY_TYPES, security_changes
 
 ROLE = {
     "Type": "AWS::IAM::Role",
@@ -54,3 +56,31 @@ def test_a_widened_policy_shows_the_statement_added_and_removed() -> None:
 def test_a_removed_role_is_listed() -> None:
     (change,) = security_changes("S", _template(Role=ROLE), _template())
     assert change.change == "removed"
+
+
+# a value for the first access property of each type (the property's own shape does not matter
+# to the diff: it is listed as JSON)
+@pytest.mark.parametrize("resource_type", sorted(SECURITY_TYPES))
+def test_every_type_that_grants_or_exposes_access_is_listed(resource_type: str) -> None:
+    # GIVEN a template that adds one resource of this type
+    prop = SECURITY_TYPES[resource_type][0]
+    added = {"Type": resource_type, "Properties": {prop: {"Statement": [{"Effect": "Allow"}]}}}
+    changes = security_changes("S", _template(), _template(New=added))
+    # THEN the deploy shows it, with what it grants
+    assert [(c.logical_id, c.resource_type, c.change) for c in changes] == [
+        ("New", resource_type, "added")
+    ]
+    assert any(prop in d and "Allow" in d for d in changes[0].details)
+
+
+def test_the_types_the_review_found_missing_are_covered() -> None:
+    # the security review's template added each of these and the diff listed nothing
+    for resource_type in (
+        "AWS::IAM::RolePolicy",
+        "AWS::Lambda::Url",
+        "AWS::IAM::AccessKey",
+        "AWS::SNS::Subscription",
+        "AWS::ECR::Repository",
+        "AWS::Logs::ResourcePolicy",
+    ):
+        assert resource_type in SECURITY_TYPES
