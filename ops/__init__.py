@@ -29,6 +29,7 @@ from ops.display import Plan
 from ops.errors import (
     AccessDeniedError,
     BatchError,
+    ConcurrentChangeError,
     ConfigurationError,
     ConfirmationError,
     CredentialsError,
@@ -87,6 +88,7 @@ __all__ = [
     "BatchError",
     "BatchResult",
     "Comparison",
+    "ConcurrentChangeError",
     "ConfigurationError",
     "ConfirmationError",
     "CostEstimate",

@@ -56,6 +56,11 @@ class SecurityApprovalError(ConfirmationError):
         )
 
 
+class ConcurrentChangeError(OpsError):
+    """Someone else changes who serves this stage: a rollout is running, or the live alias moved
+    since ops read it (Lambda's ``RevisionId`` did not match). Nothing more was changed."""
+
+
 class PayloadTooLargeError(OpsError):
     """Input over the synchronous invoke limit."""
 
@@ -122,6 +127,7 @@ class ServiceUnreachableError(OpsError):
 # What the CLI calls a refusal (exit 2: the input, the set-up or a confirmation is wrong) rather
 # than a fault (exit 1: something failed while doing what was asked)
 REFUSALS: tuple[type[OpsError], ...] = (
+    ConcurrentChangeError,
     ConfigurationError,
     CredentialsError,
     ConfirmationError,

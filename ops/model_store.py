@@ -20,6 +20,7 @@ from typing import Any, Literal, overload
 from ops.aws.faults import user_facing
 from ops.display import Card, Link, Plan, Shown
 from ops.errors import (
+    ConcurrentChangeError,
     ConfigurationError,
     FunctionError,
     ModelNotUploadedError,
@@ -302,10 +303,12 @@ def _go_live(
     wait: bool,
     timeout: float,
     before: tuple[live_model.Share, ...],
+    revision: str | None = None,
 ) -> tuple[live_model.LivePin, float]:
-    """Pin the model; with ``wait``, verify it serves, else put the previous pin (the primary
-    of ``before``, what the alias served) back."""
-    pinned = live_model.pin(target, version_id, sha256)
+    """Pin the model (only if the alias is still at ``revision``, when given); with ``wait``,
+    verify it serves, else put the previous pin (the primary of ``before``, what the alias
+    served) back."""
+    pinned = live_model.pin(target, version_id, sha256, revision=revision)
     if not wait:
         return pinned, 0.0
     try:
@@ -313,14 +316,19 @@ def _go_live(
     except ModelRefusedError as refused:
         after = "the model live before still serves" if before else "no model serves yet"
         if before:
-            live_model.pin(target, before[0].model_version, before[0].model_sha256)
+            _pin_back(target, before[0], pinned)
         raise ModelRefusedError(
             f"{refused}; {after}", error_type=refused.error_type, details=refused.details
         ) from refused
     except OpsError:
         if before:
-            live_model.pin(target, before[0].model_version, before[0].model_sha256)
+            _pin_back(target, before[0], pinned)
         raise
+
+
+def _pin_back(target: Target, previous: live_model.Share, pinned: live_model.LivePin) -> None:
+    """Serve ``previous`` again, unless someone else moved the alias since ``pinned``."""
+    live_model.pin(target, previous.model_version, previous.model_sha256, revision=pinned.revision)
 
 
 @overload
@@ -392,7 +400,9 @@ def upload_model(
     if dry_run:
         return _upload_plan(target, path, manifest, (rollout, percent, bake_minutes), wait)
     check_deployed_version(target, manifest)
-    before = live_model.shares(target)
+    before, revision = live_model.read(target)
+    if len(before) > 1:
+        raise ConcurrentChangeError(_rollout_running(before))
     if len(before) == 1 and _is_live(target, before[0], manifest):
         return _unchanged(target, manifest, before[0])
     version_id = put_model(target, path, manifest)
@@ -400,7 +410,7 @@ def upload_model(
     if shares and before:
         record = _roll_out(
             target,
-            Candidate(before[0], "", version_id),
+            Candidate(before[0], "", version_id, revision),
             manifest.sha256,
             (rollout, percent, bake_minutes),
             guardrails or Guardrails(),
@@ -409,7 +419,9 @@ def upload_model(
         )
         function_version, live, seconds = record.function_version, record.promoted, 0.0
     else:
-        pinned, seconds = _go_live(target, version_id, manifest.sha256, wait, timeout, before)
+        pinned, seconds = _go_live(
+            target, version_id, manifest.sha256, wait, timeout, before, revision
+        )
         function_version, live = pinned.function_version, wait
         previous = before[0] if before else None
         record = RolloutRecord(
@@ -434,6 +446,16 @@ def upload_model(
         function_version=function_version,
         links=_links(target),
         rollout=record,
+    )
+
+
+def _rollout_running(split: tuple[live_model.Share, ...]) -> str:
+    old, new = split[0], split[-1]
+    return (
+        f"a rollout is running on this stage: version {new.function_version} serves "
+        f"{new.share:.0%} of the calls, version {old.function_version} the rest; this upload "
+        "changed nothing. Wait for it to end (the upload that started it says how it ended), "
+        "or stop it with `python -m ops rollback-model` (in Python `ops.rollback_model()`)"
     )
 
 
@@ -518,7 +540,7 @@ def _roll_out(
         cap_ms = guardrails.max_p99_ms
     return bake(
         target,
-        Candidate(candidate.old, new_version, candidate.model_version),
+        Candidate(candidate.old, new_version, candidate.model_version, candidate.revision),
         strategy,
         percent,
         bake_minutes,
@@ -633,10 +655,10 @@ def rollback_model(
             "wait until the function serves it" if wait else "not wait for the function",
         )
         return Plan("rollback_model", target.settings.target, steps)
-    split = live_model.shares(target)
-    if len(split) > 1:  # a rollout's controller stopped mid-bake: end it on the old version
+    split, revision = live_model.read(target)
+    if len(split) > 1:  # a rollout mid-bake (its controller stopped, or it is stopped now)
         primary = split[0]
-        live_model.route(target, primary.function_version)
+        live_model.route(target, primary.function_version, revision=revision)
         if wait:
             verify_live(target, primary.model_version, timeout)
         return RollbackResult(
@@ -667,13 +689,13 @@ def rollback_model(
     started = now_text()
     published = live_model.published_for(target, previous.version_id)
     if published is not None:  # moving the alias is the whole rollback
-        live_model.route(target, published)
+        live_model.route(target, published, revision=revision)
         function_version = published
         if wait:
             verify_live(target, previous.version_id, timeout)
     else:  # the code changed since: publish the previous model on the current code
         pinned, _ = _go_live(
-            target, previous.version_id, previous.sha256 or "", wait, timeout, before
+            target, previous.version_id, previous.sha256 or "", wait, timeout, before, revision
         )
         function_version = pinned.function_version
     save_record(

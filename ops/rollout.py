@@ -29,7 +29,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from ops.display import Card, Shown
-from ops.errors import ConfigurationError
+from ops.errors import ConcurrentChangeError, ConfigurationError
 from ops.service import live_model
 from ops.service.function import image_sklearn
 from ops.targets import Target
@@ -402,6 +402,7 @@ class Candidate:
     old: live_model.Share
     new_function_version: str
     model_version: str
+    revision: str | None = None  # the live alias's RevisionId when the rollout read it
 
 
 def bake(
@@ -427,9 +428,10 @@ def bake(
     def figures() -> tuple[Figures, Figures]:
         return read_figures(target, new_fv, since), read_figures(target, old_fv, since)
 
+    revision = candidate.revision  # every move only if nobody else moved the alias meanwhile
     try:
         for share in weights(strategy, percent):
-            live_model.route(target, old_fv, new_fv, share)
+            revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
             deadline = time.monotonic() + bake_seconds
             while True:
                 new, old = figures()
@@ -442,15 +444,14 @@ def bake(
             steps.append(RolloutStep(share * 100, new, old))
             if reason is not None:
                 break
+    except ConcurrentChangeError:
+        raise  # someone else moved the alias (an upload, a rollback): it is theirs now
     except BaseException:  # interrupted or failed mid-bake: every call back on the old version
-        live_model.route(target, old_fv)
+        live_model.route(target, old_fv, revision=revision)
         raise
     if reason is None and steps:
         reason = too_little(steps[-1].new, guardrails)
-    if reason is None:
-        live_model.route(target, new_fv)
-    else:
-        live_model.route(target, old_fv)
+    live_model.route(target, new_fv if reason is None else old_fv, revision=revision)
     return RolloutRecord(
         strategy,
         "promoted" if reason is None else "rolled back",

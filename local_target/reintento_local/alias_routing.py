@@ -174,3 +174,48 @@ def install() -> None:
     storage_cls.put_alias = put_alias
     storage_cls.update_alias = update_alias
     backend_cls.invoke = invoke
+
+
+_revision_lock = threading.Lock()
+
+
+def install_revision_ids() -> None:
+    """The ``lambda-alias-revision-id`` fix: every change of an alias gives it a new RevisionId,
+    and UpdateAlias with a RevisionId moves it only if that is still the alias's
+    (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateAlias.html: "Only update the alias
+    if the revision ID matches the ID that's specified. Use this option to avoid modifying an
+    alias that has changed since you last read it"; ``PreconditionFailedException``, HTTP 412).
+    moto kept the first RevisionId forever and ignored the parameter."""
+    import json
+    import uuid
+    from urllib.parse import unquote
+
+    from moto.awslambda import models as lm
+    from moto.awslambda import responses as lr
+    from moto.awslambda.exceptions import PreconditionFailedException
+
+    alias_cls: Any = lm.LambdaAlias
+    responses_cls: Any = lr.LambdaResponse
+    original_update: Any = alias_cls.update
+    original_response: Any = responses_cls.update_alias
+
+    def update(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_update(self, *args, **kwargs)
+        self.revision_id = str(uuid.uuid4())
+
+    def update_alias(self: Any) -> Any:
+        wanted = (json.loads(self.body or "{}") or {}).get("RevisionId")
+        with _revision_lock:  # the check and the move are one step, as on Lambda
+            if wanted:
+                function_name = unquote(self.path.rsplit("/")[-3])
+                alias_name = unquote(self.path.rsplit("/", 2)[-1])
+                current = self.backend.get_alias(name=alias_name, function_name=function_name)
+                if current.revision_id != wanted:
+                    raise PreconditionFailedException(
+                        "The Revision Id provided does not match the latest Revision Id. "
+                        "Call the GetAlias API to retrieve the latest Revision Id"
+                    )
+            return original_response(self)
+
+    alias_cls.update = update
+    responses_cls.update_alias = update_alias

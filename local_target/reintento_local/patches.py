@@ -709,6 +709,12 @@ PATCHES: tuple[Patch, ...] = (
         alias_routing.install,
     ),
     Patch(
+        "lambda-alias-revision-id",
+        "every change of an alias gives it a new RevisionId, and UpdateAlias with a stale one is "
+        "refused (PreconditionFailedException, 412; moto kept one RevisionId and ignored it)",
+        alias_routing.install_revision_ids,
+    ),
+    Patch(
         "iam-role-enforcement",
         "calls signed with role (temporary) credentials are authorized against the role's "
         "policies; Invoke checked as lambda:InvokeFunction on the function, KMS on the key",

@@ -9,6 +9,11 @@ finish on the old one. A rollback is the same move to a version already verified
 (which rewrites ``$LATEST``) re-pins the live model on the new code, so the stack's template
 and ``ops`` never fight over it. See "Lambda function versions" and "Lambda function aliases"
 in the AWS Lambda developer guide.
+
+Two people (or pipelines) may change a stage at once: every move of the alias can name the
+alias's ``RevisionId`` as ops last read it, and Lambda then refuses a move based on a stale view
+(``PreconditionFailedException``, https://docs.aws.amazon.com/lambda/latest/api/API_UpdateAlias.html)
+instead of overwriting the other's change: ops raises ``ConcurrentChangeError``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.errors import DeployError
+from ops.errors import ConcurrentChangeError, DeployError
 from ops.targets import Target
 from reintento_function import contract
 
@@ -33,6 +38,7 @@ class LivePin:
     function_version: str
     model_version: str
     model_sha256: str
+    revision: str | None = None  # the alias's RevisionId after the move
 
 
 def _not_found(err: ClientError) -> bool:
@@ -83,30 +89,52 @@ def publish(target: Target, model_version: str, model_sha256: str) -> str:
     return str(lam.publish_version(FunctionName=name)["Version"])
 
 
-def route(target: Target, primary: str, canary: str | None = None, weight: float = 0.0) -> None:
+MOVED_MEANWHILE = (
+    "the live alias was changed by someone else since ops read it (another upload, rollout or "
+    "`rollback-model` on this stage); ops moved nothing more: see who serves with "
+    "`python -m ops status`"
+)
+
+
+def route(
+    target: Target,
+    primary: str,
+    canary: str | None = None,
+    weight: float = 0.0,
+    *,
+    revision: str | None = None,
+) -> str | None:
     """Point the live alias at ``primary``, sending ``weight`` (0..1) of the calls to ``canary``
     (a weighted alias: https://docs.aws.amazon.com/lambda/latest/dg/configuring-alias-routing.html).
-    Without a canary, every call goes to ``primary``."""
+    Without a canary, every call goes to ``primary``. With ``revision`` (the alias's RevisionId
+    as last read), only if nobody moved it since (``ConcurrentChangeError`` otherwise). Returns
+    the alias's new RevisionId."""
     lam = target.client("lambda")
     name = target.outputs.function_name
     weights = {canary: round(weight, 4)} if canary is not None and weight > 0 else {}
     routing = {"AdditionalVersionWeights": weights}
+    expected = {"RevisionId": revision} if revision is not None else {}
     try:
-        lam.update_alias(
+        moved = lam.update_alias(
             FunctionName=name,
             Name=contract.LIVE_ALIAS,
             FunctionVersion=primary,
             RoutingConfig=routing,
+            **expected,
         )
     except ClientError as err:
-        if not _not_found(err):
+        code = str(err.response.get("Error", {}).get("Code"))
+        if code == "PreconditionFailedException":
+            raise ConcurrentChangeError(MOVED_MEANWHILE) from err
+        if not _not_found(err) or revision is not None:
             raise
-        lam.create_alias(
+        moved = lam.create_alias(
             FunctionName=name,
             Name=contract.LIVE_ALIAS,
             FunctionVersion=primary,
             RoutingConfig=routing,
         )
+    return str(moved["RevisionId"]) if moved.get("RevisionId") else None
 
 
 @dataclass(frozen=True)
@@ -121,13 +149,19 @@ class Share:
 
 def shares(target: Target) -> tuple[Share, ...]:
     """Who serves the live alias's calls, primary first; () before the first upload."""
+    return read(target)[0]
+
+
+def read(target: Target) -> tuple[tuple[Share, ...], str | None]:
+    """Who serves the live alias's calls (primary first), and the alias's RevisionId as read
+    (for a move that must not overwrite someone else's); ((), None) before the first upload."""
     lam = target.client("lambda")
     name = target.outputs.function_name
     try:
         alias = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
     except ClientError as err:
         if _not_found(err):
-            return ()
+            return (), None
         raise
     weights = {
         str(k): float(v)
@@ -148,7 +182,7 @@ def shares(target: Target) -> tuple[Share, ...]:
                 str(env.get(contract.ENV_MODEL_SHA256, "")),
             )
         )
-    return tuple(out)
+    return tuple(out), (str(alias["RevisionId"]) if alias.get("RevisionId") else None)
 
 
 def _same_code(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -183,9 +217,12 @@ def published_for(target: Target, model_version: str) -> str | None:
     return str(max(found)) if found else None
 
 
-def pin(target: Target, model_version: str, model_sha256: str) -> LivePin:
+def pin(
+    target: Target, model_version: str, model_sha256: str, *, revision: str | None = None
+) -> LivePin:
     """Make ``model_version`` (S3 version id) the live model for every call; return when the
-    alias points at a published function version that serves it."""
+    alias points at a published function version that serves it. With ``revision``, only if
+    nobody moved the alias since it was read (``ConcurrentChangeError``)."""
     published = publish(target, model_version, model_sha256)
-    route(target, published)
-    return LivePin(published, model_version, model_sha256)
+    moved = route(target, published, revision=revision)
+    return LivePin(published, model_version, model_sha256, moved)

@@ -473,3 +473,52 @@ def test_a_rollback_during_an_unfinished_rollout_puts_every_call_on_the_old_vers
     assert rolled.live and rolled.function_version == primary
     (only,) = ops.status(settings=rollout_stage).serving
     assert (only.function_version, only.share) == (primary, 1.0)
+
+
+def test_a_second_upload_during_a_rollout_is_refused_and_a_rollback_stops_it(
+    rollout_stage: ops.Settings, tmp_path: Path
+) -> None:
+    from ops.modelfiles.demo_model import save_demo_model
+
+    old_function, old_model = _live(rollout_stage)
+    canary_model = save_demo_model(tmp_path / "canary.pkl", n_rows=3200).path
+    other_model = save_demo_model(tmp_path / "other.pkl", n_rows=3300).path
+    # GIVEN a canary rollout running (one person's shell, or a pipeline)
+    outcome: list[object] = []
+
+    def canary() -> None:
+        try:
+            outcome.append(
+                ops.upload_model(
+                    canary_model,
+                    rollout="canary",
+                    percent=20,
+                    bake_minutes=BAKE_MINUTES,
+                    progress=False,
+                    settings=rollout_stage,
+                )
+            )
+        except ops.OpsError as err:
+            outcome.append(err)
+
+    running = threading.Thread(target=canary)
+    running.start()
+    deadline = time.monotonic() + 120
+    while len(ops.status(settings=rollout_stage).serving) < 2:
+        assert time.monotonic() < deadline and not outcome, outcome
+        time.sleep(0.2)
+    # WHEN a second person uploads another model meanwhile
+    with pytest.raises(ops.ConcurrentChangeError, match="a rollout is running") as refused:
+        ops.upload_model(other_model, progress=False, settings=rollout_stage)
+    # THEN it is refused, naming how to stop the running one, and nothing moved
+    assert "rollback-model" in str(refused.value)
+    assert len(ops.status(settings=rollout_stage).serving) == 2
+    # WHEN someone stops the rollout
+    ops.rollback_model(settings=rollout_stage)
+    running.join(timeout=300)
+    # THEN the canary's controller does not overwrite that: it stops, saying why, and every call
+    # stays on the old version
+    (ended,) = outcome
+    assert isinstance(ended, ops.ConcurrentChangeError), ended
+    assert "changed by someone else" in str(ended)
+    assert _live(rollout_stage) == (old_function, old_model)

@@ -19,6 +19,7 @@ EXPECTED = [
     "lambda-published-version-immutable",
     "lambda-invoke-qualifier",
     "lambda-alias-routing",
+    "lambda-alias-revision-id",
     "iam-role-enforcement",
     "s3-bucket-properties",
     "s3-bucket-policy-resource",
@@ -479,3 +480,24 @@ def test_role_signed_requests_without_a_body_pass_the_signature_check(deployed: 
     name = deployed.outputs.function_name
     assert lam.get_function_configuration(FunctionName=name)["FunctionName"] == name
     assert lam.get_alias(FunctionName=name, Name="live")["Name"] == "live"
+
+
+def test_lambda_alias_revision_id(deployed: Deployed) -> None:
+    # Lambda's UpdateAlias moves an alias only if its RevisionId is the one given, and every
+    # change gives it a new one (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateAlias.html:
+    # "avoid modifying an alias that has changed since you last read it"; PreconditionFailed, 412)
+    lam = deployed.client("lambda")
+    name = deployed.outputs.function_name
+    alias = lam.get_alias(FunctionName=name, Name="live")
+    seen = alias["RevisionId"]
+    # GIVEN someone else moves the alias after we read it
+    moved = lam.update_alias(FunctionName=name, Name="live", RevisionId=seen, Description="x")
+    assert moved["RevisionId"] != seen
+    # WHEN we move it with what we read THEN Lambda refuses, changing nothing
+    with pytest.raises(ClientError) as refused:
+        lam.update_alias(FunctionName=name, Name="live", RevisionId=seen, Description="stale")
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailedException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert lam.get_alias(FunctionName=name, Name="live")["Description"] == "x"
+    # AND with the current revision it moves
+    lam.update_alias(FunctionName=name, Name="live", RevisionId=moved["RevisionId"], Description="")
