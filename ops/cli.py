@@ -174,21 +174,6 @@ def _predict(args: argparse.Namespace, settings: ops.Settings) -> Any:
 
 RESULT_SUFFIXES = (".parquet", ".csv", ".jsonl")
 # the verbs that say what they would do (``--dry-run``); the others have no such flag
-DRY_RUN_VERBS = frozenset(
-    {
-        "deploy",
-        "upload-model",
-        "rollback-model",
-        "list-models",
-        "predict",
-        "run-batch",
-        "logs",
-        "metrics",
-        "status",
-        "teardown",
-        "pin-function",
-    }
-)
 DEFAULT_LOG_LIMIT = 200
 
 
@@ -247,12 +232,294 @@ def _logs(args: argparse.Namespace, settings: ops.Settings) -> Any:
     return None  # pragma: no cover - it ends by Ctrl-C
 
 
-VERBS: dict[str, tuple[str, Any]] = {
-    "deploy": (
+@dataclass(frozen=True)
+class Verb:
+    """One verb of the command line, defined once: its help, what it runs, its own flags (beyond
+    the common ones), and whether it takes ``--dry-run``."""
+
+    help: str
+    run: Callable[[argparse.Namespace, ops.Settings], Any]
+    arguments: Callable[[argparse.ArgumentParser], None]
+    dry_run: bool = False
+
+
+# --------------------------------------------------------------------------- each verb's flags
+
+
+def _deploy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--context",
+        "-c",
+        action="append",
+        metavar="KEY=VALUE",
+        help="CDK context, e.g. memory_mb=2048",
+    )
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="deploy IAM and resource-policy changes without asking (they are listed first)",
+    )
+
+
+def _upload_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=_file("path", ".pkl", ".joblib"),
+        default=MODEL_PATH,
+        help="joblib model file (.pkl or .joblib)",
+    )
+    p.add_argument(
+        "--rollout",
+        choices=STRATEGIES,
+        default="all-at-once",
+        help="all-at-once (default); canary: --percent of calls for --bake-minutes, then "
+        "all; linear: --percent more every --bake-minutes. A breach of the guardrails "
+        "rolls back by itself",
+    )
+    p.add_argument(
+        "--percent",
+        type=_float(0.1, 99.9, "--percent"),
+        default=10.0,
+        help="share of calls per step, 0.1 to 99.9 (default 10)",
+    )
+    p.add_argument(
+        "--bake-minutes",
+        type=_float(0, 1440, "--bake-minutes"),
+        default=10.0,
+        help="minutes each step is judged before the next, 0 to 1440 (default 10)",
+    )
+    p.add_argument(
+        "--min-invocations",
+        type=_int(0, 10**9, "--min-invocations"),
+        default=ops.Guardrails().min_invocations,
+        help="calls the new version needs during a bake to be judged; fewer rolls back "
+        f"(default {ops.Guardrails().min_invocations}; 0 promotes with no traffic)",
+    )
+
+
+def _predict_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--rows", help="JSON: one row object or a list of rows")
+    group.add_argument(
+        "--file",
+        type=_file("--file", *ROW_FILE_SUFFIXES),
+        help="JSONL, CSV or Parquet file of rows",
+    )
+    p.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also show every row with each class's probability (classifiers)",
+    )
+
+
+def _run_batch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "path",
+        type=_file("path", *ROW_FILE_SUFFIXES),
+        help="CSV, Parquet or JSONL file of rows",
+    )
+    p.add_argument(
+        "--leave-in-s3",
+        action="store_true",
+        help="count the results and leave them in S3 (Parquet) instead of downloading them",
+    )
+    p.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="predictions without probabilities (what model.predict returns)",
+    )
+    p.add_argument(
+        "--output",
+        type=_checked(lambda v: validate.output_file("--output", v, RESULT_SUFFIXES), "path"),
+        help="write the results (one row per input row) to this .parquet, .csv or .jsonl file",
+    )
+
+
+def _since_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--since",
+        type=_float(1, MAX_SINCE_SECONDS, "--since"),
+        default=3600.0,
+        help=f"seconds back, 1 to {MAX_SINCE_SECONDS:,} (default 3600)",
+    )
+
+
+def _logs_arguments(p: argparse.ArgumentParser) -> None:
+    _since_argument(p)
+    p.add_argument(
+        "--pattern",
+        type=_checked(lambda v: validate.text("--pattern", v), "text"),
+        help="CloudWatch Logs filter pattern, e.g. REPORT",
+    )
+    p.add_argument(
+        "--limit",
+        type=_int(1, MAX_LOG_LIMIT, "--limit"),
+        help=f"the newest N events, 1 to {MAX_LOG_LIMIT:,} (default {DEFAULT_LOG_LIMIT})",
+    )
+    p.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="print new events from now on, as they come, until Ctrl-C",
+    )
+
+
+def _estimate_cost_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--invocations",
+        type=_int(0, MAX_COUNT, "--invocations"),
+        default=10_000,
+        help=f"realtime calls a month, 0 to {MAX_COUNT:,}",
+    )
+    p.add_argument(
+        "--memory-mb", type=_int(128, 10240, "--memory-mb"), default=1024, help="128 to 10,240"
+    )
+    p.add_argument(
+        "--duration-ms",
+        type=_float(0, 900_000, "--duration-ms"),
+        default=1200.0,
+        help="billed ms per invocation, 0 to 900,000",
+    )
+    p.add_argument(
+        "--batch-rows",
+        type=_int(0, MAX_COUNT, "--batch-rows"),
+        default=0,
+        help=f"batch rows a month, 0 to {MAX_COUNT:,}",
+    )
+
+
+def _teardown_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--confirm",
+        type=_checked(lambda v: validate.stack_name("--confirm", v), "stack name"),
+        help="the service stack name, e.g. Reintento-dev-Service",
+    )
+    p.add_argument(
+        "--delete-model-bucket", action="store_true", help="also delete every model version"
+    )
+    p.add_argument(
+        "--confirm-model-store",
+        metavar="NAME",
+        type=_checked(lambda v: validate.stack_name("--confirm-model-store", v), "stack name"),
+        help="with --delete-model-bucket: the model stack name, e.g. Reintento-dev-ModelStore",
+    )
+
+
+def _local_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("start", "stop", "status"))
+
+
+def _run_notebooks_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        metavar="NAME=VALUE",
+        help="notebook parameter, e.g. -p BATCH_ROWS=20000",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="where the executed notebooks and report.html go (default: runs/<time>/)",
+    )
+    p.add_argument(
+        "--confirm-teardown",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let 04_teardown delete the service stack (default: yes on local, no on aws)",
+    )
+    p.add_argument(
+        "--in-place",
+        action="store_true",
+        help="rewrite the committed notebooks' outputs (make notebooks)",
+    )
+
+
+def _train_demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--path",
+        type=_checked(lambda v: _pkl_target(v), "path"),
+        default=MODEL_PATH,
+        help="where to write the .pkl",
+    )
+    p.add_argument(
+        "--rows",
+        type=_int(1000, 1_000_000, "--rows"),
+        default=DEFAULT_ROWS,
+        help="rows of synthetic data, 1,000 to 1,000,000",
+    )
+
+
+def _sample_rows_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        type=_file("--model", ".pkl", ".joblib"),
+        default=MODEL_PATH,
+        help="the model the rows are for (default models/mejor_modelo.pkl)",
+    )
+    p.add_argument(
+        "--rows",
+        type=_file("--rows", *ROW_FILE_SUFFIXES),
+        help="draw from these rows (CSV, Parquet, JSONL) instead of the model's profile",
+    )
+    p.add_argument(
+        "--n", type=_int(1, 10_000_000, "--n"), default=5, help="how many rows, 1 to 10,000,000"
+    )
+    p.add_argument(
+        "--seed", type=_int(0, 2**32 - 1, "--seed"), default=7, help="random seed, 0 to 2^32-1"
+    )
+
+
+def _model_path_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=_file("path", ".pkl", ".joblib"),
+        default=MODEL_PATH,
+        help="joblib model file (.pkl or .joblib; default models/mejor_modelo.pkl)",
+    )
+
+
+def _check_model_arguments(p: argparse.ArgumentParser) -> None:
+    _model_path_argument(p)
+    p.add_argument(
+        "--rows",
+        type=_file("--rows", *ROW_FILE_SUFFIXES),
+        help="CSV, Parquet or JSON-lines file of rows",
+    )
+
+
+def _profile_model_arguments(p: argparse.ArgumentParser) -> None:
+    _model_path_argument(p)
+    p.add_argument(
+        "--rows",
+        type=_file("--rows", *ROW_FILE_SUFFIXES),
+        required=True,
+        help="CSV, Parquet or JSON-lines file of rows (the training data, or data like it)",
+    )
+    p.add_argument(
+        "--sample",
+        type=_int(0, 10_000, "--sample"),
+        default=200,
+        help="real rows kept in the manifest, 0 to 10,000 (0 for private data; default 200)",
+    )
+
+
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    """A verb with the common flags only."""
+
+
+VERBS: dict[str, Verb] = {
+    "deploy": Verb(
         "synthesize infra/ and deploy both stacks (asks before IAM or policy changes)",
         lambda a, s: _deploy(a, s),
+        _deploy_arguments,
+        dry_run=True,
     ),
-    "upload-model": (
+    "upload-model": Verb(
         "upload a model file and make it live (at once, or as a canary/linear rollout)",
         lambda a, s: ops.upload_model(
             a.path,
@@ -263,42 +530,59 @@ VERBS: dict[str, tuple[str, Any]] = {
             dry_run=a.dry_run,
             settings=s,
         ),
+        _upload_model_arguments,
+        dry_run=True,
     ),
-    "rollback-model": (
+    "rollback-model": Verb(
         "serve the previous model version again",
         lambda a, s: ops.rollback_model(dry_run=a.dry_run, settings=s),
+        _no_arguments,
+        dry_run=True,
     ),
-    "list-models": (
+    "list-models": Verb(
         "list the model's versions",
         lambda a, s: ops.list_models(dry_run=a.dry_run, settings=s),
+        _no_arguments,
+        dry_run=True,
     ),
-    "predict": (
+    "predict": Verb(
         "realtime predictions for rows",
         lambda a, s: _predict(a, s),
+        _predict_arguments,
+        dry_run=True,
     ),
-    "run-batch": (
+    "run-batch": Verb(
         "predict a CSV/Parquet/JSONL file through the state machine",
         lambda a, s: _run_batch(a, s),
+        _run_batch_arguments,
+        dry_run=True,
     ),
-    "logs": (
+    "logs": Verb(
         "recent log events of the function (--follow: new ones as they come)",
         lambda a, s: _logs(a, s),
+        _logs_arguments,
+        dry_run=True,
     ),
-    "metrics": (
+    "metrics": Verb(
         "REPORT figures: cold starts, durations, p50/p99",
         lambda a, s: ops.metrics(a.since, dry_run=a.dry_run, settings=s),
+        _since_argument,
+        dry_run=True,
     ),
-    "estimate-cost": (
+    "estimate-cost": Verb(
         "monthly cost estimate with the breakdown",
         lambda a, s: ops.estimate_cost(
             a.invocations, memory_mb=a.memory_mb, duration_ms=a.duration_ms, batch_rows=a.batch_rows
         ),
+        _estimate_cost_arguments,
     ),
-    "status": (
+    "status": Verb(
         "what is deployed, which model is live, alarms",
         lambda a, s: ops.status(dry_run=a.dry_run, settings=s),
+        _no_arguments,
+        dry_run=True,
     ),
-    "teardown": (
+    "teardown": Verb(
         "delete the service stack (models kept unless --delete-model-bucket)",
         lambda a, s: ops.teardown(
             a.confirm,
@@ -307,269 +591,50 @@ VERBS: dict[str, tuple[str, Any]] = {
             dry_run=a.dry_run,
             settings=s,
         ),
+        _teardown_arguments,
+        dry_run=True,
     ),
-    "local": (
+    "local": Verb(
         "start, stop or show the local target",
         lambda a, s: {"start": ops.start_local, "stop": ops.stop_local, "status": ops.local_status}[
             a.action
         ](settings=s),
+        _local_arguments,
     ),
-    "run-notebooks": (
+    "run-notebooks": Verb(
         "run the four notebooks in order with papermill (the main job)",
         lambda a, s: _run_notebooks(a),
+        _run_notebooks_arguments,
     ),
-    "check-model": (
+    "check-model": Verb(
         "what the function will answer for a model file (and rows): accepted, or refused and why",
         lambda a, s: ops.check_model(a.path, rows=a.rows),
+        _check_model_arguments,
     ),
-    "profile-model": (
+    "profile-model": Verb(
         "record the model's input profile (training distribution) in its manifest, from data",
         lambda a, s: ops.profile_model(a.path, rows=a.rows, sample=a.sample),
+        _profile_model_arguments,
     ),
-    "pin-function": (
+    "pin-function": Verb(
         "build the function for the scikit-learn that saved the model (then deploy again)",
         lambda a, s: ops.pin_function(a.path, dry_run=a.dry_run),
+        _model_path_argument,
+        dry_run=True,
     ),
-    "train-demo": (
+    "train-demo": Verb(
         "train the demo model and write its manifest",
         lambda a, s: ops.save_demo_model(a.path, n_rows=a.rows),
+        _train_demo_arguments,
     ),
-    "sample-rows": (
+    "sample-rows": Verb(
         "print N rows that fit the model as JSON lines (its profile's rows, or --rows FILE)",
         lambda a, s: "\n".join(
             json.dumps(r) for r in ops.model_rows(a.model, rows=a.rows).take(a.n, seed=a.seed)
         ),
+        _sample_rows_arguments,
     ),
 }
-
-
-def _options(verb: str, p: argparse.ArgumentParser) -> None:
-    if verb == "deploy":
-        p.add_argument(
-            "--context",
-            "-c",
-            action="append",
-            metavar="KEY=VALUE",
-            help="CDK context, e.g. memory_mb=2048",
-        )
-        p.add_argument(
-            "--yes",
-            action="store_true",
-            help="deploy IAM and resource-policy changes without asking (they are listed first)",
-        )
-    elif verb == "upload-model":
-        p.add_argument(
-            "path",
-            nargs="?",
-            type=_file("path", ".pkl", ".joblib"),
-            default=MODEL_PATH,
-            help="joblib model file (.pkl or .joblib)",
-        )
-        p.add_argument(
-            "--rollout",
-            choices=STRATEGIES,
-            default="all-at-once",
-            help="all-at-once (default); canary: --percent of calls for --bake-minutes, then "
-            "all; linear: --percent more every --bake-minutes. A breach of the guardrails "
-            "rolls back by itself",
-        )
-        p.add_argument(
-            "--percent",
-            type=_float(0.1, 99.9, "--percent"),
-            default=10.0,
-            help="share of calls per step, 0.1 to 99.9 (default 10)",
-        )
-        p.add_argument(
-            "--bake-minutes",
-            type=_float(0, 1440, "--bake-minutes"),
-            default=10.0,
-            help="minutes each step is judged before the next, 0 to 1440 (default 10)",
-        )
-        p.add_argument(
-            "--min-invocations",
-            type=_int(0, 10**9, "--min-invocations"),
-            default=ops.Guardrails().min_invocations,
-            help="calls the new version needs during a bake to be judged; fewer rolls back "
-            f"(default {ops.Guardrails().min_invocations}; 0 promotes with no traffic)",
-        )
-    elif verb == "predict":
-        group = p.add_mutually_exclusive_group(required=True)
-        group.add_argument("--rows", help="JSON: one row object or a list of rows")
-        group.add_argument(
-            "--file",
-            type=_file("--file", *ROW_FILE_SUFFIXES),
-            help="JSONL, CSV or Parquet file of rows",
-        )
-        p.add_argument(
-            "--probabilities",
-            action="store_true",
-            help="also show every row with each class's probability (classifiers)",
-        )
-    elif verb == "run-batch":
-        p.add_argument(
-            "path",
-            type=_file("path", *ROW_FILE_SUFFIXES),
-            help="CSV, Parquet or JSONL file of rows",
-        )
-        p.add_argument(
-            "--leave-in-s3",
-            action="store_true",
-            help="count the results and leave them in S3 (Parquet) instead of downloading them",
-        )
-        p.add_argument(
-            "--labels-only",
-            action="store_true",
-            help="predictions without probabilities (what model.predict returns)",
-        )
-        p.add_argument(
-            "--output",
-            type=_checked(lambda v: validate.output_file("--output", v, RESULT_SUFFIXES), "path"),
-            help="write the results (one row per input row) to this .parquet, .csv or .jsonl file",
-        )
-    elif verb in ("logs", "metrics"):
-        p.add_argument(
-            "--since",
-            type=_float(1, MAX_SINCE_SECONDS, "--since"),
-            default=3600.0,
-            help=f"seconds back, 1 to {MAX_SINCE_SECONDS:,} (default 3600)",
-        )
-        if verb == "logs":
-            p.add_argument(
-                "--pattern",
-                type=_checked(lambda v: validate.text("--pattern", v), "text"),
-                help="CloudWatch Logs filter pattern, e.g. REPORT",
-            )
-            p.add_argument(
-                "--limit",
-                type=_int(1, MAX_LOG_LIMIT, "--limit"),
-                help=f"the newest N events, 1 to {MAX_LOG_LIMIT:,} (default {DEFAULT_LOG_LIMIT})",
-            )
-            p.add_argument(
-                "--follow",
-                "-f",
-                action="store_true",
-                help="print new events from now on, as they come, until Ctrl-C",
-            )
-    elif verb == "estimate-cost":
-        p.add_argument(
-            "--invocations",
-            type=_int(0, MAX_COUNT, "--invocations"),
-            default=10_000,
-            help=f"realtime calls a month, 0 to {MAX_COUNT:,}",
-        )
-        p.add_argument(
-            "--memory-mb", type=_int(128, 10240, "--memory-mb"), default=1024, help="128 to 10,240"
-        )
-        p.add_argument(
-            "--duration-ms",
-            type=_float(0, 900_000, "--duration-ms"),
-            default=1200.0,
-            help="billed ms per invocation, 0 to 900,000",
-        )
-        p.add_argument(
-            "--batch-rows",
-            type=_int(0, MAX_COUNT, "--batch-rows"),
-            default=0,
-            help=f"batch rows a month, 0 to {MAX_COUNT:,}",
-        )
-    elif verb == "teardown":
-        p.add_argument(
-            "--confirm",
-            type=_checked(lambda v: validate.stack_name("--confirm", v), "stack name"),
-            help="the service stack name, e.g. Reintento-dev-Service",
-        )
-        p.add_argument(
-            "--delete-model-bucket", action="store_true", help="also delete every model version"
-        )
-        p.add_argument(
-            "--confirm-model-store",
-            metavar="NAME",
-            type=_checked(lambda v: validate.stack_name("--confirm-model-store", v), "stack name"),
-            help="with --delete-model-bucket: the model stack name, e.g. Reintento-dev-ModelStore",
-        )
-    elif verb == "local":
-        p.add_argument("action", choices=("start", "stop", "status"))
-    elif verb == "run-notebooks":
-        p.add_argument(
-            "-p",
-            "--parameter",
-            action="append",
-            metavar="NAME=VALUE",
-            help="notebook parameter, e.g. -p BATCH_ROWS=20000",
-        )
-        p.add_argument(
-            "--out",
-            metavar="DIR",
-            type=Path,
-            default=None,
-            help="where the executed notebooks and report.html go (default: runs/<time>/)",
-        )
-        p.add_argument(
-            "--confirm-teardown",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="let 04_teardown delete the service stack (default: yes on local, no on aws)",
-        )
-        p.add_argument(
-            "--in-place",
-            action="store_true",
-            help="rewrite the committed notebooks' outputs (make notebooks)",
-        )
-    elif verb == "train-demo":
-        p.add_argument(
-            "--path",
-            type=_checked(lambda v: _pkl_target(v), "path"),
-            default=MODEL_PATH,
-            help="where to write the .pkl",
-        )
-        p.add_argument(
-            "--rows",
-            type=_int(1000, 1_000_000, "--rows"),
-            default=DEFAULT_ROWS,
-            help="rows of synthetic data, 1,000 to 1,000,000",
-        )
-    elif verb in ("check-model", "profile-model", "pin-function"):
-        p.add_argument(
-            "path",
-            nargs="?",
-            type=_file("path", ".pkl", ".joblib"),
-            default=MODEL_PATH,
-            help="joblib model file (.pkl or .joblib; default models/mejor_modelo.pkl)",
-        )
-        if verb != "pin-function":
-            p.add_argument(
-                "--rows",
-                type=_file("--rows", *ROW_FILE_SUFFIXES),
-                required=verb == "profile-model",
-                help="CSV, Parquet or JSON-lines file of rows"
-                + (" (the training data, or data like it)" if verb == "profile-model" else ""),
-            )
-        if verb == "profile-model":
-            p.add_argument(
-                "--sample",
-                type=_int(0, 10_000, "--sample"),
-                default=200,
-                help="real rows kept in the manifest, 0 to 10,000 (0 for private data; "
-                "default 200)",
-            )
-    elif verb == "sample-rows":
-        p.add_argument(
-            "--model",
-            type=_file("--model", ".pkl", ".joblib"),
-            default=MODEL_PATH,
-            help="the model the rows are for (default models/mejor_modelo.pkl)",
-        )
-        p.add_argument(
-            "--rows",
-            type=_file("--rows", *ROW_FILE_SUFFIXES),
-            help="draw from these rows (CSV, Parquet, JSONL) instead of the model's profile",
-        )
-        p.add_argument(
-            "--n", type=_int(1, 10_000_000, "--n"), default=5, help="how many rows, 1 to 10,000,000"
-        )
-        p.add_argument(
-            "--seed", type=_int(0, 2**32 - 1, "--seed"), default=7, help="random seed, 0 to 2^32-1"
-        )
 
 
 def _pkl_target(value: str) -> Path:
@@ -584,8 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy and operate the scikit-learn model service (default target: local).",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
-    for verb, (help_text, _) in VERBS.items():
-        p = sub.add_parser(verb, help=help_text, description=help_text)
+    for name, verb in VERBS.items():
+        p = sub.add_parser(name, help=verb.help, description=verb.help)
         p.add_argument(
             "--target",
             choices=("local", "aws"),
@@ -614,13 +679,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="on an error, also print the chained detail and the traceback",
         )
         p.add_argument("--json", action="store_true", help="print the result as JSON")
-        if verb in DRY_RUN_VERBS:
+        if verb.dry_run:
             p.add_argument(
                 "--dry-run", action="store_true", help="say what would be done, do nothing"
             )
         else:
             p.set_defaults(dry_run=False)
-        _options(verb, p)
+        verb.arguments(p)
     return parser
 
 
@@ -713,7 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(_UsageError(text), debug)
         return 2
     try:
-        result = VERBS[args.verb][1](args, _settings(args))
+        result = VERBS[args.verb].run(args, _settings(args))
         if isinstance(result, ops.TeardownResult) and result.refused:
             raise ops.ConfirmationError(result.cli_message or result.message)
         shown = result.result if isinstance(result, _Printed) else result

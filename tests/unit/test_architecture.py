@@ -108,3 +108,19 @@ def test_the_local_targets_errors_reach_callers_of_ops_as_ops_errors() -> None:
             fails(raised)
         assert str(caught.value) == str(raised)
         assert caught.value.__cause__ is raised
+
+
+def test_each_cli_verb_is_defined_once() -> None:
+    import argparse
+
+    from ops.cli import VERBS, Verb, build_parser
+
+    # GIVEN the command line's verbs: each one object with its help, run and flags
+    assert all(isinstance(v, Verb) and v.help for v in VERBS.values())
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    # THEN the parser has exactly those verbs, each with --dry-run only when it has one
+    assert list(sub.choices) == list(VERBS)
+    for name, verb in VERBS.items():
+        flags = {o for a in sub.choices[name]._actions for o in a.option_strings}
+        assert ("--dry-run" in flags) is verb.dry_run, name
