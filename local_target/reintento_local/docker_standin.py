@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if command == "images":
         wanted = (_option(rest, "--filter") or "").rpartition(":")[2]
         with _tags() as tags:
-            print("\n".join(t for t in tags if "/" in t and t.rpartition(":")[2] == wanted))
+            listed = [t for t in tags if "/" in t and not t.startswith(INDEX_MARK)]
+            print("\n".join(t for t in listed if t.rpartition(":")[2] == wanted))
         return 0
     if command == "build":
         return _build(rest)
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"Error: No such image: {rest[0]}", file=sys.stderr)
                 return 1
             tags[rest[1]] = tags[rest[0]]
+            if tags.get(INDEX_MARK + rest[0]):
+                tags[INDEX_MARK + rest[1]] = "1"
         return 0
     if command == "push" and rest:
         return _push(rest[-1])
@@ -115,8 +118,22 @@ def _build(rest: list[str]) -> int:
         return 1
     with _tags() as tags:
         tags[tag] = str(context)
+        if _attests(rest):
+            tags[INDEX_MARK + tag] = "1"
     print(f"built {tag} (the function's environment; no image layers)")
     return 0
+
+
+# BuildKit adds a provenance attestation by default, and with Docker's containerd image store the
+# pushed tag is then an OCI image index, which Lambda refuses; `--provenance=false` or
+# BUILDX_NO_DEFAULT_ATTESTATIONS=1 builds one image (https://docs.docker.com/build/metadata/attestations/).
+INDEX_MARK = "index:"
+
+
+def _attests(build_args: list[str]) -> bool:
+    if os.environ.get("BUILDX_NO_DEFAULT_ATTESTATIONS", "").strip() not in ("", "0", "false"):
+        return False
+    return not any(a in ("--provenance=false", "--provenance=0") for a in build_args)
 
 
 def _push(reference: str) -> int:
@@ -126,12 +143,14 @@ def _push(reference: str) -> int:
 
     with _tags() as tags:
         context = tags.get(reference)
+        index = bool(tags.get(INDEX_MARK + reference))
     if context is None:
         print(f"An image does not exist locally with the tag: {reference}", file=sys.stderr)
         return 1
     name, _, tag = reference.rpartition(":")
     repository = name.split("/", 1)[1]
     built = build_image(Path(context), Path(os.environ[IMAGES_ENV]), tag)
-    register_image(boto3.client("ecr"), repository, tag, built)  # AWS_ENDPOINT_URL: local
+    ecr = boto3.client("ecr")  # AWS_ENDPOINT_URL: the local target
+    register_image(ecr, repository, tag, built, index=index)
     print(f"{tag}: pushed to {repository}")
     return 0

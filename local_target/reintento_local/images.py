@@ -119,25 +119,93 @@ def python_for(context: Path) -> str:
     return str(function_env.ensure(context, dockerfile.base, dockerfile.pip_installs))
 
 
-def image_manifest(tag: str, context: Path) -> str:
-    """A registry manifest for the tag, annotated with the build context."""
+# What Lambda takes, and what it refuses: an image index (a multi-platform list, or what BuildKit's
+# default provenance attestations make of a single build under Docker's containerd image store)
+# is "not supported" (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html: build with
+# `--provenance=false`).
+SINGLE_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+)
+
+
+def image_manifest(tag: str, context: Path, *, index: bool = False) -> str:
+    """A registry manifest for the tag, annotated with the build context: a single image, or
+    (``index``) an OCI image index holding the image and a provenance attestation, as BuildKit
+    pushes by default."""
+    digest = "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
+    annotations = {BUILD_CONTEXT_ANNOTATION: str(context)}
+    if index:
+        return json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [
+                    {
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": digest,
+                        "size": 0,
+                        "platform": {"architecture": "amd64", "os": "linux"},
+                    },
+                    {
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": "sha256:"
+                        + hashlib.sha256(b"attestation" + tag.encode()).hexdigest(),
+                        "size": 0,
+                        "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+                        "platform": {"architecture": "unknown", "os": "unknown"},
+                    },
+                ],
+                "annotations": annotations,
+            }
+        )
     return json.dumps(
         {
             "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "mediaType": SINGLE_MANIFEST,
             "config": {
                 "mediaType": "application/vnd.docker.container.image.v1+json",
                 "size": 0,
-                "digest": "sha256:" + hashlib.sha256(tag.encode()).hexdigest(),
+                "digest": digest,
             },
             "layers": [],
-            "annotations": {BUILD_CONTEXT_ANNOTATION: str(context)},
+            "annotations": annotations,
         }
     )
 
 
-def register_image(ecr: Any, repository: str, tag: str, context: Path) -> None:
-    """Register ``repository:tag`` in the local registry (idempotent)."""
+def registered_media_type(image_uri: str, account_id: str, region: str) -> str | None:
+    """Server side: the media type of a registered image's manifest (None: not registered)."""
+    from moto.ecr.models import ecr_backends
+
+    name, _, tag = image_uri.split("/", 1)[-1].rpartition(":")
+    ids = [{"imageTag": tag}]
+    if "@" in image_uri:
+        name, _, digest = image_uri.split("/", 1)[-1].partition("@")
+        ids = [{"imageDigest": digest}]
+    try:
+        images = ecr_backends[account_id][region].batch_get_image(
+            repository_name=name, image_ids=ids
+        )["images"]
+    except Exception:
+        return None
+    for image in images:
+        try:
+            kind = json.loads(image.image_manifest).get("mediaType")
+        except (TypeError, ValueError, AttributeError):
+            continue
+        return str(kind) if kind else None
+    return None
+
+
+def register_image(
+    ecr: Any, repository: str, tag: str, context: Path, *, index: bool = False
+) -> None:
+    """Register ``repository:tag`` in the local registry (idempotent); ``index``: as the OCI
+    image index BuildKit pushes with its default attestations."""
     from botocore.exceptions import ClientError
 
     try:
@@ -147,7 +215,9 @@ def register_image(ecr: Any, repository: str, tag: str, context: Path) -> None:
             raise
     try:
         ecr.put_image(
-            repositoryName=repository, imageManifest=image_manifest(tag, context), imageTag=tag
+            repositoryName=repository,
+            imageManifest=image_manifest(tag, context, index=index),
+            imageTag=tag,
         )
     except ClientError as err:
         if err.response["Error"]["Code"] != "ImageAlreadyExistsException":

@@ -216,6 +216,41 @@ def _lambda_properties() -> None:
     setattr(lm.LambdaFunction, "get_configuration", get_configuration)  # noqa: B010
 
 
+def _lambda_image_media_type() -> None:
+    """CreateFunction and UpdateFunctionCode refuse an image whose manifest is an image index
+    (a multi-platform list, or a build with BuildKit's default attestations), as Lambda does:
+    "The image manifest, config or layer media type for the source image ... is not supported"
+    (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html: `--provenance=false`)."""
+    from moto.awslambda import models as lm
+    from moto.awslambda.exceptions import InvalidParameterValueException
+
+    from reintento_local.images import INDEX_MEDIA_TYPES, registered_media_type
+
+    original_create = lm.LambdaBackend.create_function
+    original_update = lm.LambdaBackend.update_function_code
+
+    def refuse_an_index(backend: Any, image_uri: Any) -> None:
+        if not isinstance(image_uri, str):
+            return
+        kind = registered_media_type(image_uri, backend.account_id, backend.region_name)
+        if kind in INDEX_MEDIA_TYPES:
+            raise InvalidParameterValueException(
+                f"The image manifest, config or layer media type for the source image "
+                f"{image_uri} is not supported."
+            )
+
+    def create_function(self: Any, spec: dict[str, Any]) -> Any:
+        refuse_an_index(self, (spec.get("Code") or {}).get("ImageUri"))
+        return original_create(self, spec)
+
+    def update_function_code(self: Any, function_name: str, qualifier: str, body: Any) -> Any:
+        refuse_an_index(self, (body or {}).get("ImageUri"))
+        return original_update(self, function_name, qualifier, body)
+
+    setattr(lm.LambdaBackend, "create_function", create_function)  # noqa: B010
+    setattr(lm.LambdaBackend, "update_function_code", update_function_code)  # noqa: B010
+
+
 # --------------------------------------------------------------------------- Step Functions
 
 
@@ -694,6 +729,12 @@ PATCHES: tuple[Patch, ...] = (
         "a published version keeps the code it was published with (moto shared the code "
         "with $LATEST: a redeploy's UpdateFunctionCode changed every version's image)",
         _published_versions_keep_their_code,
+    ),
+    Patch(
+        "lambda-image-index-refused",
+        "CreateFunction and UpdateFunctionCode refuse an image whose manifest is an image index "
+        "(BuildKit's default attestations make one; moto took any image)",
+        _lambda_image_media_type,
     ),
     Patch(
         "lambda-invoke-qualifier",

@@ -20,6 +20,7 @@ from ops.aws.outputs import StackOutputs
 from ops.display import Link
 from ops.errors import DeployError
 from ops.modelfiles.versions import PROJECT_ROOT
+from ops.settings import Settings
 from ops.targets.base import Target
 
 
@@ -65,13 +66,7 @@ class AwsTarget(Target):
         # a stack changed if it did not exist or its LastUpdatedTime moved (AWS sets that key
         # only on updates: a created, never-updated stack has none)
         before = {n: _last_change(cloudformation.describe(cf, n)) for n in names}
-        env = dict(
-            os.environ,
-            AWS_REGION=settings.region,
-            JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
-        )
-        if settings.profile:
-            env["AWS_PROFILE"] = settings.profile
+        env = cdk_environment(settings)
         command = ["npx", "--no-install", "cdk", "deploy", "--app", str(cloud.outdir), "--all"]
         # ops asked already: deploy(approve_security_changes=...) or the CLI's question
         command += ["--require-approval", "never"]
@@ -80,6 +75,24 @@ class AwsTarget(Target):
             raise DeployError(f"cdk deploy failed (exit {returncode}):\n{tail[-3000:]}")
         after = {n: _last_change(cloudformation.describe(cf, n)) for n in names}
         return tuple(n for n in names if before[n] is None or before[n] != after[n])
+
+
+def cdk_environment(settings: Settings) -> dict[str, str]:
+    """The CDK CLI's environment: the region and profile, and one image per build. BuildKit adds
+    a provenance attestation by default, which under Docker's containerd image store makes the
+    pushed tag an image index that Lambda refuses ("image manifest ... media type ... not
+    supported"); AWS's guide builds with `--provenance=false`
+    (https://docs.aws.amazon.com/lambda/latest/dg/python-image.html), which
+    BUILDX_NO_DEFAULT_ATTESTATIONS=1 does for every build the CLI runs."""
+    env = dict(
+        os.environ,
+        AWS_REGION=settings.region,
+        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+        BUILDX_NO_DEFAULT_ATTESTATIONS="1",
+    )
+    if settings.profile:
+        env["AWS_PROFILE"] = settings.profile
+    return env
 
 
 def _last_change(stack: Mapping[str, Any] | None) -> tuple[Any, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ EXPECTED = [
     "lambda-docker-less-runtime",
     "lambda-function-states",
     "lambda-published-version-immutable",
+    "lambda-image-index-refused",
     "lambda-invoke-qualifier",
     "lambda-alias-routing",
     "lambda-alias-revision-id",
@@ -501,3 +503,32 @@ def test_lambda_alias_revision_id(deployed: Deployed) -> None:
     assert lam.get_alias(FunctionName=name, Name="live")["Description"] == "x"
     # AND with the current revision it moves
     lam.update_alias(FunctionName=name, Name="live", RevisionId=moved["RevisionId"], Description="")
+
+
+def test_lambda_image_index_refused(deployed: Deployed, tmp_path: Path) -> None:
+    # BuildKit's default attestations push an image index; Lambda refuses one
+    # (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html: --provenance=false)
+    from reintento_local.images import register_image
+
+    ecr, lam = deployed.client("ecr"), deployed.client("lambda")
+    role = lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["Role"]
+    registry = ecr.describe_registry()["registryId"]
+    uri = f"{registry}.dkr.ecr.{deployed.settings.region}.amazonaws.com/probe-index"
+    # GIVEN an image pushed as an index (a build with BuildKit's default provenance)
+    register_image(ecr, "probe-index", "attested", tmp_path, index=True)
+    # WHEN a function is created from it THEN Lambda refuses, naming the media type
+    with pytest.raises(ClientError) as refused:
+        lam.create_function(
+            FunctionName="probe-index",
+            PackageType="Image",
+            Code={"ImageUri": f"{uri}:attested"},
+            Role=role,
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "media type" in refused.value.response["Error"]["Message"]
+    # AND the deployed function cannot be moved onto it either
+    with pytest.raises(ClientError) as also:
+        lam.update_function_code(
+            FunctionName=deployed.outputs.function_name, ImageUri=f"{uri}:attested"
+        )
+    assert also.value.response["Error"]["Code"] == "InvalidParameterValueException"
