@@ -52,7 +52,8 @@ class StackSettings:
             raise ValueError(
                 f"timeout_seconds must be 1..{limit}, got {self.timeout_seconds}: a batch slice "
                 "runs in an Express child workflow, stopped after 5 minutes, and its first try, "
-                f"3 retries of a timeout and their waits must fit (infra/names.py)"
+                "3 retries of a timeout (each after Lambda's Init, up to 10 s) and their waits "
+                "must fit (infra/names.py)"
             )
         if self.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")

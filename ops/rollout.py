@@ -340,7 +340,14 @@ def restore_live(target: Target) -> str:
     A model the new code cannot load (saved with another scikit-learn than the new image's,
     after ``pin-function``) is not moved onto it: the alias keeps the published version that
     serves it, and the answer (else empty) says what to do."""
-    live = live_model.current(target)
+    served, revision = live_model.read(target)
+    if len(served) > 1:  # a rollout is running: its controller moves the alias, not a deploy
+        return (
+            "a rollout was running during the deploy: the live alias was left as it is (the "
+            "rollout ends on versions of the old code); upload the model again afterwards to "
+            "serve it on the new code"
+        )
+    live = served[0] if served else None
     if live is not None and not live.model_version:
         return ""
     version = live.model_version if live is not None else _last_live(target)
@@ -370,8 +377,8 @@ def restore_live(target: Target) -> str:
             f"scikit-learn {runs} to serve it on the new code"
         )
     sha256 = metadata.get(contract.SHA256_METADATA)
-    if sha256 and head.get("VersionId"):
-        live_model.pin(target, str(head["VersionId"]), str(sha256))
+    if sha256 and head.get("VersionId"):  # only if nobody moved the alias since it was read
+        live_model.pin(target, str(head["VersionId"]), str(sha256), revision=revision)
     return ""
 
 
@@ -403,6 +410,19 @@ class Candidate:
     new_function_version: str
     model_version: str
     revision: str | None = None  # the live alias's RevisionId when the rollout read it
+
+
+def _route_back(target: Target, old_fv: str, new_fv: str, revision: str | None) -> None:
+    """Every call back on ``old_fv`` after an interrupted bake. A move of this rollout's own
+    may have been applied without its answer (so ``revision`` is stale): if the alias is still
+    split as this rollout splits it, it is this rollout's to move back."""
+    try:
+        live_model.route(target, old_fv, revision=revision)
+    except ConcurrentChangeError:
+        served, fresh = live_model.read(target)
+        if [s.function_version for s in served] not in ([old_fv, new_fv], [old_fv]):
+            raise
+        live_model.route(target, old_fv, revision=fresh)
 
 
 def bake(
@@ -447,7 +467,7 @@ def bake(
     except ConcurrentChangeError:
         raise  # someone else moved the alias (an upload, a rollback): it is theirs now
     except BaseException:  # interrupted or failed mid-bake: every call back on the old version
-        live_model.route(target, old_fv, revision=revision)
+        _route_back(target, old_fv, new_fv, revision)
         raise
     if reason is None and steps:
         reason = too_little(steps[-1].new, guardrails)

@@ -22,11 +22,10 @@ from typing import Any
 
 from botocore.exceptions import (
     ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
+    HTTPClientError,
+    IncompleteReadError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from reintento_function.columnar_slice import predict_frame, read_table, write_table
 from reintento_function.contract import (
@@ -134,8 +133,10 @@ def predict_lines(
 _TRANSIENT_CODES = frozenset(
     {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
 )
-_NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError,
-                   ConnectionClosedError)  # fmt: skip
+# a connection refused, dropped or timed out, before or while the body streams (botocore's
+# ConnectionError and HTTPClientError families: EndpointConnectionError, SSLError,
+# ConnectionClosedError, ReadTimeoutError, ResponseStreamingError, ...; and a short body)
+_NETWORK_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError)
 
 
 @contextlib.contextmanager

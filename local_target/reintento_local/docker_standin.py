@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             tags[rest[1]] = tags[rest[0]]
             if tags.get(INDEX_MARK + rest[0]):
                 tags[INDEX_MARK + rest[1]] = "1"
+            else:
+                tags.pop(INDEX_MARK + rest[1], None)
         return 0
     if command == "push" and rest:
         return _push(rest[-1])
@@ -120,6 +122,8 @@ def _build(rest: list[str]) -> int:
         tags[tag] = str(context)
         if _attests(rest):
             tags[INDEX_MARK + tag] = "1"
+        else:  # a rebuild replaces the image, as Docker's does
+            tags.pop(INDEX_MARK + tag, None)
     print(f"built {tag} (the function's environment; no image layers)")
     return 0
 

@@ -227,7 +227,7 @@ def _lambda_image_media_type() -> None:
     from reintento_local.images import INDEX_MEDIA_TYPES, registered_media_type
 
     original_create = lm.LambdaBackend.create_function
-    original_update = lm.LambdaBackend.update_function_code
+    original_update = lm.LambdaFunction.update_function_code  # the API's and CloudFormation's
 
     def refuse_an_index(backend: Any, image_uri: Any) -> None:
         if not isinstance(image_uri, str):
@@ -243,12 +243,15 @@ def _lambda_image_media_type() -> None:
         refuse_an_index(self, (spec.get("Code") or {}).get("ImageUri"))
         return original_create(self, spec)
 
-    def update_function_code(self: Any, function_name: str, qualifier: str, body: Any) -> Any:
-        refuse_an_index(self, (body or {}).get("ImageUri"))
-        return original_update(self, function_name, qualifier, body)
+    def update_function_code(self: Any, updated_spec: Any) -> Any:
+        refuse_an_index(
+            SimpleNamespace(account_id=self.account_id, region_name=self.region),
+            (updated_spec or {}).get("ImageUri"),
+        )
+        return original_update(self, updated_spec)
 
     setattr(lm.LambdaBackend, "create_function", create_function)  # noqa: B010
-    setattr(lm.LambdaBackend, "update_function_code", update_function_code)  # noqa: B010
+    setattr(lm.LambdaFunction, "update_function_code", update_function_code)  # noqa: B010
 
 
 # --------------------------------------------------------------------------- Step Functions

@@ -62,9 +62,12 @@ def socket_of(peer: tuple[str, int], local: tuple[str, int]) -> tuple[int, int] 
     """(owner uid, inode) of the socket at ``peer`` connected to ``local``; None if not found."""
     if ":" not in peer[0]:
         try:
-            return _diag(peer, local)
+            found = _diag(peer, local)
         except OSError:
-            pass  # no netlink here (a container may refuse it): read the kernel's table
+            found = None  # no netlink here (a container may refuse it)
+        if found is not None:
+            return found
+    # netlink refused or found nothing (a kernel without tcp_diag): the kernel's table
     return table_entry(peer, local)
 
 

@@ -125,16 +125,38 @@ def route(
     except ClientError as err:
         code = str(err.response.get("Error", {}).get("Code"))
         if code == "PreconditionFailedException":
+            # our own move, applied but its answer lost (the SDK retried it), is no conflict
+            already = _alias_if(lam, name, primary, weights)
+            if already is not None:
+                return already
             raise ConcurrentChangeError(MOVED_MEANWHILE) from err
-        if not _not_found(err) or revision is not None:
+        if not _not_found(err):
             raise
-        moved = lam.create_alias(
-            FunctionName=name,
-            Name=contract.LIVE_ALIAS,
-            FunctionVersion=primary,
-            RoutingConfig=routing,
-        )
+        if revision is not None:  # it existed when read: someone deleted it meanwhile
+            raise ConcurrentChangeError(MOVED_MEANWHILE) from err
+        try:
+            moved = lam.create_alias(
+                FunctionName=name,
+                Name=contract.LIVE_ALIAS,
+                FunctionVersion=primary,
+                RoutingConfig=routing,
+            )
+        except ClientError as conflict:  # two first uploads at once: the other one made it
+            if str(conflict.response.get("Error", {}).get("Code")) == "ResourceConflictException":
+                raise ConcurrentChangeError(MOVED_MEANWHILE) from conflict
+            raise
     return str(moved["RevisionId"]) if moved.get("RevisionId") else None
+
+
+def _alias_if(lam: Any, name: str, primary: str, weights: dict[str, float]) -> str | None:
+    """The live alias's RevisionId if it is already exactly ``primary`` with ``weights``."""
+    alias = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
+    routed = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    same = (
+        str(alias.get("FunctionVersion")) == primary
+        and {str(k): round(float(v), 4) for k, v in routed.items()} == weights
+    )
+    return str(alias["RevisionId"]) if same and alias.get("RevisionId") else None
 
 
 @dataclass(frozen=True)

@@ -494,6 +494,8 @@ def test_a_second_upload_during_a_rollout_is_refused_and_a_rollback_stops_it(
                     rollout="canary",
                     percent=20,
                     bake_minutes=BAKE_MINUTES,
+                    # judged with no traffic: it would be promoted at the end of its bake
+                    guardrails=Guardrails(min_invocations=0),
                     progress=False,
                     settings=rollout_stage,
                 )
@@ -516,8 +518,8 @@ def test_a_second_upload_during_a_rollout_is_refused_and_a_rollback_stops_it(
     # WHEN someone stops the rollout
     ops.rollback_model(settings=rollout_stage)
     running.join(timeout=300)
-    # THEN the canary's controller does not overwrite that: it stops, saying why, and every call
-    # stays on the old version
+    # THEN the canary's controller does not overwrite that (it would have promoted): it stops,
+    # saying why, and every call stays on the old version
     (ended,) = outcome
     assert isinstance(ended, ops.ConcurrentChangeError), ended
     assert "changed by someone else" in str(ended)

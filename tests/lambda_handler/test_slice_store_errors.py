@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    SSLError,
+)
 
 from reintento_function import contract
 from reintento_function.batch_slice import SliceRef, run_slice
@@ -40,6 +47,9 @@ class FailingS3:
         _client_error("ThrottlingException", 400),
         EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"),
         ReadTimeoutError(endpoint_url="https://s3.amazonaws.com"),
+        ResponseStreamingError(error="connection broken while the body streamed"),
+        IncompleteReadError(actual_bytes=10, expected_bytes=100),
+        SSLError(endpoint_url="https://s3.amazonaws.com", error="EOF"),
     ],
     ids=lambda e: e.response["Error"]["Code"] if isinstance(e, ClientError) else type(e).__name__,
 )
