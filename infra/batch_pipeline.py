@@ -52,8 +52,10 @@ class BatchPipeline(Construct):
             self,
             "PredictSlice",
             lambda_function=function,
-            qualifier=sfn.JsonPath.string_at("$.function_version"),
-            payload=sfn.TaskInput.from_object({"batch_slice.$": "$.batch_slice"}),
+            qualifier=sfn.JsonPath.string_at(f"$.{contract.EXECUTION_FUNCTION_VERSION}"),
+            payload=sfn.TaskInput.from_object(
+                {f"{contract.EVENT_SLICE}.$": f"$.{contract.EVENT_SLICE}"}
+            ),
             # the child's output is two counts (the rows themselves are in S3)
             result_selector={"rows.$": "$.Payload.rows", "failed.$": "$.Payload.failed"},
             retry_on_service_exceptions=False,
@@ -86,7 +88,8 @@ class BatchPipeline(Construct):
             self,
             "PredictSlices",
             item_reader=sfn.S3JsonItemReader(
-                bucket=batch_bucket, key=sfn.JsonPath.string_at("$.manifest_key")
+                bucket=batch_bucket,
+                key=sfn.JsonPath.string_at(f"$.{contract.EXECUTION_MANIFEST_KEY}"),
             ),
             max_concurrency=settings.max_concurrency,
             # a failed slice is caught and recorded (its child succeeds); a child that fails
@@ -94,12 +97,14 @@ class BatchPipeline(Construct):
             tolerated_failure_percentage=settings.tolerated_failure_percentage,
             map_execution_type=sfn.StateMachineType.EXPRESS,
             item_selector={
-                "batch_slice": {
+                contract.EVENT_SLICE: {
                     "bucket": batch_bucket.bucket_name,
                     **{f"{k}.$": f"$$.Map.Item.Value.{k}" for k in contract.SLICE_FIELDS},
                 },
                 "failure_key.$": "$$.Map.Item.Value.failure_key",
-                "function_version.$": "$.function_version",
+                f"{contract.EXECUTION_FUNCTION_VERSION}.$": (
+                    f"$.{contract.EXECUTION_FUNCTION_VERSION}"
+                ),
             },
             result_writer_v2=sfn.ResultWriterV2(bucket=batch_bucket, prefix=names.MAP_RUN_PREFIX),
         )

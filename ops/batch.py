@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
@@ -394,114 +393,193 @@ def run_batch(
     if slice_rows is not None:
         validate.integer("slice_rows", slice_rows, low=1, high=10**9)
     rows = read_input(data)
-    n = rows.rows
-    if n == 0:
+    if rows.rows == 0:
         raise ConfigurationError("the batch input has no rows; pass at least one row")
     target = target_for(settings)
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    run_id = contract.new_run_id()
     if dry_run:
-        size = slice_rows or slice_rows_for(n, rows.row_bytes, slice_format=rows.slice_format)
-        slices = plan_slices(n, run_id, size, rows.slice_format, probabilities)
-        steps = (
-            f"cut {n:,} rows into {len(slices)} {rows.slice_format} slice(s) of up to "
-            f"{size:,} rows (about {rows.row_bytes:,.0f} bytes per row)",
-            f"upload them to the batch bucket under batch/{run_id}/input/, with their list in "
-            f"{contract.manifest_key(run_id)}",
-            "start the batch state machine on that list and wait for it",
-            f"read one result per row back from batch/{run_id}/output/"
-            if download
-            else f"count the results in batch/{run_id}/output/ (left there)",
+        size = slice_rows or slice_rows_for(
+            rows.rows, rows.row_bytes, slice_format=rows.slice_format
         )
-        return Plan("run_batch", target.settings.target, steps)
-    outputs = target.outputs
-    described_model = describe_model(target)
-    classes = (
-        list(described_model.classes)
-        if described_model.classes is not None and probabilities
-        else None
+        return _plan(target.settings.target, rows, run_id, size, probabilities, download)
+    live = _LiveBatch.of(target, probabilities)
+    size = slice_rows or slice_rows_for(
+        rows.rows, rows.row_bytes, live.memory_mb, rows.slice_format
     )
-    live = live_model.current(target)
-    if live is None:
-        raise ModelNotUploadedError(
-            "no model is live yet; upload one with `python -m ops upload-model`",
-            error_type="NoLiveModel",
-        )
-    memory_mb = int(
-        target.client("lambda").get_function_configuration(
-            FunctionName=outputs.function_name, Qualifier=live.function_version
-        )["MemorySize"]
-    )
-    size = slice_rows or slice_rows_for(n, rows.row_bytes, memory_mb, rows.slice_format)
-    slices = plan_slices(n, run_id, size, rows.slice_format, probabilities)
-    started = time.monotonic()
-    marks = [started]
-    bucket = outputs.batch_bucket
+    slices = plan_slices(rows.rows, run_id, size, rows.slice_format, probabilities)
+    clock = _Clock()
+    bucket = target.outputs.batch_bucket
     _upload(target, bucket, rows, slices)
+    _put_manifest(target, bucket, run_id, slices)
+    clock.mark("upload")
+    _execute(target, run_id, live.function_version, len(slices), progress, timeout)
+    clock.mark("execute")
+    tally = _collect(target, bucket, slices, live.classes if download else None, download, clock)
+    return BatchResult(
+        rows=rows.rows,
+        succeeded=rows.rows - tally.failed,
+        failed=tally.failed,
+        failed_slices=tally.failed_slices,
+        slices=len(slices),
+        results=tally.results,
+        run_id=run_id,
+        output_uri=f"s3://{bucket}/{contract.batch_prefix(run_id, 'output')}",
+        seconds=clock.total(),
+        timings=clock.timings,
+        model_versions=tally.model_versions,
+        links=tuple(v for k, v in target.places(target.outputs).items() if k == "executions"),
+        counted=tally.rows,
+        result_keys=tuple(s.output_key for s in slices),
+    )
+
+
+def _plan(
+    target_name: str,
+    rows: BatchInput,
+    run_id: str,
+    size: int,
+    probabilities: bool,
+    download: bool,
+) -> Plan:
+    """What run_batch would do (pure: nothing is read or written)."""
+    slices = plan_slices(rows.rows, run_id, size, rows.slice_format, probabilities)
+    output = contract.batch_prefix(run_id, "output")
+    steps = (
+        f"cut {rows.rows:,} rows into {len(slices)} {rows.slice_format} slice(s) of up to "
+        f"{size:,} rows (about {rows.row_bytes:,.0f} bytes per row)",
+        f"upload them to the batch bucket under {contract.batch_prefix(run_id, 'input')}, "
+        f"with their list in {contract.manifest_key(run_id)}",
+        "start the batch state machine on that list and wait for it",
+        f"read one result per row back from {output}"
+        if download
+        else f"count the results in {output} (left there)",
+    )
+    return Plan("run_batch", target_name, steps)
+
+
+@dataclass(frozen=True)
+class _LiveBatch:
+    """What a batch needs of the live model: its function version, memory and classes."""
+
+    function_version: str
+    memory_mb: int
+    classes: list[Any] | None
+
+    @classmethod
+    def of(cls, target: Target, probabilities: bool) -> _LiveBatch:
+        described = describe_model(target)
+        live = live_model.current(target)
+        if live is None:
+            raise ModelNotUploadedError(
+                "no model is live yet; upload one with `python -m ops upload-model`",
+                error_type="NoLiveModel",
+            )
+        configuration = target.client("lambda").get_function_configuration(
+            FunctionName=target.outputs.function_name, Qualifier=live.function_version
+        )
+        return cls(
+            function_version=live.function_version,
+            memory_mb=int(configuration["MemorySize"]),
+            classes=(
+                list(described.classes) if described.classes is not None and probabilities else None
+            ),
+        )
+
+
+class _Clock:
+    """Seconds spent in each named step of a batch, in order."""
+
+    def __init__(self) -> None:
+        self.started = self._last = time.monotonic()
+        self.timings: dict[str, float] = {}
+
+    def mark(self, step: str) -> None:
+        now = time.monotonic()
+        self.timings[step] = round(now - self._last, 3)
+        self._last = now
+
+    def total(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _put_manifest(target: Target, bucket: str, run_id: str, slices: list[SliceItem]) -> None:
+    """The run's slice list, which the Distributed Map reads (it never enters the state)."""
     target.client("s3").put_object(
         Bucket=bucket,
         Key=contract.manifest_key(run_id),
         Body=json.dumps([s.as_item() for s in slices]).encode(),
     )
-    marks.append(time.monotonic())
-    prefix = f"batch/{run_id}/output/"
+
+
+def _execute(
+    target: Target,
+    run_id: str,
+    function_version: str,
+    slices: int,
+    progress: bool,
+    timeout: float,
+) -> None:
+    """Start the state machine on the run's manifest and wait for it to succeed."""
+    bucket = target.outputs.batch_bucket
+    prefix = contract.batch_prefix(run_id, "output")
     execution = target.client("stepfunctions").start_execution(
-        stateMachineArn=outputs.state_machine_arn,
+        stateMachineArn=target.outputs.state_machine_arn,
         name=run_id,
         input=json.dumps(
             {
-                "manifest_key": contract.manifest_key(run_id),
-                "run_id": run_id,
+                contract.EXECUTION_MANIFEST_KEY: contract.manifest_key(run_id),
+                contract.EXECUTION_RUN_ID: run_id,
                 # every slice invokes this one function version: one model for the whole batch
-                "function_version": live.function_version,
+                contract.EXECUTION_FUNCTION_VERSION: function_version,
             }
         ),
     )
-    described = _wait(
-        target, execution["executionArn"], bucket, prefix, len(slices), progress, timeout
-    )
+    described = _wait(target, execution["executionArn"], bucket, prefix, slices, progress, timeout)
     if described["status"] != "SUCCEEDED":
         raise BatchError(
             f"batch execution {described['status']}: {described.get('error', '')} "
             f"{str(described.get('cause', ''))[:500]}; partial results are under s3://{bucket}/{prefix}"
         )
-    marks.append(time.monotonic())
+
+
+@dataclass(frozen=True)
+class _Collected:
+    """A finished batch's results: downloaded (``results``) or only counted in S3."""
+
+    failed: int
+    failed_slices: int
+    model_versions: tuple[str, ...]
+    rows: int
     results: pd.DataFrame | None = None
-    if download:
-        found = _download(target, bucket, slices, classes)
-        marks.append(time.monotonic())
-        results = _assembled(found, slices, classes)
-        failed = int(results["error_type"].notna().sum())
-        failed_slices, model_versions, counted = (
-            len(found.failed_slices),
-            found.model_versions,
-            len(results),
-        )
-    else:
+
+
+def _collect(
+    target: Target,
+    bucket: str,
+    slices: list[SliceItem],
+    classes: list[Any] | None,
+    download: bool,
+    clock: _Clock,
+) -> _Collected:
+    """Read one result per row back in input order, or count them from their metadata."""
+    if not download:
         tally = count_results(target, bucket, slices)
-        marks.append(time.monotonic())
-        failed, failed_slices, model_versions, counted = (
-            tally.failed,
-            tally.failed_slices,
-            tally.model_versions,
-            tally.rows,
+        clock.mark("download")
+        clock.mark("assemble")
+        return _Collected(
+            failed=tally.failed,
+            failed_slices=tally.failed_slices,
+            model_versions=tally.model_versions,
+            rows=tally.rows,
         )
-    marks.append(time.monotonic())
-    return BatchResult(
-        rows=n,
-        succeeded=n - failed,
-        failed=failed,
-        failed_slices=failed_slices,
-        slices=len(slices),
+    found = _download(target, bucket, slices, classes)
+    clock.mark("download")
+    results = _assembled(found, slices, classes)
+    clock.mark("assemble")
+    return _Collected(
+        failed=int(results[contract.RESULT_ERROR_TYPE].notna().sum()),
+        failed_slices=len(found.failed_slices),
+        model_versions=found.model_versions,
+        rows=len(results),
         results=results,
-        run_id=run_id,
-        output_uri=f"s3://{bucket}/{prefix}",
-        seconds=time.monotonic() - started,
-        timings={
-            name: round(marks[i + 1] - marks[i], 3)
-            for i, name in enumerate(("upload", "execute", "download", "assemble"))
-        },
-        model_versions=model_versions,
-        links=tuple(v for k, v in target.places(outputs).items() if k == "executions"),
-        counted=counted,
-        result_keys=tuple(s.output_key for s in slices),
     )

@@ -380,34 +380,25 @@ def upload_model(
     """Check the model, upload it with its sha256 and versions recorded, and make it live.
 
     ``rollout``: ``all-at-once`` (default), ``canary`` (``percent`` of the calls for
-    ``bake_minutes``, then all) or ``linear`` (``percent`` more every ``bake_minutes``). During
-    a bake the new version is judged by ``guardrails`` on its own metrics and the old version's,
-    and rolled back by itself on a breach (``UploadResult.rollout`` says why). The first model
-    of a stage goes live at once (there is nothing to compare it with). A file equal to the live
-    model (same sha256) is not uploaded again (``UploadResult.unchanged``). A model saved with
-    another scikit-learn than the function's is refused, saying how to build the function for
-    it (``python -m ops pin-function``)."""
+    ``bake_minutes``, then all) or ``linear`` (``percent`` more every ``bake_minutes``); during a
+    bake the new version is judged by ``guardrails`` against the old one and rolled back on a
+    breach (``UploadResult.rollout`` says why). A stage's first model goes live at once; a file
+    equal to the live model is not uploaded again (``UploadResult.unchanged``); a model saved
+    with another scikit-learn than the function's is refused (``python -m ops pin-function``)."""
     path = Path(path)
-    shares = weights(rollout, percent)
-    if bake_minutes < 0 or (shares and not wait):
-        raise ConfigurationError(
-            "a canary or linear rollout needs wait=True and bake_minutes >= 0 (ops watches it "
-            "and decides); use rollout='all-at-once' with wait=False"
-        )
+    shares = _rollout_shares(rollout, percent, bake_minutes, wait)
     manifest = describe_file(path) if dry_run else ensure_manifest(path)
     check_version(manifest, path)
     target = target_for(settings)
     if dry_run:
         return _upload_plan(target, path, manifest, (rollout, percent, bake_minutes), wait)
     check_deployed_version(target, manifest)
-    before, revision = live_model.read(target)
-    if len(before) > 1:
-        raise ConcurrentChangeError(_rollout_running(before))
+    before, revision = _live_before_upload(target)
     if len(before) == 1 and _is_live(target, before[0], manifest):
         return _unchanged(target, manifest, before[0])
     version_id = put_model(target, path, manifest)
-    started = now_text()
-    if shares and before:
+    seconds, staged = 0.0, bool(shares and before)
+    if staged:  # watched and judged: live once promoted
         record = _roll_out(
             target,
             Candidate(before[0], "", version_id, revision),
@@ -417,36 +408,70 @@ def upload_model(
             timeout,
             progress,
         )
-        function_version, live, seconds = record.function_version, record.promoted, 0.0
     else:
-        pinned, seconds = _go_live(
-            target, version_id, manifest.sha256, wait, timeout, before, revision
-        )
-        function_version, live = pinned.function_version, wait
-        previous = before[0] if before else None
-        record = RolloutRecord(
-            "all-at-once",
-            "promoted",
-            version_id,
-            function_version,
-            previous.model_version if previous else "",
-            previous.function_version if previous else "",
-            started,
-            now_text(),
-            who(target),
+        record, seconds = _all_at_once(
+            target, version_id, manifest.sha256, before, revision, wait, timeout
         )
     save_record(target, record)
     return UploadResult(
-        f"s3://{target.outputs.model_bucket}/{target.settings.model_key}",
-        version_id,
-        manifest.sha256,
-        manifest.sklearn_version,
-        live,
+        uri=_model_uri(target),
+        version_id=version_id,
+        sha256=manifest.sha256,
+        sklearn_version=manifest.sklearn_version,
+        live=record.promoted if staged else wait,
         seconds_to_live=seconds,
-        function_version=function_version,
+        function_version=record.function_version,
         links=_links(target),
         rollout=record,
     )
+
+
+def _live_before_upload(target: Target) -> tuple[tuple[live_model.Share, ...], str | None]:
+    """What serves now and the alias's revision; ``ConcurrentChangeError`` during a rollout."""
+    before, revision = live_model.read(target)
+    if len(before) > 1:
+        raise ConcurrentChangeError(_rollout_running(before))
+    return before, revision
+
+
+def _rollout_shares(
+    rollout: str, percent: float, bake_minutes: float, wait: bool
+) -> tuple[float, ...]:
+    """The rollout's traffic steps (none for all-at-once), or a ``ConfigurationError``."""
+    shares = weights(rollout, percent)
+    if bake_minutes < 0 or (shares and not wait):
+        raise ConfigurationError(
+            "a canary or linear rollout needs wait=True and bake_minutes >= 0 (ops watches it "
+            "and decides); use rollout='all-at-once' with wait=False"
+        )
+    return shares
+
+
+def _all_at_once(
+    target: Target,
+    version_id: str,
+    sha256: str,
+    before: tuple[live_model.Share, ...],
+    revision: str | None,
+    wait: bool,
+    timeout: float,
+) -> tuple[RolloutRecord, float]:
+    """Pin the new model and move every call to it; its record and the seconds to live."""
+    started = now_text()
+    pinned, seconds = _go_live(target, version_id, sha256, wait, timeout, before, revision)
+    previous = before[0] if before else None
+    record = RolloutRecord(
+        strategy="all-at-once",
+        outcome="promoted",
+        model_version=version_id,
+        function_version=pinned.function_version,
+        previous_model_version=previous.model_version if previous else "",
+        previous_function_version=previous.function_version if previous else "",
+        started=started,
+        ended=now_text(),
+        who=who(target),
+    )
+    return record, seconds
 
 
 def _rollout_running(split: tuple[live_model.Share, ...]) -> str:
@@ -649,12 +674,7 @@ def rollback_model(
     to the old version."""
     target = target_for(settings)
     if dry_run:
-        steps = (
-            "find the model that was live before the live one (its rollout records)",
-            "move the live alias back to the function version that served it",
-            "wait until the function serves it" if wait else "not wait for the function",
-        )
-        return Plan("rollback_model", target.settings.target, steps)
+        return _rollback_plan(target.settings.target, wait)
     split, revision = live_model.read(target)
     if len(split) > 1:  # a rollout mid-bake (its controller stopped, or it is stopped now)
         primary = split[0]
@@ -662,17 +682,57 @@ def rollback_model(
         if wait:
             verify_live(target, primary.model_version, timeout)
         return RollbackResult(
-            f"s3://{target.outputs.model_bucket}/{target.settings.model_key}",
-            primary.model_version,
-            primary.function_version,
-            wait,
+            uri=_model_uri(target),
+            restored_version=primary.model_version,
+            function_version=primary.function_version,
+            live=wait,
         )
+    previous = _version_before_live(target, split)
+    started = now_text()
+    function_version = _serve_again(target, previous, split, revision, wait, timeout)
+    save_record(
+        target,
+        RolloutRecord(
+            strategy="rollback",
+            outcome="promoted",
+            model_version=previous.version_id,
+            function_version=function_version,
+            previous_model_version=split[0].model_version if split else "",
+            previous_function_version=split[0].function_version if split else "",
+            started=started,
+            ended=now_text(),
+            who=who(target),
+        ),
+    )
+    return RollbackResult(
+        uri=_model_uri(target),
+        restored_version=previous.version_id,
+        function_version=function_version,
+        live=wait,
+    )
+
+
+def _rollback_plan(target_name: str, wait: bool) -> Plan:
+    """What rollback_model would do (pure)."""
+    steps = (
+        "find the model that was live before the live one (its rollout records)",
+        "move the live alias back to the function version that served it",
+        "wait until the function serves it" if wait else "not wait for the function",
+    )
+    return Plan("rollback_model", target_name, steps)
+
+
+def _model_uri(target: Target) -> str:
+    return f"s3://{target.outputs.model_bucket}/{target.settings.model_key}"
+
+
+def _version_before_live(target: Target, split: tuple[live_model.Share, ...]) -> ModelVersion:
+    """The model live before the current one (its records say); without records, the one
+    uploaded before it; ``ModelNotUploadedError`` when there is none."""
     records = load_records(target)
     versions = _versions(target, records, split)
     current = split[0].model_version if split else (versions[0].version_id if versions else "")
     ids = [v.version_id for v in versions]
-    # the model live before the current one (its records say); without records, the one
-    # uploaded before it
     before_current = previous_live(records, current)
     if before_current in ids:
         older = [str(before_current)]
@@ -684,38 +744,26 @@ def rollback_model(
             "upload a model first",
             error_type="NoPreviousVersion",
         )
-    previous = next(v for v in versions if v.version_id == older[0])
-    before = split
-    started = now_text()
+    return next(v for v in versions if v.version_id == older[0])
+
+
+def _serve_again(
+    target: Target,
+    previous: ModelVersion,
+    split: tuple[live_model.Share, ...],
+    revision: str | None,
+    wait: bool,
+    timeout: float,
+) -> str:
+    """Move the live alias back to the function version that served ``previous`` (or, if the
+    code changed since, publish it on the current code); its function version."""
     published = live_model.published_for(target, previous.version_id)
-    if published is not None:  # moving the alias is the whole rollback
-        live_model.route(target, published, revision=revision)
-        function_version = published
-        if wait:
-            verify_live(target, previous.version_id, timeout)
-    else:  # the code changed since: publish the previous model on the current code
+    if published is None:
         pinned, _ = _go_live(
-            target, previous.version_id, previous.sha256 or "", wait, timeout, before, revision
+            target, previous.version_id, previous.sha256 or "", wait, timeout, split, revision
         )
-        function_version = pinned.function_version
-    save_record(
-        target,
-        RolloutRecord(
-            "rollback",
-            "promoted",
-            previous.version_id,
-            function_version,
-            before[0].model_version if before else "",
-            before[0].function_version if before else "",
-            started,
-            now_text(),
-            who(target),
-        ),
-    )
-    outputs = target.outputs
-    return RollbackResult(
-        f"s3://{outputs.model_bucket}/{target.settings.model_key}",
-        previous.version_id,
-        function_version,
-        wait,
-    )
+        return pinned.function_version
+    live_model.route(target, published, revision=revision)  # moving the alias is the rollback
+    if wait:
+        verify_live(target, previous.version_id, timeout)
+    return published

@@ -425,6 +425,31 @@ def _route_back(target: Target, old_fv: str, new_fv: str, revision: str | None) 
         live_model.route(target, old_fv, revision=fresh)
 
 
+def _watch(
+    target: Target,
+    versions: tuple[str, str],
+    since: datetime,
+    share: float,
+    bake_seconds: float,
+    guardrails: Guardrails,
+    cap_ms: float,
+    progress: Callable[[str], None] | None,
+) -> tuple[RolloutStep, str | None]:
+    """Judge the new version at ``share`` of the calls until the bake ends or it breaches;
+    the step's figures and the breach (None: it held)."""
+    old_fv, new_fv = versions
+    deadline = time.monotonic() + bake_seconds
+    poll = min(30.0, max(1.0, bake_seconds / 10))
+    while True:
+        new, old = read_figures(target, new_fv, since), read_figures(target, old_fv, since)
+        reason = breach(new, old, guardrails, cap_ms)
+        if progress is not None:
+            progress(f"{share:.0%} on version {new_fv}: {new.line()}; old: {old.line()}")
+        if reason is not None or time.monotonic() >= deadline:
+            return RolloutStep(share * 100, new, old), reason
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
 def bake(
     target: Target,
     candidate: Candidate,
@@ -441,27 +466,17 @@ def bake(
     since = datetime.now(UTC)
     old_fv, new_fv = candidate.old.function_version, candidate.new_function_version
     bake_seconds = max(0.0, bake_minutes * 60)
-    poll = min(30.0, max(1.0, bake_seconds / 10))
     steps: list[RolloutStep] = []
     reason: str | None = None
-
-    def figures() -> tuple[Figures, Figures]:
-        return read_figures(target, new_fv, since), read_figures(target, old_fv, since)
 
     revision = candidate.revision  # every move only if nobody else moved the alias meanwhile
     try:
         for share in weights(strategy, percent):
             revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
-            deadline = time.monotonic() + bake_seconds
-            while True:
-                new, old = figures()
-                reason = breach(new, old, guardrails, cap_ms)
-                if progress is not None:
-                    progress(f"{share:.0%} on version {new_fv}: {new.line()}; old: {old.line()}")
-                if reason is not None or time.monotonic() >= deadline:
-                    break
-                time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
-            steps.append(RolloutStep(share * 100, new, old))
+            step, reason = _watch(
+                target, (old_fv, new_fv), since, share, bake_seconds, guardrails, cap_ms, progress
+            )
+            steps.append(step)
             if reason is not None:
                 break
     except ConcurrentChangeError:
@@ -473,16 +488,16 @@ def bake(
         reason = too_little(steps[-1].new, guardrails)
     live_model.route(target, new_fv if reason is None else old_fv, revision=revision)
     return RolloutRecord(
-        strategy,
-        "promoted" if reason is None else "rolled back",
-        candidate.model_version,
-        new_fv,
-        candidate.old.model_version,
-        old_fv,
-        started,
-        now_text(),
-        who(target),
-        reason or "",
-        bake_minutes,
-        tuple(steps),
+        strategy=strategy,
+        outcome="promoted" if reason is None else "rolled back",
+        model_version=candidate.model_version,
+        function_version=new_fv,
+        previous_model_version=candidate.old.model_version,
+        previous_function_version=old_fv,
+        started=started,
+        ended=now_text(),
+        who=who(target),
+        reason=reason or "",
+        bake_minutes=bake_minutes,
+        steps=tuple(steps),
     )

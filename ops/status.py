@@ -13,7 +13,7 @@ from ops.errors import OpsError
 from ops.service import live_model
 from ops.service.function import describe_model
 from ops.settings import Settings
-from ops.targets import target_for
+from ops.targets import Target, target_for
 
 # the stack states of a deploy that worked (a failed first deploy ends ROLLBACK_COMPLETE, a
 # failed update UPDATE_ROLLBACK_COMPLETE: both "complete", neither what was asked)
@@ -128,56 +128,75 @@ def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status
         )
     if not target.running():
         return Status(
-            s.target,
-            False,
-            None,
-            None,
-            None,
-            None,
-            (),
-            f"the {s.target} target is not running; `python -m ops deploy` starts it",
+            target=s.target,
+            reachable=False,
+            model_stack=None,
+            service_stack=None,
+            model_version=None,
+            model_sha256=None,
+            alarms=(),
+            note=f"the {s.target} target is not running; `python -m ops deploy` starts it",
             endpoint=endpoint,
         )
     cf = target.client("cloudformation")
     model_stack = (cloudformation.describe(cf, s.model_stack_name) or {}).get("StackStatus")
     service_stack = (cloudformation.describe(cf, s.service_stack_name) or {}).get("StackStatus")
-    version = sha = None
-    note = ""
+    serves = _Serving(note="not deployed; run `python -m ops deploy`")
     alarms: tuple[tuple[str, str], ...] = ()
-    resources: StackOutputs | None = None
-    serving: tuple[live_model.Share, ...] = ()
     if service_stack:
-        try:
-            target.forget_outputs()  # status always reads the stacks afresh
-            resources = target.outputs
-            serving = live_model.shares(target)
-            served = describe_model(target).model
-            version, sha = served.version_id, served.sha256
-            if serving:  # during a rollout the answer may come from either: the primary's
-                version, sha = serving[0].model_version, serving[0].model_sha256
-        except OpsError as err:
-            note = str(err)
-        found = target.client("cloudwatch").describe_alarms(AlarmNamePrefix=s.service_stack_name)
-        alarms = tuple(
-            sorted(
-                (a["AlarmName"].removeprefix(s.service_stack_name + "-"), a["StateValue"])
-                for a in found["MetricAlarms"]
-            )
-        )
-    else:
-        note = "not deployed; run `python -m ops deploy`"
-    links = tuple(target.places(resources).values())
+        serves = _serving(target)
+        alarms = _alarm_states(target)
     return Status(
-        s.target,
-        True,
-        model_stack,
-        service_stack,
-        version,
-        sha,
-        alarms,
-        note,
-        resources=resources,
+        target=s.target,
+        reachable=True,
+        model_stack=model_stack,
+        service_stack=service_stack,
+        model_version=serves.version,
+        model_sha256=serves.sha256,
+        alarms=alarms,
+        note=serves.note,
+        resources=serves.resources,
         endpoint=endpoint,
-        links=links,
-        serving=serving,
+        links=tuple(target.places(serves.resources).values()),
+        serving=serves.split,
+    )
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """Which model serves, on which split, or why that could not be read."""
+
+    version: str | None = None
+    sha256: str | None = None
+    resources: StackOutputs | None = None
+    split: tuple[live_model.Share, ...] = ()
+    note: str = ""
+
+
+def _serving(target: Target) -> _Serving:
+    """Read the stacks afresh and ask the function (during a rollout the answer may come from
+    either version: the primary's is reported); what was read before a failure is kept."""
+    resources: StackOutputs | None = None
+    split: tuple[live_model.Share, ...] = ()
+    try:
+        target.forget_outputs()
+        resources = target.outputs
+        split = live_model.shares(target)
+        served = describe_model(target).model
+    except OpsError as err:
+        return _Serving(resources=resources, split=split, note=str(err))
+    if split:
+        return _Serving(split[0].model_version, split[0].model_sha256, resources, split)
+    return _Serving(served.version_id, served.sha256, resources, split)
+
+
+def _alarm_states(target: Target) -> tuple[tuple[str, str], ...]:
+    """Each alarm of the service stack (its name without the stack's) and its state."""
+    prefix = target.settings.service_stack_name
+    found = target.client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)
+    return tuple(
+        sorted(
+            (a["AlarmName"].removeprefix(prefix + "-"), a["StateValue"])
+            for a in found["MetricAlarms"]
+        )
     )

@@ -195,69 +195,98 @@ def teardown(
         return Plan("teardown", s.target, tuple(listing))
     models_confirmed = confirm_model_store == s.model_stack_name
     if confirm != s.service_stack_name or (delete_model_bucket and not models_confirmed):
-        more = (
-            f" and confirm_model_store={s.model_stack_name!r}"
-            if delete_model_bucket
-            else " (and delete_model_bucket=True with confirm_model_store="
-            f"{s.model_stack_name!r} to delete the models)"
-        )
-        would = "teardown refused, nothing was deleted. It would:\n  " + "\n  ".join(listing)
-        flags = f"--confirm {s.service_stack_name}" + (
-            f" --delete-model-bucket --confirm-model-store {s.model_stack_name}"
-            if delete_model_bucket
-            else ""
-        )
-        more_flags = (
-            ""
-            if delete_model_bucket
-            else f" (and --delete-model-bucket --confirm-model-store {s.model_stack_name} "
-            "to delete the models)"
-        )
-        return TeardownResult(
-            refused=True,
-            kept=tuple(kept),
-            message=f"{would}\nTo proceed pass confirm={s.service_stack_name!r}{more}",
-            cli_message=f"{would}\nTo proceed add {flags}{more_flags}",
-        )
-    cf, s3 = target.client("cloudformation"), target.client("s3")
-    deleted, emptied, buckets = [], [], []
-    stopped: list[str] = []
-    service = cloudformation.describe(cf, s.service_stack_name)
-    if service is not None:
-        service_outputs = cloudformation.outputs(cf, s.service_stack_name)
-        batch_bucket = service_outputs.get(OUTPUT_KEYS["batch_bucket"])
-        machine = service_outputs.get(OUTPUT_KEYS["state_machine_arn"])
-        if machine:  # a running batch would write into the bucket after it is emptied
-            stopped = _stop_running(target.client("stepfunctions"), machine)
-        if batch_bucket:
-            _empty(s3, batch_bucket)
-            emptied.append(batch_bucket)
-        cloudformation.delete(cf, s.service_stack_name)
-        deleted.append(s.service_stack_name)
-    if delete_model_bucket and cloudformation.describe(cf, s.model_stack_name) is not None:
-        model_outputs = cloudformation.outputs(cf, s.model_stack_name)
-        model_bucket = model_outputs.get(OUTPUT_KEYS["model_bucket"])
-        signing_key = model_outputs.get(OUTPUT_KEYS["signing_key"])
-        cloudformation.delete(cf, s.model_stack_name)
-        if signing_key:  # retained by the stack; with the models gone, nothing needs it
-            key_id = signing_key.rsplit("/", 1)[-1]  # an id: moto accepts no ARN here
-            target.client("kms").schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
-        deleted.append(s.model_stack_name)
-        if model_bucket:
-            _empty(s3, model_bucket)
-            emptied.append(model_bucket)
-            try:
-                s3.delete_bucket(Bucket=model_bucket)
-                buckets.append(model_bucket)
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "NoSuchBucket":
-                    raise
+        return _refusal(s, listing, kept, delete_model_bucket)
+    deleted: list[str] = []
+    emptied: list[str] = []
+    stopped = _delete_service(target, deleted, emptied)
+    buckets = _delete_model_store(target, deleted, emptied) if delete_model_bucket else []
     target.forget_outputs()
     return TeardownResult(
-        False,
-        tuple(deleted),
-        tuple(emptied),
-        tuple(buckets),
-        tuple(kept),
+        refused=False,
+        deleted_stacks=tuple(deleted),
+        emptied_buckets=tuple(emptied),
+        deleted_buckets=tuple(buckets),
+        kept=tuple(kept),
         stopped_executions=tuple(stopped),
     )
+
+
+def _refusal(
+    s: Settings, listing: list[str], kept: list[str], delete_model_bucket: bool
+) -> TeardownResult:
+    """Nothing deleted: what it would delete, and the confirmation it needs (Python and CLI)."""
+    more = (
+        f" and confirm_model_store={s.model_stack_name!r}"
+        if delete_model_bucket
+        else " (and delete_model_bucket=True with confirm_model_store="
+        f"{s.model_stack_name!r} to delete the models)"
+    )
+    would = "teardown refused, nothing was deleted. It would:\n  " + "\n  ".join(listing)
+    flags = f"--confirm {s.service_stack_name}" + (
+        f" --delete-model-bucket --confirm-model-store {s.model_stack_name}"
+        if delete_model_bucket
+        else ""
+    )
+    more_flags = (
+        ""
+        if delete_model_bucket
+        else f" (and --delete-model-bucket --confirm-model-store {s.model_stack_name} "
+        "to delete the models)"
+    )
+    return TeardownResult(
+        refused=True,
+        kept=tuple(kept),
+        message=f"{would}\nTo proceed pass confirm={s.service_stack_name!r}{more}",
+        cli_message=f"{would}\nTo proceed add {flags}{more_flags}",
+    )
+
+
+def _delete_service(target: Target, deleted: list[str], emptied: list[str]) -> list[str]:
+    """Stop running batches, empty the batch bucket, delete the service stack; the stopped
+    executions."""
+    cf, name = target.client("cloudformation"), target.settings.service_stack_name
+    if cloudformation.describe(cf, name) is None:
+        return []
+    service_outputs = cloudformation.outputs(cf, name)
+    batch_bucket = service_outputs.get(OUTPUT_KEYS["batch_bucket"])
+    machine = service_outputs.get(OUTPUT_KEYS["state_machine_arn"])
+    stopped: list[str] = []
+    if machine:  # a running batch would write into the bucket after it is emptied
+        stopped = _stop_running(target.client("stepfunctions"), machine)
+    if batch_bucket:
+        _empty(target.client("s3"), batch_bucket)
+        emptied.append(batch_bucket)
+    cloudformation.delete(cf, name)
+    deleted.append(name)
+    return stopped
+
+
+def _delete_model_store(target: Target, deleted: list[str], emptied: list[str]) -> list[str]:
+    """Delete the model stack, schedule its retained signing key's deletion, empty and delete
+    the retained model bucket; the buckets deleted."""
+    cf, s3, name = (
+        target.client("cloudformation"),
+        target.client("s3"),
+        target.settings.model_stack_name,
+    )
+    if cloudformation.describe(cf, name) is None:
+        return []
+    model_outputs = cloudformation.outputs(cf, name)
+    model_bucket = model_outputs.get(OUTPUT_KEYS["model_bucket"])
+    signing_key = model_outputs.get(OUTPUT_KEYS["signing_key"])
+    cloudformation.delete(cf, name)
+    if signing_key:  # retained by the stack; with the models gone, nothing needs it
+        key_id = signing_key.rsplit("/", 1)[-1]  # an id: moto accepts no ARN here
+        target.client("kms").schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    deleted.append(name)
+    if not model_bucket:
+        return []
+    _empty(s3, model_bucket)
+    emptied.append(model_bucket)
+    try:
+        s3.delete_bucket(Bucket=model_bucket)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "NoSuchBucket":
+            raise
+        return []
+    return [model_bucket]

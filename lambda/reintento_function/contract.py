@@ -1,12 +1,14 @@
 """What the function, ``ops`` and the stacks must agree on, with no dependency at all.
 
-The image copies this file; ``ops`` loads the same file (``ops/contract.py``), so a rename here
-changes both sides at once. Keep it free of imports beyond the standard library.
+The image copies the function's package; ``ops`` and ``infra`` import this module from it, so a
+rename here changes every side at once. Keep it free of imports beyond the standard library.
 """
 
 from __future__ import annotations
 
 import re
+import time
+import uuid
 
 # Event kinds the function answers (the top-level key of the event)
 EVENT_REALTIME = "instances"
@@ -103,6 +105,11 @@ RESULT_ROWS_METADATA = "rows"
 RESULT_FAILED_METADATA = "failed"
 MANIFEST_NAME = "manifest.json"
 RESULT_MODEL_METADATA = "model-version"  # S3 metadata of an output slice: its model version
+# The batch execution's input (ops -> state machine): the manifest to read, the run, and the
+# one function version every slice invokes (one model for the whole batch)
+EXECUTION_MANIFEST_KEY = "manifest_key"
+EXECUTION_RUN_ID = "run_id"
+EXECUTION_FUNCTION_VERSION = "function_version"
 
 
 def stack_names(prefix: str, stage: str) -> tuple[str, str]:
@@ -127,7 +134,7 @@ def batch_key(run_id: str, kind: str, index: int, slice_format: str = "parquet")
     """The S3 key of slice ``index`` of a run, ``kind`` being input or output."""
     if slice_format not in SLICE_FORMATS:
         raise ValueError(f"slice format {slice_format!r} is not one of {SLICE_FORMATS}")
-    return f"batch/{run_id}/{kind}/part-{index:09d}.{slice_format}"
+    return f"{batch_prefix(run_id, kind)}part-{index:09d}.{slice_format}"
 
 
 def batch_pattern(kind: str) -> str:
@@ -137,6 +144,17 @@ def batch_pattern(kind: str) -> str:
     return f"batch/{'?' * RUN_ID_LENGTH}/{kind}/*"
 
 
+def new_run_id(now: float | None = None) -> str:
+    """A fresh run id (``RUN_ID``: the time to the second, then 8 random hex digits)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def batch_prefix(run_id: str, kind: str) -> str:
+    """The S3 prefix of one kind (input, output, failed) of a run's objects."""
+    return f"batch/{run_id}/{kind}/"
+
+
 def manifest_key(run_id: str) -> str:
     """The S3 key of a run's slice list (a JSON array, read by the Distributed Map)."""
     return f"batch/{run_id}/{MANIFEST_NAME}"
@@ -144,7 +162,7 @@ def manifest_key(run_id: str) -> str:
 
 def failure_key(run_id: str, index: int) -> str:
     """The S3 key where the state machine records slice ``index``'s caught error."""
-    return f"batch/{run_id}/failed/part-{index:09d}.json"
+    return f"{batch_prefix(run_id, 'failed')}part-{index:09d}.json"
 
 
 def parse_batch_key(key: str) -> tuple[str, str] | None:

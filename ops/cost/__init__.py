@@ -114,58 +114,128 @@ def estimate_cost(
     Durations are billed milliseconds per invocation (use ``metrics().mean_billed_ms``).
     No free tier is applied. Dashboards beyond the free three are charged.
     """
-    for name, value in (("invocations", invocations), ("batch_rows", batch_rows)):
-        validate.integer(name, value, low=0, high=10**12)
-    validate.integer("memory_mb", memory_mb, low=128, high=10240)
-    validate.integer("slice_rows", slice_rows, low=1, high=10**9)
-    for name, amount in (
-        ("duration_ms", duration_ms),
-        ("slice_duration_ms", slice_duration_ms),
-        ("model_storage_gb", model_storage_gb),
-        ("batch_storage_gb", batch_storage_gb),
-        ("log_ingest_gb", log_ingest_gb),
-    ):
-        validate.number(name, amount, low=0, high=1e12)
-    if architecture not in ("x86_64", "arm64"):
-        raise ConfigurationError(f"architecture={architecture!r} must be x86_64 or arm64")
-    slices = math.ceil(batch_rows / slice_rows) if batch_rows else 0
-    requests = invocations + slices
-    gb_seconds = memory_mb / 1024 * (invocations * duration_ms + slices * slice_duration_ms) / 1000
-    gb_second_price = (
-        prices.LAMBDA_GB_SECOND_ARM if architecture == "arm64" else prices.LAMBDA_GB_SECOND_X86
+    usage = Usage(
+        invocations=invocations,
+        memory_mb=memory_mb,
+        duration_ms=duration_ms,
+        architecture=architecture,
+        batch_rows=batch_rows,
+        slice_rows=slice_rows,
+        slice_duration_ms=slice_duration_ms,
+        state_transitions=state_transitions,
+        model_storage_gb=model_storage_gb,
+        batch_storage_gb=batch_storage_gb,
+        log_ingest_gb=log_ingest_gb,
+        alarms=alarms,
+        dashboards=dashboards,
     )
-    # a batch: one Standard execution (its Distributed Map: a few transitions) and one Express
-    # child per slice (a request, and its duration at the smallest memory step, billed per
-    # 100 ms); S3: slices in and out, the manifest, the map run's own files
-    transitions = state_transitions + (3 if slices else 0)
-    express_gb_seconds = (
-        slices * math.ceil(slice_duration_ms / 100) / 10 * prices.SFN_EXPRESS_MEMORY_GB
-    )
-    storage = model_storage_gb + batch_storage_gb
+    usage.check()
     lines = [
+        line
+        for lines_of in (_s3_lines, _lambda_lines, _step_functions_lines, _cloudwatch_lines)
+        for line in lines_of(usage)
+        if line.quantity
+    ]
+    return CostEstimate(
+        round(sum(line.usd for line in lines), 4), tuple(lines), counts=usage.in_words()
+    )
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A month's usage, as ``estimate_cost`` takes it."""
+
+    invocations: int
+    memory_mb: int
+    duration_ms: float
+    architecture: str
+    batch_rows: int
+    slice_rows: int
+    slice_duration_ms: float
+    state_transitions: int
+    model_storage_gb: float
+    batch_storage_gb: float
+    log_ingest_gb: float
+    alarms: int
+    dashboards: int
+
+    def check(self) -> None:
+        """A ``ConfigurationError`` naming the first value out of range."""
+        for name in ("invocations", "batch_rows"):
+            validate.integer(name, getattr(self, name), low=0, high=10**12)
+        validate.integer("memory_mb", self.memory_mb, low=128, high=10240)
+        validate.integer("slice_rows", self.slice_rows, low=1, high=10**9)
+        for name in (
+            "duration_ms",
+            "slice_duration_ms",
+            "model_storage_gb",
+            "batch_storage_gb",
+            "log_ingest_gb",
+        ):
+            validate.number(name, getattr(self, name), low=0, high=1e12)
+        if self.architecture not in ("x86_64", "arm64"):
+            raise ConfigurationError(f"architecture={self.architecture!r} must be x86_64 or arm64")
+
+    @property
+    def slices(self) -> int:
+        return math.ceil(self.batch_rows / self.slice_rows) if self.batch_rows else 0
+
+    def in_words(self) -> str:
+        counted = [
+            f"{self.invocations:,} realtime calls of {self.duration_ms:,.4g} ms "
+            f"at {self.memory_mb:,} MB"
+        ]
+        counted += [f"{self.batch_rows:,} batch rows"] * bool(self.batch_rows)
+        counted += [f"{self.log_ingest_gb:g} GB of logs"] * bool(self.log_ingest_gb)
+        counted += [f"{self.alarms} alarm(s)"] * bool(self.alarms)
+        counted += [f"{self.dashboards} dashboard(s)"] * bool(self.dashboards)
+        return ", ".join(counted)
+
+
+def _s3_lines(usage: Usage) -> list[CostLine]:
+    """Storage; a batch's slices in and out, its manifest and the map run's own files."""
+    slices = usage.slices
+    storage = usage.model_storage_gb + usage.batch_storage_gb
+    puts, gets = 2 * slices + 3 * bool(slices), 2 * slices + bool(slices)
+    return [
         CostLine("S3", "storage", storage, "GB-month", storage * prices.S3_STANDARD_GB_MONTH),
-        CostLine(
-            "S3",
-            "PUT requests",
-            2 * slices + 3 * bool(slices),
-            "requests",
-            (2 * slices + 3 * bool(slices)) * prices.S3_PUT_REQUEST,
-        ),
-        CostLine(
-            "S3",
-            "GET requests",
-            2 * slices + bool(slices),
-            "requests",
-            (2 * slices + bool(slices)) * prices.S3_GET_REQUEST,
-        ),
+        CostLine("S3", "PUT requests", puts, "requests", puts * prices.S3_PUT_REQUEST),
+        CostLine("S3", "GET requests", gets, "requests", gets * prices.S3_GET_REQUEST),
+    ]
+
+
+def _lambda_lines(usage: Usage) -> list[CostLine]:
+    """Requests (realtime calls and batch slices) and their billed compute."""
+    requests = usage.invocations + usage.slices
+    billed_ms = usage.invocations * usage.duration_ms + usage.slices * usage.slice_duration_ms
+    gb_seconds = usage.memory_mb / 1024 * billed_ms / 1000
+    gb_second_price = (
+        prices.LAMBDA_GB_SECOND_ARM
+        if usage.architecture == "arm64"
+        else prices.LAMBDA_GB_SECOND_X86
+    )
+    return [
         CostLine("Lambda", "requests", requests, "requests", requests * prices.LAMBDA_REQUEST),
         CostLine(
             "Lambda",
-            f"compute ({architecture})",
+            f"compute ({usage.architecture})",
             gb_seconds,
             "GB-seconds",
             gb_seconds * gb_second_price,
         ),
+    ]
+
+
+def _step_functions_lines(usage: Usage) -> list[CostLine]:
+    """A batch: one Standard execution (its Distributed Map: a few transitions) and one
+    Express child per slice (a request, and its duration at the smallest memory step, billed
+    per 100 ms)."""
+    slices = usage.slices
+    transitions = usage.state_transitions + (3 if slices else 0)
+    express_gb_seconds = (
+        slices * math.ceil(usage.slice_duration_ms / 100) / 10 * prices.SFN_EXPRESS_MEMORY_GB
+    )
+    return [
         CostLine(
             "Step Functions",
             "state transitions",
@@ -187,30 +257,34 @@ def estimate_cost(
             "GB-seconds",
             express_gb_seconds * prices.SFN_EXPRESS_GB_SECOND,
         ),
+    ]
+
+
+def _cloudwatch_lines(usage: Usage) -> list[CostLine]:
+    """Log ingestion, alarms, and dashboards beyond the free three."""
+    return [
         CostLine(
             "CloudWatch",
             "log ingestion",
-            log_ingest_gb,
+            usage.log_ingest_gb,
             "GB",
-            log_ingest_gb * prices.CW_LOGS_INGEST_GB,
+            usage.log_ingest_gb * prices.CW_LOGS_INGEST_GB,
         ),
-        CostLine("CloudWatch", "alarms", alarms, "alarm-months", alarms * prices.CW_ALARM_STANDARD),
+        CostLine(
+            "CloudWatch",
+            "alarms",
+            usage.alarms,
+            "alarm-months",
+            usage.alarms * prices.CW_ALARM_STANDARD,
+        ),
         CostLine(
             "CloudWatch",
             "dashboards",
-            dashboards,
+            usage.dashboards,
             "dashboard-months",
-            max(0, dashboards - 3) * prices.CW_DASHBOARD,
+            max(0, usage.dashboards - 3) * prices.CW_DASHBOARD,
         ),
     ]
-    lines = [line for line in lines if line.quantity]
-    counted = [f"{invocations:,} realtime calls of {duration_ms:,.4g} ms at {memory_mb:,} MB"]
-    counted += [f"{batch_rows:,} batch rows"] * bool(batch_rows)
-    counted += [f"{log_ingest_gb:g} GB of logs"] * bool(log_ingest_gb)
-    counted += [f"{alarms} alarm(s)"] * bool(alarms)
-    counted += [f"{dashboards} dashboard(s)"] * bool(dashboards)
-    counts = ", ".join(counted)
-    return CostEstimate(round(sum(line.usd for line in lines), 4), tuple(lines), counts=counts)
 
 
 def seed_estimate() -> CostEstimate:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -92,80 +93,23 @@ def run_notebooks(
     private_local: bool = False,
 ) -> RunSummary:
     """Execute 01..04 in order; ``confirm_teardown`` (default: True locally) lets 04 delete."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
-    from ops.settings import Settings
-    from ops.targets import target_class
-    from ops.targets.local import stop_local
-
-    params: dict[str, Any] = {"TARGET": target, **(parameters or {})}
-    fresh_env: dict[str, str] = {}
-    if in_place:  # default parameters (no injected cell)
-        params = {}
-    elif (
-        confirm_teardown
-        if confirm_teardown is not None
-        else target_class(target).teardown_in_notebooks
-    ):
-        stage = str(params.get("STAGE", Settings().stage))
-        params.setdefault("CONFIRM", Settings(stage=stage).service_stack_name)
+    params = _parameters(parameters, target, confirm_teardown, in_place)
+    declared = _declared_parameters()
+    _refuse_unknown(params, declared)
+    destination = (
+        NOTEBOOKS_DIR if in_place else (out_dir or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S"))
+    )
+    destination.mkdir(parents=True, exist_ok=True)
+    # a run's record holds no progress bars (they are for a terminal; JupyterLab keeps its own)
+    fresh_env = {"TQDM_DISABLE": "1"}
     if in_place or private_local:  # a private local target, stopped at the end
         fresh_env |= {
             "REINTENTO_LOCAL_PORT": str(free_port()),
             "REINTENTO_STATE_DIR": tempfile.mkdtemp(prefix="reintento-notebooks-"),
         }
-    destination = (
-        NOTEBOOKS_DIR if in_place else (out_dir or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S"))
-    )
-    destination.mkdir(parents=True, exist_ok=True)
-    declared = {
-        name: set(pm.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb")).keys())
-        for name in NOTEBOOKS
-    }
-    unknown = set(params) - set().union(*declared.values())
-    if unknown:
-        known = ", ".join(sorted(set().union(*declared.values())))
-        raise ConfigurationError(
-            f"unknown notebook parameter(s) {sorted(unknown)}; the notebooks take: {known}"
-        )
-    # a run's record holds no progress bars (they are for a terminal; JupyterLab keeps its own)
-    fresh_env["TQDM_DISABLE"] = "1"
-    saved = {k: os.environ.get(k) for k in fresh_env}
-    os.environ.update(fresh_env)
-    runs: list[NotebookRun] = []
-    try:
-        for name in NOTEBOOKS:
-            source = NOTEBOOKS_DIR / f"{name}.ipynb"
-            target_path = destination / f"{name}.ipynb"
-            started = time.monotonic()
-            try:
-                pm.execute_notebook(
-                    str(source),
-                    str(target_path),
-                    parameters={k: v for k, v in params.items() if k in declared[name]},
-                    kernel_name=KERNEL,
-                    kernel_manager_class=KERNEL_MANAGER,
-                    cwd=str(NOTEBOOKS_DIR),
-                    execution_timeout=CELL_TIMEOUT_SECONDS,
-                    start_timeout=120,
-                    progress_bar=False,
-                    report_mode=False,
-                )
-                runs.append(NotebookRun(name, True, time.monotonic() - started))
-            except PapermillExecutionError as err:
-                where = f"cell {err.exec_count}: {err.ename}: {str(err.evalue)[:300]}"
-                runs.append(NotebookRun(name, False, time.monotonic() - started, where))
-                break
-    finally:
-        if "REINTENTO_STATE_DIR" in fresh_env:
-            stop_local(settings=Settings.resolve())
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    summary = RunSummary(destination, tuple(runs))
+    with _environment(fresh_env, private="REINTENTO_STATE_DIR" in fresh_env):
+        runs = _execute_in_order(params, declared, destination)
+    summary = RunSummary(destination, runs)
     if in_place:
         for run in runs:
             _strip_run_metadata(destination / f"{run.name}.ipynb")
@@ -173,6 +117,100 @@ def run_notebooks(
     (destination / "summary.txt").write_text(str(summary) + "\n")
     report = write_report(destination, tuple(r.name for r in runs), str(summary))
     return replace(summary, report=report)
+
+
+def _parameters(
+    parameters: Mapping[str, Any] | None,
+    target: str,
+    confirm_teardown: bool | None,
+    in_place: bool,
+) -> dict[str, Any]:
+    """The parameters injected into the notebooks (none in place: their defaults)."""
+    from ops.settings import Settings
+    from ops.targets import target_class
+
+    if in_place:
+        return {}
+    params: dict[str, Any] = {"TARGET": target, **(parameters or {})}
+    if (
+        confirm_teardown
+        if confirm_teardown is not None
+        else target_class(target).teardown_in_notebooks
+    ):
+        stage = str(params.get("STAGE", Settings().stage))
+        params.setdefault("CONFIRM", Settings(stage=stage).service_stack_name)
+    return params
+
+
+def _declared_parameters() -> dict[str, set[str]]:
+    """Each notebook's parameters (its `parameters` cell), by name."""
+    import papermill as pm
+
+    return {
+        name: set(pm.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb")).keys())
+        for name in NOTEBOOKS
+    }
+
+
+def _refuse_unknown(params: Mapping[str, Any], declared: Mapping[str, set[str]]) -> None:
+    known = set().union(*declared.values())
+    unknown = set(params) - known
+    if unknown:
+        raise ConfigurationError(
+            f"unknown notebook parameter(s) {sorted(unknown)}; the notebooks take: "
+            + ", ".join(sorted(known))
+        )
+
+
+@contextmanager
+def _environment(fresh_env: Mapping[str, str], *, private: bool) -> Iterator[None]:
+    """``fresh_env`` set for the run, then restored; a private local target stopped."""
+    from ops.settings import Settings
+    from ops.targets.local import stop_local
+
+    saved = {k: os.environ.get(k) for k in fresh_env}
+    os.environ.update(fresh_env)
+    try:
+        yield
+    finally:
+        if private:
+            stop_local(settings=Settings.resolve())
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _execute_in_order(
+    params: Mapping[str, Any], declared: Mapping[str, set[str]], destination: Path
+) -> tuple[NotebookRun, ...]:
+    """Each notebook in turn with its own parameters, up to and including the first failure."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    runs: list[NotebookRun] = []
+    for name in NOTEBOOKS:
+        started = time.monotonic()
+        try:
+            pm.execute_notebook(
+                str(NOTEBOOKS_DIR / f"{name}.ipynb"),
+                str(destination / f"{name}.ipynb"),
+                parameters={k: v for k, v in params.items() if k in declared[name]},
+                kernel_name=KERNEL,
+                kernel_manager_class=KERNEL_MANAGER,
+                cwd=str(NOTEBOOKS_DIR),
+                execution_timeout=CELL_TIMEOUT_SECONDS,
+                start_timeout=120,
+                progress_bar=False,
+                report_mode=False,
+            )
+            runs.append(NotebookRun(name, True, time.monotonic() - started))
+        except PapermillExecutionError as err:
+            where = f"cell {err.exec_count}: {err.ename}: {str(err.evalue)[:300]}"
+            runs.append(NotebookRun(name, False, time.monotonic() - started, where))
+            break
+    return tuple(runs)
 
 
 def _strip_run_metadata(path: Path) -> None:

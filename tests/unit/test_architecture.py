@@ -4,6 +4,7 @@ pyproject.toml, run by ``make lint``), and ops's top level stays small."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -124,3 +125,27 @@ def test_each_cli_verb_is_defined_once() -> None:
     for name, verb in VERBS.items():
         flags = {o for a in sub.choices[name]._actions for o in a.option_strings}
         assert ("--dry-run" in flags) is verb.dry_run, name
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def _function_lengths(*roots: Path) -> list[tuple[int, str]]:
+    """Every function's length in lines (signature, docstring and body), longest first."""
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    assert node.end_lineno is not None
+                    where = f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} {node.name}"
+                    found.append((node.end_lineno - node.lineno + 1, where))
+    return sorted(found, reverse=True)
+
+
+def test_the_longest_functions_of_ops_and_the_function_are_at_most_60_lines() -> None:
+    lengths = _function_lengths(PROJECT_ROOT / "ops", PROJECT_ROOT / "lambda/reintento_function")
+    assert len(lengths) > 100  # the scan sees the code
+    too_long = [f"{where} ({n} lines)" for n, where in lengths[:10] if n > MAX_FUNCTION_LINES]
+    assert not too_long, "split these into named steps: " + ", ".join(too_long)
