@@ -15,7 +15,7 @@ STAMP := $(VENV)/.setup-done-py3.12
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run notebooks bench test lint typecheck pytest synth lock clean
+.PHONY: setup run notebooks bench test lint typecheck pytest synth docs lock clean
 
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
@@ -67,6 +67,10 @@ pytest: setup
 ## bench: every benchmark, ratios against baselines measured in the same run (benchmarks/results/)
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+## docs: the reference site (MkDocs, Material theme, API pages from docstrings) into site/, offline
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## synth: `cdk synth` of infra/ with the pinned CDK CLI (no Docker, no AWS account needed)
 synth: setup

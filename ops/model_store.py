@@ -124,6 +124,9 @@ class UploadResult(Shown):
 
 @dataclass(frozen=True)
 class ModelVersion:
+    """One uploaded version of the model object: its S3 version, size, sha256, when it was
+    uploaded and went live, and the share of calls it serves now."""
+
     version_id: str
     is_latest: bool  # the newest upload (S3's IsLatest), not necessarily the one live
     size_bytes: int

@@ -64,6 +64,8 @@ _FILTER_PACE = _Pace(FILTER_REQUESTS_PER_SECOND)
 
 @dataclass(frozen=True)
 class LogEvent:
+    """One line the function logged: when (milliseconds since the epoch), in which stream."""
+
     timestamp_ms: int
     stream: str
     message: str

@@ -114,6 +114,7 @@ def stop_local(*, settings: Settings | None = None) -> LocalTargetStatus:
 
 @user_facing
 def local_status(*, settings: Settings | None = None) -> LocalTargetStatus:
+    """Whether the local target runs, its endpoint, pid and log (never starts it)."""
     s = settings or Settings.resolve()
     return reintento_local.status(s.local_port, s.state_dir)
 
