@@ -157,6 +157,20 @@ class InferenceFunction(Construct):
                 "counts); Lambda encrypts it at rest with an AWS managed key.",
             ),
         )
+        if settings.reserved_concurrency is None:
+            # Lambda lets an account reserve at most its unreserved concurrency minus 100
+            # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html):
+            # on a new account whose quota is 10, any reservation makes the deploy fail
+            checkov_skip(
+                self.function,
+                (
+                    "CKV_AWS_115",
+                    "No reservation by default: Lambda keeps 100 of the account's concurrency "
+                    "unreserved, so on a new account (quota 10) a reservation fails the deploy; "
+                    "the batch's max_concurrency bounds batch scale, and the reserved_concurrency "
+                    "context sets a limit where the account allows one.",
+                ),
+            )
         checkov_skip(
             self.log_group,
             (

@@ -32,6 +32,9 @@ def checkov_skip(construct: IConstruct, *skips: tuple[str, str]) -> None:
     each with the reason it is acceptable; checkov reports them as skipped, not passed."""
     resource = construct if isinstance(construct, cdk.CfnResource) else construct.node.default_child
     assert isinstance(resource, cdk.CfnResource), f"{construct.node.path} has no CFN resource"
+    # a second call on the same resource adds to its skips (metadata keys are replaced)
+    earlier = (resource.get_metadata("checkov") or {}).get("skip", [])
     resource.add_metadata(
-        "checkov", {"skip": [{"id": rule, "comment": reason} for rule, reason in skips]}
+        "checkov",
+        {"skip": [*earlier, *({"id": rule, "comment": reason} for rule, reason in skips)]},
     )
