@@ -751,6 +751,8 @@ def _status(result: Any) -> int:
         return 1  # the guardrails rolled the new model back (the card says why)
     if isinstance(result, ops.ModelCheck) and not result.ok:
         return 2  # the function would refuse the model or rows (the card says why)
+    if isinstance(result, ops.Plan) and not result.ok:
+        return 2  # a dry run whose checks failed: the verb would be refused (it says why)
     if isinstance(result, ops.Status) and not result.ok:
         return 1  # nothing deployed, a stack not complete, or an alarm firing
     if isinstance(result, ops.BatchResult) and result.failed_slices:

@@ -25,6 +25,7 @@ from ops.modelfiles.versions import PROJECT_ROOT
 from ops.rollout import restore_live
 from ops.settings import Settings
 from ops.targets import Target, target_for
+from ops.targets.base import DeployShape
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ class DeployResult(Shown):
         }
 
 
-def _plan(target: Target, context: Mapping[str, str]) -> Plan:
+def _plan(target: Target, context: Mapping[str, str], stacks: DeployShape) -> Plan:
+    """What deploy would do, and the outcome of each read-only check it runs first."""
     settings = target.settings
     steps = (
         f"synthesize infra/ with context {dict(sorted(context.items()))}",
@@ -78,12 +80,13 @@ def _plan(target: Target, context: Mapping[str, str]) -> Plan:
         f"in {settings.region} with {target.deploy_method}",
         "wait for both stacks and read their outputs",
     )
-    return Plan("deploy", settings.target, steps)
+    return Plan("deploy", settings.target, steps, checks=target.prechecks(stacks))
 
 
-def check_context(context: Mapping[str, str]) -> None:
+def check_context(context: Mapping[str, str]) -> DeployShape:
     """Refuse unknown or unusable CDK context before synth (whose errors come from deep in jsii),
-    with the stacks' own settings parser (``infra/settings.py``, pure Python)."""
+    with the stacks' own settings parser (``infra/settings.py``, pure Python); what the
+    prechecks need of it."""
     if str(PROJECT_ROOT) not in sys.path:  # infra/ is a folder of the project, not a package
         sys.path.append(str(PROJECT_ROOT))
     from infra.settings import StackSettings, settings_from_context
@@ -102,6 +105,12 @@ def check_context(context: Mapping[str, str]) -> None:
                 f"context {key}={value!r} is not usable ({err}); see the README's list of "
                 "context values and their ranges"
             ) from err
+    stacks = settings_from_context(context)
+    return DeployShape(
+        architecture=stacks.architecture,
+        reserved_concurrency=stacks.reserved_concurrency,
+        max_concurrency=stacks.max_concurrency,
+    )
 
 
 def review_security(target: Target, cloud: CloudAssembly) -> tuple[SecurityChange, ...]:
@@ -153,10 +162,11 @@ def deploy(
     target = target_for(settings)
     resolved = target.settings
     full_context = {**resolved.cdk_context, **{k: str(v) for k, v in (context or {}).items()}}
-    check_context(full_context)
+    stacks = check_context(full_context)
     names = (resolved.model_stack_name, resolved.service_stack_name)
     if dry_run:
-        return _plan(target, full_context)
+        return _plan(target, full_context, stacks)
+    target.check_account(stacks)
     cloud = target.synth(full_context)
     changes = review_security(target, cloud)
     if changes and not approve_security_changes:

@@ -193,6 +193,14 @@ class Plan(Shown):
     verb: str
     target: str
     steps: tuple[str, ...]
+    # the read-only checks the verb would run first, each (what, outcome); an outcome starting
+    # with "FAILED" means the verb would be refused
+    checks: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """No check failed: the verb would go ahead."""
+        return not any(outcome.startswith("FAILED") for _, outcome in self.checks)
 
     @property
     def where(self) -> str:
@@ -203,13 +211,26 @@ class Plan(Shown):
         return Card(
             f"Dry run of {self.verb}",
             f"{self.where.strip() or 'here'}; nothing was changed. It would:",
-            details=tuple((f"{i}.", step) for i, step in enumerate(self.steps, 1)),
+            details=tuple((f"{i}.", step) for i, step in enumerate(self.steps, 1))
+            + tuple((f"check: {what}", outcome) for what, outcome in self.checks),
+            ok=None if self.ok else False,
         )
 
     def record(self) -> dict[str, Any]:
-        return {"verb": self.verb, "target": self.target, "steps": len(self.steps)}
+        return {
+            "verb": self.verb,
+            "target": self.target,
+            "steps": len(self.steps),
+            "checks": dict(self.checks),
+            "ok": self.ok,
+        }
 
     def __str__(self) -> str:
         lines = [f"Dry run of {self.verb}{self.where}; it would:"]
         lines += [f"  {i}. {step}" for i, step in enumerate(self.steps, 1)]
+        if self.checks:
+            lines.append("Its checks, run now (read-only):")
+            lines += [f"  {what}: {outcome}" for what, outcome in self.checks]
+        if not self.ok:
+            lines.append("it would be refused: fix what FAILED above")
         return "\n".join(lines)

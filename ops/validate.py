@@ -53,8 +53,31 @@ def stack_name(argument: str, value: Any) -> str:
     )
 
 
+# Regions outside the commercial `aws` partition, by prefix: their ARNs (arn:aws-cn:...,
+# arn:aws-us-gov:...), endpoints and consoles differ
+# (https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html)
+_OTHER_PARTITIONS = (
+    ("cn-", "aws-cn"),
+    ("us-gov-", "aws-us-gov"),
+    ("us-iso-", "aws-iso"),
+    ("us-isob-", "aws-iso-b"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-isof-", "aws-iso-f"),
+)
+
+
 def region(argument: str, value: Any) -> str:
-    return _matching(argument, value, _REGION, "an AWS region name such as us-east-1 or eu-west-1")
+    """A region of the commercial partition (``aws``), the one the stacks, the console links
+    and the local target are built for."""
+    name = _matching(argument, value, _REGION, "an AWS region name such as us-east-1 or eu-west-1")
+    for prefix, partition in _OTHER_PARTITIONS:
+        if name.startswith(prefix):
+            raise ConfigurationError(
+                f"{argument}={name!r} is in the {partition} partition; this toolkit supports the "
+                "commercial `aws` partition only (its ARNs, endpoints and console links): use a "
+                "region such as us-east-1 or eu-west-1"
+            )
+    return name
 
 
 def model_key(argument: str, value: Any) -> str:

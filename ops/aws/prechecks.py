@@ -109,3 +109,36 @@ def _can_build_arm64(docker: str) -> bool:
 
 def host_is_arm() -> bool:
     return platform.machine().lower() in ("arm64", "aarch64")
+
+
+# "You can reserve up to the Unreserved account concurrency value that is shown, minus 100 for
+# functions that don't have reserved concurrency."
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); a deploy that
+# reserves more fails with InvalidParameterValueException
+MIN_UNRESERVED = 100
+QUOTA = "Lambda's 'Concurrent executions' quota (Service Quotas console, or `aws service-quotas`)"
+
+
+def check_concurrency(lam: Any, reserved: int | None, max_concurrency: int) -> str:
+    """What the account's Lambda concurrency allows: a reservation it cannot take is refused
+    (the deploy would fail); a batch wider than the account is said to be throttled (its
+    slices retry throttles, so it finishes, more slowly)."""
+    limits = lam.get_account_settings()["AccountLimit"]
+    total, unreserved = (
+        int(limits["ConcurrentExecutions"]),
+        int(limits["UnreservedConcurrentExecutions"]),
+    )
+    if reserved is not None and reserved > unreserved - MIN_UNRESERVED:
+        raise DeployError(
+            f"the account's Lambda concurrency is {total:,} ({unreserved:,} unreserved) and "
+            f"Lambda keeps {MIN_UNRESERVED} unreserved, so reserved_concurrency={reserved} "
+            f"would fail the deploy; request more of {QUOTA} (at least "
+            f"{reserved + MIN_UNRESERVED:,}), or deploy without the reserved_concurrency context"
+        )
+    said = f"the account runs {total:,} concurrent executions ({unreserved:,} unreserved)"
+    if max_concurrency + 1 > (reserved if reserved is not None else unreserved):
+        said += (
+            f"; a batch's {max_concurrency} slices at once plus realtime calls exceed it and are "
+            f"throttled (retried): request more of {QUOTA}, or lower max_concurrency"
+        )
+    return said

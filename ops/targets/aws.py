@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,13 @@ import boto3
 from ops.aws import assembly, clients, cloudformation, prechecks
 from ops.aws.assembly import CloudAssembly
 from ops.aws.console import console_links
+from ops.aws.faults import translate
 from ops.aws.outputs import StackOutputs
 from ops.display import Link
-from ops.errors import DeployError
+from ops.errors import DeployError, OpsError
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.settings import Settings
-from ops.targets.base import Target
+from ops.targets.base import DeployShape, Target
 
 
 class AwsTarget(Target):
@@ -49,6 +50,38 @@ class AwsTarget(Target):
         s = self.settings
         return console_links(s.region, (s.model_stack_name, s.service_stack_name), outputs)
 
+    def prechecks(self, stacks: DeployShape) -> tuple[tuple[str, str], ...]:
+        """Credentials, the CDK bootstrap, Docker and the account's Lambda concurrency, each
+        run read-only and reported (a dry run says all that a deploy would refuse on)."""
+        account = _outcome(lambda: f"ok: account {self.account()}")
+        needs = "not checked: needs working credentials"
+        working = account.startswith("ok")
+
+        def bootstrap() -> str:
+            ssm, region = self.client("ssm"), self.settings.region
+            return f"ok: version {prechecks.check_bootstrap(ssm, self.account(), region)}"
+
+        def docker() -> str:
+            prechecks.check_docker(stacks.architecture)
+            return f"ok: the daemon answers and builds {stacks.architecture}"
+
+        def concurrency() -> str:
+            lam = self.client("lambda")
+            reserved, width = stacks.reserved_concurrency, stacks.max_concurrency
+            return "ok: " + prechecks.check_concurrency(lam, reserved, width)
+
+        return (
+            ("credentials", account),
+            ("CDK bootstrap", _outcome(bootstrap) if working else needs),
+            ("Docker", _outcome(docker)),
+            ("account concurrency", _outcome(concurrency) if working else needs),
+        )
+
+    def check_account(self, stacks: DeployShape) -> None:
+        prechecks.check_concurrency(
+            self.client("lambda"), stacks.reserved_concurrency, stacks.max_concurrency
+        )
+
     def _check_bootstrap(self, account: str) -> None:
         prechecks.check_bootstrap(self.client("ssm"), account, self.settings.region)
 
@@ -75,6 +108,15 @@ class AwsTarget(Target):
             raise DeployError(f"cdk deploy failed (exit {returncode}):\n{tail[-3000:]}")
         after = {n: _last_change(cloudformation.describe(cf, n)) for n in names}
         return tuple(n for n in names if before[n] is None or before[n] != after[n])
+
+
+def _outcome(check: Callable[[], str]) -> str:
+    """A check's outcome as a line: its own, or "FAILED: " and the error that says what to do."""
+    try:
+        return check()
+    except Exception as err:  # every failure is reported: none escapes a dry run
+        known = err if isinstance(err, OpsError) else translate(err)
+        return f"FAILED: {known if known is not None else err}"
 
 
 def cdk_environment(settings: Settings) -> dict[str, str]:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import boto3
@@ -17,6 +18,15 @@ from ops.aws.outputs import OUTPUT_KEYS, StackOutputs, read_outputs
 from ops.display import Link
 from ops.errors import StackNotDeployedError
 from ops.settings import Settings
+
+
+@dataclass(frozen=True)
+class DeployShape:
+    """What the prechecks need of the stacks' context."""
+
+    architecture: str
+    reserved_concurrency: int | None
+    max_concurrency: int
 
 
 class Target:
@@ -48,6 +58,14 @@ class Target:
     def deploy_assembly(self, cloud: CloudAssembly) -> tuple[str, ...]:
         """Deploy every stack of ``cloud``; return the names of those that changed."""
         raise NotImplementedError
+
+    def prechecks(self, stacks: DeployShape) -> tuple[tuple[str, str], ...]:
+        """The read-only checks a deploy runs before changing anything, each (what, outcome:
+        "ok: ...", "FAILED: ...", or "not checked: ..."), for a dry run to report."""
+        return ()
+
+    def check_account(self, stacks: DeployShape) -> None:
+        """Refuse a deploy the account cannot take (on AWS: its Lambda concurrency)."""
 
     def places(self, outputs: StackOutputs | None) -> dict[str, Link]:
         """Where a person sees what the stacks created (console pages, or CLI commands), by

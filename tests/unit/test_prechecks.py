@@ -70,3 +70,68 @@ def test_docker_daemon_and_emulation(tmp_path: Path, monkeypatch: pytest.MonkeyP
         _fake_docker(tmp_path, 0, "linux/amd64, linux/arm64")
         prechecks.check_docker("arm64")
     assert os.environ["PATH"] == str(tmp_path)
+
+
+class _Lambda:
+    """Answers GetAccountSettings as Lambda does for an account with ``limit`` concurrency."""
+
+    def __init__(self, limit: int, unreserved: int | None = None) -> None:
+        self.limit, self.unreserved = limit, limit if unreserved is None else unreserved
+
+    def get_account_settings(self) -> dict[str, Any]:
+        return {
+            "AccountLimit": {
+                "ConcurrentExecutions": self.limit,
+                "UnreservedConcurrentExecutions": self.unreserved,
+            }
+        }
+
+
+def test_account_concurrency_against_what_the_stacks_reserve_and_the_batch_runs() -> None:
+    # GIVEN a new account (quota 10)  THEN a reservation is refused before the deploy (Lambda
+    # keeps 100 unreserved), naming the quota to request and the context to drop
+    with pytest.raises(DeployError, match=r"Concurrent executions.*reserved_concurrency") as err:
+        prechecks.check_concurrency(_Lambda(10), reserved=5, max_concurrency=8)
+    assert "10" in str(err.value)
+    # AND without a reservation it passes, saying when batches would be throttled
+    assert "throttled" in prechecks.check_concurrency(
+        _Lambda(10), reserved=None, max_concurrency=16
+    )
+    assert "throttled" not in prechecks.check_concurrency(_Lambda(1000), None, 8)
+    # AND an account with room takes the reservation
+    assert "1,000" in prechecks.check_concurrency(_Lambda(1000), reserved=5, max_concurrency=8)
+
+
+def test_an_aws_dry_run_runs_the_read_only_prechecks_and_reports_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no AWS credentials at all and no Docker on the PATH
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    import ops
+
+    # WHEN the deploy is dry-run against AWS
+    plan = ops.deploy(settings=ops.Settings.resolve(target="aws", region="eu-west-1"), dry_run=True)
+    # THEN each precheck a real deploy runs is reported, and the plan is not ok
+    checks = dict(plan.checks)
+    assert set(checks) == {"credentials", "CDK bootstrap", "Docker", "account concurrency"}
+    assert "no AWS credentials" in checks["credentials"]
+    assert checks["CDK bootstrap"].startswith("not checked")
+    assert "install Docker" in checks["Docker"]
+    assert not plan.ok and "no AWS credentials" in str(plan)
+    # AND from the command line it is a refusal (exit 2), not a plan that would work
+    from ops import cli
+
+    assert cli.main(["deploy", "--target", "aws", "--region", "eu-west-1", "--dry-run"]) == 2
+
+
+def test_a_local_dry_run_checks_nothing_and_starts_nothing() -> None:
+    import ops
+
+    plan = ops.deploy(dry_run=True)
+    assert plan.checks == () and plan.ok

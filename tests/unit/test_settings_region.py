@@ -41,3 +41,20 @@ def test_the_environments_region_wins_over_the_profiles(
 def test_the_local_target_keeps_its_own_region(aws_config: Path) -> None:
     # the local target is no account: a profile's region does not move it
     assert Settings.resolve(target="local").region == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    "region", ["cn-north-1", "cn-northwest-1", "us-gov-west-1", "us-iso-east-1"]
+)
+def test_a_region_of_another_partition_is_refused_naming_it(region: str) -> None:
+    # GIVEN a region outside the commercial `aws` partition (its ARNs start arn:aws-cn: or
+    # arn:aws-us-gov:, its console has another host)  THEN settings refuse it, saying which
+    from ops.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="partition") as refused:
+        Settings.resolve(region=region, target="aws")
+    assert region in str(refused.value) and "us-east-1" in str(refused.value)
+
+
+def test_a_commercial_region_is_accepted() -> None:
+    assert Settings.resolve(region="ap-southeast-4", target="aws").region == "ap-southeast-4"
