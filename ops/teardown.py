@@ -262,8 +262,10 @@ def _delete_service(target: Target, deleted: list[str], emptied: list[str]) -> l
 
 
 def _delete_model_store(target: Target, deleted: list[str], emptied: list[str]) -> list[str]:
-    """Delete the model stack, schedule its retained signing key's deletion, empty and delete
-    the retained model bucket; the buckets deleted."""
+    """Empty the retained model bucket and schedule the retained signing key's deletion before
+    deleting the model stack (whose outputs name them), then delete the emptied bucket; the
+    buckets deleted. A teardown stopped by an error before the stack is gone is resumed by
+    running it again; after it, only an empty bucket can remain (its name is in the error)."""
     cf, s3, name = (
         target.client("cloudformation"),
         target.client("s3"),
@@ -274,19 +276,35 @@ def _delete_model_store(target: Target, deleted: list[str], emptied: list[str]) 
     model_outputs = cloudformation.outputs(cf, name)
     model_bucket = model_outputs.get(OUTPUT_KEYS["model_bucket"])
     signing_key = model_outputs.get(OUTPUT_KEYS["signing_key"])
-    cloudformation.delete(cf, name)
+    if model_bucket:
+        _empty(s3, model_bucket)  # a refused key stops here: the stack still names the bucket
+        emptied.append(model_bucket)
     if signing_key:  # retained by the stack; with the models gone, nothing needs it
-        key_id = signing_key.rsplit("/", 1)[-1]  # an id: moto accepts no ARN here
-        target.client("kms").schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        _schedule_key_deletion(target.client("kms"), signing_key)
+    cloudformation.delete(cf, name)  # its bucket policy goes; the bucket is retained, empty
     deleted.append(name)
-    if not model_bucket:
-        return []
-    _empty(s3, model_bucket)
-    emptied.append(model_bucket)
+    return [model_bucket] if model_bucket and _delete_bucket(s3, model_bucket) else []
+
+
+def _delete_bucket(s3: Any, bucket: str) -> bool:
+    """Delete an emptied bucket; False if it was gone already."""
     try:
-        s3.delete_bucket(Bucket=model_bucket)
+        s3.delete_bucket(Bucket=bucket)
     except ClientError as err:
-        if err.response["Error"]["Code"] != "NoSuchBucket":
-            raise
-        return []
-    return [model_bucket]
+        if err.response["Error"]["Code"] == "NoSuchBucket":
+            return False
+        raise TeardownError(
+            f"the model stack is deleted and bucket {bucket} is empty, but deleting the bucket "
+            f"failed ({err.response['Error']['Code']}); delete it with `aws s3 rb s3://{bucket}`"
+        ) from err
+    return True
+
+
+def _schedule_key_deletion(kms: Any, key_arn: str) -> None:
+    """Schedule the key's deletion in 7 days (KMS's shortest window); a key already pending
+    deletion (a teardown resumed) is left as it is.
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
+    key_id = key_arn.rsplit("/", 1)[-1]  # an id: moto accepts no ARN here
+    if kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion":
+        return
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)

@@ -15,6 +15,7 @@ import joblib
 import pandas as pd
 import pytest
 import sklearn
+from botocore.exceptions import ClientError
 
 import ops
 from ops.modelfiles.demo_model import DemoModel
@@ -292,6 +293,54 @@ def test_teardown_keeps_models_and_redeploy_works(
     assert gone.kept == (ACCESS_LOGS_KEPT,)  # who read the models stays on record
     with pytest.raises(ops.StackNotDeployedError):
         ops.list_models(settings=s)
+
+
+def test_deleting_the_models_empties_the_bucket_first_and_resumes_after_a_failure(
+    local_settings: ops.Settings, demo_model: DemoModel
+) -> None:
+    s = ops.Settings.resolve(local_settings, stage="tdmodels")
+    ops.deploy(settings=s, approve_security_changes=True)
+    uploaded = ops.upload_model(demo_model.path, settings=s)
+    assert isinstance(uploaded, ops.UploadResult)
+    target = target_for(s)
+    out = target.outputs
+    s3, kms = target.client("s3"), target.client("kms")
+    # GIVEN model versions a bucket policy forbids deleting (DeleteObjects answers 200 and
+    # lists the refused keys)
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": f"arn:aws:s3:::{out.model_bucket}/*",
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket=out.model_bucket, Policy=json.dumps(deny))
+    confirmed = {
+        "delete_model_bucket": True,
+        "confirm_model_store": s.model_stack_name,
+        "settings": s,
+    }
+    # WHEN the models are deleted  THEN it stops naming the key, before deleting the model
+    # stack or scheduling its signing key's deletion: nothing is orphaned
+    with pytest.raises(ops.TeardownError, match="AccessDenied"):
+        ops.teardown(s.service_stack_name, **confirmed)  # type: ignore[call-overload]
+    assert ops.status(settings=s).model_stack is not None
+    key_id = out.signing_key.rsplit("/", 1)[-1]
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert [v.version_id for v in ops.list_models(settings=s)] == [uploaded.version_id]
+    # AND once the cause is fixed, the same teardown picks up where it stopped
+    s3.delete_bucket_policy(Bucket=out.model_bucket)
+    gone = ops.teardown(s.service_stack_name, **confirmed)  # type: ignore[call-overload]
+    assert isinstance(gone, ops.TeardownResult)
+    assert gone.deleted_buckets == (out.model_bucket,)
+    assert s.model_stack_name in gone.deleted_stacks
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=out.model_bucket)
 
 
 def test_teardown_stops_running_batches_and_stops_on_undeletable_objects(
