@@ -11,6 +11,10 @@ https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html (Errors)
 - ``GetFunction``/``GetFunctionConfiguration`` report ``State``, ``StateReason`` and
   ``StateReasonCode`` accordingly, so AWS's ``function_active_v2`` waiter works.
 
+A freshly published version is ``Pending`` for ``PUBLISHED_PENDING_SECONDS`` (reason code
+``Creating``), as a new version is on AWS while Lambda prepares it: invoking it, or an alias
+routed to it, fails with ``ResourceConflictException`` until it is ``Active``.
+
 Stock moto functions are always ``Active``. A state is set per function name (a substring
 match, like ``reintento_local.faults``) in ``<state dir>/function-states.json``:
 
@@ -26,6 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 STATES_FILE = "function-states.json"
+PUBLISHED_PENDING_SECONDS = 1.0
+_ACTIVE_AFTER = "_reintento_active_after"  # on a published version: when it becomes Active
 State = Literal["Inactive", "Pending"]
 _lock = threading.Lock()
 _REASONS = {
@@ -81,10 +87,24 @@ def current(state_dir: Path | None, function_name: str) -> tuple[str, str | None
     return "Active", None, None
 
 
-def before_invoke(state_dir: Path | None, function_name: str) -> tuple[str, str, int] | None:
-    """The error an invoke of this function gets now, if it is not Active: (code, message,
-    HTTP status). An Inactive function starts restoring (Pending) on that first invoke."""
+def mark_published(version: Any) -> None:
+    """A version just published: ``Pending`` for a while, then ``Active``."""
+    setattr(version, _ACTIVE_AFTER, time.time() + PUBLISHED_PENDING_SECONDS)
+
+
+def _version_pending(fn: Any) -> bool:
+    return float(getattr(fn, _ACTIVE_AFTER, 0.0)) > time.time()
+
+
+def before_invoke(
+    state_dir: Path | None, function_name: str, fn: Any = None
+) -> tuple[str, str, int] | None:
+    """The error an invoke of this function (version ``fn``) gets now, if it is not Active:
+    (code, message, HTTP status). An Inactive function starts restoring (Pending) on that first
+    invoke."""
     state, _, _ = current(state_dir, function_name)
+    if state == "Active" and fn is not None and _version_pending(fn):
+        state = "Pending"
     if state == "Active":
         return None
     if state == "Inactive":
@@ -119,6 +139,8 @@ def install(state_dir_of: Any) -> None:
     def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         config: dict[str, Any] = original(self, *args, **kwargs)
         state, code, reason = current(state_dir_of(), str(self.function_name))
+        if state == "Active" and _version_pending(self):
+            state, code, reason = "Pending", "Creating", "The function is being created."
         if state != "Active":
             config.update(State=state, StateReasonCode=code, StateReason=reason)
         return config

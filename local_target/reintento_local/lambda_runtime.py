@@ -272,7 +272,7 @@ def install() -> None:
         raw = body.encode() if isinstance(body, str) else (body or b"{}")
         headers = {k.lower(): v for k, v in dict(request_headers).items()}
         state_dir = configured_state_dir()
-        refusal = function_states.before_invoke(state_dir, str(self.function_name))
+        refusal = function_states.before_invoke(state_dir, str(self.function_name), self)
         if refusal is not None:
             code, message, status = refusal
             not_active = LambdaClientError(code, message)

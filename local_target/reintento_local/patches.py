@@ -280,6 +280,25 @@ def _published_versions_keep_their_code() -> None:
     setattr(LambdaStorage, "publish_version", publish_version)  # noqa: B010
 
 
+def _published_versions_start_pending() -> None:
+    """A new version is ``Pending`` while Lambda prepares it, and an invoke of it (or of an
+    alias routed to it) fails with ``ResourceConflictException`` until it is ``Active``
+    (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html); moto's versions were
+    Active at once, so routing an alias before the version was ready went unnoticed."""
+    from moto.awslambda.models import LambdaStorage
+
+    original = LambdaStorage.publish_version
+
+    def publish_version(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = {id(v) for group in self._functions.values() for v in group["versions"]}
+        published = original(self, *args, **kwargs)
+        if published is not None and id(published) not in before:
+            function_states.mark_published(published)
+        return published
+
+    setattr(LambdaStorage, "publish_version", publish_version)  # noqa: B010
+
+
 def _stepfunctions_executable() -> None:
     from moto.core.config import default_user_config
     from moto.stepfunctions import models as sfm
@@ -732,6 +751,13 @@ PATCHES: tuple[Patch, ...] = (
         "a published version keeps the code it was published with (moto shared the code "
         "with $LATEST: a redeploy's UpdateFunctionCode changed every version's image)",
         _published_versions_keep_their_code,
+    ),
+    Patch(
+        "lambda-published-version-pending",
+        "a newly published version is Pending for a moment (Invoke of it, or of an alias routed "
+        "to it, fails with ResourceConflictException; GetFunction says Pending); moto's were "
+        "Active at once",
+        _published_versions_start_pending,
     ),
     Patch(
         "lambda-image-index-refused",

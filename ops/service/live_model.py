@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from ops.errors import ConcurrentChangeError, DeployError
 from ops.targets import Target
@@ -86,7 +86,29 @@ def publish(target: Target, model_version: str, model_sha256: str) -> str:
     env.update({contract.ENV_MODEL_VERSION: model_version, contract.ENV_MODEL_SHA256: model_sha256})
     lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
     _wait_updated(lam, name)
-    return str(lam.publish_version(FunctionName=name)["Version"])
+    version = str(lam.publish_version(FunctionName=name)["Version"])
+    _wait_active(lam, name, version)
+    return version
+
+
+VERSION_ACTIVE_WAIT = {"Delay": 1, "MaxAttempts": 300}  # polled each second, up to 5 minutes
+
+
+def _wait_active(lam: Any, name: str, version: str) -> None:
+    """A new version is Pending while Lambda prepares it, and an alias routed to it then fails
+    its callers with ResourceConflictException: wait until it is Active (AWS's waiter).
+    https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html"""
+    try:
+        lam.get_waiter("function_active_v2").wait(
+            FunctionName=name, Qualifier=version, WaiterConfig=VERSION_ACTIVE_WAIT
+        )
+    except WaiterError as err:
+        raise DeployError(
+            f"version {version} of {name} did not become Active within "
+            f"{VERSION_ACTIVE_WAIT['Delay'] * VERSION_ACTIVE_WAIT['MaxAttempts']} s (its State: "
+            f"`aws lambda get-function --function-name {name} --qualifier {version}`); nothing "
+            "was routed to it: try again"
+        ) from err
 
 
 MOVED_MEANWHILE = (

@@ -18,6 +18,7 @@ EXPECTED = [
     "lambda-docker-less-runtime",
     "lambda-function-states",
     "lambda-published-version-immutable",
+    "lambda-published-version-pending",
     "lambda-image-index-refused",
     "lambda-invoke-qualifier",
     "lambda-alias-routing",
@@ -503,6 +504,47 @@ def test_lambda_alias_revision_id(deployed: Deployed) -> None:
     assert lam.get_alias(FunctionName=name, Name="live")["Description"] == "x"
     # AND with the current revision it moves
     lam.update_alias(FunctionName=name, Name="live", RevisionId=moved["RevisionId"], Description="")
+
+
+def test_lambda_published_version_pending(deployed: Deployed) -> None:
+    # A new version is Pending while Lambda prepares it; invoking it then fails
+    # (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html)
+    lam = deployed.client("lambda")
+    name = deployed.outputs.function_name
+    lam.update_function_configuration(FunctionName=name, Description=f"probe {time.time()}")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    # THEN right after it is published it says Pending, and an invoke of it is refused
+    state = lam.get_function(FunctionName=name, Qualifier=version)["Configuration"]
+    assert (state["State"], state["StateReasonCode"]) == ("Pending", "Creating")
+    with pytest.raises(ClientError) as refused:
+        lam.invoke(FunctionName=name, Qualifier=version, Payload=b"{}")
+    assert refused.value.response["Error"]["Code"] == "ResourceConflictException"
+    # AND AWS's own waiter sees it become Active, after which it answers
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, Qualifier=version, WaiterConfig={"Delay": 1, "MaxAttempts": 10}
+    )
+    answered = lam.invoke(FunctionName=name, Qualifier=version, Payload=b"{}")
+    assert answered["StatusCode"] == 200
+
+
+def test_a_version_ops_publishes_is_active_before_any_alias_is_routed_to_it(
+    deployed: Deployed,
+) -> None:
+    # GIVEN ops publishing a version for a model (as an upload or rollback does)
+    from ops.service import live_model
+    from ops.targets import target_for
+
+    lam = deployed.client("lambda")
+    name = deployed.outputs.function_name
+    target = target_for(deployed.settings)
+    pinned = live_model.current(target)
+    assert pinned is not None
+    version = live_model.publish(target, pinned.model_version, pinned.model_sha256)
+    # THEN when it returns, the version is Active: routing the live alias to it never hands
+    # a caller ResourceConflictException
+    state = lam.get_function(FunctionName=name, Qualifier=version)["Configuration"]
+    assert state.get("State", "Active") == "Active"
 
 
 def test_lambda_image_index_refused(deployed: Deployed, tmp_path: Path) -> None:
