@@ -166,8 +166,8 @@ def deploy(
     names = (resolved.model_stack_name, resolved.service_stack_name)
     if dry_run:
         return _plan(target, full_context, stacks)
+    cloud = target.synth(full_context)  # on AWS: the credentials and the bootstrap first
     target.check_account(stacks)
-    cloud = target.synth(full_context)
     changes = review_security(target, cloud)
     if changes and not approve_security_changes:
         raise SecurityApprovalError(changes)

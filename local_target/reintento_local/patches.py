@@ -280,6 +280,76 @@ def _published_versions_keep_their_code() -> None:
     setattr(LambdaStorage, "publish_version", publish_version)  # noqa: B010
 
 
+# Lambda's default concurrency quota per account and region, and the part it keeps unreserved
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html,
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)
+ACCOUNT_CONCURRENCY = 1000
+MIN_UNRESERVED_CONCURRENCY = 100
+
+
+def _lambda_account_settings() -> None:
+    """GetAccountSettings (moto has no route: 404) answers the account's concurrency quota, what
+    reservations leave unreserved, and its code storage; a reservation that would leave less
+    than 100 unreserved is refused at CreateFunction and PutFunctionConcurrency, as on AWS
+    ("decreases account's UnreservedConcurrentExecution below its minimum value of [100]").
+    https://docs.aws.amazon.com/lambda/latest/api/API_GetAccountSettings.html"""
+    from moto.awslambda import models as lm
+    from moto.awslambda import urls
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.responses import LambdaResponse
+
+    def reserved_elsewhere(backend: Any, name: str) -> int:
+        return sum(
+            int(fn.reserved_concurrency or 0)
+            for fn in backend.list_functions()
+            if fn.function_name != name
+        )
+
+    def refuse_beyond_quota(backend: Any, name: str, reserved: Any) -> None:
+        if reserved in (None, ""):
+            return
+        left = ACCOUNT_CONCURRENCY - reserved_elsewhere(backend, name) - int(reserved)
+        if left < MIN_UNRESERVED_CONCURRENCY:
+            raise InvalidParameterValueException(
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of "
+                f"[{MIN_UNRESERVED_CONCURRENCY}]."
+            )
+
+    def get_account_settings(self: Any) -> tuple[int, dict[str, str], str]:
+        functions = self.backend.list_functions()
+        reserved = sum(int(fn.reserved_concurrency or 0) for fn in functions)
+        body = {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": 262144000,
+                "CodeSizeZipped": 52428800,
+                "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
+                "UnreservedConcurrentExecutions": ACCOUNT_CONCURRENCY - reserved,
+            },
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": len(list(functions))},
+        }
+        return 200, {}, json.dumps(body)
+
+    create = lm.LambdaBackend.create_function
+    put = lm.LambdaBackend.put_function_concurrency
+
+    def create_function(self: Any, spec: dict[str, Any]) -> Any:
+        refuse_beyond_quota(
+            self, str(spec.get("FunctionName")), spec.get("ReservedConcurrentExecutions")
+        )
+        return create(self, spec)
+
+    def put_function_concurrency(self: Any, function_name: str, reserved: str) -> Any:
+        refuse_beyond_quota(self, function_name.rsplit(":", 1)[-1], reserved)
+        return put(self, function_name, reserved)
+
+    setattr(LambdaResponse, "get_account_settings", get_account_settings)  # noqa: B010
+    setattr(lm.LambdaBackend, "create_function", create_function)  # noqa: B010
+    setattr(lm.LambdaBackend, "put_function_concurrency", put_function_concurrency)  # noqa: B010
+    urls.url_paths[r"{0}/(?P<api_version>[^/]+)/account-settings/?$"] = LambdaResponse.dispatch
+
+
 def _published_versions_start_pending() -> None:
     """A new version is ``Pending`` while Lambda prepares it, and an invoke of it (or of an
     alias routed to it) fails with ``ResourceConflictException`` until it is ``Active``
@@ -758,6 +828,13 @@ PATCHES: tuple[Patch, ...] = (
         "to it, fails with ResourceConflictException; GetFunction says Pending); moto's were "
         "Active at once",
         _published_versions_start_pending,
+    ),
+    Patch(
+        "lambda-account-settings",
+        "GetAccountSettings answers the account's concurrency (1,000, and what reservations "
+        "leave unreserved), and a reservation leaving less than 100 unreserved is refused; moto "
+        "had no such route (404) and took any reservation",
+        _lambda_account_settings,
     ),
     Patch(
         "lambda-image-index-refused",

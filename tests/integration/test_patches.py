@@ -19,6 +19,7 @@ EXPECTED = [
     "lambda-function-states",
     "lambda-published-version-immutable",
     "lambda-published-version-pending",
+    "lambda-account-settings",
     "lambda-image-index-refused",
     "lambda-invoke-qualifier",
     "lambda-alias-routing",
@@ -545,6 +546,31 @@ def test_a_version_ops_publishes_is_active_before_any_alias_is_routed_to_it(
     # a caller ResourceConflictException
     state = lam.get_function(FunctionName=name, Qualifier=version)["Configuration"]
     assert state.get("State", "Active") == "Active"
+
+
+def test_lambda_account_settings(deployed: Deployed) -> None:
+    # GetAccountSettings answers the account's concurrency, and Lambda keeps 100 unreserved
+    # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)
+    lam = deployed.client("lambda")
+    limits = lam.get_account_settings()["AccountLimit"]
+    assert limits["ConcurrentExecutions"] == 1000
+    unreserved = limits["UnreservedConcurrentExecutions"]
+    assert 0 < unreserved <= 1000
+    name = deployed.outputs.function_name
+    # THEN a reservation that would leave fewer than 100 unreserved is refused
+    with pytest.raises(ClientError) as refused:
+        lam.put_function_concurrency(
+            FunctionName=name, ReservedConcurrentExecutions=unreserved - 99
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "minimum value of [100]" in refused.value.response["Error"]["Message"]
+    # AND one that leaves 100 is taken, and counted
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=unreserved - 100)
+    try:
+        after = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+        assert after == 100
+    finally:
+        lam.delete_function_concurrency(FunctionName=name)
 
 
 def test_lambda_image_index_refused(deployed: Deployed, tmp_path: Path) -> None:
