@@ -58,6 +58,10 @@ def _two_versions(settings: ops.Settings) -> tuple[str, str]:
     lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     other = str(lam.publish_version(FunctionName=name)["Version"])
+    # a new version is Pending for a moment, on AWS as here: route to it once it is Active
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, Qualifier=other, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
     assert other != live
     return str(live), other
 

@@ -209,6 +209,9 @@ def test_a_published_version_keeps_its_code_when_latest_changes(
     lam.update_function_configuration(FunctionName=probe, Description="before the new image")
     lam.get_waiter("function_updated_v2").wait(FunctionName=probe)
     version = lam.publish_version(FunctionName=probe)["Version"]
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=probe, Qualifier=version, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
     # WHEN $LATEST gets another image (a redeploy: UpdateFunctionCode)
     other = tmp_path / "other-image"
     other.mkdir()
