@@ -77,7 +77,10 @@ class InferenceFunction(Construct):
             iam.PolicyStatement(
                 sid="ReadBatchInput",
                 actions=["s3:GetObject"],
-                resources=[batch_bucket.arn_for_objects(names.BATCH_INPUT_PATTERN)],
+                resources=[
+                    batch_bucket.arn_for_objects(names.BATCH_INPUT_PATTERN),
+                    batch_bucket.arn_for_objects(names.BATCH_TICKET_PATTERN),
+                ],
             )
         )
         self.role.add_to_policy(

@@ -30,6 +30,7 @@ OUT_ALARM_TOPIC = "AlarmTopicArn"
 # with `?` (fixed length), so the two patterns can never match the same key.
 BATCH_INPUT_PATTERN: str = contract.batch_pattern("input")
 BATCH_OUTPUT_PATTERN: str = contract.batch_pattern("output")
+BATCH_TICKET_PATTERN: str = contract.batch_pattern("ticket")  # a run's signed ticket (read)
 # ... and the state machine: it reads the slice list and records a failed slice's error
 BATCH_MANIFEST_PATTERN: str = contract.batch_pattern("manifest")
 BATCH_FAILED_PATTERN: str = contract.batch_pattern("failed")

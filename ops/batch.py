@@ -38,6 +38,7 @@ from ops.display import Card, Link, Plan, Shown
 from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
 from ops.service import live_model
 from ops.service.function import describe_model
+from ops.service.signing import sign
 from ops.settings import Settings
 from ops.targets import Target, target_for
 from reintento_function import contract
@@ -411,6 +412,7 @@ def run_batch(
     bucket = target.outputs.batch_bucket
     _upload(target, bucket, rows, slices)
     _put_manifest(target, bucket, run_id, slices)
+    _put_ticket(target, run_id, live.function_version, rows, size, probabilities)
     clock.mark("upload")
     _execute(target, run_id, live.function_version, len(slices), progress, timeout)
     clock.mark("execute")
@@ -508,6 +510,32 @@ def _put_manifest(target: Target, bucket: str, run_id: str, slices: list[SliceIt
         Bucket=bucket,
         Key=contract.manifest_key(run_id),
         Body=json.dumps([s.as_item() for s in slices]).encode(),
+    )
+
+
+def _put_ticket(
+    target: Target,
+    run_id: str,
+    function_version: str,
+    rows: BatchInput,
+    slice_rows: int,
+    probabilities: bool,
+) -> None:
+    """The run's ticket, signed with the deployer's key: the function runs only work items that
+    are exactly one of this run's slices, on this function version (work_items.py)."""
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "function_version": function_version,
+        "rows": rows.rows,
+        "slice_rows": slice_rows,
+        "slice_format": rows.slice_format,
+        "probabilities": probabilities,
+    }
+    message = contract.run_ticket_message(**fields)
+    target.client("s3").put_object(
+        Bucket=target.outputs.batch_bucket,
+        Key=contract.run_ticket_key(run_id),
+        Body=json.dumps({**fields, "signature": sign(target, message)}).encode(),
     )
 
 

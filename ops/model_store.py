@@ -9,7 +9,6 @@ is stored beside the model for people and tools.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from ops.rollout import (
 )
 from ops.service import live_model
 from ops.service.function import describe_model, image_sklearn
+from ops.service.signing import sign
 from ops.settings import Settings
 from ops.targets import Target, target_for
 from reintento_function import contract
@@ -231,16 +231,10 @@ def sign_model(
 ) -> dict[str, str]:
     """The signature metadata for one model object (``kms:Sign`` with the stack's key), over
     its sha256, scikit-learn version and manifest's sha256."""
-    signing_key = target.outputs.signing_key
-    answer = target.client("kms").sign(
-        KeyId=signing_key,
-        Message=contract.signing_message(key, sha256, sklearn_version, manifest_sha256),
-        MessageType="RAW",
-        SigningAlgorithm=contract.SIGNING_ALGORITHM,
-    )
+    message = contract.signing_message(key, sha256, sklearn_version, manifest_sha256)
     return {
-        contract.SIGNATURE_METADATA: base64.b64encode(answer["Signature"]).decode(),
-        contract.SIGNING_KEY_METADATA: signing_key,
+        contract.SIGNATURE_METADATA: sign(target, message),
+        contract.SIGNING_KEY_METADATA: target.outputs.signing_key,
     }
 
 

@@ -50,6 +50,11 @@ class SliceRef:
     first_row: int
     probabilities: bool = True
 
+    @property
+    def run_id(self) -> str:
+        """The run the work item belongs to (its keys were checked to name one run)."""
+        return self.input_key.split("/")[1]
+
     @classmethod
     def from_event(cls, item: Any, batch_bucket: str | None) -> SliceRef:
         """A work item of this function's own batch bucket and one run, or ``BatchSliceError``
@@ -140,7 +145,7 @@ _NETWORK_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError)
 
 
 @contextlib.contextmanager
-def _store_errors(what: str) -> Iterator[None]:
+def store_errors(what: str) -> Iterator[None]:
     """S3 failures while a slice is read or written: transient ones raise
     ``BatchStoreUnreachableError`` (the state machine retries), the rest ``BatchSliceError``."""
     try:
@@ -161,7 +166,7 @@ def _store_errors(what: str) -> Iterator[None]:
 
 def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
     """Predict one slice and write its results; return the counts."""
-    with _store_errors(f"read s3://{ref.bucket}/{ref.input_key}"):
+    with store_errors(f"read s3://{ref.bucket}/{ref.input_key}"):
         body = s3.get_object(Bucket=ref.bucket, Key=ref.input_key)["Body"].read()
     if _format(ref.input_key) == "parquet":
         results = predict_frame(
@@ -179,7 +184,7 @@ def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
         rows, failed = len(records), sum(1 for r in records if "error" in r)
         lines = [json.dumps(r, separators=(",", ":")) for r in records]
         output, content_type = ("\n".join(lines) + "\n").encode(), "application/x-ndjson"
-    with _store_errors(f"write s3://{ref.bucket}/{ref.output_key}"):
+    with store_errors(f"write s3://{ref.bucket}/{ref.output_key}"):
         s3.put_object(
             Bucket=ref.bucket,
             Key=ref.output_key,

@@ -110,6 +110,12 @@ RESULT_MODEL_METADATA = "model-version"  # S3 metadata of an output slice: its m
 EXECUTION_MANIFEST_KEY = "manifest_key"
 EXECUTION_RUN_ID = "run_id"
 EXECUTION_FUNCTION_VERSION = "function_version"
+# A run's ticket (ops -> function): what ops started, signed with the deployer's key; the
+# function runs only work items that are exactly one of its slices (work_items.py)
+RUN_TICKET_NAME = "run.json"
+RUN_TICKET_PURPOSE = "reintento-batch-run/1"
+WORK_ITEM_REFUSED = "WorkItemRefused"  # the answer's error type (data, not a function error)
+REFUSED_WORK_ITEMS_METRIC = "RefusedWorkItems"
 
 
 def stack_names(prefix: str, stage: str) -> tuple[str, str]:
@@ -141,6 +147,8 @@ def batch_pattern(kind: str) -> str:
     """The IAM resource pattern (after the bucket ARN) for one kind of batch object."""
     if kind == "manifest":
         return f"batch/{'?' * RUN_ID_LENGTH}/{MANIFEST_NAME}"
+    if kind == "ticket":
+        return f"batch/{'?' * RUN_ID_LENGTH}/{RUN_TICKET_NAME}"
     return f"batch/{'?' * RUN_ID_LENGTH}/{kind}/*"
 
 
@@ -153,6 +161,27 @@ def new_run_id(now: float | None = None) -> str:
 def batch_prefix(run_id: str, kind: str) -> str:
     """The S3 prefix of one kind (input, output, failed) of a run's objects."""
     return f"batch/{run_id}/{kind}/"
+
+
+def run_ticket_key(run_id: str) -> str:
+    """The S3 key of a run's signed ticket."""
+    return f"batch/{run_id}/{RUN_TICKET_NAME}"
+
+
+def run_ticket_message(
+    run_id: str,
+    function_version: str,
+    rows: int,
+    slice_rows: int,
+    slice_format: str,
+    probabilities: bool,
+) -> bytes:
+    """The exact bytes ops signs for a run it starts (and the function verifies)."""
+    return (
+        f"{RUN_TICKET_PURPOSE}\nrun={run_id}\nfunction-version={function_version}\n"
+        f"rows={rows}\nslice-rows={slice_rows}\nformat={slice_format}\n"
+        f"probabilities={'true' if probabilities else 'false'}\n"
+    ).encode()
 
 
 def manifest_key(run_id: str) -> str:

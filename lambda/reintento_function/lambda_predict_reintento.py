@@ -10,9 +10,10 @@ Configuration (read on first use, never at import): MODEL_BUCKET, MODEL_KEY,
 MODEL_SIGNING_KEY_ARN (the deployer's KMS signing key), BATCH_BUCKET, MODEL_REFRESH_SECONDS
 (default 60), MAX_ROWS (default 1000).
 
-No client input raises: bad input is answered (``InvalidInput``), a malformed work item is a
-``BatchSliceError``, and anything unexpected becomes an ``InternalError`` whose message echoes
-nothing of the request (the exception is logged, with the request id).
+No client input raises: bad input is answered (``InvalidInput``), a work item that is not one of
+a signed run's slices is answered (``WorkItemRefused``, work_items.py), and anything unexpected
+becomes an ``InternalError`` whose message echoes nothing of the request (the exception is
+logged, with the request id).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.config import Config
 
-from reintento_function.batch_slice import SliceRef, run_slice
+from reintento_function.batch_slice import SliceRef, run_slice, store_errors
 from reintento_function.contract import (
     DEFAULT_MAX_ROWS,
     ENV_BATCH_BUCKET,
@@ -42,7 +43,9 @@ from reintento_function.contract import (
     EVENT_SLICE,
     INVALID_REQUESTS_METRIC,
     NO_MODEL,
+    REFUSED_WORK_ITEMS_METRIC,
     VERSION_DIMENSIONS,
+    WORK_ITEM_REFUSED,
 )
 from reintento_function.inference_core import (
     accepted_input,
@@ -51,11 +54,13 @@ from reintento_function.inference_core import (
     predict_request,
 )
 from reintento_function.inference_errors import (
+    BatchSliceError,
     InferenceServiceError,
     InternalError,
     ModelUnavailableError,
 )
 from reintento_function.model_loader import KmsVerifier, LoadedModel, ModelCache, ModelStore
+from reintento_function.work_items import RunTicket, WorkItemRefusedError, admit, read_ticket
 
 # service and namespace come from the environment the stack sets (POWERTOOLS_SERVICE_NAME,
 # POWERTOOLS_METRICS_NAMESPACE)
@@ -157,12 +162,50 @@ def _count_for_this_version(name: str) -> None:
 
 
 def _batch_slice(item: Any) -> dict[str, Any]:
-    ref = SliceRef.from_event(item, os.environ.get(ENV_BATCH_BUCKET))
+    try:
+        ref = SliceRef.from_event(item, os.environ.get(ENV_BATCH_BUCKET))
+        ticket = read_ticket(_ticket_reader(ref.bucket), _verifier(), ref.run_id, _tickets())
+        admit(ticket, ref, os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
+    except (BatchSliceError, WorkItemRefusedError) as refused:
+        return _refused_work_item(refused)
     result = run_slice(_s3(), ref, _model())
     metrics.add_metric(name="BatchRowsPredicted", unit=MetricUnit.Count, value=result["succeeded"])
     metrics.add_metric(name="BatchRowsFailed", unit=MetricUnit.Count, value=result["failed"])
     logger.info("batch slice", rows=result["rows"], failed=result["failed"], key=ref.input_key)
     return result
+
+
+def _refused_work_item(refused: Exception) -> dict[str, Any]:
+    """A work item that is not one of a signed run's slices, answered as data (a function
+    error would count in the errors alarm and in a canary's error guardrail: anyone who may
+    invoke could trip them) and counted under its own metric. The message names the field,
+    never echoes its value."""
+    metrics.add_metric(name=REFUSED_WORK_ITEMS_METRIC, unit=MetricUnit.Count, value=1)
+    logger.warning("work item refused", reason=str(refused))
+    return {"error": {"type": WORK_ITEM_REFUSED, "message": str(refused)}, "rows": 0, "failed": 0}
+
+
+def _tickets() -> dict[str, RunTicket]:
+    tickets: dict[str, RunTicket] = _state.setdefault("tickets", {})
+    return tickets
+
+
+def _verifier() -> KmsVerifier:
+    signing_key = os.environ.get(ENV_SIGNING_KEY)
+    if not signing_key:
+        raise WorkItemRefusedError(f"the function has no {ENV_SIGNING_KEY}; deploy the stack again")
+    return KmsVerifier(_client("kms"), signing_key)
+
+
+def _ticket_reader(bucket: str) -> Callable[[str], bytes]:
+    def read(key: str) -> bytes:
+        try:
+            with store_errors(f"read s3://{bucket}/{key}"):
+                return bytes(_s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+        except BatchSliceError as err:  # missing or denied: no run ops started
+            raise WorkItemRefusedError("the run has no ticket: ops did not start it") from err
+
+    return read
 
 
 @contextmanager

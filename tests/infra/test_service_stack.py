@@ -52,9 +52,19 @@ def test_function_role_is_least_privilege(synth: Synth) -> None:
         if k.startswith("InferenceFunction")
     ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    shown = [(s.get("Sid"), s["Action"], render(s["Resource"])) for s in statements]
-    # THEN exactly: read the model object, verify its signature (never sign), read batch input,
-    # write batch output (patterns that cannot overlap: the run id is 24 `?`), own logs, X-Ray
+    shown = [
+        (
+            s.get("Sid"),
+            s["Action"],
+            [render(r) for r in s["Resource"]]
+            if isinstance(s["Resource"], list)
+            else render(s["Resource"]),
+        )
+        for s in statements
+    ]
+    # THEN exactly: read the model object, verify its signature (never sign), read batch input
+    # and runs' tickets, write batch output (patterns that cannot overlap: the run id is 24
+    # `?`), own logs, X-Ray
     assert shown[0][0:2] == ("ReadModelObject", ["s3:GetObject", "s3:GetObjectVersion"])
     assert shown[0][2] == "${Import}/models/mejor_modelo.pkl"
     assert shown[1] == ("VerifyModelSignature", "kms:Verify", "${Import}")
@@ -62,7 +72,10 @@ def test_function_role_is_least_privilege(synth: Synth) -> None:
     assert shown[2] == (
         "ReadBatchInput",
         "s3:GetObject",
-        f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/input/*",
+        [
+            f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/input/*",
+            f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/run.json",
+        ],
     )
     assert shown[3] == (
         "WriteBatchOutput",

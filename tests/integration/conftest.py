@@ -175,3 +175,30 @@ def crash_slices(state_dir: Path, count: int = EVERY_ATTEMPT) -> None:
             }
         ],
     )
+
+
+def role_client(deployed: Deployed, service: str, name: str, statements: list[Any]) -> Any:
+    """A client signed with a fresh role's credentials (IAM enforced), whose policy is given."""
+    account = deployed.client("sts").get_caller_identity()["Account"]
+    iam = deployed.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="probe",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+    creds = deployed.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName=name)
+    c = creds["Credentials"]
+    return deployed.client(
+        service, key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"]
+    )

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from reintento_function.contract import manifest_key
 from reintento_local import patches
-from tests.integration.conftest import Deployed
+from tests.integration.conftest import Deployed, role_client
 
 EXPECTED = [
     "lambda-docker-less-runtime",
@@ -198,33 +198,6 @@ def test_iam_resource_wildcards(deployed: Deployed) -> None:
         assert caught.value.response["Error"]["Code"] == "AccessDenied", bad
 
 
-def _role_client(deployed: Deployed, service: str, name: str, statements: list[Any]) -> Any:
-    """A client signed with a fresh role's credentials (IAM enforced), whose policy is given."""
-    account = deployed.client("sts").get_caller_identity()["Account"]
-    iam = deployed.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="probe",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
-    )
-    creds = deployed.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName=name)
-    c = creds["Credentials"]
-    return deployed.client(
-        service, key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"]
-    )
-
-
 def _code(attempt: Any) -> tuple[int, str]:
     with pytest.raises(ClientError) as caught:
         attempt()
@@ -255,9 +228,9 @@ def test_s3_missing_key_needs_list_bucket(deployed: Deployed, probe_bucket: str)
         "Resource": f"arn:aws:s3:::{probe_bucket}",
     }
     only_model = {**listing, "Condition": {"StringEquals": {"s3:prefix": "models/missing.pkl"}}}
-    no_list = _role_client(deployed, "s3", "probe-no-list", [read])
-    with_list = _role_client(deployed, "s3", "probe-list", [read, listing])
-    prefix_list = _role_client(deployed, "s3", "probe-prefix-list", [read, only_model])
+    no_list = role_client(deployed, "s3", "probe-no-list", [read])
+    with_list = role_client(deployed, "s3", "probe-list", [read, listing])
+    prefix_list = role_client(deployed, "s3", "probe-prefix-list", [read, only_model])
     # THEN an object that exists is read by all three
     for s3 in (no_list, with_list, prefix_list):
         assert s3.get_object(Bucket=probe_bucket, Key="models/here.pkl")["Body"].read() == b"x"
@@ -304,7 +277,7 @@ def test_iam_policy_conditions(deployed: Deployed, probe_bucket: str) -> None:
         },
         {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{probe_bucket}/*"},
     ]
-    s3 = _role_client(deployed, "s3", "probe-conditions", statements)
+    s3 = role_client(deployed, "s3", "probe-conditions", statements)
     # THEN listing with a prefix the condition allows works; another prefix or none is denied
     listed = s3.list_objects_v2(Bucket=probe_bucket, Prefix="models/")
     assert [o["Key"] for o in listed["Contents"]] == ["models/here.pkl"]
@@ -478,7 +451,7 @@ def test_role_signed_requests_without_a_body_pass_the_signature_check(deployed: 
         "Action": ["lambda:GetFunctionConfiguration", "lambda:GetAlias"],
         "Resource": "*",
     }
-    lam = _role_client(deployed, "lambda", "probe-get", [allowed])
+    lam = role_client(deployed, "lambda", "probe-get", [allowed])
     # THEN its GET requests (no body: the signature covers the empty payload) are verified and
     # authorized; moto used to sign the parsed parameters instead and answered 403
     name = deployed.outputs.function_name

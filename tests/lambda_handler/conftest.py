@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,12 @@ from tests.conftest import MotoEndpoint
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", names.SERVICE_NAME)
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE)
 
-from reintento_function.contract import SIGNING_ALGORITHM, signing_message
+from reintento_function.contract import (
+    SIGNING_ALGORITHM,
+    run_ticket_key,
+    run_ticket_message,
+    signing_message,
+)
 from reintento_function.model_loader import KmsVerifier, ModelStore
 
 
@@ -67,6 +73,36 @@ class ModelBucket:
         )
         return str(response["VersionId"])
 
+    def ticket(
+        self,
+        run_id: str,
+        *,
+        rows: int,
+        slice_rows: int,
+        slice_format: str = "jsonl",
+        probabilities: bool = True,
+        function_version: str = "$LATEST",
+    ) -> None:
+        """The run's ticket, signed as ``ops run-batch`` signs it (the batch bucket is this one
+        in the handler's tests)."""
+        fields: dict[str, Any] = {
+            "run_id": run_id,
+            "function_version": function_version,
+            "rows": rows,
+            "slice_rows": slice_rows,
+            "slice_format": slice_format,
+            "probabilities": probabilities,
+        }
+        answer = self.kms.sign(
+            KeyId=self.signing_key,
+            Message=run_ticket_message(**fields),
+            MessageType="RAW",
+            SigningAlgorithm=SIGNING_ALGORITHM,
+        )
+        signature = base64.b64encode(answer["Signature"]).decode()
+        body = json.dumps({**fields, "signature": signature}).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=run_ticket_key(run_id), Body=body)
+
     def store(self, **kwargs: Any) -> ModelStore:
         """The function's model store for this bucket, verifying with the signing key."""
         return ModelStore(
@@ -111,6 +147,7 @@ def handler_env(
         "BATCH_BUCKET": model_bucket.bucket,
         "MODEL_REFRESH_SECONDS": "0",
         "MAX_ROWS": "1000",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "POWERTOOLS_METRICS_NAMESPACE": "Reintento",
     }.items():
         monkeypatch.setenv(key, value)

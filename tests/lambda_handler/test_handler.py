@@ -101,6 +101,7 @@ def test_batch_slice_writes_one_record_per_row(
     lines[3] = "{broken"
     lines[10] = json.dumps({**rows_1000[10], "region": "mars"})
     s3.put_object(Bucket=model_bucket.bucket, Key=IN_KEY, Body="\n".join(lines))
+    model_bucket.ticket(RUN, rows=550, slice_rows=50)
     event = {
         "batch_slice": {
             "bucket": model_bucket.bucket,
@@ -150,6 +151,7 @@ def test_a_parquet_slice_is_predicted_column_by_column_with_one_result_per_row(
     frame.loc[10, "region"] = "mars"
     frame.loc[20, "latencia_ms"] = float("inf")
     s3.put_object(Bucket=model_bucket.bucket, Key=PARQUET_IN, Body=frame.to_parquet(index=False))
+    model_bucket.ticket(RUN, rows=550, slice_rows=50, slice_format="parquet")
     event = {
         "batch_slice": {
             "bucket": model_bucket.bucket,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from ops.modelfiles.demo_model import sample_rows
 from reintento_function.contract import parse_batch_key
-from reintento_function.inference_errors import BatchSliceError, ModelIntegrityError
+from reintento_function.inference_errors import ModelIntegrityError
 from tests.lambda_handler.conftest import Context, ModelBucket, new_signing_key
 
 
@@ -123,10 +124,69 @@ def test_a_work_item_outside_its_run_is_refused(
         "rows": 1,
         **change,
     }
-    # WHEN the function gets it THEN it is refused before any S3 call, echoing no value
-    with pytest.raises(BatchSliceError, match=match) as caught:
-        handler_env.handler({"batch_slice": item}, Context())
-    assert "MODEL_BUCKET_OF_ANOTHER_STACK" not in str(caught.value)
+    # WHEN the function gets it THEN it is refused before any S3 call, echoing no value, and
+    # answered as data: a function error would count in the errors alarm
+    answer = handler_env.handler({"batch_slice": item}, Context())
+    assert answer["error"]["type"] == "WorkItemRefused"
+    assert (answer["rows"], answer["failed"]) == (0, 0)
+    assert re.search(match, answer["error"]["message"])
+    assert "MODEL_BUCKET_OF_ANOTHER_STACK" not in json.dumps(answer)
+
+
+@pytest.mark.parametrize(
+    ("ticket", "change", "match"),
+    [
+        ({}, {"probabilities": False}, "probabilities is not the run's"),
+        ({}, {"first_row": 10}, "first_row"),
+        ({}, {"first_row": 40}, "first_row"),
+        ({"function_version": "7"}, {}, "started on function version 7"),
+        ({"slice_format": "parquet"}, {}, "input_key is not the run's"),
+        (None, {}, "no ticket"),
+        ("other key", {}, "not signed by the deployer's key"),
+    ],
+)
+def test_a_work_item_that_is_not_one_of_a_signed_runs_slices_is_refused(
+    handler_env: Any,
+    model_bucket: ModelBucket,
+    demo_bytes: bytes,
+    ticket: Any,
+    change: dict[str, Any],
+    match: str,
+) -> None:
+    # GIVEN a run of 40 rows in slices of 20 that ops started (its signed ticket), its first
+    # slice's rows in the bucket
+    model_bucket.put(demo_bytes)
+    s3 = model_bucket.s3
+    rows = "\n".join(json.dumps(r) for r in sample_rows(20))
+    s3.put_object(
+        Bucket=model_bucket.bucket, Key=f"batch/{RUN}/input/part-000000000.jsonl", Body=rows
+    )
+    if ticket == "other key":  # signed, but not by the deployer's key
+        mine = model_bucket.signing_key
+        model_bucket.signing_key = new_signing_key(model_bucket.kms)
+        model_bucket.ticket(RUN, rows=40, slice_rows=20)
+        model_bucket.signing_key = mine
+    elif ticket is not None:
+        model_bucket.ticket(RUN, rows=40, slice_rows=20, **ticket)
+    item = {
+        "bucket": model_bucket.bucket,
+        "input_key": f"batch/{RUN}/input/part-000000000.jsonl",
+        "output_key": f"batch/{RUN}/output/part-000000000.jsonl",
+        "first_row": 0,
+        "rows": 20,
+        "probabilities": True,
+    }
+    # WHEN a work item that is not exactly one of its slices (or of no signed run) arrives
+    answer = handler_env.handler({"batch_slice": item | change}, Context())
+    # THEN it is refused as data, and nothing is written
+    assert answer["error"]["type"] == "WorkItemRefused", answer
+    assert re.search(match, answer["error"]["message"]), answer
+    listed = s3.list_objects_v2(Bucket=model_bucket.bucket, Prefix=f"batch/{RUN}/output/")
+    assert listed.get("KeyCount", 0) == 0
+    # AND the run's own item is predicted
+    if ticket == {}:
+        done = handler_env.handler({"batch_slice": item}, Context())
+        assert (done["rows"], done["failed"]) == (20, 0)
 
 
 def test_input_and_output_key_patterns_cannot_overlap() -> None:
