@@ -412,7 +412,7 @@ def run_batch(
     bucket = target.outputs.batch_bucket
     _upload(target, bucket, rows, slices)
     _put_manifest(target, bucket, run_id, slices)
-    _put_ticket(target, run_id, live.function_version, rows, size, probabilities)
+    put_ticket(target, run_id, live.function_version, **_ticket_shape(rows, size, probabilities))
     clock.mark("upload")
     _execute(target, run_id, live.function_version, len(slices), progress, timeout)
     clock.mark("execute")
@@ -513,12 +513,23 @@ def _put_manifest(target: Target, bucket: str, run_id: str, slices: list[SliceIt
     )
 
 
-def _put_ticket(
+def _ticket_shape(rows: BatchInput, slice_rows: int, probabilities: bool) -> dict[str, Any]:
+    return {
+        "rows": rows.rows,
+        "slice_rows": slice_rows,
+        "slice_format": rows.slice_format,
+        "probabilities": probabilities,
+    }
+
+
+def put_ticket(
     target: Target,
     run_id: str,
     function_version: str,
-    rows: BatchInput,
+    *,
+    rows: int,
     slice_rows: int,
+    slice_format: str,
     probabilities: bool,
 ) -> None:
     """The run's ticket, signed with the deployer's key: the function runs only work items that
@@ -526,9 +537,9 @@ def _put_ticket(
     fields: dict[str, Any] = {
         "run_id": run_id,
         "function_version": function_version,
-        "rows": rows.rows,
+        "rows": rows,
         "slice_rows": slice_rows,
-        "slice_format": rows.slice_format,
+        "slice_format": slice_format,
         "probabilities": probabilities,
     }
     message = contract.run_ticket_message(**fields)

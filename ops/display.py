@@ -217,13 +217,8 @@ class Plan(Shown):
         )
 
     def record(self) -> dict[str, Any]:
-        return {
-            "verb": self.verb,
-            "target": self.target,
-            "steps": len(self.steps),
-            "checks": dict(self.checks),
-            "ok": self.ok,
-        }
+        checked = {"checks": dict(self.checks), "ok": self.ok} if self.checks else {}
+        return {"verb": self.verb, "target": self.target, "steps": len(self.steps), **checked}
 
     def __str__(self) -> str:
         lines = [f"Dry run of {self.verb}{self.where}; it would:"]

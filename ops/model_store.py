@@ -724,24 +724,22 @@ def _model_uri(target: Target) -> str:
 
 
 def _version_before_live(target: Target, split: tuple[live_model.Share, ...]) -> ModelVersion:
-    """The model live before the current one (its records say); without records, the one
-    uploaded before it; ``ModelNotUploadedError`` when there is none."""
+    """The model live before the current one, as a signed rollout record shows (never merely
+    the one uploaded before it: that may be a canary its guardrails rejected);
+    ``ModelNotUploadedError`` when no signed record shows one."""
     records = load_records(target)
     versions = _versions(target, records, split)
     current = split[0].model_version if split else (versions[0].version_id if versions else "")
-    ids = [v.version_id for v in versions]
     before_current = previous_live(records, current)
-    if before_current in ids:
-        older = [str(before_current)]
-    else:
-        older = ids[ids.index(current) + 1 :] if current in ids else []
-    if not older:
+    found = [v for v in versions if before_current and v.version_id == before_current]
+    if not found:
         raise ModelNotUploadedError(
-            f"there is no model version before the live one ({len(versions)} version(s)); "
-            "upload a model first",
+            f"no signed rollout record shows a model live before the live one ({len(versions)} "
+            "version(s) uploaded); upload the model you want to serve with "
+            "`python -m ops upload-model PATH`",
             error_type="NoPreviousVersion",
         )
-    return next(v for v in versions if v.version_id == older[0])
+    return found[0]
 
 
 def _serve_again(

@@ -18,6 +18,7 @@ dies, ``status`` shows the split and ``rollback_model`` or another upload ends i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -32,6 +33,7 @@ from ops.display import Card, Shown
 from ops.errors import ConcurrentChangeError, ConfigurationError
 from ops.service import live_model
 from ops.service.function import image_sklearn
+from ops.service.signing import sign, verify
 from ops.targets import Target
 from reintento_function import contract
 
@@ -293,17 +295,23 @@ def save_record(target: Target, record: RolloutRecord) -> str:
     what = "rollback" if record.strategy == "rollback" else record.outcome.replace(" ", "-")
     name = f"{record.ended}-{what}.json"
     key = records_prefix(target.settings.model_key) + name
+    body = record.to_json().encode()
+    message = contract.record_signing_message(key, hashlib.sha256(body).hexdigest())
     target.client("s3").put_object(
         Bucket=target.model_bucket,
         Key=key,
-        Body=record.to_json().encode(),
+        Body=body,
         ContentType="application/json",
+        # signed with the deployer's key: a writer of the bucket without kms:Sign cannot add
+        # or change a record that rollback_model, restore_live or list_models would believe
+        Metadata={contract.SIGNATURE_METADATA: sign(target, message)},
     )
     return key
 
 
 def load_records(target: Target) -> list[dict[str, Any]]:
-    """Every rollout record kept beside the model, oldest first (as JSON objects)."""
+    """Every rollout record kept beside the model that the deployer's key signed, oldest first
+    (as JSON objects); an unsigned, changed or moved record is left out: it decides nothing."""
     s3 = target.client("s3")
     prefix = records_prefix(target.settings.model_key)
     keys: list[str] = []
@@ -313,7 +321,12 @@ def load_records(target: Target) -> list[dict[str, Any]]:
         keys += [str(o["Key"]) for o in page.get("Contents", [])]
     out = []
     for key in sorted(keys):
-        body = s3.get_object(Bucket=target.model_bucket, Key=key)["Body"].read()
+        answer = s3.get_object(Bucket=target.model_bucket, Key=key)
+        body = answer["Body"].read()
+        message = contract.record_signing_message(key, hashlib.sha256(body).hexdigest())
+        signature = (answer.get("Metadata") or {}).get(contract.SIGNATURE_METADATA)
+        if not verify(target, message, signature):
+            continue
         try:
             out.append(json.loads(body))
         except ValueError:
@@ -351,12 +364,14 @@ def restore_live(target: Target) -> str:
     if live is not None and not live.model_version:
         return ""
     version = live.model_version if live is not None else _last_live(target)
+    if not version:  # no signed record shows a model live: serve none rather than guess
+        return ""
     s3 = target.client("s3")
     try:
         head = s3.head_object(
             Bucket=target.model_bucket,
             Key=target.settings.model_key,
-            **({"VersionId": version} if version else {}),
+            VersionId=version,
         )
     except ClientError as err:
         code = str(err.response.get("Error", {}).get("Code"))
@@ -383,7 +398,7 @@ def restore_live(target: Target) -> str:
 
 
 def _last_live(target: Target) -> str:
-    """The model version the rollout records show live last ("" without records)."""
+    """The model version the signed rollout records show live last ("" without any)."""
     promoted = [r for r in load_records(target) if r.get("outcome") == "promoted"]
     return str(promoted[-1].get("model_version") or "") if promoted else ""
 

@@ -163,6 +163,15 @@ def batch_prefix(run_id: str, kind: str) -> str:
     return f"batch/{run_id}/{kind}/"
 
 
+RECORD_PURPOSE = "reintento-rollout-record/1"
+
+
+def record_signing_message(key: str, body_sha256: str) -> bytes:
+    """The exact bytes ops signs for one rollout record (its key and its body's sha256): a
+    record copied to another key, or changed, no longer verifies."""
+    return f"{RECORD_PURPOSE}\nkey={key}\nsha256={body_sha256}\n".encode()
+
+
 def run_ticket_key(run_id: str) -> str:
     """The S3 key of a run's signed ticket."""
     return f"batch/{run_id}/{RUN_TICKET_NAME}"

@@ -350,6 +350,33 @@ def _lambda_account_settings() -> None:
     urls.url_paths[r"{0}/(?P<api_version>[^/]+)/account-settings/?$"] = LambdaResponse.dispatch
 
 
+def _sts_trust_policies() -> None:
+    """AssumeRole refuses a role that does not exist or whose trust policy does not let the
+    caller in (an explicit deny wins), as STS does; moto issued credentials for any role ARN
+    (``trust_policies``)."""
+    from moto.core.exceptions import AccessDeniedError
+    from moto.iam.models import iam_backends
+    from moto.sts.responses import TokenResponse
+
+    from reintento_local import trust_policies
+
+    original = TokenResponse.assume_role
+
+    def assume_role(self: Any) -> Any:
+        role_arn = str(self._get_param("RoleArn") or "")
+        _, caller, account = self.backend.get_caller_identity(self.get_access_key(), self.region)
+        denied = AccessDeniedError(caller, f"sts:AssumeRole on resource: {role_arn}")
+        try:
+            role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
+        except Exception as err:  # NotFoundException: no such role
+            raise denied from err
+        if trust_policies.refusal(role.assume_role_policy_document, caller, account):
+            raise denied
+        return original(self)
+
+    setattr(TokenResponse, "assume_role", assume_role)  # noqa: B010
+
+
 def _published_versions_start_pending() -> None:
     """A new version is ``Pending`` while Lambda prepares it, and an invoke of it (or of an
     alias routed to it) fails with ``ResourceConflictException`` until it is ``Active``
@@ -835,6 +862,12 @@ PATCHES: tuple[Patch, ...] = (
         "leave unreserved), and a reservation leaving less than 100 unreserved is refused; moto "
         "had no such route (404) and took any reservation",
         _lambda_account_settings,
+    ),
+    Patch(
+        "sts-trust-policies",
+        "AssumeRole refuses a role that does not exist or whose trust policy does not name the "
+        "caller (an explicit deny wins); moto issued credentials for any role ARN",
+        _sts_trust_policies,
     ),
     Patch(
         "lambda-image-index-refused",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 import pytest
@@ -42,11 +43,22 @@ def wait_for_ingestion() -> None:
 def run_slices(target: Any, run_id: str, slices: list[Any], timeout: float = 300.0) -> Any:
     """Start the batch state machine directly on ``slices`` (their manifest written first, as
     ``run_batch`` does) with the live function version; wait for it; return DescribeExecution."""
+    from ops.batch import put_ticket
     from ops.service import live_model
     from reintento_function.contract import manifest_key
 
     out, pinned = target.outputs, live_model.current(target)
     assert pinned is not None
+    first = slices[0]
+    put_ticket(  # as run_batch signs it: the function runs only this run's work items
+        target,
+        run_id,
+        pinned.function_version,
+        rows=sum(item.rows for item in slices),
+        slice_rows=first.rows,
+        slice_format=first.input_key.rsplit(".", 1)[-1],
+        probabilities=first.probabilities,
+    )
     target.client("s3").put_object(
         Bucket=out.batch_bucket,
         Key=manifest_key(run_id),
@@ -175,6 +187,28 @@ def crash_slices(state_dir: Path, count: int = EVERY_ATTEMPT) -> None:
             }
         ],
     )
+
+
+def role_credentials(deployed: Deployed, role_arn: str, session: str) -> dict[str, str]:
+    """A session of an existing role (the function's, the state machine's), as an admin gets one
+    on AWS: the role's trust policy also names this account, then AssumeRole."""
+    account = deployed.client("sts").get_caller_identity()["Account"]
+    iam = deployed.client("iam")
+    name = role_arn.rsplit("/", 1)[-1]
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
+    statements = list(trust.get("Statement", []))
+    admin = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": "sts:AssumeRole",
+    }
+    if admin not in statements:
+        iam.update_assume_role_policy(
+            RoleName=name, PolicyDocument=json.dumps({**trust, "Statement": [*statements, admin]})
+        )
+    credentials = deployed.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session)
+    return dict(credentials["Credentials"])
 
 
 def role_client(deployed: Deployed, service: str, name: str, statements: list[Any]) -> Any:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 import ops
 from reintento_function.contract import manifest_key
 from reintento_local import LocalTargetError, patches, process
-from tests.integration.conftest import Deployed, free_port, wait_for_ingestion
+from tests.integration.conftest import Deployed, free_port, role_credentials, wait_for_ingestion
 
 
 def test_pinned_moto_canary() -> None:
@@ -112,7 +112,7 @@ def test_function_role_can_read_the_model_but_not_write_list_or_read_elsewhere(
     # GIVEN the credentials of the function's own role
     lam = deployed.client("lambda")
     role = lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["Role"]
-    creds = deployed.client("sts").assume_role(RoleArn=role, RoleSessionName="probe")["Credentials"]
+    creds = role_credentials(deployed, role, "probe")
     s3 = deployed.client(
         "s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"]
     )

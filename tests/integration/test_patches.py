@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from reintento_function.contract import manifest_key
 from reintento_local import patches
-from tests.integration.conftest import Deployed, role_client
+from tests.integration.conftest import Deployed, role_client, role_credentials
 
 EXPECTED = [
     "lambda-docker-less-runtime",
@@ -20,6 +20,7 @@ EXPECTED = [
     "lambda-published-version-immutable",
     "lambda-published-version-pending",
     "lambda-account-settings",
+    "sts-trust-policies",
     "lambda-image-index-refused",
     "lambda-invoke-qualifier",
     "lambda-alias-routing",
@@ -177,9 +178,7 @@ def test_iam_resource_wildcards(deployed: Deployed) -> None:
     # GIVEN the function's role, whose batch patterns spell the run id with 24 `?`
     lam = deployed.client("lambda")
     role = lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["Role"]
-    creds = deployed.client("sts").assume_role(RoleArn=role, RoleSessionName="wildcards")[
-        "Credentials"
-    ]
+    creds = role_credentials(deployed, role, "wildcards")
     s3 = deployed.client(
         "s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"]
     )
@@ -544,6 +543,48 @@ def test_lambda_account_settings(deployed: Deployed) -> None:
         assert after == 100
     finally:
         lam.delete_function_concurrency(FunctionName=name)
+
+
+def test_sts_trust_policies(deployed: Deployed) -> None:
+    # AssumeRole as STS decides it: the role exists and its trust policy names the caller
+    iam, sts = deployed.client("iam"), deployed.client("sts")
+    account = sts.get_caller_identity()["Account"]
+
+    def role(name: str, *statements: dict[str, Any]) -> str:
+        trust = {"Version": "2012-10-17", "Statement": list(statements)}
+        return str(
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+                "Arn"
+            ]
+        )
+
+    trusting = role(
+        "trust-account",
+        {"Effect": "Allow", "Principal": {"AWS": account}, "Action": "sts:AssumeRole"},
+    )
+    service_only = role(
+        "trust-lambda",
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        },
+    )
+    denying = role(
+        "trust-deny",
+        {"Effect": "Allow", "Principal": {"AWS": account}, "Action": "sts:AssumeRole"},
+        {"Effect": "Deny", "Principal": "*", "Action": "*"},
+    )
+    # THEN a role trusting the account is assumed
+    assert sts.assume_role(RoleArn=trusting, RoleSessionName="ok")["Credentials"]["AccessKeyId"]
+    # AND a service's role, a role whose trust denies everyone, and a role that does not
+    # exist are refused, as STS refuses them
+    for refused in (service_only, denying, f"arn:aws:iam::{account}:role/no-such-role"):
+        with pytest.raises(ClientError) as caught:
+            sts.assume_role(RoleArn=refused, RoleSessionName="no")
+        error = caught.value.response["Error"]
+        assert error["Code"] == "AccessDenied", refused
+        assert f"sts:AssumeRole on resource: {refused}" in error["Message"]
 
 
 def test_lambda_image_index_refused(deployed: Deployed, tmp_path: Path) -> None:

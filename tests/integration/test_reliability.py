@@ -22,7 +22,13 @@ from ops.batch_io import plan_slices
 from ops.modelfiles.demo_model import DemoModel
 from ops.service import live_model
 from reintento_local import faults
-from tests.integration.conftest import Deployed, crash_slices, run_slices, wait_for_ingestion
+from tests.integration.conftest import (
+    Deployed,
+    crash_slices,
+    role_credentials,
+    run_slices,
+    wait_for_ingestion,
+)
 
 GOOD = ops.sample_rows(3, seed=13)
 
@@ -336,7 +342,7 @@ def test_model_swap_while_requests_run_never_errors(
 def test_state_machine_role_can_invoke_only_its_function(deployed: Deployed) -> None:
     sfn = deployed.client("stepfunctions")
     role = sfn.describe_state_machine(stateMachineArn=deployed.outputs.state_machine_arn)["roleArn"]
-    creds = deployed.client("sts").assume_role(RoleArn=role, RoleSessionName="sfn")["Credentials"]
+    creds = role_credentials(deployed, role, "sfn")
     lam = deployed.client(
         "lambda",
         key=creds["AccessKeyId"],

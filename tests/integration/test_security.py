@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 import ops
 from reintento_local import process
 from reintento_local.process import LocalTargetStatus
-from tests.integration.conftest import OPERATOR_ENVIRONMENT, Deployed
+from tests.integration.conftest import OPERATOR_ENVIRONMENT, Deployed, role_credentials
 
 
 def _send(
@@ -246,12 +246,10 @@ def test_motos_own_api_is_refused_even_to_signed_callers(deployed: Deployed) -> 
     # GIVEN the function role's temporary credentials, and the operator's key
     lam = deployed.client("lambda")
     role = lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["Role"]
-    creds = deployed.client("sts").assume_role(RoleArn=role, RoleSessionName="probe")["Credentials"]
-    role_credentials = Credentials(
-        creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
-    )
+    creds = role_credentials(deployed, role, "probe")
+    role_keys = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     operator = Credentials(deployed.operator.access_key_id, deployed.operator.secret_access_key)
-    for credentials in (role_credentials, operator):
+    for credentials in (role_keys, operator):
         for method, path in (
             ("POST", "/moto-api/reset"),
             ("GET", "/moto-api/data.json"),

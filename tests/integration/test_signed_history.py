@@ -1,0 +1,70 @@
+"""Signed rollout history (issue "rollouts and batches nobody can steer", finding 1): a writer
+of the model bucket without ``kms:Sign`` cannot choose which old model a rollback serves."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import ops
+from ops.modelfiles.demo_model import save_demo_model
+from ops.rollout import records_prefix
+from ops.targets import target_for
+from tests.integration.conftest import Deployed, role_client
+
+
+def test_a_bucket_writer_cannot_make_a_rejected_canary_live_through_a_rollback(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    # GIVEN a stage of its own: model M0, then A all at once, then a canary B the guardrails
+    # rolled back (no traffic in its bake: fewer calls than the minimum to judge it)
+    s = ops.Settings.resolve(deployed.settings, stage="signed")
+    ops.deploy(approve_security_changes=True, settings=s)
+    first = ops.upload_model(save_demo_model(tmp_path / "m0.pkl", n_rows=2900).path, settings=s)
+    live = ops.upload_model(save_demo_model(tmp_path / "a.pkl", n_rows=3000).path, settings=s)
+    canary = ops.upload_model(
+        save_demo_model(tmp_path / "b.pkl", n_rows=3100).path,
+        rollout="canary",
+        percent=10,
+        bake_minutes=0,
+        settings=s,
+    )
+    assert isinstance(first, ops.UploadResult) and isinstance(live, ops.UploadResult)
+    assert isinstance(canary, ops.UploadResult) and canary.rollout is not None
+    assert not canary.rollout.promoted
+    # AND a principal that may write the model bucket but not sign (the review's role)
+    target = target_for(s)
+    bucket = target.outputs.model_bucket
+    writer = role_client(
+        deployed,
+        "s3",
+        f"bucket-writer-{uuid.uuid4().hex[:8]}",
+        [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}],
+    )
+    # WHEN it writes a record saying A was promoted over B (so "the model before A" is B)
+    forged = {
+        "strategy": "all-at-once",
+        "outcome": "promoted",
+        "model_version": live.version_id,
+        "function_version": live.function_version,
+        "previous_model_version": canary.version_id,
+        "previous_function_version": "1",
+        "started": "2099-01-01T00:00:00.000000Z",
+        "ended": "2099-01-01T00:00:01.000000Z",
+        "who": "arn:aws:iam::123456789012:user/ops",
+        "reason": "",
+        "bake_minutes": 0.0,
+        "steps": [],
+    }
+    key = records_prefix(s.model_key) + "2099-01-01T00:00:01.000000Z-promoted.json"
+    writer.put_object(Bucket=bucket, Key=key, Body=json.dumps(forged).encode())
+    # THEN a rollback serves the model a signed record shows live before A: M0, never B
+    back = ops.rollback_model(settings=s)
+    assert isinstance(back, ops.RollbackResult)
+    assert back.restored_version == first.version_id != canary.version_id
+    # AND the history ops shows holds no forged record
+    assert all(
+        not r.went_live or r.version_id != canary.version_id for r in ops.list_models(settings=s)
+    )
+    ops.teardown(s.service_stack_name, settings=s)
