@@ -14,7 +14,7 @@ from reintento_function import contract
 def sign(target: Target, message: bytes) -> str:
     """``message`` signed with the stack's signing key (``kms:Sign``), base64."""
     answer = target.client("kms").sign(
-        KeyId=target.outputs.signing_key,
+        KeyId=target.signing_key,
         Message=message,
         MessageType="RAW",
         SigningAlgorithm=contract.SIGNING_ALGORITHM,
@@ -33,7 +33,7 @@ def verify(target: Target, message: bytes, signature: str | None) -> bool:
         return False
     try:
         answer = target.client("kms").verify(
-            KeyId=target.outputs.signing_key,
+            KeyId=target.signing_key,
             Message=message,
             MessageType="RAW",
             Signature=raw,

@@ -84,6 +84,7 @@ class Target:
         self._clients: dict[str, Any] = {}
         self._outputs: StackOutputs | None = None
         self._model_bucket: str | None = None
+        self._signing_key: str | None = None
         self._lock = threading.Lock()
         self._invocations: deque[tuple[float, str]] = deque(maxlen=10_000)
 
@@ -104,6 +105,16 @@ class Target:
                 OUTPUT_KEYS["model_bucket"]
             ]
         return self._model_bucket
+
+    @property
+    def signing_key(self) -> str:
+        """The model stack's signing key alone (it outlives the service stack, as the bucket)."""
+        if self._signing_key is None:
+            cf = self.client("cloudformation")
+            self._signing_key = cloudformation.outputs(cf, self.settings.model_stack_name)[
+                OUTPUT_KEYS["signing_key"]
+            ]
+        return self._signing_key
 
     @property
     def outputs(self) -> StackOutputs:
@@ -127,6 +138,7 @@ class Target:
     def forget_outputs(self) -> None:
         self._outputs = None
         self._model_bucket = None
+        self._signing_key = None
 
     def forget_clients(self) -> None:
         """Drop the clients (the local target's key changes at every start)."""

@@ -107,13 +107,30 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     )
     assert function["MemorySize"] == 1536
     # AND the credentials may come from a profile that assumes a role (boto3's chain, through
-    # the local STS): the bootstrap's CloudFormation execution role, administrator by its
-    # AWS managed policy; the profile also gives the region
+    # the local STS, which evaluates the role's trust policy): an administrator role that
+    # trusts the account, as a team gives its operators; the profile also gives the region
+    endpoint = f"http://127.0.0.1:{settings.local_port}"
+    iam = Deployed(settings, None, "", endpoint).client("iam")  # type: ignore[arg-type]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName="operators", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]["Arn"]
+    iam.attach_role_policy(
+        RoleName="operators", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
     (tmp_path / "credentials").write_text(
         f"[keys]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
         f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
     )
-    role = f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{settings.region}"
     (tmp_path / "config").write_text(
         f"[profile assumed]\nrole_arn = {role}\nsource_profile = keys\nregion = {settings.region}\n"
     )
