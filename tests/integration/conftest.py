@@ -189,6 +189,16 @@ def crash_slices(state_dir: Path, count: int = EVERY_ATTEMPT) -> None:
     )
 
 
+def account_trust(account: str) -> str:
+    """A role trust policy that lets the account's principals assume the role."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": "sts:AssumeRole",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def role_credentials(deployed: Deployed, role_arn: str, session: str) -> dict[str, str]:
     """A session of an existing role (the function's, the state machine's), as an admin gets one
     on AWS: the role's trust policy also names this account, then AssumeRole."""
@@ -198,11 +208,7 @@ def role_credentials(deployed: Deployed, role_arn: str, session: str) -> dict[st
     trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
     trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
     statements = list(trust.get("Statement", []))
-    admin = {
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-        "Action": "sts:AssumeRole",
-    }
+    admin = json.loads(account_trust(account))["Statement"][0]
     if admin not in statements:
         iam.update_assume_role_policy(
             RoleName=name, PolicyDocument=json.dumps({**trust, "Statement": [*statements, admin]})
@@ -215,17 +221,8 @@ def role_client(deployed: Deployed, service: str, name: str, statements: list[An
     """A client signed with a fresh role's credentials (IAM enforced), whose policy is given."""
     account = deployed.client("sts").get_caller_identity()["Account"]
     iam = deployed.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    trust = account_trust(account)
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]
     iam.put_role_policy(
         RoleName=name,
         PolicyName="probe",

@@ -22,7 +22,7 @@ import ops
 from ops.modelfiles.demo_model import DemoModel
 from ops.modelfiles.versions import PROJECT_ROOT
 from reintento_local import docker_standin
-from tests.integration.conftest import Deployed, free_port
+from tests.integration.conftest import Deployed, account_trust, free_port
 
 pytestmark = pytest.mark.slow
 OPS = (sys.executable, "-m", "ops")
@@ -111,19 +111,8 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     # trusts the account, as a team gives its operators; the profile also gives the region
     endpoint = f"http://127.0.0.1:{settings.local_port}"
     iam = Deployed(settings, None, "", endpoint).client("iam")  # type: ignore[arg-type]
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName="operators", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
+    trust = account_trust(account)
+    role = iam.create_role(RoleName="operators", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     iam.attach_role_policy(
         RoleName="operators", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
     )

@@ -295,6 +295,17 @@ def test_teardown_keeps_models_and_redeploy_works(
         ops.list_models(settings=s)
 
 
+def _deny_deletes(bucket: str) -> str:
+    """A bucket policy that forbids deleting any object (version) of ``bucket``."""
+    statement = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def test_deleting_the_models_empties_the_bucket_first_and_resumes_after_a_failure(
     local_settings: ops.Settings, demo_model: DemoModel
 ) -> None:
@@ -307,18 +318,7 @@ def test_deleting_the_models_empties_the_bucket_first_and_resumes_after_a_failur
     s3, kms = target.client("s3"), target.client("kms")
     # GIVEN model versions a bucket policy forbids deleting (DeleteObjects answers 200 and
     # lists the refused keys)
-    deny = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
-                "Resource": f"arn:aws:s3:::{out.model_bucket}/*",
-            }
-        ],
-    }
-    s3.put_bucket_policy(Bucket=out.model_bucket, Policy=json.dumps(deny))
+    s3.put_bucket_policy(Bucket=out.model_bucket, Policy=_deny_deletes(out.model_bucket))
     confirmed = {
         "delete_model_bucket": True,
         "confirm_model_store": s.model_stack_name,
@@ -359,18 +359,7 @@ def test_teardown_stops_running_batches_and_stops_on_undeletable_objects(
     # GIVEN objects in the batch bucket that a bucket policy forbids deleting (AWS answers
     # DeleteObjects with 200 and the refused keys in Errors)
     s3.put_object(Bucket=out.batch_bucket, Key="batch/kept.txt", Body=b"x")
-    deny = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
-                "Resource": f"arn:aws:s3:::{out.batch_bucket}/*",
-            }
-        ],
-    }
-    s3.put_bucket_policy(Bucket=out.batch_bucket, Policy=json.dumps(deny))
+    s3.put_bucket_policy(Bucket=out.batch_bucket, Policy=_deny_deletes(out.batch_bucket))
     # WHEN torn down  THEN it stops with the refused key named, and the stack is still there
     with pytest.raises(ops.TeardownError, match="AccessDenied"):
         ops.teardown(s.service_stack_name, settings=s)
