@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -309,6 +310,18 @@ def save_record(target: Target, record: RolloutRecord) -> str:
     return key
 
 
+# what save_record names a record: when it ended, then what it was (anything else under the
+# prefix is not read: a bucket writer's junk costs no GET and no kms:Verify)
+_RECORD_NAME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z-(?:promoted|rolled-back|rollback)\.json"
+)
+
+
+def is_record_name(key: str) -> bool:
+    """Whether the last part of ``key`` is a name ``save_record`` gives."""
+    return _RECORD_NAME.fullmatch(key.rsplit("/", 1)[-1]) is not None
+
+
 def load_records(target: Target) -> list[dict[str, Any]]:
     """Every rollout record kept beside the model that the deployer's key signed, oldest first
     (as JSON objects); an unsigned, changed or moved record is left out: it decides nothing."""
@@ -318,7 +331,7 @@ def load_records(target: Target) -> list[dict[str, Any]]:
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=target.model_bucket, Prefix=prefix
     ):
-        keys += [str(o["Key"]) for o in page.get("Contents", [])]
+        keys += [str(o["Key"]) for o in page.get("Contents", []) if is_record_name(o["Key"])]
     out = []
     for key in sorted(keys):
         answer = s3.get_object(Bucket=target.model_bucket, Key=key)

@@ -8,9 +8,12 @@ allows the calling principal, and an explicit ``Deny`` in it always wins
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
 
 A principal matches ``"*"``; an account (``"123456789012"`` or
-``arn:aws:iam::123456789012:root``) matches every principal of that account (whose own
-identity policy is then checked by the IAM enforcement, as AWS does for the same account); a
-user or role ARN matches that user, or that role's sessions. ``Service`` and ``Federated``
+``arn:aws:iam::123456789012:root``) matches every principal of that account; a user or role
+ARN matches that user, or that role's sessions. On AWS a same-account principal named by its
+account also needs an identity policy allowing ``sts:AssumeRole``: here the IAM enforcement
+checks that for role sessions (temporary credentials), and the only long-term key the gate
+accepts is the operator's, which may do anything (so nothing is granted that AWS would refuse
+to a principal the gate lets in). ``Service`` and ``Federated``
 principals never match a signed HTTP caller (the local Lambda and Step Functions mint their
 roles' credentials in-process, as the services do). A statement with a ``Condition``, a
 ``NotPrincipal`` or a ``NotAction`` is not evaluated here: an ``Allow`` of that kind grants

@@ -79,3 +79,17 @@ def test_rolling_back_walks_back_through_what_was_live() -> None:
     assert previous_live(records, "B") == "A"  # after the rollback to B, further back: A
     assert previous_live(records, "A") is None
     assert previous_live(records, "C") is None
+
+
+def test_only_names_save_record_gives_are_read_as_records() -> None:
+    from ops.rollout import RolloutRecord, is_record_name, now_text
+
+    # GIVEN the name save_record gives a record (when it ended, then what it was)
+    ended = now_text()
+    record = RolloutRecord("canary", "rolled back", "v2", "3", "v1", "2", ended, ended, "me")
+    assert record.ended == ended
+    for what in ("promoted", "rolled-back", "rollback"):
+        assert is_record_name(f"models/mejor_modelo.rollouts/{ended}-{what}.json")
+    # THEN anything else under the prefix is not read (no GET, no kms:Verify per junk object)
+    for junk in ("x.json", f"{ended}-promoted.json.bak", f"{ended}-promoted", "2099-promoted.json"):
+        assert not is_record_name(f"models/mejor_modelo.rollouts/{junk}")
