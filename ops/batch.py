@@ -11,6 +11,7 @@ bucket under ``batch/<run_id>/`` until the bucket's expiry.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -412,7 +413,7 @@ def run_batch(
     bucket = target.outputs.batch_bucket
     _upload(target, bucket, rows, slices)
     _put_manifest(target, bucket, run_id, slices)
-    put_ticket(target, run_id, live.function_version, **_ticket_shape(rows, size, probabilities))
+    put_ticket(target, live.ticket(run_id, rows, size, probabilities))
     clock.mark("upload")
     _execute(target, run_id, live.function_version, len(slices), progress, timeout)
     clock.mark("execute")
@@ -487,6 +488,19 @@ class _LiveBatch:
             ),
         )
 
+    def ticket(
+        self, run_id: str, rows: BatchInput, slice_rows: int, probabilities: bool
+    ) -> contract.RunTicket:
+        """What ops signs about this run (the function runs only its work items)."""
+        return contract.RunTicket(
+            run_id=run_id,
+            function_version=self.function_version,
+            rows=rows.rows,
+            slice_rows=slice_rows,
+            slice_format=rows.slice_format,
+            probabilities=probabilities,
+        )
+
 
 class _Clock:
     """Seconds spent in each named step of a batch, in order."""
@@ -513,40 +527,14 @@ def _put_manifest(target: Target, bucket: str, run_id: str, slices: list[SliceIt
     )
 
 
-def _ticket_shape(rows: BatchInput, slice_rows: int, probabilities: bool) -> dict[str, Any]:
-    return {
-        "rows": rows.rows,
-        "slice_rows": slice_rows,
-        "slice_format": rows.slice_format,
-        "probabilities": probabilities,
-    }
-
-
-def put_ticket(
-    target: Target,
-    run_id: str,
-    function_version: str,
-    *,
-    rows: int,
-    slice_rows: int,
-    slice_format: str,
-    probabilities: bool,
-) -> None:
+def put_ticket(target: Target, ticket: contract.RunTicket) -> None:
     """The run's ticket, signed with the deployer's key: the function runs only work items that
     are exactly one of this run's slices, on this function version (work_items.py)."""
-    fields: dict[str, Any] = {
-        "run_id": run_id,
-        "function_version": function_version,
-        "rows": rows,
-        "slice_rows": slice_rows,
-        "slice_format": slice_format,
-        "probabilities": probabilities,
-    }
-    message = contract.run_ticket_message(**fields)
+    signed = dataclasses.replace(ticket, signature=sign(target, ticket.message))
     target.client("s3").put_object(
         Bucket=target.outputs.batch_bucket,
-        Key=contract.run_ticket_key(run_id),
-        Body=json.dumps({**fields, "signature": sign(target, message)}).encode(),
+        Key=contract.run_ticket_key(ticket.run_id),
+        Body=signed.body(),
     )
 
 

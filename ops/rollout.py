@@ -24,6 +24,7 @@ import math
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -322,29 +323,43 @@ def is_record_name(key: str) -> bool:
     return _RECORD_NAME.fullmatch(key.rsplit("/", 1)[-1]) is not None
 
 
-def load_records(target: Target) -> list[dict[str, Any]]:
-    """Every rollout record kept beside the model that the deployer's key signed, oldest first
-    (as JSON objects); an unsigned, changed or moved record is left out: it decides nothing."""
-    s3 = target.client("s3")
-    prefix = records_prefix(target.settings.model_key)
+def _record_keys(target: Target) -> list[str]:
+    """The keys of the rollout records beside the model, oldest first (only names
+    ``save_record`` gives: anything else a bucket writer puts under the prefix is not read)."""
     keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=target.model_bucket, Prefix=prefix
+    for page in (
+        target.client("s3")
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=target.model_bucket, Prefix=records_prefix(target.settings.model_key))
     ):
         keys += [str(o["Key"]) for o in page.get("Contents", []) if is_record_name(o["Key"])]
-    out = []
-    for key in sorted(keys):
-        answer = s3.get_object(Bucket=target.model_bucket, Key=key)
-        body = answer["Body"].read()
-        message = contract.record_signing_message(key, hashlib.sha256(body).hexdigest())
-        signature = (answer.get("Metadata") or {}).get(contract.SIGNATURE_METADATA)
-        if not verify(target, message, signature):
-            continue
-        try:
-            out.append(json.loads(body))
-        except ValueError:
-            continue
-    return out
+    return sorted(keys)
+
+
+def _signed_record(target: Target, key: str) -> dict[str, Any] | None:
+    """The record at ``key`` if the deployer's key signed it there (else None: it decides
+    nothing)."""
+    answer = target.client("s3").get_object(Bucket=target.model_bucket, Key=key)
+    body = answer["Body"].read()
+    message = contract.record_signing_message(key, hashlib.sha256(body).hexdigest())
+    signature = (answer.get("Metadata") or {}).get(contract.SIGNATURE_METADATA)
+    if not verify(target, message, signature):
+        return None
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def load_records(target: Target) -> list[dict[str, Any]]:
+    """Every rollout record kept beside the model that the deployer's key signed, oldest first
+    (as JSON objects); an unsigned, changed or moved record is left out. Verified a few at a
+    time (one GET and one ``kms:Verify`` each)."""
+    keys = _record_keys(target)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        records = list(pool.map(lambda key: _signed_record(target, key), keys))
+    return [record for record in records if record is not None]
 
 
 def previous_live(records: list[dict[str, Any]], model_version: str) -> str | None:
@@ -412,8 +427,11 @@ def restore_live(target: Target) -> str:
 
 def _last_live(target: Target) -> str:
     """The model version the signed rollout records show live last ("" without any)."""
-    promoted = [r for r in load_records(target) if r.get("outcome") == "promoted"]
-    return str(promoted[-1].get("model_version") or "") if promoted else ""
+    for key in reversed(_record_keys(target)):  # newest first: verify only what decides
+        record = _signed_record(target, key)
+        if record is not None and record.get("outcome") == "promoted":
+            return str(record.get("model_version") or "")
+    return ""
 
 
 def who(target: Target) -> str:

@@ -6,9 +6,11 @@ rename here changes every side at once. Keep it free of imports beyond the stand
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
+from dataclasses import asdict, dataclass
 
 # Event kinds the function answers (the top-level key of the event)
 EVENT_REALTIME = "instances"
@@ -177,20 +179,45 @@ def run_ticket_key(run_id: str) -> str:
     return f"batch/{run_id}/{RUN_TICKET_NAME}"
 
 
-def run_ticket_message(
-    run_id: str,
-    function_version: str,
-    rows: int,
-    slice_rows: int,
-    slice_format: str,
-    probabilities: bool,
-) -> bytes:
-    """The exact bytes ops signs for a run it starts (and the function verifies)."""
-    return (
-        f"{RUN_TICKET_PURPOSE}\nrun={run_id}\nfunction-version={function_version}\n"
-        f"rows={rows}\nslice-rows={slice_rows}\nformat={slice_format}\n"
-        f"probabilities={'true' if probabilities else 'false'}\n"
-    ).encode()
+@dataclass(frozen=True)
+class RunTicket:
+    """What ops signs about a run it starts (and the function verifies): the ticket's fields,
+    its signed message and its JSON body, spelled here only."""
+
+    run_id: str
+    function_version: str
+    rows: int
+    slice_rows: int
+    slice_format: str
+    probabilities: bool
+    signature: str = ""  # base64, over ``message``
+
+    @property
+    def message(self) -> bytes:
+        """The exact bytes signed (every field but the signature)."""
+        return (
+            f"{RUN_TICKET_PURPOSE}\nrun={self.run_id}\nfunction-version={self.function_version}\n"
+            f"rows={self.rows}\nslice-rows={self.slice_rows}\nformat={self.slice_format}\n"
+            f"probabilities={'true' if self.probabilities else 'false'}\n"
+        ).encode()
+
+    def body(self) -> bytes:
+        """The object stored at ``run_ticket_key``."""
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_body(cls, body: bytes) -> RunTicket:
+        """A stored ticket read back (ValueError, KeyError or TypeError when it is not one)."""
+        fields = json.loads(body)
+        return cls(
+            run_id=str(fields["run_id"]),
+            function_version=str(fields["function_version"]),
+            rows=int(fields["rows"]),
+            slice_rows=int(fields["slice_rows"]),
+            slice_format=str(fields["slice_format"]),
+            probabilities=bool(fields["probabilities"]),
+            signature=str(fields["signature"]),
+        )
 
 
 def manifest_key(run_id: str) -> str:

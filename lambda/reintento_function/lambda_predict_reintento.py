@@ -46,6 +46,7 @@ from reintento_function.contract import (
     REFUSED_WORK_ITEMS_METRIC,
     VERSION_DIMENSIONS,
     WORK_ITEM_REFUSED,
+    RunTicket,
 )
 from reintento_function.inference_core import (
     accepted_input,
@@ -59,8 +60,9 @@ from reintento_function.inference_errors import (
     InternalError,
     ModelUnavailableError,
 )
-from reintento_function.model_loader import KmsVerifier, LoadedModel, ModelCache, ModelStore
-from reintento_function.work_items import RunTicket, WorkItemRefusedError, admit, read_ticket
+from reintento_function.model_loader import LoadedModel, ModelCache, ModelStore
+from reintento_function.signatures import KmsVerifier
+from reintento_function.work_items import WorkItemRefusedError, admit, read_ticket
 
 # service and namespace come from the environment the stack sets (POWERTOOLS_SERVICE_NAME,
 # POWERTOOLS_METRICS_NAMESPACE)

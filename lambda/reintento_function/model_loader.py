@@ -33,7 +33,6 @@ from reintento_function.contract import (
     MANIFEST_SHA256_METADATA,
     SHA256_METADATA,
     SIGNATURE_METADATA,
-    SIGNING_ALGORITHM,
     SKLEARN_METADATA,
     signing_message,
 )
@@ -118,29 +117,6 @@ def verify_and_load(body: bytes, recorded_sha256: str | None, recorded_sklearn: 
             f"the model is not fitted ({err}); fit it before uploading"
         ) from err
     return estimator
-
-
-class KmsVerifier:
-    """Checks a model's signature with ``kms:Verify`` on the deployer's signing key."""
-
-    def __init__(self, kms: Any, key_id: str) -> None:
-        self.kms, self.key_id = kms, key_id
-
-    def __call__(self, message: bytes, signature: bytes) -> bool:
-        try:
-            answer = self.kms.verify(
-                KeyId=self.key_id,
-                Message=message,
-                MessageType="RAW",
-                Signature=signature,
-                SigningAlgorithm=SIGNING_ALGORITHM,
-            )
-        except ClientError as err:
-            code = str(err.response.get("Error", {}).get("Code", ""))
-            if code in ("KMSInvalidSignatureException", "ValidationException"):
-                return False
-            raise
-        return bool(answer.get("SignatureValid"))
 
 
 def check_signature(

@@ -4,7 +4,7 @@ A realtime caller may invoke the function with any event, a ``batch_slice`` incl
 ids appear in logs and execution names. So a work item is run only when it is one of the items
 of a run ops started: ops writes ``batch/<run>/run.json`` (the run's function version, row
 count, slice size, format and whether results carry probabilities) signed with the deployer's
-KMS key (``contract.run_ticket_message``), and the function checks, before reading any row,
+KMS key (``contract.RunTicket``), and the function checks, before reading any row,
 that the ticket's signature is valid, that it is the function version the run was started on,
 and that the item is exactly one of the run's slices. Anything else is refused as data
 (``WorkItemRefusedError``, answered and counted, never a function error that would trip the errors
@@ -15,16 +15,14 @@ same results again.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from reintento_function.batch_slice import SliceRef
 from reintento_function.contract import (
     SLICE_FORMATS,
+    RunTicket,
     batch_key,
     run_ticket_key,
-    run_ticket_message,
 )
 
 
@@ -32,51 +30,20 @@ class WorkItemRefusedError(Exception):
     """A work item that is not one of a signed run's items (answered, never raised out)."""
 
 
-@dataclass(frozen=True)
-class RunTicket:
-    """What ops signed about a run when it started it."""
-
-    run_id: str
-    function_version: str
-    rows: int
-    slice_rows: int
-    slice_format: str
-    probabilities: bool
-    signature: bytes
-
-    @classmethod
-    def from_body(cls, run_id: str, body: bytes) -> RunTicket:
-        try:
-            fields = json.loads(body)
-            ticket = cls(
-                run_id=str(fields["run_id"]),
-                function_version=str(fields["function_version"]),
-                rows=int(fields["rows"]),
-                slice_rows=int(fields["slice_rows"]),
-                slice_format=str(fields["slice_format"]),
-                probabilities=bool(fields["probabilities"]),
-                signature=base64.b64decode(str(fields["signature"]), validate=True),
-            )
-        except (ValueError, KeyError, TypeError) as err:
-            raise WorkItemRefusedError(
-                f"the run's ticket is not readable ({type(err).__name__})"
-            ) from err
-        if ticket.run_id != run_id or ticket.slice_format not in SLICE_FORMATS:
-            raise WorkItemRefusedError("the run's ticket is for another run or format")
-        if ticket.rows < 1 or ticket.slice_rows < 1:
-            raise WorkItemRefusedError("the run's ticket has no rows")
-        return ticket
-
-    @property
-    def message(self) -> bytes:
-        return run_ticket_message(
-            self.run_id,
-            self.function_version,
-            self.rows,
-            self.slice_rows,
-            self.slice_format,
-            self.probabilities,
-        )
+def _parse(run_id: str, body: bytes) -> tuple[RunTicket, bytes]:
+    """A stored ticket and its raw signature, refused when it is not this run's."""
+    try:
+        ticket = RunTicket.from_body(body)
+        signature = base64.b64decode(ticket.signature, validate=True)
+    except (ValueError, KeyError, TypeError) as err:
+        raise WorkItemRefusedError(
+            f"the run's ticket is not readable ({type(err).__name__})"
+        ) from err
+    if ticket.run_id != run_id or ticket.slice_format not in SLICE_FORMATS:
+        raise WorkItemRefusedError("the run's ticket is for another run or format")
+    if ticket.rows < 1 or ticket.slice_rows < 1:
+        raise WorkItemRefusedError("the run's ticket has no rows")
+    return ticket, signature
 
 
 def admit(ticket: RunTicket, ref: SliceRef, executed_version: str) -> None:
@@ -110,8 +77,8 @@ def read_ticket(
     environment; ``get_object`` raises ``WorkItemRefusedError`` for a ticket that is not there)."""
     ticket = cache.get(run_id)
     if ticket is None:
-        ticket = RunTicket.from_body(run_id, get_object(run_ticket_key(run_id)))
-        if not verify(ticket.message, ticket.signature):
+        ticket, signature = _parse(run_id, get_object(run_ticket_key(run_id)))
+        if not verify(ticket.message, signature):
             raise WorkItemRefusedError("the run's ticket is not signed by the deployer's key")
         if len(cache) >= 16:  # runs follow each other: keep the latest few
             cache.pop(next(iter(cache)))

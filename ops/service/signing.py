@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 
-from botocore.exceptions import ClientError
-
 from ops.targets import Target
 from reintento_function import contract
+from reintento_function.signatures import KmsVerifier
 
 
 def sign(target: Target, message: bytes) -> str:
@@ -24,26 +23,9 @@ def sign(target: Target, message: bytes) -> str:
 
 def verify(target: Target, message: bytes, signature: str | None) -> bool:
     """Whether ``signature`` (base64) is the stack's signing key's over ``message``
-    (``kms:Verify``); an absent, malformed or foreign signature is False."""
+    (``kms:Verify``, as the function checks); an absent, malformed or foreign one is False."""
     try:
         raw = base64.b64decode(signature or "", validate=True)
     except (binascii.Error, ValueError):
         return False
-    if not raw:
-        return False
-    try:
-        answer = target.client("kms").verify(
-            KeyId=target.signing_key,
-            Message=message,
-            MessageType="RAW",
-            Signature=raw,
-            SigningAlgorithm=contract.SIGNING_ALGORITHM,
-        )
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in (
-            "KMSInvalidSignatureException",
-            "ValidationException",
-        ):
-            return False
-        raise
-    return bool(answer.get("SignatureValid"))
+    return KmsVerifier(target.client("kms"), target.signing_key)(message, raw)

@@ -83,8 +83,7 @@ class Target:
         self.settings = settings
         self._clients: dict[str, Any] = {}
         self._outputs: StackOutputs | None = None
-        self._model_bucket: str | None = None
-        self._signing_key: str | None = None
+        self._model_stack: Mapping[str, str] | None = None
         self._lock = threading.Lock()
         self._invocations: deque[tuple[float, str]] = deque(maxlen=10_000)
 
@@ -96,25 +95,22 @@ class Target:
                 )
             return self._clients[service]
 
+    def _model_stack_output(self, key: str) -> str:
+        """One output of the model stack alone (it outlives the service stack), read once."""
+        if self._model_stack is None:
+            cf = self.client("cloudformation")
+            self._model_stack = cloudformation.outputs(cf, self.settings.model_stack_name)
+        return self._model_stack[OUTPUT_KEYS[key]]
+
     @property
     def model_bucket(self) -> str:
-        """The model bucket alone (its stack outlives the service stack)."""
-        if self._model_bucket is None:
-            cf = self.client("cloudformation")
-            self._model_bucket = cloudformation.outputs(cf, self.settings.model_stack_name)[
-                OUTPUT_KEYS["model_bucket"]
-            ]
-        return self._model_bucket
+        """The model bucket (the model stack's)."""
+        return self._model_stack_output("model_bucket")
 
     @property
     def signing_key(self) -> str:
-        """The model stack's signing key alone (it outlives the service stack, as the bucket)."""
-        if self._signing_key is None:
-            cf = self.client("cloudformation")
-            self._signing_key = cloudformation.outputs(cf, self.settings.model_stack_name)[
-                OUTPUT_KEYS["signing_key"]
-            ]
-        return self._signing_key
+        """The signing key (the model stack's, as the bucket)."""
+        return self._model_stack_output("signing_key")
 
     @property
     def outputs(self) -> StackOutputs:
@@ -137,8 +133,7 @@ class Target:
 
     def forget_outputs(self) -> None:
         self._outputs = None
-        self._model_bucket = None
-        self._signing_key = None
+        self._model_stack = None
 
     def forget_clients(self) -> None:
         """Drop the clients (the local target's key changes at every start)."""

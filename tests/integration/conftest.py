@@ -45,20 +45,20 @@ def run_slices(target: Any, run_id: str, slices: list[Any], timeout: float = 300
     ``run_batch`` does) with the live function version; wait for it; return DescribeExecution."""
     from ops.batch import put_ticket
     from ops.service import live_model
-    from reintento_function.contract import manifest_key
+    from reintento_function.contract import RunTicket, manifest_key
 
     out, pinned = target.outputs, live_model.current(target)
     assert pinned is not None
     first = slices[0]
-    put_ticket(  # as run_batch signs it: the function runs only this run's work items
-        target,
-        run_id,
-        pinned.function_version,
+    ticket = RunTicket(
+        run_id=run_id,
+        function_version=pinned.function_version,
         rows=sum(item.rows for item in slices),
         slice_rows=first.rows,
         slice_format=first.input_key.rsplit(".", 1)[-1],
         probabilities=first.probabilities,
     )
+    put_ticket(target, ticket)  # as run_batch signs it: the function runs only its work items
     target.client("s3").put_object(
         Bucket=out.batch_bucket,
         Key=manifest_key(run_id),

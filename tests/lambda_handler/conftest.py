@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
-import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,11 +24,12 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE)
 
 from reintento_function.contract import (
     SIGNING_ALGORITHM,
+    RunTicket,
     run_ticket_key,
-    run_ticket_message,
     signing_message,
 )
-from reintento_function.model_loader import KmsVerifier, ModelStore
+from reintento_function.model_loader import ModelStore
+from reintento_function.signatures import KmsVerifier
 
 
 @dataclass
@@ -85,23 +86,23 @@ class ModelBucket:
     ) -> None:
         """The run's ticket, signed as ``ops run-batch`` signs it (the batch bucket is this one
         in the handler's tests)."""
-        fields: dict[str, Any] = {
-            "run_id": run_id,
-            "function_version": function_version,
-            "rows": rows,
-            "slice_rows": slice_rows,
-            "slice_format": slice_format,
-            "probabilities": probabilities,
-        }
+        ticket = RunTicket(
+            run_id=run_id,
+            function_version=function_version,
+            rows=rows,
+            slice_rows=slice_rows,
+            slice_format=slice_format,
+            probabilities=probabilities,
+        )
         answer = self.kms.sign(
             KeyId=self.signing_key,
-            Message=run_ticket_message(**fields),
+            Message=ticket.message,
             MessageType="RAW",
             SigningAlgorithm=SIGNING_ALGORITHM,
         )
         signature = base64.b64encode(answer["Signature"]).decode()
-        body = json.dumps({**fields, "signature": signature}).encode()
-        self.s3.put_object(Bucket=self.bucket, Key=run_ticket_key(run_id), Body=body)
+        signed = dataclasses.replace(ticket, signature=signature)
+        self.s3.put_object(Bucket=self.bucket, Key=run_ticket_key(run_id), Body=signed.body())
 
     def store(self, **kwargs: Any) -> ModelStore:
         """The function's model store for this bucket, verifying with the signing key."""
