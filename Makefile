@@ -12,17 +12,19 @@ endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done-py3.12
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The CDK runs on Node 22 LTS from package.json's pins (npm ci puts it in node_modules/.bin);
+# the system's Node (any with npm) only runs npm ci.
+NODE_BIN := $(CURDIR)/node_modules/.bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run notebooks bench test lint typecheck pytest synth docs lock clean
+.PHONY: setup run notebooks bench test lint typecheck pytest synth cdk docs lock clean
 
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
 $(STAMP): pyproject.toml local_target/pyproject.toml requirements/constraints.txt requirements/checkov.txt package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
 	  || (echo "Python 3.12 is required (the Lambda image's, lambda/Dockerfile) and $(PYTHON) is not it: install it or set PYTHON=path/to/python3.12" && exit 1)
-	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || (echo "Node.js 20+ is required" && exit 1)
+	@command -v npm >/dev/null || (echo "Node.js with npm is required (any version that runs npm: setup installs Node 22 for the CDK)" && exit 1)
 	@# a working environment is cleared only once the new pins are known to resolve
 	@if [ -x $(BIN)/uv ]; then $(BIN)/uv pip compile pyproject.toml --extra dev \
 	  -c requirements/constraints.txt --python-version 3.12 --quiet -o /dev/null \
@@ -36,6 +38,8 @@ $(STAMP): pyproject.toml local_target/pyproject.toml requirements/constraints.tx
 	$(BIN)/python -m venv $(VENV)/tools/checkov
 	$(VENV)/tools/checkov/bin/python -m pip install --quiet --require-hashes -r requirements/checkov.txt
 	npm ci --no-audit --no-fund --loglevel=error
+	@PATH="$(NODE_BIN):$$PATH" node -e 'process.exit(+process.versions.node.split(".")[0] >= 22 ? 0 : 1)' \
+	  || (echo "the CDK needs Node.js 22: npm installs it from package.json on Linux (x64, arm64) and Intel macOS; elsewhere install Node 22 yourself" && exit 1)
 	$(BIN)/python -m ipykernel install --sys-prefix --name reintento --display-name "Python (reintento)"
 	touch $(STAMP)
 
@@ -74,7 +78,11 @@ docs: setup
 
 ## synth: `cdk synth` of infra/ with the pinned CDK CLI (no Docker, no AWS account needed)
 synth: setup
-	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk synth -q
+	cd infra && PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk synth -q
+
+## cdk: the pinned CDK CLI on the pinned Node, e.g. make cdk ARGS="bootstrap aws://ACCOUNT/REGION"
+cdk: setup
+	PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH" $(NODE_BIN)/cdk $(ARGS)
 
 ## lock: re-pin the whole dependency tree after changing pyproject.toml or lambda/requirements.txt
 ## (the image's lock: every wheel's hash, Python 3.12, x86_64 and arm64, same versions as training)

@@ -1,7 +1,7 @@
 """CDK app entry point: the only place that reads context and environment.
 
-    cd infra && npx cdk synth            # or: make synth
-    npx cdk synth -c stage=prod -c memory_mb=2048 -c architecture=arm64
+    make synth                           # the pinned CDK CLI on the pinned Node 22
+    make cdk ARGS="synth -c stage=prod -c memory_mb=2048 -c architecture=arm64"
 
 The synthesizer has no bootstrap-version rule so the same cloud assembly deploys to AWS and to
 the local target.

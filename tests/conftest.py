@@ -11,9 +11,10 @@ from typing import Any
 import boto3
 import pytest
 
+from ops.aws import node
 from ops.modelfiles.demo_model import DemoModel, sample_rows, save_demo_model
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.update(node.environment())  # aws-cdk-lib here runs the pinned Node 22
 
 
 @pytest.fixture(scope="session")

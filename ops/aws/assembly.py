@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.aws import node
 from ops.errors import DeployError
 from ops.modelfiles.versions import PROJECT_ROOT
 
@@ -96,13 +96,12 @@ def synth(context: dict[str, str], outdir: Path, account: str | None, region: st
     if outdir.exists():
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = node.environment()  # jsii runs the pinned Node 22 (ops/aws/node.py)
     env.update(
         {
             "CDK_OUTDIR": str(outdir),
             "CDK_CONTEXT_JSON": json.dumps(context),
             "CDK_DEFAULT_REGION": region,
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         }
     )
     if account:

@@ -29,7 +29,7 @@ BINFMT_ARM64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
 
 def check_bootstrap(ssm: Any, account: str, region: str) -> int:
     """The bootstrap version of this account and region, or the error that says what to do."""
-    bootstrap = f"`npx cdk bootstrap aws://{account}/{region}`"
+    bootstrap = f"`make cdk ARGS='bootstrap aws://{account}/{region}'`"
     try:
         value = ssm.get_parameter(Name=BOOTSTRAP_PARAMETER)["Parameter"]["Value"]
     except ClientError as err:

@@ -3,7 +3,6 @@ builds."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections import deque
@@ -13,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from ops.aws import assembly, clients, cloudformation, prechecks
+from ops.aws import assembly, clients, cloudformation, node, prechecks
 from ops.aws.assembly import CloudAssembly
 from ops.aws.console import console_links
 from ops.aws.faults import translate
@@ -71,6 +70,7 @@ class AwsTarget(Target):
             return "ok: " + prechecks.check_concurrency(lam, reserved, width)
 
         return (
+            ("Node.js for the CDK", _outcome(lambda: "ok: " + node.check_node())),
             ("credentials", account),
             ("CDK bootstrap", _outcome(bootstrap) if working else needs),
             ("Docker", _outcome(docker)),
@@ -126,12 +126,8 @@ def cdk_environment(settings: Settings) -> dict[str, str]:
     supported"); AWS's guide builds with `--provenance=false`
     (https://docs.aws.amazon.com/lambda/latest/dg/python-image.html), which
     BUILDX_NO_DEFAULT_ATTESTATIONS=1 does for every build the CLI runs."""
-    env = dict(
-        os.environ,
-        AWS_REGION=settings.region,
-        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
-        BUILDX_NO_DEFAULT_ATTESTATIONS="1",
-    )
+    env = node.environment()  # Node 22 from the project's pins (ops/aws/node.py)
+    env.update(AWS_REGION=settings.region, BUILDX_NO_DEFAULT_ATTESTATIONS="1")
     if settings.profile:
         env["AWS_PROFILE"] = settings.profile
     return env

@@ -17,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from infra.app import build_app
 from infra.nag import add_nag_checks
 from infra.settings import settings_from_context
+from ops.aws import node
 from ops.modelfiles.versions import PROJECT_ROOT
 from tests.infra.conftest import Synth
 
@@ -118,9 +119,9 @@ def test_cfn_lint_is_clean(synth: Synth) -> None:
 def test_documented_cdk_synth_works_without_docker_or_credentials(tmp_path: Path) -> None:
     # GIVEN no Docker and no AWS credentials
     npx = shutil.which("npx")
-    assert npx, "node/npx is required (README: Node 20)"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    assert npx, "Node.js with npm is required (README)"
+    env = {k: v for k, v in node.environment().items() if not k.startswith("AWS_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # as `make synth`
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
     env["AWS_CONFIG_FILE"] = str(tmp_path / "none")
     env["CDK_DOCKER"] = str(tmp_path / "no-docker")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import ops
+from ops.aws import node
 from ops.modelfiles.demo_model import DemoModel
 from ops.modelfiles.versions import PROJECT_ROOT
 from reintento_local import docker_standin
@@ -62,7 +63,6 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
         "AWS_REGION": settings.region,
         "REINTENTO_TARGET": "aws",
         "REINTENTO_STAGE": "rehearsal",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
     env.pop("REINTENTO_STATE_DIR", None)
 
@@ -75,13 +75,13 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     # WHEN the account is not bootstrapped, THEN deploy says which command to run
     unbootstrapped = cli("deploy", "--yes")
     assert unbootstrapped.returncode != 0
-    assert f"cdk bootstrap aws://{account}/{settings.region}" in unbootstrapped.stderr
+    assert f"bootstrap aws://{account}/{settings.region}" in unbootstrapped.stderr
     # WHEN the account is bootstrapped by the pinned CDK CLI (the modern bootstrap template)
     cdk = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"  # the pinned CLI (package-lock.json)
     assert cdk.exists(), "run `make setup` (npm ci installs the pinned CDK CLI)"
     bootstrap = _run(
         [str(cdk), "bootstrap", f"aws://{account}/{settings.region}"],
-        env,
+        node.environment(env),  # on the pinned Node, as `make cdk` runs it
         tmp_path,  # no cdk.json here: bootstrap only, no app to synthesize
     )
     assert bootstrap.returncode == 0, bootstrap.stderr[-3000:]

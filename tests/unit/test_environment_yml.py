@@ -22,7 +22,7 @@ def test_environment_yml_matches_pyproject() -> None:
     python = next(d for d in conda if d.startswith("python"))
     minimum = project["project"]["requires-python"].split(",")[0].removeprefix(">=")
     assert re.fullmatch(r"python=" + re.escape(minimum) + r"(\.\*)?", python), python
-    assert any(re.fullmatch(r"nodejs=20(\.\*)?", d) for d in conda)
+    assert any(re.fullmatch(r"nodejs=22(\.\*)?", d) for d in conda)
     # AND the pip part installs this project with every extra, under the same constraints
     extras = ",".join(sorted(project["project"]["optional-dependencies"]))
     assert f"-e .[{extras}]" in pip

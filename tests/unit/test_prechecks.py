@@ -28,7 +28,9 @@ class _Ssm:
 
 
 def test_bootstrap_missing_denied_old_and_fine() -> None:
-    with pytest.raises(DeployError, match=r"npx cdk bootstrap aws://111122223333/eu-west-1"):
+    with pytest.raises(
+        DeployError, match=r"make cdk ARGS='bootstrap aws://111122223333/eu-west-1'"
+    ):
         prechecks.check_bootstrap(_Ssm(code="ParameterNotFound"), "111122223333", "eu-west-1")
     # an AccessDenied is not "not bootstrapped": it names the permission instead
     with pytest.raises(AccessDeniedError, match="ssm:GetParameter") as denied:
@@ -119,7 +121,14 @@ def test_an_aws_dry_run_runs_the_read_only_prechecks_and_reports_each(
     plan = ops.deploy(settings=ops.Settings.resolve(target="aws", region="eu-west-1"), dry_run=True)
     # THEN each precheck a real deploy runs is reported, and the plan is not ok
     checks = dict(plan.checks)
-    assert set(checks) == {"credentials", "CDK bootstrap", "Docker", "account concurrency"}
+    assert set(checks) == {
+        "Node.js for the CDK",
+        "credentials",
+        "CDK bootstrap",
+        "Docker",
+        "account concurrency",
+    }
+    assert checks["Node.js for the CDK"] == "ok: Node 22"  # the pinned one, whatever PATH has
     assert "no AWS credentials" in checks["credentials"]
     assert checks["CDK bootstrap"].startswith("not checked")
     assert "install Docker" in checks["Docker"]
