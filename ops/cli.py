@@ -28,7 +28,7 @@ from ops.batch_io import ROW_FILE_SUFFIXES, parse_rows, read_rows
 from ops.display import Shown
 from ops.errors import REFUSALS, ConfigurationError, OpsError, SecurityApprovalError
 from ops.modelfiles.demo_model import DEFAULT_ROWS
-from ops.observe import MAX_LOG_LIMIT, MAX_SINCE_SECONDS, LogEvent, follow_logs
+from ops.observe import MAX_LOG_LIMIT, MAX_SINCE_SECONDS, LogEvent, deployed_figures, follow_logs
 from ops.rollout import STRATEGIES
 from ops.showcase.runner import NotebookFailedError
 
@@ -373,13 +373,15 @@ def _estimate_cost_arguments(p: argparse.ArgumentParser) -> None:
         help=f"realtime calls a month, 0 to {MAX_COUNT:,}",
     )
     p.add_argument(
-        "--memory-mb", type=_int(128, 10240, "--memory-mb"), default=1024, help="128 to 10,240"
+        "--memory-mb",
+        type=_int(128, 10240, "--memory-mb"),
+        help="128 to 10,240 (default: the deployed function's, else 1,024 assumed)",
     )
     p.add_argument(
         "--duration-ms",
         type=_float(0, 900_000, "--duration-ms"),
-        default=1200.0,
-        help="billed ms per invocation, 0 to 900,000",
+        help="billed ms per invocation, 0 to 900,000 (default: measured on the deployed "
+        "function's calls of the last day, else 100 assumed; the output says which)",
     )
     p.add_argument(
         "--batch-rows",
@@ -572,7 +574,16 @@ VERBS: dict[str, Verb] = {
     "estimate-cost": Verb(
         "monthly cost estimate with the breakdown",
         lambda a, s: ops.estimate_cost(
-            a.invocations, memory_mb=a.memory_mb, duration_ms=a.duration_ms, batch_rows=a.batch_rows
+            a.invocations,
+            memory_mb=a.memory_mb,
+            duration_ms=a.duration_ms,
+            batch_rows=a.batch_rows,
+            region=s.region,
+            measured=(
+                None
+                if a.duration_ms is not None and a.memory_mb is not None
+                else deployed_figures(s)
+            ),
         ),
         _estimate_cost_arguments,
     ),

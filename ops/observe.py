@@ -26,6 +26,7 @@ import pandas as pd
 from ops import validate
 from ops.aws.faults import user_facing
 from ops.display import Card, Plan, Shown
+from ops.errors import OpsError
 from ops.settings import Settings
 from ops.targets import Target, target_for
 
@@ -166,6 +167,22 @@ class Metrics(Shown):
     def table(self) -> pd.DataFrame:
         """The REPORT lines as a table (cold starts have init_ms)."""
         return pd.DataFrame([r.__dict__ | {"cold": r.cold} for r in self.reports])
+
+
+def deployed_figures(
+    settings: Settings | None = None, since: float = 24 * 3600.0
+) -> Metrics | None:
+    """What the deployed function's REPORT lines of the last ``since`` seconds show, for a cost
+    estimate (``estimate_cost(measured=...)``); None when there is nothing to measure (the
+    target is not running, nothing is deployed, no credentials, no calls). Starts nothing."""
+    target = target_for(settings)
+    if not target.running():
+        return None
+    try:
+        figures = metrics(since, settings=target.settings)
+    except OpsError:
+        return None
+    return figures if figures.invocations else None
 
 
 def summarize_reports(reports: list[Report]) -> Metrics:

@@ -1,13 +1,17 @@
-"""AWS unit prices used by estimate_cost, in one place with their date and region.
+"""AWS unit prices used by estimate_cost, in one place with their date and regions.
 
-us-east-1 on-demand list prices, read on 2025-11-01 from the public pricing pages. Check them
-before relying on an estimate: prices change and differ by region.
+us-east-1 on-demand list prices, read on 2025-11-01 from the public pricing pages (the KMS and
+custom-metric prices were added on 2026-12-05 from the same pages' long-standing figures, not
+re-read online). Check them before relying on an estimate: prices change and differ by region.
+``PRICED_REGIONS`` are the regions whose list prices for every item here are us-east-1's; an
+estimate for another region is refused rather than priced wrong.
 """
 
 from __future__ import annotations
 
 PRICES_DATE = "2025-11-01"
 PRICES_REGION = "us-east-1"
+PRICED_REGIONS = ("us-east-1", "us-east-2", "us-west-2")  # same list prices for every item
 
 LAMBDA_REQUEST = 0.20 / 1_000_000  # per request
 LAMBDA_GB_SECOND_X86 = 0.0000166667  # per GB-second (x86_64)
@@ -24,6 +28,10 @@ CW_LOGS_STORAGE_GB_MONTH = 0.03  # per GB-month archived
 CW_ALARM_STANDARD = 0.10  # per alarm-month (standard resolution)
 CW_DASHBOARD = 3.00  # per dashboard-month beyond the free 3
 ECR_STORAGE_GB_MONTH = 0.10  # per GB-month
+CW_CUSTOM_METRIC_MONTH = 0.30  # per metric-month (first 10,000), prorated by the hour
+KMS_KEY_MONTH = 1.00  # per customer managed key-month
+KMS_REQUEST = 0.03 / 10_000  # per request (Sign, Verify)
+HOURS_PER_MONTH = 730
 
 # SageMaker Batch Transform, for comparison only (nothing here deploys SageMaker): ml.m5.large,
 # the smallest instance AWS recommends for batch transform (2 vCPU, 8 GiB;

@@ -98,3 +98,22 @@ def test_metrics_right_after_calls_count_every_call(deployed: Deployed) -> None:
     events = ops.logs(60, pattern="REPORT", settings=s)
     assert isinstance(events, tuple)
     assert all(any(i in e.message for e in events) for i in made)
+
+
+def test_a_cost_estimate_uses_what_the_deployed_function_bills(deployed: Deployed) -> None:
+    """#35 finding 7: with a deployment, the estimate rests on the function's measured billed
+    duration, memory and cold starts (what `estimate-cost` reads), not on assumptions."""
+    from ops.observe import deployed_figures
+
+    s = deployed.settings
+    for _ in range(3):
+        ops.predict(ROWS, settings=s)
+    figures = deployed_figures(s)
+    assert figures is not None and figures.invocations >= 3
+    estimate = ops.estimate_cost(10_000, measured=figures)
+    said = estimate.record()["figures"]
+    assert said["duration_ms"].startswith("measured") and said["memory_mb"].startswith("measured")
+    assert f"{figures.mean_billed_ms:,.4g} ms billed per call" in said["duration_ms"]
+    lambda_compute = next(line for line in estimate.lines if line.item.startswith("compute"))
+    expected = 10_000 * figures.mean_billed_ms / 1000 * (figures.memory_mb or 0) / 1024
+    assert lambda_compute.quantity == pytest.approx(expected)

@@ -1,0 +1,26 @@
+"""What the two stacks bill every month whether they are called or not, as deployed with the
+default context (tests/infra/test_cost_items.py keeps these equal to the synthesized templates).
+
+- one customer managed KMS key (the deployer's signing key): $1 a month, and its requests
+  (https://aws.amazon.com/kms/pricing/);
+- CloudWatch alarms, billed per metric each one evaluates (a metric-math alarm counts each metric
+  in its expression: https://aws.amazon.com/cloudwatch/pricing/);
+- one dashboard (the account's first three are free), and the custom metrics the function
+  publishes through embedded metric format (billed per metric, prorated by the hour);
+- two log groups (the function's, the state machine's) kept ``LOG_RETENTION_DAYS``;
+- the function's container image in the CDK's assets repository (ECR storage);
+- the model bucket's server access logs, in their own bucket.
+"""
+
+from __future__ import annotations
+
+SIGNING_KEYS = 1
+ALARM_METRICS = 6  # errors, throttles, p99 duration: one each; failed batches: 3 in one expression
+DASHBOARDS = 1
+LOG_GROUPS = 2
+LOG_RETENTION_DAYS = 30  # infra/settings.py's default
+# The function's EMF metrics that ordinary traffic publishes (realtime: RowsPredicted, and on a
+# cold start ColdStart and ModelLoadTime; batch: BatchRowsPredicted and BatchRowsFailed). Those
+# published only on refusals or errors bill only in the hours they occur: not counted.
+REALTIME_METRICS = ("RowsPredicted", "ColdStart", "ModelLoadTime")
+BATCH_METRICS = ("BatchRowsPredicted", "BatchRowsFailed")
