@@ -296,6 +296,20 @@ def _upload_model_arguments(p: argparse.ArgumentParser) -> None:
         help="calls the new version needs during a bake to be judged; fewer rolls back "
         f"(default {ops.Guardrails().min_invocations}; 0 promotes with no traffic)",
     )
+    p.add_argument(
+        "--max-errors",
+        type=_int(0, 10**9, "--max-errors"),
+        default=ops.Guardrails().max_errors,
+        help="failed calls on the new version that roll it back, however many calls it got "
+        f"(default {ops.Guardrails().max_errors})",
+    )
+    p.add_argument(
+        "--max-traffic-ratio",
+        type=_float(0, 10**6, "--max-traffic-ratio"),
+        default=ops.Guardrails().max_traffic_ratio,
+        help="calls during a bake over the same time before it that cannot be judged and roll "
+        f"back (default {ops.Guardrails().max_traffic_ratio:g}; 0 turns the check off)",
+    )
 
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:
@@ -528,7 +542,11 @@ VERBS: dict[str, Verb] = {
             rollout=a.rollout,
             percent=a.percent,
             bake_minutes=a.bake_minutes,
-            guardrails=ops.Guardrails(min_invocations=a.min_invocations),
+            guardrails=ops.Guardrails(
+                min_invocations=a.min_invocations,
+                max_errors=a.max_errors,
+                max_traffic_ratio=a.max_traffic_ratio or None,
+            ),
             dry_run=a.dry_run,
             settings=s,
         ),

@@ -9,6 +9,7 @@ is stored beside the model for people and tools.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from ops.rollout import (
 )
 from ops.service import live_model
 from ops.service.function import describe_model, image_sklearn
+from ops.service.probes import Probe
 from ops.service.signing import sign
 from ops.settings import Settings
 from ops.targets import Target, target_for
@@ -398,7 +400,7 @@ def upload_model(
     if staged:  # watched and judged: live once promoted
         record = _roll_out(
             target,
-            Candidate(before[0], "", version_id, revision),
+            Candidate(before[0], "", version_id, revision, _probe(path)),
             manifest.sha256,
             (rollout, percent, bake_minutes),
             guardrails or Guardrails(),
@@ -421,6 +423,15 @@ def upload_model(
         links=_links(target),
         rollout=record,
     )
+
+
+def _probe(path: Path) -> Probe | None:
+    """The model's own rows and model.predict's answers, to probe the new version with (None:
+    the model gives no rows to probe with; the rollout is then judged on its traffic alone)."""
+    try:
+        return Probe.of(path)
+    except ConfigurationError:
+        return None
 
 
 def _live_before_upload(target: Target) -> tuple[tuple[live_model.Share, ...], str | None]:
@@ -562,7 +573,7 @@ def _roll_out(
         cap_ms = guardrails.max_p99_ms
     return bake(
         target,
-        Candidate(candidate.old, new_version, candidate.model_version, candidate.revision),
+        dataclasses.replace(candidate, new_function_version=new_version),
         strategy,
         percent,
         bake_minutes,

@@ -35,6 +35,7 @@ from ops.display import Card, Shown
 from ops.errors import ConcurrentChangeError, ConfigurationError
 from ops.service import live_model
 from ops.service.function import image_sklearn
+from ops.service.probes import Probe
 from ops.service.signing import sign, verify
 from ops.targets import Target
 from reintento_function import contract
@@ -55,7 +56,13 @@ class Guardrails:
       only when also ``p99_margin_ms`` slower (noise on fast models); ``max_p99_ms``: an absolute
       cap (default: the p99 duration alarm's threshold, 80% of the function's timeout);
     - ``min_invocations``: fewer calls than this on the new version by the end of the bake is
-      too little to judge, and rolls back (say 0 to promote on no traffic).
+      too little to judge, and rolls back (say 0 to promote on no traffic);
+    - ``max_errors`` and ``max_invalid_excess``: absolute caps beside the ratios (the new
+      version's failed calls; its invalid requests beyond the old version's share), which extra
+      calls cannot dilute: a caller that adds 10,000 good calls lowers a ratio, not a count;
+    - ``max_traffic_ratio``: calls through the alias during the bake over the same time before
+      it; more than this many times (and more than ``spike_floor`` calls) cannot be judged (one
+      caller may be diluting the ratios) and rolls back. None turns it off.
     """
 
     max_error_rate: float = 0.01
@@ -64,6 +71,10 @@ class Guardrails:
     p99_margin_ms: float = 20.0
     max_p99_ms: float | None = None
     min_invocations: int = 10
+    max_errors: int = 5
+    max_invalid_excess: int = 10
+    max_traffic_ratio: float | None = 10.0
+    spike_floor: int = 1_000
 
 
 @dataclass(frozen=True)
@@ -97,10 +108,22 @@ def breach(new: Figures, old: Figures, guardrails: Guardrails, cap_ms: float) ->
             f"version {new.function_version} failed {new.errors} of {new.invocations} calls "
             f"({new.error_rate:.1%}, over the {g.max_error_rate:.1%} allowed)"
         )
+    if new.errors > g.max_errors:
+        return (
+            f"version {new.function_version}: {new.errors} calls failed, over the "
+            f"{g.max_errors} allowed whatever the number of calls"
+        )
     if new.invocations and new.invalid_rate > old.invalid_rate + g.max_invalid_increase:
         return (
             f"version {new.function_version} refused {new.invalid} of {new.invocations} requests "
             f"as invalid ({new.invalid_rate:.1%}; the old version {old.invalid_rate:.1%})"
+        )
+    excess = new.invalid - old.invalid_rate * new.invocations
+    if excess > g.max_invalid_excess:
+        return (
+            f"version {new.function_version} refused {new.invalid} requests as invalid, "
+            f"{excess:.0f} more than the old version's share would (at most "
+            f"{g.max_invalid_excess} allowed whatever the number of calls)"
         )
     if new.p99_ms is not None:
         if new.p99_ms > cap_ms:
@@ -119,6 +142,26 @@ def breach(new: Figures, old: Figures, guardrails: Guardrails, cap_ms: float) ->
                 f"(at most {g.max_p99_ratio:g}x allowed)"
             )
     return None
+
+
+def spike(
+    during: int, before: int, elapsed_s: float, window_s: float, guardrails: Guardrails
+) -> str | None:
+    """ "Cannot judge" when the calls during the bake (``during``, in ``elapsed_s``) are more than
+    ``max_traffic_ratio`` times the calls in the same time before it (``before`` in
+    ``window_s``), and more than ``spike_floor``: one caller may be diluting the ratios."""
+    g = guardrails
+    if g.max_traffic_ratio is None or during <= g.spike_floor:
+        return None
+    expected = before * elapsed_s / window_s if window_s > 0 else float(before)
+    if during <= g.max_traffic_ratio * expected:
+        return None
+    return (
+        f"cannot judge: {during} calls through the live alias during the bake, over "
+        f"{g.max_traffic_ratio:g} times the {expected:.0f} of the same time before it (a spike "
+        "dilutes the guardrails' ratios); roll out again when traffic is ordinary, or raise the "
+        "limit (CLI `--max-traffic-ratio`, Python `Guardrails(max_traffic_ratio=...)`)"
+    )
 
 
 def too_little(new: Figures, guardrails: Guardrails) -> str | None:
@@ -169,7 +212,9 @@ def _query(qid: str, namespace: str, metric: str, dims: dict[str, str], stat: st
     }
 
 
-def read_figures(target: Target, version: str, since: datetime) -> Figures:
+def read_figures(
+    target: Target, version: str, since: datetime, until: datetime | None = None
+) -> Figures:
     """``version``'s calls through the live alias since ``since``: AWS/Lambda's Invocations,
     Errors and p99 Duration by ``ExecutedVersion`` (with ``Resource``, the alias), and the
     function's own invalid-request count for that version."""
@@ -202,7 +247,7 @@ def read_figures(target: Target, version: str, since: datetime) -> Figures:
     answer = target.client("cloudwatch").get_metric_data(
         MetricDataQueries=queries,
         StartTime=start,
-        EndTime=datetime.now(UTC) + timedelta(seconds=PERIOD),
+        EndTime=until or datetime.now(UTC) + timedelta(seconds=PERIOD),
     )
     values = {r["Id"]: [float(v) for v in r.get("Values", [])] for r in answer["MetricDataResults"]}
     durations = values.get("d") or []
@@ -456,6 +501,7 @@ class Candidate:
     new_function_version: str
     model_version: str
     revision: str | None = None  # the live alias's RevisionId when the rollout read it
+    probe: Probe | None = None  # the model's own rows and model.predict's answers for them
 
 
 def _route_back(target: Target, old_fv: str, new_fv: str, revision: str | None) -> None:
@@ -471,24 +517,52 @@ def _route_back(target: Target, old_fv: str, new_fv: str, revision: str | None) 
         live_model.route(target, old_fv, revision=fresh)
 
 
+@dataclass(frozen=True)
+class _Baseline:
+    """The calls through the alias in the same time before the bake (all on the old version):
+    what a spike during the bake is measured against."""
+
+    start: datetime  # the bake's first minute (CloudWatch's figures are per minute)
+    calls: int
+    window_s: float
+
+    @classmethod
+    def read(cls, target: Target, old_fv: str, since: datetime, bake_seconds: float) -> _Baseline:
+        start = since.replace(second=0, microsecond=0)
+        window = max(1, math.ceil(bake_seconds / PERIOD)) * PERIOD
+        before = read_figures(target, old_fv, start - timedelta(seconds=window), until=start)
+        return cls(start, before.invocations, float(window))
+
+    def spike(self, new: Figures, old: Figures, guardrails: Guardrails) -> str | None:
+        elapsed = max(float(PERIOD), (datetime.now(UTC) - self.start).total_seconds())
+        during = new.invocations + old.invocations
+        return spike(during, self.calls, elapsed, self.window_s, guardrails)
+
+
 def _watch(
     target: Target,
     versions: tuple[str, str],
-    since: datetime,
+    baseline: _Baseline,
     share: float,
     bake_seconds: float,
     guardrails: Guardrails,
     cap_ms: float,
     progress: Callable[[str], None] | None,
+    probe: Probe | None = None,
 ) -> tuple[RolloutStep, str | None]:
-    """Judge the new version at ``share`` of the calls until the bake ends or it breaches;
-    the step's figures and the breach (None: it held)."""
+    """Judge the new version at ``share`` of the calls until the bake ends or it breaches (or
+    a spike makes it impossible to judge); the step's figures and the reason (None: it held)."""
     old_fv, new_fv = versions
     deadline = time.monotonic() + bake_seconds
     poll = min(30.0, max(1.0, bake_seconds / 10))
     while True:
-        new, old = read_figures(target, new_fv, since), read_figures(target, old_fv, since)
-        reason = breach(new, old, guardrails, cap_ms)
+        new = read_figures(target, new_fv, baseline.start)
+        old = read_figures(target, old_fv, baseline.start)
+        reason = (
+            breach(new, old, guardrails, cap_ms)
+            or baseline.spike(new, old, guardrails)
+            or (probe.check(target, new_fv) if probe is not None else None)
+        )
         if progress is not None:
             progress(f"{share:.0%} on version {new_fv}: {new.line()}; old: {old.line()}")
         if reason is not None or time.monotonic() >= deadline:
@@ -513,15 +587,16 @@ def bake(
     old_fv, new_fv = candidate.old.function_version, candidate.new_function_version
     bake_seconds = max(0.0, bake_minutes * 60)
     steps: list[RolloutStep] = []
-    reason: str | None = None
-
     revision = candidate.revision  # every move only if nobody else moved the alias meanwhile
+    baseline = _Baseline.read(target, old_fv, since, bake_seconds)
+    probe = candidate.probe
+    # before any caller sees it: the model's own rows must get model.predict's answers
+    reason = probe.check(target, new_fv) if probe is not None else None
     try:
-        for share in weights(strategy, percent):
+        for share in weights(strategy, percent) if reason is None else ():
             revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
-            step, reason = _watch(
-                target, (old_fv, new_fv), since, share, bake_seconds, guardrails, cap_ms, progress
-            )
+            judged = (baseline, share, bake_seconds, guardrails, cap_ms)
+            step, reason = _watch(target, (old_fv, new_fv), *judged, progress, probe)
             steps.append(step)
             if reason is not None:
                 break

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from reintento_local.iam_conditions import conditions_hold
 
@@ -116,14 +116,20 @@ _FUNCTION_PATH = re.compile(r"/20\d\d-\d\d-\d\d/functions/([^/]+)/invocations")
 
 
 def _lambda_resource(path: str, account: str, region: str) -> str | None:
-    """moto checks Invoke against "*": the real resource is the function's ARN."""
-    match = _FUNCTION_PATH.search(unquote(path))
+    """moto checks Invoke against "*": the real resource is the ARN the call names, qualified
+    by its ``Qualifier`` (or a ``name:qualifier`` FunctionName). IAM authorizes a qualified
+    call on the qualified ARN: a policy on the unqualified ARN does not cover an alias or a
+    version (https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html)."""
+    parsed = urlparse(path)
+    match = _FUNCTION_PATH.search(unquote(parsed.path))
     if not match:
         return None
     name = match.group(1)
-    if name.startswith("arn:"):
-        return name
-    return f"arn:aws:lambda:{region}:{account}:function:{name}"
+    arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
+    qualifier = parse_qs(parsed.query).get("Qualifier", [""])[0]
+    if qualifier and arn.count(":") == 6:  # arn:aws:lambda:REGION:ACCOUNT:function:NAME
+        arn = f"{arn}:{qualifier}"
+    return arn
 
 
 def _kms_resource(headers: Any, body: Any, account: str, region: str) -> str | None:
@@ -183,7 +189,7 @@ def install() -> None:
         resources = [resource]
         if resource == "*":
             resource = (
-                _lambda_resource(self.raw_path, self.current_account, self.region)
+                _lambda_resource(path, self.current_account, self.region)
                 or _kms_resource(self.headers, self.raw_body, self.current_account, self.region)
                 or resource
             )

@@ -17,11 +17,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 import ops
+from ops.modelfiles import demo_model as demo
 from ops.modelfiles.demo_model import DemoModel
 from ops.rollout import Guardrails
 from ops.service import live_model
+from ops.service.probes import Probe
 from ops.targets import target_for
 from reintento_function import contract
+from tests.integration.conftest import Deployed, role_client
 
 pytestmark = pytest.mark.integration
 
@@ -528,3 +531,113 @@ def test_a_second_upload_during_a_rollout_is_refused_and_a_rollback_stops_it(
     assert isinstance(ended, ops.ConcurrentChangeError), ended
     assert "changed by someone else" in str(ended)
     assert _live(rollout_stage) == (old_function, old_model)
+
+
+def _split(settings: ops.Settings, timeout: float = 180.0) -> bool:
+    """Until the live alias sends a share of the calls to another version (a bake began)."""
+    lam, name = _lambda(settings), _function(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alias = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
+        if (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_one_caller_cannot_dilute_a_canary_into_promotion(
+    rollout_stage: ops.Settings, models: dict[str, Path]
+) -> None:
+    """#35 finding 4: guardrails were ratios over every call through the alias, so one caller's
+    extra good calls turned a canary that refuses real inputs into a promoted one."""
+    s = rollout_stage
+    target = target_for(s)
+    deployed = Deployed(s, target.outputs, "", str(target.endpoint()))
+    function_arn = _lambda(s).get_function(FunctionName=_function(s))["Configuration"][
+        "FunctionArn"
+    ]
+    # GIVEN a second principal that may only invoke the live alias
+    caller = role_client(
+        deployed,
+        "lambda",
+        f"diluter-{int(time.time())}",
+        [
+            {
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": f"{function_arn}:{contract.LIVE_ALIAS}",
+            }
+        ],
+    )
+    old_function, old_model = _live(s)
+    # WHEN a model that refuses about 30% of real inputs is rolled out to half the calls
+    results: list[ops.UploadResult] = []
+    upload = threading.Thread(
+        target=lambda: results.append(
+            ops.upload_model(
+                models["refuses"],
+                rollout="canary",
+                percent=50,
+                bake_minutes=0.5,
+                progress=False,
+                settings=s,
+            )
+        )
+    )
+    upload.start()
+    assert _split(s), "the canary's bake did not begin"
+    # AND during its bake that caller floods the alias with rows every version accepts, while
+    # a real client sends real rows (a third of which the canary refuses)
+    floods = [
+        {k: (v + 1.0 if k in demo.NUMERIC else v) for k, v in row.items()}
+        for row in ops.sample_rows(700, seed=41)
+    ]
+
+    flooded: list[int] = []  # one entry per flood call answered
+
+    def flood() -> None:
+        for row in floods:
+            payload = json.dumps({contract.EVENT_REALTIME: [row]}).encode()
+            caller.invoke(FunctionName=_function(s), Qualifier=contract.LIVE_ALIAS, Payload=payload)
+            flooded.append(1)
+
+    def real() -> None:
+        lam = _lambda(s)
+        while len(flooded) < 500:  # the flood is well under way: its ratios are diluted
+            time.sleep(0.05)
+        for row in ops.sample_rows(30, seed=42):
+            payload = json.dumps({contract.EVENT_REALTIME: [row]}).encode()
+            lam.invoke(FunctionName=_function(s), Qualifier=contract.LIVE_ALIAS, Payload=payload)
+
+    clients = [threading.Thread(target=flood) for _ in range(2)] + [threading.Thread(target=real)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    upload.join()
+    assert len(flooded) == 2 * len(floods)  # the second principal's calls were all answered
+    # THEN the canary is not promoted: the bake cannot be judged, and every call is on the old
+    # version again
+    (result,) = results
+    record = result.rollout
+    assert record is not None and record.outcome == "rolled back", record
+    print("rolled back:", record.reason)
+    assert not result.live and _live(s) == (old_function, old_model)
+
+
+def test_a_probe_with_known_answers_fails_a_version_that_answers_otherwise(
+    rollout_stage: ops.Settings,
+) -> None:
+    """#35 finding 4: the model's own rows with model.predict's answers, sent to a version
+    directly (not through the alias, so no caller's traffic can drown them out)."""
+    s = rollout_stage
+    live, _ = _live(s)
+    rows = ops.sample_rows(6, seed=43)
+    answers = tuple(ops.predict(rows, settings=s).predictions)
+    # GIVEN the answers the live model gives: the live version passes
+    assert Probe(tuple(rows), answers).check(target_for(s), live) is None
+    # THEN a version that answers even one of them otherwise fails, saying how many
+    assert all(a in (0, 1) for a in answers)  # the demo model's labels
+    flipped = (1 - answers[0], *answers[1:])
+    reason = Probe(tuple(rows), flipped).check(target_for(s), live)
+    assert reason is not None and "answered 1 of the model's own 6 probe rows" in reason

@@ -9,6 +9,9 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 import ops
 from reintento_function import contract
 from tests.integration.conftest import Deployed, role_client
@@ -78,3 +81,28 @@ def test_a_caller_cannot_rewrite_a_finished_runs_results(deployed: Deployed) -> 
         # THEN each is refused as data, and the run's results are unchanged
         assert answer["function_error"] is None and answer["error"]["type"] == "WorkItemRefused"
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == before
+
+
+def test_invoke_is_authorized_on_the_arn_its_qualifier_names(deployed: Deployed) -> None:
+    """IAM authorizes an Invoke with a Qualifier on the qualified ARN (function:NAME:QUALIFIER):
+    a policy on the unqualified ARN covers unqualified calls only, one on the alias's ARN covers
+    calls of that alias (https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html).
+    The local target checked every Invoke against the unqualified ARN."""
+    name = deployed.outputs.function_name
+    arn = deployed.client("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    event = {contract.EVENT_DESCRIBE: {}}
+
+    def caller(resource: str) -> Any:
+        statement = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": resource}
+        role = f"qualifier-{uuid.uuid4().hex[:8]}"
+        return role_client(deployed, "lambda", role, [statement])
+
+    # GIVEN a caller allowed only the live alias: it invokes the alias, not another version
+    alias_only = caller(f"{arn}:{contract.LIVE_ALIAS}")
+    assert "model" in _invoke(alias_only, name, event)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        alias_only.invoke(FunctionName=name, Qualifier="$LATEST", Payload=json.dumps(event))
+    # AND a caller allowed only the unqualified ARN cannot invoke the alias
+    unqualified = caller(arn)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        _invoke(unqualified, name, event)

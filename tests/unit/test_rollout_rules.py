@@ -93,3 +93,35 @@ def test_only_names_save_record_gives_are_read_as_records() -> None:
     # THEN anything else under the prefix is not read (no GET, no kms:Verify per junk object)
     for junk in ("x.json", f"{ended}-promoted.json.bak", f"{ended}-promoted", "2099-promoted.json"):
         assert not is_record_name(f"models/mejor_modelo.rollouts/{junk}")
+
+
+def test_extra_calls_cannot_dilute_an_error_count_or_an_invalid_excess() -> None:
+    """#35 finding 4: the ratios alone let 10,000 extra calls from one caller promote a version
+    that failed 5% of the real calls; the absolute caps do not move with the denominator."""
+    old = Figures("1", invocations=1_000)
+    real = Figures("2", invocations=118, errors=6)
+    diluted = Figures("2", invocations=10_118, errors=6)  # 0.06%: under the 1% ratio
+    g = Guardrails()
+    assert breach(real, old, g, 1e9) is not None
+    reason = breach(diluted, old, g, 1e9)
+    assert reason is not None and "6 calls failed" in reason, reason
+    refused = Figures("2", invocations=10_118, invalid=40)  # 0.4%: under the 5% increase
+    reason = breach(refused, old, g, 1e9)
+    assert reason is not None and "40 requests" in reason, reason
+    # AND a few failures on a healthy version are not a breach
+    assert breach(Figures("2", invocations=5_000, errors=3), old, g, 1e9) is None
+
+
+def test_a_traffic_spike_during_a_bake_cannot_be_judged() -> None:
+    from ops.rollout import spike
+
+    g = Guardrails()
+    # GIVEN a bake whose calls are ten times and more what came in the same time before it
+    reason = spike(during=12_000, before=100, elapsed_s=60.0, window_s=60.0, guardrails=g)
+    assert reason is not None and reason.startswith("cannot judge")
+    # THEN ordinary traffic, or little of it, is judged as usual
+    assert spike(during=1_100, before=1_000, elapsed_s=60.0, window_s=60.0, guardrails=g) is None
+    assert spike(during=900, before=0, elapsed_s=60.0, window_s=60.0, guardrails=g) is None
+    # AND the check can be turned off
+    off = Guardrails(max_traffic_ratio=None)
+    assert spike(during=12_000, before=0, elapsed_s=60.0, window_s=60.0, guardrails=off) is None
