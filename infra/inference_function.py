@@ -119,6 +119,7 @@ class InferenceFunction(Construct):
                 contract.ENV_MODEL_BUCKET: model_bucket.bucket_name,
                 contract.ENV_MODEL_KEY: settings.model_key,
                 contract.ENV_SIGNING_KEY: signing_key.key_arn,
+                contract.ENV_STAGE: settings.stage,
                 contract.ENV_BATCH_BUCKET: batch_bucket.bucket_name,
                 contract.ENV_RUNTIME_SKLEARN: image_sklearn(LAMBDA_DIR / "requirements.lock"),
                 "MODEL_REFRESH_SECONDS": str(settings.model_refresh_seconds),

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from botocore.exceptions import ClientError
+
 from ops.aws.faults import user_facing
 from ops.display import Card, Link, Plan, Shown
 from ops.errors import (
@@ -229,14 +231,45 @@ def check_deployed_version(target: Target, manifest: ModelManifest) -> None:
 
 
 def sign_model(
-    target: Target, key: str, sha256: str, sklearn_version: str, manifest_sha256: str = ""
+    target: Target,
+    key: str,
+    sha256: str,
+    sklearn_version: str,
+    manifest_sha256: str = "",
+    bound: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The signature metadata for one model object (``kms:Sign`` with the stack's key), over
-    its sha256, scikit-learn version and manifest's sha256."""
-    message = contract.signing_message(key, sha256, sklearn_version, manifest_sha256)
+    its sha256, scikit-learn version, manifest's sha256 and ``bound`` (its upload time, serial
+    and stage: ``contract.signing_message``)."""
+    bound = bound or {}
+    message = contract.signing_message(
+        key,
+        sha256,
+        sklearn_version,
+        manifest_sha256,
+        uploaded_at=bound.get(contract.UPLOADED_AT_METADATA, ""),
+        serial=bound.get(contract.SERIAL_METADATA, ""),
+        stage=bound.get(contract.STAGE_METADATA, ""),
+    )
     return {
         contract.SIGNATURE_METADATA: sign(target, message),
         contract.SIGNING_KEY_METADATA: target.outputs.signing_key,
+    }
+
+
+def _bound(target: Target) -> dict[str, str]:
+    """What the signature binds beside the bytes: when it was uploaded, one more than the
+    newest version's serial, and the stage it is for."""
+    s3, key = target.client("s3"), target.settings.model_key
+    try:
+        newest = s3.head_object(Bucket=target.outputs.model_bucket, Key=key)
+        previous = str((newest.get("Metadata") or {}).get(contract.SERIAL_METADATA, "0"))
+    except ClientError:
+        previous = "0"  # the first upload
+    return {
+        contract.UPLOADED_AT_METADATA: now_text(),
+        contract.SERIAL_METADATA: str(int(previous) + 1 if previous.isdigit() else 1),
+        contract.STAGE_METADATA: target.settings.stage,
     }
 
 
@@ -246,11 +279,15 @@ def put_model(target: Target, path: Path, manifest: ModelManifest) -> str:
     key = target.settings.model_key
     document = manifest.to_json().encode()
     manifest_sha256 = hashlib.sha256(document).hexdigest()
+    bound = _bound(target)
     metadata = {
         SHA256: manifest.sha256,
         SKLEARN: manifest.sklearn_version,
         contract.MANIFEST_SHA256_METADATA: manifest_sha256,
-        **sign_model(target, key, manifest.sha256, manifest.sklearn_version, manifest_sha256),
+        **bound,
+        **sign_model(
+            target, key, manifest.sha256, manifest.sklearn_version, manifest_sha256, bound
+        ),
         "estimator": manifest.estimator[:100],
         "python": manifest.versions.get("python", ""),
     }

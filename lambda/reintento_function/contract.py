@@ -10,6 +10,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 # Event kinds the function answers (the top-level key of the event)
@@ -27,6 +28,10 @@ SIGNING_KEY_METADATA = "signing-key"
 # the sha256 of the manifest uploaded beside the model (its JSON: features, feature profile);
 # signed with the rest, so the manifest is as authentic as the model
 MANIFEST_SHA256_METADATA = "manifest-sha256"
+# signed too, so a copy under another time, serial or stage no longer verifies
+UPLOADED_AT_METADATA = "uploaded-at"
+SERIAL_METADATA = "serial"  # one more than the model object's newest version had
+STAGE_METADATA = "stage"
 
 # The deployer signs the model's manifest with an asymmetric AWS KMS key (SIGN_VERIFY); the
 # function verifies it with kms:Verify before it reads a byte of the pickle.
@@ -37,6 +42,7 @@ SIGNATURE_PURPOSE = "reintento-model-signature/1"
 ENV_MODEL_BUCKET = "MODEL_BUCKET"
 ENV_MODEL_KEY = "MODEL_KEY"
 ENV_SIGNING_KEY = "MODEL_SIGNING_KEY_ARN"
+ENV_STAGE = "MODEL_STAGE"  # the stage the function serves: a model signed for another is refused
 ENV_BATCH_BUCKET = "BATCH_BUCKET"
 # The scikit-learn the image installs (its lock's pin, set by the stack): a model saved with
 # another version is refused, so ops checks it before uploading
@@ -126,16 +132,46 @@ def stack_names(prefix: str, stage: str) -> tuple[str, str]:
 
 
 def signing_message(
-    model_key: str, sha256: str, sklearn_version: str, manifest_sha256: str = ""
+    model_key: str,
+    sha256: str,
+    sklearn_version: str,
+    manifest_sha256: str = "",
+    *,
+    uploaded_at: str = "",
+    serial: str = "",
+    stage: str = "",
 ) -> bytes:
-    """The exact bytes the deployer signs for one model object (and the function verifies);
-    the manifest's sha256 is a line of its own when the object carries one (removing it from
-    the metadata changes the message, so the signature no longer verifies)."""
-    manifest = f"manifest-sha256={manifest_sha256}\n" if manifest_sha256 else ""
-    return (
-        f"{SIGNATURE_PURPOSE}\nkey={model_key}\nsha256={sha256}\n"
-        f"sklearn-version={sklearn_version}\n{manifest}"
-    ).encode()
+    """The exact bytes the deployer signs for one model object (and the function verifies).
+    The manifest's sha256, the upload time, the serial and the stage are lines of their own
+    when the object carries them (removing or changing one changes the message, so the
+    signature no longer verifies); objects signed before they existed verify as they were."""
+    bound = (
+        (MANIFEST_SHA256_METADATA, manifest_sha256),
+        (UPLOADED_AT_METADATA, uploaded_at),
+        (SERIAL_METADATA, serial),
+        (STAGE_METADATA, stage),
+    )
+    lines = [
+        SIGNATURE_PURPOSE,
+        f"key={model_key}",
+        f"sha256={sha256}",
+        f"sklearn-version={sklearn_version}",
+        *(f"{name}={value}" for name, value in bound if value),
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def signed_message_of(model_key: str, metadata: Mapping[str, str]) -> bytes:
+    """The signed message of a model object, from its metadata (what the function checks)."""
+    return signing_message(
+        model_key,
+        metadata.get(SHA256_METADATA, ""),
+        metadata.get(SKLEARN_METADATA, ""),
+        metadata.get(MANIFEST_SHA256_METADATA, ""),
+        uploaded_at=metadata.get(UPLOADED_AT_METADATA, ""),
+        serial=metadata.get(SERIAL_METADATA, ""),
+        stage=metadata.get(STAGE_METADATA, ""),
+    )
 
 
 def batch_key(run_id: str, kind: str, index: int, slice_format: str = "parquet") -> str:

@@ -39,6 +39,7 @@ from reintento_function.contract import (
     ENV_MODEL_SHA256,
     ENV_MODEL_VERSION,
     ENV_SIGNING_KEY,
+    ENV_STAGE,
     EVENT_DESCRIBE,
     EVENT_SLICE,
     INVALID_REQUESTS_METRIC,
@@ -100,7 +101,13 @@ def _cache() -> ModelCache:
             )
         refresh = float(os.environ.get("MODEL_REFRESH_SECONDS", "60"))
         cache = ModelCache(
-            ModelStore(_s3(), bucket, key, verify=KmsVerifier(_client("kms"), signing_key)),
+            ModelStore(
+                _s3(),
+                bucket,
+                key,
+                verify=KmsVerifier(_client("kms"), signing_key),
+                stage=os.environ.get(ENV_STAGE, ""),
+            ),
             refresh,
             on_error=lambda err: logger.warning("model refresh failed", error=str(err)),
             pinned_version=os.environ.get(ENV_MODEL_VERSION) or None,

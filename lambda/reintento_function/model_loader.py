@@ -14,7 +14,7 @@ import hashlib
 import io
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,11 @@ from botocore.exceptions import (
 from sklearn.exceptions import InconsistentVersionWarning
 
 from reintento_function.contract import (
-    MANIFEST_SHA256_METADATA,
     SHA256_METADATA,
     SIGNATURE_METADATA,
     SKLEARN_METADATA,
-    signing_message,
+    STAGE_METADATA,
+    signed_message_of,
 )
 from reintento_function.inference_core import ModelSchema, describe_model
 from reintento_function.inference_errors import (
@@ -122,20 +122,19 @@ def verify_and_load(body: bytes, recorded_sha256: str | None, recorded_sklearn: 
 def check_signature(
     verify: Callable[[bytes, bytes], bool],
     model_key: str,
-    recorded_sha256: str | None,
-    recorded_sklearn: str | None,
-    signature_b64: str | None,
-    manifest_sha256: str | None = None,
+    metadata: Mapping[str, str],
+    stage: str = "",
 ) -> None:
-    """Refuse metadata that the deployer did not sign (before the pickle is fetched)."""
-    if not recorded_sha256 or not recorded_sklearn:
+    """Refuse metadata that the deployer did not sign (before the pickle is fetched), or
+    signed for another stage than ``stage`` (the function's)."""
+    if not metadata.get(SHA256_METADATA) or not metadata.get(SKLEARN_METADATA):
         raise ModelIntegrityError(
             "the model object has no recorded sha256 or scikit-learn version (metadata "
             f"'{SHA256_METADATA}', '{SKLEARN_METADATA}'); upload it with "
             "`python -m ops upload-model PATH`, which records and signs them"
         )
     try:
-        signature = base64.b64decode(signature_b64 or "", validate=True)
+        signature = base64.b64decode(metadata.get(SIGNATURE_METADATA) or "", validate=True)
     except ValueError:
         signature = b""
     if not signature:
@@ -143,12 +142,18 @@ def check_signature(
             "the model object is not signed by the deployer's key, so it is never loaded; "
             "upload the model again with `python -m ops upload-model PATH`, which signs it"
         )
-    message = signing_message(model_key, recorded_sha256, recorded_sklearn, manifest_sha256 or "")
-    if not verify(message, signature):
+    if not verify(signed_message_of(model_key, metadata), signature):
         raise ModelIntegrityError(
             "the model object's signature is not valid for the deployer's key (replaced or "
             "signed elsewhere), so it is never loaded; upload the model again with "
             "`python -m ops upload-model PATH`"
+        )
+    signed_stage = metadata.get(STAGE_METADATA, "")
+    if signed_stage and stage and signed_stage != stage:
+        raise ModelIntegrityError(
+            f"the model object was signed for stage {signed_stage}, and this function serves "
+            f"stage {stage}; upload the model to this stage with "
+            f"`python -m ops upload-model PATH --stage {stage}`"
         )
 
 
@@ -163,11 +168,13 @@ class ModelStore:
         key: str,
         *,
         verify: Callable[[bytes, bytes], bool],
+        stage: str = "",
         attempts: int = 3,
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.s3, self.bucket, self.key, self.verify = s3, bucket, key, verify
+        self.stage = stage  # the function's: a model signed for another stage is refused
         self.attempts, self.backoff, self.sleep = attempts, backoff_seconds, sleep
 
     @property
@@ -192,14 +199,7 @@ class ModelStore:
         """Verify the signed metadata, retrying transient network errors like S3 reads."""
         self._retrying(
             "KMS",
-            lambda: check_signature(
-                self.verify,
-                self.key,
-                metadata.get(SHA256_METADATA),
-                metadata.get(SKLEARN_METADATA),
-                metadata.get(SIGNATURE_METADATA),
-                metadata.get(MANIFEST_SHA256_METADATA),
-            ),
+            lambda: check_signature(self.verify, self.key, metadata, self.stage),
         )
 
     def _call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:

@@ -11,6 +11,7 @@ import ops
 from ops.modelfiles.demo_model import save_demo_model
 from ops.rollout import records_prefix
 from ops.targets import target_for
+from reintento_function import contract
 from tests.integration.conftest import Deployed, role_client
 
 
@@ -33,9 +34,18 @@ def test_a_bucket_writer_cannot_make_a_rejected_canary_live_through_a_rollback(
     assert isinstance(first, ops.UploadResult) and isinstance(live, ops.UploadResult)
     assert isinstance(canary, ops.UploadResult) and canary.rollout is not None
     assert not canary.rollout.promoted
-    # AND a principal that may write the model bucket but not sign (the review's role)
+    # AND each upload's signature binds its time, a serial one more than the last, the stage
     target = target_for(s)
     bucket = target.outputs.model_bucket
+    bound = [
+        target.client("s3").head_object(Bucket=bucket, Key=s.model_key, VersionId=v)["Metadata"]
+        for v in (first.version_id, live.version_id, canary.version_id)
+    ]
+    serials = [int(m[contract.SERIAL_METADATA]) for m in bound]
+    assert serials == [serials[0], serials[0] + 1, serials[0] + 2], serials
+    assert {m[contract.STAGE_METADATA] for m in bound} == {"signed"}
+    assert all(m[contract.UPLOADED_AT_METADATA] for m in bound)
+    # AND a principal that may write the model bucket but not sign (the review's role)
     writer = role_client(
         deployed,
         "s3",

@@ -23,7 +23,10 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", names.SERVICE_NAME)
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE)
 
 from reintento_function.contract import (
+    SERIAL_METADATA,
     SIGNING_ALGORITHM,
+    STAGE_METADATA,
+    UPLOADED_AT_METADATA,
     RunTicket,
     run_ticket_key,
     signing_message,
@@ -42,10 +45,24 @@ class ModelBucket:
     kms: Any
     signing_key: str
 
-    def sign(self, sha256: str, sklearn_version: str, key_id: str | None = None) -> str:
+    def sign(
+        self,
+        sha256: str,
+        sklearn_version: str,
+        key_id: str | None = None,
+        bound: dict[str, str] | None = None,
+    ) -> str:
+        bound = bound or {}
         answer = self.kms.sign(
             KeyId=key_id or self.signing_key,
-            Message=signing_message(self.key, sha256, sklearn_version),
+            Message=signing_message(
+                self.key,
+                sha256,
+                sklearn_version,
+                uploaded_at=bound.get(UPLOADED_AT_METADATA, ""),
+                serial=bound.get(SERIAL_METADATA, ""),
+                stage=bound.get(STAGE_METADATA, ""),
+            ),
             MessageType="RAW",
             SigningAlgorithm=SIGNING_ALGORITHM,
         )
@@ -58,15 +75,17 @@ class ModelBucket:
         sha256: str | None = "auto",
         sklearn_version: str | None = None,
         signature: str | None = "auto",
+        bound: dict[str, str] | None = None,
     ) -> str:
         """Upload as ``ops upload-model`` does: metadata recorded and signed ("auto"), or
-        with the given (or no) sha256 and signature."""
-        metadata = {}
+        with the given (or no) sha256 and signature; ``bound``: the upload time, serial and
+        stage the signature also covers."""
+        metadata = dict(bound or {})
         if sha256 is not None:
             metadata["sha256"] = hashlib.sha256(body).hexdigest() if sha256 == "auto" else sha256
         metadata["sklearn-version"] = sklearn_version or sklearn.__version__
         if signature == "auto" and sha256 is not None:
-            signature = self.sign(metadata["sha256"], metadata["sklearn-version"])
+            signature = self.sign(metadata["sha256"], metadata["sklearn-version"], bound=bound)
         if signature is not None and signature != "auto":
             metadata["signature"] = signature
         response = self.s3.put_object(
@@ -147,6 +166,7 @@ def handler_env(
         "MODEL_SIGNING_KEY_ARN": model_bucket.signing_key,
         "BATCH_BUCKET": model_bucket.bucket,
         "MODEL_REFRESH_SECONDS": "0",
+        "MODEL_STAGE": "test",
         "MAX_ROWS": "1000",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "POWERTOOLS_METRICS_NAMESPACE": "Reintento",

@@ -88,6 +88,50 @@ def test_a_signed_model_is_served(
     assert answer["model"]["version_id"] == version and len(answer["predictions"]) == 2
 
 
+BOUND = {"uploaded-at": "2026-12-05T06:00:00Z", "serial": "7", "stage": "test"}
+
+
+def test_the_signature_binds_the_upload_time_the_serial_and_the_stage(
+    handler_env: Any, model_bucket: ModelBucket, demo_bytes: bytes
+) -> None:
+    """#35 finding 1: the signed message bound only key, sha256 and scikit-learn version, so a
+    bucket writer could copy an old signed model as the newest, under another time or serial."""
+    # GIVEN a model signed with its upload time, serial and stage, as upload-model signs it
+    version = model_bucket.put(demo_bytes, bound=BOUND)
+    answer = handler_env.handler({"instances": sample_rows(1)}, Context())
+    assert answer["model"]["version_id"] == version
+    # WHEN a bucket writer copies it with its time, serial or stage changed
+    for change in ({"serial": "99"}, {"uploaded-at": "2099-01-01T00:00:00Z"}, {"stage": "x"}):
+        head = model_bucket.s3.head_object(
+            Bucket=model_bucket.bucket, Key=model_bucket.key, VersionId=version
+        )
+        model_bucket.s3.copy_object(
+            Bucket=model_bucket.bucket,
+            Key=model_bucket.key,
+            CopySource={
+                "Bucket": model_bucket.bucket,
+                "Key": model_bucket.key,
+                "VersionId": version,
+            },
+            Metadata={**head["Metadata"], **change},
+            MetadataDirective="REPLACE",
+        )
+        handler_env._state.clear()
+        # THEN the copy's signature no longer verifies: refused, never loaded
+        with pytest.raises(ModelIntegrityError, match="signature is not valid"):
+            handler_env.handler({"instances": sample_rows(1)}, Context())
+
+
+def test_a_model_signed_for_another_stage_is_refused(
+    handler_env: Any, model_bucket: ModelBucket, demo_bytes: bytes
+) -> None:
+    # GIVEN a genuine signature, for another stage than the function's (MODEL_STAGE "test")
+    model_bucket.put(demo_bytes, bound={**BOUND, "stage": "prod"})
+    # THEN this stage's function refuses it, saying which stage it was signed for
+    with pytest.raises(ModelIntegrityError, match="signed for stage prod"):
+        handler_env.handler({"instances": sample_rows(1)}, Context())
+
+
 RUN = "20261128T120000-0123abcd"
 OTHER = "20261128T120001-89abcdef"
 
