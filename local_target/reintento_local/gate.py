@@ -39,6 +39,17 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 # it), among the signed headers: "Create a signed AWS API request", IAM User Guide,
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
 REQUIRED_SIGNED_HEADERS = ("host", "x-amz-date")
+# The largest request body each service takes (AWS's documented limits); a bigger one is refused
+# from its Content-Length before a byte of it is read (the gate holds a body to check its
+# signature, so an unbounded one was memory anyone could make it hold).
+MAX_BODY_BYTES = {
+    # one PutObject: 5 GB (https://docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html)
+    "s3": 5 * 1024**3,
+    # CreateFunction's 50 MB zip, base64 in its JSON; Invoke's 6 MB is Lambda's own check
+    # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)
+    "lambda": 70 * 1024**2,
+}
+DEFAULT_MAX_BODY_BYTES = 10 * 1024**2  # the JSON and query APIs (their own limits are smaller)
 # moto's own API (reset, recorder, state dump): no AWS API, served to nobody
 MOTO_API_PREFIX = "/moto-api"
 
@@ -90,14 +101,27 @@ def _raw_path(environ: dict[str, Any]) -> str:
     return raw.split("?", 1)[0] or "/"
 
 
-def _body(environ: dict[str, Any]) -> bytes:
-    """Read the body once and give moto a fresh stream of the same bytes."""
+def _too_large(limit: int) -> RefusedError:
+    return RefusedError(
+        413,
+        "RequestEntityTooLarge",
+        f"the request body is over the {limit / 1024**2:,.0f} MiB this service takes",
+    )
+
+
+def _body(environ: dict[str, Any], limit: int) -> bytes:
+    """Read the body once (never more than ``limit`` bytes) and give moto a fresh stream of the
+    same bytes."""
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH")
     if length:
+        if int(length) > limit:
+            raise _too_large(limit)
         body = stream.read(int(length))
     elif environ.get("wsgi.input_terminated"):
-        body = stream.read()
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise _too_large(limit)
     else:
         body = b""
     environ["wsgi.input"] = io.BytesIO(body)
@@ -217,7 +241,7 @@ def check_request(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             "from HTTP",
         )
-    body = _body(environ)
+    body = _body(environ, MAX_BODY_BYTES.get(match.group("service"), DEFAULT_MAX_BODY_BYTES))
     content_hash = headers.get("x-amz-content-sha256", "")
     if re.fullmatch(r"[0-9a-f]{64}", content_hash) and hashlib.sha256(body).hexdigest() != (
         content_hash
@@ -256,7 +280,8 @@ def check_request(
 def _refusal(
     refused: RefusedError, environ: dict[str, Any]
 ) -> tuple[str, list[tuple[str, str]], bytes]:
-    status = f"{refused.status} {'Forbidden' if refused.status == 403 else 'Bad Request'}"
+    reasons = {403: "Forbidden", 413: "Request Entity Too Large"}
+    status = f"{refused.status} {reasons.get(refused.status, 'Bad Request')}"
     if "json" in str(environ.get("CONTENT_TYPE", "")):
         body = json.dumps({"__type": refused.code, "message": refused.message}).encode()
         kind = "application/json"

@@ -57,11 +57,19 @@ def _moto_modules_listed_once() -> None:
     setattr(backends, "list_of_moto_modules", lambda: listed)  # noqa: B010
 
 
+# A connection that sends nothing for this long is closed (a half-sent request no longer holds
+# a server thread forever); clients reconnect for their next request, as on an idle keep-alive.
+REQUEST_TIMEOUT_SECONDS = 30
+
+
 def _quiet_request_handler() -> type:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     class QuietRequests(MotoRequestHandler):
-        """No line per request in server.log (a batch makes thousands); errors still logged."""
+        """No line per request in server.log (a batch makes thousands); errors still logged.
+        Socket reads and writes time out after ``REQUEST_TIMEOUT_SECONDS``."""
+
+        timeout = REQUEST_TIMEOUT_SECONDS
 
         def log_request(self, *args: Any, **kwargs: Any) -> None:
             return None

@@ -227,3 +227,46 @@ def test_temporary_credentials_stop_working_when_they_expire() -> None:
     with pytest.raises(RefusedError) as refused:
         check_request(environ, PORT, temporary, now=lambda: expires + 1)
     assert refused.value.status == 403 and refused.value.code == "ExpiredToken"
+
+
+class _Unreadable(io.BytesIO):
+    """A body the gate must not read (a client could send gigabytes, or nothing, slowly)."""
+
+    def read(self, *args: Any) -> bytes:
+        raise AssertionError("the body was read")
+
+
+@pytest.mark.parametrize(
+    ("service", "length", "limit"),
+    [("lambda", 70 * 1024**2 + 1, "70 MiB"), ("sts", 10 * 1024**2 + 1, "10 MiB")],
+)
+def test_a_body_over_its_services_limit_is_refused_before_it_is_read(
+    service: str, length: int, limit: str
+) -> None:
+    """#29: the gate buffered any body before checking its signature (400 MB: +400 MB
+    resident). A body over what the service takes is refused from its Content-Length."""
+    environ = _environ(_signed(service, body=b"x"), b"x")
+    environ["CONTENT_LENGTH"] = str(length)
+    environ["wsgi.input"] = _Unreadable()
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert refused.value.status == 413 and refused.value.code == "RequestEntityTooLarge"
+    assert limit in refused.value.message
+
+
+def test_a_chunked_body_is_read_only_up_to_its_services_limit() -> None:
+    environ = _environ(_signed("sts", body=b"x"), b"x")
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    environ["wsgi.input"] = io.BytesIO(b"y" * (10 * 1024**2 + 5))
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert refused.value.status == 413
+    assert environ["wsgi.input"].tell() <= 10 * 1024**2 + 1  # never more than the limit + 1
+
+
+def test_connections_that_send_nothing_are_closed_after_a_while() -> None:
+    """#29: a half-sent request held its server thread forever."""
+    from reintento_local.server import REQUEST_TIMEOUT_SECONDS, _quiet_request_handler
+
+    assert _quiet_request_handler().timeout == REQUEST_TIMEOUT_SECONDS <= 60
