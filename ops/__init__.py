@@ -65,8 +65,9 @@ from ops.modelfiles.pinning import PinResult, pin_function
 from ops.modelfiles.profiling import profile_model
 from ops.modelfiles.rows import ModelRows, model_rows
 from ops.observe import LogEvent, Metrics, Report, logs, metrics
-from ops.predict import Prediction, predict
-from ops.rollout import Guardrails, RolloutRecord
+from ops.service.predict import Prediction, predict
+from ops.service.rollout import Guardrails, RolloutRecord
+from ops.service.status import Status, status
 from ops.settings import Settings
 from ops.showcase.checks import (
     BadInputAnswers,
@@ -78,7 +79,6 @@ from ops.showcase.checks import (
     measure_latency,
 )
 from ops.showcase.plots import plot_latency, plot_predictions
-from ops.status import Status, status
 from ops.targets.local import local_status, start_local, stop_local
 from ops.teardown import TeardownResult, teardown
 

@@ -1,6 +1,6 @@
 """run_batch: any number of rows through the state machine; one result row per input row.
 
-Rows go to S3 as slices (Parquet for a table, JSON lines otherwise: ``ops.batch_io``) with a
+Rows go to S3 as slices (Parquet for a table, JSON lines otherwise: ``ops.inputs.batch_io``) with a
 manifest listing them; the execution input names the manifest (the state machine's Distributed
 Map reads it, so neither rows nor the slice list travel in its state). The function writes one
 result per row back to S3, in the slice's format, with the slice's counts as object metadata; a
@@ -23,9 +23,11 @@ import pandas as pd
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from ops import validate
 from ops.aws.faults import user_facing
-from ops.batch_io import (
+from ops.display import Card, Link, Plan, Shown
+from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
+from ops.inputs import validate
+from ops.inputs.batch_io import (
     BatchInput,
     SliceItem,
     assemble,
@@ -35,8 +37,6 @@ from ops.batch_io import (
     read_input,
     slice_rows_for,
 )
-from ops.display import Card, Link, Plan, Shown
-from ops.errors import BatchError, ConfigurationError, ModelNotUploadedError
 from ops.service import live_model
 from ops.service.function import describe_model
 from ops.service.signing import sign

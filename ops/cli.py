@@ -1,6 +1,6 @@
 """``python -m ops``: a light wrapper on the ops verbs (papermill's rule: no logic here).
 
-Every flag's type checks its value with ``ops.validate`` (so ``--help`` states the ranges); a
+Every flag's type checks its value with ``ops.inputs.validate`` (so ``--help`` states the ranges); a
 refusal prints one ``error: ...`` line and exits 2, a fault exits 1, and no traceback is shown
 unless ``--debug`` asks for it.
 """
@@ -23,13 +23,13 @@ from typing import Any, NoReturn
 import pandas as pd
 
 import ops
-from ops import validate
-from ops.batch_io import ROW_FILE_SUFFIXES, parse_rows, read_rows
 from ops.display import Shown
 from ops.errors import REFUSALS, ConfigurationError, OpsError, SecurityApprovalError
+from ops.inputs import validate
+from ops.inputs.batch_io import ROW_FILE_SUFFIXES, parse_rows, read_rows
 from ops.modelfiles.demo_model import DEFAULT_ROWS
 from ops.observe import MAX_LOG_LIMIT, MAX_SINCE_SECONDS, LogEvent, deployed_figures, follow_logs
-from ops.rollout import STRATEGIES
+from ops.service.rollout import STRATEGIES
 from ops.showcase.runner import NotebookFailedError
 
 

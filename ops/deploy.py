@@ -22,7 +22,7 @@ from ops.aws.security_changes import SecurityChange, security_changes
 from ops.display import Card, Link, Plan, Shown
 from ops.errors import ConfigurationError, SecurityApprovalError
 from ops.modelfiles.versions import PROJECT_ROOT
-from ops.rollout import restore_live
+from ops.service.rollout import restore_live
 from ops.settings import Settings
 from ops.targets import Target, target_for
 from ops.targets.base import DeployShape

@@ -34,7 +34,10 @@ from ops.errors import (
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice
 from ops.modelfiles.manifest import ModelManifest, describe_file, ensure_manifest
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
-from ops.rollout import (
+from ops.service import live_model
+from ops.service.function import describe_model, image_sklearn
+from ops.service.probes import Probe
+from ops.service.rollout import (
     Candidate,
     Guardrails,
     RolloutRecord,
@@ -46,9 +49,6 @@ from ops.rollout import (
     weights,
     who,
 )
-from ops.service import live_model
-from ops.service.function import describe_model, image_sklearn
-from ops.service.probes import Probe
 from ops.service.signing import sign
 from ops.settings import Settings
 from ops.targets import Target, target_for

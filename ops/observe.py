@@ -23,10 +23,10 @@ from typing import Any, Literal, overload
 
 import pandas as pd
 
-from ops import validate
 from ops.aws.faults import user_facing
 from ops.display import Card, Plan, Shown
 from ops.errors import OpsError
+from ops.inputs import validate
 from ops.settings import Settings
 from ops.targets import Target, target_for
 

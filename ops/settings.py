@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ops import validate
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError
+from ops.inputs import validate
 from ops.modelfiles.versions import PROJECT_ROOT
 from reintento_function import contract
 

@@ -20,10 +20,10 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
-from ops import validate
 from ops.cost import prices, stack_items
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError
+from ops.inputs import validate
 
 SEED_ASSUMPTIONS: dict[str, Any] = {
     "invocations": 10_000,

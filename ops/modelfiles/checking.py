@@ -20,10 +20,10 @@ import pandas as pd
 
 from ops.display import Card, Shown
 from ops.errors import ModelFileError, ModelVersionMismatchError
+from ops.inputs.payloads import to_rows
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice, saved_with
 from ops.modelfiles.manifest import ModelManifest, accepts_words, describe_file, read_model
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
-from ops.payloads import to_rows
 
 SHOWN_PROBLEMS = 20
 
@@ -114,7 +114,7 @@ class ModelCheck(Shown):
 
 
 def _instances(rows: Any) -> list[Any] | None:
-    from ops.batch_io import read_rows
+    from ops.inputs.batch_io import read_rows
 
     if rows is None:
         return None

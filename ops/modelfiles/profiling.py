@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from ops.batch_io import read_rows
 from ops.errors import ConfigurationError
+from ops.inputs.batch_io import read_rows
 from ops.modelfiles.manifest import (
     ModelManifest,
     build_manifest,

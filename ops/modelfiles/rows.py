@@ -22,10 +22,10 @@ import pandas as pd
 
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError
+from ops.inputs.payloads import to_rows
 from ops.modelfiles.manifest import ModelManifest
 from ops.modelfiles.profile import Profile, synthetic_rows
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH, PROJECT_ROOT
-from ops.payloads import to_rows
 
 EXTRA_FEATURE = "not_a_feature"
 
@@ -234,7 +234,7 @@ class ModelRows(Shown):
 
 def _given(rows: Any, manifest: ModelManifest) -> tuple[list[Any], str, tuple[str, ...]]:
     """Rows the user gave, restricted to the model's features (the others named)."""
-    from ops.batch_io import read_rows
+    from ops.inputs.batch_io import read_rows
 
     source = "rows"
     if isinstance(rows, str | Path):

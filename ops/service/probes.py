@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import OpsError
+from ops.inputs.payloads import to_rows
 from ops.modelfiles.manifest import read_model
 from ops.modelfiles.rows import model_rows
-from ops.payloads import to_rows
 from ops.service.function import invoke
 from ops.targets import Target
 from reintento_function import contract

@@ -14,13 +14,13 @@ import pandas as pd
 from ops.batch import BatchResult
 from ops.display import Card, Shown
 from ops.errors import ConfigurationError, InvalidInputError, OpsError
+from ops.inputs.payloads import to_rows
 from ops.modelfiles.demo_model import prepare_model
 from ops.modelfiles.manifest import read_model
 from ops.modelfiles.rows import BadCase, ModelRows, bad_cases
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.observe import percentile
-from ops.payloads import to_rows
-from ops.predict import Prediction, predict
+from ops.service.predict import Prediction, predict
 from ops.settings import Settings
 from reintento_function.contract import (
     RESULT_ERROR_TYPE,

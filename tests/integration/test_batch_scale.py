@@ -15,7 +15,7 @@ import pytest
 
 import ops
 from ops.batch import read_results, results_so_far
-from ops.batch_io import plan_slices
+from ops.inputs.batch_io import plan_slices
 from ops.modelfiles.demo_model import DemoModel
 from ops.observe import parse_report
 from ops.targets import target_for

@@ -19,9 +19,9 @@ from botocore.exceptions import ClientError
 import ops
 from ops.modelfiles import demo_model as demo
 from ops.modelfiles.demo_model import DemoModel
-from ops.rollout import Guardrails
 from ops.service import live_model
 from ops.service.probes import Probe
+from ops.service.rollout import Guardrails
 from ops.targets import target_for
 from reintento_function import contract
 from tests.integration.conftest import Deployed, role_client

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 import ops
 from ops.batch import read_results
-from ops.batch_io import plan_slices
+from ops.inputs.batch_io import plan_slices
 from ops.modelfiles.demo_model import DemoModel
 from ops.service import live_model
 from reintento_local import faults

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import ops
 from ops.modelfiles.demo_model import save_demo_model
-from ops.rollout import records_prefix
+from ops.service.rollout import records_prefix
 from ops.targets import target_for
 from reintento_function import contract
 from tests.integration.conftest import Deployed, role_client

@@ -67,7 +67,7 @@ def _through_s3(frame: pd.DataFrame) -> pd.DataFrame:
     """The table as the function reads it from the slice ops writes; a table Arrow cannot type
     faithfully (numbers and text, or numbers and booleans, in one column) is sent as JSON lines
     by ops instead, so here it is checked as it is."""
-    from ops.batch_io import read_input
+    from ops.inputs.batch_io import read_input
 
     rows = read_input(frame)
     if rows.slice_format == "jsonl":

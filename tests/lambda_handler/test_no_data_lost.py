@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops.batch_io import assemble, plan_slices
+from ops.inputs.batch_io import assemble, plan_slices
 from ops.modelfiles.demo_model import sample_rows
 from reintento_function.batch_slice import predict_lines
 from reintento_function.inference_core import describe_model

@@ -47,8 +47,14 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
 
 def test_ops_top_level_holds_at_most_18_modules() -> None:
     # a promise of an earlier issue: the verbs, settings, errors, display and CLI only; the rest
-    # lives in sub-packages named for what they do
-    modules = sorted(p.name for p in (PROJECT_ROOT / "ops").glob("*.py"))
+    # lives in sub-packages named for what they do. Packages count: an import of ops.X is a
+    # top-level module whether X is a file or a folder (counting files only let it grow to 23)
+    ops = PROJECT_ROOT / "ops"
+    modules = sorted(
+        p.name
+        for p in ops.iterdir()
+        if (p.suffix == ".py" and p.is_file()) or (p / "__init__.py").is_file()
+    )
     assert len(modules) <= 18, modules
 
 
@@ -69,7 +75,7 @@ def test_the_local_target_is_its_own_distribution() -> None:
         ("reintento_function/contract.py", "import reintento_local", "imports neither"),
         ("ops/targets/aws.py", "import ops.targets.local", "never on the other"),
         ("ops/errors.py", "import ops.targets", "import no circle"),
-        ("ops/predict.py", "import reintento_local.process", "through its interface"),
+        ("ops/service/predict.py", "import reintento_local.process", "through its interface"),
     ],
 )
 def test_each_import_contract_holds_and_breaking_it_fails(

@@ -95,7 +95,7 @@ def test_the_batch_layout_matches_its_iam_patterns() -> None:
 def test_the_manifest_item_has_every_field_the_state_machine_passes_to_the_function() -> None:
     # the Distributed Map's ItemSelector reads these from each manifest item; a field the
     # manifest lacks fails the execution on AWS (a JSONPath that matches nothing)
-    from ops.batch_io import plan_slices
+    from ops.inputs.batch_io import plan_slices
 
     item = plan_slices(10, "20261128T120000-0123abcd", 5)[0].as_item()
     assert set(function_contract.SLICE_FIELDS) <= set(item)

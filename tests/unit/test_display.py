@@ -175,7 +175,7 @@ def test_link_without_an_address_is_a_command() -> None:
 
 
 def test_a_failed_deploy_is_not_an_ok_status() -> None:
-    from ops.status import Status
+    from ops.service.status import Status
 
     for state, ok in (
         ("CREATE_COMPLETE", True),

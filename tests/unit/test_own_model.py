@@ -240,7 +240,7 @@ def test_invalid_rows_of_a_table_stay_invalid_for_an_all_text_model(tmp_path: Pa
     joblib.dump(model, path)
     # WHEN every 10th row of a batch table is made invalid on purpose
     rows = ops.model_rows(path).take(40, seed=1, invalid_every=10)
-    table_rows = ops.payloads.to_rows(rows.frame())
+    table_rows = ops.inputs.payloads.to_rows(rows.frame())
     # THEN those rows are refused by the function's check, as the rows a table sends
     problems = check_rows(describe_model(model), table_rows).problems
     assert sorted({p.row for p in problems}) == [9, 19, 29, 39]

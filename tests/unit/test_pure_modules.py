@@ -14,7 +14,10 @@ import pandas as pd
 import pytest
 
 import ops
-from ops.batch_io import (
+from ops.cli import build_parser
+from ops.cost import batch_transform_cost, estimate_cost, prices
+from ops.errors import ConfigurationError, FunctionTimeoutError, ModelNotUploadedError
+from ops.inputs.batch_io import (
     MAX_JSONL_SLICE_ROWS,
     MAX_SLICES,
     MEMORY_SHARE,
@@ -25,11 +28,8 @@ from ops.batch_io import (
     read_lines,
     slice_rows_for,
 )
-from ops.cli import build_parser
-from ops.cost import batch_transform_cost, estimate_cost, prices
-from ops.errors import ConfigurationError, FunctionTimeoutError, ModelNotUploadedError
+from ops.inputs.payloads import non_finite_cells, to_rows
 from ops.observe import parse_report, percentile, summarize_reports
-from ops.payloads import non_finite_cells, to_rows
 from ops.service.function import function_error, invoke
 from ops.settings import Settings
 from reintento_function import contract
@@ -237,7 +237,7 @@ def test_a_table_goes_as_parquet_and_rows_that_are_not_one_go_as_json_lines(
 ) -> None:
     import pandas as pd
 
-    from ops.batch_io import read_input, read_rows
+    from ops.inputs.batch_io import read_input, read_rows
 
     frame = pd.DataFrame({"a": [1.5, None], "b": ["x", "y"]})
     # a frame, a CSV, a Parquet file: a table

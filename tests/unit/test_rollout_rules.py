@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.errors import ConfigurationError
-from ops.rollout import Figures, Guardrails, breach, previous_live, too_little, weights
+from ops.service.rollout import Figures, Guardrails, breach, previous_live, too_little, weights
 
 G = Guardrails()
 CAP = 24_000.0
@@ -82,7 +82,7 @@ def test_rolling_back_walks_back_through_what_was_live() -> None:
 
 
 def test_only_names_save_record_gives_are_read_as_records() -> None:
-    from ops.rollout import RolloutRecord, is_record_name, now_text
+    from ops.service.rollout import RolloutRecord, is_record_name, now_text
 
     # GIVEN the name save_record gives a record (when it ended, then what it was)
     ended = now_text()
@@ -113,7 +113,7 @@ def test_extra_calls_cannot_dilute_an_error_count_or_an_invalid_excess() -> None
 
 
 def test_a_traffic_spike_during_a_bake_cannot_be_judged() -> None:
-    from ops.rollout import spike
+    from ops.service.rollout import spike
 
     g = Guardrails()
     # GIVEN a bake whose calls are ten times and more what came in the same time before it

@@ -10,7 +10,7 @@ import pandas as pd
 from ops.aws.faults import user_facing
 from ops.display import Card, Plan, Shown
 from ops.errors import InvalidInputError
-from ops.payloads import non_finite_cells, to_rows
+from ops.inputs.payloads import non_finite_cells, to_rows
 from ops.service.function import predict_rows
 from ops.settings import Settings
 from ops.targets import target_for

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ops.errors import ConfigurationError
-from ops.payloads import to_rows
+from ops.inputs.payloads import to_rows
 from reintento_function.contract import (
     RESULT_ERROR,
     RESULT_ERROR_TYPE,
