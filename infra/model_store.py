@@ -18,8 +18,11 @@ ACCESS_LOG_PREFIX = "model-bucket/"
 class ModelStore(Construct):
     """S3 bucket for model files: public access blocked, SSE-S3, versioned, TLS only.
 
-    Old (noncurrent) model versions expire after ``noncurrent_version_days``; the current one
-    never does. The bucket is RETAINed: deleting the stack never deletes models.
+    No model version expires: after a rollback (or a rolled-back canary) the live model is a
+    noncurrent version, and a NoncurrentVersionExpiration rule would delete it while every new
+    execution environment still needs it (a silent outage months later). Models are small;
+    ``teardown --delete-model-bucket`` deletes them all. The bucket is RETAINed: deleting the
+    stack never deletes models.
 
     Every request on it is recorded by S3 server access logging (who read which model object
     and version, when, from where) in a second private bucket, kept ``ACCESS_LOG_DAYS`` and
@@ -29,9 +32,7 @@ class ModelStore(Construct):
     access logging").
     """
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, noncurrent_version_days: int
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = private_bucket(
             self,
@@ -57,8 +58,7 @@ class ModelStore(Construct):
             server_access_logs_prefix=ACCESS_LOG_PREFIX,
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="ExpireOldModelVersions",
-                    noncurrent_version_expiration=cdk.Duration.days(noncurrent_version_days),
+                    id="AbortIncompleteUploads",
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 )
             ],

@@ -30,7 +30,6 @@ class StackSettings:
     # caught error is recorded and its child succeeds, so only platform failures count
     tolerated_failure_percentage: int = 100
     log_retention_days: int = 30
-    noncurrent_version_days: int = 90
     batch_expiration_days: int = 7
     alarm_email: str | None = None
 
@@ -81,14 +80,21 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_concurrency": int,
     "tolerated_failure_percentage": int,
     "log_retention_days": int,
-    "noncurrent_version_days": int,
     "batch_expiration_days": int,
     "alarm_email": _str_or_none,
 }
 
 
 def settings_from_context(context: Mapping[str, Any]) -> StackSettings:
-    """Build settings from context values (strings on the command line); unknown keys ignored."""
+    """Build settings from context values (strings on the command line); unknown keys ignored,
+    but for a setting that is gone, which is refused saying why."""
+    if context.get("noncurrent_version_days") is not None:
+        raise ValueError(
+            "noncurrent_version_days is gone: the model bucket keeps every model version (after "
+            "a rollback the live model is a noncurrent version, and expiring it would stop new "
+            "execution environments from loading it); leave it out, delete old versions "
+            "yourself, or delete them all with `python -m ops teardown --delete-model-bucket`"
+        )
     values: dict[str, Any] = {}
     for f in fields(StackSettings):
         if f.name in context and context[f.name] is not None:

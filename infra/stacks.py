@@ -32,11 +32,7 @@ class ModelStoreStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.store = ModelStore(
-            self,
-            names.MODEL_STORE,
-            noncurrent_version_days=settings.noncurrent_version_days,
-        )
+        self.store = ModelStore(self, names.MODEL_STORE)
         _output(self, names.OUT_MODEL_BUCKET, self.store.bucket.bucket_name, "Model bucket")
         _output(self, names.OUT_SIGNING_KEY, self.store.signing_key.key_arn, "Model signing key")
 

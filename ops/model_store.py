@@ -24,18 +24,16 @@ from ops.display import Card, Link, Plan, Shown
 from ops.errors import (
     ConcurrentChangeError,
     ConfigurationError,
-    FunctionError,
     ModelNotUploadedError,
     ModelRefusedError,
     ModelVersionMismatchError,
-    OpsError,
     StackNotDeployedError,
 )
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice
 from ops.modelfiles.manifest import ModelManifest, describe_file, ensure_manifest
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.service import live_model
-from ops.service.function import describe_model, image_sklearn
+from ops.service.function import image_sklearn, verify_live
 from ops.service.probes import Probe
 from ops.service.rollout import (
     Candidate,
@@ -303,35 +301,6 @@ def put_model(target: Target, path: Path, manifest: ModelManifest) -> str:
     return str(response.get("VersionId") or "null")
 
 
-def verify_live(
-    target: Target, version_id: str, timeout: float = 120.0, qualifier: str | None = None
-) -> float:
-    """Ask the live alias (or the function version ``qualifier``) which model serves until it
-    answers ``version_id`` (a cold start of the new function version loads and verifies it); a
-    refusal of the model is raised at once."""
-    started = time.monotonic()
-    last: Exception | None = None
-    while time.monotonic() - started < timeout:
-        try:
-            if describe_model(target, qualifier).model.version_id == version_id:
-                return time.monotonic() - started
-        except FunctionError as err:
-            if err.error_type in ("ModelIntegrityError", "ModelVersionError"):
-                raise ModelRefusedError(
-                    str(err), error_type=err.error_type, details=err.details
-                ) from err
-            last = err
-        except OpsError as err:
-            last = err
-        time.sleep(0.5)
-    raise ModelNotUploadedError(
-        f"the function did not serve model version {version_id} within {timeout:.0f} s"
-        + (f" (last answer: {last})" if last else "")
-        + "; check `python -m ops logs`",
-        error_type="Timeout",
-    )
-
-
 def _go_live(
     target: Target,
     version_id: str,
@@ -341,30 +310,23 @@ def _go_live(
     before: tuple[live_model.Share, ...],
     revision: str | None = None,
 ) -> tuple[live_model.LivePin, float]:
-    """Pin the model (only if the alias is still at ``revision``, when given); with ``wait``,
-    verify it serves, else put the previous pin (the primary of ``before``, what the alias
-    served) back."""
-    pinned = live_model.pin(target, version_id, sha256, revision=revision)
+    """Pin the model (only if the alias is still at ``revision``, when given). With ``wait``,
+    the published version must serve it before the alias moves to it (a model the function
+    refuses never gets a caller; the model live before keeps serving)."""
     if not wait:
-        return pinned, 0.0
+        return live_model.pin(target, version_id, sha256, revision=revision), 0.0
+    started = time.monotonic()
+    published = live_model.publish(target, version_id, sha256)
     try:
-        return pinned, verify_live(target, version_id, timeout)
+        verify_live(target, version_id, timeout, qualifier=published)
     except ModelRefusedError as refused:
         after = "the model live before still serves" if before else "no model serves yet"
-        if before:
-            _pin_back(target, before[0], pinned)
         raise ModelRefusedError(
             f"{refused}; {after}", error_type=refused.error_type, details=refused.details
         ) from refused
-    except OpsError:
-        if before:
-            _pin_back(target, before[0], pinned)
-        raise
-
-
-def _pin_back(target: Target, previous: live_model.Share, pinned: live_model.LivePin) -> None:
-    """Serve ``previous`` again, unless someone else moved the alias since ``pinned``."""
-    live_model.pin(target, previous.model_version, previous.model_sha256, revision=pinned.revision)
+    moved = live_model.route(target, published, revision=revision)
+    pinned = live_model.LivePin(published, version_id, sha256, moved)
+    return pinned, time.monotonic() - started
 
 
 @overload
@@ -806,7 +768,7 @@ def _serve_again(
             target, previous.version_id, previous.sha256 or "", wait, timeout, split, revision
         )
         return pinned.function_version
+    # it must still serve (the model may be gone, or refused now) before a caller is sent to it
+    verify_live(target, previous.version_id, timeout, qualifier=published)
     live_model.route(target, published, revision=revision)  # moving the alias is the rollback
-    if wait:
-        verify_live(target, previous.version_id, timeout)
     return published

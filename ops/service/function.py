@@ -15,6 +15,8 @@ from ops.errors import (
     FunctionTimeoutError,
     InvalidInputError,
     ModelNotUploadedError,
+    ModelRefusedError,
+    OpsError,
     PayloadTooLargeError,
     StackNotDeployedError,
 )
@@ -288,4 +290,33 @@ def function_error(body: Any) -> FunctionError:
         )
     return FunctionError(
         f"the function failed with {error_type}: {message}", error_type=error_type, details=body
+    )
+
+
+def verify_live(
+    target: Target, version_id: str, timeout: float = 120.0, qualifier: str | None = None
+) -> float:
+    """Ask the live alias (or the function version ``qualifier``) which model serves until it
+    answers ``version_id`` (a cold start of the new function version loads and verifies it); a
+    refusal of the model is raised at once."""
+    started = time.monotonic()
+    last: Exception | None = None
+    while time.monotonic() - started < timeout:
+        try:
+            if describe_model(target, qualifier).model.version_id == version_id:
+                return time.monotonic() - started
+        except FunctionError as err:
+            if err.error_type in ("ModelIntegrityError", "ModelVersionError"):
+                raise ModelRefusedError(
+                    str(err), error_type=err.error_type, details=err.details
+                ) from err
+            last = err
+        except OpsError as err:
+            last = err
+        time.sleep(0.5)
+    raise ModelNotUploadedError(
+        f"the function did not serve model version {version_id} within {timeout:.0f} s"
+        + (f" (last answer: {last})" if last else "")
+        + "; check `python -m ops logs`",
+        error_type="Timeout",
     )

@@ -32,9 +32,9 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from ops.display import Card, Shown
-from ops.errors import ConcurrentChangeError, ConfigurationError
+from ops.errors import ConcurrentChangeError, ConfigurationError, OpsError
 from ops.service import live_model
-from ops.service.function import image_sklearn
+from ops.service.function import image_sklearn, verify_live
 from ops.service.probes import Probe
 from ops.service.signing import sign, verify
 from ops.targets import Target
@@ -421,7 +421,8 @@ def previous_live(records: list[dict[str, Any]], model_version: str) -> str | No
 def restore_live(target: Target) -> str:
     """After a deploy rewrote the function: the live model again, on the new code. A function
     deployed afresh (after a teardown that kept the models) has no live alias yet: it gets the
-    model that was live last (the records say which; without records, the newest upload).
+    model a signed record shows live last (without one, none: ops does not guess). The new
+    code's published version must serve the model before the alias moves to it.
 
     A model the new code cannot load (saved with another scikit-learn than the new image's,
     after ``pin-function``) is not moved onto it: the alias keeps the published version that
@@ -465,8 +466,30 @@ def restore_live(target: Target) -> str:
             f"scikit-learn {runs} to serve it on the new code"
         )
     sha256 = metadata.get(contract.SHA256_METADATA)
-    if sha256 and head.get("VersionId"):  # only if nobody moved the alias since it was read
-        live_model.pin(target, str(head["VersionId"]), str(sha256), revision=revision)
+    if not sha256 or not head.get("VersionId"):
+        return ""
+    return _serve_on_new_code(target, str(head["VersionId"]), str(sha256), live, revision)
+
+
+def _serve_on_new_code(
+    target: Target,
+    version: str,
+    sha256: str,
+    live: live_model.Share | None,
+    revision: str | None,
+) -> str:
+    """Publish the new code pinning ``version``; move the alias there only once it serves it
+    (and nobody moved the alias since ``revision``); else say why, the alias left as it is."""
+    published = live_model.publish(target, version, sha256)
+    try:
+        verify_live(target, version, qualifier=published)
+    except OpsError as err:
+        kept = f"function version {live.function_version} keeps serving it" if live else ""
+        return (
+            f"the live model (S3 version {version}) does not load on the new code ({err}); "
+            f"{kept or 'nothing serves it'}: upload a model the new code loads"
+        )
+    live_model.route(target, published, revision=revision)
     return ""
 
 

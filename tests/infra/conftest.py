@@ -24,7 +24,6 @@ SETTINGS = StackSettings(
     max_concurrency=6,
     tolerated_failure_percentage=25,
     log_retention_days=14,
-    noncurrent_version_days=45,
     alarm_email="ops@example.com",
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from aws_cdk.assertions import Match
 
 from infra import names
@@ -34,20 +35,31 @@ def test_bucket_is_private_encrypted_versioned_with_lifecycle(synth: Synth) -> N
                 ]
             },
             "VersioningConfiguration": {"Status": "Enabled"},
-            "LifecycleConfiguration": {
-                "Rules": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "NoncurrentVersionExpiration": {"NoncurrentDays": 45},
-                                "Status": "Enabled",
-                            }
-                        )
-                    ]
-                )
-            },
         },
     )
+
+
+def test_no_model_version_ever_expires(synth: Synth) -> None:
+    """#34 item 3: after a rollback (or a rolled-back canary) the live model is a noncurrent
+    version; a NoncurrentVersionExpiration rule deleted it 90 days later, and every new
+    execution environment then failed to load it: a silent outage. Model versions are kept."""
+    bucket = synth.raw(synth.settings.model_stack_name)["Resources"]
+    (model_bucket,) = [
+        r["Properties"]
+        for name, r in bucket.items()
+        if r["Type"] == "AWS::S3::Bucket" and "ModelBucket" in name
+    ]
+    for rule in model_bucket.get("LifecycleConfiguration", {}).get("Rules", []):
+        assert not {"NoncurrentVersionExpiration", "ExpirationInDays", "ExpirationDate"} & set(
+            rule
+        ), rule
+
+
+def test_the_gone_expiry_setting_is_refused_saying_why() -> None:
+    from infra.settings import settings_from_context
+
+    with pytest.raises(ValueError, match="keeps every model version"):
+        settings_from_context({"noncurrent_version_days": "90"})
 
 
 def test_bucket_policy_refuses_plain_http(synth: Synth) -> None:

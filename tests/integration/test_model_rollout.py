@@ -641,3 +641,31 @@ def test_a_probe_with_known_answers_fails_a_version_that_answers_otherwise(
     flipped = (1 - answers[0], *answers[1:])
     reason = Probe(tuple(rows), flipped).check(target_for(s), live)
     assert reason is not None and "answered 1 of the model's own 6 probe rows" in reason
+
+
+def test_a_model_the_function_refuses_never_reaches_a_caller(
+    rollout_stage: ops.Settings,
+    models: dict[str, Path],
+    traffic: Traffic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """#34 item 3: the alias moved to the new version before ops checked that it serves the
+    model, and moved back after: callers met the refusal in between. Now it is checked first."""
+    import ops.model_store as store
+
+    real = store.sign_model
+
+    def signed_over_another_sha256(target: Any, key: str, sha256: str, *rest: Any) -> Any:
+        return real(target, key, "0" * 64, *rest)  # a signature the function will not accept
+
+    monkeypatch.setattr(store, "sign_model", signed_over_another_sha256)
+    before = _live(rollout_stage)
+    served_before = len(traffic.answers)
+    # WHEN a model the function refuses is uploaded, while callers call
+    with pytest.raises(ops.ModelRefusedError, match="signature"):
+        ops.upload_model(models["good2"], progress=False, settings=rollout_stage)
+    time.sleep(1)
+    # THEN the alias never moved, and no caller got an error
+    assert _live(rollout_stage) == before
+    during = traffic.answers[served_before:]
+    assert during and not [a for a in during if a[1]], during
