@@ -256,17 +256,20 @@ def sign_model(
 
 
 def _bound(target: Target) -> dict[str, str]:
-    """What the signature binds beside the bytes: when it was uploaded, one more than the
-    newest version's serial, and the stage it is for."""
+    """What the signature binds beside the bytes: when it was uploaded, a serial above the
+    newest version's, and the stage it is for."""
     s3, key = target.client("s3"), target.settings.model_key
     try:
         newest = s3.head_object(Bucket=target.outputs.model_bucket, Key=key)
         previous = str((newest.get("Metadata") or {}).get(contract.SERIAL_METADATA, "0"))
     except ClientError:
         previous = "0"  # the first upload
+    # above the newest version's, and at least the upload's millisecond time: a bucket writer's
+    # junk serial can only raise it, never send it back
+    after = int(previous) + 1 if previous.isdigit() else 1
     return {
         contract.UPLOADED_AT_METADATA: now_text(),
-        contract.SERIAL_METADATA: str(int(previous) + 1 if previous.isdigit() else 1),
+        contract.SERIAL_METADATA: str(max(after, time.time_ns() // 1_000_000)),
         contract.STAGE_METADATA: target.settings.stage,
     }
 

@@ -335,14 +335,16 @@ def _s3_lines(usage: Usage) -> list[CostLine]:
     slices = usage.slices
     storage = usage.model_storage_gb + usage.batch_storage_gb
     puts, gets = 2 * slices + 4 * bool(slices), 2 * slices + bool(slices)
-    gets += math.ceil(usage.cold_starts) * usage.stack
+    gets += 2 * math.ceil(usage.cold_starts) * usage.stack  # a HEAD and a GET of the model
     lines = [
         CostLine("S3", "storage", storage, "GB-month", storage * prices.S3_STANDARD_GB_MONTH),
         CostLine("S3", "PUT requests", puts, "requests", puts * prices.S3_PUT_REQUEST),
-        CostLine("S3", "GET requests", gets, "requests", gets * prices.S3_GET_REQUEST),
+        CostLine("S3", "GET and HEAD requests", gets, "requests", gets * prices.S3_GET_REQUEST),
     ]
-    if usage.stack:  # one access log record (about 500 bytes) per request to the model bucket
-        logged = max(1, math.ceil(usage.cold_starts)) * 500 / GB
+    if usage.stack:  # an access log record (about 500 bytes) per request on the model bucket,
+        # kept ACCESS_LOG_DAYS: at steady state that many days' records are stored
+        kept = stack_items.ACCESS_LOG_DAYS / 30
+        logged = max(1, 2 * math.ceil(usage.cold_starts)) * 500 / GB * kept
         lines.append(
             CostLine(
                 "S3",

@@ -30,7 +30,7 @@ CW_DASHBOARD = 3.00  # per dashboard-month beyond the free 3
 ECR_STORAGE_GB_MONTH = 0.10  # per GB-month
 CW_CUSTOM_METRIC_MONTH = 0.30  # per metric-month (first 10,000), prorated by the hour
 KMS_KEY_MONTH = 1.00  # per customer managed key-month
-KMS_REQUEST = 0.03 / 10_000  # per request (Sign, Verify)
+KMS_REQUEST = 0.15 / 10_000  # per Sign or Verify with an ECC (asymmetric, not RSA 2048) key
 HOURS_PER_MONTH = 730
 
 # SageMaker Batch Transform, for comparison only (nothing here deploys SageMaker): ml.m5.large,

@@ -19,6 +19,7 @@ ALARM_METRICS = 6  # errors, throttles, p99 duration: one each; failed batches: 
 DASHBOARDS = 1
 LOG_GROUPS = 2
 LOG_RETENTION_DAYS = 30  # infra/settings.py's default
+ACCESS_LOG_DAYS = 365  # the model bucket's server access logs (infra/model_store.py)
 # The function's EMF metrics that ordinary traffic publishes (realtime: RowsPredicted, and on a
 # cold start ColdStart and ModelLoadTime; batch: BatchRowsPredicted and BatchRowsFailed). Those
 # published only on refusals or errors bill only in the hours they occur: not counted.

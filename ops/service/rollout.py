@@ -18,6 +18,7 @@ dies, ``status`` shows the split and ``rollback_model`` or another upload ends i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -43,6 +44,7 @@ from reintento_function import contract
 Strategy = Literal["all-at-once", "canary", "linear"]
 STRATEGIES: tuple[str, ...] = ("all-at-once", "canary", "linear")
 PERIOD = 60  # seconds: the CloudWatch period the figures are read at (standard resolution)
+BASELINE_LAG = 3 * PERIOD  # how long before a bake its baseline window ends (metrics arrive late)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Guardrails:
     max_errors: int = 5
     max_invalid_excess: int = 10
     max_traffic_ratio: float | None = 10.0
-    spike_floor: int = 1_000
+    spike_floor: int = 100
 
 
 @dataclass(frozen=True)
@@ -368,23 +370,28 @@ def is_record_name(key: str) -> bool:
     return _RECORD_NAME.fullmatch(key.rsplit("/", 1)[-1]) is not None
 
 
-def _record_keys(target: Target) -> list[str]:
-    """The keys of the rollout records beside the model, oldest first (only names
-    ``save_record`` gives: anything else a bucket writer puts under the prefix is not read)."""
-    keys: list[str] = []
+def _record_keys(target: Target) -> list[tuple[str, str | None]]:
+    """(key, version id) of each rollout record beside the model, oldest first: the *first*
+    version written at each name ``save_record`` gives (it writes each name once). A bucket
+    writer can put a newer version over a record, or a delete marker on it; neither hides the
+    record ops signed, and anything else under the prefix is not read."""
+    first: dict[str, str | None] = {}
     for page in (
         target.client("s3")
-        .get_paginator("list_objects_v2")
+        .get_paginator("list_object_versions")
         .paginate(Bucket=target.model_bucket, Prefix=records_prefix(target.settings.model_key))
     ):
-        keys += [str(o["Key"]) for o in page.get("Contents", []) if is_record_name(o["Key"])]
-    return sorted(keys)
+        for version in page.get("Versions", []):  # each key's versions come newest first
+            if is_record_name(str(version["Key"])):
+                first[str(version["Key"])] = version.get("VersionId")
+    return sorted(first.items())
 
 
-def _signed_record(target: Target, key: str) -> dict[str, Any] | None:
-    """The record at ``key`` if the deployer's key signed it there (else None: it decides
-    nothing)."""
-    answer = target.client("s3").get_object(Bucket=target.model_bucket, Key=key)
+def _signed_record(target: Target, key: str, version: str | None) -> dict[str, Any] | None:
+    """The record at ``key`` (its ``version``) if the deployer's key signed it there (else
+    None: it decides nothing)."""
+    which = {"VersionId": version} if version and version != "null" else {}
+    answer = target.client("s3").get_object(Bucket=target.model_bucket, Key=key, **which)
     body = answer["Body"].read()
     message = contract.record_signing_message(key, hashlib.sha256(body).hexdigest())
     signature = (answer.get("Metadata") or {}).get(contract.SIGNATURE_METADATA)
@@ -403,7 +410,7 @@ def load_records(target: Target) -> list[dict[str, Any]]:
     time (one GET and one ``kms:Verify`` each)."""
     keys = _record_keys(target)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        records = list(pool.map(lambda key: _signed_record(target, key), keys))
+        records = list(pool.map(lambda kv: _signed_record(target, *kv), keys))
     return [record for record in records if record is not None]
 
 
@@ -495,8 +502,8 @@ def _serve_on_new_code(
 
 def _last_live(target: Target) -> str:
     """The model version the signed rollout records show live last ("" without any)."""
-    for key in reversed(_record_keys(target)):  # newest first: verify only what decides
-        record = _signed_record(target, key)
+    for key, version in reversed(_record_keys(target)):  # newest first: verify what decides
+        record = _signed_record(target, key, version)
         if record is not None and record.get("outcome") == "promoted":
             return str(record.get("model_version") or "")
     return ""
@@ -548,13 +555,25 @@ class _Baseline:
     start: datetime  # the bake's first minute (CloudWatch's figures are per minute)
     calls: int
     window_s: float
+    invalid_rate: float = 0.0  # the old version's share of invalid requests before the bake
 
     @classmethod
     def read(cls, target: Target, old_fv: str, since: datetime, bake_seconds: float) -> _Baseline:
+        """The window of the bake's length that ends ``BASELINE_LAG`` before it: Lambda's
+        metrics arrive a minute or more after the calls, so a window ending at the start would
+        read as no traffic and every busy bake as a spike."""
         start = since.replace(second=0, microsecond=0)
         window = max(1, math.ceil(bake_seconds / PERIOD)) * PERIOD
-        before = read_figures(target, old_fv, start - timedelta(seconds=window), until=start)
-        return cls(start, before.invocations, float(window))
+        end = start - timedelta(seconds=BASELINE_LAG)
+        before = read_figures(target, old_fv, end - timedelta(seconds=window), until=end)
+        return cls(start, before.invocations, float(window), before.invalid_rate)
+
+    def judging(self, old: Figures) -> Figures:
+        """The old version's figures the new one is judged against: its share of invalid
+        requests no higher than before the bake, so a caller who sends requests only the old
+        version refuses cannot raise the bar the new version must clear."""
+        cap = round(self.invalid_rate * old.invocations)
+        return dataclasses.replace(old, invalid=min(old.invalid, cap))
 
     def spike(self, new: Figures, old: Figures, guardrails: Guardrails) -> str | None:
         elapsed = max(float(PERIOD), (datetime.now(UTC) - self.start).total_seconds())
@@ -582,7 +601,7 @@ def _watch(
         new = read_figures(target, new_fv, baseline.start)
         old = read_figures(target, old_fv, baseline.start)
         reason = (
-            breach(new, old, guardrails, cap_ms)
+            breach(new, baseline.judging(old), guardrails, cap_ms)
             or baseline.spike(new, old, guardrails)
             or (probe.check(target, new_fv) if probe is not None else None)
         )

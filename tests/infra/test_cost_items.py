@@ -46,6 +46,9 @@ def test_the_estimates_stack_items_are_what_the_default_synthesis_bills(tmp_path
     groups = _of(resources, "AWS::Logs::LogGroup")
     assert len(groups) == stack_items.LOG_GROUPS
     assert {g["RetentionInDays"] for g in groups} == {stack_items.LOG_RETENTION_DAYS}
+    from infra.model_store import ACCESS_LOG_DAYS
+
+    assert stack_items.ACCESS_LOG_DAYS == ACCESS_LOG_DAYS
 
 
 def test_the_metrics_counted_are_ones_the_function_publishes() -> None:

@@ -258,6 +258,8 @@ def test_version_metrics_exist_for_alias_calls_only_under_lambdas_dimensions(
 # --------------------------------------------------------------------------- rollouts
 
 BAKE_MINUTES = 0.25  # 15 s per step here; minutes on AWS (CloudWatch's period is a minute)
+# the tests' traffic starts seconds before their rollouts: a spike by design, not judged as one
+UNSPIKED = Guardrails(max_traffic_ratio=None)
 
 
 def _fit(name: str, transform: Any, classifier: Any, folder: Path) -> Path:
@@ -369,6 +371,7 @@ def test_a_good_model_as_a_10_percent_canary_is_promoted(
         percent=10,
         bake_minutes=BAKE_MINUTES,
         progress=False,
+        guardrails=UNSPIKED,
         settings=rollout_stage,
     )
     # THEN it is promoted: every call now goes to it
@@ -407,6 +410,7 @@ def test_a_model_that_refuses_real_inputs_is_rolled_back_by_itself(
         percent=20,
         bake_minutes=BAKE_MINUTES,
         progress=False,
+        guardrails=UNSPIKED,
         settings=rollout_stage,
     )
     batch.join()
@@ -434,6 +438,7 @@ def test_a_much_slower_model_is_rolled_back_by_itself(
         percent=25,
         bake_minutes=BAKE_MINUTES,
         progress=False,
+        guardrails=UNSPIKED,
         settings=rollout_stage,
     )
     record = result.rollout

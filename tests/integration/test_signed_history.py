@@ -69,6 +69,20 @@ def test_a_bucket_writer_cannot_make_a_rejected_canary_live_through_a_rollback(
     }
     key = records_prefix(s.model_key) + "2099-01-01T00:00:01.000000Z-promoted.json"
     writer.put_object(Bucket=bucket, Key=key, Body=json.dumps(forged).encode())
+    # AND it writes junk over the signed record of A's upload (a newer version of its key, so
+    # that record would no longer verify and "the model before A" would be unknown)
+    s3 = target.client("s3")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=records_prefix(s.model_key))["Contents"]
+    a_key = next(
+        o["Key"]
+        for o in listed
+        if o["Key"] != key
+        and json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()).get(
+            "model_version"
+        )
+        == live.version_id
+    )
+    writer.put_object(Bucket=bucket, Key=a_key, Body=b"{}")
     # THEN a rollback serves the model a signed record shows live before A: M0, never B
     back = ops.rollback_model(settings=s)
     assert isinstance(back, ops.RollbackResult)

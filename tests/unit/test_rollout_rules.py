@@ -121,7 +121,24 @@ def test_a_traffic_spike_during_a_bake_cannot_be_judged() -> None:
     assert reason is not None and reason.startswith("cannot judge")
     # THEN ordinary traffic, or little of it, is judged as usual
     assert spike(during=1_100, before=1_000, elapsed_s=60.0, window_s=60.0, guardrails=g) is None
-    assert spike(during=900, before=0, elapsed_s=60.0, window_s=60.0, guardrails=g) is None
+    assert spike(during=90, before=0, elapsed_s=60.0, window_s=60.0, guardrails=g) is None
     # AND the check can be turned off
     off = Guardrails(max_traffic_ratio=None)
     assert spike(during=12_000, before=0, elapsed_s=60.0, window_s=60.0, guardrails=off) is None
+
+
+def test_a_caller_cannot_raise_the_old_versions_invalid_share_to_lower_the_bar() -> None:
+    """Review of #35 finding 4: the new version was judged against the old version's share of
+    invalid requests during the bake, which a caller raises by sending requests only the old
+    version refuses (a feature only the new model takes)."""
+    from datetime import UTC, datetime
+
+    from ops.service.rollout import _Baseline
+
+    g = Guardrails()
+    new = Figures("8", invocations=45, invalid=9)  # a fifth of real calls refused
+    raised = Figures("7", invocations=405, invalid=135)  # a third: the caller's requests
+    assert breach(new, raised, g, 1e9) is None  # judged against the raised share: passes
+    before = _Baseline(datetime.now(UTC), calls=300, window_s=60.0, invalid_rate=0.0)
+    reason = breach(new, before.judging(raised), g, 1e9)
+    assert reason is not None and "refused 9 of 45" in reason
