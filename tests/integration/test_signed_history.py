@@ -34,7 +34,7 @@ def test_a_bucket_writer_cannot_make_a_rejected_canary_live_through_a_rollback(
     assert isinstance(first, ops.UploadResult) and isinstance(live, ops.UploadResult)
     assert isinstance(canary, ops.UploadResult) and canary.rollout is not None
     assert not canary.rollout.promoted
-    # AND each upload's signature binds its time, a serial one more than the last, the stage
+    # AND each upload's signature binds its time, a serial above the last one's, the stage
     target = target_for(s)
     bucket = target.outputs.model_bucket
     bound = [
@@ -42,7 +42,7 @@ def test_a_bucket_writer_cannot_make_a_rejected_canary_live_through_a_rollback(
         for v in (first.version_id, live.version_id, canary.version_id)
     ]
     serials = [int(m[contract.SERIAL_METADATA]) for m in bound]
-    assert serials == [serials[0], serials[0] + 1, serials[0] + 2], serials
+    assert serials == sorted(set(serials)), serials  # each above the last
     assert {m[contract.STAGE_METADATA] for m in bound} == {"signed"}
     assert all(m[contract.UPLOADED_AT_METADATA] for m in bound)
     # AND a principal that may write the model bucket but not sign (the review's role)
