@@ -20,6 +20,7 @@ OUT_MODEL_KEY = "ModelKey"
 OUT_BATCH_BUCKET = "BatchBucketName"
 OUT_FUNCTION_NAME = "FunctionName"
 OUT_FUNCTION_ARN = "FunctionArn"
+OUT_LIVE_ALIAS_ARN = "LiveAliasArn"  # what clients invoke (ops creates the alias on upload)
 OUT_FUNCTION_LOG_GROUP = "FunctionLogGroupName"
 OUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUT_STATE_MACHINE_LOG_GROUP = "StateMachineLogGroupName"

@@ -14,6 +14,7 @@ from infra.inference_function import InferenceFunction
 from infra.model_store import ModelStore
 from infra.monitoring import Monitoring
 from infra.settings import StackSettings
+from reintento_function import contract
 
 
 def _output(stack: cdk.Stack, key: str, value: str, description: str) -> None:
@@ -88,6 +89,10 @@ class ServiceStack(cdk.Stack):
             names.OUT_FUNCTION_ARN: (
                 inference.function.function_arn,
                 "Inference function ARN",
+            ),
+            names.OUT_LIVE_ALIAS_ARN: (
+                f"{inference.function.function_arn}:{contract.LIVE_ALIAS}",
+                "What clients invoke: the live alias (lambda:InvokeFunction on this ARN)",
             ),
             names.OUT_FUNCTION_LOG_GROUP: (
                 inference.log_group.log_group_name,

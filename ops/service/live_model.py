@@ -167,7 +167,35 @@ def route(
             if str(conflict.response.get("Error", {}).get("Code")) == "ResourceConflictException":
                 raise ConcurrentChangeError(MOVED_MEANWHILE) from conflict
             raise
+    if not weights:  # every call on primary: unqualified calls ($LATEST) get its model too
+        _pin_latest(lam, name, primary)
     return str(moved["RevisionId"]) if moved.get("RevisionId") else None
+
+
+def _pin_latest(lam: Any, name: str, primary: str) -> None:
+    """Pin ``$LATEST`` (what an unqualified Invoke runs) to the model ``primary`` serves: after
+    a rollback, or a canary rolled back, it still pinned the last model published, which may be
+    the one rejected. Best effort: a publish under way sets ``$LATEST`` itself."""
+    pinned = {contract.ENV_MODEL_VERSION, contract.ENV_MODEL_SHA256}
+    served = (
+        lam.get_function_configuration(FunctionName=name, Qualifier=primary).get("Environment")
+        or {}
+    ).get("Variables") or {}
+    latest = (lam.get_function_configuration(FunctionName=name).get("Environment") or {}).get(
+        "Variables"
+    ) or {}
+    wanted = {k: served[k] for k in pinned if k in served}
+    if not wanted or all(latest.get(k) == v for k, v in wanted.items()):
+        return
+    try:
+        lam.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {**latest, **wanted}}
+        )
+    except ClientError as err:
+        if str(err.response.get("Error", {}).get("Code")) != "ResourceConflictException":
+            raise
+        return
+    _wait_updated(lam, name)
 
 
 def _alias_if(lam: Any, name: str, primary: str, weights: dict[str, float]) -> str | None:

@@ -306,6 +306,7 @@ def test_outputs_have_fixed_keys(synth: Synth) -> None:
         names.OUT_BATCH_BUCKET,
         names.OUT_FUNCTION_NAME,
         names.OUT_FUNCTION_ARN,
+        names.OUT_LIVE_ALIAS_ARN,
         names.OUT_FUNCTION_LOG_GROUP,
         names.OUT_STATE_MACHINE_ARN,
         names.OUT_STATE_MACHINE_LOG_GROUP,

@@ -674,3 +674,31 @@ def test_a_model_the_function_refuses_never_reaches_a_caller(
     assert _live(rollout_stage) == before
     during = traffic.answers[served_before:]
     assert during and not [a for a in during if a[1]], during
+
+
+def test_after_a_rolled_back_canary_an_unqualified_call_gets_the_live_model(
+    rollout_stage: ops.Settings, tmp_path: Path
+) -> None:
+    """#36 finding 4: $LATEST (what an Invoke without a qualifier runs) kept pinning the model
+    last published, the rejected canary's."""
+    from ops.modelfiles.demo_model import save_demo_model
+
+    _, live_model_version = _live(rollout_stage)
+    # GIVEN a canary rolled back (no traffic in its bake: too little to judge it)
+    result = ops.upload_model(
+        save_demo_model(tmp_path / "rejected.pkl", n_rows=3300).path,
+        rollout="canary",
+        percent=10,
+        bake_minutes=0,
+        progress=False,
+        settings=rollout_stage,
+    )
+    assert result.rollout is not None and not result.rollout.promoted
+    # WHEN a client invokes the function without a qualifier
+    answer = _lambda(rollout_stage).invoke(
+        FunctionName=_function(rollout_stage),
+        Payload=json.dumps({contract.EVENT_DESCRIBE: {}}).encode(),
+    )
+    # THEN the live model answers, not the rejected one
+    described = json.loads(answer["Payload"].read())
+    assert described["model"]["version_id"] == live_model_version != result.version_id
