@@ -44,7 +44,7 @@ from reintento_function import contract
 Strategy = Literal["all-at-once", "canary", "linear"]
 STRATEGIES: tuple[str, ...] = ("all-at-once", "canary", "linear")
 PERIOD = 60  # seconds: the CloudWatch period the figures are read at (standard resolution)
-BASELINE_LAG = 3 * PERIOD  # how long before a bake its baseline window ends (metrics arrive late)
+BASELINE_LAG = 3 * PERIOD  # how much longer a bake's baseline window reaches back (late metrics)
 
 
 @dataclass(frozen=True)
@@ -559,13 +559,13 @@ class _Baseline:
 
     @classmethod
     def read(cls, target: Target, old_fv: str, since: datetime, bake_seconds: float) -> _Baseline:
-        """The window of the bake's length that ends ``BASELINE_LAG`` before it: Lambda's
-        metrics arrive a minute or more after the calls, so a window ending at the start would
-        read as no traffic and every busy bake as a spike."""
+        """The bake's length and ``BASELINE_LAG`` more before it, up to its first minute:
+        Lambda's metrics arrive a minute or more after the calls, so a window of the last
+        minutes alone would read as no traffic and every busy bake as a spike (the lag's own
+        minutes may read low, which only makes "cannot judge" likelier: the safe side)."""
         start = since.replace(second=0, microsecond=0)
-        window = max(1, math.ceil(bake_seconds / PERIOD)) * PERIOD
-        end = start - timedelta(seconds=BASELINE_LAG)
-        before = read_figures(target, old_fv, end - timedelta(seconds=window), until=end)
+        window = max(1, math.ceil(bake_seconds / PERIOD)) * PERIOD + BASELINE_LAG
+        before = read_figures(target, old_fv, start - timedelta(seconds=window), until=start)
         return cls(start, before.invocations, float(window), before.invalid_rate)
 
     def judging(self, old: Figures) -> Figures:

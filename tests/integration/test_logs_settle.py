@@ -117,3 +117,54 @@ def test_a_cost_estimate_uses_what_the_deployed_function_bills(deployed: Deploye
     lambda_compute = next(line for line in estimate.lines if line.item.startswith("compute"))
     expected = 10_000 * figures.mean_billed_ms / 1000 * (figures.memory_mb or 0) / 1024
     assert lambda_compute.quantity == pytest.approx(expected)
+
+
+def test_the_model_loads_during_init_not_in_the_first_calls_duration(deployed: Deployed) -> None:
+    """#34 item 5: the model loaded inside the first invocation, so every new environment's
+    load counted in Duration, the figure a rollout's p99 guardrail judges; on AWS a function's
+    static initialization counts in Init Duration instead."""
+    import json
+    import uuid
+
+    from reintento_function import contract
+
+    s = deployed.settings
+    lam, name = deployed.client("lambda"), deployed.outputs.function_name
+    waiter = lam.get_waiter("function_updated_v2")
+    before = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    # GIVEN a freshly published version (its first call is a cold start) pinning the live model
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {**before, "COLD": uuid.uuid4().hex}}
+    )
+    waiter.wait(FunctionName=name)
+    try:
+        version = lam.publish_version(FunctionName=name)["Version"]
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, Qualifier=version)
+        # WHEN it is called once
+        payload = json.dumps({contract.EVENT_REALTIME: ROWS}).encode()
+        answer = lam.invoke(FunctionName=name, Qualifier=version, Payload=payload)
+        request_id = answer["ResponseMetadata"]["RequestId"]
+        assert "predictions" in json.loads(answer["Payload"].read())
+    finally:
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": before})
+        waiter.wait(FunctionName=name)
+    # THEN its REPORT line counts the model's load in Init Duration, not in Duration
+    report, loads = None, []
+    for _ in range(20):  # until ingested
+        report = next(
+            (r for r in ops.metrics(120, settings=s).reports if r.request_id == request_id), None
+        )
+        events = ops.logs(120, settings=s)
+        streams = {e.stream for e in events if request_id in e.message}  # that environment's
+        loads = [
+            float(json.loads(e.message)["load_ms"])
+            for e in events
+            if e.stream in streams and '"model loaded"' in e.message
+        ]
+        if report is not None and loads:
+            break
+        time.sleep(1)
+    assert report is not None and report.cold, report
+    (load_ms,) = loads  # one load in that environment, during its init
+    assert report.init_ms is not None and report.init_ms >= load_ms, (report, load_ms)
+    assert report.duration_ms < load_ms, (report, load_ms)

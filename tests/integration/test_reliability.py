@@ -477,7 +477,8 @@ def test_permanent_refusals_are_not_retried(
     assert "pin-function" in str(refused.value)
     after = live_model.current(target_for(s))
     assert after is not None and after.model_version == before.model_version
-    assert after.function_version != before.function_version  # re-published, same model
+    # the alias never moved: the version was checked before routing (#34 item 3)
+    assert after.function_version == before.function_version
     ops.teardown(
         "Reintento-corrupt-Service",
         delete_model_bucket=True,
