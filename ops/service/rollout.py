@@ -575,10 +575,18 @@ class _Baseline:
         cap = round(self.invalid_rate * old.invocations)
         return dataclasses.replace(old, invalid=min(old.invalid, cap))
 
-    def spike(self, new: Figures, old: Figures, guardrails: Guardrails) -> str | None:
-        elapsed = max(float(PERIOD), (datetime.now(UTC) - self.start).total_seconds())
-        during = new.invocations + old.invocations
-        return spike(during, self.calls, elapsed, self.window_s, guardrails)
+    def spike(self, target: Target, versions: tuple[str, str], g: Guardrails) -> str | None:
+        """Judged on the bake's whole minutes only: its first minute's figures also hold the
+        calls made before the rollout began in that minute (none judged in a bake's first
+        minute)."""
+        if g.max_traffic_ratio is None:
+            return None
+        first_whole = self.start + timedelta(seconds=PERIOD)
+        elapsed = (datetime.now(UTC) - first_whole).total_seconds()
+        if elapsed <= 0:
+            return None
+        during = sum(read_figures(target, v, first_whole).invocations for v in versions)
+        return spike(during, self.calls, max(elapsed, float(PERIOD)), self.window_s, g)
 
 
 def _watch(
@@ -602,7 +610,7 @@ def _watch(
         old = read_figures(target, old_fv, baseline.start)
         reason = (
             breach(new, baseline.judging(old), guardrails, cap_ms)
-            or baseline.spike(new, old, guardrails)
+            or baseline.spike(target, versions, guardrails)
             or (probe.check(target, new_fv) if probe is not None else None)
         )
         if progress is not None:

@@ -519,7 +519,8 @@ def test_a_second_upload_during_a_rollout_is_refused_and_a_rollback_stops_it(
     running.start()
     deadline = time.monotonic() + 120
     while len(ops.status(settings=rollout_stage).serving) < 2:
-        assert time.monotonic() < deadline and not outcome, outcome
+        ended = [getattr(o, "rollout", o) for o in outcome]  # why a canary ended early
+        assert time.monotonic() < deadline and not outcome, ended
         time.sleep(0.2)
     # WHEN a second person uploads another model meanwhile
     with pytest.raises(ops.ConcurrentChangeError, match="a rollout is running") as refused:
