@@ -239,16 +239,13 @@ def sign_model(
     """The signature metadata for one model object (``kms:Sign`` with the stack's key), over
     its sha256, scikit-learn version, manifest's sha256 and ``bound`` (its upload time, serial
     and stage: ``contract.signing_message``)."""
-    bound = bound or {}
-    message = contract.signing_message(
-        key,
-        sha256,
-        sklearn_version,
-        manifest_sha256,
-        uploaded_at=bound.get(contract.UPLOADED_AT_METADATA, ""),
-        serial=bound.get(contract.SERIAL_METADATA, ""),
-        stage=bound.get(contract.STAGE_METADATA, ""),
-    )
+    signed = {
+        contract.SHA256_METADATA: sha256,
+        contract.SKLEARN_METADATA: sklearn_version,
+        contract.MANIFEST_SHA256_METADATA: manifest_sha256,
+        **(bound or {}),
+    }
+    message = contract.signed_message_of(key, signed)  # what the function rebuilds and checks
     return {
         contract.SIGNATURE_METADATA: sign(target, message),
         contract.SIGNING_KEY_METADATA: target.outputs.signing_key,

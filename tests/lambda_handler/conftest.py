@@ -23,13 +23,12 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", names.SERVICE_NAME)
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE)
 
 from reintento_function.contract import (
-    SERIAL_METADATA,
+    SHA256_METADATA,
     SIGNING_ALGORITHM,
-    STAGE_METADATA,
-    UPLOADED_AT_METADATA,
+    SKLEARN_METADATA,
     RunTicket,
     run_ticket_key,
-    signing_message,
+    signed_message_of,
 )
 from reintento_function.model_loader import ModelStore
 from reintento_function.signatures import KmsVerifier
@@ -52,17 +51,10 @@ class ModelBucket:
         key_id: str | None = None,
         bound: dict[str, str] | None = None,
     ) -> str:
-        bound = bound or {}
+        metadata = {SHA256_METADATA: sha256, SKLEARN_METADATA: sklearn_version, **(bound or {})}
         answer = self.kms.sign(
             KeyId=key_id or self.signing_key,
-            Message=signing_message(
-                self.key,
-                sha256,
-                sklearn_version,
-                uploaded_at=bound.get(UPLOADED_AT_METADATA, ""),
-                serial=bound.get(SERIAL_METADATA, ""),
-                stage=bound.get(STAGE_METADATA, ""),
-            ),
+            Message=signed_message_of(self.key, metadata),
             MessageType="RAW",
             SigningAlgorithm=SIGNING_ALGORITHM,
         )
