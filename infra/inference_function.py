@@ -132,8 +132,11 @@ class InferenceFunction(Construct):
             },
         )
         # Without s3:ListBucket a missing key is answered 403, and "no model yet" would read as
-        # "access denied"; allowed only for the model key itself (s3:prefix), it is 404.
+        # "access denied". Listing only the model key itself (s3:prefix) lets the function ask
+        # ListObjectsV2 whether the key exists when a read is denied, the condition key's
+        # documented use; S3 may also answer the read 404 then, which is not documented.
         # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions)
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ListModelKeyOnly",

@@ -207,7 +207,7 @@ class ModelStore:
             return self._retrying("S3", lambda: fn(Bucket=self.bucket, Key=self.key, **kwargs))
         except ClientError as err:
             code = str(err.response.get("Error", {}).get("Code", ""))
-            if code in _MISSING_CODES:
+            if code in _MISSING_CODES or (code in _DENIED_CODES and self._absent()):
                 raise ModelUnavailableError(
                     f"no model at {self.uri}; upload it with "
                     "`python -m ops upload-model models/mejor_modelo.pkl`",
@@ -219,6 +219,22 @@ class ModelStore:
                     "match the function's IAM policy"
                 ) from err
             raise
+
+    def _absent(self) -> bool:
+        """Whether S3 lists no object at the key, asked when a read of it is denied. S3 answers a
+        missing key 404 only to a reader that may list the bucket, and whether a ListBucket
+        allowed for the key's ``s3:prefix`` counts is not documented; ListObjectsV2 with the key
+        as its prefix is that condition's documented use, so "no model" does not depend on it.
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions)
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html"""
+        try:
+            listed = self._retrying(
+                "S3",
+                lambda: self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.key, MaxKeys=1),
+            )
+        except ClientError:
+            return False  # may not list either: the read is denied, say so
+        return not any(item.get("Key") == self.key for item in listed.get("Contents", []))
 
     def head(self, version_id: str | None = None) -> dict[str, Any]:
         extra = {"VersionId": version_id} if version_id else {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from reintento_function.inference_errors import (
     ModelIntegrityError,
@@ -68,6 +70,61 @@ def test_missing_object_is_model_unavailable(model_bucket: ModelBucket) -> None:
     store = model_bucket.store()
     with pytest.raises(ModelUnavailableError, match="upload-model"):
         ModelCache(store, 60).get()
+
+
+class _ReadsWithoutImplicitListing:
+    """The bucket as a role sees it when S3 does not carry ``s3:prefix`` into GetObject's
+    implicit list check (which AWS does not document): a missing key is 403 AccessDenied, while
+    ListObjectsV2 with the key as its prefix (the documented use of ``s3:prefix``) works, or is
+    denied too when ``may_list`` is false."""
+
+    def __init__(self, s3: Any, *, may_list: bool) -> None:
+        self.s3, self.may_list = s3, may_list
+
+    @staticmethod
+    def _denied(operation: str) -> ClientError:
+        error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+        return ClientError({**error, "ResponseMetadata": {"HTTPStatusCode": 403}}, operation)
+
+    def _read(self, operation: str, call: Any, **kwargs: Any) -> Any:
+        try:
+            return call(**kwargs)
+        except ClientError as err:
+            if err.response["Error"]["Code"] in {"NoSuchKey", "404", "NotFound"}:
+                raise self._denied(operation) from None
+            raise
+
+    def head_object(self, **kwargs: Any) -> Any:
+        return self._read("HeadObject", self.s3.head_object, **kwargs)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        return self._read("GetObject", self.s3.get_object, **kwargs)
+
+    def list_objects_v2(self, **kwargs: Any) -> Any:
+        if not self.may_list:
+            raise self._denied("ListObjectsV2")
+        return self.s3.list_objects_v2(**kwargs)
+
+
+def test_a_missing_model_is_missing_even_when_s3_answers_403(model_bucket: ModelBucket) -> None:
+    # GIVEN a role that may list the model key (ListBucket with s3:prefix = the key), and an S3
+    # that answers a read of the missing key 403, as it does when the implicit list check does
+    # not see s3:prefix (AWS parity III, item 11)
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions)
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
+    # (an other object under the key's prefix must not count as the model)
+    model_bucket.s3.put_object(Bucket=model_bucket.bucket, Key=f"{model_bucket.key}.old", Body=b"x")
+    store = model_bucket.store()
+    store.s3 = _ReadsWithoutImplicitListing(model_bucket.s3, may_list=True)
+    # WHEN the model is fetched  THEN it is "no model, upload one" (a fresh deploy), not denied
+    with pytest.raises(ModelUnavailableError, match="upload-model") as missing:
+        ModelCache(store, 60).get()
+    assert missing.value.missing
+    # AND a role that may not list either is told it is denied (not "upload a model")
+    store.s3 = _ReadsWithoutImplicitListing(model_bucket.s3, may_list=False)
+    with pytest.raises(ModelUnavailableError, match="access denied") as denied:
+        ModelCache(store, 60).get()
+    assert not denied.value.missing
 
 
 def test_unreachable_s3_retries_then_raises() -> None:
