@@ -21,13 +21,20 @@ def test_the_real_dockerfile_is_read_for_its_base_and_installs() -> None:
         [
             "--no-cache-dir",
             "--require-hashes",
+            "--only-binary=:all:",
             "--no-deps",
             "-r",
             "${LAMBDA_TASK_ROOT}/requirements.lock",
         ]
     ]
     args = function_env.install_args(parsed.pip_installs[0], LAMBDA_DIR)
-    assert args == ["--require-hashes", "--no-deps", "-r", str(LAMBDA_DIR / "requirements.lock")]
+    assert args == [
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--no-deps",
+        "-r",
+        str(LAMBDA_DIR / "requirements.lock"),
+    ]
 
 
 def test_what_the_local_build_cannot_reproduce_is_refused(tmp_path: Path) -> None:

@@ -97,3 +97,7 @@ def test_image_installs_the_lock_with_hashes_checked() -> None:
         re.MULTILINE,
     )
     assert "requirements.txt" not in text.split("FROM", 1)[1]  # the lock, not the loose file
+    # AND from wheels only: no source distribution's build script runs in the image build
+    # (AWS parity III, item 15; pip's --only-binary)
+    install = next(line for line in text.splitlines() if line.startswith("RUN pip install"))
+    assert "--only-binary=:all:" in install.split()
