@@ -114,7 +114,8 @@ class BatchPipeline(Construct):
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
-            log_group_name=f"/aws/vendedlogs/states/{settings.stack_prefix}-{settings.stage}-batch",
+            log_group_name="/aws/vendedlogs/states/"
+            + contract.batch_name(settings.stack_prefix, settings.stage),
             retention=retention(settings.log_retention_days),
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
@@ -131,6 +132,9 @@ class BatchPipeline(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            # named, not generated: the operator's policy (`python -m ops operator-policy`)
+            # grants StartExecution on this name only
+            state_machine_name=contract.batch_name(settings.stack_prefix, settings.stage),
             definition_body=sfn.DefinitionBody.from_chainable(predict_all),
             role=role.without_policy_updates(),
             timeout=cdk.Duration.hours(2),

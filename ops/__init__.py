@@ -24,7 +24,7 @@ if _MISSING:
 
 from ops.batch import BatchResult, run_batch
 from ops.cost import CostEstimate, batch_transform_cost, estimate_cost, seed_estimate
-from ops.deploy import DeployResult, deploy
+from ops.deploy import DeployResult, deploy, operator_policy
 from ops.display import Plan
 from ops.errors import (
     AccessDeniedError,
@@ -143,6 +143,7 @@ __all__ = [
     "measure_latency",
     "metrics",
     "model_rows",
+    "operator_policy",
     "pin_function",
     "plot_latency",
     "plot_predictions",

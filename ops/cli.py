@@ -163,6 +163,10 @@ class _Printed:
     text: str
 
 
+def _printed_json(document: dict[str, Any]) -> _Printed:
+    return _Printed(document, json.dumps(document, indent=2))
+
+
 def _predict(args: argparse.Namespace, settings: ops.Settings) -> Any:
     result = ops.predict(_rows(args), dry_run=args.dry_run, settings=settings)
     if not isinstance(result, ops.Prediction) or not args.probabilities:
@@ -347,6 +351,14 @@ def _run_batch_arguments(p: argparse.ArgumentParser) -> None:
         "--output",
         type=_checked(lambda v: validate.output_file("--output", v, RESULT_SUFFIXES), "path"),
         help="write the results (one row per input row) to this .parquet, .csv or .jsonl file",
+    )
+
+
+def _operator_policy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--account",
+        type=_checked(lambda v: validate.text("--account", v), "text"),
+        help="the 12-digit account id (default: the credentials' own account)",
     )
 
 
@@ -610,6 +622,11 @@ VERBS: dict[str, Verb] = {
         lambda a, s: ops.status(dry_run=a.dry_run, settings=s),
         _no_arguments,
         dry_run=True,
+    ),
+    "operator-policy": Verb(
+        "print the least-privilege IAM policy a person needs to run every verb on this stage",
+        lambda a, s: _printed_json(ops.operator_policy(a.account, settings=s)),
+        _operator_policy_arguments,
     ),
     "teardown": Verb(
         "delete the service stack (models kept unless --delete-model-bucket)",

@@ -17,6 +17,7 @@ from typing import Any, Literal, overload
 from ops.aws import cloudformation
 from ops.aws.assembly import CloudAssembly
 from ops.aws.faults import user_facing
+from ops.aws.operator_policy import OperatorPolicy
 from ops.aws.outputs import StackOutputs
 from ops.aws.security_changes import SecurityChange, security_changes
 from ops.display import Card, Link, Plan, Shown
@@ -186,3 +187,21 @@ def deploy(
         links=tuple(target.places(outputs).values()),
         note=note,
     )
+
+
+@user_facing
+def operator_policy(
+    account: str | None = None, *, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The least-privilege IAM policy (a JSON document) a person needs to run every verb on the
+    settings' stage and region: deploy through the CDK bootstrap roles, upload (``kms:Sign``),
+    rollout, batch, observe and teardown. ``account`` defaults to the credentials' own
+    (STS GetCallerIdentity, which needs no permission)."""
+    target = target_for(settings)
+    resolved = target.settings
+    if account is None:
+        account = str(target.client("sts").get_caller_identity()["Account"])
+    elif not (account.isdigit() and len(account) == 12):
+        raise ConfigurationError(f"--account={account[:20]!r} must be a 12-digit AWS account id")
+    policy = OperatorPolicy(account, resolved.region, resolved.stack_prefix, resolved.stage)
+    return policy.document()

@@ -131,6 +131,12 @@ def stack_names(prefix: str, stage: str) -> tuple[str, str]:
     return f"{prefix}-{stage}-ModelStore", f"{prefix}-{stage}-Service"
 
 
+def batch_name(prefix: str, stage: str) -> str:
+    """The batch state machine's name, and its log group's last part, for a prefix and a stage
+    (given, not generated: the operator's policy names it)."""
+    return f"{prefix}-{stage}-batch"
+
+
 def signing_message(
     model_key: str,
     sha256: str,

@@ -22,6 +22,7 @@ import moto
 from reintento_local import (
     alias_routing,
     aws_metrics,
+    change_sets,
     cloudwatch_alarms,
     distributed_map,
     function_states,
@@ -359,6 +360,7 @@ def _sts_trust_policies() -> None:
     from moto.sts.responses import TokenResponse
 
     from reintento_local import trust_policies
+    from reintento_local.iam_enforcement import request_context
 
     original = TokenResponse.assume_role
 
@@ -370,7 +372,9 @@ def _sts_trust_policies() -> None:
             role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
         except Exception as err:  # NotFoundException: no such role
             raise denied from err
-        if trust_policies.refusal(role.assume_role_policy_document, caller, account):
+        external_id = str(self._get_param("ExternalId") or "")
+        context = {**request_context(), **({"sts:ExternalId": external_id} if external_id else {})}
+        if trust_policies.refusal(role.assume_role_policy_document, caller, account, context):
             raise denied
         return original(self)
 
@@ -728,26 +732,6 @@ def _cloudformation_template_url() -> None:
     setattr(cr, "get_stack_from_s3_url", get)  # noqa: B010
 
 
-def _cloudformation_delete_change_set() -> None:
-    """DeleteChangeSet of a change set that does not exist is a no-op, as on AWS (its errors
-    are InvalidChangeSetStatus only), which the CDK CLI relies on before every update ("remove
-    the change set of that name if it exists"); moto crashed (an HTML 500).
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteChangeSet.html
-    """
-    from moto.cloudformation import models as cm
-
-    original: Any = cm.CloudFormationBackend.delete_change_set
-
-    def delete(self: Any, change_set_name: str) -> None:
-        known = change_set_name in self.change_sets or any(
-            cs.change_set_name == change_set_name for cs in self.change_sets.values()
-        )
-        if known:
-            original(self, change_set_name)
-
-    setattr(cm.CloudFormationBackend, "delete_change_set", delete)  # noqa: B010
-
-
 def _iam_role_cfn_policies() -> None:
     """``AWS::IAM::Role`` keeps its policies as IAM does: ``Policies`` stored as JSON documents
     (moto stored objects, and its authorizer crashed on them with ``KeyError:
@@ -1014,10 +998,11 @@ PATCHES: tuple[Patch, ...] = (
         _cloudformation_template_url,
     ),
     Patch(
-        "cloudformation-delete-change-set",
-        "DeleteChangeSet of a change set that does not exist is a no-op, as on AWS (moto "
-        "crashed; the CDK CLI calls it before every update)",
-        _cloudformation_delete_change_set,
+        "cloudformation-change-sets",
+        "a change set is found by its ARN or by its name within its stack; a missing one is "
+        "ChangeSetNotFound (404) and deleting it a no-op (moto matched names across stacks "
+        "and crashed on a delete; the CDK CLI's updates need both)",
+        change_sets.install,
     ),
     Patch(
         "iam-role-cfn-policies",

@@ -15,9 +15,11 @@ checks that for role sessions (temporary credentials), and the only long-term ke
 accepts is the operator's, which may do anything (so nothing is granted that AWS would refuse
 to a principal the gate lets in). ``Service`` and ``Federated``
 principals never match a signed HTTP caller (the local Lambda and Step Functions mint their
-roles' credentials in-process, as the services do). A statement with a ``Condition``, a
-``NotPrincipal`` or a ``NotAction`` is not evaluated here: an ``Allow`` of that kind grants
-nothing and a ``Deny`` of that kind refuses (strict: never more access than AWS would give).
+roles' credentials in-process, as the services do). A ``Condition`` is evaluated against the
+request's keys (``iam_conditions``: the CDK bootstrap roles' "no ``sts:ExternalId``", say); a
+condition with an operator it does not know, a ``NotPrincipal`` or a ``NotAction`` is not
+evaluated here: an ``Allow`` of that kind grants nothing and a ``Deny`` of that kind refuses
+(strict: never more access than AWS would give).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
-from reintento_local.iam_conditions import wildcard_match
+from reintento_local.iam_conditions import Context, conditions_hold, wildcard_match
 
 _ASSUMED_ROLE = re.compile(r"arn:aws:sts::(\d{12}):assumed-role/([^/]+)/.+")
 
@@ -61,8 +63,14 @@ def _action_matches(action: Any) -> bool:
     return any(wildcard_match(a.lower(), "sts:assumerole") for a in _listed(action))
 
 
-def refusal(document: str | dict[str, Any], caller_arn: str, caller_account: str) -> str | None:
-    """Why the trust policy refuses this caller (None: it allows)."""
+def refusal(
+    document: str | dict[str, Any],
+    caller_arn: str,
+    caller_account: str,
+    context: Context | None = None,
+) -> str | None:
+    """Why the trust policy refuses this caller (None: it allows); ``context`` holds the
+    request's condition keys (``sts:ExternalId`` when given, the global ``aws:`` keys)."""
     policy = json.loads(unquote(document)) if isinstance(document, str) else document
     statements = policy.get("Statement", [])
     statements = [statements] if isinstance(statements, dict) else list(statements)
@@ -70,9 +78,11 @@ def refusal(document: str | dict[str, Any], caller_arn: str, caller_account: str
     for statement in statements:
         if not isinstance(statement, dict):
             continue
-        opaque = any(k in statement for k in ("Condition", "NotPrincipal", "NotAction"))
+        held = conditions_hold(statement.get("Condition"), context or {})
+        opaque = held is None or any(k in statement for k in ("NotPrincipal", "NotAction"))
         matches = (
             not opaque
+            and held is True
             and _action_matches(statement.get("Action"))
             and principal_matches(statement.get("Principal"), caller_arn, caller_account)
         )

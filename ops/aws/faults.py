@@ -121,7 +121,7 @@ def translate(err: Exception) -> OpsError | None:
         if code in _DENIED_CODES:
             return AccessDeniedError(
                 f"{operation} was denied ({message or code}); your identity lacks a permission "
-                "this needs: see the README's permissions table"
+                "this needs: `python -m ops operator-policy` prints all that the verbs need"
             )
         if code in _THROTTLED_CODES:
             return ThrottledError(f"{operation} was throttled by AWS ({code}); try again shortly")

@@ -107,14 +107,21 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     )
     assert function["MemorySize"] == 1536
     # AND the credentials may come from a profile that assumes a role (boto3's chain, through
-    # the local STS, which evaluates the role's trust policy): an administrator role that
-    # trusts the account, as a team gives its operators; the profile also gives the region
+    # the local STS, which evaluates the role's trust policy): a role that trusts the account
+    # and holds only the policy `operator-policy` prints (AWS parity III, item 16), as a team
+    # gives its operators; the profile also gives the region
+    printed = cli("operator-policy")
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    policy = json.loads(printed.stdout)
+    assert f"arn:aws:states:{settings.region}:{account}:stateMachine:Reintento-rehearsal-batch" in {
+        arn for statement in policy["Statement"] for arn in statement["Resource"]
+    }
     endpoint = f"http://127.0.0.1:{settings.local_port}"
     iam = Deployed(settings, None, "", endpoint).client("iam")  # type: ignore[arg-type]
     trust = account_trust(account)
     role = iam.create_role(RoleName="operators", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    iam.attach_role_policy(
-        RoleName="operators", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    iam.put_role_policy(
+        RoleName="operators", PolicyName="operator", PolicyDocument=json.dumps(policy)
     )
     (tmp_path / "credentials").write_text(
         f"[keys]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
@@ -127,17 +134,18 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
     by_profile = {k: v for k, v in env.items() if k not in dropped}
     by_profile["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "credentials")
     by_profile["AWS_CONFIG_FILE"] = str(tmp_path / "config")
-    # AND a second deploy, through that profile (the CDK CLI gets it as AWS_PROFILE), changes
-    # nothing (the CLI finds no change; ops reports none)
-    again = _run(
-        [*OPS, "deploy", "--profile", "assumed", "--yes", "--json", "-c", "memory_mb=1536"],
-        by_profile,
-        PROJECT_ROOT,
-    )
+    by_profile["AWS_PROFILE"] = "assumed"
+
+    def operator(*args: str) -> subprocess.CompletedProcess[str]:
+        return _run([*OPS, *args], by_profile, PROJECT_ROOT)
+
+    # AND a second deploy, through that profile (the CDK CLI gets it as AWS_PROFILE, and
+    # assumes the bootstrap roles from it), changes the function's memory
+    again = operator("deploy", "--yes", "--json", "-c", "memory_mb=1769")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads(again.stdout)["changed"] == []
-    assert "(no changes)" in again.stderr
-    # AND the verbs work on what the CDK CLI deployed, through the aws code path
+    assert json.loads(again.stdout)["changed"] == ["Reintento-rehearsal-Service"]
+    # AND every verb works with that policy alone, on what the CDK CLI deployed, through the
+    # aws code path: upload (signing), a canary rollout, realtime, batch, observing
     rows = tmp_path / "rows.jsonl"
     rows.write_text("\n".join(json.dumps(r) for r in ops.sample_rows(1200)))
     for args in (
@@ -146,19 +154,41 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
         ("run-batch", str(rows)),
         ("status",),
         ("metrics",),
+        ("logs",),
+        ("list-models",),
     ):
-        done = cli(*args)
+        done = operator(*args)
         assert done.returncode == 0, (args, done.stderr[-2000:])
-    status = json.loads(cli("status", "--json").stdout)
+    status = json.loads(operator("status", "--json").stdout)
     assert status["target"] == "aws" and status["model_version"]
-    assumed = _run(
-        [sys.executable, "-m", "ops", "status", "--profile", "assumed", "--json"],
-        by_profile,
-        PROJECT_ROOT,
+    # AND nothing beyond the stage: another bucket of the account is refused to the operator
+    # (HOME: the AWS CLI caches a role's credentials there, and a cached key of an earlier
+    # local target is unknown to this one)
+    refused = _run(
+        [
+            *AWS_CLI,
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            f"cdk-hnb659fds-assets-{account}-{settings.region}",
+        ],
+        {**by_profile, "HOME": str(tmp_path)},
+        tmp_path,
     )
-    assert assumed.returncode == 0, assumed.stderr[-2000:]
-    assert json.loads(assumed.stdout)["model_version"] == status["model_version"]
-    # AND teardown deletes the service stack it deployed
-    gone = cli("teardown", "--confirm", "Reintento-rehearsal-Service", "--json")
+    assert refused.returncode != 0 and "AccessDenied" in refused.stderr
+    # AND teardown deletes both stacks it deployed, the models and their bucket, and schedules
+    # the signing key's deletion
+    gone = operator(
+        "teardown",
+        "--confirm",
+        "Reintento-rehearsal-Service",
+        "--delete-model-bucket",
+        "--confirm-model-store",
+        "Reintento-rehearsal-ModelStore",
+        "--json",
+    )
     assert gone.returncode == 0, gone.stderr[-2000:]
-    assert json.loads(gone.stdout)["deleted_stacks"] == ["Reintento-rehearsal-Service"]
+    assert json.loads(gone.stdout)["deleted_stacks"] == [
+        "Reintento-rehearsal-Service",
+        "Reintento-rehearsal-ModelStore",
+    ]

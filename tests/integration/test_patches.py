@@ -45,7 +45,7 @@ EXPECTED = [
     "s3-missing-key-needs-list-bucket",
     "iam-resource-wildcards",
     "cloudformation-template-url",
-    "cloudformation-delete-change-set",
+    "cloudformation-change-sets",
     "iam-role-cfn-policies",
     "kms-key-properties",
     "kms-invalid-signature",
@@ -614,3 +614,53 @@ def test_lambda_image_index_refused(deployed: Deployed, tmp_path: Path) -> None:
             FunctionName=deployed.outputs.function_name, ImageUri=f"{uri}:attested"
         )
     assert also.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_change_sets_are_found_by_name_within_their_stack(deployed: Deployed) -> None:
+    # GIVEN two stacks, each with a change set of the same name (the CDK CLI names every
+    # stack's `cdk-deploy-change-set`): a name is unique within its stack only
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
+    cf = deployed.client("cloudformation")
+    template = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}})
+    stacks = ("ChangeSetScopeA", "ChangeSetScopeB")
+    ids = {
+        stack: cf.create_change_set(
+            StackName=stack,
+            ChangeSetName="same-name",
+            TemplateBody=template,
+            ChangeSetType="CREATE",
+        )["Id"]
+        for stack in stacks
+    }
+    # THEN each is described within its own stack
+    for stack in stacks:
+        found = cf.describe_change_set(StackName=stack, ChangeSetName="same-name")
+        assert found["ChangeSetId"] == ids[stack]
+    # AND deleting one stack's leaves the other's
+    cf.delete_change_set(StackName=stacks[0], ChangeSetName="same-name")
+    kept = cf.describe_change_set(StackName=stacks[1], ChangeSetName="same-name")
+    assert kept["ChangeSetId"] == ids[stacks[1]]
+    # AND a change set that does not exist is ChangeSetNotFound (404), not a missing stack;
+    # deleting it again is a no-op
+    missing = lambda: cf.describe_change_set(StackName=stacks[0], ChangeSetName="same-name")  # noqa: E731
+    assert _code(missing) == (404, "ChangeSetNotFound")
+    cf.delete_change_set(StackName=stacks[0], ChangeSetName="same-name")
+    # AND the other one still runs, found by its name within its stack; created, the stack
+    # has no LastUpdatedTime (AWS sets it on updates only)
+    cf.execute_change_set(StackName=stacks[1], ChangeSetName="same-name")
+    created = cf.describe_stacks(StackName=stacks[1])["Stacks"][0]
+    assert created["StackStatus"] == "CREATE_COMPLETE" and "LastUpdatedTime" not in created
+    # AND an executed update sets it
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html
+    updated_template = template.replace('"Properties": {}', '"Properties": {"TopicName": "t2"}')
+    cf.create_change_set(
+        StackName=stacks[1],
+        ChangeSetName="update",
+        TemplateBody=updated_template,
+        ChangeSetType="UPDATE",
+    )
+    cf.execute_change_set(StackName=stacks[1], ChangeSetName="update")
+    updated = cf.describe_stacks(StackName=stacks[1])["Stacks"][0]
+    assert updated["LastUpdatedTime"] >= created["CreationTime"]
+    for stack in stacks:
+        cf.delete_stack(StackName=stack)

@@ -61,3 +61,25 @@ def test_trust_policy_decides_who_may_assume_the_role(
 ) -> None:
     reason = refusal(trust, caller, ACCOUNT)
     assert (reason is None) is allowed, reason
+
+
+# the CDK bootstrap roles' trust (bootstrap-template.yaml, DenyExternalId default 'true')
+NO_EXTERNAL_ID = {"Null": {"sts:ExternalId": "true"}}
+
+
+@pytest.mark.parametrize(
+    ("context", "allowed"),
+    [
+        ({}, True),  # the CDK CLI assumes its bootstrap roles without an ExternalId
+        ({"sts:ExternalId": "deputy"}, False),  # a deputized call is refused, as the role says
+    ],
+)
+def test_trust_policy_conditions_are_evaluated_against_the_request(
+    context: dict[str, str], allowed: bool
+) -> None:
+    # GIVEN the bootstrap roles' trust: the account, with no ExternalId (Null condition)
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_Null
+    trust = _trust(_allow({"AWS": ACCOUNT}, Condition=NO_EXTERNAL_ID))
+    # WHEN a session of the account assumes it  THEN the condition decides
+    reason = refusal(trust, SESSION, ACCOUNT, context)
+    assert (reason is None) is allowed, reason
