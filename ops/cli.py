@@ -314,6 +314,14 @@ def _upload_model_arguments(p: argparse.ArgumentParser) -> None:
         help="calls during a bake over the same time before it that cannot be judged and roll "
         f"back (default {ops.Guardrails().max_traffic_ratio:g}; 0 turns the check off)",
     )
+    p.add_argument(
+        "--min-agreement",
+        type=_float(0, 1, "--min-agreement"),
+        default=None,
+        help="share (0 to 1) of the live model's rows the new version must answer as the live "
+        "one does before any caller sees it; under it, nothing is routed to it (default: "
+        "none; under 0.9 the record says so)",
+    )
 
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:
@@ -558,6 +566,7 @@ VERBS: dict[str, Verb] = {
                 min_invocations=a.min_invocations,
                 max_errors=a.max_errors,
                 max_traffic_ratio=a.max_traffic_ratio or None,
+                min_agreement=a.min_agreement,
             ),
             dry_run=a.dry_run,
             settings=s,

@@ -30,9 +30,15 @@ from ops.errors import (
     StackNotDeployedError,
 )
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice
-from ops.modelfiles.manifest import ModelManifest, describe_file, ensure_manifest
+from ops.modelfiles.manifest import (
+    ModelManifest,
+    describe_file,
+    ensure_manifest,
+    manifest_object_key,
+)
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.service import live_model
+from ops.service.agreement import LiveRows, live_rows
 from ops.service.function import image_sklearn, verify_live
 from ops.service.probes import Probe
 from ops.service.rollout import (
@@ -294,7 +300,7 @@ def put_model(target: Target, path: Path, manifest: ModelManifest) -> str:
     response = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), Metadata=metadata)
     s3.put_object(
         Bucket=bucket,
-        Key=key.rsplit(".", 1)[0] + ".json",
+        Key=manifest_object_key(key),
         Body=document,
         ContentType="application/json",
     )
@@ -399,7 +405,7 @@ def upload_model(
     if staged:  # watched and judged: live once promoted
         record = _roll_out(
             target,
-            Candidate(before[0], "", version_id, revision, _probe(path)),
+            Candidate(before[0], "", version_id, revision, _probe(path), _live(target, before[0])),
             manifest.sha256,
             (rollout, percent, bake_minutes),
             guardrails or Guardrails(),
@@ -429,6 +435,15 @@ def _probe(path: Path) -> Probe | None:
     the model gives no rows to probe with; the rollout is then judged on its traffic alone)."""
     try:
         return Probe.of(path)
+    except ConfigurationError:
+        return None
+
+
+def _live(target: Target, live: live_model.Share) -> LiveRows | None:
+    """Rows as the live model's clients send them, to check the new version against before
+    any traffic (None: its manifest gives none; the rollout is then judged on traffic alone)."""
+    try:
+        return live_rows(target, live.model_version)
     except ConfigurationError:
         return None
 

@@ -280,3 +280,17 @@ def parse_batch_key(key: str) -> tuple[str, str] | None:
     if not RUN_ID.fullmatch(parts[1]) or not SLICE_NAME.fullmatch(parts[3]):
         return None
     return parts[1], parts[2]
+
+
+# A row's problems that say it does not fit the model's inputs at all (another schema), as
+# opposed to a value the model cannot take: the function writes them, ops reads them.
+PROBLEM_MISSING = "missing"
+PROBLEM_UNEXPECTED = "unexpected feature"
+PROBLEM_SHAPE_PREFIXES = ("expected ", "row must be ")
+
+
+def is_schema_problem(problem: str) -> bool:
+    """Whether a row's ``problem`` is about which inputs it has, not about a value."""
+    return problem in (PROBLEM_MISSING, PROBLEM_UNEXPECTED) or problem.startswith(
+        PROBLEM_SHAPE_PREFIXES
+    )

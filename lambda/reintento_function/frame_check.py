@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reintento_function import contract
 from reintento_function.inference_core import (
     MAX_EXACT_INT,
     MAX_STRING_LENGTH,
@@ -48,14 +49,14 @@ def check_frame(schema: ModelSchema, frame: pd.DataFrame) -> FrameCheck | None:
     n = len(frame)
     everyone = np.ones(n, dtype=bool)
     findings: list[Finding] = [
-        (str(column)[:80], everyone, "unexpected feature")
+        (str(column)[:80], everyone, contract.PROBLEM_UNEXPECTED)
         for column in frame.columns
         if str(column) not in schema.name_set
     ]
     columns: dict[str, np.ndarray[Any, Any]] = {}
     for spec in schema.features:
         if spec.name not in frame.columns:
-            findings.append((spec.name, everyone, "missing"))
+            findings.append((spec.name, everyone, contract.PROBLEM_MISSING))
             columns[spec.name] = np.full(n, math.nan if spec.kind == "numeric" else None)
             continue
         checked = _check_column(spec, frame[spec.name])

@@ -21,6 +21,8 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 
+from reintento_function import contract
+
 FeatureKind = Literal["numeric", "categorical", "any"]
 
 MAX_STRING_LENGTH = 256
@@ -347,7 +349,7 @@ def check_rows(schema: ModelSchema, rows: Sequence[Any], first_row: int = 0) -> 
             values = [row.get(n, _MISSING) for n in names]
             for key in row:
                 if key not in expected:
-                    problems.append(Problem(index, str(key)[:80], "unexpected feature"))
+                    problems.append(Problem(index, str(key)[:80], contract.PROBLEM_UNEXPECTED))
         elif not schema.named and isinstance(row, list | tuple):
             if len(row) != len(names):
                 problems.append(
@@ -363,7 +365,7 @@ def check_rows(schema: ModelSchema, rows: Sequence[Any], first_row: int = 0) -> 
         clean: list[Any] = []
         for spec, value in zip(schema.features, values, strict=False):
             if value is _MISSING:
-                problems.append(Problem(index, spec.name, "missing"))
+                problems.append(Problem(index, spec.name, contract.PROBLEM_MISSING))
                 continue
             cleaned, problem = _check_value(spec, value)
             if problem is not None:

@@ -24,6 +24,7 @@ from ops.inputs.payloads import to_rows
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice, saved_with
 from ops.modelfiles.manifest import ModelManifest, accepts_words, describe_file, read_model
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
+from reintento_function import contract
 
 SHOWN_PROBLEMS = 20
 
@@ -95,7 +96,7 @@ class ModelCheck(Shown):
         """Columns every refused row has but the model does not take (a label, an id)."""
         if self.problems is None or not len(self.problems):
             return ()
-        extra = self.problems[self.problems["problem"] == "unexpected feature"]
+        extra = self.problems[self.problems["problem"] == contract.PROBLEM_UNEXPECTED]
         if extra.empty:
             return ()
         names = ", ".join(sorted({str(f) for f in extra["field"]}))

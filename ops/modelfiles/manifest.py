@@ -221,12 +221,22 @@ def read_manifest(model_path: Path) -> ModelManifest | None:
     target = manifest_path(model_path)
     if not target.is_file():
         return None
+    return manifest_from_json(target.read_text())
+
+
+def manifest_from_json(text: str) -> ModelManifest | None:
+    """A manifest from its JSON (``ModelManifest.to_json``), or None if it is not one."""
     try:
-        data = json.loads(target.read_text())
+        data = json.loads(text)
         known = set(ModelManifest.__dataclass_fields__) - set(_NOT_IN_JSON)
         return ModelManifest(**{k: v for k, v in data.items() if k in known})
     except (ValueError, TypeError):
         return None
+
+
+def manifest_object_key(model_key: str) -> str:
+    """Where the model's manifest is stored beside it in the model bucket."""
+    return model_key.rsplit(".", 1)[0] + ".json"
 
 
 def describe_file(model_path: Path) -> ModelManifest:

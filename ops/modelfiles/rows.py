@@ -285,12 +285,25 @@ def model_rows(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> Mo
     from ops.modelfiles.demo_model import prepare_model
 
     manifest = prepare_model(Path(path))
+    if rows is None or (isinstance(rows, str) and not rows):
+        return rows_of(manifest)
+    picked, source, left_out = _given(rows, manifest)
+    return ModelRows(
+        rows=tuple(picked),
+        source=source,
+        synthetic=False,
+        named=manifest.named,
+        features=tuple(str(f["name"]) for f in manifest.features or []),
+        left_out=left_out,
+        manifest=manifest,
+    )
+
+
+def rows_of(manifest: ModelManifest) -> ModelRows:
+    """Rows for the model a manifest describes: the real rows of its profile, else rows drawn
+    from the profile (synthetic)."""
     profile: Profile | None = manifest.input_profile
-    left_out: tuple[str, ...] = ()
-    if rows is not None and not (isinstance(rows, str) and not rows):
-        picked, source, left_out = _given(rows, manifest)
-        synthetic = False
-    elif profile is not None and profile.sample:
+    if profile is not None and profile.sample:
         picked, source, synthetic = list(profile.sample), "sample", False
     elif profile is not None:
         picked = synthetic_rows(profile, manifest.features or [], 200, seed=0)
@@ -303,6 +316,5 @@ def model_rows(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> Mo
         synthetic=synthetic,
         named=manifest.named,
         features=tuple(str(f["name"]) for f in manifest.features or []),
-        left_out=left_out,
         manifest=manifest,
     )

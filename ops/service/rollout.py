@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 from ops.display import Card, Shown
 from ops.errors import ConcurrentChangeError, ConfigurationError, OpsError
 from ops.service import live_model
+from ops.service.agreement import WARN_UNDER, LiveRows, measure
 from ops.service.function import image_sklearn, verify_live
 from ops.service.probes import Probe
 from ops.service.signing import sign, verify
@@ -64,7 +65,11 @@ class Guardrails:
       calls cannot dilute: a caller that adds 10,000 good calls lowers a ratio, not a count;
     - ``max_traffic_ratio``: calls through the alias during the bake over the same time before
       it; more than this many times (and more than ``spike_floor`` calls) cannot be judged (one
-      caller may be diluting the ratios) and rolls back. None turns it off.
+      caller may be diluting the ratios) and rolls back. None turns it off;
+    - ``min_agreement``: before any traffic, the share of the live model's rows on which the
+      new version answers as the live version does (the same label; for a regressor a value
+      within ``agreement_tolerance``, relative); under it, the rollout ends before a caller sees
+      the new version. None (the default) only says so in the record under 90%.
     """
 
     max_error_rate: float = 0.01
@@ -77,6 +82,8 @@ class Guardrails:
     max_invalid_excess: int = 10
     max_traffic_ratio: float | None = 10.0
     spike_floor: int = 100
+    min_agreement: float | None = None
+    agreement_tolerance: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -288,6 +295,8 @@ class RolloutRecord(Shown):
     reason: str = ""
     bake_minutes: float = 0.0
     steps: tuple[RolloutStep, ...] = field(default=(), repr=False)
+    # before any traffic, the new version's agreement with the live one on the live model's rows
+    agreement: str = ""
 
     @property
     def promoted(self) -> bool:
@@ -311,6 +320,7 @@ class RolloutRecord(Shown):
                 ),
             ),
             details=(
+                ("before traffic", self.agreement or None),
                 ("steps", ", ".join(f"{s.percent:g}%" for s in self.steps)),
                 ("new version", last.new.line() if last else None),
                 ("old version", last.old.line() if last else None),
@@ -532,6 +542,7 @@ class Candidate:
     model_version: str
     revision: str | None = None  # the live alias's RevisionId when the rollout read it
     probe: Probe | None = None  # the model's own rows and model.predict's answers for them
+    live: LiveRows | None = None  # rows as the live model's clients send them
 
 
 def _route_back(target: Target, old_fv: str, new_fv: str, revision: str | None) -> None:
@@ -589,6 +600,29 @@ class _Baseline:
         return spike(during, self.calls, max(elapsed, float(PERIOD)), self.window_s, g)
 
 
+def _before_traffic(
+    target: Target, versions: tuple[str, str], live: LiveRows, g: Guardrails
+) -> tuple[str | None, str]:
+    """Why the new version is refused before any traffic (None: it is not), and its agreement
+    with the live version as the record says it."""
+    measured = measure(target, versions, live, g.agreement_tolerance)
+    if measured is None:
+        return None, "agreement not measured (the live version did not answer its own rows)"
+    if isinstance(measured, str):
+        return measured, ""
+    said = measured.line()
+    if g.min_agreement is not None and measured.share < g.min_agreement:
+        return (
+            f"version {versions[1]} {said}, under the {g.min_agreement:.0%} required, so no "
+            "caller was routed to it (lower the minimum: CLI `--min-agreement`, Python "
+            "`Guardrails(min_agreement=...)`)",
+            said,
+        )
+    if g.min_agreement is None and measured.share < WARN_UNDER:
+        said += f"; under {WARN_UNDER:.0%}: check it is the model you meant"
+    return None, said
+
+
 def _watch(
     target: Target,
     versions: tuple[str, str],
@@ -640,8 +674,14 @@ def bake(
     revision = candidate.revision  # every move only if nobody else moved the alias meanwhile
     baseline = _Baseline.read(target, old_fv, since, bake_seconds)
     probe = candidate.probe
-    # before any caller sees it: the model's own rows must get model.predict's answers
+    # before any caller sees it: the model's own rows must get model.predict's answers, and
+    # the live model's rows must fit it (its agreement with the live version is measured)
     reason = probe.check(target, new_fv) if probe is not None else None
+    agreement = ""
+    if reason is None and candidate.live is not None:
+        reason, agreement = _before_traffic(target, (old_fv, new_fv), candidate.live, guardrails)
+        if progress is not None and agreement:
+            progress(f"before traffic: version {new_fv} {agreement}")
     try:
         for share in weights(strategy, percent) if reason is None else ():
             revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
@@ -671,4 +711,5 @@ def bake(
         reason=reason or "",
         bake_minutes=bake_minutes,
         steps=tuple(steps),
+        agreement=agreement,
     )

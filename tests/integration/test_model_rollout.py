@@ -262,8 +262,17 @@ BAKE_MINUTES = 0.25  # 15 s per step here; minutes on AWS (CloudWatch's period i
 UNSPIKED = Guardrails(max_traffic_ratio=None)
 
 
-def _fit(name: str, transform: Any, classifier: Any, folder: Path) -> Path:
-    """A model of the demo's features (so the same traffic is valid for all), saved as a file."""
+def _fit(
+    name: str,
+    transform: Any,
+    classifier: Any,
+    folder: Path,
+    *,
+    inverted: bool = False,
+    renamed: dict[str, str] | None = None,
+) -> Path:
+    """A model of the demo's features (so the same traffic is valid for all), saved as a file;
+    ``inverted``: trained on the opposite labels; ``renamed``: on features of other names."""
     import joblib
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
@@ -280,7 +289,13 @@ def _fit(name: str, transform: Any, classifier: Any, folder: Path) -> Path:
             ("cat", OneHotEncoder(handle_unknown="error", sparse_output=False), demo.CATEGORICAL),
         ]
     )
-    model = Pipeline([("features", features), ("classifier", classifier)]).fit(x, data[demo.TARGET])
+    labels = 1 - data[demo.TARGET] if inverted else data[demo.TARGET]
+    if renamed:
+        x = x.rename(columns=renamed)
+        features.transformers = [
+            (n, t, [renamed.get(c, c) for c in cols]) for n, t, cols in features.transformers
+        ]
+    model = Pipeline([("features", features), ("classifier", classifier)]).fit(x, labels)
     path = folder / f"{name}.pkl"
     joblib.dump(model, path)
     return path
@@ -295,6 +310,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+    from ops.modelfiles import demo_model as demo
     from ops.modelfiles.demo_model import save_demo_model
 
     folder = tmp_path_factory.mktemp("rollout-models")
@@ -310,6 +326,18 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             StandardScaler(),
             RandomForestClassifier(n_estimators=2000, max_depth=6, random_state=1),
             folder,
+        ),
+        # a good model of the opposite labels: it disagrees with the live one on most rows
+        "inverted": _fit(
+            "inverted", StandardScaler(), LogisticRegression(max_iter=500), folder, inverted=True
+        ),
+        # a model of other inputs: a feature of another name than the live clients send
+        "other_inputs": _fit(
+            "other_inputs",
+            StandardScaler(),
+            LogisticRegression(max_iter=500),
+            folder,
+            renamed={demo.NUMERIC[0]: "latency_in_seconds"},
         ),
     }
 
@@ -385,6 +413,8 @@ def test_a_good_model_as_a_10_percent_canary_is_promoted(
     assert new.invocations >= Guardrails().min_invocations
     assert traffic.served(result.function_version) > 0 and traffic.served(old_function) > 0
     assert traffic.failures(old_function) == 0 and traffic.failures(result.function_version) == 0
+    # AND before any traffic its agreement with the live version was measured and recorded
+    assert "agrees with the live version on" in record.agreement, record.agreement
     # AND its record is kept beside the model, and list_models says when it went live
     versions = {v.version_id: v for v in ops.list_models(settings=rollout_stage)}
     assert versions[result.version_id].went_live and versions[old_model].went_live
@@ -707,3 +737,54 @@ def test_after_a_rolled_back_canary_an_unqualified_call_gets_the_live_model(
     # THEN the live model answers, not the rejected one
     described = json.loads(answer["Payload"].read())
     assert described["model"]["version_id"] == live_model_version != result.version_id
+
+
+def test_a_model_of_other_inputs_is_refused_before_any_caller_sees_it(
+    rollout_stage: ops.Settings, models: dict[str, Path], traffic: Traffic
+) -> None:
+    # GIVEN a model fitted on a feature the live clients do not send (AWS guidance: check a new
+    # version before shifting traffic)
+    old_function, old_model = _live(rollout_stage)
+    # WHEN it is rolled out as a canary
+    result = ops.upload_model(
+        models["other_inputs"],
+        rollout="canary",
+        percent=20,
+        bake_minutes=BAKE_MINUTES,
+        progress=False,
+        guardrails=UNSPIKED,
+        settings=rollout_stage,
+    )
+    # THEN it is refused before any traffic step, naming the inputs, and no caller reached it
+    record = result.rollout
+    assert record is not None and record.outcome == "rolled back", record
+    assert "expects other inputs" in record.reason and "latency_in_seconds" in record.reason
+    assert record.steps == ()
+    assert traffic.served(record.function_version) == 0
+    assert _live(rollout_stage) == (old_function, old_model)
+
+
+def test_a_model_that_disagrees_with_the_live_one_is_stopped_before_traffic(
+    rollout_stage: ops.Settings, models: dict[str, Path], traffic: Traffic
+) -> None:
+    # GIVEN a model trained on the opposite labels (valid inputs, wrong answers), and a team
+    # that requires 90% agreement with the live model
+    old_function, old_model = _live(rollout_stage)
+    strict = Guardrails(max_traffic_ratio=None, min_agreement=0.9)
+    # WHEN it is rolled out as a canary
+    result = ops.upload_model(
+        models["inverted"],
+        rollout="canary",
+        percent=20,
+        bake_minutes=BAKE_MINUTES,
+        progress=False,
+        guardrails=strict,
+        settings=rollout_stage,
+    )
+    # THEN it is stopped before any caller sees it, with its agreement said
+    record = result.rollout
+    assert record is not None and record.outcome == "rolled back", record
+    assert "agrees with the live version on" in record.reason and "under the 90%" in record.reason
+    print("stopped:", record.reason)
+    assert record.steps == () and traffic.served(record.function_version) == 0
+    assert _live(rollout_stage) == (old_function, old_model)
