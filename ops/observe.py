@@ -13,6 +13,7 @@ read here is paced under it.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import threading
@@ -29,6 +30,7 @@ from ops.errors import OpsError
 from ops.inputs import validate
 from ops.settings import Settings
 from ops.targets import Target, target_for
+from reintento_function import contract
 
 _REPORT = re.compile(
     r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+"
@@ -82,10 +84,41 @@ class Report:
     memory_mb: int
     max_memory_used_mb: int | None
     init_ms: float | None
+    # the function version that ran it (its log stream's "[VERSION]"), and what it was:
+    # "batch" (a batch slice) or "realtime" (every other call)
+    version: str = ""
+    kind: str = ""
 
     @property
     def cold(self) -> bool:
         return self.init_ms is not None
+
+
+@dataclass(frozen=True)
+class Group:
+    """The REPORT figures of one function version's calls of one kind."""
+
+    version: str
+    kind: str
+    invocations: int
+    cold_starts: int
+    p50_ms: float
+    p99_ms: float
+
+    def line(self) -> str:
+        return (
+            f"{self.invocations:,} calls ({self.cold_starts} cold), p50 {self.p50_ms:.1f} ms, "
+            f"p99 {self.p99_ms:.1f} ms"
+        )
+
+
+_STREAM_VERSION = re.compile(r"/\[([^\]]+)\]")
+
+
+def stream_version(stream: str) -> str:
+    """The function version of a Lambda log stream (``2026/12/05/[3]abc...``)."""
+    found = _STREAM_VERSION.search(stream)
+    return found.group(1) if found else ""
 
 
 def parse_report(message: str) -> Report | None:
@@ -124,6 +157,12 @@ class Metrics(Shown):
     reports: tuple[Report, ...] = field(repr=False, compare=False, default=())
     # invocations ops made in the window whose REPORT line was still not visible after waiting
     missing_reports: int = field(compare=False, default=0)
+    # per function version and kind of call (realtime, batch): a batch's slices are long and
+    # would hide realtime latency in one p99
+    groups: tuple[Group, ...] = field(compare=False, default=())
+
+    def group(self, version: str, kind: str) -> Group | None:
+        return next((g for g in self.groups if (g.version, g.kind) == (version, kind)), None)
 
     def card(self) -> Card:
         return Card(
@@ -139,6 +178,7 @@ class Metrics(Shown):
             details=(
                 ("mean init", f"{self.mean_init_ms:.1f} ms" if self.mean_init_ms else None),
                 ("memory", f"{self.memory_mb} MB" if self.memory_mb else None),
+                *((f"version {g.version} {g.kind}", g.line()) for g in self.groups),
             ),
             python_notes=("`.table()` has each REPORT line",),
             cli_notes=("`--json` prints each REPORT line",),
@@ -185,6 +225,25 @@ def deployed_figures(
     return figures if figures.invocations else None
 
 
+def _groups(reports: list[Report]) -> tuple[Group, ...]:
+    keys = sorted({(r.version, r.kind) for r in reports if r.version or r.kind})
+    groups = []
+    for version, kind in keys:
+        durations = [r.duration_ms for r in reports if (r.version, r.kind) == (version, kind)]
+        cold = sum(1 for r in reports if (r.version, r.kind) == (version, kind) and r.cold)
+        groups.append(
+            Group(
+                version,
+                kind,
+                len(durations),
+                cold,
+                percentile(durations, 50),
+                percentile(durations, 99),
+            )
+        )
+    return tuple(groups)
+
+
 def summarize_reports(reports: list[Report]) -> Metrics:
     durations = [r.duration_ms for r in reports]
     inits = [r.init_ms for r in reports if r.init_ms is not None]
@@ -197,6 +256,7 @@ def summarize_reports(reports: list[Report]) -> Metrics:
         mean_init_ms=statistics.fmean(inits) if inits else None,
         memory_mb=reports[0].memory_mb if reports else None,
         reports=tuple(reports),
+        groups=_groups(reports),
     )
 
 
@@ -230,7 +290,11 @@ def _settled_reports(target: Target, since_ms: int) -> tuple[list[Report], int]:
         events = _events(
             target.client("logs"), target.outputs.function_log_group, since_ms, "REPORT"
         )
-        reports = [r for r in (parse_report(e.message) for e in events) if r is not None]
+        reports = [
+            replace(r, version=stream_version(e.stream))
+            for e in events
+            if (r := parse_report(e.message)) is not None
+        ]
         missing = expected - {r.request_id for r in reports}
         if not missing or time.monotonic() + delay > deadline:
             return reports, len(missing)
@@ -344,4 +408,22 @@ def metrics(
         )
     since_ms = int((time.time() - since) * 1000)
     reports, missing = _settled_reports(target, since_ms)
-    return replace(summarize_reports(reports), missing_reports=missing)
+    batch = _batch_requests(target, since_ms)
+    kinds = [replace(r, kind="batch" if r.request_id in batch else "realtime") for r in reports]
+    return replace(summarize_reports(kinds), missing_reports=missing)
+
+
+def _batch_requests(target: Target, since_ms: int) -> set[str]:
+    """The request ids of the batch slices in the window (the function logs a line for each,
+    with its request id)."""
+    found: set[str] = set()
+    for event in _events(target.client("logs"), target.outputs.function_log_group, since_ms, None):
+        if contract.BATCH_SLICE_LOG_MESSAGE not in event.message:
+            continue
+        try:
+            line = json.loads(event.message)
+        except ValueError:
+            continue
+        if isinstance(line, dict) and line.get("message") == contract.BATCH_SLICE_LOG_MESSAGE:
+            found.add(str(line.get("function_request_id", "")))
+    return found

@@ -294,3 +294,8 @@ def is_schema_problem(problem: str) -> bool:
     return problem in (PROBLEM_MISSING, PROBLEM_UNEXPECTED) or problem.startswith(
         PROBLEM_SHAPE_PREFIXES
     )
+
+
+# The function's log line for each batch slice (with its request id): how `ops metrics` tells a
+# batch slice's REPORT line from a realtime call's.
+BATCH_SLICE_LOG_MESSAGE = "batch slice"

@@ -32,6 +32,7 @@ from botocore.config import Config
 
 from reintento_function.batch_slice import SliceRef, run_slice, store_errors
 from reintento_function.contract import (
+    BATCH_SLICE_LOG_MESSAGE,
     DEFAULT_MAX_ROWS,
     ENV_BATCH_BUCKET,
     ENV_MODEL_BUCKET,
@@ -180,7 +181,12 @@ def _batch_slice(item: Any) -> dict[str, Any]:
     result = run_slice(_s3(), ref, _model())
     metrics.add_metric(name="BatchRowsPredicted", unit=MetricUnit.Count, value=result["succeeded"])
     metrics.add_metric(name="BatchRowsFailed", unit=MetricUnit.Count, value=result["failed"])
-    logger.info("batch slice", rows=result["rows"], failed=result["failed"], key=ref.input_key)
+    logger.info(
+        BATCH_SLICE_LOG_MESSAGE,
+        rows=result["rows"],
+        failed=result["failed"],
+        key=ref.input_key,
+    )
     return result
 
 

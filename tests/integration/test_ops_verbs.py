@@ -397,3 +397,29 @@ def test_teardown_stops_running_batches_and_stops_on_undeletable_objects(
     assert "stopped 1 running batch" in str(done)
     faults.inject(s.state_dir, [])
     worker.join(60)
+
+
+def test_metrics_report_realtime_calls_and_batch_slices_apart_per_version(
+    deployed: Deployed,
+) -> None:
+    from tests.integration.conftest import wait_for_ingestion
+
+    s = deployed.settings
+    started = time.time()
+    (live,) = ops.status(settings=s).serving
+    # GIVEN realtime calls and a batch of three slices on the live version
+    for _ in range(5):
+        ops.predict(ops.sample_rows(3), settings=s)
+    batch = ops.run_batch(ops.sample_rows(900), slice_rows=300, progress=False, settings=s)
+    assert isinstance(batch, ops.BatchResult) and batch.succeeded == 900
+    wait_for_ingestion()
+    # WHEN the REPORT figures are read
+    figures = ops.metrics(time.time() - started + 2, settings=s)
+    assert isinstance(figures, ops.Metrics)
+    # THEN realtime calls and batch slices are reported apart, by the version that ran them
+    realtime = figures.group(live.function_version, "realtime")
+    slices = figures.group(live.function_version, "batch")
+    assert realtime is not None and realtime.invocations >= 5, figures.groups
+    assert slices is not None and slices.invocations == 3, figures.groups
+    assert sum(g.invocations for g in figures.groups) == figures.invocations
+    assert f"version {live.function_version} batch" in figures.card().text(cli=True)
