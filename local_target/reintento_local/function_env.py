@@ -26,6 +26,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -127,6 +128,16 @@ def trusted_root(root: Path) -> Path:
             f"{info.st_uid}, mode {info.st_mode & 0o777:o}): whoever can write it chooses the "
             "code functions run. Remove it, or set REINTENTO_CACHE_DIR to a folder of your own"
         )
+    # a folder above it that others may write (without the sticky bit, which lets only an
+    # entry's owner rename it, as in /tmp) lets them move the cache away and put theirs there
+    for parent in root.resolve().parents:
+        mode = parent.stat().st_mode
+        if mode & 0o002 and not mode & stat.S_ISVTX:
+            raise ImageBuildError(
+                f"the function environments' cache {root} may be replaced by another user: "
+                f"{parent} is writable by everyone (mode {mode & 0o7777:o}). Set "
+                "REINTENTO_CACHE_DIR to a folder of your own"
+            )
     return root
 
 

@@ -107,3 +107,19 @@ def test_a_cache_another_user_owns_is_refused(tmp_path: Path) -> None:
     os.chown(theirs, 65534, 65534)
     with pytest.raises(ImageBuildError, match="owner uid 65534"):
         function_env.trusted_root(theirs)
+
+
+def test_a_cache_inside_a_folder_others_may_write_is_refused(tmp_path: Path) -> None:
+    # GIVEN a private cache folder inside a folder everyone may write (no sticky bit): another
+    # user may rename it away and put their own in its place
+    open_parent = tmp_path / "open"
+    open_parent.mkdir()
+    open_parent.chmod(0o777)
+    cache = open_parent / "function-envs"
+    cache.mkdir(mode=0o700)
+    # THEN it is refused, naming the folder
+    with pytest.raises(ImageBuildError, match=r"open.*may be replaced by another user"):
+        function_env.trusted_root(cache)
+    # AND inside a sticky folder (as /tmp: only an entry's owner may rename it) it is trusted
+    open_parent.chmod(0o1777)
+    assert function_env.trusted_root(cache) == cache
