@@ -288,15 +288,7 @@ def model_rows(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> Mo
     if rows is None or (isinstance(rows, str) and not rows):
         return rows_of(manifest)
     picked, source, left_out = _given(rows, manifest)
-    return ModelRows(
-        rows=tuple(picked),
-        source=source,
-        synthetic=False,
-        named=manifest.named,
-        features=tuple(str(f["name"]) for f in manifest.features or []),
-        left_out=left_out,
-        manifest=manifest,
-    )
+    return _rows(manifest, picked, source, synthetic=False, left_out=left_out)
 
 
 def rows_of(manifest: ModelManifest) -> ModelRows:
@@ -310,11 +302,23 @@ def rows_of(manifest: ModelManifest) -> ModelRows:
         source, synthetic = ("synthetic" if profile.synthetic else "profile"), True
     else:
         raise ConfigurationError(f"{manifest.file} has no profile; run ops.profile_model first")
+    return _rows(manifest, picked, source, synthetic=synthetic)
+
+
+def _rows(
+    manifest: ModelManifest,
+    picked: list[Any],
+    source: str,
+    *,
+    synthetic: bool,
+    left_out: tuple[str, ...] = (),
+) -> ModelRows:
     return ModelRows(
         rows=tuple(picked),
         source=source,
         synthetic=synthetic,
         named=manifest.named,
         features=tuple(str(f["name"]) for f in manifest.features or []),
+        left_out=left_out,
         manifest=manifest,
     )
