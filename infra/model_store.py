@@ -10,6 +10,7 @@ from constructs import Construct
 from infra import names
 from infra.nag import acknowledge, checkov_skip
 from infra.private_bucket import private_bucket
+from reintento_function import contract
 
 ACCESS_LOG_DAYS = 365
 ACCESS_LOG_PREFIX = "model-bucket/"
@@ -32,7 +33,7 @@ class ModelStore(Construct):
     access logging").
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, stage_tag: str) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = private_bucket(
             self,
@@ -78,6 +79,8 @@ class ModelStore(Construct):
             key_usage=kms.KeyUsage.SIGN_VERIFY,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        # the operator's policy signs only with keys of its stage (`ops operator-policy`)
+        cdk.Tags.of(self.signing_key).add(contract.STAGE_TAG, stage_tag)
         acknowledge(
             self.access_logs,
             rule="AwsSolutions-S1",

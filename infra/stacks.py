@@ -33,7 +33,11 @@ class ModelStoreStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.store = ModelStore(self, names.MODEL_STORE)
+        self.store = ModelStore(
+            self,
+            names.MODEL_STORE,
+            stage_tag=contract.stage_tag(settings.stack_prefix, settings.stage),
+        )
         _output(self, names.OUT_MODEL_BUCKET, self.store.bucket.bucket_name, "Model bucket")
         _output(self, names.OUT_SIGNING_KEY, self.store.signing_key.key_arn, "Model signing key")
 

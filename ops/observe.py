@@ -417,9 +417,10 @@ def _batch_requests(target: Target, since_ms: int) -> set[str]:
     """The request ids of the batch slices in the window (the function logs a line for each,
     with its request id)."""
     found: set[str] = set()
-    for event in _events(target.client("logs"), target.outputs.function_log_group, since_ms, None):
-        if contract.BATCH_SLICE_LOG_MESSAGE not in event.message:
-            continue
+    phrase = f'"{contract.BATCH_SLICE_LOG_MESSAGE}"'  # a quoted term: only those lines are read
+    for event in _events(
+        target.client("logs"), target.outputs.function_log_group, since_ms, phrase
+    ):
         try:
             line = json.loads(event.message)
         except ValueError:

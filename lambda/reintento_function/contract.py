@@ -131,6 +131,16 @@ def stack_names(prefix: str, stage: str) -> tuple[str, str]:
     return f"{prefix}-{stage}-ModelStore", f"{prefix}-{stage}-Service"
 
 
+# The tag the model stack puts on its signing key, whose value names the stage: the operator's
+# policy allows kms:Sign only on keys with it (a key id is generated; a tag can be matched).
+STAGE_TAG = "reintento:stage"
+
+
+def stage_tag(prefix: str, stage: str) -> str:
+    """The ``STAGE_TAG`` value of a stage's resources."""
+    return f"{prefix}-{stage}"
+
+
 def batch_name(prefix: str, stage: str) -> str:
     """The batch state machine's name, and its log group's last part, for a prefix and a stage
     (given, not generated: the operator's policy names it)."""

@@ -27,14 +27,15 @@ class ChangeSetNotFoundError(CloudFormationError):
 
 def find(backend: Any, name_or_arn: str, stack_name: str) -> str | None:
     """The change set's ARN: ``name_or_arn`` is its ARN, or its name in stack ``stack_name``
-    (a name or a stack ARN)."""
+    (a stack ARN, or a name: the live stack of that name, not a deleted one's)."""
     if name_or_arn in backend.change_sets:
         return name_or_arn
+    stack_id = stack_name
+    if not stack_name.startswith("arn:"):
+        live = [s.stack_id for s in backend.stacks.values() if s.name == stack_name]
+        stack_id = live[0] if live else ""
     for arn, change_set in backend.change_sets.items():
-        if change_set.change_set_name == name_or_arn and stack_name in (
-            change_set.stack_id,
-            change_set.stack_name,
-        ):
+        if change_set.change_set_name == name_or_arn and change_set.stack_id == stack_id:
             return str(arn)
     return None
 

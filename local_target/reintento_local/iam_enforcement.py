@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from reintento_local.iam_conditions import conditions_hold
-from reintento_local.iam_resources import resources_of
+from reintento_local.iam_resources import resource_tags, resources_of
 
 ENFORCED_KEYS: set[str] = set()
 # moto names some operations, not their IAM actions: the policy must be checked by the latter
@@ -151,6 +151,9 @@ def install() -> None:
         service, _, name = request._action.partition(":")
         request._action = f"{IAM_PREFIXES.get(service, service)}:{name}"
         request.check_signature()
+        tags = resource_tags(self.headers, self.raw_body, self.current_account, self.region)
+        if tags:  # the resource's tags are condition keys of this request
+            _request.context = {**request_context(), **tags}
         for each in resources:
             request.check_action_permitted(each)
 

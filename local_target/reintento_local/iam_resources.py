@@ -48,6 +48,24 @@ def resources_of(
     return ["*"]
 
 
+def resource_tags(headers: Any, body: Any, account: str, region: str) -> dict[str, str]:
+    """``aws:ResourceTag/<key>`` condition keys of the KMS key a request names: KMS authorizes
+    key operations on the key's tags (https://docs.aws.amazon.com/kms/latest/developerguide/abac.html)."""
+    if not str(headers.get("X-Amz-Target", "")).startswith("TrentService."):
+        return {}
+    key_id = _json(body).get("KeyId")
+    if not isinstance(key_id, str):
+        return {}
+    from moto.kms.models import kms_backends
+
+    try:
+        backend = kms_backends[account][region]
+        tags = backend.list_resource_tags(backend.describe_key(key_id).id)["Tags"]
+    except Exception:  # an unknown key: KMS answers NotFound after the check
+        return {}
+    return {f"aws:ResourceTag/{t['TagKey']}": str(t["TagValue"]) for t in tags}
+
+
 def _json(body: Any) -> dict[str, Any]:
     try:
         parsed = json.loads(body or b"{}")

@@ -8,9 +8,8 @@ CloudFormation write, IAM or ECR permission of their own: only ``sts:AssumeRole`
 deployed with (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-iam-servicerole.html).
 Everything else is the verbs' own calls, on the stage's resources only: the stacks' generated
 physical names start with the stack's name (S3 bucket names lowercased), the state machine and
-its log group are named ``<prefix>-<stage>-batch``. The signing key's id is generated and keys
-have no name to match, so the KMS statement covers the account's keys in the region: the key
-policy the model stack writes is what limits it further.
+its log group are named ``<prefix>-<stage>-batch``. The signing key's id is generated: the KMS
+statement matches the key by the stage tag the model stack puts on it (attribute-based access).
 """
 
 from __future__ import annotations
@@ -108,11 +107,22 @@ class OperatorPolicy:
                 ],
                 [*buckets, *(f"{bucket}/*" for bucket in buckets)],
             ),
-            _allow(
-                "SignModelsAndRunsVerifyRecords",
-                ["kms:Sign", "kms:Verify", "kms:DescribeKey", "kms:ScheduleKeyDeletion"],
-                [self._arn("kms", "key/*")],
-            ),
+            {
+                **_allow(
+                    "SignModelsAndRunsVerifyRecords",
+                    ["kms:Sign", "kms:Verify", "kms:DescribeKey", "kms:ScheduleKeyDeletion"],
+                    [self._arn("kms", "key/*")],
+                ),
+                # a key's id is generated: the stage's signing key is the one tagged for it
+                # https://docs.aws.amazon.com/kms/latest/developerguide/abac.html
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:ResourceTag/{contract.STAGE_TAG}": contract.stage_tag(
+                            self.stack_prefix, self.stage
+                        )
+                    }
+                },
+            },
             _allow(
                 "RunAndStopBatches",
                 ["states:StartExecution", "states:ListExecutions"],
@@ -139,7 +149,8 @@ class OperatorPolicy:
                     self._arn("logs", f"log-group:/aws/vendedlogs/states/{machine}:*"),
                 ],
             ),
-            # neither names a resource: status lists the alarms by the stack's prefix
+            # GetMetricData has no resource-level permissions; status lists the alarms by the
+            # stack's name prefix (their names are generated), which "*" covers
             _allow(
                 "ReadTheMetricsAndAlarms",
                 ["cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"],

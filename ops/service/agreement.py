@@ -1,6 +1,9 @@
 """Before any caller sees a new version: rows as the live model's clients send them go to the
 live version and to the new one, directly (qualified calls, not through the alias, so no caller
-is involved and the guardrails' figures are untouched).
+is involved).
+
+Direct calls are not among the alias's invocations, but a request the new version refuses is
+among its invalid requests: the rollout takes those it caused out of the figures it judges.
 
 - A new version whose model expects other inputs (it answers the rows "missing" or "unexpected
   feature": another schema) is refused before traffic: every live client would fail on it.
@@ -37,12 +40,15 @@ MANIFEST_VERSIONS_READ = 20  # the live model's manifest is among the newest few
 
 @dataclass(frozen=True)
 class Agreement:
-    """How many of ``rows`` rows the new version answered as the live version did."""
+    """How many of ``rows`` rows the new version answered as the live version did;
+    ``refused_requests``: requests of this check the new version answered as invalid (the
+    function counts them among its invalid requests, which the bake's guardrails read)."""
 
     rows: int
     agreeing: int
     regressor: bool
     tolerance: float
+    refused_requests: int = 0
 
     @property
     def share(self) -> float:
@@ -136,7 +142,8 @@ def measure(
         return f"version {new_fv} failed on the live model's rows before any traffic: {err}"
     pairs = list(zip([old[i] for i in kept], new, strict=True))
     agreeing = sum(1 for a, b in pairs if _agree(a, b, live.regressor, tolerance))
-    return Agreement(len(pairs), agreeing, live.regressor, tolerance)
+    refused_requests = int(len(kept) < len(rows))  # the first request, answered as invalid
+    return Agreement(len(pairs), agreeing, live.regressor, tolerance, refused_requests)
 
 
 def _agree(live: Any, new: Any, regressor: bool, tolerance: float) -> bool:

@@ -600,27 +600,40 @@ class _Baseline:
         return spike(during, self.calls, max(elapsed, float(PERIOD)), self.window_s, g)
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """What the checks before traffic found: why the new version is refused (None: it is
+    not), its agreement as the record says it, and how many of the new version's invalid
+    requests the checks themselves caused (taken out of the figures the bake judges)."""
+
+    reason: str | None
+    agreement: str = ""
+    own_invalid: int = 0
+
+
 def _before_traffic(
     target: Target, versions: tuple[str, str], live: LiveRows, g: Guardrails
-) -> tuple[str | None, str]:
-    """Why the new version is refused before any traffic (None: it is not), and its agreement
-    with the live version as the record says it."""
+) -> _Checked:
     measured = measure(target, versions, live, g.agreement_tolerance)
     if measured is None:
-        return None, "agreement not measured (the live version did not answer its own rows)"
+        said = "agreement not measured (the live version did not answer its own rows)"
+        if g.min_agreement is not None:  # required, and unknown: not judged as met
+            return _Checked(f"cannot judge version {versions[1]} before traffic: {said}", said)
+        return _Checked(None, said)
     if isinstance(measured, str):
-        return measured, ""
-    said = measured.line()
+        return _Checked(measured)
+    said, own = measured.line(), measured.refused_requests
     if g.min_agreement is not None and measured.share < g.min_agreement:
-        return (
+        return _Checked(
             f"version {versions[1]} {said}, under the {g.min_agreement:.0%} required, so no "
             "caller was routed to it (lower the minimum: CLI `--min-agreement`, Python "
             "`Guardrails(min_agreement=...)`)",
             said,
+            own,
         )
     if g.min_agreement is None and measured.share < WARN_UNDER:
         said += f"; under {WARN_UNDER:.0%}: check it is the model you meant"
-    return None, said
+    return _Checked(None, said, own)
 
 
 def _watch(
@@ -633,6 +646,7 @@ def _watch(
     cap_ms: float,
     progress: Callable[[str], None] | None,
     probe: Probe | None = None,
+    own_invalid: int = 0,
 ) -> tuple[RolloutStep, str | None]:
     """Judge the new version at ``share`` of the calls until the bake ends or it breaches (or
     a spike makes it impossible to judge); the step's figures and the reason (None: it held)."""
@@ -641,6 +655,9 @@ def _watch(
     poll = min(30.0, max(1.0, bake_seconds / 10))
     while True:
         new = read_figures(target, new_fv, baseline.start)
+        # the checks before traffic called the version directly: not among its alias calls,
+        # but a request it refused is among its invalid requests
+        new = dataclasses.replace(new, invalid=max(0, new.invalid - own_invalid))
         old = read_figures(target, old_fv, baseline.start)
         reason = (
             breach(new, baseline.judging(old), guardrails, cap_ms)
@@ -677,16 +694,19 @@ def bake(
     # before any caller sees it: the model's own rows must get model.predict's answers, and
     # the live model's rows must fit it (its agreement with the live version is measured)
     reason = probe.check(target, new_fv) if probe is not None else None
-    agreement = ""
+    checked = _Checked(reason)
     if reason is None and candidate.live is not None:
-        reason, agreement = _before_traffic(target, (old_fv, new_fv), candidate.live, guardrails)
-        if progress is not None and agreement:
-            progress(f"before traffic: version {new_fv} {agreement}")
+        checked = _before_traffic(target, (old_fv, new_fv), candidate.live, guardrails)
+        reason = checked.reason
+        if progress is not None and checked.agreement:
+            progress(f"before traffic: version {new_fv} {checked.agreement}")
     try:
         for share in weights(strategy, percent) if reason is None else ():
             revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
             judged = (baseline, share, bake_seconds, guardrails, cap_ms)
-            step, reason = _watch(target, (old_fv, new_fv), *judged, progress, probe)
+            step, reason = _watch(
+                target, (old_fv, new_fv), *judged, progress, probe, checked.own_invalid
+            )
             steps.append(step)
             if reason is not None:
                 break
@@ -711,5 +731,5 @@ def bake(
         reason=reason or "",
         bake_minutes=bake_minutes,
         steps=tuple(steps),
-        agreement=agreement,
+        agreement=checked.agreement,
     )

@@ -105,6 +105,11 @@ def test_signing_key_is_asymmetric_retained_and_exported(synth: Synth) -> None:
     # AND the key policy gives no principal of another account anything
     principals = json.dumps([s["Principal"] for s in key["Properties"]["KeyPolicy"]["Statement"]])
     assert "lambda.amazonaws.com" not in principals and '"*"' not in principals
+    # AND it is tagged with its stage, which the operator's policy matches (its id is generated)
+    s = synth.settings
+    assert {"Key": "reintento:stage", "Value": f"{s.stack_prefix}-{s.stage}"} in key["Properties"][
+        "Tags"
+    ]
 
 
 def test_every_request_on_the_model_bucket_is_logged(synth: Synth) -> None:

@@ -176,6 +176,25 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
         tmp_path,
     )
     assert refused.returncode != 0 and "AccessDenied" in refused.stderr
+    # AND it signs only with its stage's key: another key of the account is refused to it
+    kms = Deployed(settings, None, "", endpoint).client("kms")  # type: ignore[arg-type]
+    other = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    signed = _run(
+        [
+            *AWS_CLI,
+            "kms",
+            "sign",
+            "--key-id",
+            other["Arn"],
+            "--message",
+            "aGk=",
+            "--signing-algorithm",
+            "ECDSA_SHA_256",
+        ],
+        {**by_profile, "HOME": str(tmp_path)},
+        tmp_path,
+    )
+    assert signed.returncode != 0 and "AccessDenied" in signed.stderr, signed.stderr
     # AND teardown deletes both stacks it deployed, the models and their bucket, and schedules
     # the signing key's deletion
     gone = operator(

@@ -350,10 +350,12 @@ class Traffic:
     settings: ops.Settings
     answers: list[tuple[str, bool]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    rows: list[Any] | None = None  # what it sends (default: 500 demo rows)
+    pause: float = 0.02  # seconds between requests
 
     def run(self) -> None:
         lam, name = _lambda(self.settings), _function(self.settings)
-        rows = ops.sample_rows(500, seed=21)
+        rows = self.rows or ops.sample_rows(500, seed=21)
         i = 0
         while not self.stop.is_set():
             payload = json.dumps({contract.EVENT_REALTIME: [rows[i % len(rows)]]}).encode()
@@ -362,7 +364,7 @@ class Traffic:
             body = json.loads(answer["Payload"].read())
             failed = bool(answer.get("FunctionError")) or "error" in body
             self.answers.append((answer["ExecutedVersion"], failed))
-            time.sleep(0.02)
+            time.sleep(self.pause)
 
     def failures(self, version: str) -> int:
         return sum(1 for v, failed in self.answers if v == version and failed)
@@ -788,3 +790,43 @@ def test_a_model_that_disagrees_with_the_live_one_is_stopped_before_traffic(
     print("stopped:", record.reason)
     assert record.steps == () and traffic.served(record.function_version) == 0
     assert _live(rollout_stage) == (old_function, old_model)
+
+
+def test_the_checks_before_traffic_do_not_count_against_the_new_version(
+    rollout_stage: ops.Settings, models: dict[str, Path]
+) -> None:
+    from ops.modelfiles import demo_model as demo
+
+    # GIVEN a model that refuses some of the live model's rows for their values (a log of a
+    # feature that may be 0), so the check before traffic gets one invalid answer from it; and
+    # light traffic of rows it accepts (a canary judged on few calls)
+    rows = [
+        r
+        for r in ops.sample_rows(3000, seed=21)
+        if all(float(r[name]) > 0 for name in demo.NUMERIC)
+    ]
+    light = Traffic(rollout_stage, rows=rows, pause=0.4)
+    thread = threading.Thread(target=light.run, daemon=True)
+    thread.start()
+    time.sleep(2)
+    try:
+        # WHEN it is rolled out as a canary
+        result = ops.upload_model(
+            models["refuses"],
+            rollout="canary",
+            percent=40,
+            bake_minutes=BAKE_MINUTES,
+            progress=False,
+            guardrails=Guardrails(max_traffic_ratio=None, min_invocations=3),
+            settings=rollout_stage,
+        )
+    finally:
+        light.stop.set()
+        thread.join(timeout=30)
+    # THEN it is judged on its callers' requests only: the check's refused request is not
+    # among its invalid ones, and it is promoted (no caller's request failed)
+    record = result.rollout
+    assert record is not None and "agrees with the live version" in record.agreement
+    assert record.outcome == "promoted", record
+    assert record.steps[-1].new.invalid == 0, record.steps[-1].new
+    assert light.failures(record.function_version) == 0

@@ -664,3 +664,15 @@ def test_change_sets_are_found_by_name_within_their_stack(deployed: Deployed) ->
     assert updated["LastUpdatedTime"] >= created["CreationTime"]
     for stack in stacks:
         cf.delete_stack(StackName=stack)
+    # AND a stack made again under a deleted one's name has its own change set of that name
+    # (a name means the live stack: a redeploy after a teardown)
+    renewed = cf.create_change_set(
+        StackName=stacks[1],
+        ChangeSetName="same-name",
+        TemplateBody=template,
+        ChangeSetType="CREATE",
+    )["Id"]
+    found = cf.describe_change_set(StackName=stacks[1], ChangeSetName="same-name")
+    assert found["ChangeSetId"] == renewed
+    cf.execute_change_set(StackName=stacks[1], ChangeSetName="same-name")
+    cf.delete_stack(StackName=stacks[1])

@@ -13,7 +13,8 @@ from ops.modelfiles.versions import PROJECT_ROOT
 from reintento_local.iam_conditions import wildcard_match
 
 ACCOUNT = "111122223333"
-# actions with no resource-level permissions (Service Authorization Reference): "*" only
+# "*" only for actions with no resource-level permissions (Service Authorization Reference),
+# and DescribeAlarms, which lists the stage's alarms by name prefix
 UNSCOPED = {"lambda:GetAccountSettings", "cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"}
 
 
@@ -45,6 +46,11 @@ def test_the_policy_reaches_its_stage_and_nothing_beside_it() -> None:
     assert _allowed(document, "states:StartExecution", machine)
     assert not _allowed(document, "states:StartExecution", machine.replace(ACCOUNT, "9" * 12))
     assert not _allowed(document, "states:StartExecution", machine.replace("eu-west", "us-east"))
+    # AND signing only with the keys tagged for this stage (a key's id is generated)
+    (kms,) = [s for s in statements if "kms:Sign" in s["Action"]]
+    assert kms["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/reintento:stage": "Reintento-prod"}
+    }
     # AND deploys go through the bootstrap roles: no CloudFormation write but DeleteStack,
     # no IAM, no ECR of the person's own
     assert not [a for a in actions if a.split(":")[0] in ("iam", "ecr")]
