@@ -36,7 +36,12 @@ class OperatorPolicy:
         return f"arn:aws:{service}:{self.region if region else ''}:{self.account}:{resource}"
 
     def document(self) -> dict[str, Any]:
-        statements = [*self._deploying(), *self._operating(), *self._observing()]
+        statements = [
+            *self._deploying(),
+            *self._operating(),
+            self._signing(),
+            *self._observing(),
+        ]
         return {"Version": "2012-10-17", "Statement": statements}
 
     @property
@@ -107,22 +112,6 @@ class OperatorPolicy:
                 ],
                 [*buckets, *(f"{bucket}/*" for bucket in buckets)],
             ),
-            {
-                **_allow(
-                    "SignModelsAndRunsVerifyRecords",
-                    ["kms:Sign", "kms:Verify", "kms:DescribeKey", "kms:ScheduleKeyDeletion"],
-                    [self._arn("kms", "key/*")],
-                ),
-                # a key's id is generated: the stage's signing key is the one tagged for it
-                # https://docs.aws.amazon.com/kms/latest/developerguide/abac.html
-                "Condition": {
-                    "StringEquals": {
-                        f"aws:ResourceTag/{contract.STAGE_TAG}": contract.stage_tag(
-                            self.stack_prefix, self.stage
-                        )
-                    }
-                },
-            },
             _allow(
                 "RunAndStopBatches",
                 ["states:StartExecution", "states:ListExecutions"],
@@ -134,6 +123,25 @@ class OperatorPolicy:
                 [self._arn("states", f"execution:{machine}:*")],
             ),
         ]
+
+    def _signing(self) -> dict[str, Any]:
+        """Sign models and run tickets, verify records, schedule the key's deletion."""
+        return {
+            **_allow(
+                "SignModelsAndRunsVerifyRecords",
+                ["kms:Sign", "kms:Verify", "kms:DescribeKey", "kms:ScheduleKeyDeletion"],
+                [self._arn("kms", "key/*")],
+            ),
+            # a key's id is generated: the stage's signing key is the one tagged for it
+            # https://docs.aws.amazon.com/kms/latest/developerguide/abac.html
+            "Condition": {
+                "StringEquals": {
+                    f"aws:ResourceTag/{contract.STAGE_TAG}": contract.stage_tag(
+                        self.stack_prefix, self.stage
+                    )
+                }
+            },
+        }
 
     def _observing(self) -> list[dict[str, Any]]:
         """Logs, metrics and alarms."""

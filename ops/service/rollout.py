@@ -611,6 +611,26 @@ class _Checked:
     own_invalid: int = 0
 
 
+def _first_checks(
+    target: Target,
+    candidate: Candidate,
+    guardrails: Guardrails,
+    progress: Callable[[str], None] | None,
+) -> _Checked:
+    """Before any caller sees the new version: the model's own rows must get model.predict's
+    answers, and the live model's rows must fit it (its agreement with the live version is
+    measured)."""
+    old_fv, new_fv = candidate.old.function_version, candidate.new_function_version
+    probe = candidate.probe
+    reason = probe.check(target, new_fv) if probe is not None else None
+    if reason is not None or candidate.live is None:
+        return _Checked(reason)
+    checked = _before_traffic(target, (old_fv, new_fv), candidate.live, guardrails)
+    if progress is not None and checked.agreement:
+        progress(f"before traffic: version {new_fv} {checked.agreement}")
+    return checked
+
+
 def _before_traffic(
     target: Target, versions: tuple[str, str], live: LiveRows, g: Guardrails
 ) -> _Checked:
@@ -691,15 +711,8 @@ def bake(
     revision = candidate.revision  # every move only if nobody else moved the alias meanwhile
     baseline = _Baseline.read(target, old_fv, since, bake_seconds)
     probe = candidate.probe
-    # before any caller sees it: the model's own rows must get model.predict's answers, and
-    # the live model's rows must fit it (its agreement with the live version is measured)
-    reason = probe.check(target, new_fv) if probe is not None else None
-    checked = _Checked(reason)
-    if reason is None and candidate.live is not None:
-        checked = _before_traffic(target, (old_fv, new_fv), candidate.live, guardrails)
-        reason = checked.reason
-        if progress is not None and checked.agreement:
-            progress(f"before traffic: version {new_fv} {checked.agreement}")
+    checked = _first_checks(target, candidate, guardrails, progress)
+    reason = checked.reason
     try:
         for share in weights(strategy, percent) if reason is None else ():
             revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
