@@ -262,6 +262,23 @@ BAKE_MINUTES = 0.25  # 15 s per step here; minutes on AWS (CloudWatch's period i
 UNSPIKED = Guardrails(max_traffic_ratio=None)
 
 
+def _roll_out(
+    settings: ops.Settings, model: Path, rollout: str, percent: float, guardrails: Guardrails
+) -> ops.UploadResult:
+    """``model`` rolled out (canary or linear) with the tests' short bake, quietly."""
+    result = ops.upload_model(
+        model,
+        rollout=rollout,
+        percent=percent,
+        bake_minutes=BAKE_MINUTES,
+        progress=False,
+        guardrails=guardrails,
+        settings=settings,
+    )
+    assert isinstance(result, ops.UploadResult)
+    return result
+
+
 def _fit(
     name: str,
     transform: Any,
@@ -395,15 +412,7 @@ def test_a_good_model_as_a_10_percent_canary_is_promoted(
 ) -> None:
     old_function, old_model = _live(rollout_stage)
     # WHEN a good model is rolled out to 10% of the calls
-    result = ops.upload_model(
-        models["good"],
-        rollout="canary",
-        percent=10,
-        bake_minutes=BAKE_MINUTES,
-        progress=False,
-        guardrails=UNSPIKED,
-        settings=rollout_stage,
-    )
+    result = _roll_out(rollout_stage, models["good"], "canary", 10, UNSPIKED)
     # THEN it is promoted: every call now goes to it
     record = result.rollout
     assert record is not None and record.outcome == "promoted", record
@@ -436,15 +445,7 @@ def test_a_model_that_refuses_real_inputs_is_rolled_back_by_itself(
     )
     batch.start()
     # WHEN a model that refuses about 30% of real inputs is rolled out as a canary
-    result = ops.upload_model(
-        models["refuses"],
-        rollout="canary",
-        percent=20,
-        bake_minutes=BAKE_MINUTES,
-        progress=False,
-        guardrails=UNSPIKED,
-        settings=rollout_stage,
-    )
+    result = _roll_out(rollout_stage, models["refuses"], "canary", 20, UNSPIKED)
     batch.join()
     # THEN it is rolled back, saying why, and every call goes to the old version again
     record = result.rollout
@@ -464,15 +465,7 @@ def test_a_much_slower_model_is_rolled_back_by_itself(
     rollout_stage: ops.Settings, models: dict[str, Path], traffic: Traffic
 ) -> None:
     old_function, old_model = _live(rollout_stage)
-    result = ops.upload_model(
-        models["slow"],
-        rollout="linear",
-        percent=25,
-        bake_minutes=BAKE_MINUTES,
-        progress=False,
-        guardrails=UNSPIKED,
-        settings=rollout_stage,
-    )
+    result = _roll_out(rollout_stage, models["slow"], "linear", 25, UNSPIKED)
     record = result.rollout
     assert record is not None and record.outcome == "rolled back", record
     assert "p99 duration" in record.reason
@@ -748,15 +741,7 @@ def test_a_model_of_other_inputs_is_refused_before_any_caller_sees_it(
     # version before shifting traffic)
     old_function, old_model = _live(rollout_stage)
     # WHEN it is rolled out as a canary
-    result = ops.upload_model(
-        models["other_inputs"],
-        rollout="canary",
-        percent=20,
-        bake_minutes=BAKE_MINUTES,
-        progress=False,
-        guardrails=UNSPIKED,
-        settings=rollout_stage,
-    )
+    result = _roll_out(rollout_stage, models["other_inputs"], "canary", 20, UNSPIKED)
     # THEN it is refused before any traffic step, naming the inputs, and no caller reached it
     record = result.rollout
     assert record is not None and record.outcome == "rolled back", record
@@ -774,15 +759,7 @@ def test_a_model_that_disagrees_with_the_live_one_is_stopped_before_traffic(
     old_function, old_model = _live(rollout_stage)
     strict = Guardrails(max_traffic_ratio=None, min_agreement=0.9)
     # WHEN it is rolled out as a canary
-    result = ops.upload_model(
-        models["inverted"],
-        rollout="canary",
-        percent=20,
-        bake_minutes=BAKE_MINUTES,
-        progress=False,
-        guardrails=strict,
-        settings=rollout_stage,
-    )
+    result = _roll_out(rollout_stage, models["inverted"], "canary", 20, strict)
     # THEN it is stopped before any caller sees it, with its agreement said
     record = result.rollout
     assert record is not None and record.outcome == "rolled back", record
@@ -811,14 +788,12 @@ def test_the_checks_before_traffic_do_not_count_against_the_new_version(
     time.sleep(2)
     try:
         # WHEN it is rolled out as a canary
-        result = ops.upload_model(
+        result = _roll_out(
+            rollout_stage,
             models["refuses"],
-            rollout="canary",
-            percent=40,
-            bake_minutes=BAKE_MINUTES,
-            progress=False,
-            guardrails=Guardrails(max_traffic_ratio=None, min_invocations=3),
-            settings=rollout_stage,
+            "canary",
+            40,
+            Guardrails(max_traffic_ratio=None, min_invocations=3),
         )
     finally:
         light.stop.set()
