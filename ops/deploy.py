@@ -17,11 +17,11 @@ from typing import Any, Literal, overload
 from ops.aws import cloudformation
 from ops.aws.assembly import CloudAssembly
 from ops.aws.faults import user_facing
-from ops.aws.operator_policy import OperatorPolicy
+from ops.aws.operator_policy import OperatorPolicy, unmatched
 from ops.aws.outputs import StackOutputs
 from ops.aws.security_changes import SecurityChange, security_changes
 from ops.display import Card, Link, Plan, Shown
-from ops.errors import ConfigurationError, SecurityApprovalError
+from ops.errors import ConfigurationError, OpsError, SecurityApprovalError
 from ops.modelfiles.versions import PROJECT_ROOT
 from ops.service.rollout import restore_live
 from ops.settings import Settings
@@ -196,12 +196,31 @@ def operator_policy(
     """The least-privilege IAM policy (a JSON document) a person needs to run every verb on the
     settings' stage and region: deploy through the CDK bootstrap roles, upload (``kms:Sign``),
     rollout, batch, observe and teardown. ``account`` defaults to the credentials' own
-    (STS GetCallerIdentity, which needs no permission)."""
+    (STS GetCallerIdentity, which needs no permission); then, if the stage is deployed, a policy
+    whose name patterns would not reach its resources is refused (``ConfigurationError``)."""
     target = target_for(settings)
     resolved = target.settings
+    asked_account = account is None
     if account is None:
         account = str(target.client("sts").get_caller_identity()["Account"])
     elif not (account.isdigit() and len(account) == 12):
         raise ConfigurationError(f"--account={account[:20]!r} must be a 12-digit AWS account id")
     policy = OperatorPolicy(account, resolved.region, resolved.stack_prefix, resolved.stage)
+    if asked_account:  # the credentials work: check the policy against what they deployed
+        _check_deployed_names(target, policy)
     return policy.document()
+
+
+def _check_deployed_names(target: Target, policy: OperatorPolicy) -> None:
+    """Refuse a policy that would not reach what is deployed (nothing deployed, or stacks these
+    credentials may not read: nothing to check)."""
+    try:
+        outputs = target.outputs
+    except OpsError:
+        return
+    missed = unmatched(policy, outputs)
+    if missed:
+        raise ConfigurationError(
+            f"this policy would not reach {'; '.join(missed)}: CloudFormation shortened a "
+            "generated name. Deploy the stage under a shorter stage name (or stack prefix)"
+        )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ops.aws.outputs import StackOutputs
 from reintento_function import contract
 
 BOOTSTRAP_QUALIFIER = "hnb659fds"  # the CDK's default (the project does not change it)
@@ -165,6 +166,23 @@ class OperatorPolicy:
                 ["*"],
             ),
         ]
+
+
+def unmatched(policy: OperatorPolicy, outputs: StackOutputs) -> list[str]:
+    """The deployed resources whose names the policy's patterns do not reach (CloudFormation
+    shortens a generated name past its service's limit, in a way it does not document)."""
+    model_stack, service_stack = contract.stack_names(policy.stack_prefix, policy.stage)
+    expected = (
+        ("function", outputs.function_name, f"{service_stack}-"),
+        ("model bucket", outputs.model_bucket, f"{model_stack.lower()}-"),
+        ("batch bucket", outputs.batch_bucket, f"{service_stack.lower()}-"),
+        ("log group", outputs.function_log_group, f"{service_stack}-"),
+    )
+    return [
+        f"the {what} {name} (the policy expects a name starting {prefix})"
+        for what, name, prefix in expected
+        if name and not name.removeprefix("/aws/lambda/").startswith(prefix)
+    ]
 
 
 def _allow(sid: str, actions: list[str], resources: list[str]) -> dict[str, Any]:

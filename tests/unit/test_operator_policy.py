@@ -8,7 +8,8 @@ import json
 import subprocess
 import sys
 
-from ops.aws.operator_policy import OperatorPolicy
+from ops.aws.operator_policy import OperatorPolicy, unmatched
+from ops.aws.outputs import StackOutputs
 from ops.modelfiles.versions import PROJECT_ROOT
 from reintento_local.iam_conditions import wildcard_match
 
@@ -78,3 +79,28 @@ def test_the_cli_prints_it_as_json() -> None:
     )
     wrong = run("--account", "12")
     assert wrong.returncode == 2 and "12-digit" in wrong.stderr
+
+
+def test_deployed_names_the_patterns_would_not_reach_are_named() -> None:
+    # GIVEN the policy of stage prod and what a deploy named
+    policy = OperatorPolicy(ACCOUNT, "eu-west-1", "Reintento", "prod")
+    deployed = StackOutputs(
+        model_bucket="reintento-prod-modelstore-modelbucketb9306378-x1y2",
+        model_key="models/mejor_modelo.pkl",
+        batch_bucket="reintento-prod-service-batchbucket057aa9df-a1b2",
+        function_name="Reintento-prod-Service-InferenceFunctionCC679B89-AbC1",
+        function_arn="arn:aws:lambda:eu-west-1:111122223333:function:x",
+        function_log_group="/aws/lambda/Reintento-prod-Service-InferenceFunctionCC679B89-AbC1",
+        state_machine_arn="arn:aws:states:eu-west-1:111122223333:stateMachine:Reintento-prod-batch",
+        state_machine_log_group="/aws/vendedlogs/states/Reintento-prod-batch",
+        dashboard="d",
+    )
+    # THEN names CloudFormation generated from the stack's name are reached
+    assert unmatched(policy, deployed) == []
+    # AND a name it shortened is named, with what the policy expects
+    from dataclasses import replace
+
+    shortened = replace(deployed, function_name="Reintento-prod-Servi-InferenceFunct-AbC1")
+    (missed,) = unmatched(policy, shortened)
+    assert "Reintento-prod-Servi-InferenceFunct-AbC1" in missed
+    assert "Reintento-prod-Service-" in missed
