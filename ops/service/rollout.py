@@ -623,8 +623,13 @@ def _first_checks(
     old_fv, new_fv = candidate.old.function_version, candidate.new_function_version
     probe = candidate.probe
     reason = probe.check(target, new_fv) if probe is not None else None
-    if reason is not None or candidate.live is None:
+    if reason is not None:
         return _Checked(reason)
+    if candidate.live is None:
+        said = "agreement not measured (the live model's signed manifest was not found)"
+        if guardrails.min_agreement is not None:  # required, and unknown: not judged as met
+            return _Checked(f"cannot judge version {new_fv} before traffic: {said}", said)
+        return _Checked(None, said)
     checked = _before_traffic(target, (old_fv, new_fv), candidate.live, guardrails)
     if progress is not None and checked.agreement:
         progress(f"before traffic: version {new_fv} {checked.agreement}")

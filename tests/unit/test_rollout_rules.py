@@ -142,3 +142,18 @@ def test_a_caller_cannot_raise_the_old_versions_invalid_share_to_lower_the_bar()
     before = _Baseline(datetime.now(UTC), calls=300, window_s=60.0, invalid_rate=0.0)
     reason = breach(new, before.judging(raised), g, 1e9)
     assert reason is not None and "refused 9 of 45" in reason
+
+
+def test_a_required_agreement_that_cannot_be_measured_is_not_met() -> None:
+    from ops.service.live_model import Share
+    from ops.service.rollout import Candidate, _first_checks
+
+    # GIVEN a rollout whose live model gives no rows to measure the agreement on (its signed
+    # manifest was not found) and no probe
+    candidate = Candidate(Share("1", 1.0, "m1", "s1"), "2", "m2", None, None, None)
+    # WHEN a minimum agreement is required  THEN it is not met: no caller may see the version
+    required = _first_checks(None, candidate, Guardrails(min_agreement=0.9), None)  # type: ignore[arg-type]
+    assert required.reason is not None and "cannot judge version 2" in required.reason
+    # AND with none required, the rollout goes on and its record says it was not measured
+    free = _first_checks(None, candidate, Guardrails(), None)  # type: ignore[arg-type]
+    assert free.reason is None and "not measured" in free.agreement
