@@ -226,22 +226,21 @@ def deployed_figures(
 
 
 def _groups(reports: list[Report]) -> tuple[Group, ...]:
-    keys = sorted({(r.version, r.kind) for r in reports if r.version or r.kind})
-    groups = []
-    for version, kind in keys:
-        durations = [r.duration_ms for r in reports if (r.version, r.kind) == (version, kind)]
-        cold = sum(1 for r in reports if (r.version, r.kind) == (version, kind) and r.cold)
-        groups.append(
-            Group(
-                version,
-                kind,
-                len(durations),
-                cold,
-                percentile(durations, 50),
-                percentile(durations, 99),
-            )
+    by_key: dict[tuple[str, str], list[Report]] = {}
+    for r in reports:
+        if r.version or r.kind:
+            by_key.setdefault((r.version, r.kind), []).append(r)
+    return tuple(
+        Group(
+            version,
+            kind,
+            len(group),
+            sum(1 for r in group if r.cold),
+            percentile([r.duration_ms for r in group], 50),
+            percentile([r.duration_ms for r in group], 99),
         )
-    return tuple(groups)
+        for (version, kind), group in sorted(by_key.items())
+    )
 
 
 def summarize_reports(reports: list[Report]) -> Metrics:

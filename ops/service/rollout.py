@@ -626,14 +626,19 @@ def _first_checks(
     if reason is not None:
         return _Checked(reason)
     if candidate.live is None:
-        said = "agreement not measured (the live model's signed manifest was not found)"
-        if guardrails.min_agreement is not None:  # required, and unknown: not judged as met
-            return _Checked(f"cannot judge version {new_fv} before traffic: {said}", said)
-        return _Checked(None, said)
+        return _unmeasured(new_fv, "the live model's signed manifest was not found", guardrails)
     checked = _before_traffic(target, (old_fv, new_fv), candidate.live, guardrails)
     if progress is not None and checked.agreement:
         progress(f"before traffic: version {new_fv} {checked.agreement}")
     return checked
+
+
+def _unmeasured(version: str, why: str, g: Guardrails) -> _Checked:
+    """No agreement to judge: a required one is not met, else the record says so."""
+    said = f"agreement not measured ({why})"
+    if g.min_agreement is not None:
+        return _Checked(f"cannot judge version {version} before traffic: {said}", said)
+    return _Checked(None, said)
 
 
 def _before_traffic(
@@ -641,10 +646,7 @@ def _before_traffic(
 ) -> _Checked:
     measured = measure(target, versions, live, g.agreement_tolerance)
     if measured is None:
-        said = "agreement not measured (the live version did not answer its own rows)"
-        if g.min_agreement is not None:  # required, and unknown: not judged as met
-            return _Checked(f"cannot judge version {versions[1]} before traffic: {said}", said)
-        return _Checked(None, said)
+        return _unmeasured(versions[1], "the live version did not answer its own rows", g)
     if isinstance(measured, str):
         return _Checked(measured)
     said, own = measured.line(), measured.refused_requests
