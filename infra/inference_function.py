@@ -63,7 +63,11 @@ class InferenceFunction(Construct):
             iam.PolicyStatement(
                 sid="ReadModelObject",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[model_bucket.arn_for_objects(settings.model_key)],
+                # the model, and its manifest (the training profile drift is counted against)
+                resources=[
+                    model_bucket.arn_for_objects(settings.model_key),
+                    model_bucket.arn_for_objects(contract.model_manifest_key(settings.model_key)),
+                ],
             )
         )
         self.role.add_to_policy(

@@ -14,12 +14,14 @@ from constructs import Construct
 
 from infra import names
 from infra.nag import acknowledge, checkov_skip
+from reintento_function import contract
 
 PERIOD = cdk.Duration.minutes(5)
 
 
 class Monitoring(Construct):
-    """Alarms (errors, throttles, p99 duration, failed executions) and one dashboard.
+    """Alarms (errors, throttles, p99 duration, failed executions, input drift) and one
+    dashboard.
 
     Invalid input is answered, not raised, so it never counts as a function error: the error
     alarm tracks faults of the service only. With ``alarm_email`` an SNS topic mails alarms.
@@ -34,6 +36,7 @@ class Monitoring(Construct):
         state_machine: sfn.StateMachine,
         timeout_seconds: int,
         alarm_email: str | None,
+        drift_alarm_percent: float = 10.0,
     ) -> None:
         super().__init__(scope, construct_id)
         no_data = cw.TreatMissingData.NOT_BREACHING
@@ -77,6 +80,19 @@ class Monitoring(Construct):
                 threshold=1,
                 evaluation_periods=1,
                 alarm_description="A batch execution failed, timed out or was aborted",
+                treat_missing_data=no_data,
+            ),
+            self._drift_metric().create_alarm(
+                self,
+                "InputDrift",
+                threshold=drift_alarm_percent,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                alarm_description=(
+                    f"Inputs drifted: on average over 5 minutes, over {drift_alarm_percent:g}% "
+                    "of some feature's values were outside its training profile (see "
+                    "`python -m ops drift`)"
+                ),
                 treat_missing_data=no_data,
             ),
         ]
@@ -173,5 +189,24 @@ class Monitoring(Construct):
                 ],
                 width=12,
             ),
+            cw.GraphWidget(
+                title="Input drift (worst feature, % out of profile)",
+                left=[
+                    self._drift_metric("Average").with_(label="average of calls"),
+                    self._drift_metric("Maximum").with_(label="worst call"),
+                ],
+                width=24,
+            ),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
+        )
+
+    @staticmethod
+    def _drift_metric(statistic: str = "Average") -> cw.Metric:
+        """The function's per-request drift share (contract.DRIFT_SHARE_METRIC)."""
+        return cw.Metric(
+            namespace=names.METRICS_NAMESPACE,
+            metric_name=contract.DRIFT_SHARE_METRIC,
+            dimensions_map={"service": names.SERVICE_NAME},
+            statistic=statistic,
+            period=PERIOD,
         )

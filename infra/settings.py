@@ -32,6 +32,9 @@ class StackSettings:
     log_retention_days: int = 30
     batch_expiration_days: int = 7
     alarm_email: str | None = None
+    # the drift alarm: the worst feature's share of values out of its training profile, averaged
+    # over the requests and batch slices of 5 minutes, above this percentage
+    drift_alarm_percent: float = 10.0
 
     @property
     def model_stack_name(self) -> str:
@@ -53,6 +56,12 @@ class StackSettings:
                 "runs in an Express child workflow, stopped after 5 minutes, and its first try, "
                 "3 retries of a timeout (each after Lambda's Init, up to 10 s) and their waits "
                 "must fit (infra/names.py)"
+            )
+        if not 0 < self.drift_alarm_percent <= 100:
+            raise ValueError(
+                f"drift_alarm_percent must be above 0 and at most 100, got "
+                f"{self.drift_alarm_percent}: the share of a feature's values out of its "
+                "training profile that raises the drift alarm"
             )
         if self.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
@@ -82,6 +91,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "log_retention_days": int,
     "batch_expiration_days": int,
     "alarm_email": _str_or_none,
+    "drift_alarm_percent": float,
 }
 
 

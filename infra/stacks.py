@@ -79,6 +79,7 @@ class ServiceStack(cdk.Stack):
             state_machine=pipeline.state_machine,
             timeout_seconds=settings.timeout_seconds,
             alarm_email=settings.alarm_email,
+            drift_alarm_percent=settings.drift_alarm_percent,
         )
         outputs = {
             names.OUT_MODEL_KEY: (settings.model_key, "Key of the served model"),

@@ -64,7 +64,8 @@ from ops.modelfiles.manifest import ModelManifest, build_manifest
 from ops.modelfiles.pinning import PinResult, pin_function
 from ops.modelfiles.profiling import profile_model
 from ops.modelfiles.rows import ModelRows, model_rows
-from ops.observe import LogEvent, Metrics, Report, logs, metrics
+from ops.observe import LogEvent, Metrics, Report, drift, logs, metrics
+from ops.service.drift import DriftReport
 from ops.service.predict import Prediction, predict
 from ops.service.rollout import Guardrails, RolloutRecord
 from ops.service.status import Status, status
@@ -96,6 +97,7 @@ __all__ = [
     "DemoModel",
     "DeployError",
     "DeployResult",
+    "DriftReport",
     "FunctionError",
     "FunctionTimeoutError",
     "Guardrails",
@@ -136,6 +138,7 @@ __all__ = [
     "compare_batch",
     "compare_predictions",
     "deploy",
+    "drift",
     "estimate_cost",
     "list_models",
     "local_status",

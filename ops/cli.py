@@ -379,6 +379,29 @@ def _since_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _function_version(value: str) -> str:
+    if not value.isdigit():
+        raise ConfigurationError(
+            f"--version {value!r} is not a function version; give its number (e.g. 3), as "
+            "`python -m ops status` shows it, or leave it out for the live one"
+        )
+    return value
+
+
+def _drift_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--since",
+        type=_float(60, MAX_SINCE_SECONDS, "--since"),
+        default=3600.0,
+        help=f"seconds back, 60 to {MAX_SINCE_SECONDS:,} (default 3600)",
+    )
+    p.add_argument(
+        "--version",
+        type=_checked(_function_version, "function version"),
+        help="a function version's number (default: the live one)",
+    )
+
+
 def _logs_arguments(p: argparse.ArgumentParser) -> None:
     _since_argument(p)
     p.add_argument(
@@ -608,6 +631,12 @@ VERBS: dict[str, Verb] = {
         "REPORT figures: cold starts, durations, p50/p99",
         lambda a, s: ops.metrics(a.since, dry_run=a.dry_run, settings=s),
         _since_argument,
+        dry_run=True,
+    ),
+    "drift": Verb(
+        "per feature, how recent inputs compare with the model's training profile",
+        lambda a, s: ops.drift(a.since, version=a.version, dry_run=a.dry_run, settings=s),
+        _drift_arguments,
         dry_run=True,
     ),
     "estimate-cost": Verb(

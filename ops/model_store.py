@@ -297,13 +297,16 @@ def put_model(target: Target, path: Path, manifest: ModelManifest) -> str:
     }
     s3 = target.client("s3")
     bucket = target.outputs.model_bucket
-    response = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), Metadata=metadata)
-    s3.put_object(
+    # the manifest first: the model points to its version (the function reads the profile
+    # from it to count drift, and uses it only if its bytes have the signed sha256)
+    written = s3.put_object(
         Bucket=bucket,
         Key=manifest_object_key(key),
         Body=document,
         ContentType="application/json",
     )
+    metadata[contract.MANIFEST_VERSION_METADATA] = str(written.get("VersionId") or "null")
+    response = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), Metadata=metadata)
     return str(response.get("VersionId") or "null")
 
 

@@ -26,8 +26,9 @@ import pandas as pd
 
 from ops.aws.faults import user_facing
 from ops.display import Card, Plan, Shown
-from ops.errors import OpsError
+from ops.errors import ConfigurationError, OpsError
 from ops.inputs import validate
+from ops.service.drift import DriftReport, read_window
 from ops.settings import Settings
 from ops.targets import Target, target_for
 from reintento_function import contract
@@ -427,3 +428,53 @@ def _batch_requests(target: Target, since_ms: int) -> set[str]:
         if isinstance(line, dict) and line.get("message") == contract.BATCH_SLICE_LOG_MESSAGE:
             found.add(str(line.get("function_request_id", "")))
     return found
+
+
+@overload
+def drift(
+    since: float = 3600.0,
+    *,
+    version: str | None = None,
+    dry_run: Literal[False] = False,
+    settings: Settings | None = None,
+) -> DriftReport: ...
+
+
+@overload
+def drift(
+    since: float = 3600.0,
+    *,
+    version: str | None = None,
+    dry_run: Literal[True],
+    settings: Settings | None = None,
+) -> Plan: ...
+
+
+@user_facing
+def drift(
+    since: float = 3600.0,
+    *,
+    version: str | None = None,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+) -> DriftReport | Plan:
+    """Per feature, how the rows the live function version (or ``version``) answered in the
+    last ``since`` seconds compare with its model's training profile: values out of range,
+    unseen categories, nulls, and which features drifted. ``.table()`` for a DataFrame."""
+    validate.number("since", since, low=60, high=MAX_SINCE_SECONDS)
+    if version is not None and not (version.isdigit() or version == "$LATEST"):
+        raise ConfigurationError(
+            f"version={version!r} is not a function version; give its number (e.g. '3'), as "
+            "`python -m ops status` shows it, or leave it out for the live one"
+        )
+    target = target_for(settings)
+    if dry_run:
+        return Plan(
+            "drift",
+            target.settings.target,
+            (
+                "read the live model's signed feature profile",
+                f"read the function's drift counts of the last {since:.0f} s",
+            ),
+        )
+    return read_window(target, since, version)

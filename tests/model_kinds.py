@@ -152,9 +152,14 @@ def _mixed_frame(n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, y
 
 
+def mixed_training_frame() -> pd.DataFrame:
+    """The rows the pipelines on mixed columns are fitted on (nulls in age and city)."""
+    return _with_holes(_mixed_frame()[0], ["age", "city"], 0.1)
+
+
 def _pipeline_imputers_ignore_unknown() -> ModelKind:
-    frame, y = _mixed_frame()
-    x = _with_holes(frame, ["age", "city"], 0.1)
+    _, y = _mixed_frame()
+    x = mixed_training_frame()
     model = make_pipeline(
         ColumnTransformer(
             [
@@ -264,6 +269,11 @@ def _proba_disagrees() -> ModelKind:
         [({**rows[0], "petal length (cm)": None}, "petal length (cm)")],
         _named(list(x.columns)),
     )
+
+
+def ignore_unknown_pipeline() -> ModelKind:
+    """The pipeline that takes categories it never saw (its one-hot encoder ignores them)."""
+    return _pipeline_imputers_ignore_unknown()
 
 
 def model_kinds() -> list[ModelKind]:

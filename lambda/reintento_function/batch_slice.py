@@ -35,7 +35,12 @@ from reintento_function.contract import (
     RESULT_ROWS_METADATA,
     parse_batch_key,
 )
-from reintento_function.inference_core import ModelSchema, loads_strict, predict_records
+from reintento_function.inference_core import (
+    ModelSchema,
+    Seen,
+    loads_strict,
+    predict_records,
+)
 from reintento_function.inference_errors import BatchSliceError, BatchStoreUnreachableError
 from reintento_function.model_loader import LoadedModel
 
@@ -113,12 +118,12 @@ class _Unparsable:
 
 
 def predict_lines(
-    text: str, estimator: Any, schema: ModelSchema, first_row: int
+    text: str, estimator: Any, schema: ModelSchema, first_row: int, seen: Seen | None = None
 ) -> list[dict[str, Any]]:
     """One record per non-empty line, in order: a prediction, or an error (bad row or not JSON)."""
     rows = parse_lines(text)
     parsable = [r for r in rows if not isinstance(r, _Unparsable)]
-    predicted = iter(predict_records(estimator, schema, parsable, 0))
+    predicted = iter(predict_records(estimator, schema, parsable, 0, seen))
     records: list[dict[str, Any]] = []
     for offset, row in enumerate(rows):
         if isinstance(row, _Unparsable):
@@ -164,20 +169,23 @@ def store_errors(what: str) -> Iterator[None]:
         raise BatchSliceError(f"cannot {what}: {err}") from err
 
 
-def run_slice(s3: Any, ref: SliceRef, model: LoadedModel) -> dict[str, Any]:
-    """Predict one slice and write its results; return the counts."""
+def run_slice(
+    s3: Any, ref: SliceRef, model: LoadedModel, seen: Seen | None = None
+) -> dict[str, Any]:
+    """Predict one slice and write its results; return the counts. ``seen`` is shown the valid
+    rows, by column."""
     with store_errors(f"read s3://{ref.bucket}/{ref.input_key}"):
         body = s3.get_object(Bucket=ref.bucket, Key=ref.input_key)["Body"].read()
     if _format(ref.input_key) == "parquet":
         results = predict_frame(
-            model.estimator, model.schema, read_table(body), ref.first_row, ref.probabilities
+            model.estimator, model.schema, read_table(body), ref.first_row, ref.probabilities, seen
         )
         rows = len(results)
         failed = int(results[RESULT_ERROR_TYPE].notna().sum())
         output, content_type = write_table(results), "application/vnd.apache.parquet"
     else:
         text = body.decode("utf-8", errors="replace")
-        records = predict_lines(text, model.estimator, model.schema, ref.first_row)
+        records = predict_lines(text, model.estimator, model.schema, ref.first_row, seen)
         if not ref.probabilities:
             for record in records:
                 record.pop("probabilities", None)

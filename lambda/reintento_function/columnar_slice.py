@@ -28,6 +28,7 @@ from reintento_function.inference_core import (
     MODEL_REFUSALS,
     ModelSchema,
     RowCheck,
+    Seen,
     predict_arrays,
     predict_attributed,
     predict_records,
@@ -63,16 +64,20 @@ def predict_frame(
     frame: pd.DataFrame,
     first_row: int,
     probabilities: bool = True,
+    seen: Seen | None = None,
 ) -> pd.DataFrame:
     """One result row per row of ``frame``, in order (``RESULT_*`` columns); without
-    ``probabilities``, labels only (``model.predict`` alone: one pass of the model)."""
+    ``probabilities``, labels only (``model.predict`` alone: one pass of the model). ``seen``
+    is shown the valid rows, by column."""
     check = check_frame(schema, frame)
     classes = tuple(schema.classes or ()) if probabilities else ()
     if check is None:
-        records = _row_by_row(estimator, schema, frame, first_row)
+        records = _row_by_row(estimator, schema, frame, first_row, seen)
         return _from_records(schema, records, first_row, classes)
     n = len(frame)
     valid = np.flatnonzero(check.ok)
+    if seen is not None:
+        seen({name: column[valid] for name, column in check.columns.items()}, len(valid))
     errors = check.errors
     labels: Any = None
     proba: Any = None
@@ -170,7 +175,7 @@ def _prediction_column(
 
 
 def _row_by_row(
-    estimator: Any, schema: ModelSchema, frame: pd.DataFrame, first_row: int
+    estimator: Any, schema: ModelSchema, frame: pd.DataFrame, first_row: int, seen: Seen | None
 ) -> list[dict[str, Any]]:
     """The rows as JSON rows (null for a null cell; unnamed models get lists), checked one by
     one: the slow path, for columns the column check cannot judge."""
@@ -181,7 +186,7 @@ def _row_by_row(
         rows = cells.to_dict(orient="records")
     else:
         rows = cells.to_numpy().tolist()
-    return predict_records(estimator, schema, rows, first_row)
+    return predict_records(estimator, schema, rows, first_row, seen)
 
 
 def _from_records(

@@ -32,6 +32,17 @@ MANIFEST_SHA256_METADATA = "manifest-sha256"
 UPLOADED_AT_METADATA = "uploaded-at"
 SERIAL_METADATA = "serial"  # one more than the model object's newest version had
 STAGE_METADATA = "stage"
+# the S3 version id of that manifest (unsigned: a pointer; the function reads that version and
+# uses it only if its bytes have the signed sha256, so a wrong pointer finds nothing usable)
+MANIFEST_VERSION_METADATA = "manifest-version"
+# manifests over this size are not read by the function (a profile is a few hundred kilobytes)
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def model_manifest_key(model_key: str) -> str:
+    """Where a model's manifest is stored beside it in the model bucket (``.pkl`` -> ``.json``)."""
+    return model_key.rsplit(".", 1)[0] + ".json"
+
 
 # The deployer signs the model's manifest with an asymmetric AWS KMS key (SIGN_VERIFY); the
 # function verifies it with kms:Verify before it reads a byte of the pickle.
@@ -60,6 +71,20 @@ LIVE_ALIAS = "live"
 # version-scoped metrics), so ops can read the rate of invalid requests of one version
 INVALID_REQUESTS_METRIC = "InvalidRequests"
 VERSION_DIMENSIONS = ("FunctionName", "ExecutedVersion")
+
+# Drift: the function compares the valid rows of each realtime request and batch slice with the
+# served model's training profile (its signed manifest's ``profile``) and counts, per version:
+PROFILED_ROWS_METRIC = "ProfiledRows"  # rows compared (VERSION_DIMENSIONS)
+# and per feature (VERSION_DIMENSIONS + FEATURE_DIMENSION; only features with a count above 0):
+OUT_OF_RANGE_METRIC = "OutOfRangeRows"  # numeric values outside the training minimum..maximum
+UNSEEN_METRIC = "UnseenCategoryRows"  # categories the training data never had
+NULL_METRIC = "NullRows"  # missing values (compared with the training share of nulls)
+FEATURE_DIMENSION = "Feature"
+# the worst feature's drift in percent (out of range or unseen; or nulls beyond the training
+# share) of each request or slice (service dimension only: the drift alarm's metric, whatever
+# version answered)
+DRIFT_SHARE_METRIC = "OutOfProfileShare"
+MAX_PROFILED_FEATURES = 100  # features counted per model: the metrics' cardinality is bounded
 
 # Error types the function raises (Lambda reports the class name as errorType; the batch state
 # machine retries the transient ones and catches the rest). lambda/inference_errors.py defines

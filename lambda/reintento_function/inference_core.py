@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from operator import itemgetter
@@ -64,6 +64,10 @@ class ModelSchema:
     @cached_property
     def category_sets(self) -> dict[str, frozenset[Any]]:
         return {f.name: frozenset(f.categories) for f in self.features if f.categories is not None}
+
+
+# shown the valid rows of a request or slice: their values by feature, and how many rows
+Seen = Callable[[Mapping[str, Any], int], None]
 
 
 @dataclass(frozen=True)
@@ -583,10 +587,25 @@ def invalid_input(
     }
 
 
+def checked_columns(schema: ModelSchema, check: RowCheck) -> dict[str, Any]:
+    """The valid rows' values by feature name (by position for a model fitted without names)."""
+    if schema.named:
+        return check.columns
+    if not check.matrix:
+        return {spec.name: np.empty(0) for spec in schema.features}
+    matrix = np.asarray(check.matrix, dtype=float)
+    return {spec.name: matrix[:, i] for i, spec in enumerate(schema.features)}
+
+
 def predict_request(
-    estimator: Any, schema: ModelSchema, instances: Any, max_rows: int
+    estimator: Any,
+    schema: ModelSchema,
+    instances: Any,
+    max_rows: int,
+    seen: Seen | None = None,
 ) -> dict[str, Any]:
-    """Realtime request: every row must be valid, or the whole request gets one error answer."""
+    """Realtime request: every row must be valid, or the whole request gets one error answer.
+    ``seen`` is shown the rows of a request that was answered (all valid), by column."""
     if not isinstance(instances, list):
         return invalid_input(
             schema,
@@ -617,6 +636,8 @@ def predict_request(
             f"{bad} of {len(instances)} rows are invalid; fix them and resend",
             problems,
         )
+    if seen is not None:
+        seen(checked_columns(schema, check), len(check.valid_rows))
     answer: dict[str, Any] = {"predictions": result.predictions}
     if result.probabilities is not None:
         answer["probabilities"] = result.probabilities
@@ -625,10 +646,17 @@ def predict_request(
 
 
 def predict_records(
-    estimator: Any, schema: ModelSchema, rows: Sequence[Any], first_row: int = 0
+    estimator: Any,
+    schema: ModelSchema,
+    rows: Sequence[Any],
+    first_row: int = 0,
+    seen: Seen | None = None,
 ) -> list[dict[str, Any]]:
-    """Batch rows: one record per input row, in order; invalid rows become error records."""
+    """Batch rows: one record per input row, in order; invalid rows become error records.
+    ``seen`` is shown the valid rows, by column."""
     check = check_rows(schema, rows, first_row)
+    if seen is not None:
+        seen(checked_columns(schema, check), len(check.valid_rows))
     where, result, refused = predict_attributed(estimator, schema, check, first_row)
     records: list[dict[str, Any]] = [{"row": first_row + i} for i in range(len(rows))]
     for p in [*check.problems, *refused]:

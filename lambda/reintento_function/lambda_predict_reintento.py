@@ -27,13 +27,14 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 from botocore.config import Config
 
 from reintento_function.batch_slice import SliceRef, run_slice, store_errors
 from reintento_function.contract import (
     BATCH_SLICE_LOG_MESSAGE,
     DEFAULT_MAX_ROWS,
+    DRIFT_SHARE_METRIC,
     ENV_BATCH_BUCKET,
     ENV_MODEL_BUCKET,
     ENV_MODEL_KEY,
@@ -43,14 +44,21 @@ from reintento_function.contract import (
     ENV_STAGE,
     EVENT_DESCRIBE,
     EVENT_SLICE,
+    FEATURE_DIMENSION,
     INVALID_REQUESTS_METRIC,
     NO_MODEL,
+    NULL_METRIC,
+    OUT_OF_RANGE_METRIC,
+    PROFILED_ROWS_METRIC,
     REFUSED_WORK_ITEMS_METRIC,
+    UNSEEN_METRIC,
     VERSION_DIMENSIONS,
     WORK_ITEM_REFUSED,
     RunTicket,
 )
+from reintento_function.drift_check import FeatureCount, count_columns, worst_share
 from reintento_function.inference_core import (
+    Seen,
     accepted_input,
     invalid_input,
     loads_strict,
@@ -148,7 +156,9 @@ def _realtime(event: Any) -> dict[str, Any]:
         )
         answer["error"]["details"] = [{"row": None, "field": "instances", "problem": "missing"}]
     else:
-        answer = predict_request(model.estimator, model.schema, event["instances"], _max_rows())
+        answer = predict_request(
+            model.estimator, model.schema, event["instances"], _max_rows(), _drift_counter(model)
+        )
     answer["model"] = model.describe()
     if "error" in answer:
         metrics.add_metric(name=INVALID_REQUESTS_METRIC, unit=MetricUnit.Count, value=1)
@@ -161,14 +171,55 @@ def _realtime(event: Any) -> dict[str, Any]:
     return answer
 
 
-def _count_for_this_version(name: str) -> None:
-    """One more ``name`` under this function version's dimensions (a rollout compares them)."""
+def _count_for_this_version(name: str, value: float = 1) -> None:
+    """``value`` more ``name`` under this function version's dimensions (a rollout compares
+    them)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
+        for dimension, text in _version_dimensions():
+            metric.add_dimension(name=dimension, value=text)
+
+
+def _version_dimensions() -> tuple[tuple[str, str], ...]:
     function_name, version = VERSION_DIMENSIONS
-    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(
-            name=function_name, value=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        )
-        metric.add_dimension(name=version, value=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
+    return (
+        (function_name, os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")),
+        (version, os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "")),
+    )
+
+
+def _drift_counter(model: LoadedModel) -> Seen | None:
+    """What counts the drift of the rows a request or slice answered (drift_check.py), for a
+    model whose signed manifest has a profile; None for one without."""
+    profile = model.profile
+    if profile is None:
+        return None
+
+    def seen(columns: Mapping[str, Any], rows: int) -> None:
+        if rows:
+            _publish_drift(count_columns(profile, columns, rows), rows)
+
+    return seen
+
+
+def _publish_drift(counts: tuple[FeatureCount, ...], rows: int) -> None:
+    """The rows compared, per version; per feature with any, its counts; and the worst
+    feature's share for the drift alarm. Counts only: no value of a row."""
+    _count_for_this_version(PROFILED_ROWS_METRIC, rows)
+    for found in (c for c in counts if c.counted):
+        feature = EphemeralMetrics()
+        for dimension, text in (*_version_dimensions(), (FEATURE_DIMENSION, found.name[:250])):
+            feature.add_dimension(name=dimension, value=text)
+        for name, value in (
+            (OUT_OF_RANGE_METRIC, found.out_of_range),
+            (UNSEEN_METRIC, found.unseen),
+            (NULL_METRIC, found.nulls),
+        ):
+            if value:
+                feature.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        feature.flush_metrics()
+    metrics.add_metric(
+        name=DRIFT_SHARE_METRIC, unit=MetricUnit.Percent, value=100 * worst_share(counts)
+    )
 
 
 def _batch_slice(item: Any) -> dict[str, Any]:
@@ -178,7 +229,8 @@ def _batch_slice(item: Any) -> dict[str, Any]:
         admit(ticket, ref, os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
     except (BatchSliceError, WorkItemRefusedError) as refused:
         return _refused_work_item(refused)
-    result = run_slice(_s3(), ref, _model())
+    model = _model()
+    result = run_slice(_s3(), ref, model, _drift_counter(model))
     metrics.add_metric(name="BatchRowsPredicted", unit=MetricUnit.Count, value=result["succeeded"])
     metrics.add_metric(name="BatchRowsFailed", unit=MetricUnit.Count, value=result["failed"])
     logger.info(

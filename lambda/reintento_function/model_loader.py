@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -30,12 +31,17 @@ from botocore.exceptions import (
 from sklearn.exceptions import InconsistentVersionWarning
 
 from reintento_function.contract import (
+    MANIFEST_SHA256_METADATA,
+    MANIFEST_VERSION_METADATA,
+    MAX_MANIFEST_BYTES,
     SHA256_METADATA,
     SIGNATURE_METADATA,
     SKLEARN_METADATA,
     STAGE_METADATA,
+    model_manifest_key,
     signed_message_of,
 )
+from reintento_function.drift_check import InputProfile
 from reintento_function.inference_core import ModelSchema, describe_model
 from reintento_function.inference_errors import (
     ModelIntegrityError,
@@ -59,6 +65,8 @@ class LoadedModel:
     sha256: str
     sklearn_version: str
     load_ms: float
+    # the training profile of its signed manifest (None: no usable manifest, no drift counted)
+    profile: InputProfile | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -240,6 +248,35 @@ class ModelStore:
         extra = {"VersionId": version_id} if version_id else {}
         return dict(self._call(self.s3.head_object, **extra))
 
+    def profile(self, metadata: Mapping[str, str]) -> InputProfile | None:
+        """The training profile of the model's manifest: the version its metadata points to,
+        used only if its bytes have the signed sha256 (``metadata`` is verified already). None
+        when there is none to use (a model uploaded before manifests were pointed to, a manifest
+        replaced or unreadable): drift is then not counted, and the model still serves."""
+        wanted, version = (
+            metadata.get(MANIFEST_SHA256_METADATA),
+            metadata.get(MANIFEST_VERSION_METADATA),
+        )
+        if not wanted or not version:
+            return None
+        extra = {"VersionId": version} if version != "null" else {}
+        key = model_manifest_key(self.key)
+        try:
+            response = self._retrying(
+                "S3", lambda: self.s3.get_object(Bucket=self.bucket, Key=key, **extra)
+            )
+            if int(response.get("ContentLength") or 0) > MAX_MANIFEST_BYTES:
+                return None
+            document = bytes(response["Body"].read(MAX_MANIFEST_BYTES + 1))
+        except (ClientError, ModelStoreUnreachableError):
+            return None
+        if hashlib.sha256(document).hexdigest() != wanted:
+            return None
+        try:
+            return InputProfile.from_manifest(json.loads(document))
+        except ValueError:
+            return None
+
     def fetch(self, version_id: str | None) -> bytes:
         extra = {"VersionId": version_id} if version_id and version_id != "null" else {}
         response = self._call(self.s3.get_object, **extra)
@@ -291,6 +328,7 @@ class ModelCache:
             sha256=hashlib.sha256(body).hexdigest(),
             sklearn_version=sklearn.__version__,
             load_ms=(time.perf_counter() - t0) * 1000,
+            profile=self.store.profile(metadata),
         )
 
     def get(self, force_check: bool = False) -> tuple[LoadedModel, bool]:

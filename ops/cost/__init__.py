@@ -435,6 +435,7 @@ def _cloudwatch_lines(usage: Usage) -> list[CostLine]:
         min(hours, usage.invocations) / hours
         + 2 * min(hours, math.ceil(usage.cold_starts)) / hours  # ColdStart, ModelLoadTime
         + len(stack_items.BATCH_METRICS) * min(hours, usage.slices) / hours
+        + len(stack_items.DRIFT_METRICS) * min(hours, usage.invocations + usage.slices) / hours
     )
     alarms = stack_items.ALARM_METRICS
     return [

@@ -23,6 +23,7 @@ from ops.errors import ModelFileError, ModelVersionMismatchError
 from ops.modelfiles import local_model
 from ops.modelfiles.profile import Profile, profile_from_hints
 from ops.modelfiles.versions import LAMBDA_LOCK, read_pins, training_environment
+from reintento_function import contract
 
 # the function's refusals of a model file, as ops' errors (a model it cannot read is a file
 # problem; another scikit-learn's pickle is a version problem)
@@ -236,7 +237,7 @@ def manifest_from_json(text: str) -> ModelManifest | None:
 
 def manifest_object_key(model_key: str) -> str:
     """Where the model's manifest is stored beside it in the model bucket."""
-    return model_key.rsplit(".", 1)[0] + ".json"
+    return contract.model_manifest_key(model_key)
 
 
 def describe_file(model_path: Path) -> ModelManifest:

@@ -19,23 +19,20 @@ real sample rows, else rows drawn from its profile.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from ops.errors import InvalidInputError, OpsError
 from ops.inputs.payloads import to_rows
-from ops.modelfiles.manifest import manifest_from_json, manifest_object_key
 from ops.modelfiles.rows import rows_of
 from ops.service.function import invoke
-from ops.service.signing import verify
+from ops.service.signing import signed_manifest
 from ops.targets import Target
 from reintento_function import contract
 
 AGREEMENT_ROWS = 100
 WARN_UNDER = 0.9  # said in the record when no minimum is set
-MANIFEST_VERSIONS_READ = 20  # the live model's manifest is among the newest few
 
 
 @dataclass(frozen=True)
@@ -73,27 +70,11 @@ class LiveRows:
 def live_rows(target: Target, model_version: str, n: int = AGREEMENT_ROWS) -> LiveRows | None:
     """``n`` rows as the clients of the live model (S3 version ``model_version``) send them;
     None when its signed manifest is not found (the agreement is then not measured)."""
-    s3, bucket = target.client("s3"), target.outputs.model_bucket
-    key = target.settings.model_key
-    metadata = s3.head_object(Bucket=bucket, Key=key, VersionId=model_version).get("Metadata")
-    metadata = metadata or {}
-    wanted = metadata.get(contract.MANIFEST_SHA256_METADATA)
-    signature = metadata.get(contract.SIGNATURE_METADATA)
-    if not wanted or not verify(target, contract.signed_message_of(key, metadata), signature):
+    manifest = signed_manifest(target, model_version)
+    if manifest is None or manifest.input_profile is None:
         return None
-    where = manifest_object_key(key)
-    listed = s3.list_object_versions(Bucket=bucket, Prefix=where).get("Versions") or []
-    for version in [v for v in listed if v["Key"] == where][:MANIFEST_VERSIONS_READ]:
-        body = s3.get_object(Bucket=bucket, Key=where, VersionId=version["VersionId"])["Body"]
-        document = body.read()
-        if hashlib.sha256(document).hexdigest() != wanted:
-            continue
-        manifest = manifest_from_json(document.decode("utf-8", "replace"))
-        if manifest is None or manifest.input_profile is None:
-            return None
-        rows = tuple(to_rows(list(rows_of(manifest).take(n, seed=5).rows)))
-        return LiveRows(rows, manifest.regressor)
-    return None
+    rows = tuple(to_rows(list(rows_of(manifest).take(n, seed=5).rows)))
+    return LiveRows(rows, manifest.regressor)
 
 
 def _answers(target: Target, version: str, rows: list[Any]) -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from aws_cdk.assertions import Match
 
 from infra import names
@@ -62,11 +63,15 @@ def test_function_role_is_least_privilege(synth: Synth) -> None:
         )
         for s in statements
     ]
-    # THEN exactly: read the model object, verify its signature (never sign), read batch input
+    # THEN exactly: read the model object and its manifest (the profile drift is counted
+    # against), verify its signature (never sign), read batch input
     # and runs' tickets, write batch output (patterns that cannot overlap: the run id is 24
     # `?`), own logs, X-Ray
     assert shown[0][0:2] == ("ReadModelObject", ["s3:GetObject", "s3:GetObjectVersion"])
-    assert shown[0][2] == "${Import}/models/mejor_modelo.pkl"
+    assert shown[0][2] == [
+        "${Import}/models/mejor_modelo.pkl",
+        "${Import}/models/mejor_modelo.json",
+    ]
     assert shown[1] == ("VerifyModelSignature", "kms:Verify", "${Import}")
     run = "?" * 24
     assert shown[2] == (
@@ -287,9 +292,17 @@ def test_alarms_dashboard_and_email(synth: Synth) -> None:
     assert metrics == [
         ("Duration", "p99"),
         ("Errors", "Sum"),
+        ("OutOfProfileShare", "Average"),
         ("Throttles", "Sum"),
         ("math", ""),
     ]
+    # the drift alarm: the worst feature's share out of profile, above the stack's percentage
+    drift = next(
+        a for a in alarms.values() if a["Properties"].get("MetricName") == "OutOfProfileShare"
+    )
+    assert drift["Properties"]["Threshold"] == 10
+    assert drift["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+    assert drift["Properties"]["TreatMissingData"] == "notBreaching"
     p99 = next(a for a in alarms.values() if a["Properties"].get("MetricName") == "Duration")
     assert p99["Properties"]["Threshold"] == 16000
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
@@ -327,3 +340,12 @@ def test_batch_bucket_is_private_and_expires(synth: Synth) -> None:
             },
         },
     )
+
+
+def test_the_drift_alarm_percentage_is_taken_from_context_and_checked() -> None:
+    from infra.settings import settings_from_context
+
+    assert settings_from_context({"drift_alarm_percent": "25"}).drift_alarm_percent == 25.0
+    for wrong in ("0", "150", "-3"):
+        with pytest.raises(ValueError, match="drift_alarm_percent must be above 0"):
+            settings_from_context({"drift_alarm_percent": wrong})

@@ -72,7 +72,7 @@ def test_a_fresh_stack_s_alarms_go_from_insufficient_data_to_ok(alarmed: ops.Set
     alarms = _until(
         lambda: (a := _alarms(alarmed)) and all(x["StateValue"] == "OK" for x in a.values()) and a
     )
-    assert alarms and len(alarms) == 4, _alarms(alarmed)
+    assert alarms and len(alarms) == 5, _alarms(alarmed)
     cw = target_for(alarmed).client("cloudwatch")
     for name in alarms:
         history = cw.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"]

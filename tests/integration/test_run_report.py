@@ -114,7 +114,7 @@ def test_the_notebooks_record_their_key_values(run: Any) -> None:
     # 01: both stacks created; fresh alarms wait for data instead of firing
     (status,) = deploy["Status"]
     assert status["service_stack"] == "CREATE_COMPLETE" and status["model_version"] is None
-    assert len(status["alarms"]) == 4
+    assert len(status["alarms"]) == 5
     assert set(status["alarms"].values()) == {"INSUFFICIENT_DATA"}
     assert status["function"] == deploy["DeployResult"][0]["function"]
     # 02: the model the file describes is the one live
@@ -129,6 +129,9 @@ def test_the_notebooks_record_their_key_values(run: Any) -> None:
     (batch,) = test["BatchResult"]
     assert batch["rows"] == batch["result_rows"] == 10_000 and batch["accounted_for"] is True
     assert batch["failed"] == 10 and batch["succeeded"] == 9_990  # every 1,000th row invalid
+    # the notebook's own traffic looks like the training data: no feature drifted
+    (drift,) = test["DriftReport"]
+    assert drift["drifted"] == [] and len(drift["features"]) == 9
     (cost,) = test["CostEstimate"]  # one cost section
     assert 0 < cost["total_usd"] == pytest.approx(sum(cost["by_service"].values()), abs=0.01)
     assert {p["name"] for p in test["Plot"]} == {"latency", "predictions"}

@@ -188,3 +188,32 @@ def test_bad_new_version_keeps_serving_the_verified_one(
     model, _ = cache.get()
     assert model.version_id == v1
     assert isinstance(errors[0], ModelIntegrityError)
+
+
+def test_the_profile_comes_from_the_manifest_version_with_the_signed_sha256(
+    model_bucket: ModelBucket,
+) -> None:
+    import json
+
+    from reintento_function.contract import (
+        MANIFEST_SHA256_METADATA,
+        MANIFEST_VERSION_METADATA,
+        model_manifest_key,
+    )
+
+    feature = {"name": "x", "kind": "numeric", "quantiles": [0.0, 1.0]}
+    document = json.dumps({"profile": {"source": "data", "features": [feature]}}).encode()
+    s3, where = model_bucket.s3, model_manifest_key(model_bucket.key)
+    good = s3.put_object(Bucket=model_bucket.bucket, Key=where, Body=document)["VersionId"]
+    other = json.dumps({"profile": {"source": "data", "features": [{**feature, "name": "y"}]}})
+    junk = s3.put_object(Bucket=model_bucket.bucket, Key=where, Body=other.encode())["VersionId"]
+    signed = {MANIFEST_SHA256_METADATA: hashlib.sha256(document).hexdigest()}
+    store = model_bucket.store()
+    profile = store.profile({**signed, MANIFEST_VERSION_METADATA: good})
+    assert profile is not None and [f.name for f in profile.features] == ["x"]
+    # a pointer to other bytes (a bucket writer's), no pointer, a pointer to nothing: no
+    # profile, and no error (the model still serves; drift is not counted)
+    assert store.profile({**signed, MANIFEST_VERSION_METADATA: junk}) is None
+    assert store.profile(signed) is None
+    assert store.profile({**signed, MANIFEST_VERSION_METADATA: "no-such-version"}) is None
+    assert store.profile({MANIFEST_VERSION_METADATA: good}) is None

@@ -1,0 +1,191 @@
+"""How far the rows a model answers are from what it was trained on, feature by feature.
+
+The reference is the served model's feature profile (the ``profile`` of its signed manifest,
+made by ``ops profile-model``): per feature the training range (numeric) or the categories the
+training data had (categorical), and the training share of nulls. For each realtime request and
+batch slice the function counts, over its valid rows and per feature:
+
+- *out of range*: numeric values below the training minimum or above its maximum;
+- *unseen*: categories the training data never had. Only when the profile lists every training
+  category: one that kept the most frequent ones and counted the rest as "other" cannot tell an
+  unseen category from a rare one, so it calls none unseen;
+- *nulls*: missing values; their share beyond the training share is the excess.
+
+Only counts leave the function (metrics and a log line of counts), never a row's value. Pure:
+numpy only; the handler reads the profile and publishes the counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reintento_function.contract import MAX_PROFILED_FEATURES
+
+
+@dataclass(frozen=True)
+class FeatureReference:
+    """One feature of the training profile, as the drift counts need it."""
+
+    name: str
+    numeric: bool
+    low: float | None = None  # the training minimum (numeric)
+    high: float | None = None  # the training maximum (numeric)
+    categories: frozenset[Any] | None = None  # every training category (None: not all known)
+    null_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class InputProfile:
+    """The features a model's drift is counted on (at most ``MAX_PROFILED_FEATURES``)."""
+
+    features: tuple[FeatureReference, ...]
+    synthetic: bool  # made from what the model reveals, not from training data
+
+    @classmethod
+    def from_manifest(cls, manifest: Any) -> InputProfile | None:
+        """The profile of a manifest's JSON document, or None if it has none usable."""
+        profile = manifest.get("profile") if isinstance(manifest, Mapping) else None
+        if not isinstance(profile, Mapping) or not isinstance(profile.get("features"), list):
+            return None
+        features = [_reference(f) for f in profile["features"][:MAX_PROFILED_FEATURES]]
+        usable = tuple(f for f in features if f is not None)
+        if not usable:
+            return None
+        return cls(usable, synthetic=profile.get("source") != "data")
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _reference(feature: Any) -> FeatureReference | None:
+    if not isinstance(feature, Mapping) or not isinstance(feature.get("name"), str):
+        return None
+    null_share = _number(feature.get("null_share")) or 0.0
+    if feature.get("kind") == "categorical":
+        listed = feature.get("categories")
+        complete = isinstance(listed, list) and not _number(feature.get("other_share"))
+        categories = (
+            frozenset(_hashable(c[0]) for c in listed if isinstance(c, list) and c)
+            if complete and isinstance(listed, list)
+            else None
+        )
+        return FeatureReference(feature["name"], False, None, None, categories, null_share)
+    quantiles = feature.get("quantiles")
+    ends = (quantiles[0], quantiles[-1]) if isinstance(quantiles, list) and quantiles else ()
+    low, high = (_number(ends[0]), _number(ends[1])) if ends else (None, None)
+    return FeatureReference(feature["name"], True, low, high, None, null_share)
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+@dataclass(frozen=True)
+class FeatureCount:
+    """One feature's counts over the valid rows of one request or slice."""
+
+    name: str
+    rows: int
+    out_of_range: int
+    unseen: int
+    nulls: int
+    training_null_share: float
+
+    @property
+    def share(self) -> float:
+        """The share of values out of the training range or unseen in training."""
+        return (self.out_of_range + self.unseen) / self.rows if self.rows else 0.0
+
+    @property
+    def null_excess(self) -> float:
+        """The share of nulls beyond the training share."""
+        if not self.rows:
+            return 0.0
+        return max(0.0, self.nulls / self.rows - self.training_null_share)
+
+    @property
+    def drift(self) -> float:
+        """The larger of the two: how far this feature is from its profile in these rows."""
+        return max(self.share, self.null_excess)
+
+    @property
+    def counted(self) -> bool:
+        return bool(self.out_of_range or self.unseen or self.nulls)
+
+
+def _floats(values: Any) -> np.ndarray[Any, Any]:
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return np.asarray([_number_or_nan(v) for v in values], dtype=float)
+
+
+def _number_or_nan(value: Any) -> float:
+    if value is None or isinstance(value, str | bytes):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or _is_na(value)
+
+
+def _is_na(value: Any) -> bool:
+    try:
+        return bool(value != value)  # NaN and pandas' NA-likes are not equal to themselves
+    except (TypeError, ValueError):
+        return True  # pandas.NA refuses to be a bool: it is missing
+
+
+def count_feature(reference: FeatureReference, values: Any) -> FeatureCount:
+    """Count one feature's column (a list, a NumPy array or a pandas Series)."""
+    if reference.numeric:
+        numbers = _floats(values)
+        present = numbers[~np.isnan(numbers)]
+        nulls = int(len(numbers) - len(present))
+        low = reference.low if reference.low is not None else -math.inf
+        high = reference.high if reference.high is not None else math.inf
+        out = int(np.count_nonzero((present < low) | (present > high)))
+        return FeatureCount(reference.name, len(numbers), out, 0, nulls, reference.null_share)
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    nulls = sum(1 for v in items if _missing(v))
+    known = reference.categories
+    unseen = 0
+    if known is not None:
+        unseen = sum(1 for v in items if not _missing(v) and _hashable(v) not in known)
+    return FeatureCount(reference.name, len(items), 0, unseen, nulls, reference.null_share)
+
+
+def count_columns(
+    profile: InputProfile, columns: Mapping[str, Any] | Sequence[Any], rows: int
+) -> tuple[FeatureCount, ...]:
+    """Per feature of the profile, the counts over ``rows`` rows given as columns: by feature
+    name (a mapping) or by position (the columns of a model fitted without names)."""
+    found: list[FeatureCount] = []
+    for position, reference in enumerate(profile.features):
+        if isinstance(columns, Mapping):
+            values = columns.get(reference.name)
+        else:
+            values = columns[position] if position < len(columns) else None
+        if values is None or len(values) != rows:
+            continue
+        found.append(count_feature(reference, values))
+    return tuple(found)
+
+
+def worst_share(counts: Sequence[FeatureCount]) -> float:
+    """The largest drift of any feature (0 when nothing was counted)."""
+    return max((c.drift for c in counts), default=0.0)
