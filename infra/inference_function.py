@@ -91,7 +91,10 @@ class InferenceFunction(Construct):
             iam.PolicyStatement(
                 sid="WriteBatchOutput",
                 actions=["s3:PutObject"],
-                resources=[batch_bucket.arn_for_objects(names.BATCH_OUTPUT_PATTERN)],
+                resources=[
+                    batch_bucket.arn_for_objects(names.BATCH_OUTPUT_PATTERN),
+                    batch_bucket.arn_for_objects(names.BATCH_DRIFT_PATTERN),
+                ],
             )
         )
         self.role.add_to_policy(
@@ -199,13 +202,17 @@ class InferenceFunction(Construct):
         )
         policy = self.role.node.try_find_child("DefaultPolicy")
         assert policy is not None
-        for pattern in (names.BATCH_INPUT_PATTERN, names.BATCH_OUTPUT_PATTERN):
+        for pattern in (
+            names.BATCH_INPUT_PATTERN,
+            names.BATCH_OUTPUT_PATTERN,
+            names.BATCH_DRIFT_PATTERN,
+        ):
             acknowledge(
                 policy,
                 rule=f"AwsSolutions-IAM5[Resource::<{_ref(batch_bucket)}>/{pattern}]",
                 reason="Batch runs get a fresh prefix each; the run id is fixed-length (`?`) "
-                "and the wildcard is limited to the input (read) or output (write) folder of "
-                "the batch bucket, so the two patterns never match the same key.",
+                "and the wildcard is limited to the input (read), output or drift (write) "
+                "folder of the batch bucket, so the patterns never match the same key.",
             )
         acknowledge(
             policy,

@@ -32,6 +32,7 @@ OUT_ALARM_TOPIC = "AlarmTopicArn"
 BATCH_INPUT_PATTERN: str = contract.batch_pattern("input")
 BATCH_OUTPUT_PATTERN: str = contract.batch_pattern("output")
 BATCH_TICKET_PATTERN: str = contract.batch_pattern("ticket")  # a run's signed ticket (read)
+BATCH_DRIFT_PATTERN: str = contract.batch_pattern("drift")  # a slice's histograms (write)
 # ... and the state machine: it reads the slice list and records a failed slice's error
 BATCH_MANIFEST_PATTERN: str = contract.batch_pattern("manifest")
 BATCH_FAILED_PATTERN: str = contract.batch_pattern("failed")

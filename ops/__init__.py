@@ -79,7 +79,7 @@ from ops.showcase.checks import (
     compare_predictions,
     measure_latency,
 )
-from ops.showcase.plots import plot_latency, plot_predictions
+from ops.showcase.plots import plot_drift, plot_latency, plot_predictions
 from ops.targets.local import local_status, start_local, stop_local
 from ops.teardown import TeardownResult, teardown
 
@@ -148,6 +148,7 @@ __all__ = [
     "model_rows",
     "operator_policy",
     "pin_function",
+    "plot_drift",
     "plot_latency",
     "plot_predictions",
     "predict",

@@ -31,6 +31,7 @@ from ops.modelfiles.demo_model import DEFAULT_ROWS
 from ops.observe import MAX_LOG_LIMIT, MAX_SINCE_SECONDS, LogEvent, deployed_figures, follow_logs
 from ops.service.rollout import STRATEGIES
 from ops.showcase.runner import NotebookFailedError
+from reintento_function import contract
 
 
 class _UsageError(Exception):
@@ -388,6 +389,15 @@ def _function_version(value: str) -> str:
     return value
 
 
+def _run_id(value: str) -> str:
+    if not contract.RUN_ID.fullmatch(value):
+        raise ConfigurationError(
+            f"--batch {value[:40]!r} is not a batch run id (like 20261205T120000-1a2b3c4d, as "
+            "run-batch prints it)"
+        )
+    return value
+
+
 def _drift_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--since",
@@ -399,6 +409,12 @@ def _drift_arguments(p: argparse.ArgumentParser) -> None:
         "--version",
         type=_checked(_function_version, "function version"),
         help="a function version's number (default: the live one)",
+    )
+    p.add_argument(
+        "--batch",
+        type=_checked(_run_id, "run id"),
+        help="a batch's run id (as run-batch prints it): that whole batch, with each "
+        "feature's population stability index",
     )
 
 
@@ -635,7 +651,9 @@ VERBS: dict[str, Verb] = {
     ),
     "drift": Verb(
         "per feature, how recent inputs compare with the model's training profile",
-        lambda a, s: ops.drift(a.since, version=a.version, dry_run=a.dry_run, settings=s),
+        lambda a, s: ops.drift(
+            a.since, version=a.version, batch=a.batch, dry_run=a.dry_run, settings=s
+        ),
         _drift_arguments,
         dry_run=True,
     ),

@@ -28,7 +28,7 @@ from ops.aws.faults import user_facing
 from ops.display import Card, Plan, Shown
 from ops.errors import ConfigurationError, OpsError
 from ops.inputs import validate
-from ops.service.drift import DriftReport, read_window
+from ops.service.drift import DriftReport, read_batch, read_window
 from ops.settings import Settings
 from ops.targets import Target, target_for
 from reintento_function import contract
@@ -435,6 +435,7 @@ def drift(
     since: float = 3600.0,
     *,
     version: str | None = None,
+    batch: str | Any = None,
     dry_run: Literal[False] = False,
     settings: Settings | None = None,
 ) -> DriftReport: ...
@@ -445,6 +446,7 @@ def drift(
     since: float = 3600.0,
     *,
     version: str | None = None,
+    batch: str | Any = None,
     dry_run: Literal[True],
     settings: Settings | None = None,
 ) -> Plan: ...
@@ -455,26 +457,43 @@ def drift(
     since: float = 3600.0,
     *,
     version: str | None = None,
+    batch: str | Any = None,
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> DriftReport | Plan:
-    """Per feature, how the rows the live function version (or ``version``) answered in the
-    last ``since`` seconds compare with its model's training profile: values out of range,
-    unseen categories, nulls, and which features drifted. ``.table()`` for a DataFrame."""
+    """Per feature, how inputs compare with the model's training profile: values out of range,
+    unseen categories, nulls, and which features drifted. Of the rows the live function version
+    (or ``version``) answered in the last ``since`` seconds; or, with ``batch`` (a run id or a
+    ``BatchResult``), of that whole batch, with each feature's population stability index
+    against the profile's bins. ``.table()`` for a DataFrame."""
     validate.number("since", since, low=60, high=MAX_SINCE_SECONDS)
-    if version is not None and not (version.isdigit() or version == "$LATEST"):
+    if version is not None and not (isinstance(version, str) and version.isdigit()):
         raise ConfigurationError(
             f"version={version!r} is not a function version; give its number (e.g. '3'), as "
             "`python -m ops status` shows it, or leave it out for the live one"
         )
+    run_id = _run_id(batch)
     target = target_for(settings)
     if dry_run:
+        what = f"batch {run_id}'s histograms" if run_id else f"counts of the last {since:.0f} s"
         return Plan(
             "drift",
             target.settings.target,
-            (
-                "read the live model's signed feature profile",
-                f"read the function's drift counts of the last {since:.0f} s",
-            ),
+            ("read the model's signed feature profile", f"read the function's drift {what}"),
         )
+    if run_id:
+        return read_batch(target, run_id)
     return read_window(target, since, version)
+
+
+def _run_id(batch: Any) -> str:
+    """A batch's run id, from itself or a ``BatchResult``; "" for none."""
+    if batch is None:
+        return ""
+    run_id = str(getattr(batch, "run_id", batch))
+    if not contract.RUN_ID.fullmatch(run_id):
+        raise ConfigurationError(
+            f"batch={run_id[:40]!r} is not a batch run id (like 20261205T120000-1a2b3c4d); "
+            "give the BatchResult of ops.run_batch or its run_id"
+        )
+    return run_id

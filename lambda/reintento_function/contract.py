@@ -111,6 +111,9 @@ DEFAULT_MAX_ROWS = 1000  # rows per realtime request (MAX_ROWS in the function's
 #                                       the slice's counts as object metadata
 #   batch/<run id>/failed/<slice>.json  the caught error of a slice that failed for good
 #                                       (state machine -> ops)
+#   batch/<run id>/drift/<slice>.json   the slice's valid rows as per-feature histograms
+#                                       against the model's profile (function -> ops; counts
+#                                       only: drift_check.histograms)
 # Run ids have a fixed length, so the IAM patterns of each kind (which spell the run id with `?`)
 # can never match another kind's key.
 RUN_ID_LENGTH = 24
@@ -305,6 +308,15 @@ def manifest_key(run_id: str) -> str:
 def failure_key(run_id: str, index: int) -> str:
     """The S3 key where the state machine records slice ``index``'s caught error."""
     return f"{batch_prefix(run_id, 'failed')}part-{index:09d}.json"
+
+
+def drift_key(output_key: str) -> str:
+    """The S3 key of a slice's drift histograms, from its output key (same run, same slice)."""
+    run_id, kind = parse_batch_key(output_key) or ("", "")
+    if kind != "output":
+        raise ValueError(f"{output_key!r} is not a slice's output key")
+    name = output_key.rsplit("/", 1)[1].rsplit(".", 1)[0]
+    return f"{batch_prefix(run_id, 'drift')}{name}.json"
 
 
 def parse_batch_key(key: str) -> tuple[str, str] | None:

@@ -37,6 +37,8 @@ class FeatureReference:
     high: float | None = None  # the training maximum (numeric)
     categories: frozenset[Any] | None = None  # every training category (None: not all known)
     null_share: float = 0.0
+    edges: tuple[float, ...] = ()  # the training quantiles, each once (numeric): bins' edges
+    listed: tuple[Any, ...] = ()  # the training categories the profile lists, in its order
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,24 @@ def _reference(feature: Any) -> FeatureReference | None:
             if complete and isinstance(listed, list)
             else None
         )
-        return FeatureReference(feature["name"], False, None, None, categories, null_share)
+        order = (
+            tuple(_hashable(c[0]) for c in listed if isinstance(c, list) and c)
+            if isinstance(listed, list)
+            else ()
+        )
+        return FeatureReference(
+            feature["name"], False, None, None, categories, null_share, listed=order
+        )
     quantiles = feature.get("quantiles")
-    ends = (quantiles[0], quantiles[-1]) if isinstance(quantiles, list) and quantiles else ()
-    low, high = (_number(ends[0]), _number(ends[1])) if ends else (None, None)
-    return FeatureReference(feature["name"], True, low, high, None, null_share)
+    numbers = [_number(q) for q in quantiles] if isinstance(quantiles, list) else []
+    edges = profile_edges([q for q in numbers if q is not None])
+    low, high = (edges[0], edges[-1]) if edges else (None, None)
+    return FeatureReference(feature["name"], True, low, high, None, null_share, edges=edges)
+
+
+def profile_edges(quantiles: Sequence[float]) -> tuple[float, ...]:
+    """The edges of a numeric feature's bins: its training quantiles, sorted, each once."""
+    return tuple(sorted(set(quantiles)))
 
 
 def _hashable(value: Any) -> Any:
@@ -189,3 +204,77 @@ def count_columns(
 def worst_share(counts: Sequence[FeatureCount]) -> float:
     """The largest drift of any feature (0 when nothing was counted)."""
     return max((c.drift for c in counts), default=0.0)
+
+
+# --------------------------------------------------------------------------- batch histograms
+#
+# A batch slice also writes, beside its results, each feature's histogram over its valid rows,
+# against the profile (ops adds the slices' up and compares the whole batch with the training
+# distribution: population stability index and shares). Counts only, never a value:
+# - numeric: ``below`` and ``above`` the training range, and ``bins`` over it: with edges
+#   e0 < e1 < ... < e(m-1) (``profile_edges``), bin k holds e(k) <= v < e(k+1), the last one
+#   closed (v = e(m-1) too); one bin when every training value was the same;
+# - categorical: ``counts`` of each category the profile lists, in its order, and ``other``
+#   (every other value: unseen in training, or beyond the categories the profile kept);
+# - both: ``nulls``.
+
+
+def bin_index(edges: Sequence[float], values: Any) -> np.ndarray[Any, Any]:
+    """The bin of each in-range value (see above; 0 for every value with fewer than 2 edges)."""
+    if len(edges) < 2:
+        return np.zeros(len(values), dtype=int)
+    index = np.searchsorted(np.asarray(edges), np.asarray(values, dtype=float), side="right") - 1
+    return np.clip(index, 0, len(edges) - 2)
+
+
+def numeric_bins(edges: Sequence[float], values: np.ndarray[Any, Any]) -> list[int]:
+    """Counts of in-range ``values`` per bin (see above)."""
+    bins = max(len(edges) - 1, 1)
+    return [int(n) for n in np.bincount(bin_index(edges, values), minlength=bins)]
+
+
+def _histogram(reference: FeatureReference, values: Any) -> dict[str, Any]:
+    if reference.numeric:
+        numbers = _floats(values)
+        present = numbers[~np.isnan(numbers)]
+        if not reference.edges:
+            return {"nulls": int(len(numbers) - len(present)), "bins": [], "below": 0, "above": 0}
+        low, high = reference.edges[0], reference.edges[-1]
+        inside = present[(present >= low) & (present <= high)]
+        return {
+            "nulls": int(len(numbers) - len(present)),
+            "below": int(np.count_nonzero(present < low)),
+            "above": int(np.count_nonzero(present > high)),
+            "bins": numeric_bins(reference.edges, inside),
+        }
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    position = {value: i for i, value in enumerate(reference.listed)}
+    counts = [0] * len(reference.listed)
+    nulls = other = 0
+    for value in items:
+        if _missing(value):
+            nulls += 1
+            continue
+        at = position.get(_hashable(value))
+        if at is None:
+            other += 1
+        else:
+            counts[at] += 1
+    return {"nulls": nulls, "counts": counts, "other": other}
+
+
+def histograms(
+    profile: InputProfile, columns: Mapping[str, Any] | Sequence[Any], rows: int
+) -> dict[str, Any]:
+    """Per feature of the profile, the histogram of ``rows`` rows given as columns (a JSON
+    document: ``{"rows": n, "features": {name: histogram}}``)."""
+    found: dict[str, Any] = {}
+    for position, reference in enumerate(profile.features):
+        if isinstance(columns, Mapping):
+            values = columns.get(reference.name)
+        else:
+            values = columns[position] if position < len(columns) else None
+        if values is None or len(values) != rows:
+            continue
+        found[reference.name] = _histogram(reference, values)
+    return {"rows": rows, "features": found}

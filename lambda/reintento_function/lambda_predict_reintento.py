@@ -19,6 +19,7 @@ logged, with the request id).
 from __future__ import annotations
 
 import gc
+import json
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -55,8 +56,10 @@ from reintento_function.contract import (
     VERSION_DIMENSIONS,
     WORK_ITEM_REFUSED,
     RunTicket,
+    drift_key,
 )
 from reintento_function.drift_check import FeatureCount, count_columns, worst_share
+from reintento_function.drift_check import histograms as drift_histograms
 from reintento_function.inference_core import (
     Seen,
     accepted_input,
@@ -187,9 +190,12 @@ def _version_dimensions() -> tuple[tuple[str, str], ...]:
     )
 
 
-def _drift_counter(model: LoadedModel) -> Seen | None:
+def _drift_counter(
+    model: LoadedModel, histograms: list[dict[str, Any]] | None = None
+) -> Seen | None:
     """What counts the drift of the rows a request or slice answered (drift_check.py), for a
-    model whose signed manifest has a profile; None for one without."""
+    model whose signed manifest has a profile; None for one without. With ``histograms`` (a
+    batch slice), the rows' per-feature histograms are appended to it too."""
     profile = model.profile
     if profile is None:
         return None
@@ -197,8 +203,23 @@ def _drift_counter(model: LoadedModel) -> Seen | None:
     def seen(columns: Mapping[str, Any], rows: int) -> None:
         if rows:
             _publish_drift(count_columns(profile, columns, rows), rows)
+        if histograms is not None:
+            histograms.append(drift_histograms(profile, columns, rows))
 
     return seen
+
+
+def _write_histograms(ref: SliceRef, histograms: dict[str, Any]) -> None:
+    """The slice's histograms beside its results (ops compares the whole batch with the
+    profile from them); a transient S3 failure retries the slice, as for its results."""
+    key = drift_key(ref.output_key)
+    with store_errors(f"write s3://{ref.bucket}/{key}"):
+        _s3().put_object(
+            Bucket=ref.bucket,
+            Key=key,
+            Body=json.dumps(histograms, separators=(",", ":")).encode(),
+            ContentType="application/json",
+        )
 
 
 def _publish_drift(counts: tuple[FeatureCount, ...], rows: int) -> None:
@@ -230,7 +251,10 @@ def _batch_slice(item: Any) -> dict[str, Any]:
     except (BatchSliceError, WorkItemRefusedError) as refused:
         return _refused_work_item(refused)
     model = _model()
-    result = run_slice(_s3(), ref, model, _drift_counter(model))
+    seen: list[dict[str, Any]] = []
+    result = run_slice(_s3(), ref, model, _drift_counter(model, seen))
+    if seen:
+        _write_histograms(ref, seen[0])
     metrics.add_metric(name="BatchRowsPredicted", unit=MetricUnit.Count, value=result["succeeded"])
     metrics.add_metric(name="BatchRowsFailed", unit=MetricUnit.Count, value=result["failed"])
     logger.info(

@@ -43,6 +43,10 @@ class FeatureProfile:
     categories: tuple[tuple[Any, float], ...] | None = None  # (value, share), most frequent first
     other_share: float = 0.0  # share of the categories beyond MAX_CATEGORIES
     hint: str = ""  # a model-made profile: what it was read from
+    # a numeric feature with at most MAX_CATEGORIES distinct values (counts, codes): each
+    # value's share of the present values (its quantiles alone cannot tell how much of the
+    # data sits on a tied value)
+    value_shares: tuple[tuple[float, float], ...] | None = None
 
     @property
     def low(self) -> float | None:
@@ -62,6 +66,8 @@ class FeatureProfile:
             out["other_share"] = self.other_share
         if self.hint:
             out["hint"] = self.hint
+        if self.value_shares is not None:
+            out["value_shares"] = [[value, share] for value, share in self.value_shares]
         return out
 
     @classmethod
@@ -79,6 +85,9 @@ class FeatureProfile:
             else None,
             other_share=float(data.get("other_share", 0.0)),
             hint=str(data.get("hint", "")),
+            value_shares=tuple((float(v[0]), float(v[1])) for v in data["value_shares"])
+            if data.get("value_shares") is not None
+            else None,
         )
 
     def describe(self) -> str:
@@ -171,7 +180,16 @@ def _numeric_profile(name: str, column: pd.Series) -> FeatureProfile:
         return FeatureProfile(name, "numeric", null_share=null_share)
     quantiles = tuple(float(q) for q in np.quantile(finite, QUANTILE_LEVELS))
     integer = bool(np.all(np.floor(finite) == finite))
-    return FeatureProfile(name, "numeric", null_share, quantiles, integer)
+    distinct, counts = np.unique(finite, return_counts=True)
+    shares = (
+        tuple(
+            (float(v), round(int(n) / len(finite), 9))
+            for v, n in zip(distinct, counts, strict=True)
+        )
+        if len(distinct) <= MAX_CATEGORIES
+        else None
+    )
+    return FeatureProfile(name, "numeric", null_share, quantiles, integer, value_shares=shares)
 
 
 def _categorical_profile(name: str, column: pd.Series) -> FeatureProfile:

@@ -164,6 +164,8 @@ class ModelRows(Shown):
 
     @property
     def described(self) -> str:
+        if self.source.startswith("drifted: "):
+            return f"moved on purpose: {self.source.removeprefix('drifted: ')}"
         if self.source == "synthetic":
             return "synthetic: drawn from a profile made from the model itself (no data given)"
         if self.synthetic:
@@ -193,6 +195,43 @@ class ModelRows(Shown):
                 picked[i] = _break(picked[i], case, self.manifest)
             how = f"{case.case} ({case.field})" if case.field else case.case
         return replace(self, rows=tuple(picked), invalid=tuple(invalid), invalid_how=how)
+
+    def drifted(self, *, seed: int = 7) -> ModelRows:
+        """These rows moved away from the training data on purpose (to see drift reported):
+        the first numeric feature with a training range gets values beyond its maximum; a model
+        with no numeric feature gets its first categorical one's rarest training category.
+        Every row stays one the model takes."""
+        profile = self.manifest.input_profile if self.manifest else None
+        if profile is None:
+            raise ConfigurationError(
+                "these rows' model has no profile to drift away from; make one with "
+                "`python -m ops profile-model PATH`"
+            )
+        rng = np.random.default_rng(seed)
+        numeric = [f for f in profile.features if f.low is not None and f.high is not None]
+        categorical = [f for f in profile.features if f.categories]
+        if numeric:
+            feature = numeric[0]
+            low, high = float(feature.low or 0.0), float(feature.high or 0.0)
+            width = (high - low) or max(abs(high), 1.0)
+            values: list[Any] = [
+                float(f"{high + width * u:.6g}") for u in rng.uniform(0.5, 1.5, len(self.rows))
+            ]
+            if feature.integer:
+                values = [round(v) for v in values]
+            how = f"{feature.name} beyond its training maximum {high:.4g}"
+        elif categorical:
+            feature = categorical[0]
+            rarest = min(feature.categories or (), key=lambda c: c[1])[0]
+            values = [rarest] * len(self.rows)
+            how = f"{feature.name} always {rarest!r}, its rarest training category"
+        else:
+            raise ConfigurationError("the model's profile has no feature to move")
+        at = list(self.features).index(feature.name)
+        moved = tuple(
+            _with(row, feature.name, at, v) for row, v in zip(self.rows, values, strict=True)
+        )
+        return replace(self, rows=moved, source=f"drifted: {how}", synthetic=True)
 
     def frame(self) -> pd.DataFrame:
         """The rows as a table, a column per feature (``x0..`` for a model without names)."""
@@ -322,3 +361,12 @@ def _rows(
         left_out=left_out,
         manifest=manifest,
     )
+
+
+def _with(row: Any, name: str, position: int, value: Any) -> Any:
+    """``row`` with one feature's value replaced (by name, or by position in a list)."""
+    if isinstance(row, Mapping):
+        return {**row, name: value}
+    values = list(row)
+    values[position] = value
+    return values

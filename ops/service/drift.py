@@ -12,6 +12,10 @@ training share, is over the threshold (10% by default, the drift alarm's too).
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,12 +23,23 @@ from typing import Any
 import pandas as pd
 
 from ops.display import Card, Shown
-from ops.modelfiles.profile import FeatureProfile, Profile
+from ops.modelfiles.profile import QUANTILE_LEVELS, FeatureProfile, Profile
 from ops.service.signing import signed_manifest
 from ops.targets import Target
 from reintento_function import contract
+from reintento_function.drift_check import bin_index, profile_edges
 
 DRIFT_THRESHOLD = 0.10  # a feature's share out of profile (or of excess nulls) called drift
+# population stability index: under 0.1 no shift, 0.1 to 0.25 moderate, 0.25 and above major
+# (the usual reading); a share of 0 counts as PSI_FLOOR, so a bin training never had still adds
+PSI_MAJOR = 0.25
+PSI_FLOOR = 1e-4
+NO_PROFILE = (
+    "this model has no signed feature profile to compare with: upload it again with "
+    "`python -m ops upload-model PATH` (profile it from data first with "
+    "`python -m ops profile-model PATH --rows FILE`)"
+)
+IO_THREADS = 16  # a batch's histogram objects are read in parallel
 QUERIES_PER_CALL = 500  # GetMetricData's limit of queries per request
 METRICS = (contract.OUT_OF_RANGE_METRIC, contract.UNSEEN_METRIC, contract.NULL_METRIC)
 
@@ -38,6 +53,10 @@ class FeatureDrift:
     out_of_range: int = 0
     unseen: int = 0
     nulls: int = 0
+    # a batch's: the population stability index against the profile's bins, and per bin
+    # (label, training share, batch share) of the present values
+    psi: float | None = None
+    bins: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def name(self) -> str:
@@ -61,7 +80,8 @@ class FeatureDrift:
         return max(self.share, self.null_excess)
 
     def drifted(self, threshold: float) -> bool:
-        return self.rows > 0 and self.drift > threshold
+        shifted = self.psi is not None and self.psi >= PSI_MAJOR
+        return self.rows > 0 and (self.drift > threshold or shifted)
 
     def words(self) -> str:
         """What was seen, against the training reference."""
@@ -72,6 +92,9 @@ class FeatureDrift:
             parts.append(f"{self.share:.1%} categories unseen in training")
         if self.nulls:
             parts.append(f"{self.null_share:.1%} null (training {self.training.null_share:.1%})")
+        if self.psi is not None:
+            how = "major shift" if self.psi >= PSI_MAJOR else "moderate" if self.psi >= 0.1 else ""
+            parts.insert(0, f"PSI {self.psi:.3f}" + (f" ({how})" if how else ""))
         seen = "; ".join(parts) or "all within the training profile"
         return f"{seen}; trained on {self.training.describe()}"
 
@@ -149,6 +172,7 @@ class DriftReport(Shown):
                     "nulls": f.nulls,
                     "share_out_of_profile": f.share,
                     "null_excess": f.null_excess,
+                    "psi": f.psi,
                     "training": f.training.describe(),
                     "drifted": f.drifted(self.threshold),
                 }
@@ -212,12 +236,7 @@ def read_window(target: Target, since_seconds: float, version: str | None) -> Dr
     manifest = signed_manifest(target, model_version) if model_version else None
     profile: Profile | None = manifest.input_profile if manifest else None
     if profile is None:
-        return DriftReport(
-            scope, function_version, model_version, 0, (),
-            note="this model has no signed feature profile to compare with: upload it again "
-            "with `python -m ops upload-model PATH` (profile it from data first with "
-            "`python -m ops profile-model PATH --rows FILE`)",
-        )  # fmt: skip
+        return DriftReport(scope, function_version, model_version, 0, (), note=NO_PROFILE)
     function_dim, version_dim = contract.VERSION_DIMENSIONS
     dims = {
         function_dim: name,
@@ -250,3 +269,140 @@ def read_window(target: Target, since_seconds: float, version: str | None) -> Dr
     return DriftReport(
         scope, function_version, model_version, rows, found, synthetic=profile.synthetic
     )
+
+
+# --------------------------------------------------------------------------- a batch
+
+
+def expected_shares(feature: FeatureProfile) -> tuple[tuple[str, float], ...]:
+    """The training share of each bin of ``feature`` among its present values: numeric, the
+    bins between its quantiles (``drift_check.numeric_bins``; a bin from e(k) holds the levels
+    from the first quantile equal to e(k) to the first equal to e(k+1)); categorical, each
+    listed category and then every other value."""
+    if feature.categories is not None:
+        present = 1.0 - feature.null_share or 1.0
+        shares = [(str(v), s / present) for v, s in feature.categories]
+        return (*shares, ("other", feature.other_share / present))
+    quantiles = feature.quantiles or ()
+    edges = profile_edges(quantiles)
+    if len(edges) < 2:
+        return ((f"{edges[0]:.4g}" if edges else "any", 1.0),)
+    if feature.value_shares:  # few distinct values: each one's share is known exactly
+        summed = [0.0] * (len(edges) - 1)
+        values = [value for value, _ in feature.value_shares]
+        for at, (_, share) in zip(bin_index(edges, values), feature.value_shares, strict=True):
+            summed[int(at)] += share
+        return tuple(
+            (f"{edges[k]:.4g} to {edges[k + 1]:.4g}", summed[k]) for k in range(len(edges) - 1)
+        )
+    first = {
+        e: min(lvl for lvl, q in zip(QUANTILE_LEVELS, quantiles, strict=False) if q == e)
+        for e in edges
+    }
+    found = []
+    for k in range(len(edges) - 1):
+        upper = 1.0 if k == len(edges) - 2 else first[edges[k + 1]]
+        found.append((f"{edges[k]:.4g} to {edges[k + 1]:.4g}", upper - first[edges[k]]))
+    return tuple(found)
+
+
+def psi(expected: list[float], actual: list[float]) -> float:
+    """The population stability index of ``actual`` shares against ``expected`` ones."""
+    total = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, PSI_FLOOR), max(a, PSI_FLOOR)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def _added(into: dict[str, Any], histogram: Mapping[str, Any]) -> None:
+    for name, value in histogram.items():
+        if isinstance(value, list):
+            have = into.setdefault(name, [0] * len(value))
+            if len(have) == len(value):
+                into[name] = [x + int(y) for x, y in zip(have, value, strict=True)]
+        elif isinstance(value, int | float):
+            into[name] = into.get(name, 0) + int(value)
+
+
+def batch_feature(feature: FeatureProfile, histogram: Mapping[str, Any], rows: int) -> FeatureDrift:
+    """One feature of a batch, from its slices' histograms added up."""
+    nulls = int(histogram.get("nulls", 0))
+    present = max(rows - nulls, 0)
+    labels = expected_shares(feature)
+    if feature.categories is not None:
+        counts = [*histogram.get("counts", []), int(histogram.get("other", 0))]
+        out_of_range, unseen = 0, int(histogram.get("other", 0)) if not feature.other_share else 0
+        outside: list[float] = []
+    else:
+        below, above = int(histogram.get("below", 0)), int(histogram.get("above", 0))
+        counts = list(histogram.get("bins", []))
+        out_of_range, unseen = below + above, 0
+        outside = [below / present, above / present] if present else [0.0, 0.0]
+    if len(counts) != len(labels) or not present:
+        return FeatureDrift(feature, rows, out_of_range, unseen, nulls)
+    actual = [c / present for c in counts]
+    expected = [share for _, share in labels]
+    index = psi([*expected, *([0.0] * len(outside))], [*actual, *outside])
+    bins = tuple((label, e, a) for (label, e), a in zip(labels, actual, strict=True))
+    if outside and feature.low is not None and feature.high is not None:
+        below_share, above_share = outside
+        bins = (
+            (f"below {feature.low:.4g}", 0.0, below_share),
+            *bins,
+            (f"above {feature.high:.4g}", 0.0, above_share),
+        )
+    return FeatureDrift(feature, rows, out_of_range, unseen, nulls, psi=index, bins=bins)
+
+
+def _model_of(target: Target, bucket: str, run_id: str) -> str:
+    s3 = target.client("s3")
+    listed = s3.list_objects_v2(
+        Bucket=bucket, Prefix=contract.batch_prefix(run_id, "output"), MaxKeys=1
+    )
+    for item in listed.get("Contents", []):
+        metadata = s3.head_object(Bucket=bucket, Key=item["Key"]).get("Metadata") or {}
+        return str(metadata.get(contract.RESULT_MODEL_METADATA, ""))
+    return ""
+
+
+def _slices(target: Target, bucket: str, run_id: str) -> list[Mapping[str, Any]]:
+    s3 = target.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=contract.batch_prefix(run_id, "drift")
+    )
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def read(key: str) -> Mapping[str, Any]:
+        try:
+            document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ValueError:
+            return {}
+        return document if isinstance(document, Mapping) else {}
+
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        return list(pool.map(read, keys))
+
+
+def read_batch(target: Target, run_id: str) -> DriftReport:
+    """A batch run's drift: its slices' histograms (``batch/<run>/drift/``, written by the
+    function beside the results) added up and compared with the profile of the model that
+    predicted them."""
+    bucket = target.outputs.batch_bucket
+    model_version = _model_of(target, bucket, run_id)
+    manifest = signed_manifest(target, model_version) if model_version else None
+    profile = manifest.input_profile if manifest else None
+    scope = f"batch {run_id}"
+    if profile is None:
+        return DriftReport(scope, "", model_version, 0, (), note=NO_PROFILE)
+    rows, features = 0, dict[str, dict[str, Any]]()
+    for document in _slices(target, bucket, run_id):
+        rows += int(document.get("rows", 0))
+        for name, histogram in (document.get("features") or {}).items():
+            if isinstance(histogram, Mapping):
+                _added(features.setdefault(str(name), {}), histogram)
+    found = tuple(
+        batch_feature(feature, features.get(feature.name, {}), rows)
+        for feature in profile.features[: contract.MAX_PROFILED_FEATURES]
+    )
+    return DriftReport(scope, "", model_version, rows, found, synthetic=profile.synthetic)

@@ -18,6 +18,7 @@ from ops.batch import BatchResult
 from ops.display import RECORD_MIME
 from ops.errors import ConfigurationError
 from ops.observe import Metrics
+from ops.service.drift import DriftReport
 from ops.showcase.checks import Latency
 from reintento_function.contract import RESULT_PREDICTION, RESULT_PROBABILITY_PREFIX
 
@@ -116,3 +117,32 @@ def plot_predictions(batch: BatchResult) -> Plot:
     fig.tight_layout()
     plt.close(fig)
     return Plot("predictions", caption, fig)
+
+
+def plot_drift(report: DriftReport, features: int = 4) -> Plot:
+    """The most drifted features of a batch's drift report, each against its training
+    distribution: the share of the present values in each bin (numeric: between the training
+    quantiles; categorical: each category), training next to the batch."""
+    shown = sorted((f for f in report.features if f.bins), key=lambda f: -f.drift - (f.psi or 0))
+    shown = shown[: max(1, features)]
+    if not shown:
+        raise ConfigurationError(
+            "this report has no bins to plot: plot a batch's report, "
+            "ops.drift(batch=result) (a time window has counts only)"
+        )
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.4), squeeze=False)
+    for ax, feature in zip(axes[0], shown, strict=True):
+        labels = [label for label, _, _ in feature.bins]
+        at = range(len(labels))
+        ax.bar([i - 0.2 for i in at], [e for _, e, _ in feature.bins], 0.4, label="training")
+        ax.bar([i + 0.2 for i in at], [a for _, _, a in feature.bins], 0.4, label="batch")
+        ax.set_xticks(list(at), labels, rotation=60, ha="right", fontsize=7)
+        outside = feature.share if feature.training.kind == "numeric" else 0.0
+        extra = f", {outside:.0%} out of range" if outside else ""
+        ax.set_title(f"{feature.name}: PSI {feature.psi or 0:.2f}{extra}", fontsize=9)
+    axes[0][0].set_ylabel("share of present values")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    caption = f"The most drifted features of {report.scope}, against their training distribution"
+    return Plot("drift", caption, fig)

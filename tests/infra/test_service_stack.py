@@ -82,10 +82,14 @@ def test_function_role_is_least_privilege(synth: Synth) -> None:
             f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/run.json",
         ],
     )
+    # the results, and each slice's drift histograms beside them
     assert shown[3] == (
         "WriteBatchOutput",
         "s3:PutObject",
-        f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/output/*",
+        [
+            f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/output/*",
+            f"${{BatchBucket057AA9DF.Arn}}/batch/{run}/drift/*",
+        ],
     )
     assert shown[4][0:2] == ("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"])
     assert shown[4][2].startswith("${InferenceFunctionLogGroup")

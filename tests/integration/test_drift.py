@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
+import pandas as pd
 import pytest
 
 import ops
+from ops.modelfiles.profile import QUANTILE_LEVELS
 from ops.targets import target_for
 from tests.model_kinds import ignore_unknown_pipeline, mixed_training_frame
 
@@ -52,7 +55,7 @@ def drifting(local_settings: ops.Settings, tmp_path_factory: pytest.TempPathFact
         "QueueArn"
     ]
     sns.subscribe(TopicArn=target.outputs.alarm_topic, Protocol="sqs", Endpoint=arn)
-    return s, sqs, url
+    return s, sqs, url, path.with_suffix(".json")
 
 
 def _drift_alarm(settings: ops.Settings) -> dict[str, Any]:
@@ -62,7 +65,7 @@ def _drift_alarm(settings: ops.Settings) -> dict[str, Any]:
 
 
 def test_rows_like_the_training_data_show_no_drift_and_the_alarm_stays_ok(drifting: Any) -> None:
-    settings, _, _ = drifting
+    settings = drifting[0]
     # WHEN rows like the training data are sent
     for _ in range(3):
         ops.predict(IN_PROFILE, settings=settings)
@@ -79,7 +82,7 @@ def test_rows_like_the_training_data_show_no_drift_and_the_alarm_stays_ok(drifti
 def test_a_shifted_feature_and_an_unseen_category_are_named_and_the_alarm_fires(
     drifting: Any,
 ) -> None:
-    settings, sqs, url = drifting
+    settings, sqs, url, _ = drifting
     # WHEN rows with age far above its training range and a city the training never had come
     shifted = [{**r, "age": 500.0, "city": "cusco"} for r in IN_PROFILE[:10]]
     for _ in range(5):
@@ -108,7 +111,7 @@ def test_a_shifted_feature_and_an_unseen_category_are_named_and_the_alarm_fires(
 
 
 def test_a_batch_s_rows_are_counted_too(drifting: Any) -> None:
-    settings, _, _ = drifting
+    settings = drifting[0]
     before = ops.drift(settings=settings)
     # WHEN a batch of rows with income below anything seen in training runs
     rows = [{**r, "income": -5.0} for r in IN_PROFILE[:30]]
@@ -122,9 +125,86 @@ def test_a_batch_s_rows_are_counted_too(drifting: Any) -> None:
 
 
 def test_a_function_version_is_asked_by_its_number(drifting: Any) -> None:
-    settings, _, _ = drifting
+    settings = drifting[0]
     live = ops.drift(settings=settings)
     same = ops.drift(version=live.function_version, settings=settings)
     assert (same.rows, same.drifted) == (live.rows, live.drifted)
     with pytest.raises(ops.ConfigurationError, match="function version"):
         ops.drift(version="live", settings=settings)
+
+
+@pytest.mark.slow  # a 100,000-row batch
+def test_a_batch_s_drift_report_is_what_pandas_computes(
+    drifting: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = drifting[0]
+    # GIVEN 100,000 rows like the training data, but older people and a city never seen
+    rng = np.random.default_rng(11)
+    frame = mixed_training_frame().sample(100_000, replace=True, random_state=11)
+    frame = frame.reset_index(drop=True)
+    frame.loc[rng.random(len(frame)) < 0.5, "age"] += 25.0
+    frame.loc[rng.random(len(frame)) < 0.05, "city"] = "cusco"
+    # WHEN they run as a batch
+    result = ops.run_batch(frame, progress=False, download=False, settings=settings)
+    assert isinstance(result, ops.BatchResult) and result.failed == 0
+    report = ops.drift(batch=result, settings=settings)
+    # THEN the report compares every row with the profile, as pandas does here
+    manifest = json.loads(drifting[3].read_text())
+    profile = {f["name"]: f for f in manifest["profile"]["features"]}
+    assert report.rows == 100_000
+    by_name = {f.name: f for f in report.features}
+    for name in ("age", "income"):
+        expected, actual, outside, nulls = _numeric_reference(profile[name], frame[name])
+        got = by_name[name]
+        assert (got.out_of_range, got.nulls) == (outside, nulls), name
+        assert got.psi == pytest.approx(_psi(expected, actual), rel=1e-9), name
+    for name in ("city", "plan"):
+        expected, actual, unseen, nulls = _categorical_reference(profile[name], frame[name])
+        got = by_name[name]
+        assert (got.unseen, got.nulls) == (unseen, nulls), name
+        assert [round(a, 12) for _, _, a in got.bins] == [round(a, 12) for a in actual]
+        assert got.psi == pytest.approx(_psi(expected, actual), rel=1e-9), name
+    # AND the shifted features are the drifted ones, the others not
+    assert set(report.drifted) == {"age", "city"}, report.table()
+    assert by_name["income"].psi is not None and by_name["income"].psi < 0.01
+
+
+def _psi(expected: list[float], actual: list[float]) -> float:
+    e = np.maximum(np.asarray(expected, dtype=float), 1e-4)
+    a = np.maximum(np.asarray(actual, dtype=float), 1e-4)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _numeric_reference(
+    feature: dict[str, Any], column: pd.Series
+) -> tuple[list[float], list[float], int, int]:
+    """Training shares of the bins between the profile's quantiles (a tie's bin starts at its
+    first level), the batch's shares of the same bins (left-closed, the last closed) and of
+    the values below and above, the count outside and the nulls."""
+    levels = pd.Series(QUANTILE_LEVELS, index=feature["quantiles"]).groupby(level=0).min()
+    edges = list(levels.index)
+    first = list(levels.to_numpy())
+    expected = [*np.diff(first[:-1]).tolist(), 1 - first[-2]]
+    present = column.dropna()
+    below, above = int((present < edges[0]).sum()), int((present > edges[-1]).sum())
+    inside = present[(present >= edges[0]) & (present <= edges[-1])]
+    counts = pd.cut(inside, edges, right=False).value_counts(sort=False).to_numpy()
+    counts = counts.astype(float)
+    counts[-1] += float((inside == edges[-1]).sum())
+    actual = [*(counts / len(present)), below / len(present), above / len(present)]
+    return [*expected, 0.0, 0.0], actual, below + above, int(column.isna().sum())
+
+
+def _categorical_reference(
+    feature: dict[str, Any], column: pd.Series
+) -> tuple[list[float], list[float], int, int]:
+    listed = [value for value, _ in feature["categories"]]
+    present = column.dropna()
+    shares = present.value_counts(normalize=True)
+    kept = 1 - feature["null_share"]
+    expected = [share / kept for _, share in feature["categories"]]
+    expected.append(feature["other_share"] / kept)
+    actual = [float(shares.get(value, 0.0)) for value in listed]
+    actual.append(float(1 - sum(actual)))
+    unseen = int((~present.isin(listed)).sum())
+    return expected, actual, unseen, int(column.isna().sum())

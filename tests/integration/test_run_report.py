@@ -129,12 +129,14 @@ def test_the_notebooks_record_their_key_values(run: Any) -> None:
     (batch,) = test["BatchResult"]
     assert batch["rows"] == batch["result_rows"] == 10_000 and batch["accounted_for"] is True
     assert batch["failed"] == 10 and batch["succeeded"] == 9_990  # every 1,000th row invalid
-    # the notebook's own traffic looks like the training data: no feature drifted
-    (drift,) = test["DriftReport"]
-    assert drift["drifted"] == [] and len(drift["features"]) == 9
+    # the notebook's own traffic looks like the training data: no feature drifted; the batch
+    # built to drift has its moved feature (the first numeric one) named
+    own, moved = test["DriftReport"]
+    assert own["drifted"] == [] and len(own["features"]) == 9
+    assert moved["drifted"] == ["latencia_ms"]
     (cost,) = test["CostEstimate"]  # one cost section
     assert 0 < cost["total_usd"] == pytest.approx(sum(cost["by_service"].values()), abs=0.01)
-    assert {p["name"] for p in test["Plot"]} == {"latency", "predictions"}
+    assert {p["name"] for p in test["Plot"]} == {"latency", "predictions", "drift"}
     # 04: the dry run changed nothing; the confirmed teardown deleted the service stack only
     (gone,) = teardown["TeardownResult"]
     assert gone["refused"] is False and gone["deleted_stacks"] == ["Reintento-dev-Service"]

@@ -85,3 +85,34 @@ def test_a_column_of_another_length_or_missing_is_not_counted() -> None:
     counts = count_columns(profile, {"age": [1.0, 2.0], "city": ["lima"]}, 2)
     assert [c.name for c in counts] == ["age"]
     assert worst_share(()) == 0.0
+
+
+def test_a_slice_s_histograms_count_each_bin_and_never_carry_a_value() -> None:
+    from reintento_function.drift_check import histograms
+
+    manifest = {
+        "profile": {
+            "source": "data",
+            "features": [
+                # ties: the bottom quantiles are all 0 (edges 0, 1, 5, 9)
+                {"name": "n", "kind": "numeric", "quantiles": [0.0, 0.0, 0.0, 1.0, 5.0, 9.0]},
+                {"name": "k", "kind": "numeric", "quantiles": [3.0, 3.0]},  # one value seen
+                MANIFEST["profile"]["features"][1],  # city: lima, quito
+            ],
+        }
+    }
+    profile = InputProfile.from_manifest(manifest)
+    assert profile is not None and profile.features[0].edges == (0.0, 1.0, 5.0, 9.0)
+    columns = {
+        "n": [-1.0, 0.0, 0.5, 1.0, 4.9, 5.0, 9.0, 9.5, None],
+        "k": [3.0, 3.0, 2.0, 4.0, None, 3.0, 3.0, 3.0, 3.0],
+        "city": ["lima", "secret-city", None, "quito", "quito", "lima", "lima", "x", "lima"],
+    }
+    found = histograms(profile, columns, 9)
+    assert found["rows"] == 9
+    # [0, 1) [1, 5) [5, 9]: the top edge is in the last bin; outside are counted apart
+    assert found["features"]["n"] == {"nulls": 1, "below": 1, "above": 1, "bins": [2, 2, 2]}
+    assert found["features"]["k"] == {"nulls": 1, "below": 1, "above": 1, "bins": [6]}
+    # categories in the profile's order, everything else as "other": no value leaves
+    assert found["features"]["city"] == {"nulls": 1, "counts": [4, 2], "other": 2}
+    assert "secret-city" not in repr(found)

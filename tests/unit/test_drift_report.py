@@ -1,0 +1,123 @@
+"""A batch's drift from its slices' histograms (ops.service.drift): shares and PSI, pure."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ops.modelfiles.profile import QUANTILE_LEVELS, FeatureProfile
+from ops.service.drift import PSI_FLOOR, batch_feature, expected_shares, psi
+from reintento_function.drift_check import (
+    FeatureReference,
+    InputProfile,
+    histograms,
+    profile_edges,
+)
+
+
+def _histogram(reference: FeatureReference, values: Any) -> dict[str, Any]:
+    """What a slice writes for one feature (the function's drift_check.histograms)."""
+    found = histograms(InputProfile((reference,), False), {reference.name: values}, len(values))
+    return dict(found["features"].get(reference.name, {}))
+
+
+def _reference_psi(expected: list[float], actual: list[float]) -> float:
+    e = np.maximum(np.asarray(expected), PSI_FLOOR)
+    a = np.maximum(np.asarray(actual), PSI_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def test_training_shares_follow_the_quantile_levels_with_ties() -> None:
+    quantiles = (0.0, 0.0, 0.0, 1.0, 1.0, 2.0, 3.0, 3.0, 5.0, 8.0, 8.0)
+    shares = expected_shares(FeatureProfile("n", "numeric", quantiles=quantiles))
+    # [0, 1) from level 0 to the first 1 (0.1); [1, 2) to 0.5; [2, 3) to 0.75; [3, 5) to 0.95;
+    # [5, 8] the rest
+    assert [label for label, _ in shares] == ["0 to 1", "1 to 2", "2 to 3", "3 to 5", "5 to 8"]
+    assert [round(s, 9) for _, s in shares] == [0.1, 0.4, 0.25, 0.2, 0.05]
+    assert math.isclose(sum(s for _, s in shares), 1.0)
+    constant = expected_shares(FeatureProfile("k", "numeric", quantiles=(3.0,) * 11))
+    assert constant == (("3", 1.0),)
+
+
+def test_a_numeric_feature_s_psi_matches_pandas() -> None:
+    rng = np.random.default_rng(3)
+    training = rng.normal(50, 10, 5000)
+    quantiles = tuple(float(q) for q in np.quantile(training, QUANTILE_LEVELS))
+    feature = FeatureProfile("x", "numeric", quantiles=quantiles)
+    batch = np.concatenate([rng.normal(58, 10, 900), [np.nan] * 50, [200.0] * 50])
+    reference = FeatureReference("x", True, edges=profile_edges(quantiles))
+    drift = batch_feature(feature, _histogram(reference, batch), len(batch))
+    # the reference, with pandas: the same bins (left-closed, the last closed), shares of the
+    # present values, and the out-of-range values as bins training never had
+    present = pd.Series(batch).dropna()
+    edges = sorted(set(quantiles))
+    inside = present[(present >= edges[0]) & (present <= edges[-1])]
+    cut = pd.cut(inside, edges, right=False, include_lowest=True)
+    counts = cut.value_counts(sort=False).to_numpy().astype(float)
+    counts[-1] += float((inside == edges[-1]).sum())  # the top edge belongs to the last bin
+    below, above = float((present < edges[0]).sum()), float((present > edges[-1]).sum())
+    levels = np.diff(QUANTILE_LEVELS)
+    expected = [*levels, 0.0, 0.0]
+    actual = [*(counts / len(present)), below / len(present), above / len(present)]
+    assert drift.psi == pytest.approx(_reference_psi(expected, actual), rel=1e-12)
+    assert (drift.out_of_range, drift.nulls) == (int(below + above), 50)
+    assert drift.psi is not None and drift.psi > 0.25 and drift.drifted(0.1)
+    assert psi([0.5, 0.5], [0.5, 0.5]) == 0.0
+
+
+def test_a_categorical_feature_s_shares_and_unseen_categories() -> None:
+    feature = FeatureProfile(
+        "city", "categorical", null_share=0.2, categories=(("lima", 0.4), ("quito", 0.4))
+    )
+    reference = FeatureReference("city", False, categories=frozenset({"lima", "quito"}),
+                                 listed=("lima", "quito"))  # fmt: skip
+    values = ["lima"] * 30 + ["quito"] * 50 + ["cusco"] * 20 + [None] * 25
+    drift = batch_feature(feature, _histogram(reference, values), len(values))
+    assert (drift.unseen, drift.nulls, drift.out_of_range) == (20, 25, 0)
+    assert [(label, round(e, 9), round(a, 9)) for label, e, a in drift.bins] == [
+        ("lima", 0.5, 0.3),
+        ("quito", 0.5, 0.5),
+        ("other", 0.0, 0.2),
+    ]
+    assert drift.psi == pytest.approx(_reference_psi([0.5, 0.5, 0.0], [0.3, 0.5, 0.2]))
+    assert drift.share == 20 / 125 and drift.drifted(0.1)
+
+
+def test_a_feature_of_few_values_uses_each_value_s_share_not_its_quantiles() -> None:
+    # 45% zeros: the quantiles say only that somewhere from 40% to 50% of the values are 0
+    quantiles = (0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0)
+    shares = ((0.0, 0.45), (1.0, 0.2), (2.0, 0.15), (3.0, 0.1), (4.0, 0.05), (5.0, 0.03))
+    feature = FeatureProfile(
+        "n", "numeric", quantiles=quantiles, integer=True, value_shares=(*shares, (7.0, 0.02))
+    )
+    found = expected_shares(feature)
+    assert [label for label, _ in found] == [
+        "0 to 1", "1 to 2", "2 to 3", "3 to 4", "4 to 5", "5 to 7",
+    ]  # fmt: skip
+    assert [round(s, 9) for _, s in found] == [0.45, 0.2, 0.15, 0.1, 0.05, 0.05]
+    # the same data in a batch: no shift
+    reference = FeatureReference("n", True, edges=profile_edges(quantiles))
+    values = [v for v, s in (*shares, (7.0, 0.02)) for _ in range(round(s * 100))]
+    drift = batch_feature(feature, _histogram(reference, values), len(values))
+    assert drift.psi == pytest.approx(0.0, abs=1e-12) and not drift.drifted(0.1)
+
+
+def test_a_profile_from_data_keeps_the_shares_of_a_feature_of_few_values() -> None:
+    from ops.modelfiles.profile import FeatureProfile as Profiled
+    from ops.modelfiles.profile import profile_frame
+
+    frame = pd.DataFrame({"n": [0, 0, 0, 1, 2, 2] * 10, "x": np.linspace(0, 1, 60)})
+    accepted = [{"name": "n", "kind": "numeric"}, {"name": "x", "kind": "numeric"}]
+    profile, _ = profile_frame(frame, accepted, named=True, model_sha256="s", sample=0)
+    n, x = profile.features
+    assert [(v, round(s, 6)) for v, s in n.value_shares or ()] == [
+        (0.0, 0.5),
+        (1.0, 0.166667),
+        (2.0, 0.333333),
+    ]
+    assert x.value_shares is None  # 60 distinct values: quantiles only
+    assert Profiled.from_dict(n.as_dict()) == n
