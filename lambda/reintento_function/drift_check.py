@@ -12,17 +12,20 @@ batch slice the function counts, over its valid rows and per feature:
 - *nulls*: missing values; their share beyond the training share is the excess.
 
 Only counts leave the function (metrics and a log line of counts), never a row's value. Pure:
-numpy only; the handler reads the profile and publishes the counts.
+numpy and pandas (the function has both); the handler reads the profile and publishes the
+counts.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from reintento_function.contract import MAX_PROFILED_FEATURES
 
@@ -141,8 +144,13 @@ class FeatureCount:
 def _floats(values: Any) -> np.ndarray[Any, Any]:
     try:
         return np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        return np.asarray([_number_or_nan(v) for v in values], dtype=float)
+    except (TypeError, ValueError):  # nulls as None, or a value that is not a number
+        try:
+            series = pd.Series(np.asarray(list(values), dtype=object))
+            numbers = pd.to_numeric(series, errors="coerce")
+            return np.asarray(numbers.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+        except (TypeError, ValueError):
+            return np.asarray([_number_or_nan(v) for v in values], dtype=float)
 
 
 def _number_or_nan(value: Any) -> float:
@@ -175,13 +183,45 @@ def count_feature(reference: FeatureReference, values: Any) -> FeatureCount:
         high = reference.high if reference.high is not None else math.inf
         out = int(np.count_nonzero((present < low) | (present > high)))
         return FeatureCount(reference.name, len(numbers), out, 0, nulls, reference.null_share)
+    counts, other, nulls = _tally(reference, values)
+    unseen = other if reference.categories is not None else 0  # every training category listed
+    rows = sum(counts) + other + nulls
+    return FeatureCount(reference.name, rows, 0, unseen, nulls, reference.null_share)
+
+
+def _tally(reference: FeatureReference, values: Any) -> tuple[list[int], int, int]:
+    """Of a categorical column: the count of each category the profile lists (in its order),
+    of every other value, and of missing values. Counted by distinct value (``Counter`` runs in
+    C), so a column of few categories costs one pass; unhashable values count as other."""
     items = values.tolist() if hasattr(values, "tolist") else list(values)
-    nulls = sum(1 for v in items if _missing(v))
-    known = reference.categories
-    unseen = 0
-    if known is not None:
-        unseen = sum(1 for v in items if not _missing(v) and _hashable(v) not in known)
-    return FeatureCount(reference.name, len(items), 0, unseen, nulls, reference.null_share)
+    try:
+        tally = Counter(items)
+    except TypeError:  # an unhashable value (a list): counted one by one
+        tally = Counter(v if _is_hashable(v) else _UNHASHABLE for v in items)
+    position = {value: i for i, value in enumerate(reference.listed)}
+    counts = [0] * len(reference.listed)
+    other = missing = 0
+    for value, n in tally.items():
+        if value is not _UNHASHABLE and _missing(value):
+            missing += n
+            continue
+        at = position.get(_hashable(value)) if value is not _UNHASHABLE else None
+        if at is None:
+            other += n
+        else:
+            counts[at] += n
+    return counts, other, missing
+
+
+_UNHASHABLE = object()
+
+
+def _is_hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def count_columns(
@@ -247,19 +287,7 @@ def _histogram(reference: FeatureReference, values: Any) -> dict[str, Any]:
             "above": int(np.count_nonzero(present > high)),
             "bins": numeric_bins(reference.edges, inside),
         }
-    items = values.tolist() if hasattr(values, "tolist") else list(values)
-    position = {value: i for i, value in enumerate(reference.listed)}
-    counts = [0] * len(reference.listed)
-    nulls = other = 0
-    for value in items:
-        if _missing(value):
-            nulls += 1
-            continue
-        at = position.get(_hashable(value))
-        if at is None:
-            other += 1
-        else:
-            counts[at] += 1
+    counts, other, nulls = _tally(reference, values)
     return {"nulls": nulls, "counts": counts, "other": other}
 
 
