@@ -75,16 +75,41 @@ VERSION_DIMENSIONS = ("FunctionName", "ExecutedVersion")
 # Drift: the function compares the valid rows of each realtime request and batch slice with the
 # served model's training profile (its signed manifest's ``profile``) and counts, per version:
 PROFILED_ROWS_METRIC = "ProfiledRows"  # rows compared (VERSION_DIMENSIONS)
-# and per feature (VERSION_DIMENSIONS + FEATURE_DIMENSION; only features with a count above 0):
+# and per feature (VERSION_DIMENSIONS + FEATURE_DIMENSION; only a feature with values out of
+# profile, or more nulls than its training share):
 OUT_OF_RANGE_METRIC = "OutOfRangeRows"  # numeric values outside the training minimum..maximum
 UNSEEN_METRIC = "UnseenCategoryRows"  # categories the training data never had
 NULL_METRIC = "NullRows"  # missing values (compared with the training share of nulls)
 FEATURE_DIMENSION = "Feature"
-# the worst feature's drift in percent (out of range or unseen; or nulls beyond the training
-# share) of each request or slice (service dimension only: the drift alarm's metric, whatever
-# version answered)
-DRIFT_SHARE_METRIC = "OutOfProfileShare"
+# The drift alarm's two metrics, per function (ALARM_DIMENSIONS, whatever version answered):
+# the rows compared (PROFILED_ROWS_METRIC again) and, of each call, its worst feature's values
+# out of profile; the alarm divides their sums over 5 minutes
+OUT_OF_PROFILE_METRIC = "OutOfProfileRows"
+ALARM_DIMENSIONS = ("FunctionName",)
 MAX_PROFILED_FEATURES = 100  # features counted per model: the metrics' cardinality is bounded
+
+
+def feature_dimension(name: str, position: int) -> str:
+    """A feature's ``FEATURE_DIMENSION`` value: its name when CloudWatch takes it as one
+    (printable ASCII, not blank, at most 255 characters), else ``feature-<position>``
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html)."""
+    if name.strip() and len(name) <= 255 and all(" " <= c <= "~" for c in name):
+        return name
+    return f"feature-{position}"
+
+
+# A batch slice's drift histograms (function -> ops, JSON at drift_key): {HIST_ROWS: valid rows,
+# HIST_FEATURES: {feature: histogram}}; a histogram has HIST_NULLS and, numeric, HIST_BELOW,
+# HIST_ABOVE the training range and HIST_BINS over it; categorical, HIST_COUNTS per category
+# the profile lists (in its order) and HIST_OTHER for every other value (drift_check.py)
+HIST_ROWS = "rows"
+HIST_FEATURES = "features"
+HIST_NULLS = "nulls"
+HIST_BELOW = "below"
+HIST_ABOVE = "above"
+HIST_BINS = "bins"
+HIST_COUNTS = "counts"
+HIST_OTHER = "other"
 
 # Error types the function raises (Lambda reports the class name as errorType; the batch state
 # machine retries the transient ones and catches the rest). lambda/inference_errors.py defines

@@ -27,7 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reintento_function.contract import MAX_PROFILED_FEATURES
+from reintento_function.contract import (
+    HIST_ABOVE,
+    HIST_BELOW,
+    HIST_BINS,
+    HIST_COUNTS,
+    HIST_FEATURES,
+    HIST_NULLS,
+    HIST_OTHER,
+    HIST_ROWS,
+    MAX_PROFILED_FEATURES,
+)
 
 
 @dataclass(frozen=True)
@@ -36,12 +46,15 @@ class FeatureReference:
 
     name: str
     numeric: bool
-    low: float | None = None  # the training minimum (numeric)
-    high: float | None = None  # the training maximum (numeric)
-    categories: frozenset[Any] | None = None  # every training category (None: not all known)
+    # the training minimum and maximum (numeric), when they are the data's own bounds
+    low: float | None = None
+    high: float | None = None
+    # every training category (categorical; None: not all of them known, so none is unseen)
+    categories: frozenset[Any] | None = None
     null_share: float = 0.0
     edges: tuple[float, ...] = ()  # the training quantiles, each once (numeric): bins' edges
     listed: tuple[Any, ...] = ()  # the training categories the profile lists, in its order
+    position: int = 0  # among the model's features (columns of a model without names)
 
 
 @dataclass(frozen=True)
@@ -57,11 +70,15 @@ class InputProfile:
         profile = manifest.get("profile") if isinstance(manifest, Mapping) else None
         if not isinstance(profile, Mapping) or not isinstance(profile.get("features"), list):
             return None
-        features = [_reference(f) for f in profile["features"][:MAX_PROFILED_FEATURES]]
+        from_data = profile.get("source") == "data"
+        features = [
+            _reference(f, i, from_data)
+            for i, f in enumerate(profile["features"][:MAX_PROFILED_FEATURES])
+        ]
         usable = tuple(f for f in features if f is not None)
         if not usable:
             return None
-        return cls(usable, synthetic=profile.get("source") != "data")
+        return cls(usable, synthetic=not from_data)
 
 
 def _number(value: Any) -> float | None:
@@ -72,31 +89,32 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _reference(feature: Any) -> FeatureReference | None:
+def _reference(feature: Any, position: int, from_data: bool) -> FeatureReference | None:
+    """A profile feature as counts need it. Out-of-profile values are counted only against
+    bounds the profile marks ``exact`` (a profile from data: all; from the model: a scaler's
+    data range or an encoder's categories, not a guess; ``ops.modelfiles.profile``)."""
     if not isinstance(feature, Mapping) or not isinstance(feature.get("name"), str):
         return None
     null_share = _number(feature.get("null_share")) or 0.0
+    exact = bool(feature.get("exact", from_data))
+    name = feature["name"]
     if feature.get("kind") == "categorical":
         listed = feature.get("categories")
-        complete = isinstance(listed, list) and not _number(feature.get("other_share"))
-        categories = (
-            frozenset(_hashable(c[0]) for c in listed if isinstance(c, list) and c)
-            if complete and isinstance(listed, list)
-            else None
-        )
         order = (
             tuple(_hashable(c[0]) for c in listed if isinstance(c, list) and c)
             if isinstance(listed, list)
             else ()
         )
+        complete = exact and bool(order) and not _number(feature.get("other_share"))
+        categories = frozenset(order) if complete else None
         return FeatureReference(
-            feature["name"], False, None, None, categories, null_share, listed=order
+            name, False, None, None, categories, null_share, listed=order, position=position
         )
     quantiles = feature.get("quantiles")
     numbers = [_number(q) for q in quantiles] if isinstance(quantiles, list) else []
     edges = profile_edges([q for q in numbers if q is not None])
-    low, high = (edges[0], edges[-1]) if edges else (None, None)
-    return FeatureReference(feature["name"], True, low, high, None, null_share, edges=edges)
+    low, high = (edges[0], edges[-1]) if edges and exact else (None, None)
+    return FeatureReference(name, True, low, high, None, null_share, edges=edges, position=position)
 
 
 def profile_edges(quantiles: Sequence[float]) -> tuple[float, ...]:
@@ -137,8 +155,15 @@ class FeatureCount:
         return max(self.share, self.null_excess)
 
     @property
-    def counted(self) -> bool:
-        return bool(self.out_of_range or self.unseen or self.nulls)
+    def out_of_profile(self) -> int:
+        """Values out of the training range or unseen in training."""
+        return self.out_of_range + self.unseen
+
+    @property
+    def notable(self) -> bool:
+        """Worth a metric: values out of profile, or more nulls than training had (nulls at
+        the training share, or below it, are ordinary and not published)."""
+        return bool(self.out_of_profile or self.null_excess > 0)
 
 
 def _floats(values: Any) -> np.ndarray[Any, Any]:
@@ -230,15 +255,24 @@ def count_columns(
     """Per feature of the profile, the counts over ``rows`` rows given as columns: by feature
     name (a mapping) or by position (the columns of a model fitted without names)."""
     found: list[FeatureCount] = []
-    for position, reference in enumerate(profile.features):
-        if isinstance(columns, Mapping):
-            values = columns.get(reference.name)
-        else:
-            values = columns[position] if position < len(columns) else None
+    for reference in profile.features:
+        values = _column(columns, reference)
         if values is None or len(values) != rows:
             continue
         found.append(count_feature(reference, values))
     return tuple(found)
+
+
+def _column(columns: Mapping[str, Any] | Sequence[Any], reference: FeatureReference) -> Any:
+    if isinstance(columns, Mapping):
+        return columns.get(reference.name)
+    return columns[reference.position] if reference.position < len(columns) else None
+
+
+def worst_rows(counts: Sequence[FeatureCount]) -> int:
+    """The worst feature's out-of-profile values (0 when nothing was counted): the drift
+    alarm's count, against the rows compared."""
+    return max((c.out_of_profile for c in counts), default=0)
 
 
 def worst_share(counts: Sequence[FeatureCount]) -> float:
@@ -278,31 +312,33 @@ def _histogram(reference: FeatureReference, values: Any) -> dict[str, Any]:
         numbers = _floats(values)
         present = numbers[~np.isnan(numbers)]
         if not reference.edges:
-            return {"nulls": int(len(numbers) - len(present)), "bins": [], "below": 0, "above": 0}
+            return {
+                HIST_NULLS: int(len(numbers) - len(present)),
+                HIST_BINS: [],
+                HIST_BELOW: 0,
+                HIST_ABOVE: 0,
+            }
         low, high = reference.edges[0], reference.edges[-1]
         inside = present[(present >= low) & (present <= high)]
         return {
-            "nulls": int(len(numbers) - len(present)),
-            "below": int(np.count_nonzero(present < low)),
-            "above": int(np.count_nonzero(present > high)),
-            "bins": numeric_bins(reference.edges, inside),
+            HIST_NULLS: int(len(numbers) - len(present)),
+            HIST_BELOW: int(np.count_nonzero(present < low)),
+            HIST_ABOVE: int(np.count_nonzero(present > high)),
+            HIST_BINS: numeric_bins(reference.edges, inside),
         }
     counts, other, nulls = _tally(reference, values)
-    return {"nulls": nulls, "counts": counts, "other": other}
+    return {HIST_NULLS: nulls, HIST_COUNTS: counts, HIST_OTHER: other}
 
 
 def histograms(
     profile: InputProfile, columns: Mapping[str, Any] | Sequence[Any], rows: int
 ) -> dict[str, Any]:
     """Per feature of the profile, the histogram of ``rows`` rows given as columns (a JSON
-    document: ``{"rows": n, "features": {name: histogram}}``)."""
+    document, ``contract.HIST_*``)."""
     found: dict[str, Any] = {}
-    for position, reference in enumerate(profile.features):
-        if isinstance(columns, Mapping):
-            values = columns.get(reference.name)
-        else:
-            values = columns[position] if position < len(columns) else None
+    for reference in profile.features:
+        values = _column(columns, reference)
         if values is None or len(values) != rows:
             continue
         found[reference.name] = _histogram(reference, values)
-    return {"rows": rows, "features": found}
+    return {HIST_ROWS: rows, HIST_FEATURES: found}

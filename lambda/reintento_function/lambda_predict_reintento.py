@@ -28,14 +28,13 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.config import Config
 
 from reintento_function.batch_slice import SliceRef, run_slice, store_errors
 from reintento_function.contract import (
     BATCH_SLICE_LOG_MESSAGE,
     DEFAULT_MAX_ROWS,
-    DRIFT_SHARE_METRIC,
     ENV_BATCH_BUCKET,
     ENV_MODEL_BUCKET,
     ENV_MODEL_KEY,
@@ -45,23 +44,16 @@ from reintento_function.contract import (
     ENV_STAGE,
     EVENT_DESCRIBE,
     EVENT_SLICE,
-    FEATURE_DIMENSION,
     INVALID_REQUESTS_METRIC,
     NO_MODEL,
-    NULL_METRIC,
-    OUT_OF_RANGE_METRIC,
-    PROFILED_ROWS_METRIC,
     REFUSED_WORK_ITEMS_METRIC,
-    UNSEEN_METRIC,
     VERSION_DIMENSIONS,
     WORK_ITEM_REFUSED,
     RunTicket,
     drift_key,
 )
-from reintento_function.drift_check import FeatureCount, count_columns, worst_share
-from reintento_function.drift_check import histograms as drift_histograms
+from reintento_function.drift_metrics import DriftTally
 from reintento_function.inference_core import (
-    Seen,
     accepted_input,
     invalid_input,
     loads_strict,
@@ -159,9 +151,15 @@ def _realtime(event: Any) -> dict[str, Any]:
         )
         answer["error"]["details"] = [{"row": None, "field": "instances", "problem": "missing"}]
     else:
+        tally = _tally(model)
         answer = predict_request(
-            model.estimator, model.schema, event["instances"], _max_rows(), _drift_counter(model)
+            model.estimator,
+            model.schema,
+            event["instances"],
+            _max_rows(),
+            tally.seen if tally else None,
         )
+        _published(tally)
     answer["model"] = model.describe()
     if "error" in answer:
         metrics.add_metric(name=INVALID_REQUESTS_METRIC, unit=MetricUnit.Count, value=1)
@@ -190,23 +188,22 @@ def _version_dimensions() -> tuple[tuple[str, str], ...]:
     )
 
 
-def _drift_counter(
-    model: LoadedModel, histograms: list[dict[str, Any]] | None = None
-) -> Seen | None:
-    """What counts the drift of the rows a request or slice answered (drift_check.py), for a
-    model whose signed manifest has a profile; None for one without. With ``histograms`` (a
-    batch slice), the rows' per-feature histograms are appended to it too."""
-    profile = model.profile
-    if profile is None:
+def _tally(model: LoadedModel, *, with_histograms: bool = False) -> DriftTally | None:
+    """A call's drift tally, for a model whose signed manifest has a profile (drift_metrics.py);
+    None for one without."""
+    if model.profile is None:
         return None
+    return DriftTally(model.profile, with_histograms=with_histograms)
 
-    def seen(columns: Mapping[str, Any], rows: int) -> None:
-        if rows:
-            _publish_drift(count_columns(profile, columns, rows), rows)
-        if histograms is not None:
-            histograms.append(drift_histograms(profile, columns, rows))
 
-    return seen
+def _published(tally: DriftTally | None) -> None:
+    """A call's drift counts, published once its answer is made (or written, for a slice)."""
+    if tally is None:
+        return
+    if tally.error is not None:
+        logger.warning("drift not counted", error=type(tally.error).__name__)
+        return
+    tally.publish()
 
 
 def _write_histograms(ref: SliceRef, histograms: dict[str, Any]) -> None:
@@ -222,27 +219,6 @@ def _write_histograms(ref: SliceRef, histograms: dict[str, Any]) -> None:
         )
 
 
-def _publish_drift(counts: tuple[FeatureCount, ...], rows: int) -> None:
-    """The rows compared, per version; per feature with any, its counts; and the worst
-    feature's share for the drift alarm. Counts only: no value of a row."""
-    _count_for_this_version(PROFILED_ROWS_METRIC, rows)
-    for found in (c for c in counts if c.counted):
-        feature = EphemeralMetrics()
-        for dimension, text in (*_version_dimensions(), (FEATURE_DIMENSION, found.name[:250])):
-            feature.add_dimension(name=dimension, value=text)
-        for name, value in (
-            (OUT_OF_RANGE_METRIC, found.out_of_range),
-            (UNSEEN_METRIC, found.unseen),
-            (NULL_METRIC, found.nulls),
-        ):
-            if value:
-                feature.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        feature.flush_metrics()
-    metrics.add_metric(
-        name=DRIFT_SHARE_METRIC, unit=MetricUnit.Percent, value=100 * worst_share(counts)
-    )
-
-
 def _batch_slice(item: Any) -> dict[str, Any]:
     try:
         ref = SliceRef.from_event(item, os.environ.get(ENV_BATCH_BUCKET))
@@ -251,10 +227,11 @@ def _batch_slice(item: Any) -> dict[str, Any]:
     except (BatchSliceError, WorkItemRefusedError) as refused:
         return _refused_work_item(refused)
     model = _model()
-    seen: list[dict[str, Any]] = []
-    result = run_slice(_s3(), ref, model, _drift_counter(model, seen))
-    if seen:
-        _write_histograms(ref, seen[0])
+    tally = _tally(model, with_histograms=True)
+    result = run_slice(_s3(), ref, model, tally.seen if tally else None)
+    if tally is not None and tally.histograms is not None:
+        _write_histograms(ref, tally.histograms)
+    _published(tally)
     metrics.add_metric(name="BatchRowsPredicted", unit=MetricUnit.Count, value=result["succeeded"])
     metrics.add_metric(name="BatchRowsFailed", unit=MetricUnit.Count, value=result["failed"])
     logger.info(

@@ -15,17 +15,18 @@ default context (tests/infra/test_cost_items.py keeps these equal to the synthes
 from __future__ import annotations
 
 SIGNING_KEYS = 1
-# errors, throttles, p99 duration, input drift: one each; failed batches: 3 in one expression
-ALARM_METRICS = 7
+# errors, throttles, p99 duration: one each; failed batches: 3 in one expression; input drift: 2
+ALARM_METRICS = 8
 DASHBOARDS = 1
 LOG_GROUPS = 2
 LOG_RETENTION_DAYS = 30  # infra/settings.py's default
 ACCESS_LOG_DAYS = 365  # the model bucket's server access logs (infra/model_store.py)
 # The function's EMF metrics that ordinary traffic publishes (realtime: RowsPredicted, and on a
 # cold start ColdStart and ModelLoadTime; batch: BatchRowsPredicted and BatchRowsFailed; both,
-# for a model with a profile: ProfiledRows and OutOfProfileShare). Those published only on
-# refusals, errors or drift (a feature's out-of-profile counts) bill only in the hours they
-# occur: not counted.
+# for a model with a profile: ProfiledRows per version, ProfiledRows and OutOfProfileRows per
+# function). Those published only on refusals, errors or drift (a feature's values out of
+# profile, or more nulls than in training) bill only in the hours they occur: not counted.
 REALTIME_METRICS = ("RowsPredicted", "ColdStart", "ModelLoadTime")
 BATCH_METRICS = ("BatchRowsPredicted", "BatchRowsFailed")
-DRIFT_METRICS = ("ProfiledRows", "OutOfProfileShare")  # by realtime calls and batch slices alike
+# by realtime calls and batch slices alike
+DRIFT_METRICS = ("ProfiledRows", "ProfiledRows per function", "OutOfProfileRows")

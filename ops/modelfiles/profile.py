@@ -47,6 +47,12 @@ class FeatureProfile:
     # value's share of the present values (its quantiles alone cannot tell how much of the
     # data sits on a tied value)
     value_shares: tuple[tuple[float, float], ...] | None = None
+    # the range (numeric) or categories are the training data's own bounds: a value outside
+    # them was never seen in training (a profile from data; from the model, only a scaler's
+    # data range, a discretizer's edges, an absolute-value bound or an encoder's categories;
+    # not a mean and spread, a statistic or a guess). Drift counts out-of-profile values only
+    # against exact bounds.
+    exact: bool = True
 
     @property
     def low(self) -> float | None:
@@ -68,6 +74,7 @@ class FeatureProfile:
             out["hint"] = self.hint
         if self.value_shares is not None:
             out["value_shares"] = [[value, share] for value, share in self.value_shares]
+        out["exact"] = self.exact
         return out
 
     @classmethod
@@ -88,6 +95,7 @@ class FeatureProfile:
             value_shares=tuple((float(v[0]), float(v[1])) for v in data["value_shares"])
             if data.get("value_shares") is not None
             else None,
+            exact=bool(data.get("exact", True)),
         )
 
     def describe(self) -> str:
@@ -294,17 +302,24 @@ def profile_from_hints(
             if not values:
                 features.append(
                     FeatureProfile(
-                        name, "categorical", categories=(("a", 1.0),), hint="nothing revealed"
+                        name,
+                        "categorical",
+                        categories=(("a", 1.0),),
+                        hint="nothing revealed",
+                        exact=False,
                     )
                 )
                 continue
             share = round(1.0 / len(values), 6)
+            source = str(hint.get("source", ""))
             features.append(
                 FeatureProfile(
                     name,
                     "categorical",
                     categories=tuple((v, share) for v in values),
-                    hint=str(hint.get("source", "")),
+                    hint=source,
+                    # an encoder's categories are all of them; an imputer's statistic is one
+                    exact="statistic" not in source,
                 )
             )
             continue
@@ -318,7 +333,10 @@ def _numeric_from_hint(name: str, hint: Mapping[str, Any]) -> FeatureProfile:
     if low is not None and high is not None:
         low, high = float(low), float(high)
         quantiles = tuple(low + (high - low) * q for q in QUANTILE_LEVELS)
-        return FeatureProfile(name, "numeric", quantiles=quantiles, hint=source)
+        # a scaler's data range, a discretizer's edges, an absolute-value bound: the training
+        # data's own bounds; a tree's split thresholds (widened by 10%) are not
+        exact = not source.endswith("splits")
+        return FeatureProfile(name, "numeric", quantiles=quantiles, hint=source, exact=exact)
     center = hint.get("center")
     if center is not None:
         spread = hint.get("spread")
@@ -326,10 +344,14 @@ def _numeric_from_hint(name: str, hint: Mapping[str, Any]) -> FeatureProfile:
         if not spread:
             source = f"{source}; spread assumed".strip("; ")
         quantiles = tuple(float(center) + z * sd for z in _Z)
-        return FeatureProfile(name, "numeric", quantiles=quantiles, hint=source)
+        return FeatureProfile(name, "numeric", quantiles=quantiles, hint=source, exact=False)
     quantiles = tuple(QUANTILE_LEVELS)
     return FeatureProfile(
-        name, "numeric", quantiles=quantiles, hint="nothing revealed: 0 to 1 assumed"
+        name,
+        "numeric",
+        quantiles=quantiles,
+        hint="nothing revealed: 0 to 1 assumed",
+        exact=False,
     )
 
 

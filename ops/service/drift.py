@@ -192,7 +192,7 @@ def _live_version(target: Target) -> str:
     return str(alias["FunctionVersion"])
 
 
-def _query(n: int, namespace: str, name: str, dims: dict[str, str]) -> dict[str, Any]:
+def _query(n: int, namespace: str, name: str, dims: dict[str, str], period: int) -> dict[str, Any]:
     return {
         "Id": f"q{n}",
         "MetricStat": {
@@ -201,13 +201,15 @@ def _query(n: int, namespace: str, name: str, dims: dict[str, str]) -> dict[str,
                 "MetricName": name,
                 "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
             },
-            "Period": 60,
+            "Period": period,
             "Stat": "Sum",
         },
     }
 
 
 def _sums(target: Target, queries: list[dict[str, Any]], since: datetime) -> dict[str, float]:
+    """Each query's sum from ``since`` to now (a period as long as the window: one or two
+    datapoints per query; counts published in the last minute or two may not be in yet)."""
     cw, found = target.client("cloudwatch"), dict[str, float]()
     end = datetime.now(UTC) + timedelta(minutes=1)
     for start in range(0, len(queries), QUERIES_PER_CALL):
@@ -245,17 +247,19 @@ def read_window(target: Target, since_seconds: float, version: str | None) -> Dr
     }
     namespace = str(env.get("POWERTOOLS_METRICS_NAMESPACE", ""))
     features = profile.features[: contract.MAX_PROFILED_FEATURES]
-    queries = [_query(0, namespace, contract.PROFILED_ROWS_METRIC, dims)]
+    period = max(60, math.ceil(since_seconds / 60) * 60)
+    queries = [_query(0, namespace, contract.PROFILED_ROWS_METRIC, dims, period)]
     for i, feature in enumerate(features):
         for j, metric in enumerate(METRICS):
             per_feature = {  # in the order the function writes them
                 function_dim: name,
                 version_dim: function_version,
-                contract.FEATURE_DIMENSION: feature.name[:250],
+                contract.FEATURE_DIMENSION: contract.feature_dimension(feature.name, i),
                 "service": dims["service"],
             }
-            queries.append(_query(1 + i * len(METRICS) + j, namespace, metric, per_feature))
-    since = (datetime.now(UTC) - timedelta(seconds=since_seconds)).replace(second=0, microsecond=0)
+            n = 1 + i * len(METRICS) + j
+            queries.append(_query(n, namespace, metric, per_feature, period))
+    since = (datetime.now(UTC) - timedelta(seconds=period)).replace(second=0, microsecond=0)
     sums = _sums(target, queries, since)
     rows = int(sums.get("q0", 0))
 
@@ -327,17 +331,22 @@ def _added(into: dict[str, Any], histogram: Mapping[str, Any]) -> None:
 
 def batch_feature(feature: FeatureProfile, histogram: Mapping[str, Any], rows: int) -> FeatureDrift:
     """One feature of a batch, from its slices' histograms added up."""
-    nulls = int(histogram.get("nulls", 0))
+    nulls = int(histogram.get(contract.HIST_NULLS, 0))
     present = max(rows - nulls, 0)
     labels = expected_shares(feature)
     if feature.categories is not None:
-        counts = [*histogram.get("counts", []), int(histogram.get("other", 0))]
-        out_of_range, unseen = 0, int(histogram.get("other", 0)) if not feature.other_share else 0
+        other = int(histogram.get(contract.HIST_OTHER, 0))
+        counts = [*histogram.get(contract.HIST_COUNTS, []), other]
+        # "other" is unseen only when the profile lists every training category, exactly
+        complete = feature.exact and not feature.other_share
+        out_of_range, unseen = 0, other if complete else 0
         outside: list[float] = []
     else:
-        below, above = int(histogram.get("below", 0)), int(histogram.get("above", 0))
-        counts = list(histogram.get("bins", []))
-        out_of_range, unseen = below + above, 0
+        below = int(histogram.get(contract.HIST_BELOW, 0))
+        above = int(histogram.get(contract.HIST_ABOVE, 0))
+        counts = list(histogram.get(contract.HIST_BINS, []))
+        # outside a range that is the training data's own bounds (not a guessed one)
+        out_of_range, unseen = (below + above) if feature.exact else 0, 0
         outside = [below / present, above / present] if present else [0.0, 0.0]
     if len(counts) != len(labels) or not present:
         return FeatureDrift(feature, rows, out_of_range, unseen, nulls)
@@ -397,8 +406,8 @@ def read_batch(target: Target, run_id: str) -> DriftReport:
         return DriftReport(scope, "", model_version, 0, (), note=NO_PROFILE)
     rows, features = 0, dict[str, dict[str, Any]]()
     for document in _slices(target, bucket, run_id):
-        rows += int(document.get("rows", 0))
-        for name, histogram in (document.get("features") or {}).items():
+        rows += int(document.get(contract.HIST_ROWS, 0))
+        for name, histogram in (document.get(contract.HIST_FEATURES) or {}).items():
             if isinstance(histogram, Mapping):
                 _added(features.setdefault(str(name), {}), histogram)
     found = tuple(

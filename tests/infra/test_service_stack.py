@@ -293,20 +293,31 @@ def test_alarms_dashboard_and_email(synth: Synth) -> None:
         for a in alarms.values()
     )
     # the batch alarm is metric math over failed + timed out + aborted (tests/infra/test_parity.py)
+    # and so is the drift alarm
     assert metrics == [
         ("Duration", "p99"),
         ("Errors", "Sum"),
-        ("OutOfProfileShare", "Average"),
         ("Throttles", "Sum"),
         ("math", ""),
+        ("math", ""),
     ]
-    # the drift alarm: the worst feature's share out of profile, above the stack's percentage
-    drift = next(
-        a for a in alarms.values() if a["Properties"].get("MetricName") == "OutOfProfileShare"
-    )
+    # the drift alarm: the rows whose worst feature was out of profile, as a percentage of the
+    # rows compared (20 more counted as in profile), per function, above the stack's percentage
+    (drift,) = [a for name, a in alarms.items() if "InputDrift" in name]
     assert drift["Properties"]["Threshold"] == 10
     assert drift["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
     assert drift["Properties"]["TreatMissingData"] == "notBreaching"
+    queries = drift["Properties"]["Metrics"]
+    expression = next(q["Expression"] for q in queries if "Expression" in q)
+    assert expression.replace(" ", "") == "100*FILL(out,0)/(rows+20)"
+    stats = {q["Id"]: q["MetricStat"] for q in queries if "MetricStat" in q}
+    assert {i: m["Metric"]["MetricName"] for i, m in stats.items()} == {
+        "out": "OutOfProfileRows",
+        "rows": "ProfiledRows",
+    }
+    for stat in stats.values():
+        assert stat["Stat"] == "Sum" and stat["Period"] == 300
+        assert {d["Name"] for d in stat["Metric"]["Dimensions"]} == {"FunctionName", "service"}
     p99 = next(a for a in alarms.values() if a["Properties"].get("MetricName") == "Duration")
     assert p99["Properties"]["Threshold"] == 16000
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())

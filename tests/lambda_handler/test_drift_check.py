@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from reintento_function.drift_check import InputProfile, count_columns, worst_share
 
@@ -49,7 +50,7 @@ def test_values_out_of_range_unseen_categories_and_nulls_are_counted_per_feature
     # a category is compared exactly (case included)
     assert (counts["city"].unseen, counts["city"].nulls) == (2, 1)
     # a profile that did not keep every category calls none unseen
-    assert counts["plan"].unseen == 0 and not counts["plan"].counted
+    assert counts["plan"].unseen == 0 and not counts["plan"].notable
     assert worst_share(tuple(counts.values())) == 2 / 8
 
 
@@ -116,3 +117,95 @@ def test_a_slice_s_histograms_count_each_bin_and_never_carry_a_value() -> None:
     # categories in the profile's order, everything else as "other": no value leaves
     assert found["features"]["city"] == {"nulls": 1, "counts": [4, 2], "other": 2}
     assert "secret-city" not in repr(found)
+
+
+def test_bounds_a_model_made_profile_only_guessed_count_nothing_out_of_profile() -> None:
+    guessed = {
+        "profile": {
+            "source": "model",
+            "features": [
+                # a scaler's mean +/- 3 standard deviations, a tree's split span: not bounds
+                {"name": "a", "kind": "numeric", "quantiles": [0.0, 1.0], "exact": False},
+                # a scaler's data range: the training data's own minimum and maximum
+                {"name": "b", "kind": "numeric", "quantiles": [0.0, 1.0], "exact": True},
+                {"name": "c", "kind": "categorical", "categories": [["a", 1.0]], "exact": False},
+                {
+                    "name": "d",
+                    "kind": "categorical",
+                    "categories": [["x", 0.5], ["y", 0.5]],
+                    "exact": True,  # an encoder's categories
+                },
+                # a profile from the model written before "exact" existed: nothing is exact
+                {"name": "e", "kind": "numeric", "quantiles": [0.0, 1.0]},
+            ],
+        }
+    }
+    profile = InputProfile.from_manifest(guessed)
+    assert profile is not None and profile.synthetic
+    columns = {"a": [5.0, None], "b": [5.0, 0.5], "c": ["z", "a"], "d": ["z", "x"], "e": [7, 7]}
+    counts = {c.name: c for c in count_columns(profile, columns, 2)}
+    assert (counts["a"].out_of_range, counts["a"].nulls) == (0, 1)
+    assert counts["b"].out_of_range == 1
+    assert counts["c"].unseen == 0 and counts["d"].unseen == 1
+    assert counts["e"].out_of_range == 0
+
+
+def test_a_feature_name_cloudwatch_refuses_becomes_its_position() -> None:
+    from reintento_function.contract import feature_dimension
+
+    assert feature_dimension("latencia_ms", 0) == "latencia_ms"
+    assert feature_dimension("sepal length (cm)", 1) == "sepal length (cm)"
+    for refused in ("año", "", "   ", "a\nb", "x" * 256, "naïve"):
+        assert feature_dimension(refused, 7) == "feature-7"
+
+
+def test_a_call_publishes_counts_once_and_never_a_value(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from reintento_function.drift_metrics import DriftTally
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "3")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "svc")
+    profile = InputProfile.from_manifest(MANIFEST)
+    assert profile is not None
+    tally = DriftTally(profile)
+    tally.seen({"age": [1234.5, 30.0], "city": ["secret-city", "lima"], "plan": ["a", "b"]}, 2)
+    assert capsys.readouterr().out == ""  # nothing before the answer is made
+    tally.publish()
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    dimensions = [d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] for d in documents]
+    assert dimensions == [
+        ["FunctionName", "ExecutedVersion", "service"],  # rows compared, per version
+        ["FunctionName", "service"],  # the drift alarm's counts, per function
+        ["FunctionName", "ExecutedVersion", "Feature", "service"],  # age: out of range
+        ["FunctionName", "ExecutedVersion", "Feature", "service"],  # city: unseen
+    ]
+    assert documents[1]["ProfiledRows"] == [2.0] and documents[1]["OutOfProfileRows"] == [1.0]
+    assert [d.get("Feature") for d in documents[2:]] == ["age", "city"]
+    assert "secret-city" not in json.dumps(documents) and "1234.5" not in json.dumps(documents)
+
+
+def test_a_count_that_fails_costs_no_answer_and_publishes_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from reintento_function.drift_metrics import DriftTally
+
+    profile = InputProfile.from_manifest(MANIFEST)
+    assert profile is not None
+    tally = DriftTally(profile, with_histograms=True)
+
+    class Broken:
+        def __len__(self) -> int:
+            return 1
+
+        def tolist(self) -> list[object]:
+            raise RuntimeError("boom")
+
+    tally.seen({"age": [1.0], "city": Broken(), "plan": ["a"]}, 1)
+    assert isinstance(tally.error, RuntimeError) and tally.histograms is None
+    tally.publish()
+    assert capsys.readouterr().out == ""

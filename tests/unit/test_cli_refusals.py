@@ -83,6 +83,11 @@ def cases(files: dict[str, Path]) -> st.SearchStrategy[list[str]]:
         "run-batch": [(None, batch_files)],
         "logs": [("--since", NOT_NUMBER), ("--pattern", BAD_TEXT)],
         "metrics": [("--since", NOT_NUMBER)],
+        "drift": [
+            ("--since", st.sampled_from(["", "x", "nan", "59", "-5", "9" * 400])),
+            ("--version", st.sampled_from(["", "live", "$LATEST", "1.5", "-1", "\x00"])),
+            ("--batch", st.sampled_from(["", "run", "20261205T120000", "x" * 200, "\x00"])),
+        ],
         "estimate-cost": [
             ("--invocations", NOT_INT),
             ("--memory-mb", st.sampled_from(["0", "64", "10241", "x", "-5"])),

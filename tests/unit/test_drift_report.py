@@ -121,3 +121,50 @@ def test_a_profile_from_data_keeps_the_shares_of_a_feature_of_few_values() -> No
     ]
     assert x.value_shares is None  # 60 distinct values: quantiles only
     assert Profiled.from_dict(n.as_dict()) == n
+
+
+def test_a_profile_from_the_model_marks_which_bounds_are_the_training_data_s_own() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+
+    from ops.modelfiles.profile import profile_from_hints
+    from reintento_function.inference_core import accepted_input, describe_model
+    from reintento_function.model_hints import feature_hints
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "scaled": rng.normal(0, 1, 200),
+            "ranged": rng.uniform(5, 9, 200),
+            "city": rng.choice(["lima", "quito"], 200),
+        }
+    )
+    y = (frame["scaled"] > 0).astype(int)
+    model = make_pipeline(
+        ColumnTransformer(
+            [
+                ("s", StandardScaler(), ["scaled"]),
+                ("m", MinMaxScaler(), ["ranged"]),
+                ("c", OneHotEncoder(), ["city"]),
+            ]
+        ),
+        LogisticRegression(),
+    ).fit(frame, y)
+    schema = describe_model(model)
+    profile = profile_from_hints(
+        feature_hints(model, schema), accepted_input(schema), named=True, model_sha256="s"
+    )
+    exact = {f.name: f.exact for f in profile.features}
+    # a mean and spread are a guess; a scaler's data range and an encoder's categories are not
+    assert exact == {"scaled": False, "ranged": True, "city": True}
+    assert all(f.as_dict()["exact"] == f.exact for f in profile.features)
+    # a forest's split thresholds do not bound its training data either
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(frame[["scaled"]], y)
+    schema = describe_model(forest)
+    made = profile_from_hints(
+        feature_hints(forest, schema), accepted_input(schema), named=True, model_sha256="s"
+    )
+    assert [f.exact for f in made.features] == [False]
