@@ -81,7 +81,8 @@ class InputProfile:
         return cls(usable, synthetic=not from_data)
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float, or None."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -95,7 +96,7 @@ def _reference(feature: Any, position: int, from_data: bool) -> FeatureReference
     data range or an encoder's categories, not a guess; ``ops.modelfiles.profile``)."""
     if not isinstance(feature, Mapping) or not isinstance(feature.get("name"), str):
         return None
-    null_share = _number(feature.get("null_share")) or 0.0
+    null_share = finite_number(feature.get("null_share")) or 0.0
     exact = bool(feature.get("exact", from_data))
     name = feature["name"]
     if feature.get("kind") == "categorical":
@@ -105,13 +106,13 @@ def _reference(feature: Any, position: int, from_data: bool) -> FeatureReference
             if isinstance(listed, list)
             else ()
         )
-        complete = exact and bool(order) and not _number(feature.get("other_share"))
+        complete = exact and bool(order) and not finite_number(feature.get("other_share"))
         categories = frozenset(order) if complete else None
         return FeatureReference(
             name, False, None, None, categories, null_share, listed=order, position=position
         )
     quantiles = feature.get("quantiles")
-    numbers = [_number(q) for q in quantiles] if isinstance(quantiles, list) else []
+    numbers = [finite_number(q) for q in quantiles] if isinstance(quantiles, list) else []
     edges = profile_edges([q for q in numbers if q is not None])
     low, high = (edges[0], edges[-1]) if edges and exact else (None, None)
     return FeatureReference(name, True, low, high, None, null_share, edges=edges, position=position)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from reintento_function.drift_check import finite_number as _number
 from reintento_function.inference_core import (
     ModelSchema,
     column_selection,
@@ -24,14 +25,6 @@ from reintento_function.inference_core import (
 )
 
 SPREAD_SIGMAS = 3.0  # a scaler's mean and scale read as mean +/- 3 standard deviations
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _at(values: Any, position: int) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,17 @@ OPERATOR_ENVIRONMENT = {
 
 
 LOGS_INGESTION_SECONDS = 1.0
+
+
+def until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
+    """``check()``'s first truthy answer, asked every half second; its last answer after
+    ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def wait_for_ingestion() -> None:

@@ -18,18 +18,13 @@ from infra import names
 from ops.modelfiles.demo_model import DemoModel
 from ops.targets import target_for
 from reintento_local import faults
-from tests.integration.conftest import Deployed
+from tests.integration.conftest import Deployed, until
 
 ROWS = ops.sample_rows(2, seed=5)
 
 
 def _until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.5)
+    return until(check, seconds)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ data. The integration target evaluates alarms every second (the cadence only).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 import ops
 from ops.modelfiles.profile import QUANTILE_LEVELS
 from ops.targets import target_for
+from tests.integration.conftest import until
 from tests.model_kinds import ignore_unknown_pipeline, mixed_training_frame
 
 KIND = ignore_unknown_pipeline()
@@ -29,12 +29,7 @@ IN_PROFILE = [r for r in KIND.valid if r.get("city") != "cusco"][:40]
 
 
 def _until(check: Callable[[], Any], seconds: float = 40.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.5)
+    return until(check, seconds)
 
 
 @pytest.fixture(scope="module")
