@@ -158,6 +158,7 @@ def test_the_aws_target_deploys_and_serves_through_the_cdk_cli(
         ("run-batch", str(rows)),
         ("status",),
         ("metrics",),
+        ("drift",),
         ("logs",),
         ("list-models",),
     ):
