@@ -98,6 +98,22 @@ def feature_dimension(name: str, position: int) -> str:
     return f"feature-{position}"
 
 
+# The feature profile in a model's manifest (ops.modelfiles.profile writes it; the function
+# reads it to count drift, drift_check.py): the manifest's PROFILE holds PROFILE_SOURCE
+# (PROFILE_FROM_DATA, or made from the model) and PROFILE_FEATURES, one object per feature with
+# these keys (the rest of a feature's keys are ops' own)
+PROFILE = "profile"
+PROFILE_SOURCE = "source"
+PROFILE_FROM_DATA = "data"
+PROFILE_FEATURES = "features"
+PROFILE_NAME = "name"
+PROFILE_KIND = "kind"  # PROFILE_CATEGORICAL, or numeric
+PROFILE_CATEGORICAL = "categorical"
+PROFILE_NULL_SHARE = "null_share"
+PROFILE_QUANTILES = "quantiles"  # numeric: at the profile's quantile levels
+PROFILE_CATEGORIES = "categories"  # categorical: [[value, share], ...], most frequent first
+PROFILE_OTHER_SHARE = "other_share"  # the share of the categories beyond those listed
+PROFILE_EXACT = "exact"  # the range or categories are the training data's own bounds
 # A batch slice's drift histograms (function -> ops, JSON at drift_key): {HIST_ROWS: valid rows,
 # HIST_FEATURES: {feature: histogram}}; a histogram has HIST_NULLS and, numeric, HIST_BELOW,
 # HIST_ABOVE the training range and HIST_BINS over it; categorical, HIST_COUNTS per category

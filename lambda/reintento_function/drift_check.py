@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reintento_function import contract
 from reintento_function.contract import (
     HIST_ABOVE,
     HIST_BELOW,
@@ -67,13 +68,15 @@ class InputProfile:
     @classmethod
     def from_manifest(cls, manifest: Any) -> InputProfile | None:
         """The profile of a manifest's JSON document, or None if it has none usable."""
-        profile = manifest.get("profile") if isinstance(manifest, Mapping) else None
-        if not isinstance(profile, Mapping) or not isinstance(profile.get("features"), list):
+        profile = manifest.get(contract.PROFILE) if isinstance(manifest, Mapping) else None
+        if not isinstance(profile, Mapping) or not isinstance(
+            profile.get(contract.PROFILE_FEATURES), list
+        ):
             return None
-        from_data = profile.get("source") == "data"
+        from_data = profile.get(contract.PROFILE_SOURCE) == contract.PROFILE_FROM_DATA
         features = [
             _reference(f, i, from_data)
-            for i, f in enumerate(profile["features"][:MAX_PROFILED_FEATURES])
+            for i, f in enumerate(profile[contract.PROFILE_FEATURES][:MAX_PROFILED_FEATURES])
         ]
         usable = tuple(f for f in features if f is not None)
         if not usable:
@@ -94,24 +97,26 @@ def _reference(feature: Any, position: int, from_data: bool) -> FeatureReference
     """A profile feature as counts need it. Out-of-profile values are counted only against
     bounds the profile marks ``exact`` (a profile from data: all; from the model: a scaler's
     data range or an encoder's categories, not a guess; ``ops.modelfiles.profile``)."""
-    if not isinstance(feature, Mapping) or not isinstance(feature.get("name"), str):
+    if not isinstance(feature, Mapping) or not isinstance(feature.get(contract.PROFILE_NAME), str):
         return None
-    null_share = finite_number(feature.get("null_share")) or 0.0
-    exact = bool(feature.get("exact", from_data))
-    name = feature["name"]
-    if feature.get("kind") == "categorical":
-        listed = feature.get("categories")
+    null_share = finite_number(feature.get(contract.PROFILE_NULL_SHARE)) or 0.0
+    exact = bool(feature.get(contract.PROFILE_EXACT, from_data))
+    name = feature[contract.PROFILE_NAME]
+    if feature.get(contract.PROFILE_KIND) == contract.PROFILE_CATEGORICAL:
+        listed = feature.get(contract.PROFILE_CATEGORIES)
         order = (
             tuple(_hashable(c[0]) for c in listed if isinstance(c, list) and c)
             if isinstance(listed, list)
             else ()
         )
-        complete = exact and bool(order) and not finite_number(feature.get("other_share"))
+        complete = (
+            exact and bool(order) and not finite_number(feature.get(contract.PROFILE_OTHER_SHARE))
+        )
         categories = frozenset(order) if complete else None
         return FeatureReference(
             name, False, None, None, categories, null_share, listed=order, position=position
         )
-    quantiles = feature.get("quantiles")
+    quantiles = feature.get(contract.PROFILE_QUANTILES)
     numbers = [finite_number(q) for q in quantiles] if isinstance(quantiles, list) else []
     edges = profile_edges([q for q in numbers if q is not None])
     low, high = (edges[0], edges[-1]) if edges and exact else (None, None)

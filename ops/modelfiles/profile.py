@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ops.errors import ConfigurationError
+from reintento_function import contract
 
 QUANTILE_LEVELS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 SAMPLE_ROWS = 200  # real rows kept in the manifest (0: none)
@@ -63,39 +64,45 @@ class FeatureProfile:
         return self.quantiles[-1] if self.quantiles else None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "null_share": self.null_share}
+        out: dict[str, Any] = {
+            contract.PROFILE_NAME: self.name,
+            contract.PROFILE_KIND: self.kind,
+            contract.PROFILE_NULL_SHARE: self.null_share,
+        }
         if self.quantiles is not None:
-            out["quantiles"] = list(self.quantiles)
+            out[contract.PROFILE_QUANTILES] = list(self.quantiles)
             out["integer"] = self.integer
         if self.categories is not None:
-            out["categories"] = [[value, share] for value, share in self.categories]
-            out["other_share"] = self.other_share
+            out[contract.PROFILE_CATEGORIES] = [[value, share] for value, share in self.categories]
+            out[contract.PROFILE_OTHER_SHARE] = self.other_share
         if self.hint:
             out["hint"] = self.hint
         if self.value_shares is not None:
             out["value_shares"] = [[value, share] for value, share in self.value_shares]
-        out["exact"] = self.exact
+        out[contract.PROFILE_EXACT] = self.exact
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureProfile:
-        quantiles = data.get("quantiles")
-        categories = data.get("categories")
+        quantiles = data.get(contract.PROFILE_QUANTILES)
+        categories = data.get(contract.PROFILE_CATEGORIES)
         return cls(
-            name=str(data["name"]),
-            kind="categorical" if data.get("kind") == "categorical" else "numeric",
-            null_share=float(data.get("null_share", 0.0)),
+            name=str(data[contract.PROFILE_NAME]),
+            kind="categorical"
+            if data.get(contract.PROFILE_KIND) == contract.PROFILE_CATEGORICAL
+            else "numeric",
+            null_share=float(data.get(contract.PROFILE_NULL_SHARE, 0.0)),
             quantiles=tuple(float(q) for q in quantiles) if quantiles is not None else None,
             integer=bool(data.get("integer", False)),
             categories=tuple((c[0], float(c[1])) for c in categories)
             if categories is not None
             else None,
-            other_share=float(data.get("other_share", 0.0)),
+            other_share=float(data.get(contract.PROFILE_OTHER_SHARE, 0.0)),
             hint=str(data.get("hint", "")),
             value_shares=tuple((float(v[0]), float(v[1])) for v in data["value_shares"])
             if data.get("value_shares") is not None
             else None,
-            exact=bool(data.get("exact", True)),
+            exact=bool(data.get(contract.PROFILE_EXACT, True)),
         )
 
     def describe(self) -> str:
@@ -140,12 +147,12 @@ class Profile:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source,
+            contract.PROFILE_SOURCE: self.source,
             "model_sha256": self.model_sha256,
             "rows": self.rows,
             "named": self.named,
             "quantile_levels": list(QUANTILE_LEVELS),
-            "features": [f.as_dict() for f in self.features],
+            contract.PROFILE_FEATURES: [f.as_dict() for f in self.features],
             "sample": list(self.sample) if self.sample is not None else None,
         }
 
@@ -153,11 +160,15 @@ class Profile:
     def from_dict(cls, data: Mapping[str, Any]) -> Profile:
         sample = data.get("sample")
         return cls(
-            source="data" if data.get("source") == "data" else "model",
+            source="data"
+            if data.get(contract.PROFILE_SOURCE) == contract.PROFILE_FROM_DATA
+            else "model",
             model_sha256=str(data.get("model_sha256", "")),
             rows=int(data.get("rows", 0)),
             named=bool(data.get("named", True)),
-            features=tuple(FeatureProfile.from_dict(f) for f in data.get("features", [])),
+            features=tuple(
+                FeatureProfile.from_dict(f) for f in data.get(contract.PROFILE_FEATURES, [])
+            ),
             sample=tuple(sample) if sample is not None else None,
         )
 

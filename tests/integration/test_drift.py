@@ -32,25 +32,38 @@ def _until(check: Callable[[], Any], seconds: float = 40.0) -> Any:
     return until(check, seconds)
 
 
-@pytest.fixture(scope="module")
-def drifting(local_settings: ops.Settings, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """GIVEN a stage with alarm notices, serving a model profiled from its training data."""
+def _serving(
+    local_settings: ops.Settings, tmp_path_factory: pytest.TempPathFactory, stage: str
+) -> tuple[ops.Settings, Any, str, Path]:
+    """A stage with alarm notices (to a queue), serving the model profiled from its training
+    data: its settings, the queue's client and URL, the model's manifest."""
     s = ops.Settings.resolve(
-        local_settings, stage="drift", context={"alarm_email": "oncall@example.com"}
+        local_settings, stage=stage, context={"alarm_email": "oncall@example.com"}
     )
     ops.deploy(approve_security_changes=True, settings=s)
-    path: Path = tmp_path_factory.mktemp("drift") / "model.pkl"
+    path: Path = tmp_path_factory.mktemp(stage) / "model.pkl"
     joblib.dump(KIND.model, path)
     ops.profile_model(path, rows=mixed_training_frame())
     ops.upload_model(path, settings=s)
     target = target_for(s)
     sqs, sns = target.client("sqs"), target.client("sns")
-    url = sqs.create_queue(QueueName="drift-notices")["QueueUrl"]
+    url = sqs.create_queue(QueueName=f"{stage}-notices")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
     sns.subscribe(TopicArn=target.outputs.alarm_topic, Protocol="sqs", Endpoint=arn)
     return s, sqs, url, path.with_suffix(".json")
+
+
+@pytest.fixture(scope="module")
+def drifting(local_settings: ops.Settings, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """GIVEN a stage with alarm notices, serving a model profiled from its training data."""
+    return _serving(local_settings, tmp_path_factory, "drift")
+
+
+def _notices(sqs: Any, url: str) -> list[dict[str, Any]]:
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(json.loads(m["Body"])["Message"]) for m in got]
 
 
 def _drift_alarm(settings: ops.Settings) -> dict[str, Any]:
@@ -97,11 +110,7 @@ def test_a_shifted_feature_and_an_unseen_category_are_named_and_the_alarm_fires(
     alarm = _until(lambda: (a := _drift_alarm(settings))["StateValue"] == "ALARM" and a)
     assert alarm, _drift_alarm(settings)
 
-    def notices() -> list[dict[str, Any]]:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(json.loads(m["Body"])["Message"]) for m in got]
-
-    found = _until(notices)
+    found = _until(lambda: _notices(sqs, url))
     assert any(n["AlarmName"] == alarm["AlarmName"] for n in found), found
 
 
@@ -117,6 +126,27 @@ def test_a_batch_s_rows_are_counted_too(drifting: Any) -> None:
     assert report.rows == before.rows + 30, report
     income = next(f for f in report.features if f.name == "income")
     assert income.out_of_range == 30 and "income" in report.drifted
+
+
+def test_batches_alone_keep_the_alarm_ok_or_fire_it(
+    local_settings: ops.Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # GIVEN a stage that serves no realtime call at all
+    settings, sqs, url, _ = _serving(local_settings, tmp_path_factory, "driftbatch")
+    # WHEN a batch of rows like the training data runs
+    calm = ops.run_batch(IN_PROFILE * 5, progress=False, download=False, settings=settings)
+    # THEN its report names no feature, and the drift alarm settles in OK
+    assert ops.drift(batch=calm, settings=settings).drifted == ()
+    assert _until(lambda: _drift_alarm(settings)["StateValue"] == "OK")
+    # WHEN a batch with age beyond its training range and an unseen city runs
+    moved = [{**r, "age": 500.0, "city": "cusco"} for r in IN_PROFILE * 5]
+    shifted = ops.run_batch(moved, progress=False, download=False, settings=settings)
+    # THEN its report names both, the alarm goes to ALARM and its notice arrives
+    assert set(ops.drift(batch=shifted, settings=settings).drifted) == {"age", "city"}
+    alarm = _until(lambda: (a := _drift_alarm(settings))["StateValue"] == "ALARM" and a)
+    assert alarm, _drift_alarm(settings)
+    found = _until(lambda: _notices(sqs, url))
+    assert any(n["AlarmName"] == alarm["AlarmName"] for n in found), found
 
 
 def test_a_function_version_is_asked_by_its_number(drifting: Any) -> None:

@@ -168,3 +168,24 @@ def test_a_profile_from_the_model_marks_which_bounds_are_the_training_data_s_own
         feature_hints(forest, schema), accepted_input(schema), named=True, model_sha256="s"
     )
     assert [f.exact for f in made.features] == [False]
+
+
+def test_the_function_reads_the_profile_ops_writes_through_the_contract_s_keys() -> None:
+    import dataclasses
+    import json
+
+    from ops.modelfiles.manifest import ModelManifest
+    from ops.modelfiles.profile import profile_frame
+    from reintento_function import contract
+
+    # the manifest's field that holds the profile is the contract's name for it
+    assert contract.PROFILE in {f.name for f in dataclasses.fields(ModelManifest)}
+    frame = pd.DataFrame({"n": np.arange(100.0), "c": ["a", "b"] * 50})
+    accepted = [{"name": "n", "kind": "numeric"}, {"name": "c", "kind": "categorical"}]
+    profile, _ = profile_frame(frame, accepted, named=True, model_sha256="s", sample=0)
+    document = json.loads(json.dumps({contract.PROFILE: profile.as_dict()}))
+    read = InputProfile.from_manifest(document)
+    assert read is not None and not read.synthetic
+    n, c = read.features
+    assert (n.name, n.numeric, n.low, n.high) == ("n", True, 0.0, 99.0)
+    assert (c.name, c.numeric, c.categories, c.listed) == ("c", False, frozenset("ab"), ("a", "b"))
