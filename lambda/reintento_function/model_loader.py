@@ -16,7 +16,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import joblib
@@ -68,6 +68,8 @@ class LoadedModel:
     load_ms: float
     # the training profile of its signed manifest (None: no usable manifest, no drift counted)
     profile: InputProfile | None = None
+    # its verified metadata (the profile is found from it)
+    metadata: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -166,6 +168,13 @@ def check_signature(
         )
 
 
+class ProfileUnreadError(Exception):
+    """The manifest could not be read just now (S3 unreachable, or a 5xx): ask again later."""
+
+
+PROFILE_RETRY_SECONDS = 30.0  # a profile S3 could not give is asked for again after this
+
+
 class ModelStore:
     """Reads one S3 object with bounded retries on transient network errors; verifies its
     signature with ``verify`` (``KmsVerifier``) before fetching its bytes."""
@@ -253,7 +262,8 @@ class ModelStore:
         """The training profile of the model's manifest: the version its metadata points to,
         used only if its bytes have the signed sha256 (``metadata`` is verified already). None
         when there is none to use (a model uploaded before manifests were pointed to, a manifest
-        replaced or unreadable): drift is then not counted, and the model still serves."""
+        replaced, missing or refused): drift is then not counted, and the model still serves.
+        ``ProfileUnreadError`` when S3 could not be read just now (the cache asks again)."""
         wanted, version = (
             metadata.get(MANIFEST_SHA256_METADATA),
             metadata.get(MANIFEST_VERSION_METADATA),
@@ -269,8 +279,13 @@ class ModelStore:
             if int(response.get("ContentLength") or 0) > MAX_MANIFEST_BYTES:
                 return None
             document = bytes(response["Body"].read(MAX_MANIFEST_BYTES + 1))
-        except (ClientError, BotoCoreError, ModelStoreUnreachableError):
-            return None  # missing, denied, or the body broke off: no drift, the model serves
+        except ClientError as err:  # missing or denied: no drift, the model serves
+            status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if status >= 500:
+                raise ProfileUnreadError(str(err)) from err
+            return None
+        except (BotoCoreError, ModelStoreUnreachableError) as err:  # unreachable, broke off
+            raise ProfileUnreadError(str(err)) from err
         if hashlib.sha256(document).hexdigest() != wanted:
             return None
         try:
@@ -311,6 +326,7 @@ class ModelCache:
         self.model: LoadedModel | None = None
         self.checked_at = 0.0
         self.loads = 0
+        self.profile_retry_at: float | None = None  # when to ask S3 for the profile again
 
     def _load(self, head: dict[str, Any]) -> LoadedModel:
         t0 = time.perf_counter()
@@ -329,8 +345,30 @@ class ModelCache:
             sha256=hashlib.sha256(body).hexdigest(),
             sklearn_version=sklearn.__version__,
             load_ms=(time.perf_counter() - t0) * 1000,
-            profile=self.store.profile(metadata),
+            profile=self._profile(metadata),
+            metadata=metadata,
         )
+
+    def _profile(self, metadata: Mapping[str, str]) -> InputProfile | None:
+        """The model's profile; when S3 could not give it just now, None until it is asked for
+        again (``_profile_later``), so one transient error does not switch drift off for the
+        life of the execution environment."""
+        try:
+            profile = self.store.profile(metadata)
+        except ProfileUnreadError as err:
+            self.profile_retry_at = self.clock() + PROFILE_RETRY_SECONDS
+            if self.on_error is not None:
+                self.on_error(err)
+            return None
+        self.profile_retry_at = None
+        return profile
+
+    def _profile_later(self, model: LoadedModel) -> LoadedModel:
+        """``model`` with its profile, when an earlier read failed and it is time to ask again."""
+        if self.profile_retry_at is None or self.clock() < self.profile_retry_at:
+            return model
+        profile = self._profile(model.metadata)
+        return replace(model, profile=profile) if profile is not None else model
 
     def get(self, force_check: bool = False) -> tuple[LoadedModel, bool]:
         """Return (model, loaded_now). Raises the typed faults when there is no usable model.
@@ -348,6 +386,7 @@ class ModelCache:
                 )
             self.checked_at = now
             return self.model, True
+        self.model = self._profile_later(self.model)
         if self.pinned_version:
             return self.model, False
         if not force_check and now - self.checked_at < self.refresh_seconds:

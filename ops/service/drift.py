@@ -207,14 +207,28 @@ def _query(n: int, namespace: str, name: str, dims: dict[str, str], period: int)
     }
 
 
-def _sums(target: Target, queries: list[dict[str, Any]], since: datetime) -> dict[str, float]:
-    """Each query's sum from ``since`` to now (a period as long as the window: one or two
-    datapoints per query; counts published in the last minute or two may not be in yet)."""
+def window(seconds: float, now: datetime) -> tuple[datetime, datetime, int]:
+    """(start, end, period) of one GetMetricData period that holds the last ``seconds`` and
+    ``now``: whole minutes, ``end`` the next minute after ``now``, so every query answers one
+    complete datapoint (a partial period at either end is not reliably answered)."""
+    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    period = max(60, math.ceil((seconds + 60) / 60) * 60)
+    return end - timedelta(seconds=period), end, period
+
+
+def _sums(
+    target: Target, queries: list[dict[str, Any]], span: tuple[datetime, datetime]
+) -> dict[str, float]:
+    """Each query's sum over ``span`` (counts published in the last minute or two may not be
+    in yet: CloudWatch takes them in from the function's log a little later)."""
     cw, found = target.client("cloudwatch"), dict[str, float]()
-    end = datetime.now(UTC) + timedelta(minutes=1)
     for start in range(0, len(queries), QUERIES_PER_CALL):
         chunk = queries[start : start + QUERIES_PER_CALL]
-        kwargs: dict[str, Any] = {"MetricDataQueries": chunk, "StartTime": since, "EndTime": end}
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": chunk,
+            "StartTime": span[0],
+            "EndTime": span[1],
+        }
         while True:
             answer = cw.get_metric_data(**kwargs)
             for result in answer["MetricDataResults"]:
@@ -247,7 +261,7 @@ def read_window(target: Target, since_seconds: float, version: str | None) -> Dr
     }
     namespace = str(env.get("POWERTOOLS_METRICS_NAMESPACE", ""))
     features = profile.features[: contract.MAX_PROFILED_FEATURES]
-    period = max(60, math.ceil(since_seconds / 60) * 60)
+    start, end, period = window(since_seconds, datetime.now(UTC))
     queries = [_query(0, namespace, contract.PROFILED_ROWS_METRIC, dims, period)]
     for i, feature in enumerate(features):
         for j, metric in enumerate(METRICS):
@@ -259,8 +273,7 @@ def read_window(target: Target, since_seconds: float, version: str | None) -> Dr
             }
             n = 1 + i * len(METRICS) + j
             queries.append(_query(n, namespace, metric, per_feature, period))
-    since = (datetime.now(UTC) - timedelta(seconds=period)).replace(second=0, microsecond=0)
-    sums = _sums(target, queries, since)
+    sums = _sums(target, queries, (start, end))
     rows = int(sums.get("q0", 0))
 
     def count(i: int, j: int) -> int:

@@ -98,6 +98,7 @@ def test_a_shifted_feature_and_an_unseen_category_are_named_and_the_alarm_fires(
         assert len(answer.predictions) == 10  # answered, not refused
     # THEN ops.drift names both features, with their counts against the training reference
     report = _until(lambda: (r := ops.drift(settings=settings)).rows >= 170 and r)
+    assert report, ops.drift(settings=settings)
     assert report.rows == 170, report
     assert set(report.drifted) == {"age", "city"}, report.table()
     by_name = {f.name: f for f in report.features}
@@ -123,6 +124,7 @@ def test_a_batch_s_rows_are_counted_too(drifting: Any) -> None:
     assert isinstance(result, ops.BatchResult) and result.failed == 0
     # THEN its rows are counted with the realtime ones, and income is named
     report = _until(lambda: (r := ops.drift(settings=settings)).rows >= before.rows + 30 and r)
+    assert report, ops.drift(settings=settings)
     assert report.rows == before.rows + 30, report
     income = next(f for f in report.features if f.name == "income")
     assert income.out_of_range == 30 and "income" in report.drifted
@@ -133,13 +135,14 @@ def test_batches_alone_keep_the_alarm_ok_or_fire_it(
 ) -> None:
     # GIVEN a stage that serves no realtime call at all
     settings, sqs, url, _ = _serving(local_settings, tmp_path_factory, "driftbatch")
-    # WHEN a batch of rows like the training data runs
-    calm = ops.run_batch(IN_PROFILE * 5, progress=False, download=False, settings=settings)
+    # WHEN a batch of rows like the training data runs (drawn from it: its distribution)
+    like = mixed_training_frame().sample(2_000, replace=True, random_state=5)
+    calm = ops.run_batch(like, progress=False, download=False, settings=settings)
     # THEN its report names no feature, and the drift alarm settles in OK
     assert ops.drift(batch=calm, settings=settings).drifted == ()
     assert _until(lambda: _drift_alarm(settings)["StateValue"] == "OK")
     # WHEN a batch with age beyond its training range and an unseen city runs
-    moved = [{**r, "age": 500.0, "city": "cusco"} for r in IN_PROFILE * 5]
+    moved = like.assign(age=500.0, city="cusco")
     shifted = ops.run_batch(moved, progress=False, download=False, settings=settings)
     # THEN its report names both, the alarm goes to ALARM and its notice arrives
     assert set(ops.drift(batch=shifted, settings=settings).drifted) == {"age", "city"}

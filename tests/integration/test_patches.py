@@ -112,12 +112,18 @@ def test_cloudwatch_alarm_resource(deployed: Deployed) -> None:
         AlarmNamePrefix=deployed.settings.service_stack_name
     )
     metrics = sorted(a.get("MetricName", "math") for a in alarms["MetricAlarms"])
-    assert metrics == ["Duration", "Errors", "Throttles", "math"]
-    (math,) = [a for a in alarms["MetricAlarms"] if a.get("Metrics")]
+    assert metrics == ["Duration", "Errors", "Throttles", "math", "math"]
     used = sorted(
-        q["MetricStat"]["Metric"]["MetricName"] for q in math["Metrics"] if "MetricStat" in q
+        sorted(q["MetricStat"]["Metric"]["MetricName"] for q in a["Metrics"] if "MetricStat" in q)
+        for a in alarms["MetricAlarms"]
+        if a.get("Metrics")
     )
-    assert used == ["ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"]
+    # the batch alarm (failed + timed out + aborted) and the drift alarm (rows out of profile
+    # over rows compared)
+    assert used == [
+        ["ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"],
+        ["OutOfProfileRows", "ProfiledRows"],
+    ]
 
 
 def test_changeset_stacks_have_outputs_and_exports(deployed: Deployed) -> None:

@@ -68,10 +68,11 @@ class ModelBucket:
         sklearn_version: str | None = None,
         signature: str | None = "auto",
         bound: dict[str, str] | None = None,
+        unsigned: dict[str, str] | None = None,
     ) -> str:
         """Upload as ``ops upload-model`` does: metadata recorded and signed ("auto"), or
         with the given (or no) sha256 and signature; ``bound``: the upload time, serial and
-        stage the signature also covers."""
+        stage the signature also covers; ``unsigned``: metadata it does not cover."""
         metadata = dict(bound or {})
         if sha256 is not None:
             metadata["sha256"] = hashlib.sha256(body).hexdigest() if sha256 == "auto" else sha256
@@ -80,6 +81,7 @@ class ModelBucket:
             signature = self.sign(metadata["sha256"], metadata["sklearn-version"], bound=bound)
         if signature is not None and signature != "auto":
             metadata["signature"] = signature
+        metadata.update(unsigned or {})
         response = self.s3.put_object(
             Bucket=self.bucket, Key=self.key, Body=body, Metadata=metadata
         )

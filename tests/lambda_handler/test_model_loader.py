@@ -217,3 +217,60 @@ def test_the_profile_comes_from_the_manifest_version_with_the_signed_sha256(
     assert store.profile(signed) is None
     assert store.profile({**signed, MANIFEST_VERSION_METADATA: "no-such-version"}) is None
     assert store.profile({MANIFEST_VERSION_METADATA: good}) is None
+
+
+def test_a_profile_s3_could_not_give_is_asked_for_again(
+    model_bucket: ModelBucket, demo_bytes: bytes
+) -> None:
+    import json
+
+    from botocore.exceptions import EndpointConnectionError
+
+    from reintento_function.contract import (
+        MANIFEST_SHA256_METADATA,
+        MANIFEST_VERSION_METADATA,
+        model_manifest_key,
+    )
+    from reintento_function.model_loader import PROFILE_RETRY_SECONDS
+
+    feature = {"name": "x", "kind": "numeric", "quantiles": [0.0, 1.0]}
+    document = json.dumps({"profile": {"source": "data", "features": [feature]}}).encode()
+    where = model_manifest_key(model_bucket.key)
+    s3 = model_bucket.s3
+    pointer = s3.put_object(Bucket=model_bucket.bucket, Key=where, Body=document)["VersionId"]
+    model_bucket.put(
+        demo_bytes,
+        bound={MANIFEST_SHA256_METADATA: hashlib.sha256(document).hexdigest()},
+        unsigned={MANIFEST_VERSION_METADATA: pointer},
+    )
+
+    class Unreachable:
+        """S3 for the model, but the manifest's reads fail while ``down``."""
+
+        down = True
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(s3, name)
+
+        def get_object(self, **kwargs: Any) -> Any:
+            if self.down and kwargs["Key"] == where:
+                raise EndpointConnectionError(endpoint_url="https://s3")
+            return s3.get_object(**kwargs)
+
+    flaky = Unreachable()
+    now = [0.0]
+    store = ModelStore(flaky, model_bucket.bucket, model_bucket.key, verify=lambda m, s: True,
+                       sleep=lambda _: None)  # fmt: skip
+    errors: list[Exception] = []
+    cache = ModelCache(store, 60, clock=lambda: now[0], on_error=errors.append)
+    # WHEN the manifest cannot be read as the model loads: the model serves, without a profile
+    model, _ = cache.get()
+    assert model.profile is None and len(errors) == 1
+    # AND it is not asked for again before its time
+    flaky.down = False
+    now[0] = PROFILE_RETRY_SECONDS - 1
+    assert cache.get()[0].profile is None
+    # THEN once that time has come, the next call has it (the same model, not loaded again)
+    now[0] = PROFILE_RETRY_SECONDS
+    model, loaded_now = cache.get()
+    assert model.profile is not None and not loaded_now and cache.loads == 1

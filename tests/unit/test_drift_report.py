@@ -189,3 +189,16 @@ def test_the_function_reads_the_profile_ops_writes_through_the_contract_s_keys()
     n, c = read.features
     assert (n.name, n.numeric, n.low, n.high) == ("n", True, 0.0, 99.0)
     assert (c.name, c.numeric, c.categories, c.listed) == ("c", False, frozenset("ab"), ("a", "b"))
+
+
+def test_a_window_is_one_whole_period_that_holds_now() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ops.service.drift import window
+
+    now = datetime(2026, 12, 5, 14, 7, 42, 500, tzinfo=UTC)
+    for seconds in (60.0, 61.0, 3600.0, 14 * 24 * 3600.0):
+        start, end, period = window(seconds, now)
+        assert period % 60 == 0 and end - start == timedelta(seconds=period)
+        assert start.second == 0 and end == datetime(2026, 12, 5, 14, 8, tzinfo=UTC)
+        assert start <= now - timedelta(seconds=seconds) and now < end
