@@ -11,9 +11,9 @@ batch slice the function counts, over its valid rows and per feature:
   unseen category from a rare one, so it calls none unseen;
 - *nulls*: missing values; their share beyond the training share is the excess.
 
-Only counts leave the function (metrics and a log line of counts), never a row's value. Pure:
-numpy and pandas (the function has both); the handler reads the profile and publishes the
-counts.
+Only counts leave the function (metrics, and a batch slice's histograms), never a row's value.
+Pure: numpy and pandas (the function has both); ``model_loader`` reads the profile and
+``drift_metrics`` publishes the counts.
 """
 
 from __future__ import annotations

@@ -24,6 +24,16 @@ class IpcKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.ip = str(self._folder / "kernel")
 
+    async def _async_interrupt_kernel(self) -> None:
+        """No interrupt on the way out. jupyter_client interrupts a kernel before it asks it to
+        shut down, in case it is busy; ours is idle then (papermill has waited for every cell),
+        and an interrupt that lands while it handles the request makes ipykernel write
+        "KeyboardInterrupt caught in kernel." to the user's terminal. A busy kernel still stops:
+        the shutdown request goes over the control channel, then SIGTERM after the wait."""
+        if self.shutting_down:
+            return
+        await super()._async_interrupt_kernel()
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
