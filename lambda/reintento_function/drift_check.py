@@ -269,6 +269,30 @@ def count_columns(
     return tuple(found)
 
 
+def counts_of(profile: InputProfile, found: Mapping[str, Any]) -> tuple[FeatureCount, ...]:
+    """The counts ``histograms`` already holds (a batch slice reads its rows once for both):
+    out of range is below plus above a range that is the training data's own, unseen is
+    "other" when every training category is listed."""
+    rows, by_name = int(found[HIST_ROWS]), found[HIST_FEATURES]
+    counted: list[FeatureCount] = []
+    for reference in profile.features:
+        histogram = by_name.get(reference.name)
+        if histogram is None:
+            continue
+        out = histogram.get(HIST_BELOW, 0) + histogram.get(HIST_ABOVE, 0)
+        counted.append(
+            FeatureCount(
+                reference.name,
+                rows,
+                out if reference.low is not None else 0,
+                histogram.get(HIST_OTHER, 0) if reference.categories is not None else 0,
+                histogram[HIST_NULLS],
+                reference.null_share,
+            )
+        )
+    return tuple(counted)
+
+
 def _column(columns: Mapping[str, Any] | Sequence[Any], reference: FeatureReference) -> Any:
     if isinstance(columns, Mapping):
         return columns.get(reference.name)

@@ -32,6 +32,7 @@ from reintento_function.drift_check import (
     FeatureCount,
     InputProfile,
     count_columns,
+    counts_of,
     histograms,
     worst_rows,
 )
@@ -51,9 +52,11 @@ class DriftTally:
         """Count the valid rows of the call (``inference_core.Seen``)."""
         try:
             self.rows = rows
-            self.counts = count_columns(self.profile, columns, rows)
             if self.with_histograms:
                 self.histograms = histograms(self.profile, columns, rows)
+                self.counts = counts_of(self.profile, self.histograms)
+            else:
+                self.counts = count_columns(self.profile, columns, rows)
         except Exception as err:  # a count must never cost an answer
             self.error, self.rows, self.histograms = err, 0, None
 

@@ -172,20 +172,14 @@ def _realtime(event: Any) -> dict[str, Any]:
     return answer
 
 
-def _count_for_this_version(name: str, value: float = 1) -> None:
-    """``value`` more ``name`` under this function version's dimensions (a rollout compares
-    them)."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
-        for dimension, text in _version_dimensions():
-            metric.add_dimension(name=dimension, value=text)
-
-
-def _version_dimensions() -> tuple[tuple[str, str], ...]:
+def _count_for_this_version(name: str) -> None:
+    """One more ``name`` under this function version's dimensions (a rollout compares them)."""
     function_name, version = VERSION_DIMENSIONS
-    return (
-        (function_name, os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")),
-        (version, os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "")),
-    )
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(
+            name=function_name, value=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        )
+        metric.add_dimension(name=version, value=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
 
 
 def _tally(model: LoadedModel, *, with_histograms: bool = False) -> DriftTally | None:

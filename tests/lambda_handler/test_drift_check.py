@@ -209,3 +209,17 @@ def test_a_count_that_fails_costs_no_answer_and_publishes_nothing(
     assert isinstance(tally.error, RuntimeError) and tally.histograms is None
     tally.publish()
     assert capsys.readouterr().out == ""
+
+
+def test_a_slice_s_counts_from_its_histograms_equal_the_counts_of_its_rows() -> None:
+    from reintento_function.drift_check import counts_of, histograms
+
+    profile = InputProfile.from_manifest(MANIFEST)
+    assert profile is not None
+    columns = {
+        "age": [17.9, 18.0, 90.0, 90.5, None, math.nan, 50.0, 60.0],
+        "city": ["lima", "cusco", None, "quito", "lima", "lima", "LIMA", "quito"],
+        "plan": ["basic", "team", "pro", "basic", None, "basic", "basic", "basic"],
+    }
+    found = histograms(profile, columns, 8)
+    assert counts_of(profile, found) == count_columns(profile, columns, 8)
