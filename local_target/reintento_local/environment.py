@@ -127,6 +127,9 @@ class ExecutionEnvironment:
         self.api.admit(self.proc.pid)  # its Runtime API serves this process only
         assert self.proc.stdout is not None
         self._out: IO[bytes] = self.proc.stdout
+        self._fd = self._out.fileno()
+        os.set_blocking(self._fd, False)  # read only what is there, under the lock
+        self._partial = b""
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = started + INIT_TIMEOUT_SECONDS
         while not self.api.ready.wait(0.05):
@@ -136,19 +139,36 @@ class ExecutionEnvironment:
         self.invocations = 0
 
     def _pump(self) -> None:
-        for raw in iter(self._out.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        """Keep the pipe from filling while the function runs (a full pipe would block its
+        writes). Reads happen under the lock, like ``_drain``'s: a line read is a line kept."""
+        while True:
+            select.select([self._fd], [], [], 0.5)
             with self._lock:
-                self._lines.append(line)
+                if not self._read_available():
+                    return
+
+    def _read_available(self) -> bool:
+        """Under the lock: every byte now in the pipe into lines; False at end of file (the
+        last, unfinished line kept as a line)."""
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                if self._partial:
+                    self._lines.append(self._partial.decode("utf-8", errors="replace"))
+                    self._partial = b""
+                return False
+            *done, self._partial = (self._partial + chunk).split(b"\n")
+            self._lines.extend(line.decode("utf-8", errors="replace") for line in done)
 
     def _drain(self) -> list[str]:
-        """Lines written so far, waiting briefly for what is still in the pipe."""
-        for _ in range(50):
-            readable, _, _ = select.select([self._out], [], [], 0)
-            if not readable:
-                break
-            time.sleep(0.001)
+        """The lines written so far. What the function wrote before it answered is in the pipe
+        by now, so it is read here, whether or not the pump thread has run since (Lambda puts an
+        invocation's output before its REPORT line)."""
         with self._lock:
+            self._read_available()
             lines, self._lines = self._lines, []
         return lines
 

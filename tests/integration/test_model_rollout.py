@@ -609,7 +609,7 @@ def test_one_caller_cannot_dilute_a_canary_into_promotion(
                 models["refuses"],
                 rollout="canary",
                 percent=50,
-                bake_minutes=0.5,
+                bake_minutes=1.0,  # ends early when it breaches (the longest is when it fails)
                 progress=False,
                 settings=s,
             )
@@ -619,35 +619,37 @@ def test_one_caller_cannot_dilute_a_canary_into_promotion(
     assert _split(s), "the canary's bake did not begin"
     # AND during its bake that caller floods the alias with rows every version accepts, while
     # a real client sends 100 real rows (about a third of the canary's share refused: more than
-    # the 10 invalid requests allowed whatever the number of calls; diluted under the 5% ratio)
+    # the 10 invalid requests allowed whatever the number of calls; diluted under the 5% ratio).
+    # Two clients, each: 200 flood calls, then one real row in every five calls, then the rest
+    # of the flood; so the ratio is diluted at every moment of the bake, on a machine of any speed
     floods = [
         {k: (v + 1.0 if k in demo.NUMERIC else v) for k, v in row.items()}
-        for row in ops.sample_rows(700, seed=41)
+        for row in ops.sample_rows(1400, seed=41)
     ]
-
+    reals = ops.sample_rows(100, seed=42)
     flooded: list[int] = []  # one entry per flood call answered
 
-    def flood() -> None:
-        for row in floods:
-            payload = json.dumps({contract.EVENT_REALTIME: [row]}).encode()
-            caller.invoke(FunctionName=_function(s), Qualifier=contract.LIVE_ALIAS, Payload=payload)
-            flooded.append(1)
+    def calls(part: int) -> list[tuple[Any, dict[str, Any]]]:
+        lam, mine, real = _lambda(s), floods[part::2], reals[part::2]
+        order = [(caller, row) for row in mine[:200]]
+        for i, row in enumerate(real):
+            order += [(lam, row), *((caller, r) for r in mine[200 + 4 * i : 204 + 4 * i])]
+        return order + [(caller, row) for row in mine[200 + 4 * len(real) :]]
 
-    def real() -> None:
-        lam = _lambda(s)
-        while len(flooded) < 500:  # the flood is well under way: its ratios are diluted
-            time.sleep(0.05)
-        for row in ops.sample_rows(100, seed=42):
+    def client(part: int) -> None:
+        for via, row in calls(part):
             payload = json.dumps({contract.EVENT_REALTIME: [row]}).encode()
-            lam.invoke(FunctionName=_function(s), Qualifier=contract.LIVE_ALIAS, Payload=payload)
+            via.invoke(FunctionName=_function(s), Qualifier=contract.LIVE_ALIAS, Payload=payload)
+            if via is caller:
+                flooded.append(1)
 
-    clients = [threading.Thread(target=flood) for _ in range(2)] + [threading.Thread(target=real)]
-    for client in clients:
-        client.start()
-    for client in clients:
-        client.join()
+    clients = [threading.Thread(target=client, args=(part,)) for part in range(2)]
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.join()
     upload.join()
-    assert len(flooded) == 2 * len(floods)  # the second principal's calls were all answered
+    assert len(flooded) == len(floods)  # the second principal's calls were all answered
     # THEN the canary is not promoted (the refusals' count, or the spike when the time before
     # the bake was quiet, says why), and every call is on the old version again
     (result,) = results
