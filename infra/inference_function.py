@@ -129,8 +129,8 @@ class InferenceFunction(Construct):
                 contract.ENV_STAGE: settings.stage,
                 contract.ENV_BATCH_BUCKET: batch_bucket.bucket_name,
                 contract.ENV_RUNTIME_SKLEARN: image_sklearn(LAMBDA_DIR / "requirements.lock"),
-                "MODEL_REFRESH_SECONDS": str(settings.model_refresh_seconds),
-                "MAX_ROWS": str(settings.max_rows),
+                contract.ENV_MODEL_REFRESH_SECONDS: str(settings.model_refresh_seconds),
+                contract.ENV_MAX_ROWS: str(settings.max_rows),
                 # native thread pools sized to the vCPUs Lambda gives this memory (one per
                 # 1,769 MB), so environments do not oversubscribe their cores
                 **{var: str(_vcpus(settings.memory_mb)) for var in THREAD_VARS},

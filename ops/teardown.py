@@ -10,6 +10,7 @@ deleted, then the bucket, and the model signing key is scheduled for deletion.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
@@ -19,9 +20,19 @@ from ops.aws import cloudformation
 from ops.aws.faults import user_facing
 from ops.aws.outputs import OUTPUT_KEYS
 from ops.display import Card, Plan, Shown
-from ops.errors import TeardownError
+from ops.errors import DeployError, TeardownError
 from ops.settings import Settings
 from ops.targets import Target, target_for
+
+# A stopped batch's Distributed Map children are Express executions, which StopExecution does not
+# stop: those already running go on (writing output/ and failed/) for at most Express's 5 minutes
+# https://docs.aws.amazon.com/step-functions/latest/dg/choosing-workflow-type.html
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
+CHILDREN_WAIT_SECONDS = 5 * 60 + 30
+CHILDREN_POLL_SECONDS = 1.0
+# a bucket written to after it was emptied fails the stack's delete (DELETE_FAILED): it is emptied
+# and the delete retried, this many times in all
+DELETE_ATTEMPTS = 3
 
 # the model bucket's server access logs are an audit trail: RETAINed by the model stack
 ACCESS_LOGS_KEPT = (
@@ -186,7 +197,9 @@ def teardown(
     settings: Settings | None = None,
 ) -> TeardownResult | Plan:
     """Delete what deploy created; ``confirm`` must equal the service stack name (and, to delete
-    the models too, ``confirm_model_store`` the model stack name)."""
+    the models too, ``confirm_model_store`` the model stack name). Running batches are stopped,
+    and their slices already running (which cannot be stopped) waited for, before the batch
+    bucket is emptied."""
     target = target_for(settings)
     s = target.settings
     doomed, kept = _what(target, delete_model_bucket)
@@ -242,8 +255,8 @@ def _refusal(
 
 
 def _delete_service(target: Target, deleted: list[str], emptied: list[str]) -> list[str]:
-    """Stop running batches, empty the batch bucket, delete the service stack; the stopped
-    executions."""
+    """Stop running batches and wait for their children, empty the batch bucket, delete the
+    service stack; the stopped executions."""
     cf, name = target.client("cloudformation"), target.settings.service_stack_name
     if cloudformation.describe(cf, name) is None:
         return []
@@ -252,13 +265,57 @@ def _delete_service(target: Target, deleted: list[str], emptied: list[str]) -> l
     machine = service_outputs.get(OUTPUT_KEYS["state_machine_arn"])
     stopped: list[str] = []
     if machine:  # a running batch would write into the bucket after it is emptied
-        stopped = _stop_running(target.client("stepfunctions"), machine)
+        sfn = target.client("stepfunctions")
+        stopped = _stop_running(sfn, machine)
+        _wait_for_children(sfn, stopped, CHILDREN_WAIT_SECONDS)
+    _delete_emptied(target, name, batch_bucket)
     if batch_bucket:
-        _empty(target.client("s3"), batch_bucket)
         emptied.append(batch_bucket)
-    cloudformation.delete(cf, name)
     deleted.append(name)
     return stopped
+
+
+def _children_running(sfn: Any, execution_arn: str) -> int:
+    """The child executions still running in the map runs of a (stopped) batch."""
+    running = 0
+    try:
+        for page in sfn.get_paginator("list_map_runs").paginate(executionArn=execution_arn):
+            for run in page.get("mapRuns", []):
+                counts = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["executionCounts"]
+                running += int(counts.get("running", 0))
+    except ClientError as err:
+        if err.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ResourceNotFound"):
+            raise
+    return running
+
+
+def _wait_for_children(sfn: Any, stopped: list[str], seconds: float) -> None:
+    """Until no child of the stopped batches runs (at most ``seconds``: after Express's limit
+    none can; a later write is met by the delete's retry)."""
+    deadline = time.monotonic() + seconds
+    while stopped and time.monotonic() < deadline:
+        if not sum(_children_running(sfn, arn) for arn in stopped):
+            return
+        time.sleep(CHILDREN_POLL_SECONDS)
+
+
+def _delete_emptied(target: Target, name: str, bucket: str | None) -> None:
+    """Empty the bucket and delete the stack; a write into the bucket in between fails the
+    delete (a non-empty bucket: DELETE_FAILED), so empty it again and retry."""
+    cf, s3 = target.client("cloudformation"), target.client("s3")
+    for attempt in range(1, DELETE_ATTEMPTS + 1):
+        if bucket:
+            _empty(s3, bucket)
+        try:
+            cloudformation.delete(cf, name)
+            return
+        except DeployError as err:
+            if attempt == DELETE_ATTEMPTS:
+                raise TeardownError(
+                    f"{err}; {DELETE_ATTEMPTS} attempts to empty {bucket} and delete the stack "
+                    "failed: something still writes into it (a batch's slices?). Wait a few "
+                    "minutes and run teardown again"
+                ) from err
 
 
 def _delete_model_store(target: Target, deleted: list[str], emptied: list[str]) -> list[str]:

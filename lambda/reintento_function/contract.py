@@ -62,6 +62,8 @@ ENV_RUNTIME_SKLEARN = "RUNTIME_SKLEARN_VERSION"
 # `rollback-model` before publishing; unset: follow the newest S3 version, refreshed every
 # MODEL_REFRESH_SECONDS, which only an unqualified invoke of $LATEST does)
 ENV_MODEL_VERSION = "MODEL_VERSION_ID"
+ENV_MAX_ROWS = "MAX_ROWS"  # rows per realtime request (DEFAULT_MAX_ROWS when unset)
+ENV_MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"  # how often $LATEST looks for a new model
 ENV_MODEL_SHA256 = "MODEL_SHA256"
 # The alias callers and the batch state machine invoke; ops moves it to the published version
 # that pins the live model

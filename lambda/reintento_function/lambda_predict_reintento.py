@@ -36,8 +36,10 @@ from reintento_function.contract import (
     BATCH_SLICE_LOG_MESSAGE,
     DEFAULT_MAX_ROWS,
     ENV_BATCH_BUCKET,
+    ENV_MAX_ROWS,
     ENV_MODEL_BUCKET,
     ENV_MODEL_KEY,
+    ENV_MODEL_REFRESH_SECONDS,
     ENV_MODEL_SHA256,
     ENV_MODEL_VERSION,
     ENV_SIGNING_KEY,
@@ -103,7 +105,7 @@ def _cache() -> ModelCache:
                 f"{ENV_MODEL_BUCKET}, {ENV_MODEL_KEY} and {ENV_SIGNING_KEY} must be set in the "
                 "function's environment; deploy the stack with `python -m ops deploy`"
             )
-        refresh = float(os.environ.get("MODEL_REFRESH_SECONDS", "60"))
+        refresh = float(os.environ.get(ENV_MODEL_REFRESH_SECONDS, "60"))
         cache = ModelCache(
             ModelStore(
                 _s3(),
@@ -132,7 +134,7 @@ def _model(force_check: bool = False) -> LoadedModel:
 
 
 def _max_rows() -> int:
-    return int(os.environ.get("MAX_ROWS", str(DEFAULT_MAX_ROWS)))
+    return int(os.environ.get(ENV_MAX_ROWS, str(DEFAULT_MAX_ROWS)))
 
 
 def _realtime(event: Any) -> dict[str, Any]:

@@ -15,7 +15,10 @@ Values AWS refuses (a percentage outside 0-100, another execution type) are stil
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
+
+_job = threading.local()  # the child execution a Map Run worker thread is evaluating
 
 
 def normalized(definition: str) -> str:
@@ -56,3 +59,38 @@ def install() -> None:
         return original(normalized(definition))
 
     setattr(AmazonStateLanguageParser, "parse", staticmethod(parse))  # noqa: B010
+
+
+def install_execution_counts() -> None:
+    """DescribeMapRun's ``executionCounts.running`` is the child executions in progress
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_MapRunExecutionCounts.html).
+    moto counted a child out of ``running`` only when it succeeded: a failed or aborted one
+    stayed "running" for ever, so a caller waiting for the children would wait in vain."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
+        distributed_item_processor_worker as worker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
+        map_run_record as record,
+    )
+
+    offset: Any = record.Counter.offset
+
+    def counted_offset(self: Any, by: int) -> None:
+        if by < 0 and getattr(_job, "running", None) is self:
+            _job.counted_out = True
+        offset(self, by)
+
+    evaluate: Any = worker.DistributedItemProcessorWorker._eval_job
+
+    def eval_job(self: Any, env: Any, job: Any) -> None:
+        running = self._map_run_record.execution_counter.running
+        _job.running, _job.counted_out = running, False
+        try:
+            evaluate(self, env, job)
+        finally:
+            if not _job.counted_out:  # it failed, was aborted or timed out: no longer running
+                running.offset(-1)
+            _job.running = None
+
+    setattr(record.Counter, "offset", counted_offset)  # noqa: B010
+    setattr(worker.DistributedItemProcessorWorker, "_eval_job", eval_job)  # noqa: B010

@@ -7,8 +7,9 @@ functions whose name contains ``function`` and whose event has the top-level key
 
 ``kind`` is ``crash`` (the environment dies: ``Runtime.ExitError``), ``timeout``
 (``Sandbox.Timedout``) or ``throttle`` (the Invoke API answers ``TooManyRequestsException``,
-HTTP 429, as Lambda does past its concurrency). Spent rules are written back, so a test sees
-what was used.
+HTTP 429, as Lambda does past its concurrency) or ``slow`` (the invocation is held ``seconds``
+before it runs, then runs as usual: a slice still in flight when something else happens). Spent
+rules are written back, so a test sees what was used.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 FAULTS_FILE = "faults.json"
-Kind = Literal["crash", "timeout", "throttle"]
+Kind = Literal["crash", "timeout", "throttle", "slow"]
 PLATFORM_KINDS: tuple[Kind, ...] = ("crash", "timeout")
 _lock = threading.Lock()
 
@@ -42,6 +43,19 @@ def take(
 ) -> Kind | None:
     """The fault of one of ``kinds`` to apply to this invocation, if a rule matches (and spend
     one)."""
+    rule = _take_rule(state_dir, function_name, payload, kinds)
+    return None if rule is None else rule.get("kind", "crash")
+
+
+def delay(state_dir: Path | None, function_name: str, payload: bytes) -> float:
+    """How long to hold this invocation before it runs (a ``slow`` rule; 0 when none)."""
+    rule = _take_rule(state_dir, function_name, payload, ("slow",))
+    return float(rule.get("seconds", 0.0)) if rule is not None else 0.0
+
+
+def _take_rule(
+    state_dir: Path | None, function_name: str, payload: bytes, kinds: tuple[Kind, ...]
+) -> dict[str, Any] | None:
     if state_dir is None:
         return None
     path = state_dir / FAULTS_FILE
@@ -66,6 +80,5 @@ def take(
                 continue
             rule["count"] -= 1
             path.write_text(json.dumps(rules))
-            kind: Kind = rule.get("kind", "crash")
-            return kind
+            return dict(rule)
     return None

@@ -5,9 +5,9 @@ least-privilege policies do) denies everything. IAM authorizes each action on th
 request names, as the Service Authorization Reference lists them per action:
 https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html
 This reads them from the request: Lambda's function (qualified when the call is), KMS's key,
-SSM's parameters, ECR's repository, CloudFormation's stack, Step Functions' state machine or
-execution and CloudWatch Logs' log group (moto's STS names AssumeRole's role itself). Anything
-else stays "*".
+SSM's parameters, ECR's repository, CloudFormation's stack, Step Functions' state machine,
+execution or Map Run and CloudWatch Logs' log group (moto's STS names AssumeRole's role itself).
+Anything else stays "*".
 """
 
 from __future__ import annotations
@@ -34,7 +34,11 @@ def resources_of(
         return _ssm_or_ecr(target, _json(body), account, region) or ["*"]
     if target.startswith("AWSStepFunctions."):
         request = _json(body)
-        arn = request.get("executionArn") or request.get("stateMachineArn")
+        arn = (
+            request.get("executionArn")
+            or request.get("stateMachineArn")
+            or request.get("mapRunArn")
+        )
         return [arn] if isinstance(arn, str) else ["*"]
     if target.startswith("Logs_20140328."):
         request = _json(body)

@@ -176,6 +176,9 @@ class LambdaRuntime:
         request_id = str(uuid.uuid4())
         started = int(time.time() * 1000)
         fault = faults.take(self.state_dir, fn.function_name, payload)
+        held = faults.delay(self.state_dir, fn.function_name, payload)
+        if held:
+            time.sleep(held)
         try:
             if fault is not None:
                 result = environment.fail(request_id, fault)

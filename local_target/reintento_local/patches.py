@@ -29,6 +29,7 @@ from reintento_local import (
     iam_enforcement,
     lambda_runtime,
     logs_ingestion,
+    stack_deletes,
     stepfunctions_limits,
 )
 from reintento_local.errors import LocalTargetError
@@ -924,6 +925,19 @@ PATCHES: tuple[Patch, ...] = (
         "ToleratedFailurePercentage are accepted, as AWS accepts them (moto's grammar refused "
         "both)",
         distributed_map.install,
+    ),
+    Patch(
+        "stepfunctions-map-run-execution-counts",
+        "DescribeMapRun's executionCounts.running drops when a child execution fails or is "
+        "aborted, not only when it succeeds (moto's stayed running for ever)",
+        distributed_map.install_execution_counts,
+    ),
+    Patch(
+        "cloudformation-delete-failed",
+        "a stack whose bucket still holds objects is not deleted: the bucket is kept and the "
+        "stack is DELETE_FAILED, still listed, and DeleteStack retries it (moto skipped the "
+        "bucket and reported DELETE_COMPLETE)",
+        stack_deletes.install,
     ),
     Patch(
         "cloudwatch-alarm-resource",

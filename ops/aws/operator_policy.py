@@ -120,8 +120,15 @@ class OperatorPolicy:
             ),
             _allow(
                 "WatchBatches",
-                ["states:DescribeExecution", "states:StopExecution"],
+                ["states:DescribeExecution", "states:StopExecution", "states:ListMapRuns"],
                 [self._arn("states", f"execution:{machine}:*")],
+            ),
+            # teardown waits for a stopped batch's children: a Map Run's ARN is
+            # mapRun:<machine>/<label>:<id> (the Service Authorization Reference's mapRun type)
+            _allow(
+                "WatchBatchChildren",
+                ["states:DescribeMapRun"],
+                [self._arn("states", f"mapRun:{machine}/*")],
             ),
         ]
 

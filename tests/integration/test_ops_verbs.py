@@ -399,6 +399,75 @@ def test_teardown_stops_running_batches_and_stops_on_undeletable_objects(
     worker.join(60)
 
 
+def test_teardown_waits_for_a_stopped_batch_s_slices_before_it_deletes_the_bucket(
+    local_settings: ops.Settings, demo_model: DemoModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#34 item 2: StopExecution does not stop a Distributed Map's Express children, so slices in
+    flight wrote into the batch bucket after teardown emptied it, and the stack's delete failed
+    on the non-empty bucket (DELETE_FAILED)."""
+    import contextlib
+    import importlib
+    import threading
+
+    from reintento_local import faults
+
+    teardown_module = importlib.import_module("ops.teardown")  # the module, not the verb
+
+    s = ops.Settings.resolve(local_settings, stage="tdrun")
+    ops.deploy(settings=s, approve_security_changes=True)
+    ops.upload_model(demo_model.path, settings=s)
+    out, s3 = target_for(s).outputs, target_for(s).client("s3")
+    # GIVEN a batch of two slices, both in flight (each held 4 s before it runs)
+    faults.inject(
+        s.state_dir,
+        [
+            {
+                "function": "tdrun",
+                "event_key": "batch_slice",
+                "kind": "slow",
+                "seconds": 4,
+                "count": 2,
+            }
+        ],
+    )
+
+    def batch() -> None:
+        with contextlib.suppress(BaseException):  # the batch is stopped by the teardown
+            ops.run_batch(ops.sample_rows(400), slice_rows=200, progress=False, settings=s)
+
+    threading.Thread(target=batch, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while any(r["count"] for r in faults.remaining(s.state_dir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(r["count"] for r in faults.remaining(s.state_dir)), "the slices did not start"
+    taken = time.monotonic()  # both slices' invocations began: they end 4 s from here
+    # AND a late write into the batch bucket just after teardown first empties it (a child that
+    # outlived the wait, or CloudFormation's own pace on AWS: it deletes the other resources
+    # first, minutes in which a running slice writes its output/)
+    emptied = teardown_module._empty
+    late: list[str] = []
+
+    def empty_then_a_late_write(s3_client: Any, bucket: str) -> int:
+        count = emptied(s3_client, bucket)
+        if not late:
+            late.append("batch/late/output/part-000000000.jsonl")
+            s3_client.put_object(Bucket=bucket, Key=late[0], Body=b'{"row": 0}\n')
+        return count
+
+    monkeypatch.setattr(teardown_module, "_empty", empty_then_a_late_write)
+    # WHEN torn down
+    done = ops.teardown(s.service_stack_name, settings=s)
+    # THEN it returned only after the slices in flight ended (StopExecution does not stop them),
+    # the late write did not fail the stack's delete (emptied again), and the stack and its
+    # bucket are gone
+    assert time.monotonic() - taken >= 3.5
+    assert isinstance(done, ops.TeardownResult) and len(done.stopped_executions) == 1
+    assert late and ops.status(settings=s).service_stack is None
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=out.batch_bucket)
+    faults.inject(s.state_dir, [])
+
+
 def test_metrics_report_realtime_calls_and_batch_slices_apart_per_version(
     deployed: Deployed,
 ) -> None:

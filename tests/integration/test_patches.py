@@ -33,6 +33,8 @@ EXPECTED = [
     "stepfunctions-payload-limits",
     "stepfunctions-history-limit",
     "stepfunctions-distributed-map",
+    "stepfunctions-map-run-execution-counts",
+    "cloudformation-delete-failed",
     "cloudwatch-alarm-resource",
     "cloudwatch-aws-metrics",
     "cloudwatch-percentile-statistics",
@@ -682,3 +684,101 @@ def test_change_sets_are_found_by_name_within_their_stack(deployed: Deployed) ->
     assert found["ChangeSetId"] == renewed
     cf.execute_change_set(StackName=stacks[1], ChangeSetName="same-name")
     cf.delete_stack(StackName=stacks[1])
+
+
+def test_cloudformation_delete_failed_on_a_bucket_with_contents(deployed: Deployed) -> None:
+    # GIVEN a stack whose bucket holds an object (a version of it: versioning on)
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-s3-bucket.html
+    cf, s3 = deployed.client("cloudformation"), deployed.client("s3")
+    template = {
+        "Resources": {
+            "Kept": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {"VersioningConfiguration": {"Status": "Enabled"}},
+            },
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
+        },
+        "Outputs": {"Bucket": {"Value": {"Ref": "Kept"}}},
+    }
+    cf.create_stack(StackName="DeleteFailedProbe", TemplateBody=json.dumps(template))
+    (stack,) = cf.describe_stacks(StackName="DeleteFailedProbe")["Stacks"]
+    bucket = stack["Outputs"][0]["OutputValue"]
+    s3.put_object(Bucket=bucket, Key="left.txt", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="left.txt")  # a delete marker and a version remain
+    # WHEN the stack is deleted
+    cf.delete_stack(StackName="DeleteFailedProbe")
+    # THEN it is DELETE_FAILED, still listed, saying the bucket is not empty; the bucket is kept
+    (failed,) = cf.describe_stacks(StackName="DeleteFailedProbe")["Stacks"]
+    assert failed["StackStatus"] == "DELETE_FAILED"
+    reasons = [
+        e.get("ResourceStatusReason", "")
+        for e in cf.describe_stack_events(StackName="DeleteFailedProbe")["StackEvents"]
+        if e["ResourceStatus"] == "DELETE_FAILED"
+    ]
+    assert any("BucketNotEmpty" in r for r in reasons), reasons
+    s3.head_bucket(Bucket=bucket)
+    # AND once every version and delete marker is gone, DeleteStack again deletes it all
+    versions = s3.list_object_versions(Bucket=bucket)
+    for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+    cf.delete_stack(StackName="DeleteFailedProbe")
+    assert _code(lambda: cf.describe_stacks(StackName="DeleteFailedProbe"))[1] == "ValidationError"
+    assert _code(lambda: s3.head_bucket(Bucket=bucket))[0] == 404
+
+
+def test_stepfunctions_map_run_execution_counts(deployed: Deployed) -> None:
+    import contextlib
+    import threading
+
+    import ops
+    from reintento_local import faults
+
+    s = deployed.settings
+    sfn, machine = deployed.client("stepfunctions"), deployed.outputs.state_machine_arn
+    # GIVEN a batch of two slices in flight (each held 3 s before it runs)
+    faults.inject(
+        s.state_dir,
+        [
+            {
+                "function": "InferenceFunction",
+                "event_key": "batch_slice",
+                "kind": "slow",
+                "seconds": 3,
+                "count": 2,
+            }
+        ],
+    )
+    try:
+
+        def batch() -> None:
+            with contextlib.suppress(BaseException):  # stopped below
+                ops.run_batch(ops.sample_rows(400), slice_rows=200, progress=False, settings=s)
+
+        threading.Thread(target=batch, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while any(r["count"] for r in faults.remaining(s.state_dir)):
+            assert time.monotonic() < deadline, "the slices did not start"
+            time.sleep(0.1)
+        (running,) = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")[
+            "executions"
+        ]
+        (run,) = sfn.list_map_runs(executionArn=running["executionArn"])["mapRuns"]
+
+        def counts() -> dict[str, int]:
+            return dict(sfn.describe_map_run(mapRunArn=run["mapRunArn"])["executionCounts"])
+
+        # THEN while they run, DescribeMapRun counts them running
+        assert counts()["running"] == 2, counts()
+        # WHEN the parent is stopped
+        sfn.stop_execution(executionArn=running["executionArn"])
+        # THEN the children already running end (Express ones are not stopped), and then none
+        # is counted running, whatever their end
+        # https://docs.aws.amazon.com/step-functions/latest/apireference/API_MapRunExecutionCounts.html
+        deadline = time.monotonic() + 30
+        while counts()["running"]:
+            assert time.monotonic() < deadline, counts()
+            time.sleep(0.2)
+        ended = counts()
+        assert ended["succeeded"] + ended["failed"] + ended["aborted"] == 2, ended
+    finally:
+        faults.inject(s.state_dir, [])
