@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, overload
 
 from botocore.exceptions import ClientError
@@ -25,14 +26,19 @@ from ops.settings import Settings
 from ops.targets import Target, target_for
 
 # A stopped batch's Distributed Map children are Express executions, which StopExecution does not
-# stop: those already running go on (writing output/ and failed/) for at most Express's 5 minutes
-# https://docs.aws.amazon.com/step-functions/latest/dg/choosing-workflow-type.html
+# stop: those already running go on (writing output/ and failed/) for at most Express's 5 minutes,
+# and the function call a child made may outlive it by up to the function's timeout and an Init
+# (the stacks keep a batch's timeout at or under 42 s, infra/names.py)
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
 # https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
-CHILDREN_WAIT_SECONDS = 5 * 60 + 30
+EXPRESS_LIMIT_SECONDS = 300
+CHILDREN_WAIT_SECONDS = EXPRESS_LIMIT_SECONDS + 60 + 15
 CHILDREN_POLL_SECONDS = 1.0
 # a bucket written to after it was emptied fails the stack's delete (DELETE_FAILED): it is emptied
-# and the delete retried, this many times in all
+# and the delete retried, at least this many times in all, and for as long as a stopped batch's
+# children may still write
 DELETE_ATTEMPTS = 3
+DELETE_RETRY_PAUSE_SECONDS = 5.0
 
 # the model bucket's server access logs are an audit trail: RETAINed by the model stack
 ACCESS_LOGS_KEPT = (
@@ -264,58 +270,96 @@ def _delete_service(target: Target, deleted: list[str], emptied: list[str]) -> l
     batch_bucket = service_outputs.get(OUTPUT_KEYS["batch_bucket"])
     machine = service_outputs.get(OUTPUT_KEYS["state_machine_arn"])
     stopped: list[str] = []
+    writers_until = time.monotonic()  # until when a batch's children may still write
     if machine:  # a running batch would write into the bucket after it is emptied
         sfn = target.client("stepfunctions")
         stopped = _stop_running(sfn, machine)
-        _wait_for_children(sfn, stopped, CHILDREN_WAIT_SECONDS)
-    _delete_emptied(target, name, batch_bucket)
+        ended = stopped + _recently_ended(sfn, machine)
+        if ended:
+            writers_until += CHILDREN_WAIT_SECONDS
+            _wait_for_children(sfn, ended, writers_until)
+    _delete_emptied(target, name, batch_bucket, writers_until)
     if batch_bucket:
         emptied.append(batch_bucket)
     deleted.append(name)
     return stopped
 
 
-def _children_running(sfn: Any, execution_arn: str) -> int:
-    """The child executions still running in the map runs of a (stopped) batch."""
-    running = 0
+def _recently_ended(sfn: Any, machine: str) -> list[str]:
+    """Batches that ended on their own (failed, aborted, timed out) within the time their
+    children may outlive them."""
+    horizon = datetime.now(UTC) - timedelta(seconds=CHILDREN_WAIT_SECONDS)
+    found: list[str] = []
+    try:
+        for status in ("FAILED", "ABORTED", "TIMED_OUT"):
+            pages = sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=machine, statusFilter=status
+            )
+            for page in pages:
+                found += [
+                    e["executionArn"]
+                    for e in page.get("executions", [])
+                    if e.get("stopDate") is not None and e["stopDate"] >= horizon
+                ]
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "StateMachineDoesNotExist":
+            raise
+    return found
+
+
+def _children_running(sfn: Any, execution_arn: str) -> int | None:
+    """The child executions of a batch's Map Runs that are running, or pending while their Map
+    Run still runs (API_MapRunExecutionCounts); None when they cannot be read (a policy from
+    before teardown read them: then the delete's retries cover the children)."""
+    busy = 0
     try:
         for page in sfn.get_paginator("list_map_runs").paginate(executionArn=execution_arn):
             for run in page.get("mapRuns", []):
-                counts = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["executionCounts"]
-                running += int(counts.get("running", 0))
+                described = sfn.describe_map_run(mapRunArn=run["mapRunArn"])
+                counts = described["executionCounts"]
+                busy += int(counts.get("running", 0))
+                if described.get("status") == "RUNNING":
+                    busy += int(counts.get("pending", 0))
     except ClientError as err:
-        if err.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ResourceNotFound"):
+        code = err.response["Error"]["Code"]
+        if code in ("AccessDeniedException", "AccessDenied"):
+            return None
+        if code not in ("ExecutionDoesNotExist", "ResourceNotFound"):
             raise
-    return running
+    return busy
 
 
-def _wait_for_children(sfn: Any, stopped: list[str], seconds: float) -> None:
-    """Until no child of the stopped batches runs (at most ``seconds``: after Express's limit
-    none can; a later write is met by the delete's retry)."""
-    deadline = time.monotonic() + seconds
-    while stopped and time.monotonic() < deadline:
-        if not sum(_children_running(sfn, arn) for arn in stopped):
+def _wait_for_children(sfn: Any, executions: list[str], until: float) -> None:
+    """Until no child of these batches runs (or ``until``: after Express's limit none can; a
+    later write is met by the delete's retries)."""
+    while time.monotonic() < until:
+        counts = [_children_running(sfn, arn) for arn in executions]
+        if None in counts or not sum(c or 0 for c in counts):
             return
         time.sleep(CHILDREN_POLL_SECONDS)
 
 
-def _delete_emptied(target: Target, name: str, bucket: str | None) -> None:
-    """Empty the bucket and delete the stack; a write into the bucket in between fails the
-    delete (a non-empty bucket: DELETE_FAILED), so empty it again and retry."""
+def _delete_emptied(target: Target, name: str, bucket: str | None, writers_until: float) -> None:
+    """Empty the bucket and delete the stack. A write into the bucket in between (a child of a
+    stopped batch) fails the delete on the non-empty bucket (DELETE_FAILED): empty it again and
+    retry, at least ``DELETE_ATTEMPTS`` times and while a child may still write."""
     cf, s3 = target.client("cloudformation"), target.client("s3")
-    for attempt in range(1, DELETE_ATTEMPTS + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         if bucket:
             _empty(s3, bucket)
         try:
             cloudformation.delete(cf, name)
             return
         except DeployError as err:
-            if attempt == DELETE_ATTEMPTS:
+            if attempt >= DELETE_ATTEMPTS and time.monotonic() >= writers_until:
                 raise TeardownError(
-                    f"{err}; {DELETE_ATTEMPTS} attempts to empty {bucket} and delete the stack "
-                    "failed: something still writes into it (a batch's slices?). Wait a few "
-                    "minutes and run teardown again"
+                    f"{err}; {attempt} attempts to empty {bucket} and delete the stack failed: "
+                    "something still writes into it (a batch's slices?). Wait a few minutes "
+                    "and run teardown again"
                 ) from err
+        time.sleep(DELETE_RETRY_PAUSE_SECONDS)
 
 
 def _delete_model_store(target: Target, deleted: list[str], emptied: list[str]) -> list[str]:

@@ -6,9 +6,11 @@ Map's ``ItemProcessor.ProcessorConfig.ExecutionType`` is ``STANDARD`` or ``EXPRE
 moto's grammar knows only ``STANDARD`` and only a decimal-point number, so it refuses the
 state machine at CreateStateMachine. Before moto parses a definition, this rewrites those two
 values to the forms its grammar reads; the stored definition (DescribeStateMachine) is the one
-given. Locally, Express children then run as moto runs Standard ones (in process, once each):
-Express's at-least-once start and 5-minute limit are not emulated (local_target/README.md,
-fidelity table).
+given; a Map whose children were ``EXPRESS`` is marked so (``EXPRESS_MARK`` in its Comment) and
+its children are not stopped with their parent (``install_express_children``). Locally, Express
+children otherwise run as moto runs Standard ones (in process, once each): Express's
+at-least-once start and 5-minute limit are not emulated (local_target/README.md, fidelity
+table).
 Values AWS refuses (a percentage outside 0-100, another execution type) are still refused.
 """
 
@@ -19,6 +21,8 @@ import threading
 from typing import Any
 
 _job = threading.local()  # the child execution a Map Run worker thread is evaluating
+# put in the Comment of a Map whose children are Express (moto parses them as Standard)
+EXPRESS_MARK = "[reintento-local: EXPRESS children]"
 
 
 def normalized(definition: str) -> str:
@@ -37,6 +41,7 @@ def _visit(node: Any) -> bool:
         config = (node.get("ItemProcessor") or {}).get("ProcessorConfig")
         if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
             config["ExecutionType"] = "STANDARD"
+            node["Comment"] = f"{node.get('Comment', '')} {EXPRESS_MARK}".strip()
             changed = True
         percentage = node.get("ToleratedFailurePercentage")
         if type(percentage) is int and 0 <= percentage <= 100:
@@ -56,7 +61,9 @@ def install() -> None:
     original: Any = AmazonStateLanguageParser.parse
 
     def parse(definition: str) -> Any:
-        return original(normalized(definition))
+        parsed = original(normalized(definition))
+        _mark_express(parsed[0].states.states)
+        return parsed
 
     setattr(AmazonStateLanguageParser, "parse", staticmethod(parse))  # noqa: B010
 
@@ -94,3 +101,72 @@ def install_execution_counts() -> None:
 
     setattr(record.Counter, "offset", counted_offset)  # noqa: B010
     setattr(worker.DistributedItemProcessorWorker, "_eval_job", eval_job)  # noqa: B010
+
+
+def _mark_express(states: dict[str, Any]) -> None:
+    """Flag the item processor of each Map (at any depth) whose children are Express."""
+    for state in states.values():
+        component = getattr(state, "iteration_component", None)
+        if component is None:
+            continue
+        comment = getattr(getattr(state, "comment", None), "comment", None) or ""
+        if EXPRESS_MARK in comment:
+            component.reintento_express = True
+        inner = getattr(component, "_states", None)
+        if inner is not None:
+            _mark_express(inner.states)
+
+
+def install_express_children() -> None:
+    """A stopped parent does not stop its Distributed Map's Express children: StopExecution "is
+    not supported by EXPRESS state machines", so a child already running runs to its end, its
+    Retry and Catch included; no new child starts (the Map Run is aborted). moto stopped every
+    child with its parent.
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html"""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import job
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
+        distributed_item_processor as processor,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
+        distributed_item_processor_worker as worker,
+    )
+    from moto.stepfunctions.parser.asl.eval import environment
+
+    create: Any = processor.DistributedItemProcessor._create_worker
+
+    def create_worker(self: Any, env: Any, eval_input: Any, job_pool: Any) -> Any:
+        made = create(self, env, eval_input, job_pool)
+        made.reintento_express = getattr(self, "reintento_express", False)
+        job_pool.reintento_env = env  # the parent's Map: it stops waiting when the parent stops
+        return made
+
+    def await_jobs(self: Any) -> None:
+        """The parent's Map waits for its children, unless the parent was stopped: then it
+        ends now (ABORTED at once, as StopExecution answers) and leaves them running."""
+        env = getattr(self, "reintento_env", None)
+        while not self._is_terminated():
+            if self._termination_event.wait(0.2) or (env is not None and not env.is_running()):
+                return
+
+    evaluate: Any = worker.DistributedItemProcessorWorker._eval_job
+
+    def eval_job(self: Any, env: Any, job: Any) -> None:
+        if getattr(self, "reintento_express", False):
+            env.reintento_express_child = True  # this child's frame: not stopped by its parent
+        evaluate(self, env, job)
+
+    def stopped(self: Any) -> bool:  # no new child once the parent stopped
+        return bool(self._stop_signal_received) or not self._env.is_running()
+
+    set_stop: Any = environment.Environment.set_stop
+
+    def set_stop_unless_express_child(self: Any, *args: Any, **kwargs: Any) -> None:
+        if getattr(self, "reintento_express_child", False):
+            return
+        set_stop(self, *args, **kwargs)
+
+    setattr(processor.DistributedItemProcessor, "_create_worker", create_worker)  # noqa: B010
+    setattr(job.JobPool, "await_jobs", await_jobs)  # noqa: B010
+    setattr(worker.DistributedItemProcessorWorker, "_eval_job", eval_job)  # noqa: B010
+    setattr(worker.DistributedItemProcessorWorker, "stopped", stopped)  # noqa: B010
+    setattr(environment.Environment, "set_stop", set_stop_unless_express_child)  # noqa: B010

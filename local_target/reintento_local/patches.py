@@ -927,6 +927,12 @@ PATCHES: tuple[Patch, ...] = (
         distributed_map.install,
     ),
     Patch(
+        "stepfunctions-express-children-outlive-a-stop",
+        "a stopped parent's Express Distributed Map children already running run to their end "
+        "(Retry and Catch included) and no new child starts (moto stopped every child)",
+        distributed_map.install_express_children,
+    ),
+    Patch(
         "stepfunctions-map-run-execution-counts",
         "DescribeMapRun's executionCounts.running drops when a child execution fails or is "
         "aborted, not only when it succeeds (moto's stayed running for ever)",

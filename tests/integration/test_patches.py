@@ -33,6 +33,7 @@ EXPECTED = [
     "stepfunctions-payload-limits",
     "stepfunctions-history-limit",
     "stepfunctions-distributed-map",
+    "stepfunctions-express-children-outlive-a-stop",
     "stepfunctions-map-run-execution-counts",
     "cloudformation-delete-failed",
     "cloudwatch-alarm-resource",
@@ -726,28 +727,26 @@ def test_cloudformation_delete_failed_on_a_bucket_with_contents(deployed: Deploy
     assert _code(lambda: s3.head_bucket(Bucket=bucket))[0] == 404
 
 
-def test_stepfunctions_map_run_execution_counts(deployed: Deployed) -> None:
+def test_stepfunctions_express_children_outlive_a_stop_and_map_run_execution_counts(
+    local_settings: Any, demo_model: Any
+) -> None:
     import contextlib
     import threading
 
     import ops
+    from ops.targets import target_for
+    from reintento_function.contract import batch_prefix
     from reintento_local import faults
 
-    s = deployed.settings
-    sfn, machine = deployed.client("stepfunctions"), deployed.outputs.state_machine_arn
-    # GIVEN a batch of two slices in flight (each held 3 s before it runs)
-    faults.inject(
-        s.state_dir,
-        [
-            {
-                "function": "InferenceFunction",
-                "event_key": "batch_slice",
-                "kind": "slow",
-                "seconds": 3,
-                "count": 2,
-            }
-        ],
-    )
+    # a stage of its own: a stopped batch fires its failed-batches alarm
+    s = ops.Settings.resolve(local_settings, stage="mapstop")
+    ops.deploy(settings=s, approve_security_changes=True)
+    ops.upload_model(demo_model.path, settings=s)
+    target = target_for(s)
+    sfn, machine = target.client("stepfunctions"), target.outputs.state_machine_arn
+    # GIVEN a batch of two slices in flight, each held 3 s
+    rule = {"function": "mapstop", "event_key": "batch_slice", "count": 2}
+    faults.inject(s.state_dir, [{**rule, "kind": "slow", "seconds": 3}])
     try:
 
         def batch() -> None:
@@ -771,14 +770,29 @@ def test_stepfunctions_map_run_execution_counts(deployed: Deployed) -> None:
         assert counts()["running"] == 2, counts()
         # WHEN the parent is stopped
         sfn.stop_execution(executionArn=running["executionArn"])
-        # THEN the children already running end (Express ones are not stopped), and then none
-        # is counted running, whatever their end
+        # THEN the parent is ABORTED at once (its Map does not wait for children it cannot stop)
+        deadline = time.monotonic() + 2
+        while sfn.describe_execution(executionArn=running["executionArn"])["status"] != "ABORTED":
+            assert time.monotonic() < deadline, "the parent waited for its Express children"
+            time.sleep(0.1)
+        assert counts()["running"] == 2, counts()
+        # AND the Express children already running are not stopped: each runs to its end (its
+        # task, then the states after it: succeeded, not aborted) and writes its results; once
+        # they end none is counted running
+        # https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
         # https://docs.aws.amazon.com/step-functions/latest/apireference/API_MapRunExecutionCounts.html
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while counts()["running"]:
             assert time.monotonic() < deadline, counts()
             time.sleep(0.2)
         ended = counts()
-        assert ended["succeeded"] + ended["failed"] + ended["aborted"] == 2, ended
+        assert (ended["succeeded"], ended["aborted"]) == (2, 0), ended
+        described = sfn.describe_execution(executionArn=running["executionArn"])
+        run_id = json.loads(described["input"])["run_id"]
+        written = target.client("s3").list_objects_v2(
+            Bucket=target.outputs.batch_bucket, Prefix=batch_prefix(run_id, "output")
+        )
+        assert written.get("KeyCount") == 2, written.get("Contents")
     finally:
         faults.inject(s.state_dir, [])
+    ops.teardown(s.service_stack_name, settings=s)
