@@ -11,6 +11,7 @@ deleted, then the bucket, and the model signing key is scheduled for deletion.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, overload
@@ -132,24 +133,29 @@ def _empty(s3: Any, bucket: str) -> int:
     return count
 
 
-def _stop_running(sfn: Any, machine: str) -> list[str]:
-    """Stop the state machine's running executions (batches): return their ARNs."""
-    stopped: list[str] = []
+def _executions(sfn: Any, machine: str, status: str) -> Iterator[dict[str, Any]]:
+    """The state machine's executions of one status (none when the machine is gone)."""
     try:
         pages = sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=machine, statusFilter="RUNNING"
+            stateMachineArn=machine, statusFilter=status
         )
         for page in pages:
-            for execution in page.get("executions", []):
-                sfn.stop_execution(
-                    executionArn=execution["executionArn"],
-                    error="Teardown",
-                    cause="the stack is being torn down",
-                )
-                stopped.append(execution["executionArn"])
+            yield from page.get("executions", [])
     except ClientError as err:
         if err.response["Error"]["Code"] != "StateMachineDoesNotExist":
             raise
+
+
+def _stop_running(sfn: Any, machine: str) -> list[str]:
+    """Stop the state machine's running executions (batches): return their ARNs."""
+    stopped: list[str] = []
+    for execution in _executions(sfn, machine, "RUNNING"):
+        sfn.stop_execution(
+            executionArn=execution["executionArn"],
+            error="Teardown",
+            cause="the stack is being torn down",
+        )
+        stopped.append(execution["executionArn"])
     return stopped
 
 
@@ -289,22 +295,12 @@ def _recently_ended(sfn: Any, machine: str) -> list[str]:
     """Batches that ended on their own (failed, aborted, timed out) within the time their
     children may outlive them."""
     horizon = datetime.now(UTC) - timedelta(seconds=CHILDREN_WAIT_SECONDS)
-    found: list[str] = []
-    try:
-        for status in ("FAILED", "ABORTED", "TIMED_OUT"):
-            pages = sfn.get_paginator("list_executions").paginate(
-                stateMachineArn=machine, statusFilter=status
-            )
-            for page in pages:
-                found += [
-                    e["executionArn"]
-                    for e in page.get("executions", [])
-                    if e.get("stopDate") is not None and e["stopDate"] >= horizon
-                ]
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "StateMachineDoesNotExist":
-            raise
-    return found
+    return [
+        e["executionArn"]
+        for status in ("FAILED", "ABORTED", "TIMED_OUT")
+        for e in _executions(sfn, machine, status)
+        if e.get("stopDate") is not None and e["stopDate"] >= horizon
+    ]
 
 
 def _children_running(sfn: Any, execution_arn: str) -> int | None:

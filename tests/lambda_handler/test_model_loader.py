@@ -190,10 +190,17 @@ def test_bad_new_version_keeps_serving_the_verified_one(
     assert isinstance(errors[0], ModelIntegrityError)
 
 
+def _manifest(feature: str) -> bytes:
+    """A manifest whose profile (from data) has one numeric feature ``feature`` in 0..1."""
+    import json
+
+    profile = {"name": feature, "kind": "numeric", "quantiles": [0.0, 1.0]}
+    return json.dumps({"profile": {"source": "data", "features": [profile]}}).encode()
+
+
 def test_the_profile_comes_from_the_manifest_version_with_the_signed_sha256(
     model_bucket: ModelBucket,
 ) -> None:
-    import json
 
     from reintento_function.contract import (
         MANIFEST_SHA256_METADATA,
@@ -201,12 +208,10 @@ def test_the_profile_comes_from_the_manifest_version_with_the_signed_sha256(
         model_manifest_key,
     )
 
-    feature = {"name": "x", "kind": "numeric", "quantiles": [0.0, 1.0]}
-    document = json.dumps({"profile": {"source": "data", "features": [feature]}}).encode()
+    document = _manifest("x")
     s3, where = model_bucket.s3, model_manifest_key(model_bucket.key)
     good = s3.put_object(Bucket=model_bucket.bucket, Key=where, Body=document)["VersionId"]
-    other = json.dumps({"profile": {"source": "data", "features": [{**feature, "name": "y"}]}})
-    junk = s3.put_object(Bucket=model_bucket.bucket, Key=where, Body=other.encode())["VersionId"]
+    junk = s3.put_object(Bucket=model_bucket.bucket, Key=where, Body=_manifest("y"))["VersionId"]
     signed = {MANIFEST_SHA256_METADATA: hashlib.sha256(document).hexdigest()}
     store = model_bucket.store()
     profile = store.profile({**signed, MANIFEST_VERSION_METADATA: good})
@@ -222,7 +227,6 @@ def test_the_profile_comes_from_the_manifest_version_with_the_signed_sha256(
 def test_a_profile_s3_could_not_give_is_asked_for_again(
     model_bucket: ModelBucket, demo_bytes: bytes
 ) -> None:
-    import json
 
     from botocore.exceptions import EndpointConnectionError
 
@@ -233,8 +237,7 @@ def test_a_profile_s3_could_not_give_is_asked_for_again(
     )
     from reintento_function.model_loader import PROFILE_RETRY_SECONDS
 
-    feature = {"name": "x", "kind": "numeric", "quantiles": [0.0, 1.0]}
-    document = json.dumps({"profile": {"source": "data", "features": [feature]}}).encode()
+    document = _manifest("x")
     where = model_manifest_key(model_bucket.key)
     s3 = model_bucket.s3
     pointer = s3.put_object(Bucket=model_bucket.bucket, Key=where, Body=document)["VersionId"]
