@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-$(STAMP): pyproject.toml local_target/pyproject.toml requirements/constraints.txt requirements/checkov.txt package.json package-lock.json
+$(STAMP): pyproject.toml local_target/pyproject.toml requirements/constraints.txt requirements/project.txt requirements/tools.txt requirements/checkov.txt package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
 	  || (echo "Python 3.12 is required (the Lambda image's, lambda/Dockerfile) and $(PYTHON) is not it: install it or set PYTHON=path/to/python3.12" && exit 1)
 	@command -v npm >/dev/null || (echo "Node.js with npm is required (any version that runs npm: setup installs Node 22 for the CDK)" && exit 1)
@@ -30,11 +30,16 @@ $(STAMP): pyproject.toml local_target/pyproject.toml requirements/constraints.tx
 	  -c requirements/constraints.txt --python-version 3.12 --quiet -o /dev/null \
 	  || { echo "setup stopped before touching $(VENV): pyproject.toml and requirements/constraints.txt do not resolve together (above); make their pins agree (the version pyproject.toml asks for, in requirements/constraints.txt too), then run make setup again"; exit 1; }; fi
 	$(PYTHON) -m venv --clear $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# every wheel checked against its hash (pip --require-hashes): pip itself and the build
+	@# tools first, then the whole locked tree, then the two local projects without dependencies
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/tools.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/project.txt \
+	  || { echo "pip could not install the hashed lock requirements/project.txt (above); run make lock after changing pyproject.toml"; exit 1; }
 	@# (setuptools warns that an editable install's folders may shadow same-named ones: known here)
 	PYTHONWARNINGS="ignore:Editable installation" \
-	  $(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ./local_target -e '.[dev]' \
-	  || { echo "pip could not install the pinned set: pyproject.toml and requirements/constraints.txt disagree (above); make their pins agree"; exit 1; }
+	  $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e ./local_target -e '.[dev]'
+	$(BIN)/python -m pip check >/dev/null \
+	  || { $(BIN)/python -m pip check; echo "requirements/project.txt lacks what pyproject.toml asks for (above): run make lock"; exit 1; }
 	$(BIN)/python -m venv $(VENV)/tools/checkov
 	$(VENV)/tools/checkov/bin/python -m pip install --quiet --require-hashes -r requirements/checkov.txt
 	npm ci --no-audit --no-fund --loglevel=error
@@ -94,6 +99,11 @@ lock: setup
 	{ echo "# The whole dependency tree, pinned (pip -c). Regenerate with: make lock"; \
 	  $(BIN)/pip freeze --exclude-editable | grep -v -E '^reintento-(deploy|local)'; } > $$new/constraints.txt; \
 	cp lambda/requirements.lock $$new/function.txt; cp requirements/checkov.txt $$new/checkov.in.txt; \
+	cp requirements/project.txt $$new/project.in.txt; cp requirements/tools.txt $$new/tools.in.txt; \
+	$(BIN)/uv pip compile pyproject.toml local_target/pyproject.toml --extra dev -c $$new/constraints.txt \
+	    --universal --python-version 3.12 --generate-hashes --no-header --quiet -o $$new/project.in.txt; \
+	$(BIN)/uv pip compile requirements/tools.in -c $$new/constraints.txt --universal --python-version 3.12 \
+	    --generate-hashes --no-header --quiet -o $$new/tools.in.txt; \
 	$(BIN)/uv pip compile lambda/requirements.txt -c $$new/constraints.txt --universal \
 	    --python-version 3.12 --generate-hashes --no-header --quiet -o $$new/function.txt \
 	  || { echo "make lock: lambda/requirements.txt does not resolve with the project's environment (nothing was changed); for a model saved with another scikit-learn, use python -m ops pin-function instead" >&2; exit 1; }; \
@@ -105,7 +115,13 @@ lock: setup
 	  sed "s#$$new/constraints.txt#requirements/constraints.txt#" $$new/function.txt; } > $$new/requirements.lock; \
 	{ echo "# checkov's own environment, every wheel hashed (pip --require-hashes). Regenerate with: make lock"; \
 	  cat $$new/checkov.in.txt; } > $$new/checkov.txt; \
+	{ echo "# The project environment's whole tree (pyproject.toml and local_target's, with dev), every"; \
+	  echo "# wheel hashed (pip --require-hashes), at requirements/constraints.txt's versions. By: make lock"; \
+	  sed "s#$$new/constraints.txt#requirements/constraints.txt#" $$new/project.in.txt; } > $$new/project.txt; \
+	{ echo "# pip and the build tools of the project environment, hashed. Regenerate with: make lock"; \
+	  sed "s#$$new/constraints.txt#requirements/constraints.txt#" $$new/tools.in.txt; } > $$new/tools.txt; \
 	mv $$new/constraints.txt requirements/constraints.txt; \
+	mv $$new/project.txt requirements/project.txt; mv $$new/tools.txt requirements/tools.txt; \
 	mv $$new/requirements.lock lambda/requirements.lock; \
 	mv $$new/checkov.txt requirements/checkov.txt
 

@@ -47,6 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     IPyNbCell.compare_outputs = _compare_records  # type: ignore[method-assign]
     os.environ["REINTENTO_LOCAL_PORT"] = str(free_port())
     os.environ["REINTENTO_STATE_DIR"] = tempfile.mkdtemp(prefix="reintento-nbval-")
+    # metrics 2 s after the calls (AWS: a minute or more), as `make run` has them
+    os.environ.setdefault("REINTENTO_METRICS_DELAY_SECONDS", "2")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -335,6 +335,7 @@ def _wait(
                 bar.update(max(0, min(done, slices) - bar.n))
             if described["status"] in TERMINAL:
                 bar.update(slices - bar.n if described["status"] == "SUCCEEDED" else 0)
+                target.note_calls_ended()  # its slices' metrics arrive a little later
                 return dict(described)
             if time.monotonic() - started > timeout:
                 raise BatchError(

@@ -15,6 +15,9 @@ from ops.aws import node
 from ops.modelfiles.demo_model import DemoModel, sample_rows, save_demo_model
 
 os.environ.update(node.environment())  # aws-cdk-lib here runs the pinned Node 22
+# every local target the tests start publishes metrics 2 s after the calls (AWS and the local
+# default: a minute or more); a test that needs them later says so (a `late_metrics` rule)
+os.environ.setdefault("REINTENTO_METRICS_DELAY_SECONDS", "2")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ caller needs:
   file and image assets (an image is a Python environment built from its Dockerfile);
 - ``python_for(context)``: the Python of the environment an image's Dockerfile describes;
 - ``inject(state_dir, rules)``: platform faults on demand, for tests (``reintento_local.faults``);
+- ``metrics_delay(state_dir)``: how long after a call its CloudWatch metrics are visible;
 - ``free_port()``: a free loopback port;
 - ``LocalTargetError`` (and ``ImageBuildError``): every failure, with what to do next.
 """
@@ -23,7 +24,14 @@ from reintento_local.credentials import read_credentials
 from reintento_local.errors import ImageBuildError, LocalTargetError
 from reintento_local.faults import inject
 from reintento_local.images import python_for
-from reintento_local.process import LocalTargetStatus, ensure_running, free_port, status, stop
+from reintento_local.process import (
+    LocalTargetStatus,
+    ensure_running,
+    free_port,
+    metrics_delay,
+    status,
+    stop,
+)
 
 __all__ = [
     "ImageBuildError",
@@ -32,6 +40,7 @@ __all__ = [
     "ensure_running",
     "free_port",
     "inject",
+    "metrics_delay",
     "publish",
     "python_for",
     "read_credentials",

@@ -13,14 +13,30 @@ Recorded into the local CloudWatch (moto's backend) as the services would, so al
 - the function's embedded-metric-format log lines (Powertools ``Metrics``), as CloudWatch Logs
   extracts them.
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+
+They arrive late, as on AWS: "Lambda sends metric data to CloudWatch in 1-minute intervals"
+(https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html), so a call's datapoints
+are queryable only a minute or so after it, stamped with the time of the call. Locally a
+datapoint is visible (GetMetricData, GetMetricStatistics, ListMetrics, alarms)
+``REINTENTO_METRICS_DELAY_SECONDS`` after it was recorded (default 60; the integration tests
+and ``make run`` compress it to 2, a test may set it with a ``late_metrics`` rule,
+``reintento_local.faults``); moto showed it at once, so a reader that judged right after the
+calls looked right locally and judged without the last minute on AWS.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from reintento_local.cadence import seconds_from_env
+
+DELAY_VARIABLE = "REINTENTO_METRICS_DELAY_SECONDS"
+DEFAULT_DELAY_SECONDS = 60.0
+ARRIVES = "reintento_arrives"  # a datum's attribute: the time (epoch seconds) it is visible
 LAMBDA = "AWS/Lambda"
 STATES = "AWS/States"
 _STATUS_METRIC = {
@@ -31,6 +47,25 @@ _STATUS_METRIC = {
 }
 
 
+def configured_delay() -> float:
+    """The server's delay (its environment's ``REINTENTO_METRICS_DELAY_SECONDS``)."""
+    return seconds_from_env(DELAY_VARIABLE, DEFAULT_DELAY_SECONDS)
+
+
+def delay_seconds(state_dir: Path | None) -> float:
+    """How long after it is recorded a datapoint becomes visible: a test's ``late_metrics``
+    rule, else the server's delay."""
+    from reintento_local import faults
+
+    late = faults.late_metrics(state_dir)
+    return late if late is not None else configured_delay()
+
+
+def arrived(datum: Any, now: float) -> bool:
+    """Whether ``datum`` is visible at ``now`` (datapoints put by a caller arrive at once)."""
+    return float(getattr(datum, ARRIVES, 0.0)) <= now
+
+
 def record(
     account: str,
     region: str,
@@ -39,24 +74,25 @@ def record(
     value: float,
     unit: str,
     dimensions: Mapping[str, str],
+    delay: float = 0.0,
 ) -> None:
-    """One datapoint, now. Never raises: a metric must not turn an answer into a failure."""
+    """One datapoint stamped now, visible ``delay`` seconds later. Never raises: a metric must
+    not turn an answer into a failure."""
     try:
-        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
 
-        cloudwatch_backends[account][region].put_metric_data(
-            namespace,
-            [
-                {
-                    "MetricName": name,
-                    "Value": float(value),
-                    "Unit": unit,
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-                }
-            ],
-        )
+        dims = [{"Name": k, "Value": v} for k, v in dimensions.items()]
+        datum = MetricDatum(namespace, name, float(value), dims, None, unit)
+        setattr(datum, ARRIVES, time.time() + delay)
+        cloudwatch_backends[account][region].metric_data.append(datum)
     except Exception:  # pragma: no cover - recording is best effort, like the logs
         return
+
+
+def _state_dir() -> Path | None:
+    from reintento_local.lambda_runtime import configured_state_dir
+
+    return configured_state_dir()
 
 
 def _function_dimensions(fn: Any) -> list[dict[str, str]]:
@@ -81,18 +117,21 @@ def _function_dimensions(fn: Any) -> list[dict[str, str]]:
 
 def lambda_invocation(fn: Any, errored: bool, duration_ms: float, log_lines: Iterable[str]) -> None:
     """What Lambda publishes for one invocation, and the EMF metrics of its log lines."""
+    late = delay_seconds(_state_dir())
+    where = (fn.account_id, fn.region)
     for dims in _function_dimensions(fn):
-        record(fn.account_id, fn.region, LAMBDA, "Invocations", 1, "Count", dims)
-        record(fn.account_id, fn.region, LAMBDA, "Errors", 1 if errored else 0, "Count", dims)
-        record(fn.account_id, fn.region, LAMBDA, "Duration", duration_ms, "Milliseconds", dims)
+        record(*where, LAMBDA, "Invocations", 1, "Count", dims, late)
+        record(*where, LAMBDA, "Errors", 1 if errored else 0, "Count", dims, late)
+        record(*where, LAMBDA, "Duration", duration_ms, "Milliseconds", dims, late)
     for line in log_lines:
         for namespace, name, value, unit, dims in emf_metrics(line):
-            record(fn.account_id, fn.region, namespace, name, value, unit, dims)
+            record(*where, namespace, name, value, unit, dims, late)
 
 
 def lambda_throttle(fn: Any) -> None:
+    late = delay_seconds(_state_dir())
     for dims in _function_dimensions(fn):
-        record(fn.account_id, fn.region, LAMBDA, "Throttles", 1, "Count", dims)
+        record(fn.account_id, fn.region, LAMBDA, "Throttles", 1, "Count", dims, late)
 
 
 def emf_metrics(line: str) -> list[tuple[str, str, float, str, dict[str, str]]]:
@@ -140,7 +179,9 @@ def install_states() -> None:
         original_start(self)
         arn = _arn(self)
         account, region = _where(arn)
-        record(account, region, STATES, "ExecutionsStarted", 1, "Count", {"StateMachineArn": arn})
+        late = delay_seconds(_state_dir())
+        dims = {"StateMachineArn": arn}
+        record(account, region, STATES, "ExecutionsStarted", 1, "Count", dims, late)
 
     def reflect(self: Any) -> None:
         original_reflect(self)
@@ -149,7 +190,8 @@ def install_states() -> None:
         name = _STATUS_METRIC.get(status)
         if name:
             account, region = _where(arn)
-            record(account, region, STATES, name, 1, "Count", {"StateMachineArn": arn})
+            late = delay_seconds(_state_dir())
+            record(account, region, STATES, name, 1, "Count", {"StateMachineArn": arn}, late)
 
     setattr(ex.Execution, "start", start)  # noqa: B010
     setattr(ex.BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect)  # noqa: B010
@@ -174,3 +216,18 @@ def install_percentiles() -> None:
         return alarm_rules.statistic(values, stat)
 
     setattr(Statistics, "get_statistics_for_type", get_statistics_for_type)  # noqa: B010
+
+
+def install_late_arrival() -> None:
+    """Datapoints are queryable only once they arrived (``ARRIVES``): GetMetricData,
+    GetMetricStatistics and ListMetrics read moto's ``get_all_metrics``; the alarms read
+    ``arrived`` themselves (``cloudwatch_alarms.Datapoints``)."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original: Any = CloudWatchBackend.get_all_metrics
+
+    def get_all_metrics(self: Any) -> Any:
+        now = time.time()
+        return [m for m in original(self) if arrived(m, now)]
+
+    setattr(CloudWatchBackend, "get_all_metrics", get_all_metrics)  # noqa: B010

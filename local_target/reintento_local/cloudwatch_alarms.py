@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from reintento_local import alarm_rules
+from reintento_local import alarm_rules, aws_metrics
 from reintento_local.cadence import seconds_from_env
 from reintento_local.iam_conditions import conditions_hold, like
 
@@ -74,9 +74,10 @@ class Datapoints:
 
     def __init__(self, backend: Any) -> None:
         self.by_metric: dict[MetricKey, list[tuple[float, float]]] = {}
+        now = time.time()
         for datum in list(backend.metric_data):
             value = getattr(datum, "value", None)
-            if isinstance(value, int | float):
+            if isinstance(value, int | float) and aws_metrics.arrived(datum, now):
                 key = _key(datum.namespace, datum.name, datum.dimensions)
                 self.by_metric.setdefault(key, []).append(
                     (datum.timestamp.timestamp(), float(value))

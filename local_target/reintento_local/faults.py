@@ -10,6 +10,11 @@ functions whose name contains ``function`` and whose event has the top-level key
 HTTP 429, as Lambda does past its concurrency) or ``slow`` (the invocation is held ``seconds``
 before it runs, then runs as usual: a slice still in flight when something else happens). Spent
 rules are written back, so a test sees what was used.
+
+One rule is a setting, never spent: ``{"kind": "late_metrics", "seconds": 15}`` makes the
+metrics of every call from now on arrive ``seconds`` after it (``reintento_local.aws_metrics``)
+instead of the server's ``REINTENTO_METRICS_DELAY_SECONDS``: a test sees what a reader does
+when CloudWatch is later than the calls it judges.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 FAULTS_FILE = "faults.json"
-Kind = Literal["crash", "timeout", "throttle", "slow"]
+Kind = Literal["crash", "timeout", "throttle", "slow", "late_metrics"]
 PLATFORM_KINDS: tuple[Kind, ...] = ("crash", "timeout")
 _lock = threading.Lock()
 
@@ -51,6 +56,21 @@ def delay(state_dir: Path | None, function_name: str, payload: bytes) -> float:
     """How long to hold this invocation before it runs (a ``slow`` rule; 0 when none)."""
     rule = _take_rule(state_dir, function_name, payload, ("slow",))
     return float(rule.get("seconds", 0.0)) if rule is not None else 0.0
+
+
+def late_metrics(state_dir: Path | None) -> float | None:
+    """The ``late_metrics`` rule's seconds (None when there is none)."""
+    if state_dir is None:
+        return None
+    with _lock:
+        try:
+            rules = remaining(state_dir)
+        except (OSError, ValueError):
+            return None
+    for rule in rules:
+        if isinstance(rule, dict) and rule.get("kind") == "late_metrics":
+            return max(0.0, float(rule.get("seconds", 0.0)))
+    return None
 
 
 def _take_rule(

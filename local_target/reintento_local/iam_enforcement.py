@@ -96,14 +96,23 @@ class RoleCredentials:
 
 def credentials_for(fn: Any) -> RoleCredentials:
     """Assume the function's role (in-process) and remember its key as enforced."""
+    return service_role_credentials(fn.account_id, fn.region, fn.role, fn.function_name)
+
+
+def service_role_credentials(
+    account: str, region: str, role_arn: str, session: str, duration: int = 43200
+) -> RoleCredentials:
+    """A service's session of ``role_arn`` (assumed in-process, as Lambda or Step Functions
+    assume the role they were given), its key remembered as enforced: every request it signs
+    is authorized against that role's policies."""
     from moto.sts.models import sts_backends
 
-    role = sts_backends[fn.account_id]["global"].assume_role(
-        region_name=fn.region,
-        role_session_name=fn.function_name[:64],
-        role_arn=fn.role,
+    role = sts_backends[account]["global"].assume_role(
+        region_name=region,
+        role_session_name=session[:64],
+        role_arn=role_arn,
         policy=None,  # type: ignore[arg-type]
-        duration=43200,
+        duration=duration,
         external_id=None,  # type: ignore[arg-type]
     )
     with _lock:

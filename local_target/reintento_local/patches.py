@@ -9,8 +9,12 @@ first CloudFormation call: moto caches its resource-type map.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -672,31 +676,89 @@ def set_service_credentials(credentials: Any) -> None:
     _service_credentials[:] = [(credentials.access_key_id, credentials.secret_access_key)]
 
 
+_TASK_CLIENT_MODULES = (
+    "state_map.result_writer.resource_eval.resource_eval_s3",
+    "state_map.item_reader.eval.resource_eval_s3",
+    "state_task.lambda_eval_utils",
+    *(
+        f"state_task.service.state_task_service_{service}"
+        for service in (
+            "unsupported",
+            "glue",
+            "events",
+            "ecs",
+            "sqs",
+            "sfn",
+            "dynamodb",
+            "batch",
+            "sns",
+            "aws_sdk",
+        )
+    ),
+)
+
+
 def _stepfunctions_service_credentials() -> None:
-    """Step Functions' task clients sign with a hard-coded "ak"/"sk", which the gate refuses:
-    they sign with the server's own key instead (as the service signs with its own on AWS)."""
+    """Step Functions' task clients (Lambda Invoke, the Distributed Map's S3 ItemReader and
+    ResultWriter, SDK integrations) signed with a hard-coded "ak"/"sk", which the gate refuses.
+    They sign with the execution's role instead, a session of it the service assumed, as Step
+    Functions does ("Step Functions assumes the role you specify for the state machine and uses
+    it to make calls": https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html),
+    so the role's policy is enforced: a task its role may not call fails with AccessDenied. A
+    session is used until 15 minutes before it expires."""
     import boto3
+    from botocore.config import Config
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    clients: dict[tuple[Any, ...], Any] = {}
+    clients: dict[tuple[Any, ...], tuple[Any, float]] = {}
     lock = threading.Lock()
+    config = Config(
+        parameter_validation=False,
+        retries={"max_attempts": 0, "total_max_attempts": 1},
+        connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+        read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+    )
 
-    class _Boto3(SimpleNamespace):
-        @staticmethod
-        def client(*args: Any, **kwargs: Any) -> Any:
-            if _service_credentials:
-                key, secret = _service_credentials[0]
-                kwargs.update(aws_access_key_id=key, aws_secret_access_key=secret)
-            # one client per service, region, endpoint and key, made once (moto made one per
-            # task, ~10 ms each); boto3 clients are safe to share between threads
-            cache_key = (*args, *sorted((k, v) for k, v in kwargs.items() if k != "config"))
-            with lock:
-                client = clients.get(cache_key)
-                if client is None:
-                    client = clients[cache_key] = boto3.client(*args, **kwargs)
-            return client
+    def _keys(region: str, role_arn: str | None) -> tuple[dict[str, str], float]:
+        if role_arn and role_arn.startswith("arn:"):
+            account = role_arn.split(":")[4]
+            made = iam_enforcement.service_role_credentials(
+                account, region, role_arn, "states", duration=3600
+            )
+            env = made.env
+            keys = {
+                "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+                "aws_session_token": env["AWS_SESSION_TOKEN"],
+            }
+            return keys, made.expires_at - 900
+        key, secret = _service_credentials[0] if _service_credentials else ("ak", "sk")
+        return {"aws_access_key_id": key, "aws_secret_access_key": secret}, float("inf")
 
-    setattr(boto_client, "boto3", _Boto3())  # noqa: B010
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        role_arn = getattr(state_credentials, "role_arn", None)
+        cache_key = (region, service, role_arn)
+        with lock:
+            client, good_until = clients.get(cache_key, (None, 0.0))
+            if client is None or time.time() >= good_until:
+                keys, good_until = _keys(region, role_arn)
+                client = boto3.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=f"http://localhost:{os.environ.get('MOTO_PORT', '5000')}",
+                    config=config,
+                    **keys,
+                )
+                clients[cache_key] = (client, good_until)
+        return client
+
+    setattr(boto_client, "boto_client_for", boto_client_for)  # noqa: B010
+    for name in _TASK_CLIENT_MODULES:  # each imported the factory by name
+        importlib.import_module(f"moto.stepfunctions.parser.asl.component.state.exec.{name}")
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for"):
+            setattr(module, "boto_client_for", boto_client_for)  # noqa: B010
 
 
 # --------------------------------------------------------------------------- IAM
@@ -956,6 +1018,13 @@ PATCHES: tuple[Patch, ...] = (
         "AWS/Lambda (Invocations, Errors, Throttles, Duration) and AWS/States (Executions*) "
         "metrics are recorded for what ran, with the function's EMF metrics",
         aws_metrics.install_states,
+    ),
+    Patch(
+        "cloudwatch-metrics-arrive-late",
+        "the metrics AWS publishes are queryable a while after the call "
+        "(REINTENTO_METRICS_DELAY_SECONDS, default 60: Lambda sends them in 1-minute "
+        "intervals), stamped with the call's time; moto showed them at once",
+        aws_metrics.install_late_arrival,
     ),
     Patch(
         "cloudwatch-percentile-statistics",

@@ -149,6 +149,22 @@ def _read_info(state_dir: Path) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
+def metrics_delay(state_dir: Path) -> float:
+    """How long after a call its CloudWatch metrics are visible on the local target that runs
+    from ``state_dir`` (``reintento_local.aws_metrics``): a test's ``late_metrics`` rule, else
+    the delay the server started with."""
+    from reintento_local import aws_metrics, faults
+
+    late = faults.late_metrics(state_dir)
+    if late is not None:
+        return late
+    info = _read_info(state_dir) or {}
+    try:
+        return float(str(info.get("metrics_delay_seconds", aws_metrics.DEFAULT_DELAY_SECONDS)))
+    except ValueError:
+        return aws_metrics.DEFAULT_DELAY_SECONDS
+
+
 def status(port: int, state_dir: Path) -> LocalTargetStatus:
     info = _read_info(state_dir)
     pid = int(str(info["pid"])) if info and "pid" in info else None

@@ -85,7 +85,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     )
     from werkzeug.serving import make_server
 
-    from reintento_local import cloudwatch_alarms, lambda_runtime, patches
+    from reintento_local import aws_metrics, cloudwatch_alarms, lambda_runtime, patches
 
     operator = read_credentials(state_dir)
     if operator is None:
@@ -105,6 +105,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
         "endpoint": endpoint,
         "patches": applied,
         "started": time.time(),
+        "metrics_delay_seconds": aws_metrics.configured_delay(),
     }
     write_private(state_dir / "server.json", json.dumps(info, indent=1))
     print(

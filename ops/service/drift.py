@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ NO_PROFILE = (
 )
 IO_THREADS = 16  # a batch's histogram objects are read in parallel
 QUERIES_PER_CALL = 500  # GetMetricData's limit of queries per request
+OWN_CALLS_WAIT_SECONDS = 30.0  # at most this long for the counts of the calls made here
 METRICS = (contract.OUT_OF_RANGE_METRIC, contract.UNSEEN_METRIC, contract.NULL_METRIC)
 
 
@@ -239,6 +241,25 @@ def _sums(
     return found
 
 
+def _own_calls_counted(target: Target) -> str:
+    """Wait until the counts of the calls made here (and of the batches run from here) have
+    reached CloudWatch, at most ``OWN_CALLS_WAIT_SECONDS``; a note when some may still be out.
+    Lambda sends its metrics in 1-minute intervals
+    (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html): read at once, the
+    last calls would be missing from the counts."""
+    delay = target.metrics_delay_seconds()
+    wait = target.last_call() + delay - time.time() if target.last_call() else 0.0
+    if wait <= 0:
+        return ""
+    time.sleep(min(wait, OWN_CALLS_WAIT_SECONDS))
+    if wait <= OWN_CALLS_WAIT_SECONDS:
+        return ""
+    return (
+        f"the calls of the last {delay:.0f} s may not be counted yet: CloudWatch has a "
+        "function's counts a minute or more after its calls (ask again in a few minutes)"
+    )
+
+
 def read_window(target: Target, since_seconds: float, version: str | None) -> DriftReport:
     """The drift of ``version`` (default: the live alias's) over the last ``since_seconds``."""
     function_version = version or _live_version(target)
@@ -261,6 +282,7 @@ def read_window(target: Target, since_seconds: float, version: str | None) -> Dr
     }
     namespace = str(env.get("POWERTOOLS_METRICS_NAMESPACE", ""))
     features = profile.features[: contract.MAX_PROFILED_FEATURES]
+    late = _own_calls_counted(target)
     start, end, period = window(since_seconds, datetime.now(UTC))
     queries = [_query(0, namespace, contract.PROFILED_ROWS_METRIC, dims, period)]
     for i, feature in enumerate(features):
@@ -284,7 +306,7 @@ def read_window(target: Target, since_seconds: float, version: str | None) -> Dr
         for i, feature in enumerate(features)
     )
     return DriftReport(
-        scope, function_version, model_version, rows, found, synthetic=profile.synthetic
+        scope, function_version, model_version, rows, found, synthetic=profile.synthetic, note=late
     )
 
 

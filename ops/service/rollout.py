@@ -567,6 +567,7 @@ class _Baseline:
     calls: int
     window_s: float
     invalid_rate: float = 0.0  # the old version's share of invalid requests before the bake
+    delay_s: float = 0.0  # how long after a call its metrics can be read (the target's)
 
     @classmethod
     def read(cls, target: Target, old_fv: str, since: datetime, bake_seconds: float) -> _Baseline:
@@ -577,7 +578,8 @@ class _Baseline:
         start = since.replace(second=0, microsecond=0)
         window = max(1, math.ceil(bake_seconds / PERIOD)) * PERIOD + BASELINE_LAG
         before = read_figures(target, old_fv, start - timedelta(seconds=window), until=start)
-        return cls(start, before.invocations, float(window), before.invalid_rate)
+        delay = target.metrics_delay_seconds()
+        return cls(start, before.invocations, float(window), before.invalid_rate, delay)
 
     def judging(self, old: Figures) -> Figures:
         """The old version's figures the new one is judged against: its share of invalid
@@ -589,11 +591,12 @@ class _Baseline:
     def spike(self, target: Target, versions: tuple[str, str], g: Guardrails) -> str | None:
         """Judged on the bake's whole minutes only: its first minute's figures also hold the
         calls made before the rollout began in that minute (none judged in a bake's first
-        minute)."""
+        minute), and over the time whose metrics have arrived (the last ``delay_s`` are not
+        in yet)."""
         if g.max_traffic_ratio is None:
             return None
         first_whole = self.start + timedelta(seconds=PERIOD)
-        elapsed = (datetime.now(UTC) - first_whole).total_seconds()
+        elapsed = (datetime.now(UTC) - first_whole).total_seconds() - self.delay_s
         if elapsed <= 0:
             return None
         during = sum(read_figures(target, v, first_whole).invocations for v in versions)
@@ -674,12 +677,19 @@ def _watch(
     progress: Callable[[str], None] | None,
     probe: Probe | None = None,
     own_invalid: int = 0,
+    settle_s: float = 0.0,
 ) -> tuple[RolloutStep, str | None]:
     """Judge the new version at ``share`` of the calls until the bake ends or it breaches (or
     a spike makes it impossible to judge); the step's figures and the reason (None: it held)."""
     old_fv, new_fv = versions
     deadline = time.monotonic() + bake_seconds
     poll = min(30.0, max(1.0, bake_seconds / 10))
+    if settle_s > 0 and progress is not None:
+        progress(
+            f"the last step is judged {settle_s:.0f} s after its bake ends, once CloudWatch "
+            "has its calls' metrics (Lambda sends them in 1-minute intervals)"
+        )
+    deadline += settle_s
     while True:
         new = read_figures(target, new_fv, baseline.start)
         # the checks before traffic called the version directly: not among its alias calls,
@@ -720,12 +730,16 @@ def bake(
     probe = candidate.probe
     checked = _first_checks(target, candidate, guardrails, progress)
     reason = checked.reason
+    shares = weights(strategy, percent) if reason is None else ()
     try:
-        for share in weights(strategy, percent) if reason is None else ():
+        for share in shares:
             revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
             judged = (baseline, share, bake_seconds, guardrails, cap_ms)
+            # a step's figures count from the bake's start, so a step's late calls are judged
+            # in the next one; the last step waits until its own are in before the verdict
+            settle = baseline.delay_s if share == shares[-1] else 0.0
             step, reason = _watch(
-                target, (old_fv, new_fv), *judged, progress, probe, checked.own_invalid
+                target, (old_fv, new_fv), *judged, progress, probe, checked.own_invalid, settle
             )
             steps.append(step)
             if reason is not None:

@@ -23,6 +23,8 @@ from ops.modelfiles.versions import PROJECT_ROOT
 from ops.settings import Settings
 from ops.targets.base import DeployShape, Target
 
+METRICS_DELAY_SECONDS = 180.0
+
 
 class AwsTarget(Target):
     """A real account: boto3's credential chain, the pinned CDK CLI, Docker image builds."""
@@ -44,6 +46,13 @@ class AwsTarget(Target):
 
     def address(self) -> str | None:
         return None
+
+    def metrics_delay_seconds(self) -> float:
+        """Three minutes: "Lambda sends metric data to CloudWatch in 1-minute intervals"
+        (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html), so a call's
+        datapoint may wait up to a minute to be sent, and CloudWatch takes a while more to make
+        it queryable; AWS states no bound, so this is a margin, not a guarantee."""
+        return METRICS_DELAY_SECONDS
 
     def places(self, outputs: StackOutputs | None) -> dict[str, Link]:
         s = self.settings

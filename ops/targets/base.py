@@ -77,6 +77,11 @@ class Target:
         """The endpoint to show a person (None: AWS's own); never starts anything."""
         raise NotImplementedError
 
+    def metrics_delay_seconds(self) -> float:
+        """How long after a call its CloudWatch metrics can be read, at most: what a judge of
+        fresh metrics waits before it trusts a window to hold every call."""
+        raise NotImplementedError
+
     # ---------------------------------------------------------------- shared
 
     def __init__(self, settings: Settings) -> None:
@@ -86,6 +91,7 @@ class Target:
         self._model_stack: Mapping[str, str] | None = None
         self._lock = threading.Lock()
         self._invocations: deque[tuple[float, str]] = deque(maxlen=10_000)
+        self._last_call = 0.0
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -125,6 +131,17 @@ class Target:
         """Remember a request id of an invocation made here (and when)."""
         with self._lock:
             self._invocations.append((time.time(), request_id))
+            self._last_call = time.time()
+
+    def note_calls_ended(self) -> None:
+        """Remember that calls made on this process's behalf ended now (a batch's slices)."""
+        with self._lock:
+            self._last_call = time.time()
+
+    def last_call(self) -> float:
+        """When the last call made here, or on its behalf, ended (epoch seconds; 0: none)."""
+        with self._lock:
+            return self._last_call
 
     def invocations_since(self, when: float) -> tuple[str, ...]:
         """Request ids of the invocations made here since ``when`` (epoch seconds)."""

@@ -63,6 +63,10 @@ class LocalTarget(Target):
             False, self.settings.local_port, self.settings.state_dir
         ).endpoint
 
+    def metrics_delay_seconds(self) -> float:
+        """The local target's own delay (``reintento_local.aws_metrics``), and a second."""
+        return reintento_local.metrics_delay(self.settings.state_dir) + 1.0
+
     def places(self, outputs: StackOutputs | None) -> dict[str, Link]:
         s = self.settings
         return cli_links(self.address(), (s.model_stack_name, s.service_stack_name), outputs)

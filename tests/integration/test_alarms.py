@@ -139,13 +139,14 @@ def test_aws_metrics_are_recorded_for_what_ran(alarmed: ops.Settings) -> None:
 
     function = {"FunctionName": out.function_name}
     machine = {"StateMachineArn": out.state_machine_arn}
-    assert total("AWS/Lambda", "Invocations", function) >= 3  # realtime + slice + summary
-    assert total("AWS/States", "ExecutionsStarted", machine) >= 1
+    # (each reaches CloudWatch a while after what it counts, as Lambda's and Step Functions' do)
+    assert _until(lambda: total("AWS/Lambda", "Invocations", function) >= 3)  # + slice + summary
+    assert _until(lambda: total("AWS/States", "ExecutionsStarted", machine) >= 1)
     assert _until(lambda: total("AWS/States", "ExecutionsSucceeded", machine) >= 1)
     # AND the function's own EMF metrics, extracted from its log lines as CloudWatch Logs does
     own = {"service": names.SERVICE_NAME}
-    assert total(names.METRICS_NAMESPACE, "RowsPredicted", own) >= len(ROWS)
-    assert total(names.METRICS_NAMESPACE, "BatchRowsPredicted", own) >= len(ROWS)
+    assert _until(lambda: total(names.METRICS_NAMESPACE, "RowsPredicted", own) >= len(ROWS))
+    assert _until(lambda: total(names.METRICS_NAMESPACE, "BatchRowsPredicted", own) >= len(ROWS))
 
 
 def test_an_alarm_notice_needs_the_topic_policy_to_allow_cloudwatch(deployed: Deployed) -> None:

@@ -24,7 +24,7 @@ from ops.service.probes import Probe
 from ops.service.rollout import Guardrails
 from ops.targets import target_for
 from reintento_function import contract
-from tests.integration.conftest import Deployed, role_client
+from tests.integration.conftest import Deployed, role_client, until
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +95,8 @@ def test_a_weighted_alias_routes_by_its_weight(rollout_stage: ops.Settings) -> N
     print("executed versions:", dict(ran))
     assert set(ran) == {primary, other}
     assert 65 <= ran[other] <= 135, ran
-    # AND the version-scoped metrics count what each version ran
+    # AND the version-scoped metrics count what each version ran (once they reached CloudWatch)
+    time.sleep(target_for(rollout_stage).metrics_delay_seconds())
     cloudwatch = target_for(rollout_stage).client("cloudwatch")
     now = datetime.now(UTC)
     counted = {}
@@ -245,10 +246,9 @@ def test_version_metrics_exist_for_alias_calls_only_under_lambdas_dimensions(
     # only for the alias's calls, always together with Resource (the alias)
     # https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
     by = _datapoints
-    assert (
-        by(rollout_stage, "Invocations", {"FunctionName": name, "Resource": f"{name}:{version}"})
-        == 3
-    )
+    direct = {"FunctionName": name, "Resource": f"{name}:{version}"}
+    # (Lambda's metrics reach CloudWatch a while after the calls)
+    assert until(lambda: by(rollout_stage, "Invocations", direct) == 3)
     alias = {"FunctionName": name, "Resource": f"{name}:direct"}
     assert by(rollout_stage, "Invocations", alias) == 2
     assert by(rollout_stage, "Invocations", {**alias, "ExecutedVersion": version}) == 2
@@ -335,6 +335,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "good": save_demo_model(folder / "good.pkl", n_rows=3000).path,
         # another good model (other training rows): a file that is not live yet
         "good2": save_demo_model(folder / "good2.pkl", n_rows=3100).path,
+        "good3": save_demo_model(folder / "good3.pkl", n_rows=3200).path,
         "refuses": _fit(
             "refuses", FunctionTransformer(np.log), LogisticRegression(max_iter=500), folder
         ),
@@ -429,6 +430,58 @@ def test_a_good_model_as_a_10_percent_canary_is_promoted(
     # AND its record is kept beside the model, and list_models says when it went live
     versions = {v.version_id: v for v in ops.list_models(settings=rollout_stage)}
     assert versions[result.version_id].went_live and versions[old_model].went_live
+
+
+def test_a_canary_is_judged_once_the_metrics_of_its_last_calls_have_arrived(
+    rollout_stage: ops.Settings, models: dict[str, Path]
+) -> None:
+    """#34 item 4: Lambda's metrics reach CloudWatch a minute or more after the calls; the
+    controller judged a step at its end, without its last calls: a canary whose traffic came
+    late in its bake was rolled back for "too few calls", and a breach there went unseen."""
+    from reintento_local import faults
+
+    s = rollout_stage
+    # GIVEN CloudWatch 20 s behind the calls
+    faults.inject(s.state_dir, [{"kind": "late_metrics", "seconds": 20}])
+    client = Traffic(s)
+    try:
+        # AND a client whose 60 calls all come between 8 and about 12 s into a 24-s bake
+        def late_burst() -> None:
+            if _split(s):
+                time.sleep(8)
+                lam, name = _lambda(s), _function(s)
+                for row in ops.sample_rows(60, seed=5):
+                    payload = json.dumps({contract.EVENT_REALTIME: [row]}).encode()
+                    answer = lam.invoke(
+                        FunctionName=name, Qualifier=contract.LIVE_ALIAS, Payload=payload
+                    )
+                    client.answers.append((answer["ExecutedVersion"], False))
+
+        burst = threading.Thread(target=late_burst, daemon=True)
+        burst.start()
+        # WHEN a good model is rolled out to half of the calls
+        result = ops.upload_model(
+            models["good3"],
+            rollout="canary",
+            percent=50,
+            bake_minutes=0.4,
+            progress=False,
+            guardrails=UNSPIKED,
+            settings=s,
+        )
+        burst.join(timeout=60)
+    finally:
+        faults.inject(s.state_dir, [])
+    # THEN it is promoted: it was judged on all of its calls, their metrics arrived after the
+    # bake's end (the controller waited for them)
+    assert isinstance(result, ops.UploadResult)
+    record = result.rollout
+    assert record is not None, result
+    assert record.outcome == "promoted", record.reason
+    served = client.served(result.function_version)
+    print("canary served", served, "judged on:", record.steps[-1].new.line())
+    assert served >= Guardrails().min_invocations
+    assert record.steps[-1].new.invocations == served
 
 
 def test_a_model_that_refuses_real_inputs_is_rolled_back_by_itself(

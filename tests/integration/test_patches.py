@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from reintento_function.contract import manifest_key
+from reintento_function.contract import EVENT_DESCRIBE, manifest_key
 from reintento_local import patches
-from tests.integration.conftest import Deployed, role_client, role_credentials
+from tests.integration.conftest import Deployed, role_client, role_credentials, until
 
 EXPECTED = [
     "lambda-docker-less-runtime",
@@ -38,6 +38,7 @@ EXPECTED = [
     "cloudformation-delete-failed",
     "cloudwatch-alarm-resource",
     "cloudwatch-aws-metrics",
+    "cloudwatch-metrics-arrive-late",
     "cloudwatch-percentile-statistics",
     "cloudwatch-alarm-evaluation",
     "cloudwatch-logs-ingestion",
@@ -796,3 +797,93 @@ def test_stepfunctions_express_children_outlive_a_stop_and_map_run_execution_cou
     finally:
         faults.inject(s.state_dir, [])
     ops.teardown(s.service_stack_name, settings=s)
+
+
+def test_cloudwatch_metrics_arrive_late(deployed: Deployed) -> None:
+    """Lambda sends its metrics to CloudWatch in 1-minute intervals
+    (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html): a call's datapoints
+    are queryable a while after it, stamped with its time. moto showed them at once."""
+    from reintento_local import faults, metrics_delay
+
+    lam, cw = deployed.client("lambda"), deployed.client("cloudwatch")
+    name = deployed.outputs.function_name
+    state_dir = deployed.settings.state_dir
+    # GIVEN CloudWatch 6 s behind the calls (the target says so to its callers)
+    faults.inject(state_dir, [{"kind": "late_metrics", "seconds": 6}])
+    try:
+        assert metrics_delay(state_dir) == 6
+        version = lam.publish_version(FunctionName=name)["Version"]
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, Qualifier=version)
+        dims = [
+            {"Name": "FunctionName", "Value": name},
+            {"Name": "Resource", "Value": f"{name}:{version}"},
+        ]
+
+        def calls() -> float:
+            now = time.time()
+            points = cw.get_metric_statistics(
+                Namespace="AWS/Lambda",
+                MetricName="Invocations",
+                Dimensions=dims,
+                StartTime=now - 600,
+                EndTime=now + 60,
+                Period=60,
+                Statistics=["Sum"],
+            )["Datapoints"]
+            return sum(p["Sum"] for p in points)
+
+        before = calls()  # earlier calls of this version (if any) arrived long ago
+        # WHEN the version is called once
+        describe = json.dumps({EVENT_DESCRIBE: {}}).encode()
+        lam.invoke(FunctionName=name, Qualifier=version, Payload=describe)
+        answered = time.monotonic()
+        # THEN its datapoint is not there right after the call
+        assert calls() == before
+        # AND it is there once the delay has passed, stamped with the time of the call
+        assert until(lambda: calls() == before + 1, 20)
+        assert time.monotonic() - answered >= 5
+    finally:
+        faults.inject(state_dir, [])
+    # AND without the rule the server's own delay holds (2 s for the tests)
+    assert metrics_delay(state_dir) == 2
+
+
+def test_stepfunctions_tasks_sign_with_the_state_machine_s_role(
+    local_settings: Any, demo_model: Any
+) -> None:
+    """#29: the state machine's tasks signed with the server's own key, so its role's policy was
+    never exercised (a batch succeeded under a deny-all policy on that role). Step Functions
+    makes a task's calls with the state machine's role."""
+    import ops
+    from ops.targets import target_for
+
+    # the stage of the test above: a failed batch fires its failed-batches alarm
+    s = ops.Settings.resolve(local_settings, stage="mapstop")
+    ops.deploy(settings=s, approve_security_changes=True)
+    ops.upload_model(demo_model.path, settings=s)
+    target = target_for(s)
+    machine = target.outputs.state_machine_arn
+    role = target.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["roleArn"]
+    iam, role_name = target.client("iam"), role.rsplit("/", 1)[-1]
+    rows = ops.sample_rows(300)
+    # GIVEN the state machine's role may not invoke any function
+    deny = {"Effect": "Deny", "Action": "lambda:InvokeFunction", "Resource": "*"}
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="deny-invoke",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [deny]}),
+    )
+    try:
+        # WHEN a batch runs
+        try:
+            outcome = str(ops.run_batch(rows, progress=False, settings=s).errors().to_dict())
+        except ops.OpsError as err:
+            outcome = str(err)
+    finally:
+        iam.delete_role_policy(RoleName=role_name, PolicyName="deny-invoke")
+    # THEN its slices were refused: the function's invocation was authorized against the role
+    print(outcome[:400])
+    assert "AccessDenied" in outcome, outcome[:1000]
+    # AND with the role's own policy the same batch answers every row
+    result = ops.run_batch(rows, progress=False, settings=s)
+    assert result.ok and result.result_rows == len(rows), result
