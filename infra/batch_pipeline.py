@@ -83,7 +83,36 @@ class BatchPipeline(Construct):
             max_attempts=3,
             backoff_rate=2.0,
         )
-        predict.add_catch(record_failure, errors=["States.ALL"], result_path="$.caught")
+        # and counted, so the stage's alarm sees a failed slice: the batch execution itself
+        # succeeds (the failure was caught), and a crash or refusal leaves no function metric
+        count_failure = tasks.CallAwsService(
+            self,
+            "CountSliceFailure",
+            service="cloudwatch",
+            action="putMetricData",
+            parameters={
+                "Namespace": names.METRICS_NAMESPACE,
+                "MetricData": [
+                    {
+                        "MetricName": names.FAILED_SLICES_METRIC,
+                        "Dimensions": [
+                            {
+                                "Name": names.FAILED_SLICES_DIMENSION,
+                                "Value": contract.batch_name(settings.stack_prefix, settings.stage),
+                            }
+                        ],
+                        "Unit": "Count",
+                        "Value": 1,
+                    }
+                ],
+            },
+            iam_action="cloudwatch:PutMetricData",
+            iam_resources=["*"],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        predict.add_catch(
+            record_failure.next(count_failure), errors=["States.ALL"], result_path="$.caught"
+        )
         predict_all = sfn.DistributedMap(
             self,
             "PredictSlices",
@@ -179,6 +208,14 @@ class BatchPipeline(Construct):
                     ],
                     resources=[batch_bucket.arn_for_objects(f"{names.MAP_RUN_PREFIX}/*")],
                 ),
+                # PutMetricData has no resource type: its namespace is the constraint
+                # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html
+                iam.PolicyStatement(
+                    sid="CountFailedSlices",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"cloudwatch:namespace": names.METRICS_NAMESPACE}},
+                ),
                 iam.PolicyStatement(
                     sid="DeliverLogs",
                     actions=[
@@ -254,7 +291,8 @@ class BatchPipeline(Construct):
         acknowledge(
             policy,
             rule="AwsSolutions-IAM5[Resource::*]",
-            reason="CloudWatch Logs delivery and X-Ray actions of Step Functions support no "
+            reason="CloudWatch Logs delivery, X-Ray actions of Step Functions and CloudWatch's "
+            "PutMetricData (held to the project's namespace by a condition) support no "
             "resource-level permissions.",
         )
         fn_ref = stack.get_logical_id(_cfn(function))

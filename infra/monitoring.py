@@ -85,6 +85,18 @@ class Monitoring(Construct):
                 alarm_description="A batch execution failed, timed out or was aborted",
                 treat_missing_data=no_data,
             ),
+            self._failed_slices(state_machine).create_alarm(
+                self,
+                "BatchSlicesFailed",
+                threshold=1,
+                evaluation_periods=1,
+                alarm_description=(
+                    "A batch slice failed after its retries: its rows have errors instead of "
+                    "answers, although the batch execution succeeded (see the run's failed/ "
+                    "records, or `python -m ops run-batch`'s report)"
+                ),
+                treat_missing_data=no_data,
+            ),
             self._drift_share(function).create_alarm(
                 self,
                 "InputDrift",
@@ -189,6 +201,7 @@ class Monitoring(Construct):
                 left=[
                     state_machine.metric_succeeded(period=PERIOD),
                     state_machine.metric_failed(period=PERIOD),
+                    self._failed_slices(state_machine, "slices failed"),
                 ],
                 width=12,
             ),
@@ -198,6 +211,20 @@ class Monitoring(Construct):
                 width=24,
             ),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
+        )
+
+    @staticmethod
+    def _failed_slices(state_machine: sfn.StateMachine, label: str | None = None) -> cw.Metric:
+        """The slices of this stage's batches that failed after their retries (counted by the
+        state machine's catch, ``batch_pipeline``); an alarm's has no label (CDK would write a
+        labelled metric as a metric-math query)."""
+        return cw.Metric(
+            namespace=names.METRICS_NAMESPACE,
+            metric_name=names.FAILED_SLICES_METRIC,
+            dimensions_map={names.FAILED_SLICES_DIMENSION: state_machine.state_machine_name},
+            statistic="Sum",
+            period=PERIOD,
+            label=label,
         )
 
     @staticmethod

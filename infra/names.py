@@ -91,4 +91,8 @@ MAX_BATCH_TIMEOUT_SECONDS = max(
 )
 
 METRICS_NAMESPACE = "Reintento"
+# counted by the batch state machine (not the function) for each slice that failed after its
+# retries: a crash or a refusal leaves no count of the function's own
+FAILED_SLICES_METRIC = "BatchSlicesFailed"
+FAILED_SLICES_DIMENSION = "StateMachineName"  # the stage's state machine (one per stage)
 SERVICE_NAME = "reintento-predict"

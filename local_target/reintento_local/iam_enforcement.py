@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,13 @@ def _context_of(response: Any) -> dict[str, str]:
         # require it): https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount
         "aws:ResourceAccount": str(getattr(response, "current_account", "")),
     }
+    if type(response).__name__ == "CloudWatchResponse":
+        # PutMetricData's one condition key: the namespace written to
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html
+        with suppress(Exception):
+            namespace = response._get_param("Namespace")
+            if namespace:
+                context["cloudwatch:namespace"] = str(namespace)
     query = getattr(response, "querystring", None) or {}
     for name, key in _S3_LIST_KEYS.items():
         if name in query:

@@ -15,8 +15,9 @@ default context (tests/infra/test_cost_items.py keeps these equal to the synthes
 from __future__ import annotations
 
 SIGNING_KEYS = 1
-# errors, throttles, p99 duration: one each; failed batches: 3 in one expression; input drift: 2
-ALARM_METRICS = 8
+# errors, throttles, p99 duration, failed batch slices: one each; failed batches: 3 in one
+# expression; input drift: 2
+ALARM_METRICS = 9
 DASHBOARDS = 1
 LOG_GROUPS = 2
 LOG_RETENTION_DAYS = 30  # infra/settings.py's default

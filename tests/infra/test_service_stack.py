@@ -125,6 +125,7 @@ def test_state_machine_role_is_least_privilege(synth: Synth) -> None:
         "InvokeTheFunction",
         "ReadRunManifests",
         "RecordFailedSlices",
+        "CountFailedSlices",
         "WriteMapRunResults",
         "RunChildWorkflows",
         "WatchChildWorkflows",
@@ -147,6 +148,11 @@ def test_state_machine_role_is_least_privilege(synth: Synth) -> None:
     assert statements["RecordFailedSlices"]["Action"] == "s3:PutObject"
     assert statements["RecordFailedSlices"]["Resource"] == objects(names.BATCH_FAILED_PATTERN)
     assert statements["WriteMapRunResults"]["Resource"] == objects(f"{names.MAP_RUN_PREFIX}/*")
+    # PutMetricData has no resource type: held to the project's namespace by its condition key
+    assert statements["CountFailedSlices"]["Action"] == "cloudwatch:PutMetricData"
+    assert statements["CountFailedSlices"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": names.METRICS_NAMESPACE}
+    }
     # children are executions of this machine only
     (machine_id,) = _resources(synth, "AWS::StepFunctions::StateMachine")
     assert statements["RunChildWorkflows"]["Resource"] == {"Ref": machine_id}
@@ -256,7 +262,7 @@ def test_state_machine_definition(synth: Synth) -> None:
                                         "RecordSliceFailure": Match.object_like(
                                             {
                                                 "Type": "Task",
-                                                "End": True,
+                                                "Next": "CountSliceFailure",
                                                 "Parameters": Match.object_like(
                                                     {
                                                         "Key.$": "$.failure_key",
@@ -295,12 +301,19 @@ def test_alarms_dashboard_and_email(synth: Synth) -> None:
     # the batch alarm is metric math over failed + timed out + aborted (tests/infra/test_parity.py)
     # and so is the drift alarm
     assert metrics == [
+        ("BatchSlicesFailed", "Sum"),
         ("Duration", "p99"),
         ("Errors", "Sum"),
         ("Throttles", "Sum"),
         ("math", ""),
         ("math", ""),
     ]
+    # the failed-slices alarm: any slice of this stage's batches that failed after its retries
+    # (the state machine counts it: the execution itself succeeds, its failure caught)
+    (slices,) = [a for name, a in alarms.items() if "BatchSlicesFailed" in name]
+    assert slices["Properties"]["Threshold"] == 1
+    assert slices["Properties"]["Namespace"] == "Reintento"
+    assert [d["Name"] for d in slices["Properties"]["Dimensions"]] == ["StateMachineName"]
     # the drift alarm: the rows whose worst feature was out of profile, as a percentage of the
     # rows compared (20 more counted as in profile), per function, above the stack's percentage
     (drift,) = [a for name, a in alarms.items() if "InputDrift" in name]

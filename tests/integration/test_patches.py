@@ -884,6 +884,19 @@ def test_stepfunctions_tasks_sign_with_the_state_machine_s_role(
     # THEN its slices were refused: the function's invocation was authorized against the role
     print(outcome[:400])
     assert "AccessDenied" in outcome, outcome[:1000]
+    # AND the stage's failed-slices alarm fires (#36: the execution succeeded, its slices'
+    # failures caught; the state machine counts each one)
+    cw = target.client("cloudwatch")
+
+    def slices_alarm() -> str:
+        (alarm,) = [
+            a
+            for a in cw.describe_alarms(AlarmNamePrefix=s.service_stack_name)["MetricAlarms"]
+            if a.get("MetricName") == "BatchSlicesFailed"
+        ]
+        return str(alarm["StateValue"])
+
+    assert until(lambda: slices_alarm() == "ALARM", 30), slices_alarm()
     # AND with the role's own policy the same batch answers every row
     result = ops.run_batch(rows, progress=False, settings=s)
     assert result.ok and result.result_rows == len(rows), result
