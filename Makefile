@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml local_target/pyproject.toml requirements/constraints.tx
 	PYTHONWARNINGS="ignore:Editable installation" \
 	  $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e ./local_target -e '.[dev]'
 	$(BIN)/python -m pip check >/dev/null \
-	  || { $(BIN)/python -m pip check; echo "requirements/project.txt lacks what pyproject.toml asks for (above): run make lock"; exit 1; }
+	  || { $(BIN)/python -m pip check; echo "requirements/project.txt lacks what pyproject.toml asks for (above): run make lock, then make setup (twice for a new dependency: the second lock pins it in requirements/constraints.txt too)"; exit 1; }
 	$(BIN)/python -m venv $(VENV)/tools/checkov
 	$(VENV)/tools/checkov/bin/python -m pip install --quiet --require-hashes -r requirements/checkov.txt
 	npm ci --no-audit --no-fund --loglevel=error
@@ -91,7 +91,10 @@ cdk: setup
 
 ## lock: re-pin the whole dependency tree after changing pyproject.toml or lambda/requirements.txt
 ## (the image's lock: every wheel's hash, Python 3.12, x86_64 and arm64, same versions as training)
-lock: setup
+# (not after setup: a lock made stale by a change of pyproject.toml fails setup's pip check; a
+# working environment's uv is all lock needs)
+lock:
+	@test -x $(BIN)/uv || $(MAKE) setup
 	@# each file is written beside its target (the current one seeds the resolver: versions are
 	@# kept where they still fit) and moved into place only when all three resolved: a failure
 	@# leaves every lock as it was

@@ -9,7 +9,9 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math
   pNN) of the values whose timestamp falls in it; periods are aligned to multiples of the
   period, the newest one is the period in progress;
 - the alarm looks at the last ``EvaluationPeriods`` periods: ``ALARM`` when at least
-  ``DatapointsToAlarm`` (default: all of them) breach the threshold, else ``OK``;
+  ``DatapointsToAlarm`` (default: all of them) breach the threshold, else ``OK``; when the
+  newest periods have no datapoint yet, the most recent datapoints of its evaluation range
+  (two periods more) are used, so a datapoint that arrives late still counts;
 - missing datapoints follow ``TreatMissingData``: ``notBreaching`` counts them as good,
   ``breaching`` as bad, ``ignore`` keeps the current state when all are missing, ``missing``
   (the default) goes to ``INSUFFICIENT_DATA`` when all are missing;
@@ -50,6 +52,24 @@ def period_starts(now: float, period: int, count: int) -> list[int]:
     """The starts of the last ``count`` periods, oldest first; the last is in progress."""
     current = int(now // period) * period
     return [current - period * i for i in range(count - 1, -1, -1)]
+
+
+# CloudWatch retrieves more periods than EvaluationPeriods (its "evaluation range"; how many
+# more depends on the period and is not documented exactly): two more periods here
+RANGE_EXTRA_PERIODS = 2
+
+
+def evaluation_values(over_range: Sequence[float | None], periods: int) -> list[float | None]:
+    """The datapoints an alarm of ``periods`` evaluation periods is decided on, from the
+    periods of its evaluation range (oldest first): the most recent ``periods`` datapoints when
+    the range has that many (a datapoint that arrived after its period ended still counts);
+    else the last ``periods`` periods, missing ones included, for the missing-data treatment.
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html
+    """
+    present = [v for v in over_range if v is not None]
+    if len(present) >= periods:
+        return list(present[len(present) - periods :])
+    return list(over_range[len(over_range) - periods :])
 
 
 def statistic(values: Sequence[float], stat: str) -> float | None:

@@ -100,17 +100,25 @@ def _series(
 
 
 def _values(alarm: Any, points: Datapoints, now: float) -> list[float | None]:
+    """The datapoints the alarm is decided on (``alarm_rules.evaluation_values``)."""
+    periods = int(alarm.evaluation_periods)
+    over_range = _range_values(alarm, points, now, periods + alarm_rules.RANGE_EXTRA_PERIODS)
+    return alarm_rules.evaluation_values(over_range, periods)
+
+
+def _range_values(alarm: Any, points: Datapoints, now: float, count: int) -> list[float | None]:
+    """One datapoint (or None) for each of the last ``count`` periods, oldest first."""
     queries = list(alarm.metric_data_queries or [])
     if not queries:
         period = int(alarm.period)
-        starts = alarm_rules.period_starts(now, period, int(alarm.evaluation_periods))
+        starts = alarm_rules.period_starts(now, period, count)
         found = points.of(alarm.namespace, alarm.metric_name, alarm.dimensions)
         stat = alarm.statistic or alarm.extended_statistic
         series = alarm_rules.bucket(found, period, starts, stat)
         return [series.get(s) for s in starts]
     periods = [int(q.metric_stat.period) for q in queries if q.metric_stat is not None]
     period = int(periods[0]) if periods else int(alarm.period or 60)
-    starts = alarm_rules.period_starts(now, period, int(alarm.evaluation_periods))
+    starts = alarm_rules.period_starts(now, period, count)
     known: dict[str, alarm_rules.Series] = {}
     for q in queries:
         if q.metric_stat is not None:

@@ -20,6 +20,7 @@ when CloudWatch is later than the calls it judges.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +32,11 @@ _lock = threading.Lock()
 
 
 def inject(state_dir: Path, rules: list[dict[str, Any]]) -> None:
-    """Replace the fault rules (an empty list clears them)."""
-    (state_dir / FAULTS_FILE).write_text(json.dumps(rules))
+    """Replace the fault rules (an empty list clears them), at once: a reader sees the old
+    rules or the new ones, never half a file."""
+    written = state_dir / f".{FAULTS_FILE}.{os.getpid()}"
+    written.write_text(json.dumps(rules))
+    os.replace(written, state_dir / FAULTS_FILE)
 
 
 def remaining(state_dir: Path) -> list[dict[str, Any]]:
@@ -69,7 +73,10 @@ def late_metrics(state_dir: Path | None) -> float | None:
             return None
     for rule in rules:
         if isinstance(rule, dict) and rule.get("kind") == "late_metrics":
-            return max(0.0, float(rule.get("seconds", 0.0)))
+            try:
+                return max(0.0, float(rule.get("seconds", 0.0)))
+            except (TypeError, ValueError):
+                return None  # a malformed rule: the server's own delay
     return None
 
 

@@ -4,8 +4,11 @@ Each execution environment gets STS credentials of its function's role; requests
 temporary (``ASIA...``) keys go through moto's signature check and policy evaluation, so the
 stack's least-privilege policy is proven offline (reading the model works; writing it, listing
 the bucket or reading another bucket is AccessDenied). A test can ``sts.assume_role`` the
-function's role and meet the same refusals. Long-term keys (the operator, tests, the Step
-Functions service) stay unauthenticated, as in stock moto.
+function's role and meet the same refusals. The state machine's tasks sign with a session of
+its role the same way (``patches._stepfunctions_service_credentials``); its Distributed Map
+children are started inside moto, not through the API, so the role's ``states:StartExecution``
+grant is not exercised. Long-term keys (the operator, tests) stay unauthenticated, as in stock
+moto.
 """
 
 from __future__ import annotations

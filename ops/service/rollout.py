@@ -596,11 +596,14 @@ class _Baseline:
         if g.max_traffic_ratio is None:
             return None
         first_whole = self.start + timedelta(seconds=PERIOD)
-        elapsed = (datetime.now(UTC) - first_whole).total_seconds() - self.delay_s
+        # the whole minutes whose calls' metrics have all arrived (later ones may be partly in)
+        arrived = datetime.now(UTC) - timedelta(seconds=self.delay_s)
+        until = arrived.replace(second=0, microsecond=0)
+        elapsed = (until - first_whole).total_seconds()
         if elapsed <= 0:
             return None
-        during = sum(read_figures(target, v, first_whole).invocations for v in versions)
-        return spike(during, self.calls, max(elapsed, float(PERIOD)), self.window_s, g)
+        during = sum(read_figures(target, v, first_whole, until).invocations for v in versions)
+        return spike(during, self.calls, elapsed, self.window_s, g)
 
 
 @dataclass(frozen=True)
@@ -683,7 +686,7 @@ def _watch(
     a spike makes it impossible to judge); the step's figures and the reason (None: it held)."""
     old_fv, new_fv = versions
     deadline = time.monotonic() + bake_seconds
-    poll = min(30.0, max(1.0, bake_seconds / 10))
+    poll = min(30.0, max(1.0, (bake_seconds + settle_s) / 10))
     if settle_s > 0 and progress is not None:
         progress(
             f"the last step is judged {settle_s:.0f} s after its bake ends, once CloudWatch "

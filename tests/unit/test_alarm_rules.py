@@ -9,6 +9,7 @@ from reintento_local.alarm_rules import (
     bucket,
     decide,
     evaluate_expression,
+    evaluation_values,
     period_starts,
     statistic,
 )
@@ -101,3 +102,31 @@ def test_the_reason_says_what_crossed() -> None:
         current="OK",
     )
     assert decision.state == "ALARM" and "[3]" in decision.reason and "(1)" in decision.reason
+
+
+def test_a_late_datapoint_of_the_last_period_is_still_evaluated() -> None:
+    """CloudWatch retrieves more periods than EvaluationPeriods (the evaluation range) and, when
+    the newest are missing, evaluates on the most recent datapoints it has: a datapoint that
+    arrives after its period ended still counts (AWS's metrics arrive a minute or so late).
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html
+    """
+    # GIVEN one evaluation period; a breaching datapoint in the period before the one in progress
+    over_range = [None, 3.0, None]  # oldest first: the range is EvaluationPeriods + 2 periods
+    # THEN the alarm is evaluated on it, not on the empty period in progress
+    assert evaluation_values(over_range, 1) == [3.0]
+    assert (
+        decide(
+            evaluation_values(over_range, 1),
+            comparison="GreaterThanOrEqualToThreshold",
+            threshold=1,
+            datapoints_to_alarm=None,
+            treat_missing="notBreaching",
+            current="OK",
+        ).state
+        == "ALARM"
+    )
+    # AND with fewer datapoints than evaluation periods in the range, the last periods are
+    # evaluated with the missing-data treatment, as before
+    assert evaluation_values([None, 2.0, None, None], 3) == [2.0, None, None]
+    # AND with enough, the most recent ones (oldest first)
+    assert evaluation_values([1.0, None, 2.0, 4.0, None], 3) == [1.0, 2.0, 4.0]
