@@ -17,14 +17,18 @@ from infra.nag import acknowledge, checkov_skip
 from reintento_function import contract
 
 PERIOD = cdk.Duration.minutes(5)
+# the invalid-request alarm: over a period, refused requests as a percentage of the function's
+# invocations (this many more counted, so a few refusals in a quiet period cannot fire it)
+INVALID_ALARM_PERCENT = 10.0
+INVALID_QUIET_CALLS = 20
 # the drift alarm counts this many more rows as in profile in each period: 5 drifted rows of a
 # quiet period make 20% (not 100%), while at realistic traffic it changes nothing
 DRIFT_QUIET_ROWS = 20
 
 
 class Monitoring(Construct):
-    """Alarms (errors, throttles, p99 duration, failed executions, input drift) and one
-    dashboard.
+    """Alarms (errors, throttles, p99 duration, failed executions, failed batch slices, invalid
+    requests, input drift) and one dashboard.
 
     Invalid input is answered, not raised, so it never counts as a function error: the error
     alarm tracks faults of the service only. With ``alarm_email`` an SNS topic mails alarms.
@@ -94,6 +98,19 @@ class Monitoring(Construct):
                     "A batch slice failed after its retries: its rows have errors instead of "
                     "answers, although the batch execution succeeded (see the run's failed/ "
                     "records, or `python -m ops run-batch`'s report)"
+                ),
+                treat_missing_data=no_data,
+            ),
+            self._invalid_share(function).create_alarm(
+                self,
+                "InvalidRequests",
+                threshold=INVALID_ALARM_PERCENT,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                alarm_description=(
+                    f"Over 5 minutes, over {INVALID_ALARM_PERCENT:g}% of the function's calls "
+                    "were refused requests (answered InvalidInput: clients send rows the live "
+                    "model does not take; see `python -m ops logs`)"
                 ),
                 treat_missing_data=no_data,
             ),
@@ -206,6 +223,11 @@ class Monitoring(Construct):
                 width=12,
             ),
             cw.GraphWidget(
+                title="Invalid requests (% of calls)",
+                left=[self._invalid_share(function)],
+                width=24,
+            ),
+            cw.GraphWidget(
                 title="Input drift (% of rows out of their training profile)",
                 left=[self._drift_share(function)],
                 width=24,
@@ -225,6 +247,32 @@ class Monitoring(Construct):
             statistic="Sum",
             period=PERIOD,
             label=label,
+        )
+
+    @staticmethod
+    def _invalid_share(function: lambda_.Function) -> cw.MathExpression:
+        """The invalid-request alarm's figure: the refused requests (the function counts them
+        per function, ``contract.INVALID_REQUESTS_METRIC``) as a percentage of its invocations,
+        with ``INVALID_QUIET_CALLS`` more calls."""
+        (function_dimension,) = contract.ALARM_DIMENSIONS
+        refused = cw.Metric(
+            namespace=names.METRICS_NAMESPACE,
+            metric_name=contract.INVALID_REQUESTS_METRIC,
+            dimensions_map={
+                function_dimension: function.function_name,
+                "service": names.SERVICE_NAME,
+            },
+            statistic="Sum",
+            period=PERIOD,
+        )
+        return cw.MathExpression(
+            expression=f"100 * FILL(refused, 0) / (FILL(calls, 0) + {INVALID_QUIET_CALLS})",
+            using_metrics={
+                "refused": refused,
+                "calls": function.metric_invocations(period=PERIOD, statistic="Sum"),
+            },
+            period=PERIOD,
+            label="% of calls refused as invalid",
         )
 
     @staticmethod

@@ -33,6 +33,7 @@ from botocore.config import Config
 
 from reintento_function.batch_slice import SliceRef, run_slice, store_errors
 from reintento_function.contract import (
+    ALARM_DIMENSIONS,
     BATCH_SLICE_LOG_MESSAGE,
     DEFAULT_MAX_ROWS,
     ENV_BATCH_BUCKET,
@@ -166,12 +167,23 @@ def _realtime(event: Any) -> dict[str, Any]:
     if "error" in answer:
         metrics.add_metric(name=INVALID_REQUESTS_METRIC, unit=MetricUnit.Count, value=1)
         _count_for_this_version(INVALID_REQUESTS_METRIC)
+        _count_for_this_function(INVALID_REQUESTS_METRIC)
         logger.info("invalid request", problems=len(answer["error"]["details"]))
     else:
         rows = len(answer["predictions"])
         metrics.add_metric(name="RowsPredicted", unit=MetricUnit.Count, value=rows)
         logger.info("predicted", rows=rows, model_version=model.version_id)
     return answer
+
+
+def _count_for_this_function(name: str) -> None:
+    """One more ``name`` under the function's own dimensions, whatever version answered (the
+    stage's alarm reads them)."""
+    (function_name,) = ALARM_DIMENSIONS
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(
+            name=function_name, value=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        )
 
 
 def _count_for_this_version(name: str) -> None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 SIGNING_KEYS = 1
 # errors, throttles, p99 duration, failed batch slices: one each; failed batches: 3 in one
-# expression; input drift: 2
-ALARM_METRICS = 9
+# expression; invalid requests: 2; input drift: 2
+ALARM_METRICS = 11
 DASHBOARDS = 1
 LOG_GROUPS = 2
 LOG_RETENTION_DAYS = 30  # infra/settings.py's default

@@ -307,7 +307,24 @@ def test_alarms_dashboard_and_email(synth: Synth) -> None:
         ("Throttles", "Sum"),
         ("math", ""),
         ("math", ""),
+        ("math", ""),
     ]
+    # the invalid-request alarm: refused requests (per function) as a percentage of the
+    # function's invocations (20 more), over 10%
+    (invalid,) = [a for name, a in alarms.items() if "InvalidRequests" in name]
+    assert invalid["Properties"]["Threshold"] == 10
+    assert invalid["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+    refused = invalid["Properties"]["Metrics"]
+    assert next(q["Expression"] for q in refused if "Expression" in q).replace(" ", "") == (
+        "100*FILL(refused,0)/(FILL(calls,0)+20)"
+    )
+    refused_stats = {q["Id"]: q["MetricStat"]["Metric"] for q in refused if "MetricStat" in q}
+    assert refused_stats["refused"]["MetricName"] == "InvalidRequests"
+    assert {d["Name"] for d in refused_stats["refused"]["Dimensions"]} == {
+        "FunctionName",
+        "service",
+    }
+    assert refused_stats["calls"]["MetricName"] == "Invocations"
     # the failed-slices alarm: any slice of this stage's batches that failed after its retries
     # (the state machine counts it: the execution itself succeeds, its failure caught)
     (slices,) = [a for name, a in alarms.items() if "BatchSlicesFailed" in name]

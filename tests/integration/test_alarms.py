@@ -67,7 +67,7 @@ def test_a_fresh_stack_s_alarms_go_from_insufficient_data_to_ok(alarmed: ops.Set
     alarms = _until(
         lambda: (a := _alarms(alarmed)) and all(x["StateValue"] == "OK" for x in a.values()) and a
     )
-    assert alarms and len(alarms) == 5, _alarms(alarmed)
+    assert alarms and len(alarms) == 7, _alarms(alarmed)
     cw = target_for(alarmed).client("cloudwatch")
     for name in alarms:
         history = cw.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"]
@@ -147,6 +147,21 @@ def test_aws_metrics_are_recorded_for_what_ran(alarmed: ops.Settings) -> None:
     own = {"service": names.SERVICE_NAME}
     assert _until(lambda: total(names.METRICS_NAMESPACE, "RowsPredicted", own) >= len(ROWS))
     assert _until(lambda: total(names.METRICS_NAMESPACE, "BatchRowsPredicted", own) >= len(ROWS))
+
+
+def test_many_refused_requests_fire_the_invalid_request_alarm(alarmed: ops.Settings) -> None:
+    """#36: no alarm watched invalid requests (answered, so never a function error): clients
+    sending rows the live model does not take went unnoticed."""
+    (invalid,) = [n for n in _alarms(alarmed) if "InvalidRequests" in n]
+    assert _alarms(alarmed)[invalid]["StateValue"] == "OK"
+    # WHEN 30 requests in a row are refused
+    for _ in range(30):
+        with pytest.raises(ops.InvalidInputError):
+            ops.predict([{"latencia_ms": "x"}], settings=alarmed)
+    # THEN the invalid-request alarm fires (30 of about 30 calls, over 10%)
+    alarm = _until(lambda: (a := _alarms(alarmed)[invalid])["StateValue"] == "ALARM" and a)
+    assert alarm, _alarms(alarmed)[invalid]
+    assert "Threshold Crossed" in alarm["StateReason"]
 
 
 def test_an_alarm_notice_needs_the_topic_policy_to_allow_cloudwatch(deployed: Deployed) -> None:

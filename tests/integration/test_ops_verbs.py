@@ -145,7 +145,7 @@ def test_status_names_the_live_model_and_alarms(deployed: Deployed) -> None:
     status = ops.status(settings=deployed.settings)
     assert isinstance(status, ops.Status)
     assert status.service_stack and status.service_stack.endswith("_COMPLETE")
-    assert status.model_version is not None and len(status.alarms) == 5
+    assert status.model_version is not None and len(status.alarms) == 7
     assert all(state in ("OK", "ALARM", "INSUFFICIENT_DATA") for _, state in status.alarms)
 
 

@@ -114,7 +114,7 @@ def test_the_notebooks_record_their_key_values(run: Any) -> None:
     # 01: both stacks created; fresh alarms wait for data instead of firing
     (status,) = deploy["Status"]
     assert status["service_stack"] == "CREATE_COMPLETE" and status["model_version"] is None
-    assert len(status["alarms"]) == 5
+    assert len(status["alarms"]) == 7
     assert set(status["alarms"].values()) == {"INSUFFICIENT_DATA"}
     assert status["function"] == deploy["DeployResult"][0]["function"]
     # 02: the model the file describes is the one live

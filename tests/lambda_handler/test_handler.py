@@ -200,3 +200,34 @@ def test_describe_model_checks_for_a_new_version_now(
     assert described["model"]["version_id"] == v2
     assert [f["name"] for f in described["features"]][:2] == ["latencia_ms", "intentos_previos"]
     assert described["classes"] == [0, 1]
+
+
+def test_a_refused_request_is_counted_per_version_and_per_function(
+    handler_env: Any,
+    model_bucket: ModelBucket,
+    demo_bytes: bytes,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """#36: the stage's invalid-request alarm reads the refusals per function (whatever
+    version answered); a rollout compares them per version."""
+    from reintento_function import contract
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
+    model_bucket.put(demo_bytes)
+    capsys.readouterr()
+    # WHEN a request is refused
+    handler_env.handler({"instances": [{"latencia_ms": "x"}]}, Context())
+    documents = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{") and '"_aws"' in line
+    ]
+    # THEN the refusal is counted under the version's and under the function's dimensions
+    counted = {
+        tuple(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
+        for d in documents
+        if contract.INVALID_REQUESTS_METRIC in d
+    }
+    assert (*contract.VERSION_DIMENSIONS, "service") in counted, counted
+    assert (*contract.ALARM_DIMENSIONS, "service") in counted, counted
