@@ -254,21 +254,10 @@ class Monitoring(Construct):
         """The invalid-request alarm's figure: the refused requests (the function counts them
         per function, ``contract.INVALID_REQUESTS_METRIC``) as a percentage of its invocations,
         with ``INVALID_QUIET_CALLS`` more calls."""
-        (function_dimension,) = contract.ALARM_DIMENSIONS
-        refused = cw.Metric(
-            namespace=names.METRICS_NAMESPACE,
-            metric_name=contract.INVALID_REQUESTS_METRIC,
-            dimensions_map={
-                function_dimension: function.function_name,
-                "service": names.SERVICE_NAME,
-            },
-            statistic="Sum",
-            period=PERIOD,
-        )
         return cw.MathExpression(
             expression=f"100 * FILL(refused, 0) / (FILL(calls, 0) + {INVALID_QUIET_CALLS})",
             using_metrics={
-                "refused": refused,
+                "refused": _per_function(function, contract.INVALID_REQUESTS_METRIC),
                 "calls": function.metric_invocations(period=PERIOD, statistic="Sum"),
             },
             period=PERIOD,
@@ -281,26 +270,25 @@ class Monitoring(Construct):
         profile, as a percentage of the rows compared (contract.OUT_OF_PROFILE_METRIC and
         PROFILED_ROWS_METRIC per function), with DRIFT_QUIET_ROWS more rows counted as in
         profile so that a few rows in a quiet period cannot fire it alone."""
-
-        def metric(name: str) -> cw.Metric:
-            (function_dimension,) = contract.ALARM_DIMENSIONS
-            return cw.Metric(
-                namespace=names.METRICS_NAMESPACE,
-                metric_name=name,
-                dimensions_map={
-                    function_dimension: function.function_name,
-                    "service": names.SERVICE_NAME,
-                },
-                statistic="Sum",
-                period=PERIOD,
-            )
-
         return cw.MathExpression(
             expression=f"100 * FILL(out, 0) / (rows + {DRIFT_QUIET_ROWS})",
             using_metrics={
-                "out": metric(contract.OUT_OF_PROFILE_METRIC),
-                "rows": metric(contract.PROFILED_ROWS_METRIC),
+                "out": _per_function(function, contract.OUT_OF_PROFILE_METRIC),
+                "rows": _per_function(function, contract.PROFILED_ROWS_METRIC),
             },
             period=PERIOD,
             label="% of rows out of profile",
         )
+
+
+def _per_function(function: lambda_.Function, name: str) -> cw.Metric:
+    """A count the function publishes under its own dimensions, whatever version answered
+    (``contract.ALARM_DIMENSIONS`` and Powertools' ``service``), summed per period."""
+    (function_dimension,) = contract.ALARM_DIMENSIONS
+    return cw.Metric(
+        namespace=names.METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={function_dimension: function.function_name, "service": names.SERVICE_NAME},
+        statistic="Sum",
+        period=PERIOD,
+    )

@@ -59,7 +59,7 @@ def test_dockerfile_base_image_is_pinned_by_tag() -> None:
     assert 'CMD ["reintento_function.lambda_predict_reintento.handler"]' in text
 
 
-def _locked(path: Path) -> dict[str, list[str]]:
+def locked_hashes(path: Path) -> dict[str, list[str]]:
     """name -> its hashes, from a hashed lock (`name==version \\` then `--hash=sha256:...`)."""
     locked: dict[str, list[str]] = {}
     name = ""
@@ -75,7 +75,7 @@ def _locked(path: Path) -> dict[str, list[str]]:
 
 def test_image_lock_is_in_step_with_requirements_and_training() -> None:
     # GIVEN the image's hashed lock, its requirements and the training environment's pins
-    locked = _locked(LAMBDA_DIR / "requirements.lock")
+    locked = locked_hashes(LAMBDA_DIR / "requirements.lock")
     training = read_pins(PROJECT_ROOT / "requirements" / "constraints.txt")
     versions = dict(pin.split("==") for pin in locked)
     # THEN every requirement is locked at its pinned version
