@@ -159,7 +159,10 @@ def test_cli_status_names_what_the_stacks_created_and_the_endpoint(deployed: Dep
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    # (exit 1 when one of the shared stage's alarms is in ALARM: earlier tests fail slices and
+    # send refused requests on purpose; the card then names the alarm)
+    firing = "in ALARM:" in done.stdout
+    assert done.returncode == (1 if firing else 0), (done.stdout[-2000:], done.stderr)
     # THEN it names the function, state machine, buckets and dashboard, and where the local
     # target listens, with the AWS CLI command that reaches each
     o = deployed.outputs

@@ -116,16 +116,25 @@ def test_cloudwatch_alarm_resource(deployed: Deployed) -> None:
         AlarmNamePrefix=deployed.settings.service_stack_name
     )
     metrics = sorted(a.get("MetricName", "math") for a in alarms["MetricAlarms"])
-    assert metrics == ["Duration", "Errors", "Throttles", "math", "math"]
+    assert metrics == [
+        "BatchSlicesFailed",
+        "Duration",
+        "Errors",
+        "Throttles",
+        "math",
+        "math",
+        "math",
+    ]
     used = sorted(
         sorted(q["MetricStat"]["Metric"]["MetricName"] for q in a["Metrics"] if "MetricStat" in q)
         for a in alarms["MetricAlarms"]
         if a.get("Metrics")
     )
-    # the batch alarm (failed + timed out + aborted) and the drift alarm (rows out of profile
-    # over rows compared)
+    # the batch alarm (failed + timed out + aborted), the invalid-request alarm (refused
+    # requests over invocations) and the drift alarm (rows out of profile over rows compared)
     assert used == [
         ["ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"],
+        ["InvalidRequests", "Invocations"],
         ["OutOfProfileRows", "ProfiledRows"],
     ]
 
