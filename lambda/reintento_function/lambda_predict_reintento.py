@@ -166,8 +166,7 @@ def _realtime(event: Any) -> dict[str, Any]:
     answer["model"] = model.describe()
     if "error" in answer:
         metrics.add_metric(name=INVALID_REQUESTS_METRIC, unit=MetricUnit.Count, value=1)
-        _count_for_this_version(INVALID_REQUESTS_METRIC)
-        _count_for_this_function(INVALID_REQUESTS_METRIC)
+        _count_refusal()
         logger.info("invalid request", problems=len(answer["error"]["details"]))
     else:
         rows = len(answer["predictions"])
@@ -176,24 +175,17 @@ def _realtime(event: Any) -> dict[str, Any]:
     return answer
 
 
-def _count_for_this_function(name: str) -> None:
-    """One more ``name`` under the function's own dimensions, whatever version answered (the
-    stage's alarm reads them)."""
-    (function_name,) = ALARM_DIMENSIONS
-    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(
-            name=function_name, value=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        )
-
-
-def _count_for_this_version(name: str) -> None:
-    """One more ``name`` under this function version's dimensions (a rollout compares them)."""
-    function_name, version = VERSION_DIMENSIONS
-    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(
-            name=function_name, value=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        )
-        metric.add_dimension(name=version, value=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
+def _count_refusal() -> None:
+    """One more invalid request under this function version's dimensions (a rollout compares
+    versions) and under the function's own, whatever version answered (the stage's alarm)."""
+    values = (
+        os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+        os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
+    )
+    for dimensions in (VERSION_DIMENSIONS, ALARM_DIMENSIONS):
+        with single_metric(name=INVALID_REQUESTS_METRIC, unit=MetricUnit.Count, value=1) as metric:
+            for dimension, value in zip(dimensions, values, strict=False):
+                metric.add_dimension(name=dimension, value=value)
 
 
 def _tally(model: LoadedModel, *, with_histograms: bool = False) -> DriftTally | None:
