@@ -57,7 +57,10 @@ class BatchPipeline(Construct):
                 {f"{contract.EVENT_SLICE}.$": f"$.{contract.EVENT_SLICE}"}
             ),
             # the child's output is two counts (the rows themselves are in S3)
-            result_selector={"rows.$": "$.Payload.rows", "failed.$": "$.Payload.failed"},
+            result_selector={
+                f"{key}.$": f"$.Payload.{key}"
+                for key in (contract.SLICE_ROWS, contract.SLICE_FAILED)
+            },
             retry_on_service_exceptions=False,
         )
         _retry_transient(predict)
@@ -68,14 +71,14 @@ class BatchPipeline(Construct):
             action="putObject",
             parameters={
                 "Bucket": batch_bucket.bucket_name,
-                "Key.$": "$.failure_key",
+                "Key.$": f"$.{contract.SLICE_FAILURE_KEY}",
                 "Body.$": "States.JsonToString($.caught)",
                 "ContentType": "application/json",
             },
             iam_action="s3:PutObject",
             iam_resources=[batch_bucket.arn_for_objects(names.BATCH_FAILED_PATTERN)],
             result_path=sfn.JsonPath.DISCARD,
-            output_path="$.failure_key",
+            output_path=f"$.{contract.SLICE_FAILURE_KEY}",
         )
         record_failure.add_retry(
             errors=["States.TaskFailed"],
@@ -127,10 +130,12 @@ class BatchPipeline(Construct):
             map_execution_type=sfn.StateMachineType.EXPRESS,
             item_selector={
                 contract.EVENT_SLICE: {
-                    "bucket": batch_bucket.bucket_name,
+                    contract.SLICE_BUCKET: batch_bucket.bucket_name,
                     **{f"{k}.$": f"$$.Map.Item.Value.{k}" for k in contract.SLICE_FIELDS},
                 },
-                "failure_key.$": "$$.Map.Item.Value.failure_key",
+                f"{contract.SLICE_FAILURE_KEY}.$": (
+                    f"$$.Map.Item.Value.{contract.SLICE_FAILURE_KEY}"
+                ),
                 f"{contract.EXECUTION_FUNCTION_VERSION}.$": (
                     f"$.{contract.EXECUTION_FUNCTION_VERSION}"
                 ),

@@ -103,7 +103,7 @@ class Monitoring(Construct):
             ),
             self._invalid_share(function).create_alarm(
                 self,
-                "InvalidRequests",
+                contract.INVALID_REQUESTS_METRIC,
                 threshold=INVALID_ALARM_PERCENT,
                 evaluation_periods=1,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,

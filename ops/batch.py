@@ -84,7 +84,7 @@ class BatchResult(Shown):
         if self.results is None:
             return self.counted == self.rows
         return len(self.results) == self.rows and bool(
-            (self.results["row"].to_numpy() == range(self.rows)).all()
+            (self.results[contract.RESULT_ROW].to_numpy() == range(self.rows)).all()
         )
 
     @property
@@ -97,7 +97,7 @@ class BatchResult(Shown):
     def _first_error(self) -> str | None:
         if self.succeeded or not self.rows or self.results is None:
             return None
-        errors = self.results["error"].dropna()
+        errors = self.results[contract.RESULT_ERROR].dropna()
         return f"every row refused; the first: {errors.iloc[0]}" if len(errors) else None
 
     def card(self) -> Card:
@@ -164,7 +164,12 @@ class BatchResult(Shown):
                 f"the results were left in S3 ({self.output_uri}); run the batch with "
                 "download=True, or read them with pandas.read_parquet"
             )
-        return self.results[self.results["error_type"].notna()]
+        return self.results[self.results[contract.RESULT_ERROR_TYPE].notna()]
+
+
+def _failed_slice(item: SliceItem, caught: dict[str, Any]) -> dict[str, Any]:
+    """A slice that failed for good: its input and the error the state machine caught."""
+    return {contract.SLICE_INPUT_KEY: item.input_key, contract.ANSWER_ERROR: caught}
 
 
 def _upload(target: Target, bucket: str, rows: BatchInput, slices: list[SliceItem]) -> None:
@@ -229,14 +234,14 @@ def _download(
         failure = read(item.failure_key)
         caught = _caught(failure[0]) if failure is not None else None
         if not parquet:
-            failed = {"input_key": item.input_key, "error": caught} if caught else None
+            failed = _failed_slice(item, caught) if caught else None
             return [], failed, None
         if caught is None:
             missing = f"no results in {item.output_key} and no recorded failure"
             return error_rows(item, "ResultMissing", missing, classes), None, None
         error_type = str(caught.get("Error", "SliceFailed"))
         frame = error_rows(item, error_type, str(caught.get("Cause", "")), classes)
-        return frame, {"input_key": item.input_key, "error": caught}, None
+        return frame, _failed_slice(item, caught), None
 
     with ThreadPoolExecutor(IO_THREADS) as pool:
         fetched = list(pool.map(fetch, slices))

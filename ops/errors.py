@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reintento_function import contract
+
 
 class OpsError(Exception):
     """Base of every error ops raises on purpose."""
@@ -85,7 +87,8 @@ class InvalidInputError(FunctionError):
 
     def __str__(self) -> str:
         shown = "; ".join(
-            f"row {d.get('row')}: {d.get('field')}: {d.get('problem')}"
+            f"row {d.get(contract.DETAIL_ROW)}: {d.get(contract.DETAIL_FIELD)}: "
+            f"{d.get(contract.DETAIL_PROBLEM)}"
             for d in (self.details or [])[:5]
         )
         return f"{self.args[0]} ({shown})" if shown else str(self.args[0])

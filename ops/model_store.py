@@ -292,8 +292,8 @@ def put_model(target: Target, path: Path, manifest: ModelManifest) -> str:
         **sign_model(
             target, key, manifest.sha256, manifest.sklearn_version, manifest_sha256, bound
         ),
-        "estimator": manifest.estimator[:100],
-        "python": manifest.versions.get("python", ""),
+        contract.ESTIMATOR_METADATA: manifest.estimator[:100],
+        contract.PYTHON_METADATA: manifest.versions.get("python", ""),
     }
     s3 = target.client("s3")
     bucket = target.outputs.model_bucket

@@ -27,6 +27,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from reintento_function import contract
 from reintento_function.columnar_slice import predict_frame, read_table, write_table
 from reintento_function.contract import (
     RESULT_ERROR_TYPE,
@@ -66,9 +67,12 @@ class SliceRef:
         (which names the field, never echoes its value)."""
         if not isinstance(item, Mapping):
             raise BatchSliceError("batch_slice must be an object with bucket/input_key/output_key")
-        bucket, input_key, output_key = (item.get(k) for k in ("bucket", "input_key", "output_key"))
-        first_row = item.get("first_row", 0)
-        probabilities = item.get("probabilities", True)
+        bucket, input_key, output_key = (
+            item.get(k)
+            for k in (contract.SLICE_BUCKET, contract.SLICE_INPUT_KEY, contract.SLICE_OUTPUT_KEY)
+        )
+        first_row = item.get(contract.SLICE_FIRST_ROW, 0)
+        probabilities = item.get(contract.SLICE_PROBABILITIES, True)
         if not batch_bucket:
             raise BatchSliceError("the function has no BATCH_BUCKET; deploy the stack again")
         if bucket != batch_bucket:
@@ -127,11 +131,19 @@ def predict_lines(
     records: list[dict[str, Any]] = []
     for offset, row in enumerate(rows):
         if isinstance(row, _Unparsable):
-            problem = {"field": None, "problem": f"not JSON: {row.reason}"}
-            record: dict[str, Any] = {"error": {"type": "InvalidInput", "details": [problem]}}
+            problem = {
+                contract.DETAIL_FIELD: None,
+                contract.DETAIL_PROBLEM: f"not JSON: {row.reason}",
+            }
+            record: dict[str, Any] = {
+                contract.ANSWER_ERROR: {
+                    contract.ERROR_TYPE: contract.INVALID_INPUT,
+                    contract.ERROR_DETAILS: [problem],
+                }
+            }
         else:
             record = next(predicted)
-        record["row"] = first_row + offset
+        record[contract.RESULT_ROW] = first_row + offset
         records.append(record)
     return records
 
@@ -188,8 +200,8 @@ def run_slice(
         records = predict_lines(text, model.estimator, model.schema, ref.first_row, seen)
         if not ref.probabilities:
             for record in records:
-                record.pop("probabilities", None)
-        rows, failed = len(records), sum(1 for r in records if "error" in r)
+                record.pop(contract.ANSWER_PROBABILITIES, None)
+        rows, failed = len(records), sum(1 for r in records if contract.ANSWER_ERROR in r)
         lines = [json.dumps(r, separators=(",", ":")) for r in records]
         output, content_type = ("\n".join(lines) + "\n").encode(), "application/x-ndjson"
     with store_errors(f"write s3://{ref.bucket}/{ref.output_key}"):
@@ -207,11 +219,11 @@ def run_slice(
             },
         )
     return {
-        "input_key": ref.input_key,
-        "output_key": ref.output_key,
-        "first_row": ref.first_row,
-        "rows": rows,
-        "succeeded": rows - failed,
-        "failed": failed,
-        "model": model.describe(),
+        contract.SLICE_INPUT_KEY: ref.input_key,
+        contract.SLICE_OUTPUT_KEY: ref.output_key,
+        contract.SLICE_FIRST_ROW: ref.first_row,
+        contract.SLICE_ROWS: rows,
+        contract.SLICE_SUCCEEDED: rows - failed,
+        contract.SLICE_FAILED: failed,
+        contract.ANSWER_MODEL: model.describe(),
     }

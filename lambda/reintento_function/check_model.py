@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
+from reintento_function import contract
 from reintento_function.inference_core import (
     ModelSchema,
     accepted_input,
@@ -46,13 +47,13 @@ def describe(estimator: Any) -> dict[str, Any]:
     schema = describe_model(estimator)
     names = getattr(estimator, "feature_names_in_", None)
     return {
-        "estimator": type(estimator).__name__,
-        "sklearn_version": sklearn.__version__,
-        "feature_names": [str(n) for n in names] if names is not None else None,
-        "n_features": len(schema.features),
-        "classes": list(schema.classes) if schema.classes is not None else None,
-        "features": accepted_input(schema),
-        "hints": feature_hints(estimator, schema),
+        contract.CHECK_ESTIMATOR: type(estimator).__name__,
+        contract.MODEL_SKLEARN_VERSION: sklearn.__version__,
+        contract.CHECK_FEATURE_NAMES: [str(n) for n in names] if names is not None else None,
+        contract.CHECK_N_FEATURES: len(schema.features),
+        contract.ANSWER_CLASSES: list(schema.classes) if schema.classes is not None else None,
+        contract.DESCRIBE_FEATURES: accepted_input(schema),
+        contract.CHECK_HINTS: feature_hints(estimator, schema),
     }
 
 
@@ -68,9 +69,11 @@ def reference(estimator: Any, rows: list[Any]) -> dict[str, Any]:
     """``model.predict`` (and ``predict_proba``) on rows, as JSON values."""
     schema = describe_model(estimator)
     data = reference_input(schema, rows)
-    out: dict[str, Any] = {"predictions": np.asarray(estimator.predict(data)).tolist()}
+    predictions = np.asarray(estimator.predict(data)).tolist()
+    out: dict[str, Any] = {contract.ANSWER_PREDICTIONS: predictions}
     if hasattr(estimator, "predict_proba"):
-        out["probabilities"] = np.asarray(estimator.predict_proba(data)).tolist()
+        probabilities = np.asarray(estimator.predict_proba(data)).tolist()
+        out[contract.ANSWER_PROBABILITIES] = probabilities
     return out
 
 
@@ -87,17 +90,21 @@ def check(body: bytes, rows: list[Any] | None = None) -> dict[str, Any]:
         estimator = load(body)
     except InferenceServiceError as err:
         return {
-            "refused": {"type": type(err).__name__, "message": str(err)},
-            "sklearn_version": sklearn.__version__,
+            contract.CHECK_REFUSED: {
+                contract.ERROR_TYPE: type(err).__name__,
+                contract.ERROR_MESSAGE: str(err),
+            },
+            contract.MODEL_SKLEARN_VERSION: sklearn.__version__,
         }
-    out: dict[str, Any] = {"refused": None, **describe(estimator)}
+    out: dict[str, Any] = {contract.CHECK_REFUSED: None, **describe(estimator)}
     if rows is not None:
-        out["answer"] = answer(estimator, rows)
-        valid = "error" not in out["answer"]
-        out["reference"] = reference(estimator, rows) if valid and rows else None
+        given = answer(estimator, rows)
+        valid = contract.ANSWER_ERROR not in given
+        out[contract.CHECK_ANSWER] = given
+        out[contract.CHECK_REFERENCE] = reference(estimator, rows) if valid and rows else None
         # a realtime request is answered whole or refused whole; as a batch, each row counts
         records = predict_records(estimator, describe_model(estimator), rows) if not valid else []
-        out["refused_rows"] = sum(1 for r in records if "error" in r)
+        out[contract.CHECK_REFUSED_ROWS] = sum(1 for r in records if contract.ANSWER_ERROR in r)
     return out
 
 

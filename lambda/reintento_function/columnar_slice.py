@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reintento_function import contract
 from reintento_function.contract import (
     RESULT_ERROR,
     RESULT_ERROR_TYPE,
@@ -35,7 +36,7 @@ from reintento_function.inference_core import (
 )
 from reintento_function.inference_errors import BatchSliceError
 
-INVALID = "InvalidInput"
+INVALID = contract.INVALID_INPUT
 
 
 def read_table(body: bytes) -> pd.DataFrame:
@@ -193,19 +194,20 @@ def _from_records(
     schema: ModelSchema, records: list[dict[str, Any]], first_row: int, classes: tuple[Any, ...]
 ) -> pd.DataFrame:
     n = len(records)
-    predicted = np.asarray(["error" not in r for r in records], dtype=bool)
+    predicted = np.asarray([contract.ANSWER_ERROR not in r for r in records], dtype=bool)
     valid = np.flatnonzero(predicted)
-    labels = np.asarray([records[i]["prediction"] for i in valid])
+    labels = np.asarray([records[i][RESULT_PREDICTION] for i in valid])
     proba = (
-        np.asarray([records[i]["probabilities"] for i in valid], dtype=float)
+        np.asarray([records[i][contract.ANSWER_PROBABILITIES] for i in valid], dtype=float)
         if classes and len(valid)
         else None
     )
     errors = np.full(n, None, dtype=object)
     for i, record in enumerate(records):
-        if "error" in record:
+        if contract.ANSWER_ERROR in record:
             errors[i] = "; ".join(
-                f"{d.get('field')}: {d.get('problem')}" for d in record["error"]["details"]
+                f"{d.get(contract.DETAIL_FIELD)}: {d.get(contract.DETAIL_PROBLEM)}"
+                for d in record[contract.ANSWER_ERROR][contract.ERROR_DETAILS]
             )
     return _columns(
         schema, first_row, predicted, valid, labels if len(valid) else None, proba, errors, classes

@@ -32,6 +32,9 @@ MANIFEST_SHA256_METADATA = "manifest-sha256"
 UPLOADED_AT_METADATA = "uploaded-at"
 SERIAL_METADATA = "serial"  # one more than the model object's newest version had
 STAGE_METADATA = "stage"
+# shown by `ops list-models` (not signed, not read by the function)
+ESTIMATOR_METADATA = "estimator"
+PYTHON_METADATA = "python"
 # the S3 version id of that manifest (unsigned: a pointer; the function reads that version and
 # uses it only if its bytes have the signed sha256, so a wrong pointer finds nothing usable)
 MANIFEST_VERSION_METADATA = "manifest-version"
@@ -134,13 +137,15 @@ HIST_OTHER = "other"
 # one class per name, with ``transient`` set to match (tests/unit/test_contract.py).
 TRANSIENT_ERROR_TYPES = ("ModelStoreUnreachableError", "BatchStoreUnreachableError")
 PERMANENT_ERROR_TYPES = (
-    "ModelIntegrityError",
-    "ModelVersionError",
-    "ModelUnavailableError",
+    "ModelIntegrityError",  # MODEL_INTEGRITY_ERROR
+    "ModelVersionError",  # MODEL_VERSION_ERROR
+    "ModelUnavailableError",  # MODEL_UNAVAILABLE
     "BatchSliceError",
     "InternalError",
 )
-MODEL_UNAVAILABLE = "ModelUnavailableError"
+MODEL_UNAVAILABLE = PERMANENT_ERROR_TYPES[2]
+MODEL_VERSION_ERROR = PERMANENT_ERROR_TYPES[1]
+MODEL_INTEGRITY_ERROR = PERMANENT_ERROR_TYPES[0]
 
 # Limits
 DEFAULT_MAX_ROWS = 1000  # rows per realtime request (MAX_ROWS in the function's environment)
@@ -177,7 +182,14 @@ RESULT_ERROR = "error"
 # A work item's fields (the manifest's items, passed to the function by the Distributed Map's
 # ItemSelector): whether results carry each class's probability (off: labels only, as
 # model.predict returns)
-SLICE_FIELDS = ("input_key", "output_key", "first_row", "rows", "probabilities")
+SLICE_BUCKET = "bucket"  # set by the state machine: its batch bucket
+SLICE_INPUT_KEY = "input_key"
+SLICE_OUTPUT_KEY = "output_key"
+SLICE_FIRST_ROW = "first_row"
+SLICE_ROWS = "rows"
+SLICE_PROBABILITIES = "probabilities"
+SLICE_FIELDS = (SLICE_INPUT_KEY, SLICE_OUTPUT_KEY, SLICE_FIRST_ROW, SLICE_ROWS, SLICE_PROBABILITIES)
+SLICE_FAILURE_KEY = "failure_key"  # where the state machine records a failed slice's error
 # S3 metadata of an output slice: how many rows it has and how many of them are errors (so a
 # batch whose results stay in S3 is counted without reading them)
 RESULT_ROWS_METADATA = "rows"
@@ -195,6 +207,72 @@ RUN_TICKET_NAME = "run.json"
 RUN_TICKET_PURPOSE = "reintento-batch-run/1"
 WORK_ITEM_REFUSED = "WorkItemRefused"  # the answer's error type (data, not a function error)
 REFUSED_WORK_ITEMS_METRIC = "RefusedWorkItems"
+
+# The function's answers (function -> ops). A realtime answer:
+#   {ANSWER_PREDICTIONS: [...], ANSWER_PROBABILITIES: [[...], ...], ANSWER_CLASSES: [...],
+#    ANSWER_MODEL: {MODEL_VERSION_ID: ..., MODEL_SHA256: ..., MODEL_SKLEARN_VERSION: ...}}
+# (probabilities and classes for classifiers only), or, for bad input, ANSWER_ERROR:
+#   {ERROR_TYPE: INVALID_INPUT, ERROR_MESSAGE: what to do, ERROR_DETAILS: [{DETAIL_ROW,
+#    DETAIL_FIELD, DETAIL_PROBLEM}, ...], ERROR_DETAILS_TRUNCATED: bool,
+#    ERROR_EXPECTED_FEATURES: names (or their count, for a model fitted without names)}
+ANSWER_PREDICTIONS = "predictions"
+ANSWER_PROBABILITIES = "probabilities"
+ANSWER_CLASSES = "classes"
+ANSWER_MODEL = "model"
+ANSWER_ERROR = "error"
+ERROR_TYPE = "type"
+ERROR_MESSAGE = "message"
+ERROR_DETAILS = "details"
+ERROR_DETAILS_TRUNCATED = "details_truncated"
+ERROR_EXPECTED_FEATURES = "expected_features"
+INVALID_INPUT = "InvalidInput"
+DETAIL_ROW = "row"
+DETAIL_FIELD = "field"
+DETAIL_PROBLEM = "problem"
+# the served model, in every answer (ANSWER_MODEL)
+MODEL_VERSION_ID = "version_id"
+MODEL_SHA256 = "sha256"  # its first 12 hex digits
+MODEL_SKLEARN_VERSION = "sklearn_version"
+# the describe-model answer: ANSWER_MODEL (None before any upload, with NO_MODEL saying why),
+# DESCRIBE_FEATURES (each {FEATURE_NAME, FEATURE_KIND, FEATURE_NULLABLE, FEATURE_CATEGORIES}),
+# ANSWER_CLASSES (None for a regressor) and DESCRIBE_MAX_ROWS
+DESCRIBE_FEATURES = "features"
+DESCRIBE_MAX_ROWS = "max_rows"
+FEATURE_NAME = "name"
+FEATURE_KIND = "kind"  # FEATURE_NUMERIC, PROFILE_CATEGORICAL or FEATURE_ANY
+FEATURE_NUMERIC = "numeric"
+FEATURE_ANY = "any"
+FEATURE_NULLABLE = "nullable"
+FEATURE_CATEGORIES = "categories"
+# A batch slice's answer (function -> state machine -> ops): its SLICE_INPUT_KEY,
+# SLICE_OUTPUT_KEY, SLICE_FIRST_ROW and SLICE_ROWS, its row counts, and ANSWER_MODEL
+SLICE_SUCCEEDED = "succeeded"
+SLICE_FAILED = "failed"
+# A model file's check (check_model.py, run by ops in the function's environment -> ops):
+# CHECK_REFUSED ({ERROR_TYPE, ERROR_MESSAGE}, or None), MODEL_SKLEARN_VERSION, and for a model
+# that loads CHECK_ESTIMATOR, CHECK_FEATURE_NAMES, CHECK_N_FEATURES, ANSWER_CLASSES,
+# DESCRIBE_FEATURES, CHECK_HINTS; with rows, CHECK_ANSWER (the realtime answer),
+# CHECK_REFERENCE (ANSWER_PREDICTIONS and ANSWER_PROBABILITIES of model.predict itself) and
+# CHECK_REFUSED_ROWS
+CHECK_REFUSED = "refused"
+CHECK_ESTIMATOR = "estimator"
+CHECK_FEATURE_NAMES = "feature_names"
+CHECK_N_FEATURES = "n_features"
+CHECK_HINTS = "hints"
+CHECK_ANSWER = "answer"
+CHECK_REFERENCE = "reference"
+CHECK_REFUSED_ROWS = "refused_rows"
+# What a fitted model reveals of each feature (CHECK_HINTS, model_hints.py -> ops, which makes a
+# profile from it when no data is given): FEATURE_NAME, HINT_SOURCE (the step it was read
+# from), and HINT_CATEGORIES, or HINT_LOW and HINT_HIGH, or HINT_CENTER and HINT_SPREAD
+HINT_SOURCE = "source"
+HINT_CATEGORIES = "categories"
+HINT_LOW = "low"
+HINT_HIGH = "high"
+HINT_CENTER = "center"
+HINT_SPREAD = "spread"
+# A JSON-lines result record: RESULT_ROW, then RESULT_PREDICTION (and ANSWER_PROBABILITIES)
+# or ANSWER_ERROR: {ERROR_TYPE: INVALID_INPUT, ERROR_DETAILS: [{DETAIL_FIELD, DETAIL_PROBLEM}]}
 
 
 def stack_names(prefix: str, stage: str) -> tuple[str, str]:
@@ -376,7 +454,9 @@ def parse_batch_key(key: str) -> tuple[str, str] | None:
 # opposed to a value the model cannot take: the function writes them, ops reads them.
 PROBLEM_MISSING = "missing"
 PROBLEM_UNEXPECTED = "unexpected feature"
-PROBLEM_SHAPE_PREFIXES = ("expected ", "row must be ")
+PROBLEM_EXPECTED = "expected "  # ... N values, got M (a row of values)
+PROBLEM_ROW_MUST_BE = "row must be "  # ... an object keyed by feature name, got ...
+PROBLEM_SHAPE_PREFIXES = (PROBLEM_EXPECTED, PROBLEM_ROW_MUST_BE)
 
 
 def is_schema_problem(problem: str) -> bool:

@@ -79,7 +79,11 @@ class Problem:
     problem: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "problem": self.problem}
+        return {
+            contract.DETAIL_ROW: self.row,
+            contract.DETAIL_FIELD: self.field,
+            contract.DETAIL_PROBLEM: self.problem,
+        }
 
 
 @dataclass
@@ -230,10 +234,10 @@ def accepted_input(schema: ModelSchema) -> list[dict[str, Any]]:
     """Per feature, what the model accepts: the describe-model answer and the manifest's."""
     return [
         {
-            "name": f.name,
-            "kind": f.kind,
-            "nullable": f.nullable,
-            "categories": list(f.categories) if f.categories is not None else None,
+            contract.FEATURE_NAME: f.name,
+            contract.FEATURE_KIND: f.kind,
+            contract.FEATURE_NULLABLE: f.nullable,
+            contract.FEATURE_CATEGORIES: list(f.categories) if f.categories is not None else None,
         }
         for f in schema.features
     ]
@@ -357,14 +361,19 @@ def check_rows(schema: ModelSchema, rows: Sequence[Any], first_row: int = 0) -> 
         elif not schema.named and isinstance(row, list | tuple):
             if len(row) != len(names):
                 problems.append(
-                    Problem(index, None, f"expected {len(names)} values, got {len(row)}")
+                    Problem(
+                        index,
+                        None,
+                        f"{contract.PROBLEM_EXPECTED}{len(names)} values, got {len(row)}",
+                    )
                 )
                 values = []
             else:
                 values = list(row)
         else:
             want = "an object keyed by feature name" if schema.named else "a list of numbers"
-            problems.append(Problem(index, None, f"row must be {want}, got {_type_name(row)}"))
+            shape = f"{contract.PROBLEM_ROW_MUST_BE}{want}, got {_type_name(row)}"
+            problems.append(Problem(index, None, shape))
             values = []
         clean: list[Any] = []
         for spec, value in zip(schema.features, values, strict=False):
@@ -577,12 +586,14 @@ def invalid_input(
 ) -> dict[str, Any]:
     """The structured error answer for bad input (not a function error)."""
     return {
-        "error": {
-            "type": "InvalidInput",
-            "message": message,
-            "details": [p.as_dict() for p in problems[:MAX_DETAILS]],
-            "details_truncated": len(problems) > MAX_DETAILS,
-            "expected_features": schema.feature_names if schema.named else len(schema.features),
+        contract.ANSWER_ERROR: {
+            contract.ERROR_TYPE: contract.INVALID_INPUT,
+            contract.ERROR_MESSAGE: message,
+            contract.ERROR_DETAILS: [p.as_dict() for p in problems[:MAX_DETAILS]],
+            contract.ERROR_DETAILS_TRUNCATED: len(problems) > MAX_DETAILS,
+            contract.ERROR_EXPECTED_FEATURES: (
+                schema.feature_names if schema.named else len(schema.features)
+            ),
         }
     }
 
@@ -610,20 +621,20 @@ def predict_request(
         return invalid_input(
             schema,
             f"'instances' must be a list of rows, got {_type_name(instances)}",
-            [Problem(None, "instances", "not a list")],
+            [Problem(None, contract.EVENT_REALTIME, "not a list")],
         )
     if not instances:
         return invalid_input(
             schema,
             "'instances' is empty: send at least one row",
-            [Problem(None, "instances", "empty")],
+            [Problem(None, contract.EVENT_REALTIME, "empty")],
         )
     if len(instances) > max_rows:
         return invalid_input(
             schema,
             f"{len(instances)} rows is over MAX_ROWS={max_rows} for a realtime request; "
             "send fewer rows, or send them as a batch (run-batch)",
-            [Problem(None, "instances", f"over {max_rows} rows")],
+            [Problem(None, contract.EVENT_REALTIME, f"over {max_rows} rows")],
         )
     check = check_rows(schema, instances)
     problems = check.problems
@@ -638,10 +649,10 @@ def predict_request(
         )
     if seen is not None:
         seen(checked_columns(schema, check), len(check.valid_rows))
-    answer: dict[str, Any] = {"predictions": result.predictions}
+    answer: dict[str, Any] = {contract.ANSWER_PREDICTIONS: result.predictions}
     if result.probabilities is not None:
-        answer["probabilities"] = result.probabilities
-        answer["classes"] = list(schema.classes or ())
+        answer[contract.ANSWER_PROBABILITIES] = result.probabilities
+        answer[contract.ANSWER_CLASSES] = list(schema.classes or ())
     return answer
 
 
@@ -658,16 +669,21 @@ def predict_records(
     if seen is not None:
         seen(checked_columns(schema, check), len(check.valid_rows))
     where, result, refused = predict_attributed(estimator, schema, check, first_row)
-    records: list[dict[str, Any]] = [{"row": first_row + i} for i in range(len(rows))]
+    records: list[dict[str, Any]] = [{contract.RESULT_ROW: first_row + i} for i in range(len(rows))]
     for p in [*check.problems, *refused]:
         record = records[(p.row if p.row is not None else first_row) - first_row]
-        errors = record.setdefault("error", {"type": "InvalidInput", "details": []})
-        errors["details"].append({"field": p.field, "problem": p.problem})
+        errors = record.setdefault(
+            contract.ANSWER_ERROR,
+            {contract.ERROR_TYPE: contract.INVALID_INPUT, contract.ERROR_DETAILS: []},
+        )
+        errors[contract.ERROR_DETAILS].append(
+            {contract.DETAIL_FIELD: p.field, contract.DETAIL_PROBLEM: p.problem}
+        )
     probs = result.probabilities
     for i, j in where.items():
-        records[i]["prediction"] = result.predictions[j]
+        records[i][contract.RESULT_PREDICTION] = result.predictions[j]
         if probs is not None:
-            records[i]["probabilities"] = probs[j]
+            records[i][contract.ANSWER_PROBABILITIES] = probs[j]
     return records
 
 

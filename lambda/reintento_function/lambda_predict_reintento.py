@@ -34,8 +34,14 @@ from botocore.config import Config
 from reintento_function.batch_slice import SliceRef, run_slice, store_errors
 from reintento_function.contract import (
     ALARM_DIMENSIONS,
+    ANSWER_CLASSES,
+    ANSWER_ERROR,
+    ANSWER_MODEL,
+    ANSWER_PREDICTIONS,
     BATCH_SLICE_LOG_MESSAGE,
     DEFAULT_MAX_ROWS,
+    DESCRIBE_FEATURES,
+    DESCRIBE_MAX_ROWS,
     ENV_BATCH_BUCKET,
     ENV_MAX_ROWS,
     ENV_MODEL_BUCKET,
@@ -45,11 +51,19 @@ from reintento_function.contract import (
     ENV_MODEL_VERSION,
     ENV_SIGNING_KEY,
     ENV_STAGE,
+    ERROR_DETAILS,
+    ERROR_MESSAGE,
+    ERROR_TYPE,
     EVENT_DESCRIBE,
+    EVENT_REALTIME,
     EVENT_SLICE,
     INVALID_REQUESTS_METRIC,
     NO_MODEL,
+    PROBLEM_MISSING,
     REFUSED_WORK_ITEMS_METRIC,
+    SLICE_FAILED,
+    SLICE_ROWS,
+    SLICE_SUCCEEDED,
     VERSION_DIMENSIONS,
     WORK_ITEM_REFUSED,
     RunTicket,
@@ -57,6 +71,7 @@ from reintento_function.contract import (
 )
 from reintento_function.drift_metrics import DriftTally
 from reintento_function.inference_core import (
+    Problem,
     accepted_input,
     invalid_input,
     loads_strict,
@@ -140,36 +155,36 @@ def _max_rows() -> int:
 
 def _realtime(event: Any) -> dict[str, Any]:
     model = _model()
-    if isinstance(event, Mapping) and "body" in event and "instances" not in event:
+    if isinstance(event, Mapping) and "body" in event and EVENT_REALTIME not in event:
         event = event["body"]
     if isinstance(event, str | bytes):
         try:
             event = loads_strict(event)
         except ValueError as err:
             return invalid_input(model.schema, f"the request body is not valid JSON: {err}")
-    if not isinstance(event, Mapping) or "instances" not in event:
+    if not isinstance(event, Mapping) or EVENT_REALTIME not in event:
         answer = invalid_input(
             model.schema,
-            'the request must be a JSON object {"instances": [row, ...]}',
+            f'the request must be a JSON object {{"{EVENT_REALTIME}": [row, ...]}}',
+            [Problem(None, EVENT_REALTIME, PROBLEM_MISSING)],
         )
-        answer["error"]["details"] = [{"row": None, "field": "instances", "problem": "missing"}]
     else:
         tally = _tally(model)
         answer = predict_request(
             model.estimator,
             model.schema,
-            event["instances"],
+            event[EVENT_REALTIME],
             _max_rows(),
             tally.seen if tally else None,
         )
         _published(tally)
-    answer["model"] = model.describe()
-    if "error" in answer:
+    answer[ANSWER_MODEL] = model.describe()
+    if ANSWER_ERROR in answer:
         metrics.add_metric(name=INVALID_REQUESTS_METRIC, unit=MetricUnit.Count, value=1)
         _count_refusal()
-        logger.info("invalid request", problems=len(answer["error"]["details"]))
+        logger.info("invalid request", problems=len(answer[ANSWER_ERROR][ERROR_DETAILS]))
     else:
-        rows = len(answer["predictions"])
+        rows = len(answer[ANSWER_PREDICTIONS])
         metrics.add_metric(name="RowsPredicted", unit=MetricUnit.Count, value=rows)
         logger.info("predicted", rows=rows, model_version=model.version_id)
     return answer
@@ -232,12 +247,14 @@ def _batch_slice(item: Any) -> dict[str, Any]:
     if tally is not None and tally.histograms is not None:
         _write_histograms(ref, tally.histograms)
     _published(tally)
-    metrics.add_metric(name="BatchRowsPredicted", unit=MetricUnit.Count, value=result["succeeded"])
-    metrics.add_metric(name="BatchRowsFailed", unit=MetricUnit.Count, value=result["failed"])
+    metrics.add_metric(
+        name="BatchRowsPredicted", unit=MetricUnit.Count, value=result[SLICE_SUCCEEDED]
+    )
+    metrics.add_metric(name="BatchRowsFailed", unit=MetricUnit.Count, value=result[SLICE_FAILED])
     logger.info(
         BATCH_SLICE_LOG_MESSAGE,
-        rows=result["rows"],
-        failed=result["failed"],
+        rows=result[SLICE_ROWS],
+        failed=result[SLICE_FAILED],
         key=ref.input_key,
     )
     return result
@@ -250,7 +267,11 @@ def _refused_work_item(refused: Exception) -> dict[str, Any]:
     never echoes its value."""
     metrics.add_metric(name=REFUSED_WORK_ITEMS_METRIC, unit=MetricUnit.Count, value=1)
     logger.warning("work item refused", reason=str(refused))
-    return {"error": {"type": WORK_ITEM_REFUSED, "message": str(refused)}, "rows": 0, "failed": 0}
+    return {
+        ANSWER_ERROR: {ERROR_TYPE: WORK_ITEM_REFUSED, ERROR_MESSAGE: str(refused)},
+        SLICE_ROWS: 0,
+        SLICE_FAILED: 0,
+    }
 
 
 def _tickets() -> dict[str, RunTicket]:
@@ -315,17 +336,18 @@ def _describe(_: Any) -> dict[str, Any]:
         # a fresh deploy asked which model it serves: an answer, not a fault (which would
         # count in the errors alarm)
         return {
-            "model": None,
+            ANSWER_MODEL: None,
             NO_MODEL: str(err),
-            "features": [],
-            "classes": None,
-            "max_rows": _max_rows(),
+            DESCRIBE_FEATURES: [],
+            ANSWER_CLASSES: None,
+            DESCRIBE_MAX_ROWS: _max_rows(),
         }
+    classes = model.schema.classes
     return {
-        "model": model.describe(),
-        "features": accepted_input(model.schema),
-        "classes": list(model.schema.classes) if model.schema.classes is not None else None,
-        "max_rows": _max_rows(),
+        ANSWER_MODEL: model.describe(),
+        DESCRIBE_FEATURES: accepted_input(model.schema),
+        ANSWER_CLASSES: list(classes) if classes is not None else None,
+        DESCRIBE_MAX_ROWS: _max_rows(),
     }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from reintento_function import contract
 from reintento_function.drift_check import finite_number as _number
 from reintento_function.inference_core import (
     ModelSchema,
@@ -34,41 +35,62 @@ def _at(values: Any, position: int) -> Any:
     return array[position]
 
 
+def _hint(step: Any, read_from: str, **found: Any) -> dict[str, Any]:
+    """A hint: what was found (contract.HINT_* keys) and the step it was read from."""
+    return {**found, contract.HINT_SOURCE: f"{type(step).__name__} {read_from}"}
+
+
+def _range(low: float | None, high: float | None) -> dict[str, Any] | None:
+    if low is None or high is None:
+        return None
+    return {contract.HINT_LOW: low, contract.HINT_HIGH: high}
+
+
+def _centre(center: float | None, spread: float | None) -> dict[str, Any] | None:
+    return None if center is None else {contract.HINT_CENTER: center, contract.HINT_SPREAD: spread}
+
+
+def _step_range(step: Any, position: int) -> tuple[str, dict[str, Any] | None]:
+    """A numeric range a scaler or a discretizer learned for the column, and from what."""
+    learned = _range(
+        _number(_at(getattr(step, "data_min_", None), position)),
+        _number(_at(getattr(step, "data_max_", None), position)),
+    )
+    if learned is not None:
+        return "data range", learned
+    edges = getattr(step, "bin_edges_", None)
+    if edges is not None and position < len(edges) and len(edges[position]) >= 2:
+        found = _range(_number(edges[position][0]), _number(edges[position][-1]))
+        if found is not None:
+            return "bin edges", found
+    max_abs = _number(_at(getattr(step, "max_abs_", None), position))
+    return "range", None if max_abs is None else _range(-max_abs, max_abs)
+
+
 def _step_hint(step: Any, position: int) -> dict[str, Any] | None:
     """What one fitted step says about the column at ``position`` of its input."""
     categories = getattr(step, "categories_", None)
     if categories is not None and position < len(categories):
         values = [v for v in np.asarray(categories[position]).tolist() if _present(v)]
-        return {"categories": values, "source": f"{type(step).__name__} categories"}
-    low, high = (
-        _number(_at(getattr(step, "data_min_", None), position)),
-        _number(_at(getattr(step, "data_max_", None), position)),
-    )
-    if low is not None and high is not None:
-        return {"low": low, "high": high, "source": f"{type(step).__name__} data range"}
-    edges = getattr(step, "bin_edges_", None)
-    if edges is not None and position < len(edges) and len(edges[position]) >= 2:
-        first, last = _number(edges[position][0]), _number(edges[position][-1])
-        if first is not None and last is not None:
-            return {"low": first, "high": last, "source": f"{type(step).__name__} bin edges"}
-    mean = _number(_at(getattr(step, "mean_", None), position))
+        return _hint(step, "categories", **{contract.HINT_CATEGORIES: values})
+    read_from, learned = _step_range(step, position)
+    if learned is not None and read_from != "range":
+        return _hint(step, read_from, **learned)
     scale = _number(_at(getattr(step, "scale_", None), position))
-    if mean is not None:
-        return {"center": mean, "spread": scale, "source": f"{type(step).__name__} mean and scale"}
-    center = _number(_at(getattr(step, "center_", None), position))
-    if center is not None:
-        return {"center": center, "spread": scale, "source": f"{type(step).__name__} centre"}
-    max_abs = _number(_at(getattr(step, "max_abs_", None), position))
-    if max_abs is not None:
-        return {"low": -max_abs, "high": max_abs, "source": f"{type(step).__name__} range"}
+    for attribute, what in (("mean_", "mean and scale"), ("center_", "centre")):
+        centre = _centre(_number(_at(getattr(step, attribute, None), position)), scale)
+        if centre is not None:
+            return _hint(step, what, **centre)
+    if learned is not None:
+        return _hint(step, read_from, **learned)
     statistic = _at(getattr(step, "statistics_", None), position)
     if statistic is not None and _present(statistic):
         value = statistic.item() if hasattr(statistic, "item") else statistic
         if isinstance(value, str):
-            return {"categories": [value], "source": f"{type(step).__name__} statistic"}
-        number = _number(value)
-        if number is not None:
-            return {"center": number, "spread": None, "source": f"{type(step).__name__} statistic"}
+            return _hint(step, "statistic", **{contract.HINT_CATEGORIES: [value]})
+        centre = _centre(_number(value), None)
+        if centre is not None:
+            return _hint(step, "statistic", **centre)
     return None
 
 
@@ -80,10 +102,14 @@ def _merge(hints: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The most telling hint of a column's steps: the longest list of categories (an encoder's,
     not an imputer's one most frequent value), then a range, then a centre with a spread, then
     a centre alone."""
-    with_categories = [h for h in hints if h.get("categories")]
+    with_categories = [h for h in hints if h.get(contract.HINT_CATEGORIES)]
     if with_categories:
-        return max(with_categories, key=lambda h: len(h["categories"]))
-    for wanted in (("low",), ("center", "spread"), ("center",)):
+        return max(with_categories, key=lambda h: len(h[contract.HINT_CATEGORIES]))
+    for wanted in (
+        (contract.HINT_LOW,),
+        (contract.HINT_CENTER, contract.HINT_SPREAD),
+        (contract.HINT_CENTER,),
+    ):
         for hint in hints:
             if all(hint.get(key) is not None for key in wanted):
                 return hint
@@ -119,7 +145,11 @@ def _tree_ranges(final: Any, n_features: int) -> list[dict[str, Any] | None]:
         low, high = min(finite), max(finite)
         margin = (high - low) * 0.1 or max(abs(low), 1.0) * 0.1
         out.append(
-            {"low": low - margin, "high": high + margin, "source": f"{type(final).__name__} splits"}
+            {
+                contract.HINT_LOW: low - margin,
+                contract.HINT_HIGH: high + margin,
+                contract.HINT_SOURCE: f"{type(final).__name__} splits",
+            }
         )
     return out
 
@@ -180,4 +210,4 @@ def feature_hints(estimator: Any, schema: ModelSchema) -> list[dict[str, Any]]:
             for position, column in enumerate(selected):
                 if column in found:
                     found[column].extend(_column_hints(branch, position))
-    return [{"name": name, **_merge(found[name])} for name in names]
+    return [{contract.FEATURE_NAME: name, **_merge(found[name])} for name in names]

@@ -35,6 +35,9 @@ from reintento_function.contract import (
     MANIFEST_SHA256_METADATA,
     MANIFEST_VERSION_METADATA,
     MAX_MANIFEST_BYTES,
+    MODEL_SHA256,
+    MODEL_SKLEARN_VERSION,
+    MODEL_VERSION_ID,
     SHA256_METADATA,
     SIGNATURE_METADATA,
     SKLEARN_METADATA,
@@ -73,9 +76,9 @@ class LoadedModel:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "version_id": self.version_id,
-            "sha256": self.sha256[:12],
-            "sklearn_version": self.sklearn_version,
+            MODEL_VERSION_ID: self.version_id,
+            MODEL_SHA256: self.sha256[:12],
+            MODEL_SKLEARN_VERSION: self.sklearn_version,
         }
 
 

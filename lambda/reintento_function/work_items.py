@@ -20,6 +20,9 @@ from collections.abc import Callable
 from reintento_function.batch_slice import SliceRef
 from reintento_function.contract import (
     SLICE_FORMATS,
+    SLICE_INPUT_KEY,
+    SLICE_OUTPUT_KEY,
+    SLICE_PROBABILITIES,
     RunTicket,
     batch_key,
     run_ticket_key,
@@ -58,9 +61,9 @@ def admit(ticket: RunTicket, ref: SliceRef, executed_version: str) -> None:
     if first_row % ticket.slice_rows or not 0 <= first_row < ticket.rows:
         raise WorkItemRefusedError("first_row is not where one of the run's slices starts")
     expected = {
-        "input_key": batch_key(ticket.run_id, "input", first_row, ticket.slice_format),
-        "output_key": batch_key(ticket.run_id, "output", first_row, ticket.slice_format),
-        "probabilities": ticket.probabilities,
+        SLICE_INPUT_KEY: batch_key(ticket.run_id, "input", first_row, ticket.slice_format),
+        SLICE_OUTPUT_KEY: batch_key(ticket.run_id, "output", first_row, ticket.slice_format),
+        SLICE_PROBABILITIES: ticket.probabilities,
     }
     for field, value in expected.items():
         if getattr(ref, field) != value:

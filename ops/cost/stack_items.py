@@ -14,6 +14,8 @@ default context (tests/infra/test_cost_items.py keeps these equal to the synthes
 
 from __future__ import annotations
 
+from reintento_function import contract
+
 SIGNING_KEYS = 1
 # errors, throttles, p99 duration, failed batch slices: one each; failed batches: 3 in one
 # expression; invalid requests: 2; input drift: 2
@@ -30,4 +32,8 @@ ACCESS_LOG_DAYS = 365  # the model bucket's server access logs (infra/model_stor
 REALTIME_METRICS = ("RowsPredicted", "ColdStart", "ModelLoadTime")
 BATCH_METRICS = ("BatchRowsPredicted", "BatchRowsFailed")
 # by realtime calls and batch slices alike
-DRIFT_METRICS = ("ProfiledRows", "ProfiledRows per function", "OutOfProfileRows")
+DRIFT_METRICS = (
+    contract.PROFILED_ROWS_METRIC,
+    f"{contract.PROFILED_ROWS_METRIC} per function",
+    contract.OUT_OF_PROFILE_METRIC,
+)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ops.errors import ConfigurationError
 from ops.inputs.payloads import to_rows
+from reintento_function import contract
 from reintento_function.contract import (
     RESULT_ERROR,
     RESULT_ERROR_TYPE,
@@ -259,12 +260,12 @@ class SliceItem:
         """The manifest's item: what the Distributed Map passes on (contract.SLICE_FIELDS)
         and where the state machine records a failure."""
         return {
-            "input_key": self.input_key,
-            "output_key": self.output_key,
-            "failure_key": self.failure_key,
-            "first_row": self.first_row,
-            "rows": self.rows,
-            "probabilities": self.probabilities,
+            contract.SLICE_INPUT_KEY: self.input_key,
+            contract.SLICE_OUTPUT_KEY: self.output_key,
+            contract.SLICE_FAILURE_KEY: self.failure_key,
+            contract.SLICE_FIRST_ROW: self.first_row,
+            contract.SLICE_ROWS: self.rows,
+            contract.SLICE_PROBABILITIES: self.probabilities,
         }
 
 
@@ -298,8 +299,10 @@ def assemble(
     """One row per input row, in input order: prediction (and probabilities) or error."""
     by_row: dict[int, dict[str, Any]] = {}
     for record in records:
-        by_row[int(record["row"])] = record
-    slice_errors = {f.get("input_key"): f.get("error") or {} for f in failed_slices}
+        by_row[int(record[RESULT_ROW])] = record
+    slice_errors = {
+        f.get(contract.SLICE_INPUT_KEY): f.get(contract.ANSWER_ERROR) or {} for f in failed_slices
+    }
     for item in slices:
         caught = slice_errors.get(item.input_key)
         for row in range(item.first_row, item.first_row + item.rows):
@@ -307,25 +310,27 @@ def assemble(
                 continue
             if caught is not None:
                 error = {
-                    "type": caught.get("Error", "SliceFailed"),
-                    "message": str(caught.get("Cause", ""))[:500],
+                    contract.ERROR_TYPE: caught.get("Error", "SliceFailed"),
+                    contract.ERROR_MESSAGE: str(caught.get("Cause", ""))[:500],
                 }
             else:
                 error = {
-                    "type": "ResultMissing",
-                    "message": f"no result for row {row} in {item.output_key}",
+                    contract.ERROR_TYPE: "ResultMissing",
+                    contract.ERROR_MESSAGE: f"no result for row {row} in {item.output_key}",
                 }
-            by_row[row] = {"row": row, "error": error}
+            by_row[row] = {RESULT_ROW: row, contract.ANSWER_ERROR: error}
     rows = [by_row[i] for i in range(n_rows)]
     frame = pd.DataFrame({RESULT_ROW: range(n_rows)})
-    frame[RESULT_PREDICTION] = pd.Series([r.get("prediction") for r in rows], dtype=object)
+    frame[RESULT_PREDICTION] = pd.Series([r.get(RESULT_PREDICTION) for r in rows], dtype=object)
+    probabilities = contract.ANSWER_PROBABILITIES
     if classes:
         for j, label in enumerate(classes):
             frame[f"{RESULT_PROBABILITY_PREFIX}{label}"] = [
-                r["probabilities"][j] if "probabilities" in r else None for r in rows
+                r[probabilities][j] if probabilities in r else None for r in rows
             ]
-    frame[RESULT_ERROR_TYPE] = [r["error"].get("type") if "error" in r else None for r in rows]
-    frame[RESULT_ERROR] = [_error_text(r["error"]) if "error" in r else None for r in rows]
+    errors = [r.get(contract.ANSWER_ERROR) for r in rows]
+    frame[RESULT_ERROR_TYPE] = [e.get(contract.ERROR_TYPE) if e else None for e in errors]
+    frame[RESULT_ERROR] = [_error_text(e) if e else None for e in errors]
     return frame
 
 
@@ -371,7 +376,9 @@ def error_rows(
 
 
 def _error_text(error: dict[str, Any]) -> str:
-    details = error.get("details")
+    details = error.get(contract.ERROR_DETAILS)
     if details:
-        return "; ".join(f"{d.get('field')}: {d.get('problem')}" for d in details)
-    return str(error.get("message", error.get("type", "error")))
+        return "; ".join(
+            f"{d.get(contract.DETAIL_FIELD)}: {d.get(contract.DETAIL_PROBLEM)}" for d in details
+        )
+    return str(error.get(contract.ERROR_MESSAGE, error.get(contract.ERROR_TYPE, "error")))

@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ops.errors import ConfigurationError
+from reintento_function import contract
+
+NON_FINITE = "not a finite number (NaN/Infinity are not allowed)"
 
 
 def _native(value: Any) -> Any:
@@ -65,9 +68,9 @@ def non_finite_cells(rows: list[Any]) -> list[dict[str, Any]]:
             if isinstance(value, float) and not math.isfinite(value):
                 found.append(
                     {
-                        "row": i,
-                        "field": str(field),
-                        "problem": "not a finite number (NaN/Infinity are not allowed)",
+                        contract.DETAIL_ROW: i,
+                        contract.DETAIL_FIELD: str(field),
+                        contract.DETAIL_PROBLEM: NON_FINITE,
                     }
                 )
     return found

@@ -74,7 +74,7 @@ class ModelCheck(Shown):
                 ("rows", self._valid()),
             ),
             details=(
-                *((f"feature {f['name']}", accepts_words(f)) for f in features),
+                *((f"feature {f[contract.FEATURE_NAME]}", accepts_words(f)) for f in features),
                 *self._problem_lines(),
             ),
             notes=self._hint(),
@@ -87,7 +87,7 @@ class ModelCheck(Shown):
         if self.problems is None:
             return ()
         shown = self.problems.head(SHOWN_PROBLEMS)
-        columns = zip(shown["row"], shown["field"], shown["problem"], strict=True)
+        columns = zip(*(shown[c] for c in _DETAIL_COLUMNS), strict=True)
         lines = tuple((f"row {row}", f"{name}: {problem}") for row, name, problem in columns)
         more = len(self.problems) - len(shown)
         return lines + ((("more", f"{more} more problem(s) not shown"),) if more else ())
@@ -96,10 +96,10 @@ class ModelCheck(Shown):
         """Columns every refused row has but the model does not take (a label, an id)."""
         if self.problems is None or not len(self.problems):
             return ()
-        extra = self.problems[self.problems["problem"] == contract.PROBLEM_UNEXPECTED]
+        extra = self.problems[self.problems[contract.DETAIL_PROBLEM] == contract.PROBLEM_UNEXPECTED]
         if extra.empty:
             return ()
-        names = ", ".join(sorted({str(f) for f in extra["field"]}))
+        names = ", ".join(sorted({str(f) for f in extra[contract.DETAIL_FIELD]}))
         return (
             f"{names}: not features of the model; leave them out of the rows sent (profile-model "
             "and notebook 03's ROWS leave such columns out by themselves)",
@@ -112,6 +112,9 @@ class ModelCheck(Shown):
             "rows": self.rows,
             "refused_rows": self.refused_rows,
         }
+
+
+_DETAIL_COLUMNS = (contract.DETAIL_ROW, contract.DETAIL_FIELD, contract.DETAIL_PROBLEM)
 
 
 def _instances(rows: Any) -> list[Any] | None:
@@ -141,10 +144,12 @@ def check_model(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> M
         return ModelCheck(
             file=path.name, accepted=False, reason=str(err), saved_with=saved, function_runs=runs
         )
-    answer = facts.get("answer") or {}
-    error = answer.get("error") if instances is not None else None
-    details = pd.DataFrame((error or {}).get("details") or [], columns=["row", "field", "problem"])
-    refused = int(facts.get("refused_rows") or 0) if error else 0
+    answer = facts.get(contract.CHECK_ANSWER) or {}
+    error = answer.get(contract.ANSWER_ERROR) if instances is not None else None
+    details = pd.DataFrame(
+        (error or {}).get(contract.ERROR_DETAILS) or [], columns=list(_DETAIL_COLUMNS)
+    )
+    refused = int(facts.get(contract.CHECK_REFUSED_ROWS) or 0) if error else 0
     return ModelCheck(
         file=path.name,
         accepted=True,
@@ -155,5 +160,5 @@ def check_model(path: Path | str = DEFAULT_MODEL_PATH, *, rows: Any = None) -> M
         refused_rows=refused,
         manifest=manifest,
         problems=details if error else None,
-        predictions=tuple(answer.get("predictions") or ()),
+        predictions=tuple(answer.get(contract.ANSWER_PREDICTIONS) or ()),
     )

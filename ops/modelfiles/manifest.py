@@ -27,7 +27,7 @@ from reintento_function import contract
 
 # the function's refusals of a model file, as ops' errors (a model it cannot read is a file
 # problem; another scikit-learn's pickle is a version problem)
-_REFUSALS = {"ModelVersionError": ModelVersionMismatchError}
+_REFUSALS = {contract.MODEL_VERSION_ERROR: ModelVersionMismatchError}
 _NOT_IN_JSON = ("note",)
 
 
@@ -73,6 +73,7 @@ class ModelManifest(Shown):
         accepted = self.features or []
         profile = self.input_profile
         described = {f.name: f.describe() for f in profile.features} if profile else {}
+        name = contract.FEATURE_NAME
         return Card(
             "Model file",
             f"{self.estimator}, scikit-learn {self.sklearn_version}, {self.n_features} features",
@@ -92,14 +93,12 @@ class ModelManifest(Shown):
             details=(
                 *(
                     (
-                        f"feature {f['name']}",
+                        f"feature {f[name]}",
                         accepts_words(f)
-                        + (
-                            f"; trained on {described[f['name']]}" if f["name"] in described else ""
-                        ),
+                        + (f"; trained on {described[f[name]]}" if f[name] in described else ""),
                     )
                     for f in accepted
-                    if isinstance(f, dict) and "name" in f
+                    if isinstance(f, dict) and name in f
                 ),
                 ("saved with", f"scikit-learn {self.sklearn_version}"),
                 (
@@ -152,10 +151,11 @@ def read_model(path: Path, rows: list[Any] | None = None) -> dict[str, Any]:
     """The function's check of a model file (``reintento_function.check_model``), run where its
     scikit-learn runs; a model the function would refuse raises with the function's reason."""
     facts = local_model.check_file(path, rows)
-    refused = facts.get("refused")
+    refused = facts.get(contract.CHECK_REFUSED)
     if refused:
-        error = _REFUSALS.get(str(refused.get("type")), ModelFileError)
-        raise error(f"the function would refuse {path.name}: {refused.get('message')}")
+        error = _REFUSALS.get(str(refused.get(contract.ERROR_TYPE)), ModelFileError)
+        reason = refused.get(contract.ERROR_MESSAGE)
+        raise error(f"the function would refuse {path.name}: {reason}")
     return facts
 
 
@@ -180,24 +180,27 @@ def build_manifest(
     trust). Without ``profile``, the profile is made from what the model reveals."""
     facts = read_model(path)
     sha256 = sha256_file(path)
-    names = facts.get("feature_names")
-    features = list(facts.get("features") or [])
+    names = facts.get(contract.CHECK_FEATURE_NAMES)
+    features = list(facts.get(contract.DESCRIBE_FEATURES) or [])
     if feature_dtypes and names is not None:  # the model's feature order, however they came
         feature_dtypes = {str(n): feature_dtypes[str(n)] for n in names if str(n) in feature_dtypes}
     if profile is None:
         profile = profile_from_hints(
-            facts.get("hints") or [], features, named=names is not None, model_sha256=sha256
+            facts.get(contract.CHECK_HINTS) or [],
+            features,
+            named=names is not None,
+            model_sha256=sha256,
         )
     return ModelManifest(
         file=path.name,
         sha256=sha256,
         size_bytes=path.stat().st_size,
-        estimator=str(facts["estimator"]),
-        versions=_versions(str(facts["sklearn_version"])),
+        estimator=str(facts[contract.CHECK_ESTIMATOR]),
+        versions=_versions(str(facts[contract.MODEL_SKLEARN_VERSION])),
         feature_names=[str(n) for n in names] if names is not None else None,
-        n_features=int(facts.get("n_features") or 0),
+        n_features=int(facts.get(contract.CHECK_N_FEATURES) or 0),
         feature_dtypes=feature_dtypes,
-        classes=facts.get("classes"),
+        classes=facts.get(contract.ANSWER_CLASSES),
         created=created or datetime.now(UTC).isoformat(timespec="seconds"),
         features=features,
         profile=profile.as_dict(),
@@ -287,10 +290,10 @@ def ensure_manifest(model_path: Path) -> ModelManifest:
 
 def accepts_words(feature: dict[str, Any]) -> str:
     """One feature's contract in words: kind, missing values, categories."""
-    words = [str(feature.get("kind", "?"))]
-    if feature.get("nullable"):
+    words = [str(feature.get(contract.FEATURE_KIND, "?"))]
+    if feature.get(contract.FEATURE_NULLABLE):
         words.append("may be missing")
-    categories = feature.get("categories")
+    categories = feature.get(contract.FEATURE_CATEGORIES)
     if categories:
         shown = ", ".join(str(c) for c in categories[:6])
         words.append(f"one of {shown}{', …' if len(categories) > 6 else ''}")

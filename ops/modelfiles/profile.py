@@ -247,7 +247,7 @@ def profile_frame(
         raise ConfigurationError(
             "the rows to profile are empty; give the data the model was trained on"
         )
-    names = [str(f["name"]) for f in accepted]
+    names = [str(f[contract.FEATURE_NAME]) for f in accepted]
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
     if named:
@@ -270,7 +270,7 @@ def profile_frame(
         data.columns = names
     features = tuple(
         _numeric_profile(name, data[name])
-        if _is_numeric_column(data[name], str(spec.get("kind", "any")))
+        if _is_numeric_column(data[name], str(spec.get(contract.FEATURE_KIND, "any")))
         else _categorical_profile(name, data[name])
         for name, spec in zip(names, accepted, strict=True)
     )
@@ -304,11 +304,11 @@ def profile_from_hints(
     from it are synthetic."""
     features = []
     for hint, spec in zip(hints, accepted, strict=True):
-        name = str(spec["name"])
+        name = str(spec[contract.FEATURE_NAME])
         # an encoder's categories are the values the model was trained on, whatever kind the
         # function reads the column as (integer codes of a model fitted on an array: numeric)
-        categories = hint.get("categories") or spec.get("categories")
-        if categories or spec.get("kind") == "categorical":
+        categories = hint.get(contract.FEATURE_CATEGORIES) or spec.get(contract.FEATURE_CATEGORIES)
+        if categories or spec.get(contract.FEATURE_KIND) == "categorical":
             values = list(categories or [])
             if not values:
                 features.append(
@@ -322,7 +322,7 @@ def profile_from_hints(
                 )
                 continue
             share = round(1.0 / len(values), 6)
-            source = str(hint.get("source", ""))
+            source = str(hint.get(contract.HINT_SOURCE, ""))
             features.append(
                 FeatureProfile(
                     name,
@@ -339,8 +339,8 @@ def profile_from_hints(
 
 
 def _numeric_from_hint(name: str, hint: Mapping[str, Any]) -> FeatureProfile:
-    source = str(hint.get("source", ""))
-    low, high = hint.get("low"), hint.get("high")
+    source = str(hint.get(contract.HINT_SOURCE, ""))
+    low, high = hint.get(contract.HINT_LOW), hint.get(contract.HINT_HIGH)
     if low is not None and high is not None:
         low, high = float(low), float(high)
         quantiles = tuple(low + (high - low) * q for q in QUANTILE_LEVELS)
@@ -348,9 +348,9 @@ def _numeric_from_hint(name: str, hint: Mapping[str, Any]) -> FeatureProfile:
         # data's own bounds; a tree's split thresholds (widened by 10%) are not
         exact = not source.endswith("splits")
         return FeatureProfile(name, "numeric", quantiles=quantiles, hint=source, exact=exact)
-    center = hint.get("center")
+    center = hint.get(contract.HINT_CENTER)
     if center is not None:
-        spread = hint.get("spread")
+        spread = hint.get(contract.HINT_SPREAD)
         sd = float(spread) if spread else max(abs(float(center)) * 0.5, 1.0)
         if not spread:
             source = f"{source}; spread assumed".strip("; ")
@@ -377,7 +377,9 @@ def synthetic_rows(
     where the model takes them."""
     rng = np.random.default_rng(seed)
     columns: dict[str, list[Any]] = {}
-    nullable = {str(f["name"]): bool(f.get("nullable")) for f in accepted}
+    nullable = {
+        str(f[contract.FEATURE_NAME]): bool(f.get(contract.FEATURE_NULLABLE)) for f in accepted
+    }
     for feature in profile.features:
         columns[feature.name] = _draw(feature, n, rng)
         if feature.null_share and nullable.get(feature.name):

@@ -26,6 +26,7 @@ from ops.inputs.payloads import to_rows
 from ops.modelfiles.manifest import ModelManifest
 from ops.modelfiles.profile import Profile, synthetic_rows
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH, PROJECT_ROOT
+from reintento_function import contract
 
 EXTRA_FEATURE = "not_a_feature"
 
@@ -45,7 +46,7 @@ def _first(features: Sequence[Mapping[str, Any]], test: Any) -> Mapping[str, Any
 
 
 def _unknown_category(feature: Mapping[str, Any]) -> Any:
-    known = list(feature.get("categories") or [])
+    known = list(feature.get(contract.FEATURE_CATEGORIES) or [])
     if known and all(isinstance(c, int | float) and not isinstance(c, bool) for c in known):
         return max(known) + 1
     candidate = "not-a-category"
@@ -67,40 +68,51 @@ def bad_cases(manifest: ModelManifest, good: Any) -> list[BadCase]:
     feature, an unknown category, text in a number, a null the model refuses, an extra feature,
     an empty request; a case this model has no feature for says why."""
     features = manifest.features or []
-    names = [str(f["name"]) for f in features]
+    names = [str(f[contract.FEATURE_NAME]) for f in features]
     named = isinstance(good, Mapping)
     first = names[0] if names else None
     missing = {k: v for k, v in good.items() if k != first} if named else list(good)[:-1]
-    categorical = _first(features, lambda f: f.get("categories"))
-    numeric = _first(features, lambda f: f.get("kind") == "numeric")
-    refuses_null = _first(features, lambda f: not f.get("nullable"))
+    categorical = _first(features, lambda f: f.get(contract.FEATURE_CATEGORIES))
+    numeric = _first(features, lambda f: f.get(contract.FEATURE_KIND) == "numeric")
+    refuses_null = _first(features, lambda f: not f.get(contract.FEATURE_NULLABLE))
     extra = {**good, EXTRA_FEATURE: 1} if named else [*good, 0.0]
     return [
         BadCase("missing feature", [missing], field=first if named else None),
         BadCase(
             "unknown category",
-            [_set(good, names, str(categorical["name"]), _unknown_category(categorical))]
+            [
+                _set(
+                    good,
+                    names,
+                    str(categorical[contract.FEATURE_NAME]),
+                    _unknown_category(categorical),
+                )
+            ]
             if categorical
             else None,
             "no feature of this model refuses unknown categories (it has no categorical "
             "feature, or its encoders ignore unknown values)",
-            str(categorical["name"]) if categorical else None,
+            str(categorical[contract.FEATURE_NAME]) if categorical else None,
         ),
         BadCase(
             "text for a number",
-            [_set(good, names, str(numeric["name"]), "not a number")] if numeric else None,
+            [_set(good, names, str(numeric[contract.FEATURE_NAME]), "not a number")]
+            if numeric
+            else None,
             "this model has no numeric feature",
-            str(numeric["name"]) if numeric else None,
+            str(numeric[contract.FEATURE_NAME]) if numeric else None,
         ),
         BadCase(
             "null where not allowed",
-            [_set(good, names, str(refuses_null["name"]), None)] if refuses_null else None,
+            [_set(good, names, str(refuses_null[contract.FEATURE_NAME]), None)]
+            if refuses_null
+            else None,
             "every feature of this model accepts null (its imputers or the estimator itself "
             "take missing values)",
-            str(refuses_null["name"]) if refuses_null else None,
+            str(refuses_null[contract.FEATURE_NAME]) if refuses_null else None,
         ),
         BadCase("extra feature", [extra], field=EXTRA_FEATURE if named else None),
-        BadCase("empty request", [], field="instances"),
+        BadCase("empty request", [], field=contract.EVENT_REALTIME),
     ]
 
 
@@ -112,15 +124,15 @@ def breakage(manifest: ModelManifest) -> BadCase | None:
     features = manifest.features or []
     if not features:
         return None
-    names = [str(f["name"]) for f in features]
+    names = [str(f[contract.FEATURE_NAME]) for f in features]
     sample: Any = {n: 0 for n in names} if manifest.named else [0.0] * len(features)
     cases = {c.case: c for c in bad_cases(manifest, sample)}
     for name in ("unknown category", "text for a number"):
         if cases[name].rows is not None:
             return cases[name]
-    text = _first(features, lambda f: f.get("kind") == "categorical")
+    text = _first(features, lambda f: f.get(contract.FEATURE_KIND) == "categorical")
     if text is not None:
-        field = str(text["name"])
+        field = str(text[contract.FEATURE_NAME])
         return BadCase("number for text", [_set(sample, names, field, 12345)], field=field)
     return None if manifest.named else cases["missing feature"]
 
@@ -128,7 +140,7 @@ def breakage(manifest: ModelManifest) -> BadCase | None:
 def _break(row: Any, case: BadCase, manifest: ModelManifest) -> Any:
     """``row`` broken the way ``case`` breaks its own sample row."""
     broken = (case.rows or [row])[0]
-    names = [str(f["name"]) for f in manifest.features or []]
+    names = [str(f[contract.FEATURE_NAME]) for f in manifest.features or []]
     if case.case == "missing feature":
         return {k: v for k, v in row.items() if k != names[0]} if manifest.named else row[:-1]
     assert case.field is not None
@@ -285,8 +297,12 @@ def _given(rows: Any, manifest: ModelManifest) -> tuple[list[Any], str, tuple[st
     listed = to_rows(rows)
     if not listed:
         raise ConfigurationError("the rows are empty; give at least one row")
-    names = [str(f["name"]) for f in manifest.features or []]
-    numeric = {str(f["name"]) for f in manifest.features or [] if f.get("kind") == "numeric"}
+    names = [str(f[contract.FEATURE_NAME]) for f in manifest.features or []]
+    numeric = {
+        str(f[contract.FEATURE_NAME])
+        for f in manifest.features or []
+        if f.get(contract.FEATURE_KIND) == "numeric"
+    }
     if not manifest.named:  # by position: the first columns, in order (a table's or a list's)
         left_out: tuple[str, ...] = ()
         if isinstance(listed[0], Mapping):
@@ -357,7 +373,7 @@ def _rows(
         source=source,
         synthetic=synthetic,
         named=manifest.named,
-        features=tuple(str(f["name"]) for f in manifest.features or []),
+        features=tuple(str(f[contract.FEATURE_NAME]) for f in manifest.features or []),
         left_out=left_out,
         manifest=manifest,
     )

@@ -80,7 +80,7 @@ def live_rows(target: Target, model_version: str, n: int = AGREEMENT_ROWS) -> Li
 def _answers(target: Target, version: str, rows: list[Any]) -> list[Any]:
     lam, name = target.client("lambda"), target.outputs.function_name
     body = invoke(lam, name, {contract.EVENT_REALTIME: rows}, version).body
-    got = body.get("predictions")
+    got = body.get(contract.ANSWER_PREDICTIONS)
     if not isinstance(got, list) or len(got) != len(rows):
         raise OpsError(f"version {version} did not answer {len(rows)} rows")
     return got
@@ -103,15 +103,24 @@ def measure(
         new = _answers(target, new_fv, rows)
     except InvalidInputError as err:
         details = [d for d in err.details or [] if isinstance(d, dict)]
-        schema = [d for d in details if contract.is_schema_problem(str(d.get("problem", "")))]
+        schema = [
+            d
+            for d in details
+            if contract.is_schema_problem(str(d.get(contract.DETAIL_PROBLEM, "")))
+        ]
         if schema:
-            shown = "; ".join(f"{d.get('field')}: {d.get('problem')}" for d in schema[:3])
+            shown = "; ".join(
+                f"{d.get(contract.DETAIL_FIELD)}: {d.get(contract.DETAIL_PROBLEM)}"
+                for d in schema[:3]
+            )
             return (
                 f"version {new_fv}'s model expects other inputs than the live model's clients "
                 f"send ({shown}), so it was refused before any caller saw it; if the clients "
                 "change too, upload it with rollout='all-at-once' when they do"
             )
-        refused = {d.get("row") for d in details}  # values it cannot take: traffic judges them
+        refused = {
+            d.get(contract.DETAIL_ROW) for d in details
+        }  # values it cannot take: traffic judges them
         kept = [i for i in kept if i not in refused]
         if not kept:
             return None

@@ -86,16 +86,18 @@ def _unexpected(what: str, body: Any) -> FunctionError:
 
 
 def _served(body: dict[str, Any]) -> ServedModel:
-    model = body.get("model")
+    model = body.get(contract.ANSWER_MODEL)
     if not isinstance(model, dict):
-        raise _unexpected("model", body)
+        raise _unexpected(contract.ANSWER_MODEL, body)
     return ServedModel(
-        str(model.get("version_id")), str(model.get("sha256")), str(model.get("sklearn_version"))
+        str(model.get(contract.MODEL_VERSION_ID)),
+        str(model.get(contract.MODEL_SHA256)),
+        str(model.get(contract.MODEL_SKLEARN_VERSION)),
     )
 
 
 def _classes(body: dict[str, Any]) -> tuple[Any, ...] | None:
-    classes = body.get("classes")
+    classes = body.get(contract.ANSWER_CLASSES)
     return tuple(classes) if isinstance(classes, list) else None
 
 
@@ -103,10 +105,10 @@ def predict_rows(target: Target, instances: list[Any]) -> PredictionAnswer:
     """Realtime predictions for ``instances`` (a refusal raises ``InvalidInputError``)."""
     answer = invoke_function(target, {contract.EVENT_REALTIME: instances})
     body = answer.body
-    predictions = body.get("predictions")
+    predictions = body.get(contract.ANSWER_PREDICTIONS)
     if not isinstance(predictions, list):
-        raise _unexpected("predictions", body)
-    probabilities = body.get("probabilities")
+        raise _unexpected(contract.ANSWER_PREDICTIONS, body)
+    probabilities = body.get(contract.ANSWER_PROBABILITIES)
     return PredictionAnswer(
         tuple(predictions),
         tuple(tuple(p) for p in probabilities) if isinstance(probabilities, list) else None,
@@ -126,25 +128,29 @@ def describe_model(target: Target, qualifier: str | None = None) -> ModelDescrip
         lam = target.client("lambda")
         name = target.outputs.function_name
         body = invoke(lam, name, event, qualifier, target.note_invocation).body
-    if body.get("model") is None and isinstance(body.get(contract.NO_MODEL), str):
+    if body.get(contract.ANSWER_MODEL) is None and isinstance(body.get(contract.NO_MODEL), str):
         raise ModelNotUploadedError(
             f"the function has no model to serve: {body[contract.NO_MODEL]}",
             error_type="NoModelYet",
         )
     features = tuple(
         FeatureContract(
-            str(f.get("name")),
-            str(f.get("kind")),
-            bool(f.get("nullable")),
-            tuple(f["categories"]) if isinstance(f.get("categories"), list) else None,
+            str(f.get(contract.FEATURE_NAME)),
+            str(f.get(contract.FEATURE_KIND)),
+            bool(f.get(contract.FEATURE_NULLABLE)),
+            _categories(f.get(contract.FEATURE_CATEGORIES)),
         )
-        for f in body.get("features") or []
+        for f in body.get(contract.DESCRIBE_FEATURES) or []
         if isinstance(f, dict)
     )
-    max_rows = body.get("max_rows")
+    max_rows = body.get(contract.DESCRIBE_MAX_ROWS)
     return ModelDescription(
         _served(body), features, _classes(body), max_rows if isinstance(max_rows, int) else 0
     )
+
+
+def _categories(categories: Any) -> tuple[Any, ...] | None:
+    return tuple(categories) if isinstance(categories, list) else None
 
 
 def image_sklearn(target: Target) -> str | None:
@@ -262,13 +268,13 @@ def _invoke_once(
         }
     if response.get("FunctionError"):
         raise function_error(body)
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
+    if isinstance(body, dict) and isinstance(body.get(contract.ANSWER_ERROR), dict):
+        error = body[contract.ANSWER_ERROR]
         raise InvalidInputError(
-            str(error.get("message", "invalid input")),
-            error_type=str(error.get("type", "InvalidInput")),
-            details=error.get("details", []),
-            expected_features=error.get("expected_features"),
+            str(error.get(contract.ERROR_MESSAGE, "invalid input")),
+            error_type=str(error.get(contract.ERROR_TYPE, contract.INVALID_INPUT)),
+            details=error.get(contract.ERROR_DETAILS, []),
+            expected_features=error.get(contract.ERROR_EXPECTED_FEATURES),
         )
     return Invocation(body if isinstance(body, dict) else {"result": body}, latency)
 
@@ -306,7 +312,7 @@ def verify_live(
             if describe_model(target, qualifier).model.version_id == version_id:
                 return time.monotonic() - started
         except FunctionError as err:
-            if err.error_type in ("ModelIntegrityError", "ModelVersionError"):
+            if err.error_type in (contract.MODEL_INTEGRITY_ERROR, contract.MODEL_VERSION_ERROR):
                 raise ModelRefusedError(
                     str(err), error_type=err.error_type, details=err.details
                 ) from err

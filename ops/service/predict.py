@@ -14,6 +14,7 @@ from ops.inputs.payloads import non_finite_cells, to_rows
 from ops.service.function import predict_rows
 from ops.settings import Settings
 from ops.targets import target_for
+from reintento_function import contract
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,12 @@ class Prediction(Shown):
         }
 
     def as_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame({"prediction": list(self.predictions)})
+        frame = pd.DataFrame({contract.RESULT_PREDICTION: list(self.predictions)})
         if self.probabilities is not None and self.classes is not None:
             for i, label in enumerate(self.classes):
-                frame[f"p_{label}"] = [p[i] for p in self.probabilities]
+                frame[f"{contract.RESULT_PROBABILITY_PREFIX}{label}"] = [
+                    p[i] for p in self.probabilities
+                ]
         return frame
 
 
@@ -88,10 +91,10 @@ def predict(
     instances = to_rows(rows)
     bad = non_finite_cells(instances)
     if bad:
-        count = len({b["row"] for b in bad})
+        count = len({b[contract.DETAIL_ROW] for b in bad})
         raise InvalidInputError(
             f"{count} of {len(instances)} rows are invalid; fix them and resend",
-            error_type="InvalidInput",
+            error_type=contract.INVALID_INPUT,
             details=bad,
         )
     target = target_for(settings)

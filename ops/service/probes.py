@@ -34,7 +34,9 @@ class Probe:
     def of(cls, path: Path, n: int = PROBE_ROWS) -> Probe:
         rows = to_rows(list(model_rows(path).take(n, seed=3).rows))
         facts = read_model(path, rows)
-        answers = list((facts.get("reference") or {}).get("predictions") or [])
+        answers = list(
+            (facts.get(contract.CHECK_REFERENCE) or {}).get(contract.ANSWER_PREDICTIONS) or []
+        )
         return cls(tuple(rows), tuple(answers))
 
     def check(self, target: Target, version: str) -> str | None:
@@ -46,7 +48,7 @@ class Probe:
             body = invoke(lam, name, {contract.EVENT_REALTIME: list(self.rows)}, version).body
         except OpsError as err:
             return f"version {version} refused the model's own {len(self.rows)} probe rows: {err}"
-        got = body.get("predictions")
+        got = body.get(contract.ANSWER_PREDICTIONS)
         if not isinstance(got, list) or len(got) != len(self.rows):
             return f"version {version} did not answer the model's own {len(self.rows)} probe rows"
         wrong = sum(1 for a, b in zip(got, self.answers, strict=True) if not _same(a, b))

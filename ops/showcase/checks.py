@@ -22,6 +22,7 @@ from ops.modelfiles.versions import DEFAULT_MODEL_PATH
 from ops.observe import percentile
 from ops.service.predict import Prediction, predict
 from ops.settings import Settings
+from reintento_function import contract
 from reintento_function.contract import (
     RESULT_ERROR_TYPE,
     RESULT_PREDICTION,
@@ -132,17 +133,18 @@ def _compared(
 ) -> Comparison:
     """The comparison of the deployed answers for ``instances`` with ``model.predict``'s."""
     facts = read_model(Path(model_path), instances)
-    reference = facts.get("reference") or {}
-    names = [str(f["name"]) for f in facts.get("features") or []]
+    reference = facts.get(contract.CHECK_REFERENCE) or {}
+    names = [str(f[contract.FEATURE_NAME]) for f in facts.get(contract.DESCRIBE_FEATURES) or []]
     table = _table(instances, names)
-    local = list(reference.get("predictions") or [])
+    local = list(reference.get(contract.ANSWER_PREDICTIONS) or [])
     if len(local) != len(instances):  # the local check refused rows the function predicted
-        refusal = (facts.get("answer") or {}).get("error", {}).get("message", "refused")
+        error = (facts.get(contract.CHECK_ANSWER) or {}).get(contract.ANSWER_ERROR, {})
+        refusal = error.get(contract.ERROR_MESSAGE, "refused")
         local = [f"(refused: {refusal})"] * len(instances)
     table[DEPLOYED] = deployed
     table[LOCAL] = local
     matches = table[DEPLOYED] == table[LOCAL]
-    local_p = reference.get("probabilities")
+    local_p = reference.get(contract.ANSWER_PROBABILITIES)
     compared_p = deployed_p is not None and local_p is not None and len(local_p) == len(deployed)
     if compared_p:
         deployed_p, local_p = np.asarray(deployed_p, dtype=float), np.asarray(local_p)
@@ -156,7 +158,7 @@ def _compared(
         table=table,
         rows_from=getattr(rows, "described", ""),
         synthetic=bool(getattr(rows, "synthetic", False)),
-        regressor=facts.get("classes") is None,
+        regressor=facts.get(contract.ANSWER_CLASSES) is None,
         probabilities=compared_p,
     )
 
@@ -218,8 +220,8 @@ def _answer(case: BadCase, settings: Settings | None) -> dict[str, Any]:
         return {
             **row,
             "error": err.error_type,
-            "field": detail.get("field"),
-            "problem": detail.get("problem"),
+            "field": detail.get(contract.DETAIL_FIELD),
+            "problem": detail.get(contract.DETAIL_PROBLEM),
         }
     except OpsError as err:
         return {**row, "error": type(err).__name__, "field": "", "problem": str(err)}
@@ -237,7 +239,7 @@ def bad_input_examples(
     manifest = prepare_model(Path(model_path))
     good = to_rows(good_row)[0]
     table = pd.DataFrame([_answer(case, settings) for case in bad_cases(manifest, good)])
-    refused = table[table["applies"]]["error"] == "InvalidInput"
+    refused = table[table["applies"]]["error"] == contract.INVALID_INPUT
     return BadInputAnswers(len(table), bool(refused.all()), table)
 
 

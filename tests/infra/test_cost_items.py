@@ -53,6 +53,6 @@ def test_the_estimates_stack_items_are_what_the_default_synthesis_bills(tmp_path
 
 def test_the_metrics_counted_are_ones_the_function_publishes() -> None:
     handler = (PROJECT_ROOT / "lambda/reintento_function/lambda_predict_reintento.py").read_text()
-    published = set(re.findall(r'add_metric\(name="(\w+)"', handler)) | {"ColdStart"}
+    published = set(re.findall(r'add_metric\(\s*name="(\w+)"', handler)) | {"ColdStart"}
     assert "capture_cold_start_metric=True" in handler  # Powertools' ColdStart metric
     assert set(stack_items.REALTIME_METRICS + stack_items.BATCH_METRICS) <= published
