@@ -17,7 +17,7 @@ STAMP := $(VENV)/.setup-done-py3.12
 NODE_BIN := $(CURDIR)/node_modules/.bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run notebooks bench test lint typecheck pytest synth cdk docs lock clean
+.PHONY: setup run notebooks bench test lint typecheck pytest synth cdk docs lock clean mutate
 
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
@@ -76,6 +76,11 @@ pytest: setup
 ## bench: every benchmark, ratios against baselines measured in the same run (benchmarks/results/)
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+## mutate: mutation testing of the function's core against the fast tests (a seeded sample of 60
+## mutants of inference_core.py, about 15 minutes; FILE=contract.py SAMPLE=40 for others)
+mutate: setup
+	$(BIN)/python -m tests.mutate --file $(or $(FILE),inference_core.py) --sample $(or $(SAMPLE),60)
 
 ## docs: the reference site (MkDocs, Material theme, API pages from docstrings) into site/, offline
 docs: setup

@@ -111,14 +111,15 @@ def _check_column(
         values = np.full(n, math.nan if spec.kind == "numeric" else None)
     elif spec.kind == "numeric":
         values = series.to_numpy(dtype=float, na_value=math.nan)
-        suspect |= ~null & (~np.isfinite(values) | (np.abs(values) > MAX_EXACT_INT))
+        # >=: as floats, 2**53 + 1 equals 2**53; the row-by-row rule judges each exactly
+        suspect |= ~null & (~np.isfinite(values) | (np.abs(values) >= MAX_EXACT_INT))
     else:
         values = series.to_numpy(dtype=object, na_value=None)
         if spec.nullable and null.any():
             values[null] = spec.null_as
         if kind == "number":
             as_float = series.to_numpy(dtype=float, na_value=math.nan)
-            suspect |= ~null & (~np.isfinite(as_float) | (np.abs(as_float) > MAX_EXACT_INT))
+            suspect |= ~null & (~np.isfinite(as_float) | (np.abs(as_float) >= MAX_EXACT_INT))
             if spec.kind != "any":  # a category: a known number, or else refused
                 suspect |= ~null & ~series.isin(spec.categories or ()).to_numpy()
         elif kind == "string":

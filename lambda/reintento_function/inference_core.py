@@ -326,7 +326,8 @@ def _fast_check(schema: ModelSchema, rows: Sequence[Any]) -> RowCheck | None:
                 return None
             if not np.isfinite(array).all():
                 return None
-            if int in types and np.abs(array).max() > MAX_EXACT_INT:
+            # as floats, 2**53 + 1 equals 2**53: the detailed check judges the integers there
+            if int in types and np.abs(array).max() >= MAX_EXACT_INT:
                 return None
             columns[spec.name] = array
         elif types == {str}:

@@ -1,0 +1,144 @@
+"""The inference core at its edges: each documented limit's last accepted and first refused
+value (written out as numbers, so a limit changed by mistake fails here), and what each kind of
+pipeline step makes a column accept. Found by mutation testing (``make mutate``): these are the
+changes the other fast tests let through."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from reintento_function import contract
+from reintento_function.columnar_slice import predict_frame
+from reintento_function.inference_core import (
+    describe_model,
+    loads_strict,
+    predict_records,
+    predict_request,
+)
+
+LABELS = [0, 1, 0, 1, 0, 1]
+
+
+def _fit(transformers: list[tuple[str, Any, list[str]]], frame: pd.DataFrame) -> Any:
+    columns = ColumnTransformer(transformers, remainder="drop")
+    return make_pipeline(columns, LogisticRegression()).fit(frame, LABELS)
+
+
+def _text_model() -> Any:
+    """A number, and a text column whose unknown values are ignored (any string accepted)."""
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "t": list("ababab")})
+    return _fit(
+        [("x", "passthrough", ["x"]), ("t", OneHotEncoder(handle_unknown="ignore"), ["t"])],
+        frame,
+    )
+
+
+def _problems(answer: dict[str, Any]) -> list[tuple[Any, Any, str]]:
+    details = answer[contract.ANSWER_ERROR][contract.ERROR_DETAILS]
+    return [
+        (d[contract.DETAIL_ROW], d[contract.DETAIL_FIELD], d[contract.DETAIL_PROBLEM])
+        for d in details
+    ]
+
+
+def _answer(model: Any, rows: list[Any]) -> dict[str, Any]:
+    return predict_request(model, describe_model(model), rows, max_rows=1000)
+
+
+@pytest.mark.parametrize("path", ["fast", "detailed"])
+def test_a_string_of_256_characters_is_accepted_and_one_of_257_refused(path: str) -> None:
+    model = _text_model()
+    # a row with a problem elsewhere sends the whole request down the detailed check
+    other = [{"x": 1.0, "t": "a"}] if path == "fast" else [{"x": "one", "t": "a"}]
+    answer = _answer(model, [{"x": 1.0, "t": "y" * 256}, *other])
+    if path == "fast":
+        assert contract.ANSWER_PREDICTIONS in answer
+    else:
+        assert [row for row, _, _ in _problems(answer)] == [1]
+    refused = _answer(model, [{"x": 1.0, "t": "y" * 257}, *other])
+    assert (0, "t", "string too long (257 characters, at most 256)") in _problems(refused)
+
+
+def test_integers_up_to_2_to_the_53_are_accepted_and_beyond_refused() -> None:
+    model = _text_model()
+    for value in (2**53, -(2**53)):
+        assert contract.ANSWER_PREDICTIONS in _answer(model, [{"x": value, "t": "a"}])
+    for value in (2**53 + 1, -(2**53) - 1):
+        ((row, field, problem),) = _problems(_answer(model, [{"x": value, "t": "a"}]))
+        assert (row, field) == (0, "x") and "outside what a number can hold" in problem
+
+
+def test_json_nested_32_levels_is_parsed_and_33_refused() -> None:
+    assert loads_strict("[" * 32 + "]" * 32) is not None
+    with pytest.raises(ValueError, match="nested deeper than 32 levels"):
+        loads_strict("[" * 33 + "]" * 33)
+    # brackets inside strings are text, escaped quotes included
+    deep_text = '{"a": "' + "[" * 40 + '\\"' + "{" * 40 + '"}'
+    assert loads_strict(deep_text) == {"a": "[" * 40 + '"' + "{" * 40}
+    assert loads_strict(deep_text.encode()) == {"a": "[" * 40 + '"' + "{" * 40}
+
+
+def test_at_most_50_problems_are_detailed_and_the_answer_says_when_more_were_cut() -> None:
+    model = _text_model()
+    fifty = _answer(model, [{"x": "bad", "t": "a"}] * 50)
+    assert len(_problems(fifty)) == 50
+    assert fifty[contract.ANSWER_ERROR][contract.ERROR_DETAILS_TRUNCATED] is False
+    more = _answer(model, [{"x": "bad", "t": "a"}] * 51)
+    assert len(_problems(more)) == 50
+    assert more[contract.ANSWER_ERROR][contract.ERROR_DETAILS_TRUNCATED] is True
+
+
+def test_a_passthrough_column_takes_numbers_only_and_a_dropped_one_takes_anything() -> None:
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "gone": list("abcdef")})
+    model = _fit([("x", "passthrough", ["x"])], frame)
+    features = {f.name: f for f in describe_model(model).features}
+    assert (features["x"].kind, features["x"].nullable) == ("numeric", False)
+    assert (features["gone"].kind, features["gone"].nullable) == ("any", True)
+    ((_, field, problem),) = _problems(_answer(model, [{"x": "1", "gone": "z"}]))
+    assert (field, problem) == ("x", "expected a number, got string")
+    # whatever the model drops is accepted as it comes: a number, a float, a string, null
+    for value in (3, 2.5, "z", None):
+        assert contract.ANSWER_PREDICTIONS in _answer(model, [{"x": 1.0, "gone": value}])
+    ((_, field, problem),) = _problems(_answer(model, [{"x": 1.0, "gone": math.inf}]))
+    assert (field, problem) == ("gone", "not a finite number (NaN/Infinity are not allowed)")
+
+
+def test_an_imputer_of_a_marker_that_is_not_null_does_not_make_null_acceptable() -> None:
+    frame = pd.DataFrame({"x": [0.0, -1.0, 2.0, 3.0, -1.0, 5.0]})
+    imputes_minus_one = _fit([("x", SimpleImputer(missing_values=-1.0), ["x"])], frame)
+    assert describe_model(imputes_minus_one).features[0].nullable is False
+    ((_, field, problem),) = _problems(_answer(imputes_minus_one, [{"x": None}]))
+    assert (field, problem) == ("x", "null is not allowed; send a value")
+    imputes_nan = _fit([("x", SimpleImputer(), ["x"])], frame)
+    assert describe_model(imputes_nan).features[0].nullable is True
+    assert contract.ANSWER_PREDICTIONS in _answer(imputes_nan, [{"x": None}])
+
+
+def test_a_batch_s_labels_come_from_one_pass_only_when_all_rows_are_valid() -> None:
+    model = _text_model()
+    rows = [{"x": float(i), "t": "ab"[i % 2]} for i in range(6)]
+    records = predict_records(model, describe_model(model), [*rows, {"x": "bad", "t": "a"}])
+    expected = model.predict(pd.DataFrame(rows)).tolist()
+    assert [r.get(contract.RESULT_PREDICTION) for r in records] == [*expected, None]
+    probabilities = np.asarray([r[contract.ANSWER_PROBABILITIES] for r in records[:6]])
+    np.testing.assert_array_equal(probabilities, model.predict_proba(pd.DataFrame(rows)))
+
+
+def test_a_table_column_refuses_the_integers_the_rows_refuse() -> None:
+    # an int64 column of a Parquet slice: 2**53 + 1 is 2**53 once a float, so a check that
+    # compares floats lets it through while the row-by-row check refuses it
+    model = _text_model()
+    frame = pd.DataFrame({"x": np.array([2**53, 2**53 + 1, 1], dtype=np.int64), "t": list("aba")})
+    results = predict_frame(model, describe_model(model), frame, first_row=0)
+    assert results[contract.RESULT_ERROR].isna().tolist() == [True, False, True]
+    assert "outside what a number can hold" in str(results[contract.RESULT_ERROR].iloc[1])
