@@ -142,3 +142,15 @@ def test_a_table_column_refuses_the_integers_the_rows_refuse() -> None:
     results = predict_frame(model, describe_model(model), frame, first_row=0)
     assert results[contract.RESULT_ERROR].isna().tolist() == [True, False, True]
     assert "outside what a number can hold" in str(results[contract.RESULT_ERROR].iloc[1])
+
+
+def test_a_model_fitted_without_names_takes_lists_not_objects() -> None:
+    # objects keyed x0, x1 (the names the answers use for its columns) are still refused: its
+    # rows are lists, on the fast path as on the detailed one
+    model = LogisticRegression().fit(np.arange(12.0).reshape(6, 2), LABELS)
+    assert contract.ANSWER_PREDICTIONS in _answer(model, [[1.0, 2.0], [3.0, 4.0]])
+    refused = _answer(model, [{"x0": 1.0, "x1": 2.0}, {"x0": 3.0, "x1": 4.0}])
+    assert [(row, problem) for row, _, problem in _problems(refused)] == [
+        (0, "row must be a list of numbers, got object"),
+        (1, "row must be a list of numbers, got object"),
+    ]
