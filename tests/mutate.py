@@ -146,19 +146,24 @@ def mutated_source(mutant: Mutant) -> str:
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
-def _run_tests(copy: Path, timeout: float) -> tuple[bool, float]:
-    """Whether the fast tests pass against the package in ``copy``, and how long they took."""
+def _run_tests(copy: Path, timeout: float) -> tuple[str | None, float]:
+    """The first fast test that fails against the package in ``copy`` (None: they all pass),
+    and how long they took. Hypothesis runs with a fixed seed: a verdict is repeatable."""
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:randomly"]
-    command += ["-p", "no:cacheprovider", "-o", "addopts=", *FAST_TESTS]
+    command += ["-p", "no:cacheprovider", "-o", "addopts=", "--hypothesis-seed=0", *FAST_TESTS]
     started = time.monotonic()
     try:
         done = subprocess.run(
-            command, cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False
+            command, cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False, text=True
         )
     except subprocess.TimeoutExpired:
-        return False, time.monotonic() - started
-    return done.returncode == 0, time.monotonic() - started
+        return f"over {timeout:.0f} s", time.monotonic() - started
+    if done.returncode == 0:
+        return None, time.monotonic() - started
+    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    first = failed[0].split(" - ")[0] if failed else f"pytest exit {done.returncode}"
+    return first, time.monotonic() - started
 
 
 def run(chosen: list[Mutant]) -> list[Mutant]:
@@ -168,18 +173,18 @@ def run(chosen: list[Mutant]) -> list[Mutant]:
         # the function's whole folder (tests read its Dockerfile and locks beside the package)
         copy = Path(tmp) / PACKAGE.parent.name
         shutil.copytree(PACKAGE.parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        passed, baseline = _run_tests(copy, timeout=1800)
-        if not passed:
-            raise SystemExit("the fast tests fail without any mutant: fix them first")
+        failed, baseline = _run_tests(copy, timeout=1800)
+        if failed:
+            raise SystemExit(f"the fast tests fail without any mutant ({failed}): fix them first")
         print(f"unmutated: the fast tests pass in {baseline:.0f} s", flush=True)
         for n, mutant in enumerate(chosen, 1):
             target = copy / PACKAGE.name / mutant.file
             target.write_text(mutated_source(mutant))
-            survived, _ = _run_tests(copy, timeout=5 * baseline)
+            failed, _ = _run_tests(copy, timeout=5 * baseline)
             shutil.copy2(PACKAGE / mutant.file, target)
-            verdict = "SURVIVED" if survived else "killed  "
-            print(f"[{n}/{len(chosen)}] {verdict} {mutant}", flush=True)
-            if survived:
+            verdict = f"killed   {mutant}  by {failed}" if failed else f"SURVIVED {mutant}"
+            print(f"[{n}/{len(chosen)}] {verdict}", flush=True)
+            if not failed:
                 survivors.append(mutant)
     return survivors
 

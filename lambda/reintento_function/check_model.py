@@ -45,7 +45,7 @@ def load(body: bytes) -> Any:
 
 def describe(estimator: Any) -> dict[str, Any]:
     schema = describe_model(estimator)
-    names = getattr(estimator, "feature_names_in_", None)
+    names = schema.feature_names if schema.named else None
     return {
         contract.CHECK_ESTIMATOR: type(estimator).__name__,
         contract.MODEL_SKLEARN_VERSION: sklearn.__version__,

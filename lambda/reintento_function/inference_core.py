@@ -198,14 +198,27 @@ def transformer_position(steps: list[Any]) -> int | None:
     return next((i for i, s in enumerate(steps) if hasattr(s, "transformers_")), None)
 
 
+def _fitted_input(estimator: Any, steps: list[Any]) -> tuple[Any, int]:
+    """The fitted input's column names (None: fitted without) and count: the estimator's own,
+    else those of its first step that has them (a pipeline that starts with "passthrough" has
+    none of its own)."""
+    for part in (estimator, *(s for s in steps if s is not None and not isinstance(s, str))):
+        names = getattr(part, "feature_names_in_", None)
+        count = getattr(part, "n_features_in_", None)
+        if names is not None:
+            return names, len(names)
+        if count is not None:
+            return None, int(count)
+    return None, 0
+
+
 def describe_model(estimator: Any) -> ModelSchema:
     """Read the expected input of a fitted estimator or pipeline."""
     raw_classes = getattr(estimator, "classes_", None)
     classes = tuple(np.asarray(raw_classes).tolist()) if raw_classes is not None else None
     steps = flatten_steps(estimator)
-    names_attr = getattr(estimator, "feature_names_in_", None)
+    names_attr, n = _fitted_input(estimator, steps)
     if names_attr is None:
-        n = int(getattr(estimator, "n_features_in_", 0))
         spec = _path_spec("x", steps, 0)
         kind: FeatureKind = "numeric"  # rows are lists of numbers
         nullable = spec.nullable and spec.kind == "numeric"

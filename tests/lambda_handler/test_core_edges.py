@@ -14,12 +14,13 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from reintento_function import contract
 from reintento_function.columnar_slice import predict_frame
 from reintento_function.inference_core import (
+    _sharing_copy,
     describe_model,
     loads_strict,
     predict_records,
@@ -154,3 +155,36 @@ def test_a_model_fitted_without_names_takes_lists_not_objects() -> None:
         (0, "row must be a list of numbers, got object"),
         (1, "row must be a list of numbers, got object"),
     ]
+
+
+def test_a_passthrough_step_of_a_pipeline_keeps_the_next_steps_contract() -> None:
+    # a "passthrough" step is skipped, not taken for a dropped column (which takes anything)
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]})
+    model = _fit([("x", Pipeline([("nothing", "passthrough")]), ["x"])], frame)
+    (feature,) = describe_model(model).features
+    assert (feature.kind, feature.nullable) == ("numeric", False)
+    ((_, field, problem),) = _problems(_answer(model, [{"x": "1"}]))
+    assert (field, problem) == ("x", "expected a number, got string")
+
+
+def test_the_shared_scoring_pass_answers_only_the_input_it_was_made_for() -> None:
+    model = LogisticRegression().fit(np.arange(12.0).reshape(6, 2), LABELS)
+    data, other = np.array([[1.0, 2.0], [7.0, 1.0]]), np.array([[9.0, 9.0]])
+    reused: list[str] = []
+    shadow = _sharing_copy(model, data, reused)
+    np.testing.assert_array_equal(shadow.predict_proba(data), model.predict_proba(data))
+    np.testing.assert_array_equal(shadow.predict_proba(other), model.predict_proba(other))
+    assert reused == []
+    np.testing.assert_array_equal(shadow.predict(data), model.predict(data))
+    assert reused  # predict reused the scores of the first pass on the same input
+
+
+def test_a_pipeline_that_starts_with_passthrough_is_described_by_its_next_step() -> None:
+    # the Pipeline itself then has no feature_names_in_ (its first step has none to give)
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "y": [1.0, 0.0] * 3})
+    model = Pipeline([("nothing", "passthrough"), ("m", LogisticRegression())]).fit(frame, LABELS)
+    schema = describe_model(model)
+    assert schema.named and schema.feature_names == ["x", "y"]
+    rows = [{"x": 1.5, "y": 0.0}, {"x": 4.0, "y": 1.0}]
+    answer = _answer(model, rows)
+    assert answer[contract.ANSWER_PREDICTIONS] == model.predict(pd.DataFrame(rows)).tolist()
