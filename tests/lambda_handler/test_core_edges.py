@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from reintento_function import contract
 from reintento_function.columnar_slice import predict_frame
@@ -83,6 +85,10 @@ def test_json_nested_32_levels_is_parsed_and_33_refused() -> None:
     assert loads_strict("[" * 32 + "]" * 32) is not None
     with pytest.raises(ValueError, match="nested deeper than 32 levels"):
         loads_strict("[" * 33 + "]" * 33)
+    # over 32 brackets in all: the depth is counted, opening and closing
+    assert loads_strict("[" * 31 + "[],[]" + "]" * 31) is not None
+    with pytest.raises(ValueError, match="nested deeper than 32 levels"):
+        loads_strict("[" + "[]," * 5 + "[" * 32 + "]" * 32 + "]")
     # brackets inside strings are text, escaped quotes included
     deep_text = '{"a": "' + "[" * 40 + '\\"' + "{" * 40 + '"}'
     assert loads_strict(deep_text) == {"a": "[" * 40 + '"' + "{" * 40}
@@ -188,3 +194,92 @@ def test_a_pipeline_that_starts_with_passthrough_is_described_by_its_next_step()
     rows = [{"x": 1.5, "y": 0.0}, {"x": 4.0, "y": 1.0}]
     answer = _answer(model, rows)
     assert answer[contract.ANSWER_PREDICTIONS] == model.predict(pd.DataFrame(rows)).tolist()
+
+
+def test_a_column_of_number_categories_takes_the_known_numbers_only() -> None:
+    frame = pd.DataFrame({"c": [1, 2, 3, 1, 2, 3]})
+    model = _fit([("c", OneHotEncoder(handle_unknown="error"), ["c"])], frame)
+    (feature,) = describe_model(model).features
+    assert (feature.kind, feature.categories) == ("categorical", (1, 2, 3))
+    rows = [{"c": 2}, {"c": 3}]
+    answer = _answer(model, rows)
+    assert answer[contract.ANSWER_PREDICTIONS] == model.predict(pd.DataFrame(rows)).tolist()
+    assert _problems(_answer(model, [{"c": 5}])) == [(0, "c", "unknown category 5")]
+    assert _problems(_answer(model, [{"c": "2"}])) == [
+        (0, "c", "unknown category '2'; expected one of [1, 2, 3]")
+    ]
+
+
+def test_a_model_fitted_on_an_array_takes_null_where_its_estimator_takes_nan() -> None:
+    data = np.array([[0.0, 1.0], [np.nan, 0.0], [2.0, 1.0], [3.0, np.nan], [4.0, 0.0], [5.0, 1.0]])
+    takes_nan = HistGradientBoostingClassifier(max_iter=5).fit(data, LABELS)
+    assert all(f.nullable for f in describe_model(takes_nan).features)
+    answer = _answer(takes_nan, [[None, 1.0], [2.5, None]])
+    expected = takes_nan.predict(np.array([[np.nan, 1.0], [2.5, np.nan]])).tolist()
+    assert answer[contract.ANSWER_PREDICTIONS] == expected
+    refuses_nan = LogisticRegression().fit(np.nan_to_num(data), LABELS)
+    assert not any(f.nullable for f in describe_model(refuses_nan).features)
+    assert _problems(_answer(refuses_nan, [[None, 1.0]])) == [
+        (0, "x0", "null is not allowed; send a value")
+    ]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_number_is_refused_when_every_other_cell_is_valid(value: float) -> None:
+    # the request's only problem: the fast column check must not let it through
+    model = _text_model()
+    assert _problems(_answer(model, [{"x": value, "t": "a"}, {"x": 1.0, "t": "b"}])) == [
+        (0, "x", "not a finite number (NaN/Infinity are not allowed)")
+    ]
+
+
+def test_a_column_with_a_single_number_category_takes_it() -> None:
+    model = _fit(
+        [("c", OneHotEncoder(handle_unknown="error"), ["c"])], pd.DataFrame({"c": [4] * 6})
+    )
+    assert contract.ANSWER_PREDICTIONS in _answer(model, [{"c": 4}])
+    assert _problems(_answer(model, [{"c": 5}])) == [(0, "c", "unknown category 5")]
+
+
+def _no_negative_b(frame: pd.DataFrame) -> pd.DataFrame:
+    if (frame["b"] < 0).any():
+        raise ValueError("column 'b' must not be negative")
+    return frame
+
+
+def test_a_refusal_by_the_model_itself_names_the_column_its_message_names() -> None:
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "b": [1.0, 0.0] * 3})
+    model = make_pipeline(FunctionTransformer(_no_negative_b), LogisticRegression())
+    model.fit(frame, LABELS)
+    rows = [{"a": 1.0, "b": 1.0}, {"a": 2.0, "b": -1.0}]
+    records = predict_records(model, describe_model(model), rows)
+    assert records[0][contract.RESULT_PREDICTION] == model.predict(pd.DataFrame(rows[:1]))[0]
+    np.testing.assert_array_equal(
+        records[0][contract.ANSWER_PROBABILITIES],
+        model.predict_proba(pd.DataFrame(rows[:1]))[0],
+    )
+    (detail,) = records[1][contract.ANSWER_ERROR][contract.ERROR_DETAILS]
+    assert detail[contract.DETAIL_FIELD] == "b"
+    assert "must not be negative" in detail[contract.DETAIL_PROBLEM]
+
+
+def test_null_is_refused_when_a_later_step_cannot_take_nan() -> None:
+    # the scaler takes NaN, PCA does not, the boosted trees would: null is refused up front
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "b": [1.0, 0.0, 2.0, 3.0, 1.0, 0.0]})
+    model = make_pipeline(
+        StandardScaler(), PCA(n_components=2), HistGradientBoostingClassifier(max_iter=5)
+    ).fit(frame, LABELS)
+    assert not any(f.nullable for f in describe_model(model).features)
+    assert _problems(_answer(model, [{"a": None, "b": 1.0}])) == [
+        (0, "a", "null is not allowed; send a value")
+    ]
+
+
+def test_an_unknown_category_s_refusal_lists_at_most_20_of_the_known_ones() -> None:
+    names = [f"k{i:02d}" for i in range(25)]
+    columns = ColumnTransformer([("c", OneHotEncoder(handle_unknown="error"), ["c"])])
+    model = make_pipeline(columns, LogisticRegression())
+    model.fit(pd.DataFrame({"c": names}), [i % 2 for i in range(25)])
+    ((_, field, problem),) = _problems(_answer(model, [{"c": "nope"}]))
+    listed = ", ".join(repr(n) for n in names[:20])
+    assert (field, problem) == ("c", f"unknown category 'nope'; expected one of [{listed}]")
