@@ -114,16 +114,17 @@ def allowed(literal: Literal) -> bool:
     return any((literal.path, f, literal.value) in OTHER_FORMATS for f in (literal.function, "*"))
 
 
-def scan(root: Path) -> list[Literal]:
-    values = shared_values()
-    found = []
+def side_files(root: Path) -> Iterator[tuple[str, str]]:
+    """(path from the root, text) of each Python file of each side, the contract aside."""
     for side in SIDES:
         for path in sorted((root / side).rglob("*.py")):
-            if "cdk.out" in path.parts or path.name == "contract.py":
-                continue
-            relative = path.relative_to(root).as_posix()
-            found += key_literals(path.read_text(), relative, values)
-    return found
+            if "cdk.out" not in path.parts and path.name != "contract.py":
+                yield path.relative_to(root).as_posix(), path.read_text()
+
+
+def scan(root: Path) -> list[Literal]:
+    values = shared_values()
+    return [lit for path, text in side_files(root) for lit in key_literals(text, path, values)]
 
 
 def test_no_side_of_the_contract_spells_a_shared_key() -> None:
@@ -157,13 +158,11 @@ def distinctive_literals(source: str, path: str, values: dict[str, str]) -> list
 
 def test_no_side_spells_a_distinctive_contract_value_anywhere() -> None:
     values = shared_values()
-    found = []
-    for side in SIDES:
-        for path in sorted((PROJECT_ROOT / side).rglob("*.py")):
-            if "cdk.out" in path.parts or path.name == "contract.py":
-                continue
-            relative = path.relative_to(PROJECT_ROOT).as_posix()
-            found += distinctive_literals(path.read_text(), relative, values)
+    found = [
+        lit
+        for path, text in side_files(PROJECT_ROOT)
+        for lit in distinctive_literals(text, path, values)
+    ]
     found = [
         lit for lit in found if not (lit.path.startswith("ops/") and lit.function in OWN_SHAPES)
     ]
