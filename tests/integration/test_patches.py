@@ -754,9 +754,10 @@ def test_stepfunctions_express_children_outlive_a_stop_and_map_run_execution_cou
     ops.upload_model(demo_model.path, settings=s)
     target = target_for(s)
     sfn, machine = target.client("stepfunctions"), target.outputs.state_machine_arn
-    # GIVEN a batch of two slices in flight, each held 3 s
+    # GIVEN a batch of two slices in flight, each held 10 s (the second slice may wait seconds
+    # for an execution environment of its own on a loaded machine: they must still overlap)
     rule = {"function": "mapstop", "event_key": "batch_slice", "count": 2}
-    faults.inject(s.state_dir, [{**rule, "kind": "slow", "seconds": 3}])
+    faults.inject(s.state_dir, [{**rule, "kind": "slow", "seconds": 10}])
     try:
 
         def batch() -> None:
