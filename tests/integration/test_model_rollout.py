@@ -825,10 +825,13 @@ def test_a_model_that_disagrees_with_the_live_one_is_stopped_before_traffic(
 
 
 def test_the_checks_before_traffic_do_not_count_against_the_new_version(
-    rollout_stage: ops.Settings, models: dict[str, Path]
+    rollout_stage: ops.Settings, models: dict[str, Path], demo_model: DemoModel
 ) -> None:
     from ops.modelfiles import demo_model as demo
 
+    # the demo model live, whatever the stage's earlier rollouts left (the agreement check
+    # compares the new model with the live one)
+    ops.upload_model(demo_model.path, settings=rollout_stage)
     # GIVEN a model that refuses some of the live model's rows for their values (a log of a
     # feature that may be 0), so the check before traffic gets one invalid answer from it; and
     # light traffic of rows it accepts (a canary judged on few calls)
