@@ -35,7 +35,7 @@ def _at(values: Any, position: int) -> Any:
     return array[position]
 
 
-def _hint(step: Any, read_from: str, **found: Any) -> dict[str, Any]:
+def _hint(step: Any, read_from: str, found: dict[str, Any]) -> dict[str, Any]:
     """A hint: what was found (contract.HINT_* keys) and the step it was read from."""
     return {**found, contract.HINT_SOURCE: f"{type(step).__name__} {read_from}"}
 
@@ -50,8 +50,9 @@ def _centre(center: float | None, spread: float | None) -> dict[str, Any] | None
     return None if center is None else {contract.HINT_CENTER: center, contract.HINT_SPREAD: spread}
 
 
-def _step_range(step: Any, position: int) -> tuple[str, dict[str, Any] | None]:
-    """A numeric range a scaler or a discretizer learned for the column, and from what."""
+def _step_range(step: Any, position: int) -> tuple[str, dict[str, Any]] | None:
+    """A numeric range a min-max scaler or a discretizer learned for the column, and from
+    what."""
     learned = _range(
         _number(_at(getattr(step, "data_min_", None), position)),
         _number(_at(getattr(step, "data_max_", None), position)),
@@ -63,8 +64,7 @@ def _step_range(step: Any, position: int) -> tuple[str, dict[str, Any] | None]:
         found = _range(_number(edges[position][0]), _number(edges[position][-1]))
         if found is not None:
             return "bin edges", found
-    max_abs = _number(_at(getattr(step, "max_abs_", None), position))
-    return "range", None if max_abs is None else _range(-max_abs, max_abs)
+    return None
 
 
 def _step_hint(step: Any, position: int) -> dict[str, Any] | None:
@@ -72,25 +72,26 @@ def _step_hint(step: Any, position: int) -> dict[str, Any] | None:
     categories = getattr(step, "categories_", None)
     if categories is not None and position < len(categories):
         values = [v for v in np.asarray(categories[position]).tolist() if _present(v)]
-        return _hint(step, "categories", **{contract.HINT_CATEGORIES: values})
-    read_from, learned = _step_range(step, position)
-    if learned is not None and read_from != "range":
-        return _hint(step, read_from, **learned)
+        return _hint(step, "categories", {contract.HINT_CATEGORIES: values})
+    learned = _step_range(step, position)
+    if learned is not None:
+        return _hint(step, *learned)
     scale = _number(_at(getattr(step, "scale_", None), position))
     for attribute, what in (("mean_", "mean and scale"), ("center_", "centre")):
         centre = _centre(_number(_at(getattr(step, attribute, None), position)), scale)
         if centre is not None:
-            return _hint(step, what, **centre)
-    if learned is not None:
-        return _hint(step, read_from, **learned)
+            return _hint(step, what, centre)
+    max_abs = _number(_at(getattr(step, "max_abs_", None), position))
+    if max_abs is not None:
+        return _hint(step, "range", {contract.HINT_LOW: -max_abs, contract.HINT_HIGH: max_abs})
     statistic = _at(getattr(step, "statistics_", None), position)
     if statistic is not None and _present(statistic):
         value = statistic.item() if hasattr(statistic, "item") else statistic
         if isinstance(value, str):
-            return _hint(step, "statistic", **{contract.HINT_CATEGORIES: [value]})
+            return _hint(step, "statistic", {contract.HINT_CATEGORIES: [value]})
         centre = _centre(_number(value), None)
         if centre is not None:
-            return _hint(step, "statistic", **centre)
+            return _hint(step, "statistic", centre)
     return None
 
 

@@ -118,9 +118,8 @@ def measure(
                 f"send ({shown}), so it was refused before any caller saw it; if the clients "
                 "change too, upload it with rollout='all-at-once' when they do"
             )
-        refused = {
-            d.get(contract.DETAIL_ROW) for d in details
-        }  # values it cannot take: traffic judges them
+        # rows with values it cannot take: traffic judges them
+        refused = {d.get(contract.DETAIL_ROW) for d in details}
         kept = [i for i in kept if i not in refused]
         if not kept:
             return None
