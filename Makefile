@@ -17,7 +17,7 @@ STAMP := $(VENV)/.setup-done-py3.12
 NODE_BIN := $(CURDIR)/node_modules/.bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run notebooks bench test lint typecheck pytest synth cdk docs lock clean mutate
+.PHONY: setup run notebooks bench test fast lint typecheck pytest synth cdk docs lock clean mutate
 
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
@@ -72,6 +72,11 @@ typecheck: setup
 
 pytest: setup
 	$(BIN)/pytest
+
+## fast: the fast layers only (unit, the function's core, the verbs in process), no local target
+## and no network for the verbs, under a minute; scale tests aside (make test runs them)
+fast: setup
+	$(BIN)/pytest -m "not slow" tests/unit tests/lambda_handler tests/functional
 
 ## bench: every benchmark, ratios against baselines measured in the same run (benchmarks/results/)
 bench: setup

@@ -29,6 +29,7 @@ from ops.errors import (
     ModelVersionMismatchError,
     StackNotDeployedError,
 )
+from ops.inputs import validate
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice
 from ops.modelfiles.manifest import (
     ModelManifest,
@@ -393,9 +394,9 @@ def upload_model(
     equal to the live model is not uploaded again (``UploadResult.unchanged``); a model saved
     with another scikit-learn than the function's is refused (``python -m ops pin-function``)."""
     path = Path(path)
+    validate.seconds("timeout", timeout)
     shares = _rollout_shares(rollout, percent, bake_minutes, wait)
-    manifest = describe_file(path) if dry_run else ensure_manifest(path)
-    check_version(manifest, path)
+    manifest = _checked_manifest(path, dry_run)
     target = target_for(settings)
     if dry_run:
         return _upload_plan(target, path, manifest, (rollout, percent, bake_minutes), wait)
@@ -431,6 +432,13 @@ def upload_model(
         links=_links(target),
         rollout=record,
     )
+
+
+def _checked_manifest(path: Path, dry_run: bool) -> ModelManifest:
+    """The file's manifest (written beside it unless dry-run), once its scikit-learn fits."""
+    manifest = describe_file(path) if dry_run else ensure_manifest(path)
+    check_version(manifest, path)
+    return manifest
 
 
 def _probe(path: Path) -> Probe | None:
@@ -697,6 +705,7 @@ def rollback_model(
     it was uploaded with), or, if the function's code changed since, to a new one pinning it.
     During an unfinished rollout (the alias split between two versions), every call goes back
     to the old version."""
+    validate.seconds("timeout", timeout)
     target = target_for(settings)
     if dry_run:
         return _rollback_plan(target.settings.target, wait)

@@ -11,7 +11,7 @@ deleted, then the bucket, and the model signing key is scheduled for deletion.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, overload
@@ -19,6 +19,7 @@ from typing import Any, Literal, overload
 from botocore.exceptions import ClientError
 
 from ops.aws import cloudformation
+from ops.aws.cloudformation import StackResource
 from ops.aws.faults import user_facing
 from ops.aws.outputs import OUTPUT_KEYS
 from ops.display import Card, Plan, Shown
@@ -160,13 +161,18 @@ def _stop_running(sfn: Any, machine: str) -> list[str]:
 
 
 def _what(target: Target, delete_model_bucket: bool) -> tuple[list[str], list[str]]:
+    """Read the service stack's resources, then list (``listing``)."""
     s = target.settings
-    cf = target.client("cloudformation")
+    found = cloudformation.resources(target.client("cloudformation"), s.service_stack_name)
+    return listing(s, found, delete_model_bucket)
+
+
+def listing(
+    s: Settings, resources: Sequence[StackResource], delete_model_bucket: bool
+) -> tuple[list[str], list[str]]:
+    """What a teardown deletes and keeps, given the service stack's resources (pure)."""
     doomed = [f"stack {s.service_stack_name}"]
-    doomed += [
-        f"  {r.resource_type} {r.logical_id}"
-        for r in cloudformation.resources(cf, s.service_stack_name)
-    ]
+    doomed += [f"  {r.resource_type} {r.logical_id}" for r in resources]
     doomed.append("every object in the batch bucket")
     kept = []
     if delete_model_bucket:

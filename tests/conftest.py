@@ -78,5 +78,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark each test by its folder, so `-m unit` and friends select by kind."""
     for item in items:
         folder = Path(str(item.fspath)).parent.name
-        if folder in {"unit", "lambda_handler", "infra", "integration", "notebooks"}:
+        if folder in {"unit", "lambda_handler", "functional", "infra", "integration", "notebooks"}:
             item.add_marker(getattr(pytest.mark, folder))

@@ -133,6 +133,20 @@ def number(argument: str, value: Any, *, low: float, high: float) -> float:
     return float(value)
 
 
+def seconds(argument: str, value: Any, *, high: float = 86_400.0) -> float:
+    """A wait or a timeout: a finite number of seconds from 0 to ``high`` (a day by default)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= high
+    ):
+        raise ConfigurationError(
+            f"{argument}={_shown(value)} must be a number of seconds from 0 to {high:,.0f}"
+        )
+    return float(value)
+
+
 def _path(argument: str, value: Any, suffixes: tuple[str, ...]) -> Path:
     """A path whose name ends in one of ``suffixes``."""
     try:

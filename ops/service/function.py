@@ -237,13 +237,9 @@ def invoke(
     return _invoke_once(lam, function_name, event, qualifier, on_request)
 
 
-def _invoke_once(
-    lam: Any,
-    function_name: str,
-    event: dict[str, Any],
-    qualifier: str | None = None,
-    on_request: Callable[[str], None] | None = None,
-) -> Invocation:
+def request_payload(event: dict[str, Any]) -> bytes:
+    """The invoke's payload, or ``PayloadTooLargeError`` over Lambda's synchronous limit
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html: 6 MB request)."""
     payload = json.dumps(event, allow_nan=True).encode()
     if len(payload) > SYNC_PAYLOAD_LIMIT:
         raise PayloadTooLargeError(
@@ -251,6 +247,17 @@ def _invoke_once(
             "a synchronous invoke; send large inputs as a batch (`python -m ops run-batch`, "
             "in Python `ops.run_batch`)"
         )
+    return payload
+
+
+def _invoke_once(
+    lam: Any,
+    function_name: str,
+    event: dict[str, Any],
+    qualifier: str | None = None,
+    on_request: Callable[[str], None] | None = None,
+) -> Invocation:
+    payload = request_payload(event)
     started = time.perf_counter()
     extra = {"Qualifier": qualifier} if qualifier else {}
     response = lam.invoke(FunctionName=function_name, Payload=payload, **extra)

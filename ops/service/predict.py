@@ -11,7 +11,7 @@ from ops.aws.faults import user_facing
 from ops.display import Card, Plan, Shown
 from ops.errors import InvalidInputError
 from ops.inputs.payloads import non_finite_cells, to_rows
-from ops.service.function import predict_rows
+from ops.service.function import predict_rows, request_payload
 from ops.settings import Settings
 from ops.targets import target_for
 from reintento_function import contract
@@ -89,6 +89,12 @@ def predict(
     synchronous limit raises ``PayloadTooLargeError`` (use ``run_batch``).
     """
     instances = to_rows(rows)
+    if not instances:
+        raise InvalidInputError(
+            "no rows to predict; pass at least one row",
+            error_type=contract.INVALID_INPUT,
+            details=[],
+        )
     bad = non_finite_cells(instances)
     if bad:
         count = len({b[contract.DETAIL_ROW] for b in bad})
@@ -97,6 +103,7 @@ def predict(
             error_type=contract.INVALID_INPUT,
             details=bad,
         )
+    request_payload({contract.EVENT_REALTIME: instances})  # too large: refused before a call
     target = target_for(settings)
     if dry_run:
         return Plan(

@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from ops.display import Card, Shown
 from ops.errors import ConcurrentChangeError, ConfigurationError, OpsError
+from ops.inputs import validate
 from ops.service import live_model
 from ops.service.agreement import WARN_UNDER, LiveRows, measure
 from ops.service.function import image_sklearn, verify_live
@@ -84,6 +85,34 @@ class Guardrails:
     spike_floor: int = 100
     min_agreement: float | None = None
     agreement_tolerance: float = 0.1
+
+    def __post_init__(self) -> None:
+        """Refuse a guardrail that cannot mean anything, naming it (shares are 0 to 1)."""
+        for share in ("max_error_rate", "max_invalid_increase", "min_agreement"):
+            value = getattr(self, share)
+            if value is not None and not _within(value, 0.0, 1.0):
+                raise ConfigurationError(
+                    f"{share}={value!r} must be a share from 0 to 1 (0.9 is 90%)"
+                )
+        for count in ("min_invocations", "max_errors", "max_invalid_excess", "spike_floor"):
+            validate.integer(count, getattr(self, count), low=0, high=10**9)
+        for amount in ("p99_margin_ms", "max_p99_ms", "agreement_tolerance"):
+            value = getattr(self, amount)
+            if value is not None:
+                validate.number(amount, value, low=0.0, high=1e9)
+        for ratio in ("max_p99_ratio", "max_traffic_ratio"):
+            value = getattr(self, ratio)
+            if value is not None and not (_within(value, 0.0, 1e9) and value > 0):
+                raise ConfigurationError(f"{ratio}={value!r} must be a number above 0, e.g. 2.0")
+
+
+def _within(value: Any, low: float, high: float) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )
 
 
 @dataclass(frozen=True)
