@@ -24,8 +24,10 @@ from typing import IO
 
 from reintento_local.iam_enforcement import RoleCredentials
 from reintento_local.runtime_api import Invocation, Outcome, RuntimeApi
+from reintento_local.sandbox import Sandbox
 
 INIT_TIMEOUT_SECONDS = 120.0
+UNSANDBOXED = Sandbox(None, "no sandbox was given to this runtime")
 # What a function process takes from the machine: the basics, and the variables that choose this
 # machine's numeric kernels (a forced OpenBLAS core type sums in another order than the one it
 # detects: a linear model's answer then differs in its last bit from model.predict in the
@@ -98,6 +100,7 @@ class ExecutionEnvironment:
         spec: FunctionSpec,
         extra_env: dict[str, str],
         credentials_expire_at: float | None = None,
+        sandbox: Sandbox = UNSANDBOXED,
     ) -> None:
         self.spec = spec
         self.credentials_expire_at = credentials_expire_at
@@ -115,9 +118,12 @@ class ExecutionEnvironment:
                 "PYTHONPATH": os.pathsep.join(spec.code_paths),
             }
         )
+        argv, env = sandbox.start(
+            [spec.python, "-m", "awslambdaric", spec.handler], spec.code_paths[0], env
+        )
         started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [spec.python, "-m", "awslambdaric", spec.handler],
+            argv,
             cwd=spec.code_paths[0],
             env=env,
             stdin=subprocess.DEVNULL,

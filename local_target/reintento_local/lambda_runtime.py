@@ -20,6 +20,7 @@ from typing import Any
 
 from reintento_local import aws_metrics, faults, function_states, iam_enforcement
 from reintento_local.environment import (
+    UNSANDBOXED,
     ExecutionEnvironment,
     FunctionSpec,
     MintedCredentials,
@@ -28,6 +29,7 @@ from reintento_local.environment import (
 )
 from reintento_local.images import context_for_image, parse_dockerfile, python_for
 from reintento_local.process import DEFAULT_MAX_ENVIRONMENTS
+from reintento_local.sandbox import Sandbox
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 MB_PER_VCPU = 1769
@@ -46,9 +48,15 @@ WARM_CONFIGURATIONS_PER_FUNCTION = 2
 class LambdaRuntime:
     """Pools of execution environments, one per function configuration."""
 
-    def __init__(self, endpoint: str, max_environments: int, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        max_environments: int,
+        state_dir: Path | None = None,
+        sandbox: Sandbox = UNSANDBOXED,
+    ) -> None:
         self.endpoint, self.max_environments = endpoint, max_environments
-        self.state_dir = state_dir
+        self.state_dir, self.sandbox = state_dir, sandbox
         self.images_dir = (state_dir or Path(".local-target")) / "images"
         self.pools: dict[str, Pool] = {}
         self.by_arn: dict[str, str] = {}
@@ -148,7 +156,9 @@ class LambdaRuntime:
 
                 def factory(spec: FunctionSpec = spec) -> ExecutionEnvironment:
                     credentials = minted.current()
-                    return ExecutionEnvironment(spec, credentials.env, credentials.expires_at)
+                    return ExecutionEnvironment(
+                        spec, credentials.env, credentials.expires_at, self.sandbox
+                    )
 
                 pool = self.pools[spec.key] = Pool(spec, factory)
                 self.by_arn[spec.arn] = spec.key
@@ -246,9 +256,10 @@ def configure(
     endpoint: str,
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
     state_dir: Path | None = None,
+    sandbox: Sandbox = UNSANDBOXED,
 ) -> LambdaRuntime:
     """The runtime the patched moto runs functions with (one per server process)."""
-    runtime = LambdaRuntime(endpoint, max_environments, state_dir)
+    runtime = LambdaRuntime(endpoint, max_environments, state_dir, sandbox)
     _configured[:] = [runtime]
     return runtime
 

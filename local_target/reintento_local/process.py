@@ -37,6 +37,12 @@ class LocalTargetStatus:
     pid: int | None = None
     # the answer to ``stop``: the pid it stopped, or 0 when none was running
     stopped_pid: int | None = None
+    # "on" (functions start in a filesystem of their own), or "off: <why>" (reintento_local.sandbox)
+    sandbox: str | None = None
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.sandbox == "on"
 
     @property
     def endpoint(self) -> str:
@@ -62,6 +68,11 @@ class LocalTargetStatus:
             "for the AWS CLI in this shell:",
             *self.export_lines(),
         ]
+        if self.sandbox is not None and not self.sandboxed:
+            lines.append(
+                f"WARNING: functions are not sandboxed ({self.sandbox.removeprefix('off: ')}): "
+                "a function's code can read what you can (SECURITY.md)"
+            )
         return "\n".join(lines)
 
 
@@ -175,7 +186,10 @@ def status(port: int, state_dir: Path) -> LocalTargetStatus:
         and _pid_alive(pid)
         and _is_our_server(pid, state_dir)
     )
-    return LocalTargetStatus(ours and _healthy(port), port, state_dir, pid if ours else None)
+    sandbox = str(info.get("sandbox")) if ours and info and "sandbox" in info else None
+    return LocalTargetStatus(
+        ours and _healthy(port), port, state_dir, pid if ours else None, sandbox=sandbox
+    )
 
 
 def free_port() -> int:

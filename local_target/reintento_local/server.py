@@ -85,14 +85,21 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
     )
     from werkzeug.serving import make_server
 
-    from reintento_local import aws_metrics, cloudwatch_alarms, lambda_runtime, patches
+    from reintento_local import aws_metrics, cloudwatch_alarms, lambda_runtime, patches, sandbox
 
     operator = read_credentials(state_dir)
     if operator is None:
         raise SystemExit(f"no credentials in {state_dir}; start the local target with ops")
     patches.set_service_credentials(operator)
     endpoint = f"http://127.0.0.1:{port}"
-    runtime = lambda_runtime.configure(endpoint, max_environments, state_dir)
+    functions_sandbox = sandbox.prepare(state_dir)
+    if functions_sandbox.root is None:
+        print(
+            f"WARNING: functions run as the operator, not sandboxed: {functions_sandbox.why_off}; "
+            "a function's code can read what the operator can (SECURITY.md)",
+            flush=True,
+        )
+    runtime = lambda_runtime.configure(endpoint, max_environments, state_dir, functions_sandbox)
     applied = patches.apply_all()
     stop_alarms = cloudwatch_alarms.start_evaluator()
     _moto_modules_listed_once()
@@ -106,6 +113,7 @@ def serve(port: int, state_dir: Path, max_environments: int) -> None:
         "patches": applied,
         "started": time.time(),
         "metrics_delay_seconds": aws_metrics.configured_delay(),
+        "sandbox": functions_sandbox.state,
     }
     write_private(state_dir / "server.json", json.dumps(info, indent=1))
     print(

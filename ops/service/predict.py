@@ -90,10 +90,16 @@ def predict(
     """
     instances = to_rows(rows)
     if not instances:
-        raise InvalidInputError(
-            "no rows to predict; pass at least one row",
+        raise InvalidInputError(  # the function's own refusal, without a call
+            f"'{contract.EVENT_REALTIME}' is empty: send at least one row",
             error_type=contract.INVALID_INPUT,
-            details=[],
+            details=[
+                {
+                    contract.DETAIL_ROW: None,
+                    contract.DETAIL_FIELD: contract.EVENT_REALTIME,
+                    contract.DETAIL_PROBLEM: "empty",
+                }
+            ],
         )
     bad = non_finite_cells(instances)
     if bad:

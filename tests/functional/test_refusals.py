@@ -100,7 +100,7 @@ REFUSALS: list[tuple[str, Call, type[ops.OpsError], tuple[str, ...]]] = [
         "a prediction of no rows",
         lambda s, m, tmp: ops.predict([], settings=s),
         ops.InvalidInputError,
-        ("no rows", "at least one row"),
+        ("'instances' is empty", "send at least one row", "instances: empty"),
     ),
     (
         "a prediction over the synchronous payload limit",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 import threading
 import time
@@ -33,6 +34,16 @@ def handler(event, context):
     if "import" in event:
         __import__(event["import"])
         return {"imported": event["import"]}
+    if "peek" in event:  # what this function's code can read of the machine
+        found = {}
+        for path in event["peek"]:
+            try:
+                found[path] = sorted(os.listdir(path)) if os.path.isdir(path) else open(path).read()
+            except OSError as err:
+                found[path] = None
+        with open("/tmp/scratch", "w") as f:
+            f.write("ok")
+        return {"found": found, "tmp": open("/tmp/scratch").read(), "cwd": os.getcwd()}
     if "python" in event:
         return {"version": list(sys.version_info[:3]), "prefix": sys.prefix}
     print("probe says hi")
@@ -243,3 +254,35 @@ def test_a_published_version_keeps_its_code_when_latest_changes(
             ImageUri="123456789012.dkr.ecr.us-east-1.amazonaws.com/probe:probe1",
         )
         lam.get_waiter("function_updated_v2").wait(FunctionName=probe)
+
+
+def test_a_function_reads_nothing_of_the_operator_or_the_local_target(
+    deployed: Deployed, probe: str
+) -> None:
+    # GIVEN a file in the operator's home, and the local target's key and log in its state folder
+    state = deployed.settings.state_dir
+    secret = Path.home() / f".reintento-sandbox-probe-{os.getpid()}"
+    secret.write_text("the operator's")
+    try:
+        peek = [
+            str(secret),
+            str(Path.home() / ".aws"),
+            str(state),
+            str(state / "credentials.json"),
+            str(state / "server.log"),
+            str(Path(__file__).resolve().parents[2]),  # the project, with its .venv
+            "/proc/self/environ",
+            "/etc/shadow",
+        ]
+        # WHEN the function's handler tries to read them
+        answer, _ = _invoke(deployed, {"peek": peek})
+    finally:
+        secret.unlink()
+    # THEN it gets none of them, while its own /tmp is writable and it runs in its code's folder
+    assert answer["found"] == dict.fromkeys(peek), answer["found"]
+    assert answer["tmp"] == "ok"
+    assert answer["cwd"] == "/var/task"  # as on Lambda
+    # AND the local target says its functions are sandboxed
+    from ops import local_status
+
+    assert local_status(settings=deployed.settings).sandbox == "on"

@@ -1,0 +1,158 @@
+"""Start a function's process in a filesystem of its own (run as a script, standard library only).
+
+``python sandbox_launch.py '<view json>' <command...>``, the view being ``{"root": <an empty
+folder>, "binds": [[<outer path>, <path in the view>], ...], "cwd": <path in the view>}``:
+in a new user and mount namespace, a read-only root is built on a fresh tmpfs holding only the
+system's programs and libraries, the binds (the function's code, at ``/var/task``), the
+launching Python's environment and an empty writable ``/tmp`` (Lambda's 512 MB default:
+https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html); the
+process pivots into it, drops the old root, sets no_new_privs and becomes ``command`` (the
+same pid: the Runtime API admits it by pid). The operator's home, the local target's state
+folder (its key, its log) and every other file are not in that view; ``/proc`` is not either
+(through another process's ``/proc/<pid>/root`` the old root would be reachable). The network
+is shared: the function reaches its Runtime API and the local target over loopback, as a
+Lambda function reaches its endpoints.
+
+Any step that fails ends the launch with exit status 125 and the reason on stderr: a function
+never runs outside its view once the local target has said it sandboxes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import sys
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_NO_NEW_PRIVS = 38
+PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}  # syscall numbers (glibc has no wrapper)
+FAILED = 125
+
+# what any Python program needs from the machine: its programs and libraries, the dynamic
+# linker's cache, name resolution for loopback, time zones, certificates, the basic devices
+SYSTEM = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/ld.so.cache",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/localtime",
+    "/etc/ssl",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/full",
+)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(
+        _libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {source or ''} on {target}",
+    )
+
+
+def _kept_flags(path: str) -> int:
+    """A read-only remount must keep the flags its source mount has (the kernel locks them)."""
+    flags = os.statvfs(path).f_flag
+    return (
+        (MS_NOSUID if flags & os.ST_NOSUID else 0)
+        | (MS_NODEV if flags & os.ST_NODEV else 0)
+        | (MS_NOEXEC if flags & os.ST_NOEXEC else 0)
+    )
+
+
+def _bind(root: str, path: str, at: str | None = None) -> None:
+    """``path`` read-only in the view, at ``at`` (default: the same place); a symlink stays a
+    symlink."""
+    inside = root + (at or path)
+    if os.path.lexists(inside):
+        return
+    if os.path.islink(path):
+        os.makedirs(os.path.dirname(inside), exist_ok=True)
+        os.symlink(os.readlink(path), inside)
+        return
+    if not os.path.exists(path):
+        return
+    if os.path.isdir(path):
+        os.makedirs(inside, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(inside), exist_ok=True)
+        with open(inside, "a"):
+            pass
+    _mount(path, inside, None, MS_BIND | MS_REC)
+    _mount(None, inside, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _kept_flags(path))
+
+
+def _own_namespaces() -> None:
+    uid, gid = os.getuid(), os.getgid()
+    os.unshare(os.CLONE_NEWUSER | os.CLONE_NEWNS)
+    maps = (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1"))
+    for name, text in maps:
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing done here reaches the machine
+
+
+def _enter(view: dict[str, object]) -> None:
+    root = str(view["root"])
+    binds = view["binds"] if isinstance(view["binds"], list) else []
+    _own_namespaces()
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+    os.makedirs(root + "/tmp")
+    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m")
+    for outer, inner in binds:  # the deployment first: where it goes is not the machine's
+        _bind(root, os.path.normpath(str(outer)), os.path.normpath(str(inner)))
+    for path in (*SYSTEM, sys.base_prefix, sys.prefix):
+        _bind(root, os.path.normpath(path))
+    os.makedirs(root + "/.old")
+    _check(
+        _libc.syscall(PIVOT_ROOT[platform.machine()], root.encode(), (root + "/.old").encode()),
+        "pivot_root",
+    )
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old", MNT_DETACH), "unmount the machine's root")
+    os.rmdir("/.old")
+    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    os.chdir(str(view["cwd"]))
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 2:
+        sys.stderr.write("usage: sandbox_launch.py '<view json>' command...\n")
+        raise SystemExit(FAILED)
+    try:
+        _enter(json.loads(argv[0]))
+        os.execv(argv[1], argv[1:])
+    except (OSError, ValueError, KeyError) as err:
+        sys.stderr.write(f"sandbox: {err}\n")
+        raise SystemExit(FAILED) from None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
