@@ -108,7 +108,8 @@ def build_image(context: Path, images_dir: Path, tag: str) -> Path:
     if not target.is_dir():
         staging = images_dir / f".{tag}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(context, staging)
+        # a link out of the context stays a link (dangling in the function's view)
+        shutil.copytree(context, staging, symlinks=True)
         staging.rename(target)
     return target
 

@@ -260,7 +260,7 @@ def start(
             )
         info = _read_info(state_dir)
         if info and info.get("pid") == proc.pid and _healthy(port):
-            return LocalTargetStatus(True, port, state_dir, proc.pid)
+            return status(port, state_dir)  # with what the server says (its sandbox)
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)

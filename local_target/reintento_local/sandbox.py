@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class Sandbox:
 
     root: Path | None
     why_off: str = ""
+    hidden: tuple[str, ...] = ()  # what no bind may bring into the view (state folder, home)
 
     @property
     def state(self) -> str:
@@ -53,10 +55,27 @@ class Sandbox:
         binds: list[list[str]] = []
         if task_root is not None:
             binds.append([task_root, TASK_ROOT])
-            inner = {k: v.replace(task_root, TASK_ROOT) for k, v in env.items()}
-        inner["TMPDIR"] = "/tmp"
-        view = {"root": str(self.root), "binds": binds, "cwd": TASK_ROOT if binds else "/tmp"}
-        return [argv[0], "-I", str(LAUNCHER), json.dumps(view), *argv], inner
+            inner = {k: _moved(v, task_root) for k, v in inner.items()}
+        inner["TMPDIR"] = inner["HOME"] = "/tmp"  # the view's own (as its /etc/passwd says)
+        view = {
+            "root": str(self.root),
+            "binds": binds,
+            "cwd": TASK_ROOT if binds else "/tmp",
+            "hidden": list(self.hidden),
+        }
+        # -I -S: nothing of the environment (no .pth file) runs before the view is built
+        return [argv[0], "-I", "-S", str(LAUNCHER), json.dumps(view), *argv], inner
+
+
+def _moved(value: str, task_root: str) -> str:
+    """A path (or a list of them) under the task root, as the view has it; else unchanged."""
+    parts = value.split(os.pathsep)
+    if not any(p == task_root or p.startswith(task_root + os.sep) for p in parts):
+        return value
+    return os.pathsep.join(
+        TASK_ROOT + p[len(task_root) :] if p == task_root or p.startswith(task_root + os.sep) else p
+        for p in parts
+    )
 
 
 def prepare(state_dir: Path) -> Sandbox:
@@ -66,10 +85,14 @@ def prepare(state_dir: Path) -> Sandbox:
         return Sandbox(None, f"turned off by {SWITCH}=off")
     if not sys.platform.startswith("linux"):
         return Sandbox(None, f"needs Linux user and mount namespaces (this is {sys.platform})")
+    state_dir = state_dir.resolve()
     root = state_dir / "sandbox-root"
     root.mkdir(mode=0o700, exist_ok=True)
-    candidate = Sandbox(root)
-    probe = f"import os, sys; sys.exit(3 if os.path.exists({str(state_dir)!r}) else 0)"
+    candidate = Sandbox(root, hidden=(str(state_dir), pwd.getpwuid(os.getuid()).pw_dir))
+    probe = (
+        f"import os, sys; sys.exit(3 if os.path.exists({str(state_dir)!r}) "
+        "or os.getuid() == 0 or os.path.exists('/proc/self') else 0)"
+    )
     try:
         argv, env = candidate.start([sys.executable, "-c", probe], None, {})
         done = subprocess.run(
@@ -83,7 +106,7 @@ def prepare(state_dir: Path) -> Sandbox:
     except (OSError, subprocess.TimeoutExpired) as err:
         return Sandbox(None, f"its probe did not run ({err})")
     if done.returncode == 3:
-        return Sandbox(None, "its probe still saw the state folder")
+        return Sandbox(None, "its probe still saw the state folder, /proc or a root user")
     if done.returncode != 0:
         said = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         return Sandbox(None, f"this machine refused it ({said}); e.g. user namespaces are off")

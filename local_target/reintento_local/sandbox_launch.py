@@ -29,6 +29,11 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+LAST_CAPABILITY = 63
+# who the function is inside its view: Lambda's sbx_user1051, never root (a root inside would
+# keep every capability in its namespace after exec and could remount its view writable)
+INNER_UID, INNER_GID = 993, 990
 PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}  # syscall numbers (glibc has no wrapper)
 FAILED = 125
 
@@ -44,9 +49,11 @@ SYSTEM = (
     "/libx32",
     "/etc/ld.so.cache",
     "/etc/hosts",
+    "/etc/resolv.conf",
     "/etc/nsswitch.conf",
     "/etc/localtime",
     "/etc/ssl",
+    "/etc/pki",
     "/dev/null",
     "/dev/zero",
     "/dev/random",
@@ -111,23 +118,61 @@ def _bind(root: str, path: str, at: str | None = None) -> None:
 def _own_namespaces() -> None:
     uid, gid = os.getuid(), os.getgid()
     os.unshare(os.CLONE_NEWUSER | os.CLONE_NEWNS)
-    maps = (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1"))
+    maps = (
+        ("setgroups", "deny"),
+        ("uid_map", f"{INNER_UID} {uid} 1"),
+        ("gid_map", f"{INNER_GID} {gid} 1"),
+    )
     for name, text in maps:
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing done here reaches the machine
 
 
+def _prefixes() -> list[str]:
+    """The launching Python's installation and, for a virtual environment, the environment
+    (run with -S, ``sys.prefix`` is the installation's: the environment is found from the
+    executable, as ``site`` would)."""
+    found = [sys.base_prefix, sys.prefix]
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+        found.append(venv)
+    return [os.path.normpath(p) for p in found]
+
+
+def _refuse_exposing(paths: list[str], hidden: list[str]) -> None:
+    """A bind must not bring what the view hides (the operator's home, the state folder)."""
+    for path in paths:
+        for secret in hidden:
+            if path == "/" or os.path.commonpath([path, secret]) == path:
+                raise OSError(
+                    1, f"{path} would show {secret} in the view; install Python elsewhere"
+                )
+
+
+def _users(root: str) -> None:
+    """Who the function is, for getpass and ~ (Lambda's user; home in /tmp)."""
+    os.makedirs(root + "/etc", exist_ok=True)
+    with open(root + "/etc/passwd", "w") as f:
+        f.write(f"sbx_user1051:x:{INNER_UID}:{INNER_GID}::/tmp:/sbin/nologin\n")
+    with open(root + "/etc/group", "w") as f:
+        f.write(f"sbx_user1051:x:{INNER_GID}:\n")
+
+
 def _enter(view: dict[str, object]) -> None:
     root = str(view["root"])
     binds = view["binds"] if isinstance(view["binds"], list) else []
+    hidden = [str(h) for h in view["hidden"]] if isinstance(view["hidden"], list) else []
+    prefixes = _prefixes()
+    _refuse_exposing(prefixes + [str(outer) for outer, _ in binds], hidden)
     _own_namespaces()
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
     os.makedirs(root + "/tmp")
     _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m")
     for outer, inner in binds:  # the deployment first: where it goes is not the machine's
         _bind(root, os.path.normpath(str(outer)), os.path.normpath(str(inner)))
-    for path in (*SYSTEM, sys.base_prefix, sys.prefix):
+    _users(root)
+    for path in (*SYSTEM, *prefixes):
         _bind(root, os.path.normpath(path))
     os.makedirs(root + "/.old")
     _check(
@@ -139,6 +184,9 @@ def _enter(view: dict[str, object]) -> None:
     os.rmdir("/.old")
     _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.chdir(str(view["cwd"]))
+    for capability in range(LAST_CAPABILITY + 1):  # none left to gain, even by a setuid file
+        if _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
+            _check(-1, f"drop capability {capability}")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 

@@ -9,6 +9,7 @@ its current start (the ``export`` lines of ``python -m ops local status``; never
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import boto3
@@ -37,9 +38,15 @@ class LocalTarget(Target):
 
     def endpoint(self) -> str:
         """Start the local target if needed; return its endpoint."""
-        return reintento_local.ensure_running(
-            self.settings.local_port, self.settings.state_dir
-        ).endpoint
+        running = reintento_local.ensure_running(self.settings.local_port, self.settings.state_dir)
+        if running.sandbox is not None and not running.sandboxed:
+            warnings.warn(  # once per place in the caller's code, as Python shows warnings
+                f"the local target's functions are not sandboxed ({running.sandbox}): a "
+                "function's code can read what you can; see SECURITY.md",
+                UserWarning,
+                stacklevel=2,
+            )
+        return running.endpoint
 
     def session(self) -> boto3.Session:
         self.endpoint()
