@@ -34,7 +34,12 @@ _lock = threading.Lock()
 def inject(state_dir: Path, rules: list[dict[str, Any]]) -> None:
     """Replace the fault rules (an empty list clears them), at once: a reader sees the old
     rules or the new ones, never half a file."""
-    written = state_dir / f".{FAULTS_FILE}.{os.getpid()}"
+    _write(state_dir, rules)
+
+
+def _write(state_dir: Path, rules: list[dict[str, Any]]) -> None:
+    """Write the rules at once (a new file moved in place): a reader never sees half a file."""
+    written = state_dir / f".{FAULTS_FILE}.{os.getpid()}.{threading.get_ident()}"
     written.write_text(json.dumps(rules))
     os.replace(written, state_dir / FAULTS_FILE)
 
@@ -106,6 +111,6 @@ def _take_rule(
             if key and not (isinstance(event, dict) and key in event):
                 continue
             rule["count"] -= 1
-            path.write_text(json.dumps(rules))
+            _write(state_dir, rules)  # a test polling remaining() reads it meanwhile
             return dict(rule)
     return None
