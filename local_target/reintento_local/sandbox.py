@@ -69,12 +69,12 @@ class Sandbox:
 
 def _moved(value: str, task_root: str) -> str:
     """A path (or a list of them) under the task root, as the view has it; else unchanged."""
-    parts = value.split(os.pathsep)
-    if not any(p == task_root or p.startswith(task_root + os.sep) for p in parts):
-        return value
+
+    def inside(path: str) -> bool:
+        return path == task_root or path.startswith(task_root + os.sep)
+
     return os.pathsep.join(
-        TASK_ROOT + p[len(task_root) :] if p == task_root or p.startswith(task_root + os.sep) else p
-        for p in parts
+        TASK_ROOT + p[len(task_root) :] if inside(p) else p for p in value.split(os.pathsep)
     )
 
 

@@ -120,13 +120,18 @@ def integer(argument: str, value: Any, *, low: int, high: int) -> int:
     return value
 
 
+def within(value: Any, low: float, high: float) -> bool:
+    """A finite number (not a bool) from ``low`` to ``high``."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )
+
+
 def number(argument: str, value: Any, *, low: float, high: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
+    if not within(value, low, high):
         raise ConfigurationError(
             f"{argument}={_shown(value)} must be a number from {low} to {high}"
         )
@@ -135,12 +140,7 @@ def number(argument: str, value: Any, *, low: float, high: float) -> float:
 
 def seconds(argument: str, value: Any, *, high: float = 86_400.0) -> float:
     """A wait or a timeout: a finite number of seconds from 0 to ``high`` (a day by default)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 <= value <= high
-    ):
+    if not within(value, 0.0, high):
         raise ConfigurationError(
             f"{argument}={_shown(value)} must be a number of seconds from 0 to {high:,.0f}"
         )

@@ -101,9 +101,10 @@ def _classes(body: dict[str, Any]) -> tuple[Any, ...] | None:
     return tuple(classes) if isinstance(classes, list) else None
 
 
-def predict_rows(target: Target, instances: list[Any]) -> PredictionAnswer:
-    """Realtime predictions for ``instances`` (a refusal raises ``InvalidInputError``)."""
-    answer = invoke_function(target, {contract.EVENT_REALTIME: instances})
+def predict_rows(target: Target, payload: bytes) -> PredictionAnswer:
+    """Realtime predictions for a realtime event's ``payload`` (``request_payload``'s: checked
+    and serialized once); a refusal raises ``InvalidInputError``."""
+    answer = invoke_function(target, payload)
     body = answer.body
     predictions = body.get(contract.ANSWER_PREDICTIONS)
     if not isinstance(predictions, list):
@@ -167,7 +168,7 @@ def image_sklearn(target: Target) -> str | None:
     return str(value) if value else None
 
 
-def invoke_function(target: Target, event: dict[str, Any]) -> Invocation:
+def invoke_function(target: Target, event: dict[str, Any] | bytes) -> Invocation:
     """Invoke the stack's function through its ``live`` alias (the published version that pins
     the live model); if it is gone, re-read the stack once (deployed again?). The target notes
     each invocation's request id (``observe`` waits for their REPORT lines)."""
@@ -210,15 +211,17 @@ ACTIVE_WAIT = {"Delay": 2, "MaxAttempts": 150}  # up to 5 minutes
 def invoke(
     lam: Any,
     function_name: str,
-    event: dict[str, Any],
+    event: dict[str, Any] | bytes,
     qualifier: str | None = None,
     on_request: Callable[[str], None] | None = None,
 ) -> Invocation:
     """Invoke synchronously; raise the typed error for a function error or an error answer. A
     function that is not Active is waited for, then invoked once more. ``on_request`` gets the
-    request id of each invocation that ran (Lambda answers with it; its REPORT line has it)."""
+    request id of each invocation that ran (Lambda answers with it; its REPORT line has it).
+    ``event`` may be given as ``request_payload``'s bytes (serialized once)."""
+    payload = event if isinstance(event, bytes) else request_payload(event)
     try:
-        return _invoke_once(lam, function_name, event, qualifier, on_request)
+        return _invoke_once(lam, function_name, payload, qualifier, on_request)
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") not in NOT_ACTIVE:
             raise
@@ -234,7 +237,7 @@ def invoke(
                 "`aws lambda get-function` and try again",
                 error_type="FunctionNotActive",
             ) from stuck
-    return _invoke_once(lam, function_name, event, qualifier, on_request)
+    return _invoke_once(lam, function_name, payload, qualifier, on_request)
 
 
 def request_payload(event: dict[str, Any]) -> bytes:
@@ -253,11 +256,10 @@ def request_payload(event: dict[str, Any]) -> bytes:
 def _invoke_once(
     lam: Any,
     function_name: str,
-    event: dict[str, Any],
+    payload: bytes,
     qualifier: str | None = None,
     on_request: Callable[[str], None] | None = None,
 ) -> Invocation:
-    payload = request_payload(event)
     started = time.perf_counter()
     extra = {"Qualifier": qualifier} if qualifier else {}
     response = lam.invoke(FunctionName=function_name, Payload=payload, **extra)

@@ -109,7 +109,7 @@ def predict(
             error_type=contract.INVALID_INPUT,
             details=bad,
         )
-    request_payload({contract.EVENT_REALTIME: instances})  # too large: refused before a call
+    payload = request_payload({contract.EVENT_REALTIME: instances})  # too large: no call
     target = target_for(settings)
     if dry_run:
         return Plan(
@@ -117,7 +117,7 @@ def predict(
             target.settings.target,
             (f"invoke the function with {len(instances)} row(s)",),
         )
-    answer = predict_rows(target, instances)
+    answer = predict_rows(target, payload)
     return Prediction(
         answer.predictions,
         answer.probabilities,

@@ -90,7 +90,7 @@ class Guardrails:
         """Refuse a guardrail that cannot mean anything, naming it (shares are 0 to 1)."""
         for share in ("max_error_rate", "max_invalid_increase", "min_agreement"):
             value = getattr(self, share)
-            if value is not None and not _within(value, 0.0, 1.0):
+            if value is not None and not validate.within(value, 0.0, 1.0):
                 raise ConfigurationError(
                     f"{share}={value!r} must be a share from 0 to 1 (0.9 is 90%)"
                 )
@@ -102,17 +102,8 @@ class Guardrails:
                 validate.number(amount, value, low=0.0, high=1e9)
         for ratio in ("max_p99_ratio", "max_traffic_ratio"):
             value = getattr(self, ratio)
-            if value is not None and not (_within(value, 0.0, 1e9) and value > 0):
+            if value is not None and not (validate.within(value, 0.0, 1e9) and value > 0):
                 raise ConfigurationError(f"{ratio}={value!r} must be a number above 0, e.g. 2.0")
-
-
-def _within(value: Any, low: float, high: float) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and low <= value <= high
-    )
 
 
 @dataclass(frozen=True)
