@@ -215,40 +215,14 @@ def check_request(
             403, "ExpiredToken", "The security token included in the request is expired"
         )
     signed_headers = match.group("headers").split(";")
-    for required in REQUIRED_SIGNED_HEADERS:
-        if required not in signed_headers:
-            raise RefusedError(
-                403,
-                "IncompleteSignature",
-                f"'{required}' must be a signed header (SignedHeaders) of Signature Version 4",
-            )
-    try:
-        stamp = datetime.strptime(headers.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ")
-    except ValueError as err:
-        raise RefusedError(
-            403, "IncompleteSignature", "the request has no valid X-Amz-Date"
-        ) from err
-    if abs(stamp.replace(tzinfo=UTC).timestamp() - now()) > MAX_SKEW_SECONDS:
-        raise RefusedError(
-            403,
-            "RequestTimeTooSkewed",
-            "the request time differs from the server's time by more than 15 minutes",
-        )
-    if match.group("date") != headers["x-amz-date"][:8]:
-        raise RefusedError(
-            403,
-            "SignatureDoesNotMatch",
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-            "from HTTP",
-        )
-    body = _body(environ, MAX_BODY_BYTES.get(match.group("service"), DEFAULT_MAX_BODY_BYTES))
-    content_hash = headers.get("x-amz-content-sha256", "")
-    if re.fullmatch(r"[0-9a-f]{64}", content_hash) and hashlib.sha256(body).hexdigest() != (
-        content_hash
-    ):
-        raise RefusedError(
-            400, "XAmzContentSHA256Mismatch", "the body does not match its signed hash"
-        )
+    _check_signed_headers(signed_headers, match.group("service"), secret)
+    _check_date(headers, match.group("date"), now)
+    content_hash = _bound_content_hash(headers)
+    limit = MAX_BODY_BYTES.get(match.group("service"), DEFAULT_MAX_BODY_BYTES)
+    hash_signed = content_hash is not None and "x-amz-content-sha256" in signed_headers
+    # a signed payload hash stands for the body: the signature is checked before a byte of it
+    # is read; without one, the signature covers the body itself, which must be read first
+    body = b"" if hash_signed else _body(environ, limit)
     wanted = expected_signature(
         method=str(environ.get("REQUEST_METHOD", "GET")),
         path=_raw_path(environ),
@@ -268,6 +242,12 @@ def check_request(
             "SignatureDoesNotMatch",
             "the request signature we calculated does not match the signature you provided",
         )
+    if hash_signed:
+        body = _body(environ, limit)
+    if content_hash is not None and hashlib.sha256(body).hexdigest() != content_hash:
+        raise RefusedError(
+            400, "XAmzContentSHA256Mismatch", "the body does not match its signed hash"
+        )
     if str(environ.get("PATH_INFO", "")).startswith(MOTO_API_PREFIX):
         raise RefusedError(
             403,
@@ -275,6 +255,76 @@ def check_request(
             "moto's own API (/moto-api/: reset, recorder, state) is not served to any caller; "
             "only AWS APIs are",
         )
+
+
+def _check_signed_headers(signed_headers: list[str], service: str, secret: Secret) -> None:
+    """The headers AWS requires a signature to cover: ``host`` and ``x-amz-date`` always,
+    ``x-amz-content-sha256`` for S3 ("Signature Calculations for the Authorization Header",
+    https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html), and the
+    session token of temporary credentials (otherwise anyone who saw a token could pair it with
+    a request of their own)."""
+    required = list(REQUIRED_SIGNED_HEADERS)
+    if service == "s3":
+        required.append("x-amz-content-sha256")
+    if secret.session_token is not None:
+        required.append("x-amz-security-token")
+    for name in required:
+        if name not in signed_headers:
+            raise RefusedError(
+                403,
+                "IncompleteSignature",
+                f"'{name}' must be a signed header (SignedHeaders) of Signature Version 4",
+            )
+
+
+def _check_date(headers: dict[str, str], scope_date: str, now: Callable[[], float]) -> None:
+    try:
+        stamp = datetime.strptime(headers.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ")
+    except ValueError as err:
+        raise RefusedError(
+            403, "IncompleteSignature", "the request has no valid X-Amz-Date"
+        ) from err
+    if abs(stamp.replace(tzinfo=UTC).timestamp() - now()) > MAX_SKEW_SECONDS:
+        raise RefusedError(
+            403,
+            "RequestTimeTooSkewed",
+            "the request time differs from the server's time by more than 15 minutes",
+        )
+    if scope_date != headers["x-amz-date"][:8]:
+        raise RefusedError(
+            403,
+            "SignatureDoesNotMatch",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            "from HTTP",
+        )
+
+
+def _bound_content_hash(headers: dict[str, str]) -> str | None:
+    """The request's ``x-amz-content-sha256`` if it binds the body (a SHA-256 in hex), None
+    when the header is absent; any other value is refused.
+
+    AWS also takes ``UNSIGNED-PAYLOAD`` and the streaming (``aws-chunked``) values
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html). With
+    them the signature does not bind the body: whoever holds a request's headers could send
+    any body with them. Over this plain-HTTP endpoint botocore and the CDK CLI's SDK sign the
+    body's SHA-256 (measured: no request of the CDK rehearsal used another value), so they are
+    refused here. A value that is none of AWS's is AWS's own ``InvalidArgument``."""
+    value = headers.get("x-amz-content-sha256")
+    if value is None or re.fullmatch(r"[0-9a-f]{64}", value):
+        return value
+    if value == "UNSIGNED-PAYLOAD" or value.startswith("STREAMING-"):
+        raise RefusedError(
+            403,
+            "RequestRefused",
+            f"x-amz-content-sha256: {value} is refused by the local target: its signature "
+            "would not bind the body; sign the body's SHA-256 (boto3 and the AWS CLI do over "
+            "http://)",
+        )
+    raise RefusedError(
+        400,
+        "InvalidArgument",
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-..., or a valid sha256 value",
+    )
 
 
 def _refusal(

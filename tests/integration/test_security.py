@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
@@ -122,6 +122,31 @@ def test_a_tampered_body_or_old_signature_is_refused(deployed: Deployed) -> None
     status, text = _send(invoke, method="POST", body=b'{"instances": [1]}', headers=headers)
     assert status == 403 and "SignatureDoesNotMatch" in text
     assert lam.list_functions()["Functions"]
+
+
+def test_a_body_its_signature_does_not_bind_is_refused(deployed: Deployed) -> None:
+    """#29: a correctly signed S3 PutObject declaring ``UNSIGNED-PAYLOAD`` (or a streaming,
+    ``aws-chunked`` value) was stored: its headers, replayed with any body, would have written
+    that body. Over this plain-HTTP endpoint every client signs the body's SHA-256."""
+    s3 = deployed.client("s3")
+    bucket = deployed.outputs.batch_bucket
+    creds = Credentials(deployed.operator.access_key_id, deployed.operator.secret_access_key)
+    for value in ("UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"):
+
+        class _Declared(S3SigV4Auth):
+            def payload(self, request: AWSRequest, declared: str = value) -> str:
+                return declared
+
+        key = f"unbound/{value}.txt"
+        url = f"{deployed.endpoint}/{bucket}/{key}"
+        request = AWSRequest(method="PUT", url=url, data=b"any body")
+        _Declared(creds, "s3", deployed.settings.region).add_auth(request)
+        status, text = _send(url, method="PUT", body=b"any body", headers=dict(request.headers))
+        assert status == 403 and "x-amz-content-sha256" in text, text
+        assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key)
+    # AND the same object with its body's hash signed, as boto3 sends it, is stored
+    s3.put_object(Bucket=bucket, Key="unbound/signed.txt", Body=b"any body")
+    assert s3.get_object(Bucket=bucket, Key="unbound/signed.txt")["Body"].read() == b"any body"
 
 
 def _environ(pid: int) -> str:

@@ -270,3 +270,88 @@ def test_connections_that_send_nothing_are_closed_after_a_while() -> None:
     from reintento_local.server import REQUEST_TIMEOUT_SECONDS, _quiet_request_handler
 
     assert _quiet_request_handler().timeout == REQUEST_TIMEOUT_SECONDS <= 60
+
+
+def _s3_put(body: bytes, content_hash: str | None = None) -> AWSRequest:
+    """A signed S3 PutObject whose ``x-amz-content-sha256`` is ``content_hash`` (botocore's
+    own, the body's SHA-256, when None): a client may choose the value and sign it."""
+
+    class _Chosen(S3SigV4Auth):
+        def payload(self, request: AWSRequest) -> str:
+            return content_hash if content_hash is not None else str(super().payload(request))
+
+    request = AWSRequest(method="PUT", url=f"http://127.0.0.1:{PORT}/bucket/key", data=body)
+    _Chosen(Credentials(KEY, SECRET), "s3", "us-east-1").add_auth(request)
+    return request
+
+
+@pytest.mark.parametrize(
+    ("content_hash", "status", "code"),
+    [
+        ("UNSIGNED-PAYLOAD", 403, "RequestRefused"),
+        ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", 403, "RequestRefused"),
+        ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", 403, "RequestRefused"),
+        ("STREAMING-UNSIGNED-PAYLOAD-TRAILER", 403, "RequestRefused"),
+        ("not-a-hash", 400, "InvalidArgument"),
+    ],
+)
+def test_a_body_the_signature_does_not_bind_is_refused(
+    content_hash: str, status: int, code: str
+) -> None:
+    """#29: a correctly signed request whose payload hash is ``UNSIGNED-PAYLOAD`` or a streaming
+    (``aws-chunked``) value let anyone holding its headers send any body with them. Over plain
+    HTTP, botocore and the CDK CLI's SDK sign the payload's SHA-256 (measured in the CDK
+    rehearsal: no request used another value), so this endpoint refuses the others. AWS's own
+    answer to a value that is none of them is ``InvalidArgument``
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html)."""
+    body = b"rows"
+    environ = _environ(_s3_put(body, content_hash), body)
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert (refused.value.status, refused.value.code) == (status, code)
+    assert "x-amz-content-sha256" in refused.value.message
+
+
+def test_s3_requests_must_sign_their_payload_hash() -> None:
+    # GIVEN an S3 request whose signature leaves out its x-amz-content-sha256 header (S3
+    # requires it signed: "Signature Calculations for the Authorization Header", S3 API
+    # reference, sig-v4-header-based-auth.html)
+    body = b"rows"
+    request = _s3_put(body)
+    auth = request.headers["Authorization"]
+    signed = auth.split("SignedHeaders=")[1].split(",")[0]
+    assert "x-amz-content-sha256" in signed
+    request.headers.replace_header(
+        "Authorization", auth.replace(signed, signed.replace(";x-amz-content-sha256", ""))
+    )
+    with pytest.raises(RefusedError) as refused:
+        check_request(_environ(request, body), PORT, _secrets)
+    assert refused.value.code == "IncompleteSignature"
+    assert "x-amz-content-sha256" in refused.value.message
+
+
+def test_temporary_credentials_must_sign_their_session_token() -> None:
+    # GIVEN a request signed by temporary credentials' key, whose session token is sent but
+    # left out of the signature (anyone who saw the token could pair it with another request)
+    def temporary(key: str) -> Secret | None:
+        return Secret(SECRET, session_token="token") if key == KEY else None
+
+    request = AWSRequest(method="GET", url=f"http://127.0.0.1:{PORT}/2015-03-31/functions/")
+    SigV4Auth(Credentials(KEY, SECRET), "lambda", "us-east-1").add_auth(request)
+    request.headers["X-Amz-Security-Token"] = "token"
+    with pytest.raises(RefusedError) as refused:
+        check_request(_environ(request), PORT, temporary)
+    assert refused.value.code == "IncompleteSignature"
+    assert "x-amz-security-token" in refused.value.message
+
+
+def test_an_s3_signature_is_checked_before_its_body_is_read() -> None:
+    # GIVEN an S3 PutObject signed with the wrong secret (its body could be gigabytes)
+    request = AWSRequest(method="PUT", url=f"http://127.0.0.1:{PORT}/bucket/key", data=b"x")
+    S3SigV4Auth(Credentials(KEY, "wrong"), "s3", "us-east-1").add_auth(request)
+    environ = _environ(request, b"x")
+    environ["wsgi.input"] = _Unreadable()
+    # THEN it is refused on its headers alone: the signed payload hash stands for the body
+    with pytest.raises(RefusedError) as refused:
+        check_request(environ, PORT, _secrets)
+    assert refused.value.code == "SignatureDoesNotMatch"
