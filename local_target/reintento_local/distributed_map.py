@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, cast
 
 _job = threading.local()  # the child execution a Map Run worker thread is evaluating
 # put in the Comment of a Map whose children are Express (moto parses them as Standard)
@@ -101,6 +101,66 @@ def install_execution_counts() -> None:
 
     setattr(record.Counter, "offset", counted_offset)  # noqa: B010
     setattr(worker.DistributedItemProcessorWorker, "_eval_job", eval_job)  # noqa: B010
+
+
+def install_child_start_permission() -> None:
+    """A Distributed Map starts its child workflows as executions of its own state machine,
+    with the state machine's role: that role needs ``states:StartExecution`` on the state
+    machine ("IAM policies for using Distributed Map states",
+    https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html). moto
+    runs the children in process without asking; here a Map Run whose role may not start them
+    fails before any child runs (``States.Runtime``, the cause naming ``AccessDenied`` and the
+    missing permission), and so does the execution."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component as component,
+    )
+
+    from reintento_local.iam_enforcement import role_may
+
+    original: Any = component.DistributedIterationComponent._map_run
+
+    def map_run(self: Any, env: Any, eval_input: Any) -> None:
+        details = env.aws_execution_details
+        machine = env.states.context_object.context_object_data["StateMachine"]["Id"]
+        role = str(details.role_arn or "")
+        if role.startswith("arn:") and not role_may(
+            details.account, details.region, role, "states:StartExecution", machine
+        ):
+            runtime = StatesErrorNameType.StatesRuntime.to_name()
+            cause = (
+                f"AccessDenied: the state machine's role {role} is not authorized to perform "
+                f"states:StartExecution on resource {machine}, which its Distributed Map "
+                "needs to start its child workflow executions"
+            )
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                    event_type=HistoryEventType.ExecutionFailed,
+                    event_details=cast(
+                        Any,
+                        {
+                            "executionFailedEventDetails": ExecutionFailedEventDetails(
+                                error=runtime, cause=cause
+                            )
+                        },
+                    ),
+                )
+            )
+        original(self, env, eval_input)
+
+    setattr(component.DistributedIterationComponent, "_map_run", map_run)  # noqa: B010
 
 
 def _mark_express(states: dict[str, Any]) -> None:

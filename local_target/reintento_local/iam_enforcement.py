@@ -6,9 +6,9 @@ stack's least-privilege policy is proven offline (reading the model works; writi
 the bucket or reading another bucket is AccessDenied). A test can ``sts.assume_role`` the
 function's role and meet the same refusals. The state machine's tasks sign with a session of
 its role the same way (``patches._stepfunctions_service_credentials``); its Distributed Map
-children are started inside moto, not through the API, so the role's ``states:StartExecution``
-grant is not exercised. Long-term keys (the operator, tests) stay unauthenticated, as in stock
-moto.
+children are started inside moto, not through the API, and ``role_may`` decides the role's
+``states:StartExecution`` on its own state machine first (``distributed_map``). Long-term
+keys (the operator, tests) stay unauthenticated, as in stock moto.
 """
 
 from __future__ import annotations
@@ -276,6 +276,28 @@ def _list_bucket_allowed(response: Any, bucket: str, key: str) -> bool:
             if result == PermissionResult.DENIED:
                 return False
             permitted = permitted or result == PermissionResult.PERMITTED
+    return permitted
+
+
+def role_may(account: str, region: str, role_arn: str, action: str, resource: str) -> bool:
+    """Whether a session of ``role_arn`` may call ``action`` on ``resource``, as IAM decides for
+    a call the service makes with it (an explicit deny wins; nothing allowed is a deny)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
+    from moto.utilities.utils import get_partition
+
+    session = service_role_credentials(account, region, role_arn, "states", duration=900)
+    access_key = create_access_key(
+        account_id=account,
+        partition=get_partition(region),
+        access_key_id=session.env["AWS_ACCESS_KEY_ID"],
+        headers={"X-Amz-Security-Token": session.env["AWS_SESSION_TOKEN"]},
+    )
+    permitted = False
+    for policy in access_key.collect_policies():
+        result = IAMPolicy(policy).is_action_permitted(action, resource)
+        if result == PermissionResult.DENIED:
+            return False
+        permitted = permitted or result == PermissionResult.PERMITTED
     return permitted
 
 

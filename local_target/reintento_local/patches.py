@@ -1001,6 +1001,13 @@ PATCHES: tuple[Patch, ...] = (
         distributed_map.install_execution_counts,
     ),
     Patch(
+        "stepfunctions-map-run-start-permission",
+        "a Distributed Map's Map Run fails (States.Runtime, AccessDenied) when the state "
+        "machine's role may not states:StartExecution its own state machine, as on AWS (moto "
+        "started the child executions without asking)",
+        distributed_map.install_child_start_permission,
+    ),
+    Patch(
         "cloudformation-delete-failed",
         "a stack whose bucket still holds objects is not deleted: the bucket is kept and the "
         "stack is DELETE_FAILED, still listed, and DeleteStack retries it (moto skipped the "

@@ -35,6 +35,7 @@ EXPECTED = [
     "stepfunctions-distributed-map",
     "stepfunctions-express-children-outlive-a-stop",
     "stepfunctions-map-run-execution-counts",
+    "stepfunctions-map-run-start-permission",
     "cloudformation-delete-failed",
     "cloudwatch-alarm-resource",
     "cloudwatch-aws-metrics",
@@ -908,5 +909,42 @@ def test_stepfunctions_tasks_sign_with_the_state_machine_s_role(
 
     assert until(lambda: slices_alarm() == "ALARM", 30), slices_alarm()
     # AND with the role's own policy the same batch answers every row
+    result = ops.run_batch(rows, progress=False, settings=s)
+    assert result.ok and result.result_rows == len(rows), result
+
+
+def test_a_distributed_map_needs_its_role_to_start_its_child_workflows(
+    local_settings: Any, demo_model: Any
+) -> None:
+    """#29: moto ran a Distributed Map's children in process without asking, so the state
+    machine role's ``states:StartExecution`` on itself (which AWS needs to start them:
+    https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html) was
+    never exercised: a batch succeeded with it denied."""
+    import ops
+    from ops.targets import target_for
+
+    s = ops.Settings.resolve(local_settings, stage="mapstop")
+    ops.deploy(settings=s, approve_security_changes=True)
+    ops.upload_model(demo_model.path, settings=s)
+    target = target_for(s)
+    machine = target.outputs.state_machine_arn
+    role = target.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["roleArn"]
+    iam, role_name = target.client("iam"), role.rsplit("/", 1)[-1]
+    rows = ops.sample_rows(50)
+    # GIVEN the state machine's role may not start executions of its own state machine
+    deny = {"Effect": "Deny", "Action": "states:StartExecution", "Resource": machine}
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="deny-children",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [deny]}),
+    )
+    try:
+        # WHEN a batch runs THEN it fails, naming the refusal and the permission
+        with pytest.raises(ops.OpsError) as failed:
+            ops.run_batch(rows, progress=False, settings=s)
+    finally:
+        iam.delete_role_policy(RoleName=role_name, PolicyName="deny-children")
+    assert "AccessDenied" in str(failed.value) and "states:StartExecution" in str(failed.value)
+    # AND with the role's own policy (which grants it) the same batch answers every row
     result = ops.run_batch(rows, progress=False, settings=s)
     assert result.ok and result.result_rows == len(rows), result
