@@ -260,9 +260,10 @@ def check_request(
 def _check_signed_headers(signed_headers: list[str], service: str, secret: Secret) -> None:
     """The headers AWS requires a signature to cover: ``host`` and ``x-amz-date`` always,
     ``x-amz-content-sha256`` for S3 ("Signature Calculations for the Authorization Header",
-    https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html), and the
-    session token of temporary credentials (otherwise anyone who saw a token could pair it with
-    a request of their own)."""
+    https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html). The session
+    token of temporary credentials too: a rule of this endpoint, stricter than some AWS
+    services (which accept a token added after signing), that every SDK meets, since they sign
+    it; otherwise anyone who saw a token could pair it with a request of their own."""
     required = list(REQUIRED_SIGNED_HEADERS)
     if service == "s3":
         required.append("x-amz-content-sha256")
@@ -318,7 +319,7 @@ def _bound_content_hash(headers: dict[str, str]) -> str | None:
             "RequestRefused",
             f"x-amz-content-sha256: {value} is refused by the local target: its signature "
             "would not bind the body; sign the body's SHA-256 (boto3 and the AWS CLI do over "
-            "http://)",
+            "http://, unless the AWS config's s3 section sets payload_signing_enabled = false)",
         )
     raise RefusedError(
         400,

@@ -280,24 +280,33 @@ def _list_bucket_allowed(response: Any, bucket: str, key: str) -> bool:
 
 
 def role_may(account: str, region: str, role_arn: str, action: str, resource: str) -> bool:
-    """Whether a session of ``role_arn`` may call ``action`` on ``resource``, as IAM decides for
-    a call the service makes with it (an explicit deny wins; nothing allowed is a deny)."""
-    from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
+    """Whether the role ``role_arn`` may call ``action`` on ``resource``, as IAM decides for a
+    call a service makes with it (its inline and attached policies; an explicit deny wins;
+    nothing allowed is a deny), with the request context a call of the local target has.
+    No session is made for it: the role's own policies are read, as a session's would be."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.models import iam_backends
     from moto.utilities.utils import get_partition
 
-    session = service_role_credentials(account, region, role_arn, "states", duration=900)
-    access_key = create_access_key(
-        account_id=account,
-        partition=get_partition(region),
-        access_key_id=session.env["AWS_ACCESS_KEY_ID"],
-        headers={"X-Amz-Security-Token": session.env["AWS_SESSION_TOKEN"]},
-    )
+    backend = iam_backends[account][get_partition(region)]
+    name = role_arn.rsplit("/", 1)[-1]
+    policies: list[Any] = [
+        backend.get_role_policy(name, inline)[1] for inline in backend.list_role_policies(name)
+    ]
+    policies += backend.list_attached_role_policies(name)[0]
+    context = {
+        "aws:SecureTransport": "true",
+        "aws:RequestedRegion": region,
+        "aws:PrincipalAccount": account,
+        "aws:ResourceAccount": account,
+    }
     permitted = False
-    for policy in access_key.collect_policies():
-        result = IAMPolicy(policy).is_action_permitted(action, resource)
-        if result == PermissionResult.DENIED:
-            return False
-        permitted = permitted or result == PermissionResult.PERMITTED
+    with using_context(**context):
+        for policy in policies:
+            result = IAMPolicy(policy).is_action_permitted(action, resource)
+            if result == PermissionResult.DENIED:
+                return False
+            permitted = permitted or result == PermissionResult.PERMITTED
     return permitted
 
 

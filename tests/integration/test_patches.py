@@ -931,8 +931,15 @@ def test_a_distributed_map_needs_its_role_to_start_its_child_workflows(
     role = target.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["roleArn"]
     iam, role_name = target.client("iam"), role.rsplit("/", 1)[-1]
     rows = ops.sample_rows(50)
-    # GIVEN the state machine's role may not start executions of its own state machine
-    deny = {"Effect": "Deny", "Action": "states:StartExecution", "Resource": machine}
+    # GIVEN the state machine's role may not start executions of its own state machine (a
+    # statement with a condition on the request's context, which the decision must have)
+    account = machine.split(":")[4]
+    deny = {
+        "Effect": "Deny",
+        "Action": "states:StartExecution",
+        "Resource": machine,
+        "Condition": {"StringEquals": {"aws:ResourceAccount": account}},
+    }
     iam.put_role_policy(
         RoleName=role_name,
         PolicyName="deny-children",
