@@ -110,7 +110,7 @@ lock:
 	@# leaves every lock as it was
 	@set -e; new=.lock-new; rm -rf $$new; mkdir $$new; trap 'rm -rf "$$new"' EXIT; \
 	{ echo "# The whole dependency tree, pinned (pip -c). Regenerate with: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -v -E '^reintento-(deploy|local)'; } > $$new/constraints.txt; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v -E '^(reintento-(deploy|local)|(setuptools|wheel|pip)==)'; } > $$new/constraints.txt; \
 	cp lambda/requirements.lock $$new/function.txt; cp requirements/checkov.txt $$new/checkov.in.txt; \
 	cp requirements/project.txt $$new/project.in.txt; cp requirements/tools.txt $$new/tools.in.txt; \
 	$(BIN)/uv pip compile pyproject.toml local_target/pyproject.toml --extra dev -c $$new/constraints.txt \

@@ -63,10 +63,12 @@ class InferenceFunction(Construct):
             iam.PolicyStatement(
                 sid="ReadModelObject",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                # the model, and its manifest (the training profile drift is counted against)
+                # the model, its manifest (the training profile drift is counted against, the
+                # engine that serves it) and its compiled form (the ONNX engine's)
                 resources=[
                     model_bucket.arn_for_objects(settings.model_key),
                     model_bucket.arn_for_objects(contract.model_manifest_key(settings.model_key)),
+                    model_bucket.arn_for_objects(contract.model_onnx_key(settings.model_key)),
                 ],
             )
         )

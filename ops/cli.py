@@ -323,6 +323,25 @@ def _upload_model_arguments(p: argparse.ArgumentParser) -> None:
         "one does before any caller sees it; under it, nothing is routed to it (default: "
         "none; under 0.9 the record says so)",
     )
+    _engine_arguments(p)
+
+
+def _engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=("auto", "sklearn", "onnx"),
+        default="auto",
+        help="auto (default): the model compiled to ONNX when that answers exactly what "
+        "model.predict answers on the verification rows, else scikit-learn; sklearn or onnx "
+        "force one",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=_float(0, 1e300, "--tolerance"),
+        default=None,
+        help="with --engine onnx: serve a conversion whose largest difference from the model "
+        "is within this (recorded and shown)",
+    )
 
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:
@@ -607,6 +626,8 @@ VERBS: dict[str, Verb] = {
                 max_traffic_ratio=a.max_traffic_ratio or None,
                 min_agreement=a.min_agreement,
             ),
+            engine=a.engine,
+            tolerance=a.tolerance,
             dry_run=a.dry_run,
             settings=s,
         ),

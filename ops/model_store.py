@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -30,6 +31,13 @@ from ops.errors import (
     StackNotDeployedError,
 )
 from ops.inputs import validate
+from ops.modelfiles.engine import (
+    ENGINE_ASKED,
+    EngineChoice,
+    EngineName,
+    check_engine,
+    engine_for,
+)
 from ops.modelfiles.local_model import function_sklearn, mismatch_advice
 from ops.modelfiles.manifest import (
     ModelManifest,
@@ -82,6 +90,9 @@ class UploadResult(Shown):
     rollout: RolloutRecord | None = field(default=None, repr=False, compare=False)
     # the file was the live model already: nothing was uploaded
     unchanged: bool = field(default=False, repr=False, compare=False)
+    # which engine serves it ("onnx" or "sklearn") and why (ops.modelfiles.engine)
+    engine: str = field(default="", repr=False, compare=False)
+    engine_reason: str = field(default="", repr=False, compare=False)
 
     def _headline(self) -> str:
         if self.unchanged:
@@ -105,6 +116,7 @@ class UploadResult(Shown):
                 ("model version", self.version_id),
                 ("sha256", self.sha256),
                 ("scikit-learn", self.sklearn_version),
+                ("engine", self.engine_reason or None),
                 ("function version", self.function_version),
                 ("rollout", f"{rollout.strategy}, {rollout.outcome}" if rollout else None),
             ),
@@ -128,6 +140,7 @@ class UploadResult(Shown):
             "live": self.live,
             "unchanged": self.unchanged,
             "rollout": self.rollout.record() if self.rollout is not None else None,
+            "engine": self.engine,
         }
 
 
@@ -278,10 +291,31 @@ def _bound(target: Target) -> dict[str, str]:
     }
 
 
-def put_model(target: Target, path: Path, manifest: ModelManifest) -> str:
-    """Upload the model with its signed metadata, and its manifest beside it; the new S3
-    version id."""
+def _put_compiled(target: Target, choice: EngineChoice | None) -> dict[str, Any] | None:
+    """Upload the compiled model, when the ONNX engine was chosen; the engine record that the
+    manifest carries (the compiled file's sha256 and S3 version with the choice)."""
+    if choice is None:
+        return None
+    record = choice.record()
+    if choice.onnx is not None:
+        written = target.client("s3").put_object(
+            Bucket=target.outputs.model_bucket,
+            Key=contract.model_onnx_key(target.settings.model_key),
+            Body=choice.onnx,
+            ContentType="application/octet-stream",
+        )
+        record[contract.ENGINE_ONNX_SHA256] = hashlib.sha256(choice.onnx).hexdigest()
+        record[contract.ENGINE_ONNX_VERSION] = str(written.get("VersionId") or "null")
+    return record
+
+
+def put_model(
+    target: Target, path: Path, manifest: ModelManifest, choice: EngineChoice | None = None
+) -> str:
+    """Upload the model with its signed metadata, and its manifest beside it (with the engine
+    record, and the compiled model first when it serves); the new S3 version id."""
     key = target.settings.model_key
+    manifest = replace(manifest, engine=_put_compiled(target, choice))
     document = manifest.to_json().encode()
     manifest_sha256 = hashlib.sha256(document).hexdigest()
     bound = _bound(target)
@@ -350,6 +384,8 @@ def upload_model(
     bake_minutes: float = 10.0,
     guardrails: Guardrails | None = None,
     progress: bool = True,
+    engine: EngineName = "auto",
+    tolerance: float | None = None,
     dry_run: Literal[False] = False,
     settings: Settings | None = None,
 ) -> UploadResult: ...
@@ -366,6 +402,8 @@ def upload_model(
     bake_minutes: float = 10.0,
     guardrails: Guardrails | None = None,
     progress: bool = True,
+    engine: EngineName = "auto",
+    tolerance: float | None = None,
     dry_run: Literal[True],
     settings: Settings | None = None,
 ) -> Plan: ...
@@ -382,6 +420,8 @@ def upload_model(
     bake_minutes: float = 10.0,
     guardrails: Guardrails | None = None,
     progress: bool = True,
+    engine: EngineName = "auto",
+    tolerance: float | None = None,
     dry_run: bool = False,
     settings: Settings | None = None,
 ) -> UploadResult | Plan:
@@ -392,9 +432,15 @@ def upload_model(
     bake the new version is judged by ``guardrails`` against the old one and rolled back on a
     breach (``UploadResult.rollout`` says why). A stage's first model goes live at once; a file
     equal to the live model is not uploaded again (``UploadResult.unchanged``); a model saved
-    with another scikit-learn than the function's is refused (``python -m ops pin-function``)."""
+    with another scikit-learn than the function's is refused (``python -m ops pin-function``).
+
+    ``engine``: ``auto`` (default) serves the model compiled to ONNX when that answers exactly
+    what ``model.predict`` answers on the verification rows, else with scikit-learn;
+    ``sklearn`` or ``onnx`` force one (``onnx`` with a ``tolerance`` serves a conversion whose
+    differences fit in it). ``UploadResult.engine`` says which serves, and why."""
     path = Path(path)
     validate.seconds("timeout", timeout)
+    check_engine(engine, tolerance)
     shares = _rollout_shares(rollout, percent, bake_minutes, wait)
     manifest = _checked_manifest(path, dry_run)
     target = target_for(settings)
@@ -402,9 +448,10 @@ def upload_model(
         return _upload_plan(target, path, manifest, (rollout, percent, bake_minutes), wait)
     check_deployed_version(target, manifest)
     before, revision = _live_before_upload(target)
-    if len(before) == 1 and _is_live(target, before[0], manifest):
+    if len(before) == 1 and _is_live(target, before[0], manifest, (engine, tolerance)):
         return _unchanged(target, manifest, before[0])
-    version_id = put_model(target, path, manifest)
+    choice = engine_for(path, manifest, engine, tolerance)
+    version_id = put_model(target, path, manifest, choice)
     seconds, staged = 0.0, bool(shares and before)
     if staged:  # watched and judged: live once promoted
         record = _roll_out(
@@ -421,16 +468,31 @@ def upload_model(
             target, version_id, manifest.sha256, before, revision, wait, timeout
         )
     save_record(target, record)
+    live = record.promoted if staged else wait
+    return _uploaded(target, manifest, version_id, record, choice, live, seconds)
+
+
+def _uploaded(
+    target: Target,
+    manifest: ModelManifest,
+    version_id: str,
+    record: RolloutRecord,
+    choice: EngineChoice,
+    live: bool,
+    seconds: float,
+) -> UploadResult:
     return UploadResult(
         uri=_model_uri(target),
         version_id=version_id,
         sha256=manifest.sha256,
         sklearn_version=manifest.sklearn_version,
-        live=record.promoted if staged else wait,
+        live=live,
         seconds_to_live=seconds,
         function_version=record.function_version,
         links=_links(target),
         rollout=record,
+        engine=choice.engine,
+        engine_reason=choice.reason,
     )
 
 
@@ -521,18 +583,34 @@ def _links(target: Target) -> tuple[Link, ...]:
     return tuple(v for k, v in target.places(target.outputs).items() if k in ("model", "function"))
 
 
-def _is_live(target: Target, live: live_model.Share, manifest: ModelManifest) -> bool:
-    """Whether the live model is this file with this manifest (a new profile of the same file
-    is uploaded again: the manifest is signed with the model object)."""
+def _is_live(
+    target: Target,
+    live: live_model.Share,
+    manifest: ModelManifest,
+    asked: tuple[str, float | None],
+) -> bool:
+    """Whether the live model is this file with this manifest, uploaded asking for the same
+    engine (a new profile of the same file, or another engine, is uploaded again)."""
     if live.model_sha256 != manifest.sha256:
         return False
-    head = target.client("s3").head_object(
-        Bucket=target.outputs.model_bucket,
-        Key=target.settings.model_key,
-        VersionId=live.model_version,
+    s3, bucket = target.client("s3"), target.outputs.model_bucket
+    key = target.settings.model_key
+    metadata = (
+        s3.head_object(Bucket=bucket, Key=key, VersionId=live.model_version).get("Metadata") or {}
     )
-    signed = (head.get("Metadata") or {}).get(contract.MANIFEST_SHA256_METADATA)
-    return signed == hashlib.sha256(manifest.to_json().encode()).hexdigest()
+    version = metadata.get(contract.MANIFEST_VERSION_METADATA)
+    if not version:
+        return False
+    extra = {"VersionId": version} if version != "null" else {}
+    body = s3.get_object(Bucket=bucket, Key=manifest_object_key(key), **extra)["Body"].read()
+    if hashlib.sha256(body).hexdigest() != metadata.get(contract.MANIFEST_SHA256_METADATA):
+        return False
+    served = json.loads(body)
+    record = served.pop(contract.MANIFEST_ENGINE, None) or {}
+    mine = json.loads(manifest.to_json())
+    mine.pop(contract.MANIFEST_ENGINE, None)
+    same_engine = (record.get(ENGINE_ASKED), record.get("tolerance")) == asked
+    return bool(served == mine and same_engine)
 
 
 def _unchanged(target: Target, manifest: ModelManifest, live: live_model.Share) -> UploadResult:

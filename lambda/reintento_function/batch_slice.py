@@ -28,7 +28,6 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from reintento_function import contract
-from reintento_function.columnar_slice import predict_frame, read_table, write_table
 from reintento_function.contract import (
     RESULT_ERROR_TYPE,
     RESULT_FAILED_METADATA,
@@ -189,6 +188,9 @@ def run_slice(
     with store_errors(f"read s3://{ref.bucket}/{ref.input_key}"):
         body = s3.get_object(Bucket=ref.bucket, Key=ref.input_key)["Body"].read()
     if _format(ref.input_key) == "parquet":
+        # pandas and pyarrow only for a columnar slice (a JSON-lines one, realtime: neither)
+        from reintento_function.columnar_slice import predict_frame, read_table, write_table
+
         results = predict_frame(
             model.estimator, model.schema, read_table(body), ref.first_row, ref.probabilities, seen
         )

@@ -35,6 +35,7 @@ from reintento_function.inference_core import (
     predict_records,
 )
 from reintento_function.inference_errors import BatchSliceError
+from reintento_function.onnx_engine import CompiledModel
 
 INVALID = contract.INVALID_INPUT
 
@@ -83,9 +84,11 @@ def predict_frame(
     labels: Any = None
     proba: Any = None
     if len(valid):
-        model_input = pd.DataFrame(
-            {name: check.columns[name][valid] for name in schema.feature_names},
-            columns=schema.feature_names,
+        columns = {name: check.columns[name][valid] for name in schema.feature_names}
+        model_input = (
+            estimator.feed(columns)  # a table's rows are named (check_frame)
+            if isinstance(estimator, CompiledModel)
+            else pd.DataFrame(columns, columns=schema.feature_names)
         )
         try:
             if probabilities:

@@ -47,6 +47,27 @@ def model_manifest_key(model_key: str) -> str:
     return model_key.rsplit(".", 1)[0] + ".json"
 
 
+def model_onnx_key(model_key: str) -> str:
+    """Where a model's compiled form is stored beside it (``.pkl`` -> ``.onnx``)."""
+    return model_key.rsplit(".", 1)[0] + ".onnx"
+
+
+# The manifest's JSON (``ops.modelfiles.manifest.ModelManifest``), as the function reads it: what
+# each feature accepts (``accepted_input``: FEATURE_* keys), the classes, and the engine record
+MANIFEST_FEATURES = "features"
+MANIFEST_FEATURE_NAMES = "feature_names"  # null for a model fitted without names
+MANIFEST_CLASSES = "classes"
+MANIFEST_ENGINE = "engine"
+# the engine record: which engine serves the model and why (``ops.modelfiles.engine``); for the
+# ONNX engine, the compiled file's sha256 and S3 version (the manifest's signed sha256 covers both)
+ENGINE_NAME = "engine"
+ENGINE_REASON = "reason"
+ENGINE_ONNX = "onnx"
+ENGINE_SKLEARN = "sklearn"
+ENGINE_ONNX_SHA256 = "onnx_sha256"
+ENGINE_ONNX_VERSION = "onnx_version"
+
+
 # The deployer signs the model's manifest with an asymmetric AWS KMS key (SIGN_VERIFY); the
 # function verifies it with kms:Verify before it reads a byte of the pickle.
 SIGNING_ALGORITHM = "ECDSA_SHA_256"
@@ -233,6 +254,7 @@ DETAIL_PROBLEM = "problem"
 MODEL_VERSION_ID = "version_id"
 MODEL_SHA256 = "sha256"  # its first 12 hex digits
 MODEL_SKLEARN_VERSION = "sklearn_version"
+MODEL_ENGINE = "engine"  # ENGINE_ONNX or ENGINE_SKLEARN: which one answered
 # the describe-model answer: ANSWER_MODEL (None before any upload, with NO_MODEL saying why),
 # DESCRIBE_FEATURES (each {FEATURE_NAME, FEATURE_KIND, FEATURE_NULLABLE, FEATURE_CATEGORIES}),
 # ANSWER_CLASSES (None for a regressor) and DESCRIBE_MAX_ROWS

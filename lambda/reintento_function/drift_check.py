@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from reintento_function import contract
 from reintento_function.contract import (
@@ -177,6 +176,8 @@ def _floats(values: Any) -> np.ndarray[Any, Any]:
         return np.asarray(values, dtype=float)
     except (TypeError, ValueError):  # nulls as None, or a value that is not a number
         try:
+            import pandas as pd  # only for a column that is not all numbers (and null)
+
             series = pd.Series(np.asarray(list(values), dtype=object))
             numbers = pd.to_numeric(series, errors="coerce")
             return np.asarray(numbers.to_numpy(dtype=float, na_value=np.nan), dtype=float)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -17,11 +18,9 @@ from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
-from sklearn.pipeline import Pipeline
-from sklearn.utils import get_tags
 
 from reintento_function import contract
+from reintento_function.onnx_engine import CompiledModel
 
 FeatureKind = Literal["numeric", "categorical", "any"]
 
@@ -109,11 +108,16 @@ class RowCheck:
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    pandas = sys.modules.get("pandas")  # pandas' NA exists only once pandas is imported
+    return pandas is not None and value is pandas.NA
 
 
 def flatten_steps(estimator: Any) -> list[Any]:
     """The steps a row goes through, nested pipelines flattened (``passthrough`` kept)."""
+    from sklearn.pipeline import Pipeline
+
     steps = getattr(estimator, "steps", None)
     if isinstance(estimator, Pipeline) and steps:
         return [inner for _, step in steps for inner in flatten_steps(step)]
@@ -174,6 +178,8 @@ def _path_spec(name: str, path: Sequence[Any], position: int) -> FeatureSpec:
         encoded = _encoder_spec(name, step, position)
         if encoded is not None:
             return replace(encoded, nullable=True, null_as=null_as) if imputed else encoded
+        from sklearn.utils import get_tags
+
         tags = get_tags(step).input_tags
         kind: FeatureKind = "any" if tags.string or tags.categorical else "numeric"
         nullable = imputed or (tags.allow_nan and _nan_reaches_the_end(path[at + 1 :]))
@@ -183,6 +189,8 @@ def _path_spec(name: str, path: Sequence[Any], position: int) -> FeatureSpec:
 
 def _nan_reaches_the_end(after: Sequence[Any]) -> bool:
     """Whether NaN is accepted by every step of ``after`` (or imputed on the way)."""
+    from sklearn.utils import get_tags
+
     for step in after:
         if step is None or isinstance(step, str):
             continue
@@ -241,6 +249,31 @@ def describe_model(estimator: Any) -> ModelSchema:
             by_name[column] = _path_spec(column, [*branch, *after], position)
     features = tuple(by_name.get(n, FeatureSpec(n, "any", True, None, None)) for n in names)
     return ModelSchema(features, named=True, classes=classes)
+
+
+def schema_from_manifest(manifest: Mapping[str, Any]) -> ModelSchema:
+    """The schema a manifest records (its ``accepted_input`` and classes), for a model served
+    without its estimator in memory (the compiled engine): the same row checks, the same
+    messages. ``ValueError`` when the manifest records none."""
+    features = manifest.get(contract.MANIFEST_FEATURES)
+    if not isinstance(features, list) or not features:
+        raise ValueError("the manifest records no features")
+    specs = []
+    for feature in features:
+        kind = feature[contract.FEATURE_KIND]
+        categories = feature.get(contract.FEATURE_CATEGORIES)
+        specs.append(
+            FeatureSpec(
+                str(feature[contract.FEATURE_NAME]),
+                kind if kind in ("numeric", "categorical", "any") else "any",
+                bool(feature.get(contract.FEATURE_NULLABLE)),
+                tuple(categories) if categories is not None else None,
+                null_as=math.nan if kind == "numeric" else None,
+            )
+        )
+    classes = manifest.get(contract.MANIFEST_CLASSES)
+    named = manifest.get(contract.MANIFEST_FEATURE_NAMES) is not None
+    return ModelSchema(tuple(specs), named=named, classes=tuple(classes) if classes else None)
 
 
 def accepted_input(schema: ModelSchema) -> list[dict[str, Any]]:
@@ -417,6 +450,8 @@ def to_model_input(schema: ModelSchema, check: RowCheck) -> Any:
     """Build the estimator's input for the valid rows of a check."""
     if not schema.named:
         return np.asarray(check.matrix, dtype=float)
+    import pandas as pd
+
     data: dict[str, Any] = {}
     for spec in schema.features:
         values = check.columns[spec.name]
@@ -425,6 +460,14 @@ def to_model_input(schema: ModelSchema, check: RowCheck) -> Any:
         else:
             data[spec.name] = pd.array(values, dtype=object) if values else np.array([], object)
     return pd.DataFrame(data, columns=schema.feature_names)
+
+
+def model_input(estimator: Any, schema: ModelSchema, check: RowCheck) -> Any:
+    """The input ``estimator`` takes for the valid rows of a check: a compiled model's feeds,
+    else ``to_model_input``'s frame or matrix."""
+    if isinstance(estimator, CompiledModel):
+        return estimator.feed(check.columns if schema.named else None, check.matrix)
+    return to_model_input(schema, check)
 
 
 @dataclass(frozen=True)
@@ -508,6 +551,8 @@ def predict_arrays(estimator: Any, model_input: Any) -> tuple[Any, Any, bool]:
     ``predict`` and its ``predict_proba`` disagree on some rows). An estimator whose ``predict``
     uses none of these methods (an ``SVC``) computes its own answer.
     """
+    if isinstance(estimator, CompiledModel):
+        return estimator.answer(model_input)
     transforms, final = _split(estimator)
     data = model_input
     for transform in transforms:
@@ -563,7 +608,7 @@ def predict_attributed(
     if not check.valid_rows:
         return {}, Predictions([], None), []
     try:
-        result = predict(estimator, to_model_input(schema, check))
+        result = predict(estimator, model_input(estimator, schema, check))
     except MODEL_REFUSALS as err:
         if len(check.valid_rows) == 1:
             text = f"{type(err).__name__}: {err}"[:MAX_REFUSAL_TEXT]

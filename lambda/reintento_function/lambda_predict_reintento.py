@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -145,7 +146,15 @@ def _model(force_check: bool = False) -> LoadedModel:
         gc.collect()
         gc.freeze()  # the model's objects are long-lived: keep them out of later GC passes
         metrics.add_metric(name="ModelLoadTime", unit=MetricUnit.Milliseconds, value=model.load_ms)
-        logger.info("model loaded", model=model.describe(), load_ms=round(model.load_ms, 1))
+        # which libraries this environment has imported: none of scikit-learn's when the
+        # compiled engine serves (no pickle is read then)
+        imported = [m for m in ("sklearn", "scipy", "pandas", "joblib") if m in sys.modules]
+        logger.info(
+            "model loaded",
+            model=model.describe(),
+            load_ms=round(model.load_ms, 1),
+            imported=imported,
+        )
     return model
 
 

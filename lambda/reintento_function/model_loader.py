@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import joblib
-import sklearn
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -29,8 +27,8 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
-from sklearn.exceptions import InconsistentVersionWarning
 
+from reintento_function import contract
 from reintento_function.contract import (
     MANIFEST_SHA256_METADATA,
     MANIFEST_VERSION_METADATA,
@@ -46,13 +44,14 @@ from reintento_function.contract import (
     signed_message_of,
 )
 from reintento_function.drift_check import InputProfile
-from reintento_function.inference_core import ModelSchema, describe_model
+from reintento_function.inference_core import ModelSchema, describe_model, schema_from_manifest
 from reintento_function.inference_errors import (
     ModelIntegrityError,
     ModelStoreUnreachableError,
     ModelUnavailableError,
     ModelVersionError,
 )
+from reintento_function.onnx_engine import CompiledModel
 
 _TRANSIENT = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "404", "NotFound", "NoSuchVersion"}
@@ -73,12 +72,16 @@ class LoadedModel:
     profile: InputProfile | None = None
     # its verified metadata (the profile is found from it)
     metadata: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # which engine answers: the estimator (scikit-learn) or its compiled form (``estimator`` is
+    # then a ``CompiledModel``, and no pickle was read)
+    engine: str = contract.ENGINE_SKLEARN
 
     def describe(self) -> dict[str, Any]:
         return {
             MODEL_VERSION_ID: self.version_id,
             MODEL_SHA256: self.sha256[:12],
             MODEL_SKLEARN_VERSION: self.sklearn_version,
+            contract.MODEL_ENGINE: self.engine,
         }
 
 
@@ -95,6 +98,10 @@ def verify_and_load(body: bytes, recorded_sha256: str | None, recorded_sklearn: 
             f"model sha256 {actual[:12]} does not match the recorded {recorded_sha256[:12]}: "
             "the object is corrupted or was replaced; upload the model again"
         )
+    import joblib
+    import sklearn
+    from sklearn.exceptions import InconsistentVersionWarning
+
     runtime = sklearn.__version__
     if recorded_sklearn and recorded_sklearn != runtime:
         raise ModelVersionError(
@@ -262,11 +269,16 @@ class ModelStore:
         return dict(self._call(self.s3.head_object, **extra))
 
     def profile(self, metadata: Mapping[str, str]) -> InputProfile | None:
-        """The training profile of the model's manifest: the version its metadata points to,
-        used only if its bytes have the signed sha256 (``metadata`` is verified already). None
-        when there is none to use (a model uploaded before manifests were pointed to, a manifest
-        replaced, missing or refused): drift is then not counted, and the model still serves.
-        ``ProfileUnreadError`` when S3 could not be read just now (the cache asks again)."""
+        """The training profile of the model's manifest (``manifest``). None when there is
+        none to use: drift is then not counted, and the model still serves."""
+        document = self.manifest(metadata)
+        return InputProfile.from_manifest(document) if document is not None else None
+
+    def manifest(self, metadata: Mapping[str, str]) -> dict[str, Any] | None:
+        """The model's manifest: the version its metadata points to, used only if its bytes
+        have the signed sha256 (``metadata`` is verified already). None when there is none to
+        use (a model uploaded before manifests were pointed to, a manifest replaced, missing or
+        refused). ``ProfileUnreadError`` when S3 could not be read just now (ask again)."""
         wanted, version = (
             metadata.get(MANIFEST_SHA256_METADATA),
             metadata.get(MANIFEST_VERSION_METADATA),
@@ -292,9 +304,34 @@ class ModelStore:
         if hashlib.sha256(document).hexdigest() != wanted:
             return None
         try:
-            return InputProfile.from_manifest(json.loads(document))
+            parsed = json.loads(document)
         except ValueError:
             return None
+        return parsed if isinstance(parsed, dict) else None
+
+    def compiled(self, manifest: Mapping[str, Any]) -> CompiledModel | None:
+        """The compiled model the manifest's engine record names, if it chose ONNX: that S3
+        version of the ``.onnx`` object, used only if its bytes have the recorded sha256 (the
+        manifest's own sha256 is signed). None: the estimator serves."""
+        record = manifest.get(contract.MANIFEST_ENGINE)
+        if not isinstance(record, Mapping) or record.get(contract.ENGINE_NAME) != (
+            contract.ENGINE_ONNX
+        ):
+            return None
+        version = str(record.get(contract.ENGINE_ONNX_VERSION) or "")
+        extra = {"VersionId": version} if version and version != "null" else {}
+        key = contract.model_onnx_key(self.key)
+        response = self._retrying(
+            "S3", lambda: self.s3.get_object(Bucket=self.bucket, Key=key, **extra)
+        )
+        body = bytes(response["Body"].read())
+        if hashlib.sha256(body).hexdigest() != record.get(contract.ENGINE_ONNX_SHA256):
+            raise ModelIntegrityError(
+                f"the compiled model s3://{self.bucket}/{key} does not have the sha256 its "
+                "signed manifest records (replaced or corrupted); upload the model again with "
+                "`python -m ops upload-model PATH`"
+            )
+        return CompiledModel.load(body)
 
     def fetch(self, version_id: str | None) -> bytes:
         extra = {"VersionId": version_id} if version_id and version_id != "null" else {}
@@ -333,44 +370,70 @@ class ModelCache:
 
     def _load(self, head: dict[str, Any]) -> LoadedModel:
         t0 = time.perf_counter()
-        version = _version_of(head)
         metadata = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
         self.store.check_signature(metadata)  # before a byte of the pickle is read
-        body = self.store.fetch(head.get("VersionId"))
-        estimator = verify_and_load(
-            body, metadata.get(SHA256_METADATA), metadata.get(SKLEARN_METADATA)
-        )
+        manifest = self._manifest(metadata)
+        compiled = self._compiled(manifest)
+        if compiled is not None:  # the pickle is never read
+            estimator, schema = compiled
+            sha256 = str(metadata.get(SHA256_METADATA))
+            sklearn_version, engine = str(metadata.get(SKLEARN_METADATA)), contract.ENGINE_ONNX
+        else:
+            body = self.store.fetch(head.get("VersionId"))
+            estimator = verify_and_load(
+                body, metadata.get(SHA256_METADATA), metadata.get(SKLEARN_METADATA)
+            )
+            import sklearn
+
+            schema, sha256 = describe_model(estimator), hashlib.sha256(body).hexdigest()
+            sklearn_version, engine = sklearn.__version__, contract.ENGINE_SKLEARN
         self.loads += 1
         return LoadedModel(
             estimator=estimator,
-            schema=describe_model(estimator),
-            version_id=version,
-            sha256=hashlib.sha256(body).hexdigest(),
-            sklearn_version=sklearn.__version__,
+            schema=schema,
+            version_id=_version_of(head),
+            sha256=sha256,
+            sklearn_version=sklearn_version,
             load_ms=(time.perf_counter() - t0) * 1000,
-            profile=self._profile(metadata),
+            profile=InputProfile.from_manifest(manifest) if manifest is not None else None,
             metadata=metadata,
+            engine=engine,
         )
 
-    def _profile(self, metadata: Mapping[str, str]) -> InputProfile | None:
-        """The model's profile; when S3 could not give it just now, None until it is asked for
+    def _compiled(self, manifest: Mapping[str, Any] | None) -> tuple[Any, ModelSchema] | None:
+        """The compiled model and the schema its manifest records, when the manifest chose the
+        ONNX engine and both are usable; else None, and the estimator serves (what could not
+        be used is reported: a compiled file that fails its sha256, or no onnxruntime)."""
+        if manifest is None:
+            return None
+        try:
+            compiled = self.store.compiled(manifest)
+            return (compiled, schema_from_manifest(manifest)) if compiled is not None else None
+        except Exception as err:  # the signed pickle still answers exactly; say why
+            if self.on_error is not None:
+                self.on_error(err)
+            return None
+
+    def _manifest(self, metadata: Mapping[str, str]) -> dict[str, Any] | None:
+        """The model's manifest; when S3 could not give it just now, None until it is asked for
         again (``_profile_later``), so one transient error does not switch drift off for the
         life of the execution environment."""
         try:
-            profile = self.store.profile(metadata)
+            manifest = self.store.manifest(metadata)
         except ProfileUnreadError as err:
             self.profile_retry_at = self.clock() + PROFILE_RETRY_SECONDS
             if self.on_error is not None:
                 self.on_error(err)
             return None
         self.profile_retry_at = None
-        return profile
+        return manifest
 
     def _profile_later(self, model: LoadedModel) -> LoadedModel:
         """``model`` with its profile, when an earlier read failed and it is time to ask again."""
         if self.profile_retry_at is None or self.clock() < self.profile_retry_at:
             return model
-        profile = self._profile(model.metadata)
+        manifest = self._manifest(model.metadata)
+        profile = InputProfile.from_manifest(manifest) if manifest is not None else None
         return replace(model, profile=profile) if profile is not None else model
 
     def get(self, force_check: bool = False) -> tuple[LoadedModel, bool]:

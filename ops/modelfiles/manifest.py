@@ -52,6 +52,9 @@ class ModelManifest(Shown):
     profile: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     # what preparing the manifest did (written, rebuilt and why); not kept in the JSON
     note: str = field(default="", repr=False, compare=False)
+    # the engine that serves the model and why, with the compiled file's sha256 and version
+    # (ops.modelfiles.engine; set in the manifest uploaded beside the model, contract ENGINE_*)
+    engine: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def sklearn_version(self) -> str:

@@ -43,6 +43,7 @@ class ServedModel:
     version_id: str
     sha256: str
     sklearn_version: str
+    engine: str = contract.ENGINE_SKLEARN  # which engine answered (contract.ENGINE_*)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def _served(body: dict[str, Any]) -> ServedModel:
         str(model.get(contract.MODEL_VERSION_ID)),
         str(model.get(contract.MODEL_SHA256)),
         str(model.get(contract.MODEL_SKLEARN_VERSION)),
+        str(model.get(contract.MODEL_ENGINE) or contract.ENGINE_SKLEARN),
     )
 
 

@@ -8,6 +8,8 @@ feature what the model accepts, the same as the manifest written at upload.
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from ops.modelfiles.manifest import build_manifest
 from ops.service.function import describe_model
 from ops.targets import target_for
 from tests.model_kinds import ModelKind, model_kinds
+from tests.unit.test_onnx_engine import EXPECTED
 
 KINDS = model_kinds()
 
@@ -40,10 +43,14 @@ def _fields(error: str) -> list[str]:
 def test_model_kind_through_the_deployed_function(
     kind: ModelKind, kinds_stage: ops.Settings, tmp_path: Path
 ) -> None:
-    # GIVEN a model of this kind, uploaded and live
+    # GIVEN a model of this kind, uploaded and live, on the engine `auto` chooses for it (#30:
+    # compiled to ONNX when that is exact, else scikit-learn, with the reason shown)
     path = tmp_path / "model.pkl"
     joblib.dump(kind.model, path)
-    ops.upload_model(path, settings=kinds_stage)
+    uploaded = ops.upload_model(path, settings=kinds_stage)
+    engine, _ = EXPECTED[kind.name]
+    assert uploaded.engine == engine, uploaded.engine_reason
+    assert describe_model(target_for(kinds_stage)).model.engine == engine
     expected = kind.model.predict(kind.frame(kind.valid)).tolist()
     # WHEN its valid rows are sent realtime  THEN exactly model.predict's answer
     answer = ops.predict(kind.valid, settings=kinds_stage)
@@ -78,3 +85,42 @@ def test_model_kind_through_the_deployed_function(
         {**f, "categories": tuple(f["categories"]) if f["categories"] is not None else None}
         for f in manifest
     ]
+
+
+def test_the_onnx_engine_serves_without_reading_the_pickle_or_importing_scikit_learn(
+    kinds_stage: ops.Settings, tmp_path: Path
+) -> None:
+    """#30: when the compiled engine serves, the function reads no pickle and imports none of
+    scikit-learn, SciPy, pandas or joblib (its "model loaded" log line names what it imported;
+    an upload with engine="sklearn" shows the other side)."""
+    kind = next(k for k in KINDS if k.name.startswith("one-hot encoder that learned missing"))
+    path = tmp_path / "model.pkl"
+    joblib.dump(kind.model, path)
+    seen: dict[str, list[str]] = {}
+    for engine in ("sklearn", "onnx"):
+        # GIVEN the model uploaded for this engine (a new S3 version each time)
+        uploaded = ops.upload_model(path, engine=engine, settings=kinds_stage)  # type: ignore[arg-type]
+        assert uploaded.engine == engine, uploaded.engine_reason
+        # WHEN it answers
+        answer = ops.predict(kind.valid, settings=kinds_stage)
+        assert list(answer.predictions) == kind.model.predict(kind.frame(kind.valid)).tolist()
+        # THEN the environment that loaded it says which libraries it had imported
+        for _ in range(30):
+            loaded = [
+                json.loads(e.message)
+                for e in ops.logs(300, pattern="model loaded", settings=kinds_stage)
+                if '"model loaded"' in e.message
+            ]
+            mine = [
+                event
+                for event in loaded
+                if event["model"]["version_id"] == uploaded.version_id
+                and event["model"]["engine"] == engine
+            ]
+            if mine:
+                seen[engine] = mine[-1]["imported"]
+                break
+            time.sleep(1)
+    assert set(seen) == {"sklearn", "onnx"}, seen
+    assert "sklearn" in seen["sklearn"]  # the pickle path imports it
+    assert seen["onnx"] == [], seen  # the compiled path: none of them

@@ -1,0 +1,113 @@
+"""The compiled engine's runtime side: feed checked rows to an ONNX model and read its answer.
+
+The ONNX model ``ops`` compiles at upload (``ops.modelfiles.onnx_compile``) takes one input per
+feature, named as the feature: a ``double`` column ``[N, 1]`` for a numeric feature, a ``string``
+column for a categorical one (a null becomes ``MISSING_STRING``); a model fitted without feature
+names takes one ``double`` matrix ``X``. It answers ``label`` (what ``model.predict`` answers)
+and, for a classifier, ``probabilities`` (``predict_proba``'s columns, in ``classes_`` order).
+
+Only NumPy and onnxruntime are imported here (onnxruntime when a session is made), never
+scikit-learn, SciPy or pandas: serving the compiled model must not load them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MATRIX_INPUT = "X"  # the one input of a model fitted without feature names
+LABEL_OUTPUT = "label"
+PROBABILITIES_OUTPUT = "probabilities"
+# what a null becomes in a string input (a learned "missing" category matches it; no encoder
+# learned this string itself, which starts with a NUL character)
+MISSING_STRING = "\x00null"
+# one thread: the trees are summed in their order, as scikit-learn sums them, so the sums are the
+# same to the last bit (several threads would add partial sums in another order)
+THREADS = 1
+
+
+@dataclass(frozen=True)
+class OnnxInput:
+    """One input of the compiled model: its name and whether it is a string column."""
+
+    name: str
+    text: bool
+
+
+def input_columns(session: Any) -> list[OnnxInput]:
+    """The inputs of an onnxruntime session, in order."""
+    return [OnnxInput(i.name, i.type == "tensor(string)") for i in session.get_inputs()]
+
+
+def _string_column(values: Sequence[Any]) -> Any:
+    out = np.empty((len(values), 1), dtype=object)
+    for i, value in enumerate(values):
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        out[i, 0] = MISSING_STRING if missing else str(value)
+    return out
+
+
+def _number_column(values: Sequence[Any]) -> Any:
+    return np.asarray(values, dtype=np.float64).reshape(-1, 1)  # None becomes NaN
+
+
+def feeds(
+    inputs: Sequence[OnnxInput], columns: Mapping[str, Any] | None, matrix: Any = None
+) -> dict[str, Any]:
+    """The session's feeds for checked rows: ``columns`` by feature name (named models), or
+    ``matrix`` (rows of numbers, for a model fitted without names)."""
+    if columns is None:
+        return {MATRIX_INPUT: np.asarray(matrix, dtype=np.float64)}
+    return {
+        each.name: _string_column(columns[each.name])
+        if each.text
+        else _number_column(columns[each.name])
+        for each in inputs
+    }
+
+
+def session(model: bytes) -> Any:
+    """An onnxruntime session for the compiled model (imported only here)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = THREADS
+    # no fusion that could change how a sum is rounded (MatMul + Add into Gemm, say)
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def run(session_: Any, feed: Mapping[str, Any]) -> tuple[Any, Any | None]:
+    """Labels (or a regressor's values) and, for a classifier, probabilities."""
+    names = [o.name for o in session_.get_outputs()]
+    answers = dict(zip(names, session_.run(names, dict(feed)), strict=True))
+    return answers[LABEL_OUTPUT], answers.get(PROBABILITIES_OUTPUT)
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A compiled model in memory, answering as ``inference_core`` asks an estimator to."""
+
+    session: Any
+    inputs: tuple[OnnxInput, ...]
+
+    @classmethod
+    def load(cls, body: bytes) -> CompiledModel:
+        made = session(body)
+        return cls(made, tuple(input_columns(made)))
+
+    def feed(self, columns: Mapping[str, Any] | None, matrix: Any = None) -> Any:
+        return feeds(self.inputs, columns, matrix)
+
+    def answer(self, feed: Mapping[str, Any]) -> tuple[Any, Any | None, bool]:
+        """Labels, probabilities (None for a regressor), and that they came from one run."""
+        labels, proba = run(self.session, feed)
+        return labels, proba, proba is not None
+
+    def predict(self, feed: Mapping[str, Any]) -> Any:
+        return run(self.session, feed)[0]

@@ -1,0 +1,355 @@
+"""Compile a fitted scikit-learn model to ONNX that computes what it computes, in float64.
+
+Written here rather than taken from a converter: skl2onnx's trees compare in float32 and its
+tree converters emit opset-1 operators whose scores are float32, so labels near a threshold
+differ. What compiles: pipelines and column transformers of ``StandardScaler``,
+``SimpleImputer``, ``OneHotEncoder`` and ``OrdinalEncoder`` (``passthrough`` and ``drop``
+columns), ending in ``LogisticRegression``, ``LinearRegression``/``Ridge``,
+``DecisionTree*``, ``RandomForest*`` or ``HistGradientBoosting*`` (numeric splits). Anything
+else raises ``NotCompiledError`` naming the step; the pickle is then served. Whether a
+compiled model answers exactly as the model does is not assumed: ``ops.modelfiles.engine``
+runs both on the verification rows and decides.
+
+Each operation is the one scikit-learn performs: a scaler subtracts its mean and divides by its
+scale (not a multiplication by the reciprocal); a decision tree compares the float32 value of
+its input, as scikit-learn casts it; the link functions are applied to the same sums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from ops.modelfiles.onnx_graph import DOUBLE, INT64, STRING, Graph, tensor_type
+from ops.modelfiles.onnx_trees import (
+    NotCompiledError,
+    boosting_trees,
+    ensemble,
+    sklearn_trees,
+)
+from reintento_function.inference_core import column_selection, flatten_steps
+from reintento_function.onnx_engine import (
+    LABEL_OUTPUT,
+    MATRIX_INPUT,
+    MISSING_STRING,
+    PROBABILITIES_OUTPUT,
+)
+
+__all__ = ["NotCompiledError", "compile_model"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column on its way through the steps: its tensor (``[N, 1]``) and whether it is text."""
+
+    tensor: str
+    text: bool
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _matrix(graph: Graph, columns: list[Column] | str) -> str:
+    """The columns as one ``[N, k]`` double matrix (numbers only)."""
+    if isinstance(columns, str):
+        return columns
+    if any(c.text for c in columns):
+        raise NotCompiledError("a text column reaches a numeric step without an encoder")
+    if len(columns) == 1:
+        return columns[0].tensor
+    return graph.op("Concat", [c.tensor for c in columns], axis=1)
+
+
+def _columns(graph: Graph, value: list[Column] | str, width: int) -> list[Column]:
+    if not isinstance(value, str):
+        return value
+    return [
+        Column(
+            graph.op("Slice", [value, graph.const([i]), graph.const([i + 1]), graph.const([1])]),
+            False,
+        )
+        for i in range(width)
+    ]
+
+
+def _scaler(graph: Graph, step: Any, value: list[Column] | str) -> str:
+    x = _matrix(graph, value)
+    if step.with_mean and step.mean_ is not None:
+        x = graph.op("Sub", [x, graph.const(step.mean_.reshape(1, -1), "mean")])
+    if step.with_std and step.scale_ is not None:
+        x = graph.op("Div", [x, graph.const(step.scale_.reshape(1, -1), "scale")])
+    return x
+
+
+def _missing_mask(graph: Graph, column: Column) -> str:
+    if column.text:
+        return graph.op("Equal", [column.tensor, graph.const([[MISSING_STRING]])])
+    return graph.op("IsNaN", [column.tensor])
+
+
+def _imputer(graph: Graph, step: Any, value: list[Column] | str, width: int) -> list[Column]:
+    if step.add_indicator or not _is_missing(step.missing_values):
+        raise NotCompiledError("an imputer with an indicator, or of a value other than null")
+    fill = list(step.statistics_)
+    if any(_is_missing(f) for f in fill) or len(fill) != width:
+        raise NotCompiledError("an imputer that learned no value for a column (all missing)")
+    out = []
+    for column, value_ in zip(_columns(graph, value, width), fill, strict=True):
+        if column.text != isinstance(value_, str):
+            raise NotCompiledError("an imputer whose fill value is not of its column's type")
+        filled = graph.const([[value_ if column.text else float(value_)]], "fill")
+        mask = _missing_mask(graph, column)
+        out.append(Column(graph.op("Where", [mask, filled, column.tensor]), column.text))
+    return out
+
+
+def _matches(graph: Graph, column: Column, categories: Any) -> str:
+    """``[N, C]`` double: 1 where the column equals each category (missing: null's category)."""
+    known = [c for c in categories if not _is_missing(c)]
+    if column.text != all(isinstance(c, str) for c in known) and known:
+        raise NotCompiledError("an encoder whose categories are not of its column's type")
+    parts = []
+    for category in categories:
+        if _is_missing(category):
+            parts.append(graph.op("Cast", [_missing_mask(graph, column)], to=DOUBLE))
+            continue
+        const = graph.const([[category if column.text else float(category)]], "category")
+        parts.append(graph.op("Cast", [graph.op("Equal", [column.tensor, const])], to=DOUBLE))
+    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+
+
+def _encoder_checks(step: Any) -> None:
+    if getattr(step, "drop_idx_", None) is not None:
+        raise NotCompiledError("a one-hot encoder that drops a category")
+    infrequent = getattr(step, "infrequent_categories_", None) or []
+    if any(i is not None for i in infrequent):
+        raise NotCompiledError("an encoder with infrequent categories")
+
+
+def _one_hot(graph: Graph, step: Any, value: list[Column] | str, width: int) -> str:
+    _encoder_checks(step)
+    columns = _columns(graph, value, width)
+    parts = [_matches(graph, c, cats) for c, cats in zip(columns, step.categories_, strict=True)]
+    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+
+
+def _ordinal(graph: Graph, step: Any, value: list[Column] | str, width: int) -> str:
+    _encoder_checks(step)
+    if step.handle_unknown != "use_encoded_value":
+        unknown = float("nan")  # never reached: the function refuses an unknown category
+    else:
+        unknown = float(step.unknown_value)
+    parts = []
+    for column, cats in zip(_columns(graph, value, width), step.categories_, strict=True):
+        seen = [c for c in cats if not _is_missing(c)]
+        eq = _matches(graph, column, seen)
+        index = graph.op("MatMul", [eq, graph.const(np.arange(len(seen)).reshape(-1, 1) * 1.0)])
+        known = graph.op("ReduceMax", [eq, graph.const([1])], keepdims=1)
+        known = graph.op("Greater", [known, graph.const([[0.0]])])
+        code = graph.op("Where", [known, index, graph.const([[unknown]])])
+        if len(seen) != len(cats):  # missing was learned: it is encoded as told
+            missing = graph.const([[float(step.encoded_missing_value)]])
+            code = graph.op("Where", [_missing_mask(graph, column), missing, code])
+        parts.append(code)
+    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+
+
+def _width(step: Any, width: int) -> int:
+    if isinstance(step, OneHotEncoder):
+        return sum(len(c) for c in step.categories_)
+    return width
+
+
+def transform(
+    graph: Graph, steps: list[Any], value: list[Column] | str, width: int
+) -> tuple[list[Column] | str, int]:
+    """Run ``value`` (columns, or a matrix of ``width``) through preprocessing ``steps``."""
+    for step in steps:
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        if isinstance(step, StandardScaler):
+            value = _scaler(graph, step, value)
+        elif isinstance(step, SimpleImputer):
+            value = _imputer(graph, step, value, width)
+        elif isinstance(step, OneHotEncoder):
+            value = _one_hot(graph, step, value, width)
+        elif isinstance(step, OrdinalEncoder):
+            value = _ordinal(graph, step, value, width)
+        elif isinstance(step, ColumnTransformer):
+            value = _column_transformer(graph, step, value)
+        else:
+            raise NotCompiledError(f"no exact conversion for {type(step).__name__}")
+        width = _width(step, width) if not isinstance(step, ColumnTransformer) else -1
+    return value, width
+
+
+def _column_transformer(graph: Graph, step: Any, value: list[Column] | str) -> str:
+    if isinstance(value, str) or not hasattr(step, "feature_names_in_"):
+        raise NotCompiledError("a column transformer fitted without column names")
+    names = [str(n) for n in step.feature_names_in_]
+    by_name = dict(zip(names, value, strict=True))
+    parts = []
+    for _, inner, selection in step.transformers_:
+        if isinstance(inner, str) and inner == "drop":
+            continue
+        selected = column_selection(selection, names)
+        if not selected:
+            continue
+        branch = [inner] if isinstance(inner, str) else flatten_steps(inner)
+        out, _ = transform(graph, branch, [by_name[n] for n in selected], len(selected))
+        parts.append(_matrix(graph, out))
+    if not parts:
+        raise NotCompiledError("a column transformer that keeps no column")
+    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+
+
+# --------------------------------------------------------------------------- final estimators
+
+
+def _labels(graph: Graph, model: Any, index: str) -> tuple[str, int]:
+    """``classes_[index]`` (index ``[N]`` int64): the classifier's labels."""
+    classes = np.asarray(model.classes_)
+    if classes.dtype.kind == "b":
+        raise NotCompiledError("a classifier with boolean classes")
+    element = tensor_type(classes)
+    return graph.op("Gather", [graph.const(classes, "classes"), index], axis=0), element
+
+
+def _argmax(graph: Graph, scores: str) -> str:
+    """The first column of each row's largest value (NumPy's ``argmax`` on ties)."""
+    return graph.op("ArgMax", [scores], axis=1, keepdims=0, select_last_index=0)
+
+
+def _binary(graph: Graph, raw: str) -> tuple[str, str]:
+    """Two-class probabilities ``[1 - p, p]`` with ``p = expit(raw)``, and ``raw > 0``."""
+    p = graph.op("Sigmoid", [raw])
+    proba = graph.op("Concat", [graph.op("Sub", [graph.const([[1.0]]), p]), p], axis=1)
+    positive = graph.op("Greater", [raw, graph.const([[0.0]])])
+    index = graph.op("Cast", [graph.op("Flatten", [positive], axis=0)], to=INT64)
+    return proba, graph.op("Reshape", [index, graph.const([-1])])
+
+
+def _linear_scores(graph: Graph, model: Any, x: str) -> str:
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    coef = coef.reshape(1, -1) if coef.ndim == 1 else coef
+    scores = graph.op("MatMul", [x, graph.const(coef.T, "coef")])
+    intercept = np.asarray(model.intercept_, dtype=np.float64).reshape(1, -1)
+    return graph.op("Add", [scores, graph.const(intercept, "intercept")])
+
+
+def _logistic(graph: Graph, model: Any, x: str) -> tuple[str, int, str | None]:
+    scores = _linear_scores(graph, model, x)
+    if len(model.classes_) == 2:
+        proba, index = _binary(graph, scores)
+    else:
+        proba, index = graph.op("Softmax", [scores], axis=1), _argmax(graph, scores)
+    label, element = _labels(graph, model, index)
+    return label, element, proba
+
+
+def _linear_regressor(graph: Graph, model: Any, x: str) -> tuple[str, int, str | None]:
+    if np.asarray(model.coef_).ndim != 1:
+        raise NotCompiledError("a linear regressor with several targets")
+    values = graph.op("Reshape", [_linear_scores(graph, model, x), graph.const([-1])])
+    return values, DOUBLE, None
+
+
+def _float32_view(graph: Graph, x: str) -> str:
+    """``x`` as scikit-learn's trees see it: rounded to float32 (then held in a double)."""
+    from onnx import TensorProto
+
+    return graph.op("Cast", [graph.op("Cast", [x], to=TensorProto.FLOAT)], to=DOUBLE)
+
+
+def _forest(graph: Graph, model: Any, x: str) -> tuple[str, int, str | None]:
+    trees = getattr(model, "estimators_", [model])
+    classifier = hasattr(model, "classes_")
+    classes = len(model.classes_) if classifier else None
+    summed = ensemble(graph, _float32_view(graph, x), sklearn_trees(trees, classes), classes or 1)
+    values = (
+        graph.op("Div", [summed, graph.const([[float(len(trees))]])]) if len(trees) > 1 else summed
+    )
+    if not classifier:
+        return graph.op("Reshape", [values, graph.const([-1])]), DOUBLE, None
+    label, element = _labels(graph, model, _argmax(graph, values))
+    return label, element, values
+
+
+def _boosting(graph: Graph, model: Any, x: str) -> tuple[str, int, str | None]:
+    classifier = hasattr(model, "classes_")
+    targets = model.n_trees_per_iteration_
+    raw = ensemble(graph, x, boosting_trees(model), targets)
+    if not classifier:
+        if type(model._loss.link).__name__ != "IdentityLink":
+            raise NotCompiledError("gradient boosting with a non-identity link (its loss)")
+        return graph.op("Reshape", [raw, graph.const([-1])]), DOUBLE, None
+    if targets == 1:
+        proba, index = _binary(graph, raw)
+    else:
+        proba, index = graph.op("Softmax", [raw], axis=1), _argmax(graph, raw)
+    label, element = _labels(graph, model, index)
+    return label, element, proba
+
+
+_FINAL = (
+    ((LogisticRegression,), _logistic),
+    ((LinearRegression, Ridge), _linear_regressor),
+    ((DecisionTreeClassifier, DecisionTreeRegressor), _forest),
+    ((RandomForestClassifier, RandomForestRegressor), _forest),
+    ((HistGradientBoostingClassifier, HistGradientBoostingRegressor), _boosting),
+)
+
+
+def _final(graph: Graph, model: Any, x: str) -> tuple[str, int, str | None]:
+    for kinds, convert in _FINAL:
+        if type(model) in kinds:
+            return convert(graph, model, x)
+    raise NotCompiledError(f"no exact conversion for {type(model).__name__}")
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _inputs(graph: Graph, model: Any, text_columns: set[str]) -> tuple[list[Column] | str, int]:
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        width = int(model.n_features_in_)
+        return graph.input(MATRIX_INPUT, DOUBLE, width), width
+    columns = [
+        Column(
+            graph.input(str(n), STRING if str(n) in text_columns else DOUBLE),
+            str(n) in text_columns,
+        )
+        for n in names
+    ]
+    return columns, len(columns)
+
+
+def compile_model(model: Any, text_columns: set[str]) -> bytes:
+    """The ONNX model of a fitted estimator or pipeline; ``text_columns`` are the features
+    given as strings. Raises ``NotCompiledError`` (its message: why) when a step has no exact
+    conversion here."""
+    steps = flatten_steps(model)
+    *preprocessing, final = steps
+    graph = Graph()
+    value, width = _inputs(graph, model, text_columns)
+    value, width = transform(graph, preprocessing, value, width)
+    label, element, proba = _final(graph, final, _matrix(graph, value))
+    outputs: dict[str, tuple[str, int, list[Any]]] = {LABEL_OUTPUT: (label, element, [None])}
+    if proba is not None:
+        outputs[PROBABILITIES_OUTPUT] = (proba, DOUBLE, [None, len(final.classes_)])
+    return graph.model(outputs)
