@@ -23,6 +23,7 @@ from reintento_function import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET, KEY = "bench-models", "models/mejor_modelo.pkl"
+ONNX_KEY = "models/compiled_modelo.pkl"  # the same model, uploaded for the ONNX engine (#30)
 
 
 class Context:
@@ -53,31 +54,60 @@ def serve_model(model_path: Path) -> Any:
         POWERTOOLS_LOG_LEVEL="WARNING",
         POWERTOOLS_METRICS_NAMESPACE="Bench",
     )
-    body = model_path.read_bytes()
     s3, kms = boto3.client("s3"), boto3.client("kms")
     s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     # signed as upload_model signs it, with a signing key like the model stack's
     key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     os.environ[contract.ENV_SIGNING_KEY] = key
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
+    _put_signed(s3, kms, key, model_path, KEY, None)
+    _put_signed(s3, kms, key, model_path, ONNX_KEY, "onnx")
+    return server
+
+
+def _put_signed(
+    s3: Any, kms: Any, signing_key: str, path: Path, key: str, engine: str | None
+) -> None:
+    """The model at ``key`` as upload_model puts it, signed; for ``engine="onnx"`` with its
+    compiled file and a manifest carrying the engine record (and no profile: drift is not
+    counted on either side, as before; ``_drift_overhead`` measures it)."""
+    from dataclasses import replace
+
+    from ops.modelfiles.engine import engine_for
+    from ops.modelfiles.manifest import ensure_manifest
+
+    body = path.read_bytes()
     sha = hashlib.sha256(body).hexdigest()
+    metadata = {contract.SHA256_METADATA: sha, contract.SKLEARN_METADATA: sklearn.__version__}
+    manifest_sha = ""
+    if engine == "onnx":
+        manifest = ensure_manifest(path)
+        choice = engine_for(path, manifest, "onnx")
+        assert choice.onnx is not None, choice.reason
+        written = s3.put_object(Bucket=BUCKET, Key=contract.model_onnx_key(key), Body=choice.onnx)
+        record = {
+            **choice.record(),
+            contract.ENGINE_ONNX_SHA256: hashlib.sha256(choice.onnx).hexdigest(),
+            contract.ENGINE_ONNX_VERSION: written["VersionId"],
+        }
+        document = replace(manifest, engine=record, profile=None).to_json().encode()
+        manifest_sha = hashlib.sha256(document).hexdigest()
+        put = s3.put_object(Bucket=BUCKET, Key=contract.model_manifest_key(key), Body=document)
+        metadata[contract.MANIFEST_SHA256_METADATA] = manifest_sha
+        metadata[contract.MANIFEST_VERSION_METADATA] = put["VersionId"]
     signature = kms.sign(
-        KeyId=key,
-        Message=contract.signing_message(KEY, sha, sklearn.__version__),
+        KeyId=signing_key,
+        Message=contract.signing_message(key, sha, sklearn.__version__, manifest_sha),
         MessageType="RAW",
         SigningAlgorithm=contract.SIGNING_ALGORITHM,
     )["Signature"]
     s3.put_object(
         Bucket=BUCKET,
-        Key=KEY,
+        Key=key,
         Body=body,
-        Metadata={
-            contract.SHA256_METADATA: sha,
-            contract.SKLEARN_METADATA: sklearn.__version__,
-            contract.SIGNATURE_METADATA: base64.b64encode(signature).decode(),
-        },
+        Metadata={**metadata, contract.SIGNATURE_METADATA: base64.b64encode(signature).decode()},
     )
-    return server
 
 
 def naive_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -150,6 +180,7 @@ def run(model_path: Path) -> list[Row]:
                     )
                 )
             rows_out.append(_drift_overhead(handler_module, model_path))
+            rows_out += _onnx_rows(handler_module, model)
         return rows_out
     finally:
         server.stop()
@@ -186,4 +217,69 @@ def _drift_overhead(handler_module: Any, model_path: Path) -> Row:
         "<= 1.05x",
         with_drift <= 1.05 * without,
         "vs the same handler for a model without a profile (no drift counted)",
+    )
+
+
+def _onnx_rows(handler_module: Any, model: Any) -> list[Row]:
+    """#30: the same warm handler serving the model compiled to ONNX (the function loads it in
+    place of the pickle), against a bare ``model.predict`` on the same rows; one row also
+    against the ONNX session's own run (the handler's overhead on top of the engine)."""
+    os.environ["MODEL_KEY"] = ONNX_KEY
+    saved = handler_module._state.pop("cache", None)
+    try:
+        handler_module.handler({"instances": sample_rows(1)}, Context())  # its cold start
+        served = handler_module._state["cache"].model
+        assert served.engine == contract.ENGINE_ONNX, served.engine
+        out: list[Row] = []
+        for n in (1, 100, 10_000):
+            rows = sample_rows(n, seed=3)
+            frame = pd.DataFrame(rows)
+            raw, ours = paired_median_ms(
+                lambda frame=frame: model.predict(frame),
+                lambda rows=rows: handler_module.handler({"instances": rows}, Context()),
+                60 if n < 10_000 else 20,
+            )
+            target, met = ("< 1.0x", ours < raw) if n == 10_000 else ("-", None)
+            out.append(
+                Row(
+                    "compiled engine",
+                    f"warm handler, ONNX engine, {n:,} rows",
+                    ours,
+                    raw,
+                    "ms",
+                    ours / raw,
+                    target,
+                    met,
+                    "vs raw in-process model.predict (scikit-learn) on the same rows",
+                )
+            )
+        out.append(_session_row(handler_module, served))
+        return out
+    finally:
+        os.environ["MODEL_KEY"] = KEY
+        handler_module._state.pop("cache", None)
+        if saved is not None:
+            handler_module._state["cache"] = saved
+
+
+def _session_row(handler_module: Any, served: Any) -> Row:
+    from reintento_function.inference_core import check_rows
+
+    rows = sample_rows(1, seed=3)
+    feed = served.estimator.feed(check_rows(served.schema, rows).columns)
+    session, ours = paired_median_ms(
+        lambda: served.estimator.answer(feed),
+        lambda: handler_module.handler({"instances": rows}, Context()),
+        200,
+    )
+    return Row(
+        "compiled engine",
+        "warm handler, ONNX engine, 1 row, over its session",
+        ours,
+        session,
+        "ms",
+        ours / session,
+        "<= session + 1 ms",
+        ours <= session + 1.0,
+        "vs the ONNX session's own run on the same row (fed the checked columns)",
     )

@@ -25,7 +25,9 @@ def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
     )
     try:
         ops.deploy(settings=settings, approve_security_changes=True)
-        ops.upload_model(model_path, settings=settings)  # its describe_model call is the cold start
+        # auto: the demo model is served compiled (ONNX); its describe_model call is the cold start
+        uploaded = ops.upload_model(model_path, settings=settings)
+        assert isinstance(uploaded, ops.UploadResult) and uploaded.engine == "onnx", uploaded
         target = target_for(settings)
         lam, name = target.client("lambda"), target.outputs.function_name
         payload = json.dumps({"instances": ops.sample_rows(1)})
@@ -72,6 +74,13 @@ def run(model_path: Path) -> tuple[list[Row], dict[str, Any]]:
             BATCH_TARGET_ROWS, model, settings, probabilities=False
         )
         rows.append(batch_row)
+        # the same batch served by scikit-learn (the model uploaded again for that engine)
+        uploaded = ops.upload_model(model_path, engine="sklearn", settings=settings)
+        assert isinstance(uploaded, ops.UploadResult) and uploaded.engine == "sklearn"
+        batch_row, phases["batch_sklearn_engine"] = batch_throughput(
+            BATCH_TARGET_ROWS, model, settings, engine="scikit-learn"
+        )
+        rows.append(batch_row)
         rows.append(_rollback_row(settings))
         return rows, phases
     finally:
@@ -95,7 +104,7 @@ BATCH_REPEATS = 3  # each side's best of three (see batch_throughput)
 
 
 def batch_throughput(
-    n: int, model: Any, settings: ops.Settings, probabilities: bool = True
+    n: int, model: Any, settings: ops.Settings, probabilities: bool = True, engine: str = "ONNX"
 ) -> tuple[Row, dict[str, Any]]:
     """A batch of n rows through the state machine against a bare in-process model.predict on
     the same rows. The two are measured in turn, ``BATCH_REPEATS`` times each, and each side's
@@ -131,6 +140,7 @@ def batch_throughput(
     }
     print(f"batch {n:,} rows (probabilities={probabilities}): {phases}", flush=True)
     what = "through the state machine" if probabilities else "labels only (as model.predict)"
+    what = f"{what}, {engine} engine"
     target_text, met = (
         (">= 0.5x raw", rate >= 0.5 * raw_rate)
         if n >= BATCH_TARGET_ROWS
