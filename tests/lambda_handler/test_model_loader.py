@@ -277,3 +277,81 @@ def test_a_profile_s3_could_not_give_is_asked_for_again(
     now[0] = PROFILE_RETRY_SECONDS
     model, loaded_now = cache.get()
     assert model.profile is not None and not loaded_now and cache.loads == 1
+
+
+def _compiled_upload(
+    model_bucket: ModelBucket, demo_model: Any, onnx_body: bytes | None = None
+) -> tuple[bytes, dict[str, Any]]:
+    """The demo model as upload_model puts it for the ONNX engine: the compiled file, a
+    manifest whose engine record names it (sha256 and S3 version), and the signed pickle.
+    ``onnx_body``: other bytes stored in place of the compiled file (a bucket writer's)."""
+    import json
+    from dataclasses import replace
+
+    from ops.modelfiles.engine import engine_for
+    from ops.modelfiles.manifest import ensure_manifest
+    from reintento_function import contract
+
+    manifest = ensure_manifest(demo_model.path)
+    choice = engine_for(demo_model.path, manifest, "onnx")
+    assert choice.onnx is not None, choice.reason
+    s3, bucket = model_bucket.s3, model_bucket.bucket
+    written = s3.put_object(
+        Bucket=bucket, Key=contract.model_onnx_key(model_bucket.key), Body=onnx_body or choice.onnx
+    )
+    record = {
+        **choice.record(),
+        contract.ENGINE_ONNX_SHA256: hashlib.sha256(choice.onnx).hexdigest(),
+        contract.ENGINE_ONNX_VERSION: written["VersionId"],
+    }
+    document = replace(manifest, engine=record).to_json().encode()
+    where = contract.model_manifest_key(model_bucket.key)
+    pointer = s3.put_object(Bucket=bucket, Key=where, Body=document)["VersionId"]
+    body = demo_model.path.read_bytes()
+    model_bucket.put(
+        body,
+        bound={contract.MANIFEST_SHA256_METADATA: hashlib.sha256(document).hexdigest()},
+        unsigned={contract.MANIFEST_VERSION_METADATA: pointer},
+    )
+    return body, json.loads(document)
+
+
+def test_a_compiled_model_is_served_without_reading_the_pickle(
+    model_bucket: ModelBucket, demo_model: Any, demo_estimator: Any, rows_1000: list[Any]
+) -> None:
+    """#30: a signed manifest choosing the ONNX engine: the compiled file is loaded, the
+    pickle's bytes are never fetched, and the answers are model.predict's."""
+    from reintento_function.inference_core import check_rows, model_input, predict
+    from reintento_function.onnx_engine import CompiledModel
+
+    _compiled_upload(model_bucket, demo_model)
+    store = model_bucket.store()
+    fetched: list[Any] = []
+    original = store.fetch
+    store.fetch = lambda version: fetched.append(version) or original(version)  # type: ignore[method-assign]
+    model, _ = ModelCache(store, 60).get()
+    assert model.engine == "onnx" and isinstance(model.estimator, CompiledModel)
+    assert fetched == []  # the pickle was never read
+    rows = rows_1000
+    check = check_rows(model.schema, rows)
+    answer = predict(model.estimator, model_input(model.estimator, model.schema, check))
+    import pandas as pd
+
+    assert answer.predictions == demo_estimator.predict(pd.DataFrame(rows)).tolist()
+
+
+def test_a_replaced_compiled_file_is_not_served(model_bucket: ModelBucket, demo_model: Any) -> None:
+    """#30: a bucket writer who replaces the compiled file cannot make the function serve it:
+    its sha256 is not the one the signed manifest records, so the signed pickle serves, and the
+    refusal is reported."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from ops.modelfiles.onnx_compile import compile_model
+
+    other = compile_model(DecisionTreeClassifier().fit([[0.0], [1.0]], [0, 1]), set())
+    _compiled_upload(model_bucket, demo_model, onnx_body=other)
+    reported: list[Exception] = []
+    model, _ = ModelCache(model_bucket.store(), 60, on_error=reported.append).get()
+    assert model.engine == "sklearn" and hasattr(model.estimator, "predict_proba")
+    assert [type(e) for e in reported] == [ModelIntegrityError], reported
+    assert "sha256" in str(reported[0])
