@@ -33,6 +33,7 @@ from ops.errors import (
 from ops.inputs import validate
 from ops.modelfiles.engine import (
     ENGINE_ASKED,
+    ENGINE_ASKED_TOLERANCE,
     EngineChoice,
     EngineName,
     check_engine,
@@ -602,14 +603,17 @@ def _is_live(
     if not version:
         return False
     extra = {"VersionId": version} if version != "null" else {}
-    body = s3.get_object(Bucket=bucket, Key=manifest_object_key(key), **extra)["Body"].read()
+    try:
+        body = s3.get_object(Bucket=bucket, Key=manifest_object_key(key), **extra)["Body"].read()
+    except ClientError:  # its manifest is gone: upload again
+        return False
     if hashlib.sha256(body).hexdigest() != metadata.get(contract.MANIFEST_SHA256_METADATA):
         return False
     served = json.loads(body)
     record = served.pop(contract.MANIFEST_ENGINE, None) or {}
     mine = json.loads(manifest.to_json())
     mine.pop(contract.MANIFEST_ENGINE, None)
-    same_engine = (record.get(ENGINE_ASKED), record.get("tolerance")) == asked
+    same_engine = (record.get(ENGINE_ASKED), record.get(ENGINE_ASKED_TOLERANCE)) == asked
     return bool(served == mine and same_engine)
 
 

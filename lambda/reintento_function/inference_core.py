@@ -206,7 +206,7 @@ def transformer_position(steps: list[Any]) -> int | None:
     return next((i for i, s in enumerate(steps) if hasattr(s, "transformers_")), None)
 
 
-def _fitted_input(estimator: Any, steps: list[Any]) -> tuple[Any, int]:
+def fitted_input(estimator: Any, steps: list[Any]) -> tuple[Any, int]:
     """The fitted input's column names (None: fitted without) and count: the estimator's own,
     else those of its first step that has them (a pipeline that starts with "passthrough" has
     none of its own)."""
@@ -225,7 +225,7 @@ def describe_model(estimator: Any) -> ModelSchema:
     raw_classes = getattr(estimator, "classes_", None)
     classes = tuple(np.asarray(raw_classes).tolist()) if raw_classes is not None else None
     steps = flatten_steps(estimator)
-    names_attr, n = _fitted_input(estimator, steps)
+    names_attr, n = fitted_input(estimator, steps)
     if names_attr is None:
         spec = _path_spec("x", steps, 0)
         kind: FeatureKind = "numeric"  # rows are lists of numbers

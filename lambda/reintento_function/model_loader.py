@@ -182,7 +182,10 @@ class ProfileUnreadError(Exception):
     """The manifest could not be read just now (S3 unreachable, or a 5xx): ask again later."""
 
 
-PROFILE_RETRY_SECONDS = 30.0  # a profile S3 could not give is asked for again after this
+PROFILE_RETRY_SECONDS = 30.0
+# a compiled model over this size is not read (the demo model's is 49 KB; a 500-tree forest's a
+# few MB): the pickle serves
+MAX_COMPILED_BYTES = 256 * 1024**2  # a profile S3 could not give is asked for again after this
 
 
 class ModelStore:
@@ -324,7 +327,12 @@ class ModelStore:
         response = self._retrying(
             "S3", lambda: self.s3.get_object(Bucket=self.bucket, Key=key, **extra)
         )
-        body = bytes(response["Body"].read())
+        if int(response.get("ContentLength") or 0) > MAX_COMPILED_BYTES:
+            raise ModelIntegrityError(
+                f"the compiled model s3://{self.bucket}/{key} is over "
+                f"{MAX_COMPILED_BYTES // 1024**2} MiB; the model is served by scikit-learn"
+            )
+        body = bytes(response["Body"].read(MAX_COMPILED_BYTES + 1))
         if hashlib.sha256(body).hexdigest() != record.get(contract.ENGINE_ONNX_SHA256):
             raise ModelIntegrityError(
                 f"the compiled model s3://{self.bucket}/{key} does not have the sha256 its "

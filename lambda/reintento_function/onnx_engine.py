@@ -1,10 +1,11 @@
 """The compiled engine's runtime side: feed checked rows to an ONNX model and read its answer.
 
 The ONNX model ``ops`` compiles at upload (``ops.modelfiles.onnx_compile``) takes one input per
-feature, named as the feature: a ``double`` column ``[N, 1]`` for a numeric feature, a ``string``
-column for a categorical one (a null becomes ``MISSING_STRING``); a model fitted without feature
-names takes one ``double`` matrix ``X``. It answers ``label`` (what ``model.predict`` answers)
-and, for a classifier, ``probabilities`` (``predict_proba``'s columns, in ``classes_`` order).
+feature, named as the feature: a ``double`` column ``[N, 1]`` for a numeric feature, a
+``string`` column for a categorical one (its nulls in a bool column of their own); a model
+fitted without feature names takes one ``double`` matrix ``X``. It answers ``label`` (what
+``model.predict`` answers), for a classifier ``probabilities`` (``predict_proba``'s columns, in
+``classes_`` order), and ``refused`` where the model refuses rows as scikit-learn does.
 
 Only NumPy and onnxruntime are imported here (onnxruntime when a session is made), never
 scikit-learn, SciPy or pandas: serving the compiled model must not load them.
@@ -22,9 +23,12 @@ import numpy as np
 MATRIX_INPUT = "X"  # the one input of a model fitted without feature names
 LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
-# what a null becomes in a string input (a learned "missing" category matches it; no encoder
-# learned this string itself, which starts with a NUL character)
-MISSING_STRING = "\x00null"
+# per row, whether the model refuses it as scikit-learn would (a value its trees cannot hold in
+# float32, a NaN its final estimator does not take): the engine raises, as the model does
+REFUSED_OUTPUT = "refused"
+# a string input's nulls travel in a bool input of their own (``name`` + this suffix), so no
+# string a client sends can stand for a null; the string input holds "" there
+NULL_SUFFIX = "\x00null"
 # one thread: the trees are summed in their order, as scikit-learn sums them, so the sums are the
 # same to the last bit (several threads would add partial sums in another order)
 THREADS = 1
@@ -39,16 +43,23 @@ class OnnxInput:
 
 
 def input_columns(session: Any) -> list[OnnxInput]:
-    """The inputs of an onnxruntime session, in order."""
-    return [OnnxInput(i.name, i.type == "tensor(string)") for i in session.get_inputs()]
+    """The feature inputs of an onnxruntime session, in order (null masks aside)."""
+    return [
+        OnnxInput(i.name, i.type == "tensor(string)")
+        for i in session.get_inputs()
+        if not i.name.endswith(NULL_SUFFIX)
+    ]
 
 
-def _string_column(values: Sequence[Any]) -> Any:
+def _string_column(values: Sequence[Any]) -> tuple[Any, Any]:
+    """A text column and its null mask."""
     out = np.empty((len(values), 1), dtype=object)
+    nulls = np.zeros((len(values), 1), dtype=bool)
     for i, value in enumerate(values):
         missing = value is None or (isinstance(value, float) and math.isnan(value))
-        out[i, 0] = MISSING_STRING if missing else str(value)
-    return out
+        out[i, 0] = "" if missing else str(value)
+        nulls[i, 0] = missing
+    return out, nulls
 
 
 def _number_column(values: Sequence[Any]) -> Any:
@@ -62,12 +73,13 @@ def feeds(
     ``matrix`` (rows of numbers, for a model fitted without names)."""
     if columns is None:
         return {MATRIX_INPUT: np.asarray(matrix, dtype=np.float64)}
-    return {
-        each.name: _string_column(columns[each.name])
-        if each.text
-        else _number_column(columns[each.name])
-        for each in inputs
-    }
+    fed: dict[str, Any] = {}
+    for each in inputs:
+        if each.text:
+            fed[each.name], fed[each.name + NULL_SUFFIX] = _string_column(columns[each.name])
+        else:
+            fed[each.name] = _number_column(columns[each.name])
+    return fed
 
 
 def session(model: bytes) -> Any:
@@ -82,11 +94,22 @@ def session(model: bytes) -> Any:
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
+class RefusedInputError(ValueError):
+    """Rows the model refuses, as scikit-learn refuses them (a ``ValueError``, so the function
+    finds each such row and answers the others)."""
+
+
 def run(session_: Any, feed: Mapping[str, Any]) -> tuple[Any, Any | None]:
-    """Labels (or a regressor's values) and, for a classifier, probabilities."""
+    """Labels (or a regressor's values) and, for a classifier, probabilities. Raises
+    ``RefusedInputError`` when a row is one the model refuses, or its answer is not finite."""
     names = [o.name for o in session_.get_outputs()]
     answers = dict(zip(names, session_.run(names, dict(feed)), strict=True))
-    return answers[LABEL_OUTPUT], answers.get(PROBABILITIES_OUTPUT)
+    labels, proba = answers[LABEL_OUTPUT], answers.get(PROBABILITIES_OUTPUT)
+    refused = answers.get(REFUSED_OUTPUT)
+    values = proba if proba is not None else labels
+    if (refused is not None and refused.any()) or not np.isfinite(values).all():
+        raise RefusedInputError("Input X contains NaN, infinity or a value too large for the model")
+    return labels, proba
 
 
 @dataclass(frozen=True)

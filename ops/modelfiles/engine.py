@@ -24,7 +24,7 @@ import numpy as np
 
 from ops.errors import ModelFileError
 from ops.modelfiles.manifest import ModelManifest
-from ops.modelfiles.onnx_compile import NotCompiledError, compile_model
+from ops.modelfiles.onnx_compile import NotCompiledError, compile_model, order_sensitive
 from ops.modelfiles.profile import synthetic_rows
 from reintento_function import contract, onnx_engine
 from reintento_function.inference_core import check_rows, describe_model, predict_attributed
@@ -33,6 +33,7 @@ EngineName = Literal["auto", "sklearn", "onnx"]
 ENGINES: tuple[EngineName, ...] = ("auto", "sklearn", "onnx")
 PROBABILITY_TOLERANCE = 1e-12
 ENGINE_ASKED = "asked"  # in the engine record: what the upload asked for (ops alone reads it)
+ENGINE_ASKED_TOLERANCE = "asked_tolerance"
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,14 @@ class EngineChoice:
     tolerance: float | None = None  # asked for with engine="onnx": a non-exact one may serve
     onnx: bytes | None = field(default=None, repr=False)
     asked: str = "auto"  # the engine asked for (an upload asking the same again is unchanged)
+    asked_tolerance: float | None = None
 
     def record(self) -> dict[str, Any]:
         return {
             contract.ENGINE_NAME: self.engine,
             contract.ENGINE_REASON: self.reason,
             ENGINE_ASKED: self.asked,
+            ENGINE_ASKED_TOLERANCE: self.asked_tolerance,
             "agreement": self.agreement.record() if self.agreement else None,
             "tolerance": self.tolerance,
         }
@@ -91,30 +94,42 @@ def _text_columns(schema: Any) -> set[str]:
     return {f.name for f in schema.features if f.kind != "numeric"} if schema.named else set()
 
 
+def _answers(estimator: Any, schema: Any, check: Any) -> tuple[dict[int, Any], Any]:
+    """Each answered row's prediction (and probabilities) by row, as the function answers."""
+    where, answered, _ = predict_attributed(estimator, schema, check)
+    proba = answered.probabilities
+    return {
+        row: (answered.predictions[at], proba[at] if proba is not None else None)
+        for row, at in where.items()
+    }, proba is not None
+
+
 def agreement(model: Any, compiled: bytes, rows: Sequence[Any]) -> Agreement:
-    """Run the model and its compiled form on ``rows``: those the row check accepts and the
-    model answers (a row the model itself refuses is refused by either engine)."""
+    """Run the model and its compiled form on ``rows`` as the function runs them (the rows
+    the row check accepts; a row one engine refuses and the other answers differs)."""
     schema = describe_model(model)
-    where, answered, _ = predict_attributed(model, schema, check_rows(schema, rows))
-    if not where:
+    check = check_rows(schema, rows)
+    mine, classifier = _answers(model, schema, check)
+    if not mine:
         raise NotCompiledError("no verification row passed the row check")
-    order = sorted(where, key=where.__getitem__)
-    check = check_rows(schema, [rows[i] for i in order])
-    session = onnx_engine.session(compiled)
-    inputs = onnx_engine.input_columns(session)
-    feed = onnx_engine.feeds(inputs, check.columns if schema.named else None, check.matrix)
-    got, got_proba = onnx_engine.run(session, feed)
-    labels, got = np.asarray(answered.predictions), np.asarray(got)
-    classifier = answered.probabilities is not None
+    theirs, _ = _answers(onnx_engine.CompiledModel.load(compiled), schema, check)
+    both = sorted(set(mine) & set(theirs))
+    differing = len(set(mine) ^ set(theirs))
+    labels = np.asarray([mine[r][0] for r in both])
+    got = np.asarray([theirs[r][0] for r in both])
     if classifier:
-        same = labels == got
-        difference = np.abs(np.asarray(got_proba) - np.asarray(answered.probabilities))
-        largest = float(np.max(difference))
+        differing += int((labels != got).sum())
+        gap = np.abs(np.asarray([theirs[r][1] for r in both]) - [mine[r][1] for r in both])
     else:
-        labels = labels.astype(np.float64)
-        same = (labels == got) | (np.isnan(labels) & np.isnan(got))
-        largest = float(np.nanmax(np.abs(got - labels))) if len(got) else 0.0
-    return Agreement(len(labels), int((~same).sum()), largest, classifier)
+        labels, got = labels.astype(np.float64), got.astype(np.float64)
+        differing += int((~((labels == got) | (np.isnan(labels) & np.isnan(got)))).sum())
+        gap = np.abs(got - labels)
+        gap[np.isnan(labels) != np.isnan(got)] = np.inf  # a null against a number
+        gap[np.isnan(labels) & np.isnan(got)] = 0.0
+    largest = float(np.max(gap)) if gap.size else 0.0
+    if set(mine) ^ set(theirs):  # refused by one engine, answered by the other
+        largest = float("inf")
+    return Agreement(len(set(mine) | set(theirs)), differing, largest, classifier)
 
 
 def check_engine(engine: str, tolerance: float | None) -> None:
@@ -151,11 +166,17 @@ def choose_engine(
         schema = describe_model(model)
         compiled = compile_model(model, _text_columns(schema))
         found = agreement(model, compiled, rows)
-    except NotCompiledError as err:
+    except Exception as err:  # no converter, or one that failed: scikit-learn serves
+        why = (
+            str(err)
+            if isinstance(err, NotCompiledError)
+            else (f"the conversion failed ({type(err).__name__}: {str(err)[:200]})")
+        )
         if engine == "onnx":
-            raise _refused(str(err)) from err
-        return EngineChoice("sklearn", f"scikit-learn engine: {err}")
-    if found.exact():
+            raise _refused(why) from err
+        return EngineChoice("sklearn", f"scikit-learn engine: {why}")
+    sensitive = order_sensitive(model)
+    if found.exact() and (engine == "onnx" or sensitive is None):
         return EngineChoice(
             "onnx", f"ONNX engine: exact on {found.rows:,} rows", found, None, compiled
         )
@@ -164,6 +185,8 @@ def choose_engine(
         return EngineChoice("onnx", reason, found, tolerance, compiled)
     if engine == "onnx":
         raise _refused(f"ONNX differs: {found.words()}")
+    if found.exact():  # exact on these rows, not by construction: not a silent default
+        return EngineChoice("sklearn", f"scikit-learn engine: {sensitive}", found)
     return EngineChoice("sklearn", f"scikit-learn engine: ONNX differs: {found.words()}", found)
 
 
@@ -222,7 +245,8 @@ def engine_for(
 ) -> EngineChoice:
     """The engine that will serve the model file at ``path`` (``choose_engine`` on its
     ``verification_rows``)."""
-    return replace(_engine_for(path, manifest, engine, tolerance), asked=engine)
+    chosen = _engine_for(path, manifest, engine, tolerance)
+    return replace(chosen, asked=engine, asked_tolerance=tolerance)
 
 
 def _engine_for(

@@ -4,11 +4,14 @@ Written here rather than taken from a converter: skl2onnx's trees compare in flo
 tree converters emit opset-1 operators whose scores are float32, so labels near a threshold
 differ. What compiles: pipelines and column transformers of ``StandardScaler``,
 ``SimpleImputer``, ``OneHotEncoder`` and ``OrdinalEncoder`` (``passthrough`` and ``drop``
-columns), ending in ``LogisticRegression``, ``LinearRegression``/``Ridge``,
-``DecisionTree*``, ``RandomForest*`` or ``HistGradientBoosting*`` (numeric splits). Anything
-else raises ``NotCompiledError`` naming the step; the pickle is then served. Whether a
-compiled model answers exactly as the model does is not assumed: ``ops.modelfiles.engine``
-runs both on the verification rows and decides.
+columns, and a fitted column transformer's identity ``FunctionTransformer``), ending in
+``LogisticRegression``, ``LinearRegression``/``Ridge``, ``DecisionTree*``, ``RandomForest*``
+or ``HistGradientBoosting*`` (numeric splits). Anything else raises ``NotCompiledError`` naming
+the step; the pickle is then served. Whether a compiled model answers exactly as the model does
+is not assumed: ``ops.modelfiles.engine`` runs both on the verification rows and decides (and
+``order_sensitive`` says which models' sums cannot be reproduced in scikit-learn's order).
+Rows the model refuses (a value its trees cannot hold in float32, a NaN or infinity its linear
+model does not take) are flagged in the ``refused`` output, and the engine refuses them too.
 
 Each operation is the one scikit-learn performs: a scaler subtracts its mean and divides by its
 scale (not a multiplication by the reciprocal); a decision tree compares the float32 value of
@@ -30,33 +33,41 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from ops.modelfiles.onnx_graph import DOUBLE, INT64, STRING, Graph, tensor_type
+from ops.modelfiles.onnx_graph import BOOL, DOUBLE, FLOAT, INT64, STRING, Graph, tensor_type
 from ops.modelfiles.onnx_trees import (
     NotCompiledError,
     boosting_trees,
     ensemble,
     sklearn_trees,
 )
-from reintento_function.inference_core import column_selection, flatten_steps
+from reintento_function.inference_core import column_selection, fitted_input, flatten_steps
 from reintento_function.onnx_engine import (
     LABEL_OUTPUT,
     MATRIX_INPUT,
-    MISSING_STRING,
+    NULL_SUFFIX,
     PROBABILITIES_OUTPUT,
+    REFUSED_OUTPUT,
 )
 
-__all__ = ["NotCompiledError", "compile_model"]
+__all__ = ["NotCompiledError", "compile_model", "order_sensitive"]
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column on its way through the steps: its tensor (``[N, 1]``) and whether it is text."""
+    """One column on its way through the steps: its tensor (``[N, 1]``), whether it is text,
+    and for text its null mask (``[N, 1]`` bool: a null is never a string a client could send)."""
 
     tensor: str
     text: bool
+    null: str | None = None
 
 
 def _is_missing(value: Any) -> bool:
@@ -97,7 +108,8 @@ def _scaler(graph: Graph, step: Any, value: list[Column] | str) -> str:
 
 def _missing_mask(graph: Graph, column: Column) -> str:
     if column.text:
-        return graph.op("Equal", [column.tensor, graph.const([[MISSING_STRING]])])
+        assert column.null is not None
+        return column.null
     return graph.op("IsNaN", [column.tensor])
 
 
@@ -113,7 +125,8 @@ def _imputer(graph: Graph, step: Any, value: list[Column] | str, width: int) -> 
             raise NotCompiledError("an imputer whose fill value is not of its column's type")
         filled = graph.const([[value_ if column.text else float(value_)]], "fill")
         mask = _missing_mask(graph, column)
-        out.append(Column(graph.op("Where", [mask, filled, column.tensor]), column.text))
+        none = graph.op("Xor", [mask, mask]) if column.text else None  # imputed: no null left
+        out.append(Column(graph.op("Where", [mask, filled, column.tensor]), column.text, none))
     return out
 
 
@@ -174,12 +187,23 @@ def _width(step: Any, width: int) -> int:
     return width
 
 
+def _identity(step: Any) -> bool:
+    """``passthrough``, or what a fitted ColumnTransformer makes of it (a FunctionTransformer
+    without a function)."""
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return True
+    return isinstance(step, FunctionTransformer) and step.func is None
+
+
 def transform(
     graph: Graph, steps: list[Any], value: list[Column] | str, width: int
 ) -> tuple[list[Column] | str, int]:
     """Run ``value`` (columns, or a matrix of ``width``) through preprocessing ``steps``."""
     for step in steps:
-        if step is None or (isinstance(step, str) and step == "passthrough"):
+        if _identity(step):
+            continue
+        if isinstance(step, ColumnTransformer):
+            value, width = _column_transformer(graph, step, value)
             continue
         if isinstance(step, StandardScaler):
             value = _scaler(graph, step, value)
@@ -189,20 +213,19 @@ def transform(
             value = _one_hot(graph, step, value, width)
         elif isinstance(step, OrdinalEncoder):
             value = _ordinal(graph, step, value, width)
-        elif isinstance(step, ColumnTransformer):
-            value = _column_transformer(graph, step, value)
         else:
             raise NotCompiledError(f"no exact conversion for {type(step).__name__}")
-        width = _width(step, width) if not isinstance(step, ColumnTransformer) else -1
+        width = _width(step, width)
     return value, width
 
 
-def _column_transformer(graph: Graph, step: Any, value: list[Column] | str) -> str:
+def _column_transformer(graph: Graph, step: Any, value: list[Column] | str) -> tuple[str, int]:
+    """The transformer's branches side by side: a matrix and its width."""
     if isinstance(value, str) or not hasattr(step, "feature_names_in_"):
         raise NotCompiledError("a column transformer fitted without column names")
     names = [str(n) for n in step.feature_names_in_]
     by_name = dict(zip(names, value, strict=True))
-    parts = []
+    parts, width = [], 0
     for _, inner, selection in step.transformers_:
         if isinstance(inner, str) and inner == "drop":
             continue
@@ -210,11 +233,12 @@ def _column_transformer(graph: Graph, step: Any, value: list[Column] | str) -> s
         if not selected:
             continue
         branch = [inner] if isinstance(inner, str) else flatten_steps(inner)
-        out, _ = transform(graph, branch, [by_name[n] for n in selected], len(selected))
+        out, out_width = transform(graph, branch, [by_name[n] for n in selected], len(selected))
         parts.append(_matrix(graph, out))
+        width += out_width
     if not parts:
         raise NotCompiledError("a column transformer that keeps no column")
-    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+    return (parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)), width
 
 
 # --------------------------------------------------------------------------- final estimators
@@ -324,19 +348,44 @@ def _final(graph: Graph, model: Any, x: str) -> tuple[str, int, str | None]:
 # --------------------------------------------------------------------------- the model
 
 
+def _input(graph: Graph, name: str, text: bool) -> Column:
+    if not text:
+        return Column(graph.input(name, DOUBLE), False)
+    return Column(graph.input(name, STRING), True, graph.input(name + NULL_SUFFIX, BOOL))
+
+
 def _inputs(graph: Graph, model: Any, text_columns: set[str]) -> tuple[list[Column] | str, int]:
-    names = getattr(model, "feature_names_in_", None)
+    names, width = fitted_input(model, flatten_steps(model))
     if names is None:
-        width = int(model.n_features_in_)
         return graph.input(MATRIX_INPUT, DOUBLE, width), width
-    columns = [
-        Column(
-            graph.input(str(n), STRING if str(n) in text_columns else DOUBLE),
-            str(n) in text_columns,
-        )
-        for n in names
-    ]
-    return columns, len(columns)
+    if any(str(n).endswith(NULL_SUFFIX) for n in names):
+        raise NotCompiledError("a feature name ends with the compiled model's null suffix")
+    return [_input(graph, str(n), str(n) in text_columns) for n in names], len(names)
+
+
+def _refusals(graph: Graph, model: Any, x: str, sparse: bool) -> str | None:
+    """``[N]`` bool: the rows the final estimator refuses, as scikit-learn checks them: a tree
+    casts its input to float32 and refuses what becomes infinite (and NaN, from a sparse
+    matrix); a linear model refuses any NaN or infinity. Gradient boosting takes both."""
+    if isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        return None
+    if isinstance(model, DecisionTreeClassifier | DecisionTreeRegressor) or hasattr(
+        model, "estimators_"
+    ):
+        bad = graph.op("IsInf", [graph.op("Cast", [x], to=FLOAT)])
+        if sparse:
+            bad = graph.op("Or", [bad, graph.op("IsNaN", [x])])
+    else:
+        finite = graph.op("IsInf", [x])
+        bad = graph.op("Or", [finite, graph.op("IsNaN", [x])])
+    any_bad = graph.op("ReduceMax", [graph.op("Cast", [bad], to=DOUBLE), graph.const([1])])
+    return graph.op(
+        "Greater", [graph.op("Reshape", [any_bad, graph.const([-1])]), graph.const([0.0])]
+    )
+
+
+def _sparse(steps: list[Any]) -> bool:
+    return any(bool(getattr(step, "sparse_output_", False)) for step in steps)
 
 
 def compile_model(model: Any, text_columns: set[str]) -> bytes:
@@ -348,8 +397,26 @@ def compile_model(model: Any, text_columns: set[str]) -> bytes:
     graph = Graph()
     value, width = _inputs(graph, model, text_columns)
     value, width = transform(graph, preprocessing, value, width)
-    label, element, proba = _final(graph, final, _matrix(graph, value))
+    x = _matrix(graph, value)
+    label, element, proba = _final(graph, final, x)
     outputs: dict[str, tuple[str, int, list[Any]]] = {LABEL_OUTPUT: (label, element, [None])}
     if proba is not None:
         outputs[PROBABILITIES_OUTPUT] = (proba, DOUBLE, [None, len(final.classes_)])
+    refused = _refusals(graph, final, x, _sparse(steps))
+    if refused is not None:
+        outputs[REFUSED_OUTPUT] = (refused, BOOL, [None])
     return graph.model(outputs)
+
+
+def order_sensitive(model: Any) -> str | None:
+    """Why the compiled model's answers can differ from the model's on rows the verification
+    did not see, or None. A linear model's matrix product is added up in onnxruntime's order,
+    not NumPy's BLAS's (whose own order changes with the batch size), so a score near zero can
+    fall on either side."""
+    final = flatten_steps(model)[-1]
+    if isinstance(final, LogisticRegression | LinearRegression | Ridge):
+        return (
+            f"{type(final).__name__}'s sums are added in another order by onnxruntime than by "
+            "NumPy, so rows near its decision boundary can differ"
+        )
+    return None

@@ -19,8 +19,10 @@ OPSET = 21
 ML_OPSET = 5
 ML_DOMAIN = "ai.onnx.ml"
 DOUBLE = TensorProto.DOUBLE
+FLOAT = TensorProto.FLOAT
 STRING = TensorProto.STRING
 INT64 = TensorProto.INT64
+BOOL = TensorProto.BOOL
 
 
 def tensor_type(values: Any) -> int:
