@@ -63,14 +63,16 @@ def test_function_role_is_least_privilege(synth: Synth) -> None:
         )
         for s in statements
     ]
-    # THEN exactly: read the model object and its manifest (the profile drift is counted
-    # against), verify its signature (never sign), read batch input
+    # THEN exactly: read the model object, its manifest (the profile drift is counted
+    # against, the engine record) and its compiled form, verify its signature (never sign),
+    # read batch input
     # and runs' tickets, write batch output (patterns that cannot overlap: the run id is 24
     # `?`), own logs, X-Ray
     assert shown[0][0:2] == ("ReadModelObject", ["s3:GetObject", "s3:GetObjectVersion"])
     assert shown[0][2] == [
         "${Import}/models/mejor_modelo.pkl",
         "${Import}/models/mejor_modelo.json",
+        "${Import}/models/mejor_modelo.onnx",
     ]
     assert shown[1] == ("VerifyModelSignature", "kms:Verify", "${Import}")
     run = "?" * 24

@@ -294,6 +294,50 @@ def test_motos_own_api_is_refused_even_to_signed_callers(deployed: Deployed) -> 
     assert lam.get_function_configuration(FunctionName=deployed.outputs.function_name)["State"]
 
 
+def _raw(deployed: Deployed, head: bytes, body: bytes = b"") -> tuple[int, str]:
+    """Send exactly these request bytes (headers a client library would not send)."""
+    import socket
+    from urllib.parse import urlparse
+
+    where = urlparse(deployed.endpoint)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as conn:
+        conn.sendall(head + body)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    return status, answer.decode(errors="replace")
+
+
+def test_a_signature_must_cover_the_host_the_date_and_the_body_before_it_is_read(
+    deployed: Deployed,
+) -> None:
+    """#29: the gate accepted a signature whose SignedHeaders left out x-amz-date (the 15-minute
+    window then bound nothing), answered 500 when they left out host, and read any body before
+    checking the signature (400 MB: +400 MB resident)."""
+    url = f"{deployed.endpoint}/2015-03-31/functions/"
+    creds = Credentials(deployed.operator.access_key_id, deployed.operator.secret_access_key)
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(creds, "lambda", deployed.settings.region).add_auth(request)
+    headers = dict(request.headers.items())
+    for left_out in ("x-amz-date", "host"):
+        # GIVEN a correctly computed signature whose SignedHeaders leave one of them out
+        signed = headers["Authorization"].replace(f"{left_out};", "").replace(f";{left_out}", "")
+        status, text = _send(url, headers={**headers, "Authorization": signed})
+        # THEN it is refused, 403 IncompleteSignature, never a 500
+        assert status == 403 and "IncompleteSignature" in text, (left_out, status, text)
+    # AND a request announcing a body over what the service takes is refused from its
+    # Content-Length, before a byte of it is sent
+    port = deployed.endpoint.rsplit(":", 1)[1]
+    head = (
+        f"POST /2015-03-31/functions/x/invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: {headers['Authorization']}\r\nX-Amz-Date: {headers['X-Amz-Date']}\r\n"
+        f"Content-Length: {400 * 1024**2}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    status, text = _raw(deployed, head)
+    assert status == 413 and "RequestEntityTooLarge" in text, text[:300]
+
+
 # Another local user's probe of every listening loopback port, as the security review ran it:
 # find them in the world-readable /proc/net/tcp, ask each for the next Lambda invocation, and
 # post a forged answer for any request id it reads (and for a guessed one).
