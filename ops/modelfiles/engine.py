@@ -26,6 +26,7 @@ from ops.errors import ModelFileError
 from ops.modelfiles.manifest import ModelManifest
 from ops.modelfiles.onnx_compile import NotCompiledError, compile_model, order_sensitive
 from ops.modelfiles.profile import synthetic_rows
+from ops.modelfiles.rows import with_value
 from reintento_function import contract, onnx_engine
 from reintento_function.inference_core import check_rows, describe_model, predict_attributed
 
@@ -196,14 +197,6 @@ VERIFICATION_ROWS = 2_000  # drawn from the profile, besides its sample and the 
 EDGE_BASES = 5  # rows each feature's edges (its lowest, highest and null) are set in
 
 
-def _with(row: Any, names: list[str], name: str, value: Any) -> Any:
-    if isinstance(row, dict):
-        return {**row, name: value}
-    values = list(row)
-    values[names.index(name)] = value
-    return values
-
-
 def verification_rows(manifest: ModelManifest) -> list[Any]:
     """The rows both engines answer before one is chosen: the profile's sample of real rows,
     ``VERIFICATION_ROWS`` drawn from the profile (nulls at their share), and for each feature
@@ -220,7 +213,7 @@ def verification_rows(manifest: ModelManifest) -> list[Any]:
         values: list[Any] = [v for v in (feature.low, feature.high) if v is not None]
         if feature.name in nullable:
             values.append(None)
-        edges += [_with(r, names, feature.name, v) for r in rows[:EDGE_BASES] for v in values]
+        edges += [with_value(r, names, feature.name, v) for r in rows[:EDGE_BASES] for v in values]
     return rows + edges
 
 

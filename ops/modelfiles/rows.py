@@ -55,7 +55,8 @@ def _unknown_category(feature: Mapping[str, Any]) -> Any:
     return candidate
 
 
-def _set(row: Any, names: list[str], name: str, value: Any) -> Any:
+def with_value(row: Any, names: list[str], name: str, value: Any) -> Any:
+    """``row`` with one feature's value replaced (by name, or by its place in ``names``)."""
     if isinstance(row, Mapping):
         return {**row, name: value}
     changed = list(row)
@@ -81,7 +82,7 @@ def bad_cases(manifest: ModelManifest, good: Any) -> list[BadCase]:
         BadCase(
             "unknown category",
             [
-                _set(
+                with_value(
                     good,
                     names,
                     str(categorical[contract.FEATURE_NAME]),
@@ -96,7 +97,7 @@ def bad_cases(manifest: ModelManifest, good: Any) -> list[BadCase]:
         ),
         BadCase(
             "text for a number",
-            [_set(good, names, str(numeric[contract.FEATURE_NAME]), "not a number")]
+            [with_value(good, names, str(numeric[contract.FEATURE_NAME]), "not a number")]
             if numeric
             else None,
             "this model has no numeric feature",
@@ -104,7 +105,7 @@ def bad_cases(manifest: ModelManifest, good: Any) -> list[BadCase]:
         ),
         BadCase(
             "null where not allowed",
-            [_set(good, names, str(refuses_null[contract.FEATURE_NAME]), None)]
+            [with_value(good, names, str(refuses_null[contract.FEATURE_NAME]), None)]
             if refuses_null
             else None,
             "every feature of this model accepts null (its imputers or the estimator itself "
@@ -133,7 +134,7 @@ def breakage(manifest: ModelManifest) -> BadCase | None:
     text = _first(features, lambda f: f.get(contract.FEATURE_KIND) == "categorical")
     if text is not None:
         field = str(text[contract.FEATURE_NAME])
-        return BadCase("number for text", [_set(sample, names, field, 12345)], field=field)
+        return BadCase("number for text", [with_value(sample, names, field, 12345)], field=field)
     return None if manifest.named else cases["missing feature"]
 
 
@@ -145,7 +146,7 @@ def _break(row: Any, case: BadCase, manifest: ModelManifest) -> Any:
         return {k: v for k, v in row.items() if k != names[0]} if manifest.named else row[:-1]
     assert case.field is not None
     value = broken[case.field] if manifest.named else broken[names.index(case.field)]
-    return _set(row, names, case.field, value)
+    return with_value(row, names, case.field, value)
 
 
 @dataclass(frozen=True)

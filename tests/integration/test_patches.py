@@ -859,6 +859,21 @@ def test_cloudwatch_metrics_arrive_late(deployed: Deployed) -> None:
     assert metrics_delay(state_dir) == 2
 
 
+def _state_machine_role(local_settings: Any, demo_model: Any) -> tuple[Any, Any, str, Any, str]:
+    """The "mapstop" stage with the demo model: its settings, target, state machine ARN, an IAM
+    client and the name of the state machine's role (the tests below change its policy)."""
+    import ops
+    from ops.targets import target_for
+
+    s = ops.Settings.resolve(local_settings, stage="mapstop")
+    ops.deploy(settings=s, approve_security_changes=True)
+    ops.upload_model(demo_model.path, settings=s)
+    target = target_for(s)
+    machine = target.outputs.state_machine_arn
+    role = target.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["roleArn"]
+    return s, target, machine, target.client("iam"), role.rsplit("/", 1)[-1]
+
+
 def test_stepfunctions_tasks_sign_with_the_state_machine_s_role(
     local_settings: Any, demo_model: Any
 ) -> None:
@@ -866,16 +881,9 @@ def test_stepfunctions_tasks_sign_with_the_state_machine_s_role(
     never exercised (a batch succeeded under a deny-all policy on that role). Step Functions
     makes a task's calls with the state machine's role."""
     import ops
-    from ops.targets import target_for
 
     # the stage of the test above: a failed batch fires its failed-batches alarm
-    s = ops.Settings.resolve(local_settings, stage="mapstop")
-    ops.deploy(settings=s, approve_security_changes=True)
-    ops.upload_model(demo_model.path, settings=s)
-    target = target_for(s)
-    machine = target.outputs.state_machine_arn
-    role = target.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["roleArn"]
-    iam, role_name = target.client("iam"), role.rsplit("/", 1)[-1]
+    s, target, _, iam, role_name = _state_machine_role(local_settings, demo_model)
     rows = ops.sample_rows(300)
     # GIVEN the state machine's role may not invoke any function
     deny = {"Effect": "Deny", "Action": "lambda:InvokeFunction", "Resource": "*"}
@@ -921,15 +929,8 @@ def test_a_distributed_map_needs_its_role_to_start_its_child_workflows(
     https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html) was
     never exercised: a batch succeeded with it denied."""
     import ops
-    from ops.targets import target_for
 
-    s = ops.Settings.resolve(local_settings, stage="mapstop")
-    ops.deploy(settings=s, approve_security_changes=True)
-    ops.upload_model(demo_model.path, settings=s)
-    target = target_for(s)
-    machine = target.outputs.state_machine_arn
-    role = target.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["roleArn"]
-    iam, role_name = target.client("iam"), role.rsplit("/", 1)[-1]
+    s, _, machine, iam, role_name = _state_machine_role(local_settings, demo_model)
     rows = ops.sample_rows(50)
     # GIVEN the state machine's role may not start executions of its own state machine (a
     # statement with a condition on the request's context, which the decision must have)
