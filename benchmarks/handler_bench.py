@@ -110,6 +110,17 @@ def _put_signed(
     )
 
 
+def _warm(handler_module: Any, model: Any, rows: list[Any], repeats: int) -> tuple[float, float]:
+    """Median ms of a bare ``model.predict`` on ``rows`` and of the warm handler answering them,
+    measured in turn."""
+    frame = pd.DataFrame(rows)
+    return paired_median_ms(
+        lambda: model.predict(frame),
+        lambda: handler_module.handler({"instances": rows}, Context()),
+        repeats,
+    )
+
+
 def naive_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The tutorial pattern: download and unpickle the model on every request, no validation."""
     s3 = boto3.client("s3")
@@ -135,14 +146,8 @@ def run(model_path: Path) -> list[Row]:
                 {"instances": sample_rows(1)}, Context()
             )  # cold start outside timing
             for n in (1, 100, 10_000):
-                rows = sample_rows(n, seed=3)
-                frame = pd.DataFrame(rows)
-                repeats = 60 if n < 10_000 else 20
-                raw, ours = paired_median_ms(
-                    lambda frame=frame: model.predict(frame),
-                    lambda rows=rows: handler_module.handler({"instances": rows}, Context()),
-                    repeats,
-                )
+                rows, repeats = sample_rows(n, seed=3), 60 if n < 10_000 else 20
+                raw, ours = _warm(handler_module, model, rows, repeats)
                 naive = median_ms(
                     lambda rows=rows: naive_handler({"instances": rows}, Context()),
                     max(5, repeats // 3),
@@ -232,12 +237,8 @@ def _onnx_rows(handler_module: Any, model: Any) -> list[Row]:
         assert served.engine == contract.ENGINE_ONNX, served.engine
         out: list[Row] = []
         for n in (1, 100, 10_000):
-            rows = sample_rows(n, seed=3)
-            frame = pd.DataFrame(rows)
-            raw, ours = paired_median_ms(
-                lambda frame=frame: model.predict(frame),
-                lambda rows=rows: handler_module.handler({"instances": rows}, Context()),
-                60 if n < 10_000 else 20,
+            raw, ours = _warm(
+                handler_module, model, sample_rows(n, seed=3), 60 if n < 10_000 else 20
             )
             target, met = ("< 1.0x", ours < raw) if n == 10_000 else ("-", None)
             out.append(

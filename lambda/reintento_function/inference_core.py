@@ -107,7 +107,7 @@ class RowCheck:
 # becomes that row's ``InvalidInput``, see ``predict_attributed``).
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return True
     pandas = sys.modules.get("pandas")  # pandas' NA exists only once pandas is imported
@@ -130,7 +130,7 @@ def _imputed_marker(step: Any) -> Any:
     if get_params is None:
         return _MISSING
     marker = get_params(deep=False).get("missing_values", _MISSING)
-    return marker if marker is not _MISSING and _is_missing(marker) else _MISSING
+    return marker if marker is not _MISSING and is_missing(marker) else _MISSING
 
 
 def column_selection(columns: Any, names: list[str]) -> list[str]:
@@ -151,8 +151,8 @@ def _encoder_spec(name: str, encoder: Any, position: int) -> FeatureSpec | None:
     if learned is None or position >= len(learned):
         return None
     values = np.asarray(learned[position]).tolist()
-    missing = [v for v in values if _is_missing(v)]
-    known = tuple(v for v in values if not _is_missing(v))
+    missing = [v for v in values if is_missing(v)]
+    known = tuple(v for v in values if not is_missing(v))
     strict = encoder.get_params(deep=False).get("handle_unknown") == "error"
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in known)
     # null is accepted when missing is a learned category, or when unknown values are handled
@@ -592,7 +592,7 @@ def _blame(schema: ModelSchema, check: RowCheck, message: str) -> str | None:
         if schema.named
         else {f"x{i}": v for i, v in enumerate(check.matrix[0])}
     )
-    return next((name for name, value in row.items() if _is_missing(value)), None)
+    return next((name for name, value in row.items() if is_missing(value)), None)
 
 
 def predict_attributed(

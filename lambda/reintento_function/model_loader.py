@@ -182,10 +182,10 @@ class ProfileUnreadError(Exception):
     """The manifest could not be read just now (S3 unreachable, or a 5xx): ask again later."""
 
 
-PROFILE_RETRY_SECONDS = 30.0
+PROFILE_RETRY_SECONDS = 30.0  # a profile S3 could not give is asked for again after this
 # a compiled model over this size is not read (the demo model's is 49 KB; a 500-tree forest's a
 # few MB): the pickle serves
-MAX_COMPILED_BYTES = 256 * 1024**2  # a profile S3 could not give is asked for again after this
+MAX_COMPILED_BYTES = 256 * 1024**2
 
 
 class ModelStore:

@@ -1,8 +1,8 @@
 """Which engine serves a model: its compiled ONNX form when that answers exactly what the model
 answers, else scikit-learn; and why.
 
-"Exactly" is measured, never assumed: both engines run on the verification rows through the
-function's own row check (``check_rows``, ``to_model_input``; the ONNX model is fed the same
+"Exactly" is measured, never assumed: both engines run on the verification rows as the
+function runs them (``check_rows``, then ``predict_attributed``; the ONNX model is fed the same
 checked columns), and
 - every row's ``predict`` answer must be identical: the same label, or for a regressor the same
   float64 value to the last bit;
@@ -105,17 +105,18 @@ def _answers(estimator: Any, schema: Any, check: Any) -> tuple[dict[int, Any], A
     }, proba is not None
 
 
-def agreement(model: Any, compiled: bytes, rows: Sequence[Any]) -> Agreement:
-    """Run the model and its compiled form on ``rows`` as the function runs them (the rows
-    the row check accepts; a row one engine refuses and the other answers differs)."""
-    schema = describe_model(model)
+def agreement(model: Any, schema: Any, compiled: bytes, rows: Sequence[Any]) -> Agreement:
+    """Run the model (whose ``describe_model`` is ``schema``) and its compiled form on ``rows``
+    as the function runs them (the rows the row check accepts; a row one engine refuses and
+    the other answers differs)."""
     check = check_rows(schema, rows)
     mine, classifier = _answers(model, schema, check)
     if not mine:
         raise NotCompiledError("no verification row passed the row check")
     theirs, _ = _answers(onnx_engine.CompiledModel.load(compiled), schema, check)
     both = sorted(set(mine) & set(theirs))
-    differing = len(set(mine) ^ set(theirs))
+    apart = set(mine) ^ set(theirs)  # refused by one engine, answered by the other
+    differing = len(apart)
     labels = np.asarray([mine[r][0] for r in both])
     got = np.asarray([theirs[r][0] for r in both])
     if classifier:
@@ -128,7 +129,7 @@ def agreement(model: Any, compiled: bytes, rows: Sequence[Any]) -> Agreement:
         gap[np.isnan(labels) != np.isnan(got)] = np.inf  # a null against a number
         gap[np.isnan(labels) & np.isnan(got)] = 0.0
     largest = float(np.max(gap)) if gap.size else 0.0
-    if set(mine) ^ set(theirs):  # refused by one engine, answered by the other
+    if apart:
         largest = float("inf")
     return Agreement(len(set(mine) | set(theirs)), differing, largest, classifier)
 
@@ -166,7 +167,7 @@ def choose_engine(
     try:
         schema = describe_model(model)
         compiled = compile_model(model, _text_columns(schema))
-        found = agreement(model, compiled, rows)
+        found = agreement(model, schema, compiled, rows)
     except Exception as err:  # no converter, or one that failed: scikit-learn serves
         why = (
             str(err)

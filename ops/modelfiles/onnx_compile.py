@@ -48,7 +48,12 @@ from ops.modelfiles.onnx_trees import (
     ensemble,
     sklearn_trees,
 )
-from reintento_function.inference_core import column_selection, fitted_input, flatten_steps
+from reintento_function.inference_core import (
+    column_selection,
+    fitted_input,
+    flatten_steps,
+    is_missing,
+)
 from reintento_function.onnx_engine import (
     LABEL_OUTPUT,
     MATRIX_INPUT,
@@ -70,8 +75,9 @@ class Column:
     null: str | None = None
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+def _side_by_side(graph: Graph, parts: list[str]) -> str:
+    """``[N, k]`` matrices as one, in order (a single one as it is)."""
+    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
 
 
 def _matrix(graph: Graph, columns: list[Column] | str) -> str:
@@ -80,9 +86,7 @@ def _matrix(graph: Graph, columns: list[Column] | str) -> str:
         return columns
     if any(c.text for c in columns):
         raise NotCompiledError("a text column reaches a numeric step without an encoder")
-    if len(columns) == 1:
-        return columns[0].tensor
-    return graph.op("Concat", [c.tensor for c in columns], axis=1)
+    return _side_by_side(graph, [c.tensor for c in columns])
 
 
 def _columns(graph: Graph, value: list[Column] | str, width: int) -> list[Column]:
@@ -114,10 +118,10 @@ def _missing_mask(graph: Graph, column: Column) -> str:
 
 
 def _imputer(graph: Graph, step: Any, value: list[Column] | str, width: int) -> list[Column]:
-    if step.add_indicator or not _is_missing(step.missing_values):
+    if step.add_indicator or not is_missing(step.missing_values):
         raise NotCompiledError("an imputer with an indicator, or of a value other than null")
     fill = list(step.statistics_)
-    if any(_is_missing(f) for f in fill) or len(fill) != width:
+    if any(is_missing(f) for f in fill) or len(fill) != width:
         raise NotCompiledError("an imputer that learned no value for a column (all missing)")
     out = []
     for column, value_ in zip(_columns(graph, value, width), fill, strict=True):
@@ -132,17 +136,17 @@ def _imputer(graph: Graph, step: Any, value: list[Column] | str, width: int) -> 
 
 def _matches(graph: Graph, column: Column, categories: Any) -> str:
     """``[N, C]`` double: 1 where the column equals each category (missing: null's category)."""
-    known = [c for c in categories if not _is_missing(c)]
+    known = [c for c in categories if not is_missing(c)]
     if column.text != all(isinstance(c, str) for c in known) and known:
         raise NotCompiledError("an encoder whose categories are not of its column's type")
     parts = []
     for category in categories:
-        if _is_missing(category):
+        if is_missing(category):
             parts.append(graph.op("Cast", [_missing_mask(graph, column)], to=DOUBLE))
             continue
         const = graph.const([[category if column.text else float(category)]], "category")
         parts.append(graph.op("Cast", [graph.op("Equal", [column.tensor, const])], to=DOUBLE))
-    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+    return _side_by_side(graph, parts)
 
 
 def _encoder_checks(step: Any) -> None:
@@ -157,7 +161,7 @@ def _one_hot(graph: Graph, step: Any, value: list[Column] | str, width: int) -> 
     _encoder_checks(step)
     columns = _columns(graph, value, width)
     parts = [_matches(graph, c, cats) for c, cats in zip(columns, step.categories_, strict=True)]
-    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+    return _side_by_side(graph, parts)
 
 
 def _ordinal(graph: Graph, step: Any, value: list[Column] | str, width: int) -> str:
@@ -168,7 +172,7 @@ def _ordinal(graph: Graph, step: Any, value: list[Column] | str, width: int) -> 
         unknown = float(step.unknown_value)
     parts = []
     for column, cats in zip(_columns(graph, value, width), step.categories_, strict=True):
-        seen = [c for c in cats if not _is_missing(c)]
+        seen = [c for c in cats if not is_missing(c)]
         eq = _matches(graph, column, seen)
         index = graph.op("MatMul", [eq, graph.const(np.arange(len(seen)).reshape(-1, 1) * 1.0)])
         known = graph.op("ReduceMax", [eq, graph.const([1])], keepdims=1)
@@ -178,7 +182,7 @@ def _ordinal(graph: Graph, step: Any, value: list[Column] | str, width: int) -> 
             missing = graph.const([[float(step.encoded_missing_value)]])
             code = graph.op("Where", [_missing_mask(graph, column), missing, code])
         parts.append(code)
-    return parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+    return _side_by_side(graph, parts)
 
 
 def _width(step: Any, width: int) -> int:
@@ -238,7 +242,7 @@ def _column_transformer(graph: Graph, step: Any, value: list[Column] | str) -> t
         width += out_width
     if not parts:
         raise NotCompiledError("a column transformer that keeps no column")
-    return (parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)), width
+    return _side_by_side(graph, parts), width
 
 
 # --------------------------------------------------------------------------- final estimators
@@ -294,9 +298,7 @@ def _linear_regressor(graph: Graph, model: Any, x: str) -> tuple[str, int, str |
 
 def _float32_view(graph: Graph, x: str) -> str:
     """``x`` as scikit-learn's trees see it: rounded to float32 (then held in a double)."""
-    from onnx import TensorProto
-
-    return graph.op("Cast", [graph.op("Cast", [x], to=TensorProto.FLOAT)], to=DOUBLE)
+    return graph.op("Cast", [graph.op("Cast", [x], to=FLOAT)], to=DOUBLE)
 
 
 def _forest(graph: Graph, model: Any, x: str) -> tuple[str, int, str | None]:
@@ -376,8 +378,7 @@ def _refusals(graph: Graph, model: Any, x: str, sparse: bool) -> str | None:
         if sparse:
             bad = graph.op("Or", [bad, graph.op("IsNaN", [x])])
     else:
-        finite = graph.op("IsInf", [x])
-        bad = graph.op("Or", [finite, graph.op("IsNaN", [x])])
+        bad = graph.op("Or", [graph.op("IsInf", [x]), graph.op("IsNaN", [x])])
     any_bad = graph.op("ReduceMax", [graph.op("Cast", [bad], to=DOUBLE), graph.const([1])])
     return graph.op(
         "Greater", [graph.op("Reshape", [any_bad, graph.const([-1])]), graph.const([0.0])]

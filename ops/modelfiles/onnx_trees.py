@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from onnx import numpy_helper
 
 from ops.modelfiles.onnx_graph import ML_DOMAIN, Graph
 
@@ -102,7 +103,6 @@ def ensemble(graph: Graph, x: str, trees: list[Tree], targets: int) -> str:
     arrays = _Arrays([], [], [], [], [], [], [], [], [], [])
     for tree in trees:
         _add_tree(arrays, tree)
-    from onnx import numpy_helper
 
     def tensor(values: Any, dtype: Any) -> Any:
         return numpy_helper.from_array(np.asarray(values, dtype=dtype))
