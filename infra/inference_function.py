@@ -224,7 +224,7 @@ class InferenceFunction(Construct):
         )
 
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = (contract.ENV_CPU_THREADS, "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MB_PER_VCPU = 1769  # "Lambda allocates CPU power in proportion to memory" (Lambda developer guide)
 
 

@@ -89,6 +89,9 @@ ENV_MODEL_VERSION = "MODEL_VERSION_ID"
 ENV_MAX_ROWS = "MAX_ROWS"  # rows per realtime request (DEFAULT_MAX_ROWS when unset)
 ENV_MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"  # how often $LATEST looks for a new model
 ENV_MODEL_SHA256 = "MODEL_SHA256"
+# The cores the function may compute on: the stack sets it from the memory (Lambda gives one vCPU
+# per 1,769 MB); scikit-learn's OpenMP reads it, and the ONNX engine runs that many pieces of rows
+ENV_CPU_THREADS = "OMP_NUM_THREADS"
 # The alias callers and the batch state machine invoke; ops moves it to the published version
 # that pins the live model
 LIVE_ALIAS = "live"

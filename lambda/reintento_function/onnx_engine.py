@@ -13,12 +13,15 @@ scikit-learn, SciPy or pandas: serving the compiled model must not load them.
 
 from __future__ import annotations
 
-import math
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from reintento_function import contract
 
 MATRIX_INPUT = "X"  # the one input of a model fitted without feature names
 LABEL_OUTPUT = "label"
@@ -29,9 +32,17 @@ REFUSED_OUTPUT = "refused"
 # a string input's nulls travel in a bool input of their own (``name`` + this suffix), so no
 # string a client sends can stand for a null; the string input holds "" there
 NULL_SUFFIX = "\x00null"
-# one thread: the trees are summed in their order, as scikit-learn sums them, so the sums are the
-# same to the last bit (several threads would add partial sums in another order)
+# one thread per session run: the trees are summed in their order, as scikit-learn sums them, so
+# the sums are the same to the last bit (onnxruntime's own threads would split the trees and add
+# partial sums in another order)
 THREADS = 1
+# A large request is cut into pieces of rows, each run on a core of its own (``run``). Every
+# piece but the last is a multiple of ``PIECE_ROWS`` rows, so each row is computed exactly as in
+# one run: onnxruntime's tree kernel works in blocks of 128 rows and its element-wise kernels in
+# vector packets of at most 8 doubles, and a cut at a multiple of 128 leaves every row at the
+# same place within both (``tests/unit/test_onnx_engine.py`` compares the two bit for bit).
+PIECE_ROWS = 128
+PARALLEL_ROWS = 2048  # fewer rows run in one piece: a thread hand-off costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -52,14 +63,16 @@ def input_columns(session: Any) -> list[OnnxInput]:
 
 
 def _string_column(values: Sequence[Any]) -> tuple[Any, Any]:
-    """A text column and its null mask."""
-    out = np.empty((len(values), 1), dtype=object)
-    nulls = np.zeros((len(values), 1), dtype=bool)
-    for i, value in enumerate(values):
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
-        out[i, 0] = "" if missing else str(value)
-        nulls[i, 0] = missing
-    return out, nulls
+    """A text column and its null mask (None, or a float NaN as a table's null; the string
+    input holds "" there), each value as ``str`` gives it."""
+    column = np.empty((len(values), 1), dtype=object)
+    column[:, 0] = values
+    none = np.full(1, None, dtype=object)
+    nulls = np.equal(column, none) | np.not_equal(column, column)  # None; NaN is not itself
+    column[nulls] = ""
+    if not set(map(type, column[:, 0])) <= {str}:  # numbers as categories: as str gives them
+        column[:, 0] = [str(value) for value in column[:, 0]]
+    return column, nulls
 
 
 def _number_column(values: Sequence[Any]) -> Any:
@@ -99,11 +112,51 @@ class RefusedInputError(ValueError):
     finds each such row and answers the others)."""
 
 
+def cores() -> int:
+    """The cores to compute on: the function's vCPUs as the stack sets them from its memory
+    (``contract.ENV_CPU_THREADS``, which scikit-learn's OpenMP reads too), at most the cores
+    this process may run on."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    try:
+        asked = int(os.environ.get(contract.ENV_CPU_THREADS, "") or usable)
+    except ValueError:
+        asked = 1
+    return max(1, min(asked, usable))
+
+
+def pieces(rows: int, workers: int) -> list[slice]:
+    """``rows`` cut for ``workers`` cores: one piece below ``PARALLEL_ROWS`` rows, else up to
+    ``workers`` pieces, each but the last a multiple of ``PIECE_ROWS`` rows."""
+    if workers < 2 or rows < PARALLEL_ROWS:
+        return [slice(0, rows)]
+    size = -(-rows // workers)
+    size = -(-size // PIECE_ROWS) * PIECE_ROWS
+    return [slice(start, min(rows, start + size)) for start in range(0, rows, size)]
+
+
+_POOL: dict[int, ThreadPoolExecutor] = {}
+
+
+def _run_pieces(session_: Any, names: list[str], feed: Mapping[str, Any]) -> list[Any]:
+    """The session's outputs for every row of ``feed``, its pieces run at once (onnxruntime
+    releases the GIL while it runs, and a session may be run from several threads)."""
+    rows = len(next(iter(feed.values())))
+    cut = pieces(rows, cores())
+    if len(cut) == 1:
+        return list(session_.run(names, dict(feed)))
+    pool = _POOL.get(len(cut)) or _POOL.setdefault(len(cut), ThreadPoolExecutor(len(cut)))
+    parts = list(pool.map(lambda at: session_.run(names, {k: v[at] for k, v in feed.items()}), cut))
+    return [np.concatenate([part[i] for part in parts]) for i in range(len(names))]
+
+
 def run(session_: Any, feed: Mapping[str, Any]) -> tuple[Any, Any | None]:
     """Labels (or a regressor's values) and, for a classifier, probabilities. Raises
     ``RefusedInputError`` when a row is one the model refuses, or its answer is not finite."""
     names = [o.name for o in session_.get_outputs()]
-    answers = dict(zip(names, session_.run(names, dict(feed)), strict=True))
+    answers = dict(zip(names, _run_pieces(session_, names, feed), strict=True))
     labels, proba = answers[LABEL_OUTPUT], answers.get(PROBABILITIES_OUTPUT)
     refused = answers.get(REFUSED_OUTPUT)
     values = proba if proba is not None else labels

@@ -302,3 +302,56 @@ def test_models_the_converter_cannot_take_fall_back_to_scikit_learn_with_the_rea
         assert choice.engine in ("onnx", "sklearn"), choice.reason
         if choice.engine == "onnx":
             assert choice.agreement is not None and choice.agreement.exact()
+
+
+def _piecewise(monkeypatch: pytest.MonkeyPatch, compiled: bytes, frame: Any, cores: int) -> Any:
+    monkeypatch.setattr(onnx_engine, "cores", lambda: cores)
+    return _answers(None, compiled, frame)
+
+
+def _tiled(kind: ModelKind, rows: int) -> Any:
+    """``rows`` of the kind's valid rows, over and over, as ``model.predict`` takes them."""
+    return kind.frame([kind.valid[i % len(kind.valid)] for i in range(rows)])
+
+
+# every kind the converter takes (linear ones too: served compiled when asked for)
+COMPILED = sorted(n for n, (_, why) in EXPECTED.items() if not why.startswith("no exact"))
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_a_request_cut_into_pieces_is_answered_to_the_last_bit_as_in_one_run(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On more than one core a large request runs in pieces of rows at once; every row's label
+    and probabilities are the bits one run gives."""
+    kind = KINDS[name]
+    compiled = compile_model(kind.model, _text_columns_of(kind))
+    for rows in (onnx_engine.PARALLEL_ROWS, 5_003):
+        frame = _tiled(kind, rows)
+        one = _piecewise(monkeypatch, compiled, frame, 1)
+        assert len(onnx_engine.pieces(rows, 3)) == 3
+        for cores in (2, 3):
+            cut = _piecewise(monkeypatch, compiled, frame, cores)
+            for mine, theirs in zip(one, cut, strict=True):
+                assert (mine is None) == (theirs is None)
+                if mine is not None:
+                    assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
+                    if mine.dtype == object:  # string labels: the strings, not their pointers
+                        assert mine.tolist() == theirs.tolist()
+                    else:
+                        assert mine.tobytes() == theirs.tobytes()
+
+
+def _text_columns_of(kind: ModelKind) -> set[str]:
+    from reintento_function.inference_core import describe_model
+
+    schema = describe_model(kind.model)
+    return {f.name for f in schema.features if f.kind != "numeric"} if schema.named else set()
+
+
+def test_pieces_cut_at_whole_blocks_of_rows() -> None:
+    assert onnx_engine.pieces(onnx_engine.PARALLEL_ROWS - 1, 4) == [slice(0, 2047)]
+    assert onnx_engine.pieces(10_000, 1) == [slice(0, 10_000)]
+    cut = onnx_engine.pieces(10_001, 3)
+    assert [(s.start, s.stop) for s in cut] == [(0, 3_456), (3_456, 6_912), (6_912, 10_001)]
+    assert all((s.stop - s.start) % onnx_engine.PIECE_ROWS == 0 for s in cut[:-1])
