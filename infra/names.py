@@ -9,6 +9,7 @@ MODEL_STORE = "ModelStore"
 INFERENCE_FUNCTION = "InferenceFunction"
 BATCH_PIPELINE = "BatchPipeline"
 MONITORING = "Monitoring"
+ROLLOUT_GUARD = "RolloutGuard"
 
 # Pinned logical ID of the stateful model bucket: changing it would replace the bucket.
 MODEL_BUCKET_LOGICAL_ID = "ModelBucket"

@@ -13,6 +13,7 @@ from infra.batch_pipeline import BatchPipeline
 from infra.inference_function import InferenceFunction
 from infra.model_store import ModelStore
 from infra.monitoring import Monitoring
+from infra.rollout_guard import RolloutGuard
 from infra.settings import StackSettings
 from reintento_function import contract
 
@@ -72,6 +73,7 @@ class ServiceStack(cdk.Stack):
             function=inference.function,
             batch_bucket=batch.bucket,
         )
+        RolloutGuard(self, names.ROLLOUT_GUARD, settings=settings, function=inference.function)
         monitoring = Monitoring(
             self,
             names.MONITORING,

@@ -47,7 +47,7 @@ from ops.modelfiles.manifest import (
     manifest_object_key,
 )
 from ops.modelfiles.versions import DEFAULT_MODEL_PATH
-from ops.service import live_model
+from ops.service import live_model, rollout_guard
 from ops.service.agreement import LiveRows, live_rows
 from ops.service.function import image_sklearn, verify_live
 from ops.service.probes import Probe
@@ -527,6 +527,7 @@ def _live_before_upload(target: Target) -> tuple[tuple[live_model.Share, ...], s
     before, revision = live_model.read(target)
     if len(before) > 1:
         raise ConcurrentChangeError(_rollout_running(before))
+    rollout_guard.check_unlocked(target)  # a rollout before its first split, or one that died
     return before, revision
 
 
@@ -795,6 +796,7 @@ def rollback_model(
     if len(split) > 1:  # a rollout mid-bake (its controller stopped, or it is stopped now)
         primary = split[0]
         live_model.route(target, primary.function_version, revision=revision)
+        rollout_guard.stop_running(target)  # the rollout is over: its guard too
         if wait:
             verify_live(target, primary.model_version, timeout)
         return RollbackResult(
@@ -804,6 +806,7 @@ def rollback_model(
             live=wait,
         )
     previous = _version_before_live(target, split)
+    rollout_guard.stop_running(target)  # a guard its controller left (it had promoted)
     started = now_text()
     function_version = _serve_again(target, previous, split, revision, wait, timeout)
     save_record(

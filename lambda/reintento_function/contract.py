@@ -321,6 +321,22 @@ def batch_name(prefix: str, stage: str) -> str:
     return f"{prefix}-{stage}-batch"
 
 
+def rollout_guard_name(prefix: str, stage: str) -> str:
+    """The rollout guard's state machine name for a prefix and a stage: the workflow in the
+    service stack that ends a rollout whose controller stopped (``infra/rollout_guard.py``)."""
+    return f"{prefix}-{stage}-rollout-guard"
+
+
+# The rollout guard's execution input (ops writes it, the state machine reads it): the function
+# and its versions, and the time after which a split the controller left is moved back
+GUARD_FUNCTION = "guarded_function"
+GUARD_OLD_VERSION = "old_version"
+GUARD_NEW_VERSION = "new_version"
+GUARD_DEADLINE = "deadline"  # ISO 8601, UTC (a Wait state's TimestampPath)
+GUARD_FOUND = "found"  # its output: the alias as the guard found it at the deadline
+GUARD_ROUTED = "routed"  # present when it moved every call back to the old version
+
+
 def signing_message(
     model_key: str,
     sha256: str,

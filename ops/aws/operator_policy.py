@@ -83,6 +83,7 @@ class OperatorPolicy:
         functions = self._arn("lambda", f"function:{self._stacks[1]}-*")
         buckets = [f"arn:aws:s3:::{stack.lower()}-*" for stack in self._stacks]
         machine = contract.batch_name(self.stack_prefix, self.stage)
+        guard = contract.rollout_guard_name(self.stack_prefix, self.stage)
         return [
             _allow(
                 "OperateTheFunction",
@@ -113,15 +114,17 @@ class OperatorPolicy:
                 ],
                 [*buckets, *(f"{bucket}/*" for bucket in buckets)],
             ),
+            # batches, and the rollout guard: a rollout starts it and stops it when it ends, an
+            # upload looks for one running (ops/service/rollout_guard.py)
             _allow(
                 "RunAndStopBatches",
                 ["states:StartExecution", "states:ListExecutions"],
-                [self._arn("states", f"stateMachine:{machine}")],
+                [self._arn("states", f"stateMachine:{name}") for name in (machine, guard)],
             ),
             _allow(
                 "WatchBatches",
                 ["states:DescribeExecution", "states:StopExecution", "states:ListMapRuns"],
-                [self._arn("states", f"execution:{machine}:*")],
+                [self._arn("states", f"execution:{name}:*") for name in (machine, guard)],
             ),
             # teardown waits for a stopped batch's children: a Map Run's ARN is
             # mapRun:<machine>/<label>:<id> (the Service Authorization Reference's mapRun type)

@@ -7,7 +7,8 @@ default context (tests/infra/test_cost_items.py keeps these equal to the synthes
   in its expression: https://aws.amazon.com/cloudwatch/pricing/);
 - one dashboard (the account's first three are free), and the custom metrics the function
   publishes through embedded metric format (billed per metric, prorated by the hour);
-- two log groups (the function's, the state machine's) kept ``LOG_RETENTION_DAYS``;
+- three log groups (the function's, the batch state machine's, the rollout guard's) kept
+  ``LOG_RETENTION_DAYS``;
 - the function's container image in the CDK's assets repository (ECR storage);
 - the model bucket's server access logs, in their own bucket.
 """
@@ -21,7 +22,7 @@ SIGNING_KEYS = 1
 # expression; invalid requests: 2; input drift: 2
 ALARM_METRICS = 11
 DASHBOARDS = 1
-LOG_GROUPS = 2
+LOG_GROUPS = 3
 LOG_RETENTION_DAYS = 30  # infra/settings.py's default
 ACCESS_LOG_DAYS = 365  # the model bucket's server access logs (infra/model_store.py)
 # The function's EMF metrics that ordinary traffic publishes (realtime: RowsPredicted, and on a

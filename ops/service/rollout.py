@@ -12,8 +12,10 @@ alarms would (``AWS/Lambda`` by ``ExecutedVersion``), so the judgement is AWS's 
 
 Strategies: ``all-at-once`` (the alias moves; no bake), ``canary`` (``percent`` of calls for
 ``bake_minutes``, then all) and ``linear`` (``percent`` more every ``bake_minutes``). While a
-rollout bakes, the process that started it must keep running (it is the controller); if it
-dies, ``status`` shows the split and ``rollback_model`` or another upload ends it.
+rollout bakes, the process that started it judges it (the controller). Before the new version's
+first call it starts the stage's rollout guard (``rollout_guard``), a workflow beside the
+function: if the controller dies, the guard moves every call back to the old version at the
+bake's planned end plus ``rollout_guard.GRACE_SECONDS``; ``rollback_model`` ends it sooner.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from botocore.exceptions import ClientError
 from ops.display import Card, Shown
 from ops.errors import ConcurrentChangeError, ConfigurationError, OpsError
 from ops.inputs import validate
-from ops.service import live_model
+from ops.service import live_model, rollout_guard
 from ops.service.agreement import WARN_UNDER, LiveRows, measure
 from ops.service.function import image_sklearn, verify_live
 from ops.service.probes import Probe
@@ -754,6 +756,9 @@ def bake(
     checked = _first_checks(target, candidate, guardrails, progress)
     reason = checked.reason
     shares = weights(strategy, percent) if reason is None else ()
+    # the guard ends the rollout if this process stops before it does (and holds the lock)
+    planned = len(shares) * bake_seconds + baseline.delay_s
+    guard = rollout_guard.start(target, (old_fv, new_fv), revision, planned) if shares else None
     try:
         for share in shares:
             revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
@@ -767,26 +772,42 @@ def bake(
             steps.append(step)
             if reason is not None:
                 break
+        if reason is None and steps:
+            reason = too_little(steps[-1].new, guardrails)
+        live_model.route(target, new_fv if reason is None else old_fv, revision=revision)
     except ConcurrentChangeError:
         raise  # someone else moved the alias (an upload, a rollback): it is theirs now
     except BaseException:  # interrupted or failed mid-bake: every call back on the old version
         _route_back(target, old_fv, new_fv, revision)
         raise
-    if reason is None and steps:
-        reason = too_little(steps[-1].new, guardrails)
-    live_model.route(target, new_fv if reason is None else old_fv, revision=revision)
+    finally:
+        if guard is not None:
+            rollout_guard.stop(target, guard)
+    ended = (reason, tuple(steps), checked.agreement)
+    return _record(target, candidate, (strategy, bake_minutes), started, ended)
+
+
+def _record(
+    target: Target,
+    candidate: Candidate,
+    how: tuple[str, float],
+    started: str,
+    ended: tuple[str | None, tuple[RolloutStep, ...], str],
+) -> RolloutRecord:
+    """What a rollout did: promoted (``reason`` None) or rolled back, and its steps."""
+    (strategy, bake_minutes), (reason, steps, agreement) = how, ended
     return RolloutRecord(
         strategy=strategy,
         outcome="promoted" if reason is None else "rolled back",
         model_version=candidate.model_version,
-        function_version=new_fv,
+        function_version=candidate.new_function_version,
         previous_model_version=candidate.old.model_version,
-        previous_function_version=old_fv,
+        previous_function_version=candidate.old.function_version,
         started=started,
         ended=now_text(),
         who=who(target),
         reason=reason or "",
         bake_minutes=bake_minutes,
-        steps=tuple(steps),
-        agreement=checked.agreement,
+        steps=steps,
+        agreement=agreement,
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from infra import names
 from infra.settings import StackSettings
 from tests.infra.conftest import Synth, render
 
@@ -20,7 +21,9 @@ INIT_SECONDS = 10  # Lambda's Init phase, outside the timeout: each retry after 
 def _predict_slice(synth: Synth) -> dict[str, Any]:
     raw = synth.raw(synth.settings.service_stack_name)
     (machine,) = [
-        r for r in raw["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+        r
+        for k, r in raw["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and k.startswith(names.BATCH_PIPELINE)
     ]
     definition = json.loads(render(machine["Properties"]["DefinitionString"]))
     processor = definition["States"]["PredictSlices"]["ItemProcessor"]

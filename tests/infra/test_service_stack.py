@@ -8,12 +8,19 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra import names
+from reintento_function import contract
 from tests.infra.conftest import Synth, render
 
 
 def _resources(synth: Synth, kind: str) -> dict[str, dict]:
     raw = synth.raw(synth.settings.service_stack_name)
     return {k: v for k, v in raw["Resources"].items() if v["Type"] == kind}
+
+
+def _machines(synth: Synth, prefix: str) -> dict[str, dict]:
+    """The state machines whose logical ID starts with ``prefix`` (its construct's ID)."""
+    found = _resources(synth, "AWS::StepFunctions::StateMachine")
+    return {k: v for k, v in found.items() if k.startswith(prefix)}
 
 
 def test_function_is_an_image_with_the_settings(synth: Synth) -> None:
@@ -156,7 +163,7 @@ def test_state_machine_role_is_least_privilege(synth: Synth) -> None:
         "StringEquals": {"cloudwatch:namespace": names.METRICS_NAMESPACE}
     }
     # children are executions of this machine only
-    (machine_id,) = _resources(synth, "AWS::StepFunctions::StateMachine")
+    (machine_id,) = _machines(synth, names.BATCH_PIPELINE)
     assert statements["RunChildWorkflows"]["Resource"] == {"Ref": machine_id}
     assert {"Fn::GetAtt": [machine_id, "Name"]} in (
         statements["WatchChildWorkflows"]["Resource"]["Fn::Join"][1]
@@ -170,7 +177,7 @@ def test_state_machine_role_is_least_privilege(synth: Synth) -> None:
 
 
 def test_state_machine_definition(synth: Synth) -> None:
-    (machine,) = _resources(synth, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = _machines(synth, names.BATCH_PIPELINE).values()
     props = machine["Properties"]
     assert props["TracingConfiguration"] == {"Enabled": True}
     # ERROR without execution data: caught slice errors carry row values (security review)
@@ -396,3 +403,47 @@ def test_the_drift_alarm_percentage_is_taken_from_context_and_checked() -> None:
     for wrong in ("0", "150", "-3"):
         with pytest.raises(ValueError, match="drift_alarm_percent must be above 0"):
             settings_from_context({"drift_alarm_percent": wrong})
+
+
+def test_the_rollout_guard_can_only_read_and_move_the_live_alias(synth: Synth) -> None:
+    """#36: a rollout whose controller stopped is ended beside the function: at its deadline the
+    guard reads the live alias and, while the old version is still primary, moves every call
+    back to it with the RevisionId it read."""
+    (machine,) = _machines(synth, names.ROLLOUT_GUARD).values()
+    props = machine["Properties"]
+    assert props["StateMachineName"] == contract.rollout_guard_name(
+        synth.settings.stack_prefix, synth.settings.stage
+    )
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    definition = json.loads(render(props["DefinitionString"]))
+    states = definition["States"]
+    assert definition["StartAt"] == "UntilTheDeadline"
+    assert states["UntilTheDeadline"]["TimestampPath"] == f"$.{contract.GUARD_DEADLINE}"
+    assert states["ReadTheLiveAlias"]["Resource"].endswith(":states:::aws-sdk:lambda:getAlias")
+    (rule,) = states["OldVersionStillPrimary"]["Choices"]
+    assert rule["StringEqualsPath"] == f"$.{contract.GUARD_OLD_VERSION}"
+    assert rule["Next"] == "EveryCallBackOnTheOldVersion"
+    move = states["EveryCallBackOnTheOldVersion"]
+    assert move["Resource"].endswith(":states:::aws-sdk:lambda:updateAlias")
+    assert move["Parameters"]["RoutingConfig"] == {"AdditionalVersionWeights": {}}
+    assert move["Parameters"]["RevisionId.$"] == f"$.{contract.GUARD_FOUND}.RevisionId"
+    policies = {
+        k: p
+        for k, p in _resources(synth, "AWS::IAM::Policy").items()
+        if k.startswith(names.ROLLOUT_GUARD)
+    }
+    statements = {
+        s["Sid"]: s
+        for p in policies.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert set(statements) == {"ReadAndMoveTheLiveAlias", "DeliverLogs", "Trace"}
+    alias = statements["ReadAndMoveTheLiveAlias"]
+    assert sorted(alias["Action"]) == ["lambda:GetAlias", "lambda:UpdateAlias"]
+    function_id = next(iter(_resources(synth, "AWS::Lambda::Function")))
+    assert alias["Resource"][0] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert render(alias["Resource"][1]).endswith(f":{contract.LIVE_ALIAS}")
+    assert len(alias["Resource"]) == 2
+    for sid in ("DeliverLogs", "Trace"):
+        assert all(a.startswith(("logs:", "xray:")) for a in statements[sid]["Action"])

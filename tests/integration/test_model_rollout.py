@@ -4,6 +4,9 @@ them, guardrails read version-scoped metrics, a bad model is rolled back by itse
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -19,7 +22,7 @@ from botocore.exceptions import ClientError
 import ops
 from ops.modelfiles import demo_model as demo
 from ops.modelfiles.demo_model import DemoModel
-from ops.service import live_model
+from ops.service import live_model, rollout_guard
 from ops.service.probes import Probe
 from ops.service.rollout import Guardrails
 from ops.targets import target_for
@@ -622,6 +625,70 @@ def test_a_second_upload_during_a_rollout_is_refused_and_a_rollback_stops_it(
     assert isinstance(ended, ops.ConcurrentChangeError), ended
     assert "changed by someone else" in str(ended)
     assert _live(rollout_stage) == (old_function, old_model)
+
+
+def test_a_rollout_whose_controller_is_killed_mid_bake_is_ended_by_its_guard(
+    rollout_stage: ops.Settings, tmp_path: Path
+) -> None:
+    """#36: the controller (the process that ran upload-model) is killed while the canary bakes;
+    the stage's rollout guard, a workflow beside the function, moves every call back to the old
+    version at the bake's planned end plus its grace, and its execution records it."""
+    from ops.modelfiles.demo_model import save_demo_model
+
+    ops.upload_model(demo.save_demo_model(tmp_path / "base.pkl").path, settings=rollout_stage)
+    old_function, old_model = _live(rollout_stage)
+    canary = save_demo_model(tmp_path / "killed.pkl", n_rows=3400).path
+    settings = {
+        "target": "local",
+        "local_port": rollout_stage.local_port,
+        "state_dir": str(rollout_stage.state_dir),
+        "stage": rollout_stage.stage,
+    }
+    script = textwrap.dedent(
+        f"""
+        import ops
+        from ops.service import rollout_guard
+        from ops.service.rollout import Guardrails
+        rollout_guard.GRACE_SECONDS = 5.0  # minutes on AWS; seconds for a test
+        ops.upload_model(
+            {str(canary)!r}, rollout="canary", percent=20, bake_minutes={BAKE_MINUTES},
+            guardrails=Guardrails(min_invocations=0), progress=False,
+            settings=ops.Settings.resolve(**{settings!r}),
+        )
+        """
+    )
+    # GIVEN a canary rollout whose controller runs in a process of its own
+    controller = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+    try:
+        assert _split(rollout_stage), "the canary never began"
+    finally:
+        # WHEN that process is killed mid-bake (no handler runs: a closed laptop, a killed job)
+        controller.kill()
+        controller.wait(timeout=30)
+    assert len(ops.status(settings=rollout_stage).serving) == 2  # the split it left
+    # THEN the guard ends the rollout: every call back on the old version
+    lam, name = _lambda(rollout_stage), _function(rollout_stage)
+
+    def ended() -> bool:
+        alias = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
+        return not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+    assert until(ended, seconds=BAKE_MINUTES * 60 + 120), "the guard never ended the split"
+    assert _live(rollout_stage) == (old_function, old_model)
+    # AND its execution records what it found and that it moved the calls back
+    target = target_for(rollout_stage)
+    sfn = target.client("stepfunctions")
+    (run,) = sfn.list_executions(stateMachineArn=rollout_guard.machine_arn(target), maxResults=1)[
+        "executions"
+    ]
+    done = sfn.describe_execution(executionArn=run["executionArn"])
+    assert done["status"] == "SUCCEEDED", done
+    output = json.loads(done["output"])
+    assert output[contract.GUARD_OLD_VERSION] == old_function
+    assert output[contract.GUARD_FOUND]["FunctionVersion"] == old_function
+    assert contract.GUARD_ROUTED in output
+    # AND the stage is free again: the next upload is not refused
+    assert rollout_guard.running(target) is None
 
 
 def _split(settings: ops.Settings, timeout: float = 180.0) -> bool:

@@ -42,6 +42,7 @@ OTHER_FORMATS: dict[tuple[str, str, str], str] = {
     ("infra/monitoring.py", "*", "rows"): "a metric math expression's id",
     ("infra/monitoring.py", "*", "failed"): "a metric math expression's id",
     ("infra/settings.py", "*", "max_rows"): "the stack settings' own name",
+    ("infra/rollout_guard.py", "*", "FunctionName"): "the Lambda API's GetAlias/UpdateAlias field",
 }
 
 
@@ -52,6 +53,7 @@ OTHER_NAMES: dict[tuple[str, str], str] = {
     ("infra/names.py", "FunctionName"): "a stack output's key",
     ("ops/observe.py", "run_id"): "a BatchResult's attribute",
     ("infra/settings.py", "max_rows"): "the stack settings' own name",
+    ("infra/rollout_guard.py", "FunctionName"): "the Lambda API's GetAlias/UpdateAlias field",
 }
 
 

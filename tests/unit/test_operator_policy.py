@@ -47,6 +47,14 @@ def test_the_policy_reaches_its_stage_and_nothing_beside_it() -> None:
     assert _allowed(document, "states:StartExecution", machine)
     assert not _allowed(document, "states:StartExecution", machine.replace(ACCOUNT, "9" * 12))
     assert not _allowed(document, "states:StartExecution", machine.replace("eu-west", "us-east"))
+    # AND the stage's rollout guard is started, listed, read and stopped; another stage's is not
+    guard = machine.replace("-batch", "-rollout-guard")
+    for action in ("states:StartExecution", "states:ListExecutions"):
+        assert _allowed(document, action, guard)
+        assert not _allowed(document, action, guard.replace("-prod-", "-dev-"))
+    run = guard.replace(":stateMachine:", ":execution:") + ":from-3-abc"
+    assert _allowed(document, "states:StopExecution", run)
+    assert _allowed(document, "states:DescribeExecution", run)
     # AND signing only with the keys tagged for this stage (a key's id is generated)
     (kms,) = [s for s in statements if "kms:Sign" in s["Action"]]
     assert kms["Condition"] == {
