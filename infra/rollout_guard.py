@@ -66,7 +66,9 @@ class RolloutGuard(Construct):
             self,
             "StateMachine",
             state_machine_name=name,  # named: the operator's policy names it
-            definition_body=sfn.DefinitionBody.from_chainable(self._definition(function, alias_arn)),
+            definition_body=sfn.DefinitionBody.from_chainable(
+                self._definition(function, alias_arn)
+            ),
             role=role.without_policy_updates(),
             timeout=TIMEOUT,
             tracing_enabled=True,

@@ -691,6 +691,38 @@ def test_a_rollout_whose_controller_is_killed_mid_bake_is_ended_by_its_guard(
     assert rollout_guard.running(target) is None
 
 
+def test_a_guard_started_by_hand_cannot_make_another_version_live(
+    rollout_stage: ops.Settings,
+) -> None:
+    """SECURITY.md: whoever may start the guard writes its input; naming a version that is not
+    the primary as the "old" one moves nothing (the guard only ever ends a split)."""
+    live, other = _two_versions(rollout_stage)
+    target = target_for(rollout_stage)
+    lam, name = _lambda(rollout_stage), _function(rollout_stage)
+    before = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
+    sfn = target.client("stepfunctions")
+    given = {
+        contract.GUARD_FUNCTION: name,
+        contract.GUARD_OLD_VERSION: other,  # not the primary
+        contract.GUARD_NEW_VERSION: live,
+        contract.GUARD_DEADLINE: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    arn = sfn.start_execution(
+        stateMachineArn=rollout_guard.machine_arn(target), input=json.dumps(given)
+    )["executionArn"]
+    done = until(
+        lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
+        seconds=60,
+    )
+    assert done and done["status"] == "SUCCEEDED", done
+    assert contract.GUARD_ROUTED not in json.loads(done["output"])
+    after = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
+    assert (after["FunctionVersion"], after["RevisionId"]) == (
+        before["FunctionVersion"],
+        before["RevisionId"],
+    )
+
+
 def _split(settings: ops.Settings, timeout: float = 180.0) -> bool:
     """Until the live alias sends a share of the calls to another version (a bake began)."""
     lam, name = _lambda(settings), _function(settings)
