@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
+from botocore.exceptions import ClientError
+
 from ops.aws import cloudformation
 from ops.aws.faults import user_facing
 from ops.aws.outputs import StackOutputs
 from ops.display import Card, Link, Plan, Shown
 from ops.errors import OpsError
-from ops.service import live_model
+from ops.service import live_model, rollout_guard
 from ops.service.function import describe_model
 from ops.settings import Settings
 from ops.targets import Target, target_for
@@ -38,6 +40,7 @@ class Status(Shown):
     endpoint: str | None = None
     links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
     serving: tuple[live_model.Share, ...] = field(default=(), repr=False)
+    guard: str = ""  # a running rollout guard: the rollout it would end, and by when
 
     @property
     def ok(self) -> bool:
@@ -75,6 +78,7 @@ class Status(Shown):
                     )
                     for x in self.serving
                 ),
+                *((("rollout guard", self.guard),) if self.guard else ()),
                 *((f"alarm {name}", state) for name, state in self.alarms),
             ),
             details=() if r is None else r.named(),
@@ -102,6 +106,7 @@ class Status(Shown):
                 for x in self.serving
             ],
             "alarms": dict(self.alarms),
+            **({"rollout_guard": self.guard} if self.guard else {}),
             **(r.record() if r is not None else {}),
         }
 
@@ -159,6 +164,7 @@ def status(*, dry_run: bool = False, settings: Settings | None = None) -> Status
         endpoint=endpoint,
         links=tuple(target.places(serves.resources).values()),
         serving=serves.split,
+        guard=serves.guard,
     )
 
 
@@ -171,6 +177,7 @@ class _Serving:
     resources: StackOutputs | None = None
     split: tuple[live_model.Share, ...] = ()
     note: str = ""
+    guard: str = ""
 
 
 def _serving(target: Target) -> _Serving:
@@ -182,12 +189,28 @@ def _serving(target: Target) -> _Serving:
         target.forget_outputs()
         resources = target.outputs
         split = live_model.shares(target)
+        guard = _guard(target)
         served = describe_model(target).model
     except OpsError as err:
         return _Serving(resources=resources, split=split, note=str(err))
     if split:
-        return _Serving(split[0].model_version, split[0].model_sha256, resources, split)
-    return _Serving(served.version_id, served.sha256, resources, split)
+        return _Serving(split[0].model_version, split[0].model_sha256, resources, split, "", guard)
+    return _Serving(served.version_id, served.sha256, resources, split, "", guard)
+
+
+def _guard(target: Target) -> str:
+    """The running rollout guard, said for a person ("" when none runs)."""
+    try:
+        found = rollout_guard.running(target)
+    except ClientError:  # not allowed to list it (an older operator policy): status still shows
+        return ""
+    if found is None:
+        return ""
+    return (
+        f"running: ends the rollout of version {found.new_version} over version "
+        f"{found.old_version} by {found.deadline} unless its controller ends it first "
+        "(`python -m ops rollback-model` ends it now)"
+    )
 
 
 def _alarm_states(target: Target) -> tuple[tuple[str, str], ...]:

@@ -665,7 +665,9 @@ def test_a_rollout_whose_controller_is_killed_mid_bake_is_ended_by_its_guard(
         # WHEN that process is killed mid-bake (no handler runs: a closed laptop, a killed job)
         controller.kill()
         controller.wait(timeout=30)
-    assert len(ops.status(settings=rollout_stage).serving) == 2  # the split it left
+    left = ops.status(settings=rollout_stage)
+    assert len(left.serving) == 2  # the split it left, and the guard that will end it
+    assert left.guard.startswith("running: ends the rollout of version"), left.guard
     # THEN the guard ends the rollout: every call back on the old version
     lam, name = _lambda(rollout_stage), _function(rollout_stage)
 
