@@ -232,8 +232,31 @@ class Monitoring(Construct):
                 left=[self._drift_share(function)],
                 width=24,
             ),
+            *self._per_version_widgets(function),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
         )
+
+    @staticmethod
+    def _per_version_widgets(function: lambda_.Function) -> list[cw.GraphWidget]:
+        """One line per function version (calls through the live alias): what a rollout's two
+        versions do side by side. Versions are published after deploy (one per model), so each
+        graph is a CloudWatch search over the version dimension, not a fixed list
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-search-expressions.html)."""
+        lam = ("AWS/Lambda", ("ExecutedVersion", "FunctionName", "Resource"))
+        own = (names.METRICS_NAMESPACE, ("ExecutedVersion", "FunctionName", "service"))
+        return [
+            cw.GraphWidget(
+                title=f"{title}, per function version",
+                left=[_search(function, *where, metric, stat)],
+                width=6,
+            )
+            for title, where, metric, stat in (
+                ("Invocations", lam, "Invocations", "Sum"),
+                ("Errors", lam, "Errors", "Sum"),
+                ("Duration p99 (ms)", lam, "Duration", "p99"),
+                ("Invalid requests", own, contract.INVALID_REQUESTS_METRIC, "Sum"),
+            )
+        ]
 
     @staticmethod
     def _failed_slices(state_machine: sfn.StateMachine, label: str | None = None) -> cw.Metric:
@@ -279,6 +302,22 @@ class Monitoring(Construct):
             period=PERIOD,
             label="% of rows out of profile",
         )
+
+
+def _search(
+    function: lambda_.Function, namespace: str, schema: tuple[str, ...], metric: str, stat: str
+) -> cw.MathExpression:
+    """A search for ``metric`` of this function under ``schema`` (its exact dimension set), one
+    line per value of the dimensions it does not fix (here: per version)."""
+    found = (
+        f'{{{namespace},{",".join(schema)}}} MetricName="{metric}" '
+        f'FunctionName="{function.function_name}"'
+    )
+    return cw.MathExpression(
+        expression=f"SEARCH('{found}', '{stat}', {int(PERIOD.to_seconds())})",
+        using_metrics={},
+        period=PERIOD,
+    )
 
 
 def _per_function(function: lambda_.Function, name: str) -> cw.Metric:

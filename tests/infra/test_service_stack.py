@@ -366,6 +366,38 @@ def test_alarms_dashboard_and_email(synth: Synth) -> None:
     )
 
 
+def test_the_dashboard_shows_each_function_version_apart(synth: Synth) -> None:
+    """#36: during a rollout the two versions' calls, errors, p99 and invalid requests side by
+    side: searches over the version dimension (versions are published after deploy)."""
+    (dashboard,) = _resources(synth, "AWS::CloudWatch::Dashboard").values()
+    body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
+    searches = {
+        w["properties"]["title"]: w["properties"]["metrics"][0][0]["expression"]
+        for w in body["widgets"]
+        if "per function version" in w["properties"].get("title", "")
+    }
+    lam = "{AWS/Lambda,ExecutedVersion,FunctionName,Resource}"
+    assert set(searches) == {
+        "Invocations, per function version",
+        "Errors, per function version",
+        "Duration p99 (ms), per function version",
+        "Invalid requests, per function version",
+    }
+    for title, (schema, metric, stat) in {
+        "Invocations, per function version": (lam, "Invocations", "Sum"),
+        "Errors, per function version": (lam, "Errors", "Sum"),
+        "Duration p99 (ms), per function version": (lam, "Duration", "p99"),
+        "Invalid requests, per function version": (
+            "{Reintento,ExecutedVersion,FunctionName,service}",
+            contract.INVALID_REQUESTS_METRIC,
+            "Sum",
+        ),
+    }.items():
+        expression = searches[title]
+        assert expression.startswith(f'SEARCH(\'{schema} MetricName="{metric}" FunctionName=')
+        assert expression.endswith(f"', '{stat}', 300)")
+
+
 def test_outputs_have_fixed_keys(synth: Synth) -> None:
     outputs = synth.raw(synth.settings.service_stack_name)["Outputs"]
     for key in (
