@@ -30,6 +30,7 @@ from infra import names
 from infra.log_retention import retention
 from infra.nag import acknowledge, checkov_skip
 from infra.settings import StackSettings
+from infra.step_functions import logs_and_traces
 from reintento_function import contract
 
 
@@ -221,30 +222,7 @@ class BatchPipeline(Construct):
                     resources=["*"],
                     conditions={"StringEquals": {"cloudwatch:namespace": names.METRICS_NAMESPACE}},
                 ),
-                iam.PolicyStatement(
-                    sid="DeliverLogs",
-                    actions=[
-                        "logs:CreateLogDelivery",
-                        "logs:GetLogDelivery",
-                        "logs:UpdateLogDelivery",
-                        "logs:DeleteLogDelivery",
-                        "logs:ListLogDeliveries",
-                        "logs:PutResourcePolicy",
-                        "logs:DescribeResourcePolicies",
-                        "logs:DescribeLogGroups",
-                    ],
-                    resources=["*"],
-                ),
-                iam.PolicyStatement(
-                    sid="Trace",
-                    actions=[
-                        "xray:PutTraceSegments",
-                        "xray:PutTelemetryRecords",
-                        "xray:GetSamplingRules",
-                        "xray:GetSamplingTargets",
-                    ],
-                    resources=["*"],
-                ),
+                *logs_and_traces(),
             ],
         )
         # attached before the state machine is created: CreateStateMachine checks that its

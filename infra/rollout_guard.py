@@ -29,10 +29,11 @@ from constructs import Construct
 from infra.log_retention import retention
 from infra.nag import acknowledge, checkov_skip
 from infra.settings import StackSettings
+from infra.step_functions import logs_and_traces
 from reintento_function import contract
 
-# a rollout's bake is at most this long (ops refuses longer plans: GUARD_LONGEST_HOURS)
-TIMEOUT = cdk.Duration.days(2)
+# a rollout's bakes and the guard's grace end within this (ops refuses longer plans)
+TIMEOUT = cdk.Duration.hours(contract.GUARD_TIMEOUT_HOURS)
 
 
 class RolloutGuard(Construct):
@@ -91,30 +92,7 @@ class RolloutGuard(Construct):
                     actions=["lambda:GetAlias", "lambda:UpdateAlias"],
                     resources=[function.function_arn, alias_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="DeliverLogs",
-                    actions=[
-                        "logs:CreateLogDelivery",
-                        "logs:GetLogDelivery",
-                        "logs:UpdateLogDelivery",
-                        "logs:DeleteLogDelivery",
-                        "logs:ListLogDeliveries",
-                        "logs:PutResourcePolicy",
-                        "logs:DescribeResourcePolicies",
-                        "logs:DescribeLogGroups",
-                    ],
-                    resources=["*"],
-                ),
-                iam.PolicyStatement(
-                    sid="Trace",
-                    actions=[
-                        "xray:PutTraceSegments",
-                        "xray:PutTelemetryRecords",
-                        "xray:GetSamplingRules",
-                        "xray:GetSamplingTargets",
-                    ],
-                    resources=["*"],
-                ),
+                *logs_and_traces(),
             ],
         )
         self.state_machine.node.add_dependency(policy)

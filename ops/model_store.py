@@ -541,6 +541,13 @@ def _rollout_shares(
             "a canary or linear rollout needs wait=True and bake_minutes >= 0 (ops watches it "
             "and decides); use rollout='all-at-once' with wait=False"
         )
+    longest = contract.GUARD_TIMEOUT_HOURS * 3600 - rollout_guard.GRACE_SECONDS
+    if len(shares) * bake_minutes * 60 > longest:
+        raise ConfigurationError(
+            f"a {rollout} rollout of {len(shares)} steps of {bake_minutes:g} min lasts longer "
+            f"than its guard can wait ({contract.GUARD_TIMEOUT_HOURS} h with its grace); use "
+            "fewer steps (a larger percent) or shorter bakes"
+        )
     return shares
 
 

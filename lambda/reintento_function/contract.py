@@ -335,6 +335,9 @@ GUARD_NEW_VERSION = "new_version"
 GUARD_DEADLINE = "deadline"  # ISO 8601, UTC (a Wait state's TimestampPath)
 GUARD_FOUND = "found"  # its output: the alias as the guard found it at the deadline
 GUARD_ROUTED = "routed"  # present when it moved every call back to the old version
+# The guard's execution timeout (the stack's) and so the longest rollout ops starts: its steps'
+# bakes and the guard's grace must end within it
+GUARD_TIMEOUT_HOURS = 48
 
 
 def signing_message(

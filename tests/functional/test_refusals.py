@@ -43,6 +43,14 @@ REFUSALS: list[tuple[str, Call, type[ops.OpsError], tuple[str, ...]]] = [
         ("bake_minutes >= 0",),
     ),
     (
+        "a rollout longer than its guard can wait",
+        lambda s, m, tmp: ops.upload_model(
+            m, rollout="linear", percent=10, bake_minutes=6 * 60, settings=s
+        ),
+        ops.ConfigurationError,
+        ("9 steps of 360 min", f"{contract.GUARD_TIMEOUT_HOURS} h", "fewer steps"),
+    ),
+    (
         "an upload timeout below zero",
         lambda s, m, tmp: ops.upload_model(m, timeout=-1, settings=s),
         ops.ConfigurationError,
