@@ -238,12 +238,14 @@ class Monitoring(Construct):
 
     @staticmethod
     def _per_version_widgets(function: lambda_.Function) -> list[cw.GraphWidget]:
-        """One line per function version (calls through the live alias): what a rollout's two
+        """One line per function version (AWS/Lambda's: calls through the live alias; invalid
+        requests: every call of the version, ops' own checks of it too): what a rollout's two
         versions do side by side. Versions are published after deploy (one per model), so each
         graph is a CloudWatch search over the version dimension, not a fixed list
         (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-search-expressions.html)."""
-        lam = ("AWS/Lambda", ("ExecutedVersion", "FunctionName", "Resource"))
-        own = (names.METRICS_NAMESPACE, ("ExecutedVersion", "FunctionName", "service"))
+        function_dim, version_dim = contract.VERSION_DIMENSIONS
+        lam = ("AWS/Lambda", (version_dim, function_dim, "Resource"))
+        own = (names.METRICS_NAMESPACE, (version_dim, function_dim, "service"))
         return [
             cw.GraphWidget(
                 title=f"{title}, per function version",
@@ -317,6 +319,7 @@ def _search(
         expression=f"SEARCH('{found}', '{stat}', {int(PERIOD.to_seconds())})",
         using_metrics={},
         period=PERIOD,
+        label="",  # each line named by its version, not by the search
     )
 
 

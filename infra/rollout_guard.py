@@ -10,7 +10,7 @@ A controller that ends its rollout stops the guard; one that died (a laptop clos
 killed) leaves it to end the rollout. Its executions also hold the stage's lock: while one runs,
 ``ops`` refuses another rollout or upload, naming it.
 
-Step Functions' ``Wait`` with ``TimestampPath`` and the ``lambda:getAlias``/``updateAlias`` SDK
+Step Functions' ``Wait`` with ``SecondsPath`` and the ``lambda:getAlias``/``updateAlias`` SDK
 integrations:
 https://docs.aws.amazon.com/step-functions/latest/dg/state-wait.html,
 https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html.
@@ -115,7 +115,7 @@ class RolloutGuard(Construct):
         wait = sfn.Wait(
             self,
             "UntilTheDeadline",
-            time=sfn.WaitTime.timestamp_path(f"$.{contract.GUARD_DEADLINE}"),
+            time=sfn.WaitTime.seconds_path(f"$.{contract.GUARD_WAIT_SECONDS}"),
         )
         read = tasks.CallAwsService(
             self,
@@ -123,7 +123,7 @@ class RolloutGuard(Construct):
             service="lambda",
             action="getAlias",
             parameters={
-                "FunctionName": sfn.JsonPath.string_at(f"$.{contract.GUARD_FUNCTION}"),
+                "FunctionName": function.function_name,  # this stage's, whatever the input
                 "Name": contract.LIVE_ALIAS,
             },
             iam_resources=[function.function_arn, alias_arn],
@@ -139,7 +139,7 @@ class RolloutGuard(Construct):
             service="lambda",
             action="updateAlias",
             parameters={
-                "FunctionName": sfn.JsonPath.string_at(f"$.{contract.GUARD_FUNCTION}"),
+                "FunctionName": function.function_name,
                 "Name": contract.LIVE_ALIAS,
                 "FunctionVersion": sfn.JsonPath.string_at(f"$.{contract.GUARD_OLD_VERSION}"),
                 "RoutingConfig": {"AdditionalVersionWeights": {}},

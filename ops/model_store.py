@@ -448,7 +448,7 @@ def upload_model(
     if dry_run:
         return _upload_plan(target, path, manifest, (rollout, percent, bake_minutes), wait)
     check_deployed_version(target, manifest)
-    before, revision = _live_before_upload(target)
+    before, revision = _live_before_upload(target, bool(shares))
     if len(before) == 1 and _is_live(target, before[0], manifest, (engine, tolerance)):
         return _unchanged(target, manifest, before[0])
     choice = engine_for(path, manifest, engine, tolerance)
@@ -522,12 +522,15 @@ def _live(target: Target, live: live_model.Share) -> LiveRows | None:
         return None
 
 
-def _live_before_upload(target: Target) -> tuple[tuple[live_model.Share, ...], str | None]:
-    """What serves now and the alias's revision; ``ConcurrentChangeError`` during a rollout."""
+def _live_before_upload(
+    target: Target, staged: bool
+) -> tuple[tuple[live_model.Share, ...], str | None]:
+    """What serves now and the alias's revision; ``ConcurrentChangeError`` during a rollout
+    (and, for a ``staged`` rollout, a refusal on a stage without a rollout guard)."""
     before, revision = live_model.read(target)
     if len(before) > 1:
         raise ConcurrentChangeError(_rollout_running(before))
-    rollout_guard.check_unlocked(target)  # a rollout before its first split, or one that died
+    rollout_guard.check_unlocked(target, staged)  # a rollout before its split, or a dead one
     return before, revision
 
 
@@ -541,8 +544,8 @@ def _rollout_shares(
             "a canary or linear rollout needs wait=True and bake_minutes >= 0 (ops watches it "
             "and decides); use rollout='all-at-once' with wait=False"
         )
-    longest = contract.GUARD_TIMEOUT_HOURS * 3600 - rollout_guard.GRACE_SECONDS
-    if len(shares) * bake_minutes * 60 > longest:
+    waited = rollout_guard.deadline_seconds(len(shares), len(shares) * bake_minutes * 60)
+    if shares and waited > contract.GUARD_TIMEOUT_HOURS * 3600:
         raise ConfigurationError(
             f"a {rollout} rollout of {len(shares)} steps of {bake_minutes:g} min lasts longer "
             f"than its guard can wait ({contract.GUARD_TIMEOUT_HOURS} h with its grace); use "

@@ -327,12 +327,12 @@ def rollout_guard_name(prefix: str, stage: str) -> str:
     return f"{prefix}-{stage}-rollout-guard"
 
 
-# The rollout guard's execution input (ops writes it, the state machine reads it): the function
-# and its versions, and the time after which a split the controller left is moved back
-GUARD_FUNCTION = "guarded_function"
+# The rollout guard's execution input (ops writes it, the state machine reads it): the versions,
+# and how long until a split the controller left is moved back (counted by Step Functions)
 GUARD_OLD_VERSION = "old_version"
 GUARD_NEW_VERSION = "new_version"
-GUARD_DEADLINE = "deadline"  # ISO 8601, UTC (a Wait state's TimestampPath)
+GUARD_WAIT_SECONDS = "wait_seconds"  # a Wait state's SecondsPath: a whole number
+GUARD_DEADLINE = "deadline"  # the same moment as ops' clock says it (ISO 8601, UTC; shown only)
 GUARD_FOUND = "found"  # its output: the alias as the guard found it at the deadline
 GUARD_ROUTED = "routed"  # present when it moved every call back to the old version
 # The guard's execution timeout (the stack's) and so the longest rollout ops starts: its steps'

@@ -15,7 +15,8 @@ Strategies: ``all-at-once`` (the alias moves; no bake), ``canary`` (``percent`` 
 rollout bakes, the process that started it judges it (the controller). Before the new version's
 first call it starts the stage's rollout guard (``rollout_guard``), a workflow beside the
 function: if the controller dies, the guard moves every call back to the old version at the
-bake's planned end plus ``rollout_guard.GRACE_SECONDS``; ``rollback_model`` ends it sooner.
+bake's planned end plus a grace (``rollout_guard.deadline_seconds``); ``rollback_model`` ends a
+split sooner.
 """
 
 from __future__ import annotations
@@ -757,8 +758,10 @@ def bake(
     reason = checked.reason
     shares = weights(strategy, percent) if reason is None else ()
     # the guard ends the rollout if this process stops before it does (and holds the lock)
-    planned = len(shares) * bake_seconds + baseline.delay_s
-    guard = rollout_guard.start(target, (old_fv, new_fv), revision, planned) if shares else None
+    waited = rollout_guard.deadline_seconds(
+        len(shares), len(shares) * bake_seconds + baseline.delay_s
+    )
+    guard = rollout_guard.start(target, (old_fv, new_fv), revision, waited) if shares else None
     try:
         for share in shares:
             revision = live_model.route(target, old_fv, new_fv, share, revision=revision)
@@ -782,7 +785,7 @@ def bake(
         raise
     finally:
         if guard is not None:
-            rollout_guard.stop(target, guard)
+            rollout_guard.stop_quietly(target, guard)
     ended = (reason, tuple(steps), checked.agreement)
     return _record(target, candidate, (strategy, bake_minutes), started, ended)
 

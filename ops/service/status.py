@@ -208,8 +208,8 @@ def _guard(target: Target) -> str:
         return ""
     return (
         f"running: ends the rollout of version {found.new_version} over version "
-        f"{found.old_version} by {found.deadline} unless its controller ends it first "
-        "(`python -m ops rollback-model` ends it now)"
+        f"{found.old_version} by {found.deadline} unless its controller ends it first (a "
+        "split ends now with `python -m ops rollback-model`)"
     )
 
 

@@ -451,7 +451,10 @@ def test_the_rollout_guard_can_only_read_and_move_the_live_alias(synth: Synth) -
     definition = json.loads(render(props["DefinitionString"]))
     states = definition["States"]
     assert definition["StartAt"] == "UntilTheDeadline"
-    assert states["UntilTheDeadline"]["TimestampPath"] == f"$.{contract.GUARD_DEADLINE}"
+    # counted by Step Functions (SecondsPath), not the clock of the machine that started it
+    assert states["UntilTheDeadline"]["SecondsPath"] == f"$.{contract.GUARD_WAIT_SECONDS}"
+    # the function is this stage's, whatever the execution input says
+    assert "FunctionName.$" not in states["ReadTheLiveAlias"]["Parameters"]
     assert states["ReadTheLiveAlias"]["Resource"].endswith(":states:::aws-sdk:lambda:getAlias")
     (rule,) = states["OldVersionStillPrimary"]["Choices"]
     assert rule["StringEqualsPath"] == f"$.{contract.GUARD_OLD_VERSION}"

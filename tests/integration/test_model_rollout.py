@@ -650,6 +650,7 @@ def test_a_rollout_whose_controller_is_killed_mid_bake_is_ended_by_its_guard(
         from ops.service import rollout_guard
         from ops.service.rollout import Guardrails
         rollout_guard.GRACE_SECONDS = 5.0  # minutes on AWS; seconds for a test
+        rollout_guard.STEP_SECONDS = 1.0
         ops.upload_model(
             {str(canary)!r}, rollout="canary", percent=20, bake_minutes={BAKE_MINUTES},
             guardrails=Guardrails(min_invocations=0), progress=False,
@@ -704,10 +705,9 @@ def test_a_guard_started_by_hand_cannot_make_another_version_live(
     before = lam.get_alias(FunctionName=name, Name=contract.LIVE_ALIAS)
     sfn = target.client("stepfunctions")
     given = {
-        contract.GUARD_FUNCTION: name,
         contract.GUARD_OLD_VERSION: other,  # not the primary
         contract.GUARD_NEW_VERSION: live,
-        contract.GUARD_DEADLINE: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        contract.GUARD_WAIT_SECONDS: 0,
     }
     arn = sfn.start_execution(
         stateMachineArn=rollout_guard.machine_arn(target), input=json.dumps(given)
