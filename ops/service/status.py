@@ -194,8 +194,10 @@ def _serving(target: Target) -> _Serving:
     except OpsError as err:
         return _Serving(resources=resources, split=split, note=str(err))
     if split:
-        return _Serving(split[0].model_version, split[0].model_sha256, resources, split, "", guard)
-    return _Serving(served.version_id, served.sha256, resources, split, "", guard)
+        return _Serving(
+            split[0].model_version, split[0].model_sha256, resources, split, guard=guard
+        )
+    return _Serving(served.version_id, served.sha256, resources, split, guard=guard)
 
 
 def _guard(target: Target) -> str:
