@@ -70,8 +70,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy ops lambda/reintento_function local_target/reintento_local infra
 
+# two workers, each with its own local targets (free ports, private state folders); a file's tests
+# stay on one worker, in order, sharing its fixtures (tests/integration/conftest.py)
+TEST_WORKERS ?= 2
 pytest: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## fast: the fast layers only (unit, the function's core, the verbs in process), no local target
 ## and no network for the verbs, under a minute; scale tests aside (make test runs them)
