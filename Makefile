@@ -71,10 +71,10 @@ typecheck: setup
 	$(BIN)/mypy ops lambda/reintento_function local_target/reintento_local infra
 
 # two workers, each with its own local targets (free ports, private state folders); a file's tests
-# stay on one worker, in order, sharing its fixtures (tests/integration/conftest.py)
+# stay on one worker, in order, and so do the four notebooks (tests/conftest.py's scheduler)
 TEST_WORKERS ?= 2
 pytest: setup
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## fast: the fast layers only (unit, the function's core, the verbs in process), no local target
 ## and no network for the verbs, under a minute; scale tests aside (make test runs them)

@@ -80,3 +80,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         folder = Path(str(item.fspath)).parent.name
         if folder in {"unit", "lambda_handler", "functional", "infra", "integration", "notebooks"}:
             item.add_marker(getattr(pytest.mark, folder))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s workers (pytest-xdist): a file's tests run on one worker, in order (they
+    share its module fixtures), and so do the four notebooks (each uses what the one before
+    deployed)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "notebooks" if path.startswith("notebooks/") else path
+
+    return ByFile(config, log)
