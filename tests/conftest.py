@@ -82,15 +82,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, folder))
 
 
+def work_unit(nodeid: str) -> str:
+    """What `make test`'s workers (pytest-xdist) never split: a file's tests run on one worker, in
+    order (they share its module fixtures), and so do the four notebooks (each uses what the one
+    before deployed)."""
+    path = nodeid.split("::", 1)[0]
+    return "notebooks" if path.startswith("notebooks/") else path
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`make test`'s workers (pytest-xdist): a file's tests run on one worker, in order (they
-    share its module fixtures), and so do the four notebooks (each uses what the one before
-    deployed)."""
+    """pytest-xdist's scope scheduler, its scopes being :func:`work_unit`'s."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class ByFile(LoadScopeScheduling):  # type: ignore[misc]
+    class ByWorkUnit(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "notebooks" if path.startswith("notebooks/") else path
+            return work_unit(nodeid)
 
-    return ByFile(config, log)
+    return ByWorkUnit(config, log)
