@@ -51,6 +51,22 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("REINTENTO_METRICS_DELAY_SECONDS", "2")
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the first notebook cell: the function's Python environment built (once per machine,
+    cached), as on the machine that recorded the notebooks. A first deploy builds it and says so
+    on stderr, an output the recorded notebook does not have; under `make test`'s two workers the
+    notebooks may run before any test has built it."""
+    if isinstance(item, IPyNbCell) and not _ENVIRONMENT_READY:
+        from ops.modelfiles.versions import LAMBDA_DIR
+        from reintento_local import python_for
+
+        python_for(LAMBDA_DIR)
+        _ENVIRONMENT_READY.append(True)
+
+
+_ENVIRONMENT_READY: list[bool] = []
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     from ops.targets.local import stop_local
 

@@ -90,6 +90,7 @@ def work_unit(nodeid: str) -> str:
     return "notebooks" if path.startswith("notebooks/") else path
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: `-p no:xdist` runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist's scope scheduler, its scopes being :func:`work_unit`'s."""
     from xdist.scheduler import LoadScopeScheduling

@@ -959,7 +959,11 @@ def test_the_checks_before_traffic_do_not_count_against_the_new_version(
             models["refuses"],
             "canary",
             40,
-            Guardrails(max_traffic_ratio=None, min_invocations=3),
+            # judged on invalid requests: latency and the call count are not this test's
+            # subject, and under `make test`'s other worker's load they are noise
+            Guardrails(
+                max_traffic_ratio=None, min_invocations=1, max_p99_ratio=100.0, p99_margin_ms=5e3
+            ),
         )
     finally:
         light.stop.set()
@@ -968,6 +972,6 @@ def test_the_checks_before_traffic_do_not_count_against_the_new_version(
     # among its invalid ones, and it is promoted (no caller's request failed)
     record = result.rollout
     assert record is not None and "agrees with the live version" in record.agreement
-    assert record.outcome == "promoted", record
+    assert record.outcome == "promoted", (record.reason, record.steps)
     assert record.steps[-1].new.invalid == 0, record.steps[-1].new
     assert light.failures(record.function_version) == 0

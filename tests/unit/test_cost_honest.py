@@ -83,9 +83,11 @@ def test_a_region_without_prices_is_refused_and_a_priced_one_is_used() -> None:
 
 
 def test_the_cli_and_the_readme_give_one_figure_for_small_use(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the local target is not running here: the CLI says it assumed, and starts nothing
+    # no local target runs for this state folder (the project's own may be running the
+    # notebooks on make test's other worker): the CLI says it assumed, and starts nothing
+    monkeypatch.setenv("REINTENTO_STATE_DIR", str(tmp_path / "no-target"))
     assert cli.main(["estimate-cost", "--invocations", "10000", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     total = f"${record['total_usd']:,.2f}"
