@@ -27,8 +27,8 @@ DRIFT_QUIET_ROWS = 20
 
 
 class Monitoring(Construct):
-    """Alarms (errors, throttles, p99 duration, failed executions, failed batch slices, invalid
-    requests, input drift) and one dashboard.
+    """Alarms (errors, throttles, realtime p99 latency, failed executions, failed batch slices,
+    invalid requests, input drift) and one dashboard.
 
     Invalid input is answered, not raised, so it never counts as a function error: the error
     alarm tracks faults of the service only. With ``alarm_email`` an SNS topic mails alarms.
@@ -44,9 +44,16 @@ class Monitoring(Construct):
         timeout_seconds: int,
         alarm_email: str | None,
         drift_alarm_percent: float = 10.0,
+        latency_alarm_ms: float | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         no_data = cw.TreatMissingData.NOT_BREACHING
+        latency = latency_alarm_ms if latency_alarm_ms is not None else timeout_seconds * 800.0
+        origin = (
+            "latency_alarm_ms, set at deploy: ops derives it from the stage's measured latency"
+            if latency_alarm_ms is not None
+            else "80% of the timeout: no latency measured yet"
+        )
         self.alarms = [
             function.metric_errors(period=PERIOD, statistic="Sum").create_alarm(
                 self,
@@ -64,12 +71,15 @@ class Monitoring(Construct):
                 alarm_description="The inference function was throttled",
                 treat_missing_data=no_data,
             ),
-            function.metric_duration(period=PERIOD, statistic="p99").create_alarm(
+            _per_function(function, contract.REALTIME_LATENCY_METRIC, "p99").create_alarm(
                 self,
-                "FunctionDurationP99",
-                threshold=timeout_seconds * 1000 * 0.8,
+                "RealtimeLatencyP99",
+                threshold=latency,
                 evaluation_periods=3,
-                alarm_description="p99 duration above 80% of the function timeout",
+                alarm_description=(
+                    "For 15 minutes, the p99 of realtime requests' time in the function above "
+                    f"{latency:g} ms ({origin}; batch slices are not counted)"
+                ),
                 treat_missing_data=no_data,
             ),
             cw.MathExpression(
@@ -323,14 +333,14 @@ def _search(
     )
 
 
-def _per_function(function: lambda_.Function, name: str) -> cw.Metric:
-    """A count the function publishes under its own dimensions, whatever version answered
-    (``contract.ALARM_DIMENSIONS`` and Powertools' ``service``), summed per period."""
+def _per_function(function: lambda_.Function, name: str, statistic: str = "Sum") -> cw.Metric:
+    """A figure the function publishes under its own dimensions, whatever version answered
+    (``contract.ALARM_DIMENSIONS`` and Powertools' ``service``), per period."""
     (function_dimension,) = contract.ALARM_DIMENSIONS
     return cw.Metric(
         namespace=names.METRICS_NAMESPACE,
         metric_name=name,
         dimensions_map={function_dimension: function.function_name, "service": names.SERVICE_NAME},
-        statistic="Sum",
+        statistic=statistic,
         period=PERIOD,
     )

@@ -35,6 +35,10 @@ class StackSettings:
     # the drift alarm: the worst feature's share of values out of its training profile, averaged
     # over the requests and batch slices of 5 minutes, above this percentage
     drift_alarm_percent: float = 10.0
+    # the realtime latency alarm: the p99 of realtime requests' handler time above this many ms;
+    # `ops deploy` derives it from the stage's measured latency (ops/service/latency_alarm.py);
+    # None: 80% of the timeout
+    latency_alarm_ms: float | None = None
 
     @property
     def model_stack_name(self) -> str:
@@ -63,6 +67,14 @@ class StackSettings:
                 f"{self.drift_alarm_percent}: the share of a feature's values out of its "
                 "training profile that raises the drift alarm"
             )
+        if self.latency_alarm_ms is not None and not (
+            1 <= self.latency_alarm_ms <= self.timeout_seconds * 1000
+        ):
+            raise ValueError(
+                f"latency_alarm_ms must be 1..{self.timeout_seconds * 1000} (the timeout), got "
+                f"{self.latency_alarm_ms:g}: the p99 of realtime requests' time, in ms, that "
+                "raises the latency alarm"
+            )
         if self.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         if not 0 <= self.tolerated_failure_percentage <= 100:
@@ -74,6 +86,10 @@ class StackSettings:
 
 def _int_or_none(value: Any) -> int | None:
     return None if value in (None, "", "none", "None") else int(value)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value in (None, "", "none", "None") else float(value)
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -92,6 +108,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "batch_expiration_days": int,
     "alarm_email": _str_or_none,
     "drift_alarm_percent": float,
+    "latency_alarm_ms": _float_or_none,
 }
 
 

@@ -82,6 +82,7 @@ class ServiceStack(cdk.Stack):
             timeout_seconds=settings.timeout_seconds,
             alarm_email=settings.alarm_email,
             drift_alarm_percent=settings.drift_alarm_percent,
+            latency_alarm_ms=settings.latency_alarm_ms,
         )
         outputs = {
             names.OUT_MODEL_KEY: (settings.model_key, "Key of the served model"),

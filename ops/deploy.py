@@ -23,10 +23,14 @@ from ops.aws.security_changes import SecurityChange, security_changes
 from ops.display import Card, Link, Plan, Shown
 from ops.errors import ConfigurationError, OpsError, SecurityApprovalError
 from ops.modelfiles.versions import PROJECT_ROOT
+from ops.service import latency_alarm
+from ops.service.latency_alarm import LatencyThreshold
 from ops.service.rollout import restore_live
 from ops.settings import Settings
 from ops.targets import Target, target_for
 from ops.targets.base import DeployShape
+
+LATENCY_CONTEXT = "latency_alarm_ms"  # infra/settings.py's
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class DeployResult(Shown):
     links: tuple[Link, ...] = field(default=(), repr=False, compare=False)
     # what the redeploy could not do for the live model, and what to do (empty: nothing)
     note: str = field(default="", repr=False, compare=False)
+    # the realtime latency alarm's threshold, and where it came from
+    latency_alarm: LatencyThreshold | None = field(default=None, repr=False, compare=False)
 
     def card(self) -> Card:
         return Card(
@@ -55,6 +61,12 @@ class DeployResult(Shown):
                 ("stacks", self.stacks),
                 ("changed", self.changed or "none"),
                 ("security changes", len(self.security_changes)),
+                (
+                    "latency alarm",
+                    f"p99 over {self.latency_alarm.ms:,g} ms ({self.latency_alarm.origin})"
+                    if self.latency_alarm
+                    else None,
+                ),
             ),
             details=self.outputs.named(),
             links=self.links,
@@ -67,6 +79,7 @@ class DeployResult(Shown):
             "stacks": self.stacks,
             "changed": self.changed,
             "security_changes": len(self.security_changes),
+            "latency_alarm_ms": self.latency_alarm.ms if self.latency_alarm else None,
             **self.outputs.record(),
         }
 
@@ -106,11 +119,17 @@ def check_context(context: Mapping[str, str]) -> DeployShape:
                 f"context {key}={value!r} is not usable ({err}); see the README's list of "
                 "context values and their ranges"
             ) from err
-    stacks = settings_from_context(context)
+    try:
+        stacks = settings_from_context(context)
+    except (ValueError, TypeError) as err:  # values that do not go together
+        raise ConfigurationError(
+            f"the context {dict(sorted(context.items()))} is not usable ({err})"
+        ) from err
     return DeployShape(
         architecture=stacks.architecture,
         reserved_concurrency=stacks.reserved_concurrency,
         max_concurrency=stacks.max_concurrency,
+        timeout_seconds=stacks.timeout_seconds,
     )
 
 
@@ -167,6 +186,9 @@ def deploy(
     names = (resolved.model_stack_name, resolved.service_stack_name)
     if dry_run:
         return _plan(target, full_context, stacks)
+    latency = _latency_alarm(target, full_context, stacks)
+    if latency.measured:
+        full_context = {**full_context, LATENCY_CONTEXT: f"{latency.ms:g}"}
     cloud = target.synth(full_context)  # on AWS: the credentials and the bootstrap first
     target.check_account(stacks)
     changes = review_security(target, cloud)
@@ -186,7 +208,21 @@ def deploy(
         changes,
         links=tuple(target.places(outputs).values()),
         note=note,
+        latency_alarm=latency,
     )
+
+
+def _latency_alarm(
+    target: Target, context: Mapping[str, str], stacks: DeployShape
+) -> LatencyThreshold:
+    """The latency alarm's threshold: the context's, else derived from the stage's measured
+    realtime latency (ops/service/latency_alarm.py)."""
+    if context.get(LATENCY_CONTEXT) not in (None, "", "none", "None"):
+        return LatencyThreshold(
+            float(context[LATENCY_CONTEXT]), f"given: context {LATENCY_CONTEXT}", True
+        )
+    p99, calls = latency_alarm.measured(target)
+    return latency_alarm.derive(p99, calls, stacks.timeout_seconds)
 
 
 @user_facing

@@ -21,7 +21,7 @@ from typing import Any, Literal, overload
 from botocore.exceptions import ClientError
 
 from ops.aws.faults import user_facing
-from ops.display import Card, Link, Plan, Shown
+from ops.display import Card, Link, Plan, Shown, progress_lines
 from ops.errors import (
     ConcurrentChangeError,
     ConfigurationError,
@@ -686,7 +686,7 @@ def _roll_out(
     config = target.client("lambda").get_function_configuration(
         FunctionName=target.outputs.function_name, Qualifier=new_version
     )
-    cap_ms = 0.8 * float(config.get("Timeout", 30)) * 1000  # the p99 duration alarm's threshold
+    cap_ms = 0.8 * float(config.get("Timeout", 30)) * 1000  # 80% of the timeout
     if guardrails.max_p99_ms is not None:
         cap_ms = guardrails.max_p99_ms
     return bake(
@@ -697,7 +697,7 @@ def _roll_out(
         bake_minutes,
         guardrails,
         cap_ms,
-        progress=print if progress else None,
+        progress=progress_lines("Rollout") if progress else None,
     )
 
 

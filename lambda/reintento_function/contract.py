@@ -115,6 +115,11 @@ FEATURE_DIMENSION = "Feature"
 # out of profile; the alarm divides their sums over 5 minutes
 OUT_OF_PROFILE_METRIC = "OutOfProfileRows"
 ALARM_DIMENSIONS = ("FunctionName",)
+# Realtime latency: the handler's own time for each realtime request, in ms, per function
+# (ALARM_DIMENSIONS, whatever version answered; a batch slice's minutes are not among them). The
+# latency alarm watches its p99 against a threshold that ops derives at deploy from what the
+# stage measured (ops/service/latency_alarm.py; the stacks' `latency_alarm_ms`)
+REALTIME_LATENCY_METRIC = "RealtimeLatency"
 MAX_PROFILED_FEATURES = 100  # features counted per model: the metrics' cardinality is bounded
 
 

@@ -558,11 +558,26 @@ def _alarm_resource() -> None:
 
         @classmethod
         def update_from_cloudformation_json(
-            cls, original: Any, new_name: str, cfn: Any, account_id: str, region_name: str
+            cls,
+            original_resource: Any,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
         ) -> MetricAlarm:
-            return cls.create_from_cloudformation_json(
-                original.alarm.name, cfn, account_id, region_name
+            """A changed alarm (a new threshold) is put again under its name: "When you update
+            an existing alarm, its state is left unchanged, but the update completely
+            overwrites the previous configuration of the alarm."
+            https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+            (moto called this with keywords it did not take: the update failed with a 500)"""
+            old = original_resource.alarm
+            updated = cls.create_from_cloudformation_json(
+                old.name, cloudformation_json, account_id, region_name
             )
+            for kept in ("state_value", "state_reason", "state_reason_data", "history"):
+                setattr(updated.alarm, kept, getattr(old, kept))
+            updated.alarm.state_updated_timestamp = old.state_updated_timestamp
+            return updated
 
         @classmethod
         def delete_from_cloudformation_json(

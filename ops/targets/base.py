@@ -27,6 +27,7 @@ class DeployShape:
     architecture: str
     reserved_concurrency: int | None
     max_concurrency: int
+    timeout_seconds: int = 30
 
 
 class Target:

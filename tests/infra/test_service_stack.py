@@ -311,8 +311,8 @@ def test_alarms_dashboard_and_email(synth: Synth) -> None:
     # and so is the drift alarm
     assert metrics == [
         ("BatchSlicesFailed", "Sum"),
-        ("Duration", "p99"),
         ("Errors", "Sum"),
+        ("RealtimeLatency", "p99"),
         ("Throttles", "Sum"),
         ("math", ""),
         ("math", ""),
@@ -357,8 +357,14 @@ def test_alarms_dashboard_and_email(synth: Synth) -> None:
     for stat in stats.values():
         assert stat["Stat"] == "Sum" and stat["Period"] == 300
         assert {d["Name"] for d in stat["Metric"]["Dimensions"]} == {"FunctionName", "service"}
-    p99 = next(a for a in alarms.values() if a["Properties"].get("MetricName") == "Duration")
+    # the latency alarm: realtime requests only (the function's own figure, per function); with
+    # nothing measured, 80% of the timeout
+    p99 = next(a for a in alarms.values() if a["Properties"].get("MetricName") == "RealtimeLatency")
     assert p99["Properties"]["Threshold"] == 16000
+    assert {d["Key"] if "Key" in d else d["Name"] for d in p99["Properties"]["Dimensions"]} == {
+        "FunctionName",
+        "service",
+    }
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
     synth.service.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     synth.service.has_resource_properties(
@@ -482,3 +488,15 @@ def test_the_rollout_guard_can_only_read_and_move_the_live_alias(synth: Synth) -
     assert len(alias["Resource"]) == 2
     for sid in ("DeliverLogs", "Trace"):
         assert all(a.startswith(("logs:", "xray:")) for a in statements[sid]["Action"])
+
+
+def test_the_latency_alarm_takes_its_threshold_from_context_and_checks_it() -> None:
+    from infra.settings import settings_from_context
+
+    assert settings_from_context({"latency_alarm_ms": "250"}).latency_alarm_ms == 250.0
+    assert settings_from_context({"latency_alarm_ms": ""}).latency_alarm_ms is None
+    for wrong in ("0", "30001"):
+        with pytest.raises(ValueError, match=r"latency_alarm_ms must be 1\.\.30000"):
+            settings_from_context({"latency_alarm_ms": wrong})
+    with pytest.raises(ValueError, match=r"latency_alarm_ms must be 1\.\.10000"):
+        settings_from_context({"latency_alarm_ms": "20000", "timeout_seconds": "10"})

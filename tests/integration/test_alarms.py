@@ -164,6 +164,36 @@ def test_many_refused_requests_fire_the_invalid_request_alarm(alarmed: ops.Setti
     assert "Threshold Crossed" in alarm["StateReason"]
 
 
+def test_the_latency_alarm_is_set_from_the_measured_realtime_latency(
+    alarmed: ops.Settings,
+) -> None:
+    """#36: the latency alarm fired only at 80% of the timeout (24,000 ms), and on a p99 that
+    mixed batch slices with realtime calls."""
+    (latency,) = [n for n in _alarms(alarmed) if "RealtimeLatency" in n]
+    assert _alarms(alarmed)[latency]["Threshold"] == 24000  # nothing measured at the first deploy
+    # GIVEN the stage served realtime calls (its function counts each one's time)
+    for _ in range(110):
+        ops.predict(ROWS, settings=alarmed)
+    # WHEN it is deployed again
+    deployed = _until(
+        lambda: (
+            (d := ops.deploy(approve_security_changes=True, settings=alarmed)).latency_alarm
+            and d.latency_alarm.measured
+            and d
+        ),
+        seconds=60,
+    )
+    # THEN the alarm's threshold comes from their p99, far under the timeout, and says so
+    assert deployed, "the redeploy measured no realtime latency"
+    threshold = deployed.latency_alarm
+    assert "3x the realtime p99" in threshold.origin, threshold
+    assert 100 < threshold.ms < 24000
+    alarm = _alarms(alarmed)[latency]
+    assert alarm["Threshold"] == threshold.ms
+    assert alarm["MetricName"] == "RealtimeLatency" and alarm["ExtendedStatistic"] == "p99"
+    assert f"{threshold.ms:,g} ms" in deployed.card().text()
+
+
 def test_an_alarm_notice_needs_the_topic_policy_to_allow_cloudwatch(deployed: Deployed) -> None:
     # GIVEN two topics: one whose policy only denies plain HTTP (as a topic policy that replaced
     # the default one), one with the default policy (the account's own services may publish)

@@ -119,8 +119,8 @@ def test_cloudwatch_alarm_resource(deployed: Deployed) -> None:
     metrics = sorted(a.get("MetricName", "math") for a in alarms["MetricAlarms"])
     assert metrics == [
         "BatchSlicesFailed",
-        "Duration",
         "Errors",
+        "RealtimeLatency",
         "Throttles",
         "math",
         "math",
