@@ -16,7 +16,7 @@ Pure: no ``ops`` imports, so any result module can use it.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,3 +229,44 @@ class Plan(Shown):
         if not self.ok:
             lines.append("it would be refused: fix what FAILED above")
         return "\n".join(lines)
+
+
+class Progress(Shown):
+    """A long verb's progress lines (a rollout's checks and steps) as one card."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.lines: list[str] = []
+
+    def card(self) -> Card:
+        return Card(self.title, self.lines[-1] if self.lines else "", notes=tuple(self.lines))
+
+    def record(self) -> dict[str, Any]:
+        # progress is not a result (the verb's result records the values): a kernel sends the
+        # card at its first line, then updates, and a notebook test sees only that first state
+        return {}
+
+
+def progress_lines(title: str) -> Callable[[str], None]:
+    """Where a verb's progress lines go: printed on a terminal; in a notebook's kernel, one card
+    shown at the first line and updated in place as more come (the notebook keeps its last
+    state as a result, not a stream of printed lines)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return print
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return print
+    from IPython.display import display
+
+    shown, handles = Progress(title), list[Any]()
+
+    def say(line: str) -> None:
+        shown.lines.append(line)
+        if handles:
+            handles[0].update(shown)
+        else:
+            handles.append(display(shown, display_id=True))  # type: ignore[no-untyped-call]
+
+    return say

@@ -61,7 +61,7 @@ class Guardrails:
       that refuses inputs the old one accepted);
     - ``max_p99_ratio`` and ``p99_margin_ms``: its p99 duration over the old version's, breached
       only when also ``p99_margin_ms`` slower (noise on fast models); ``max_p99_ms``: an absolute
-      cap (default: the p99 duration alarm's threshold, 80% of the function's timeout);
+      cap (default: 80% of the function's timeout);
     - ``min_invocations``: fewer calls than this on the new version by the end of the bake is
       too little to judge, and rolls back (say 0 to promote on no traffic);
     - ``max_errors`` and ``max_invalid_excess``: absolute caps beside the ratios (the new
@@ -358,6 +358,7 @@ class RolloutRecord(Shown):
             "strategy": self.strategy,
             "outcome": self.outcome,
             "reason": self.reason,
+            "agreement": self.agreement,
             "model_version": self.model_version,
             "previous_model_version": self.previous_model_version,
         }
@@ -716,6 +717,7 @@ def _watch(
             "has its calls' metrics (Lambda sends them in 1-minute intervals)"
         )
     deadline += settle_s
+    shown = ""  # a line is said when the figures change, not at every poll
     while True:
         new = read_figures(target, new_fv, baseline.start)
         # the checks before traffic called the version directly: not among its alias calls,
@@ -727,8 +729,10 @@ def _watch(
             or baseline.spike(target, versions, guardrails)
             or (probe.check(target, new_fv) if probe is not None else None)
         )
-        if progress is not None:
-            progress(f"{share:.0%} on version {new_fv}: {new.line()}; old: {old.line()}")
+        line = f"{share:.0%} on version {new_fv}: {new.line()}; old: {old.line()}"
+        if progress is not None and line != shown:
+            progress(line)
+            shown = line
         if reason is not None or time.monotonic() >= deadline:
             return RolloutStep(share * 100, new, old), reason
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))

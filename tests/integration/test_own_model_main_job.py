@@ -28,7 +28,16 @@ pytestmark = pytest.mark.slow  # the main job once per model kind
 
 KINDS = model_kinds()
 # small enough to keep the suite's time, big enough for several invalid rows and calls
-PARAMETERS = ("BATCH_ROWS=600", "INVALID_EVERY=200", "LATENCY_CALLS=3", "SAMPLE_ROWS=5")
+PARAMETERS = (
+    "BATCH_ROWS=600",
+    "INVALID_EVERY=200",
+    "LATENCY_CALLS=3",
+    "SAMPLE_ROWS=5",
+    "REHEARSE_ROLLOUT=False",
+)
+# notebook 02's rollout rehearsal (a bake each) for two kinds: one served by scikit-learn (no
+# second engine to rehearse with), one compiled (a regressor: its agreement within a tolerance)
+REHEARSED = (0, 3)
 
 
 def copy_project(destination: Path) -> Path:
@@ -130,14 +139,27 @@ def test_your_own_model_runs_the_four_notebooks(
     # is the previous model's: stale)
     joblib.dump(kind.model, root / "models" / "mejor_modelo.pkl")
     extra = (f"ROWS={_rows_file(kind, tmp_path)}",) if with_rows else ()
+    extra += ("REHEARSE_ROLLOUT=True",) if at in REHEARSED else ()
     # WHEN the main job runs (the last run tears the stage down, as make run does)
     last = (at, with_rows) == RUNS[-1]
     done = run_main_job(root, env, tmp_path / "run", *extra, teardown=last)
     # THEN all four notebooks pass
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "all notebooks ran" in done.stdout
-    shown = {r["type"]: r for r in records(tmp_path / "run" / "02_upload_model.ipynb")}
+    upload = records(tmp_path / "run" / "02_upload_model.ipynb")
+    shown = {r["type"]: r for r in upload}
     manifest = shown["ModelManifest"]
+    # AND a compiled model's rollout is rehearsed: agreeing before traffic, promoted, rolled back
+    uploaded = [r for r in upload if r["type"] == "UploadResult"]
+    if at in REHEARSED and uploaded[0]["engine"] == "onnx":
+        rehearsal = uploaded[1]["rollout"]
+        assert (rehearsal["strategy"], rehearsal["outcome"]) == ("canary", "promoted")
+        assert "agrees with the live version" in rehearsal["agreement"], rehearsal
+        assert "(100%" in rehearsal["agreement"], rehearsal
+        assert shown["RollbackResult"], "the rehearsal is rolled back"
+    else:
+        assert len(uploaded) == 1 and "RollbackResult" not in shown
+    assert [at for at in REHEARSED if KINDS[at].name.startswith("histogram")], "a compiled one"
     features = (
         manifest["feature_names"]
         if manifest["feature_names"] is not None

@@ -118,8 +118,19 @@ def test_the_notebooks_record_their_key_values(run: Any) -> None:
     assert set(status["alarms"].values()) == {"INSUFFICIENT_DATA"}
     assert status["function"] == deploy["DeployResult"][0]["function"]
     # 02: the model the file describes is the one live
-    (manifest,), (uploaded,) = upload["ModelManifest"], upload["UploadResult"]
+    (manifest,), (uploaded, rehearsal) = upload["ModelManifest"], upload["UploadResult"]
     assert uploaded["live"] is True and uploaded["sha256"] == manifest["sha256"]
+    # 02: a canary rehearsed (the same model served by scikit-learn), agreeing before any
+    # traffic, promoted, then rolled back to the compiled version
+    assert uploaded["engine"] == "onnx" and rehearsal["engine"] == "sklearn"
+    assert (rehearsal["rollout"]["strategy"], rehearsal["rollout"]["outcome"]) == (
+        "canary",
+        "promoted",
+    )
+    assert "on 100 of 100 of the live model's rows (100%" in rehearsal["rollout"]["agreement"]
+    (rolled_back,) = upload["RollbackResult"]
+    assert rolled_back["restored_version"] == uploaded["version_id"]
+    assert len(upload["Progress"]) == 1  # its lines shown as one card, not printed
     # 03: deployed predictions match the local model; every batch row accounted for
     realtime, in_batch = test["Comparison"]
     assert realtime["rows"] == 5 and realtime["all_match"] is True

@@ -13,7 +13,15 @@ import pytest
 import ops
 from ops.aws.console import console_links
 from ops.aws.outputs import StackOutputs
-from ops.display import LOCAL_COMMAND_CLASS, RECORD_MIME, Card, Link, short
+from ops.display import (
+    LOCAL_COMMAND_CLASS,
+    RECORD_MIME,
+    Card,
+    Link,
+    Progress,
+    progress_lines,
+    short,
+)
 from ops.model_store import ModelVersion, ModelVersions
 from ops.targets.local import cli_links
 
@@ -191,3 +199,21 @@ def test_a_failed_deploy_is_not_an_ok_status() -> None:
         "aws", True, "CREATE_COMPLETE", "UPDATE_COMPLETE", None, None, (("a", "ALARM"),)
     )
     assert not firing.ok
+
+
+def test_progress_lines_are_printed_outside_a_notebook(capsys: pytest.CaptureFixture[str]) -> None:
+    say = progress_lines("Rollout")
+    say("before traffic: version 2 agrees")
+    assert capsys.readouterr().out == "before traffic: version 2 agrees\n"
+
+
+def test_progress_in_a_notebook_is_one_card_that_grows() -> None:
+    shown = Progress("Rollout")
+    shown.lines += ["before traffic: agrees", "10% on version 2: 0 calls"]
+    bundle = shown._repr_mimebundle_()
+    assert bundle[RECORD_MIME] == {"type": "Progress"}
+    assert bundle["text/plain"].splitlines() == [
+        "Rollout: 10% on version 2: 0 calls",
+        "  before traffic: agrees",
+        "  10% on version 2: 0 calls",
+    ]
