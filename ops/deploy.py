@@ -221,8 +221,8 @@ def _latency_alarm(
         return LatencyThreshold(
             float(context[LATENCY_CONTEXT]), f"given: context {LATENCY_CONTEXT}", True
         )
-    p99, calls = latency_alarm.measured(target)
-    return latency_alarm.derive(p99, calls, stacks.timeout_seconds)
+    current = latency_alarm.deployed_threshold(target)
+    return latency_alarm.derive(latency_alarm.measured(target), stacks.timeout_seconds, current)
 
 
 @user_facing

@@ -361,6 +361,7 @@ def test_alarms_dashboard_and_email(synth: Synth) -> None:
     # nothing measured, 80% of the timeout
     p99 = next(a for a in alarms.values() if a["Properties"].get("MetricName") == "RealtimeLatency")
     assert p99["Properties"]["Threshold"] == 16000
+    assert p99["Properties"]["EvaluateLowSampleCountPercentile"] == "evaluate"
     assert {d["Key"] if "Key" in d else d["Name"] for d in p99["Properties"]["Dimensions"]} == {
         "FunctionName",
         "service",

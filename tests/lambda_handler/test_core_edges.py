@@ -27,6 +27,7 @@ from reintento_function.inference_core import (
     loads_strict,
     predict_records,
     predict_request,
+    schema_from_manifest,
 )
 
 LABELS = [0, 1, 0, 1, 0, 1]
@@ -93,6 +94,36 @@ def test_json_nested_32_levels_is_parsed_and_33_refused() -> None:
     deep_text = '{"a": "' + "[" * 40 + '\\"' + "{" * 40 + '"}'
     assert loads_strict(deep_text) == {"a": "[" * 40 + '"' + "{" * 40}
     assert loads_strict(deep_text.encode()) == {"a": "[" * 40 + '"' + "{" * 40}
+
+
+def test_json_objects_are_levels_too_and_a_string_ends_at_its_own_quote() -> None:
+    assert loads_strict('{"a":' * 32 + "1" + "}" * 32) is not None
+    with pytest.raises(ValueError, match="nested deeper than 32 levels"):
+        loads_strict('{"a":' * 33 + "1" + "}" * 33)
+    # a string's letters escape nothing: the brackets after its closing quote are counted
+    with pytest.raises(ValueError, match="nested deeper than 32 levels"):
+        loads_strict('["a", ' + "[" * 32 + "]" * 32 + "]")
+
+
+def test_a_manifest_s_schema_keeps_each_feature_s_kind_and_its_null() -> None:
+    """The compiled engine validates rows from the manifest: the same kinds as the model's."""
+    name, kind, nullable = contract.FEATURE_NAME, contract.FEATURE_KIND, contract.FEATURE_NULLABLE
+    manifest = {
+        contract.MANIFEST_FEATURES: [
+            {name: "x", kind: "numeric", nullable: True},
+            {name: "t", kind: "categorical", nullable: True, contract.FEATURE_CATEGORIES: ["a"]},
+            {name: "u", kind: "a kind from a newer manifest", nullable: False},
+        ],
+        contract.MANIFEST_CLASSES: [0, 1],
+        contract.MANIFEST_FEATURE_NAMES: ["x", "t", "u"],
+    }
+    x, t, u = schema_from_manifest(manifest).features
+    assert [(f.name, f.kind) for f in (x, t, u)] == [
+        ("x", "numeric"),
+        ("t", "categorical"),
+        ("u", "any"),
+    ]
+    assert math.isnan(x.null_as) and t.null_as is None and t.categories == ("a",)
 
 
 def test_at_most_50_problems_are_detailed_and_the_answer_says_when_more_were_cut() -> None:
