@@ -48,7 +48,8 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         no_data = cw.TreatMissingData.NOT_BREACHING
-        latency = latency_alarm_ms if latency_alarm_ms is not None else timeout_seconds * 800.0
+        default = timeout_seconds * 1000 * contract.LATENCY_ALARM_TIMEOUT_SHARE
+        latency = latency_alarm_ms if latency_alarm_ms is not None else default
         origin = (
             "latency_alarm_ms, set at deploy: by ops from the stage's measured latency, or given"
             if latency_alarm_ms is not None

@@ -10,6 +10,7 @@ compared whole, as nbval always does.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -56,15 +57,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     cached), as on the machine that recorded the notebooks. A first deploy builds it and says so
     on stderr, an output the recorded notebook does not have; under `make test`'s two workers the
     notebooks may run before any test has built it."""
-    if isinstance(item, IPyNbCell) and not _ENVIRONMENT_READY:
-        from ops.modelfiles.versions import LAMBDA_DIR
-        from reintento_local import python_for
-
-        python_for(LAMBDA_DIR)
-        _ENVIRONMENT_READY.append(True)
+    if isinstance(item, IPyNbCell):
+        _function_environment()
 
 
-_ENVIRONMENT_READY: list[bool] = []
+@functools.cache
+def _function_environment() -> None:
+    from ops.modelfiles.versions import LAMBDA_DIR
+    from reintento_local import python_for
+
+    python_for(LAMBDA_DIR)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -130,6 +130,7 @@ def check_context(context: Mapping[str, str]) -> DeployShape:
         reserved_concurrency=stacks.reserved_concurrency,
         max_concurrency=stacks.max_concurrency,
         timeout_seconds=stacks.timeout_seconds,
+        latency_alarm_ms=stacks.latency_alarm_ms,
     )
 
 
@@ -186,7 +187,7 @@ def deploy(
     names = (resolved.model_stack_name, resolved.service_stack_name)
     if dry_run:
         return _plan(target, full_context, stacks)
-    latency = _latency_alarm(target, full_context, stacks)
+    latency = _latency_alarm(target, stacks)
     if latency.measured:
         full_context = {**full_context, LATENCY_CONTEXT: f"{latency.ms:g}"}
     cloud = target.synth(full_context)  # on AWS: the credentials and the bootstrap first
@@ -212,15 +213,11 @@ def deploy(
     )
 
 
-def _latency_alarm(
-    target: Target, context: Mapping[str, str], stacks: DeployShape
-) -> LatencyThreshold:
+def _latency_alarm(target: Target, stacks: DeployShape) -> LatencyThreshold:
     """The latency alarm's threshold: the context's, else derived from the stage's measured
     realtime latency (ops/service/latency_alarm.py)."""
-    if context.get(LATENCY_CONTEXT) not in (None, "", "none", "None"):
-        return LatencyThreshold(
-            float(context[LATENCY_CONTEXT]), f"given: context {LATENCY_CONTEXT}", True
-        )
+    if stacks.latency_alarm_ms is not None:
+        return LatencyThreshold(stacks.latency_alarm_ms, f"given: context {LATENCY_CONTEXT}", True)
     current = latency_alarm.deployed_threshold(target)
     return latency_alarm.derive(latency_alarm.measured(target), stacks.timeout_seconds, current)
 

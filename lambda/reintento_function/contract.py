@@ -120,6 +120,8 @@ ALARM_DIMENSIONS = ("FunctionName",)
 # latency alarm watches its p99 against a threshold that ops derives at deploy from what the
 # stage measured (ops/service/latency_alarm.py; the stacks' `latency_alarm_ms`)
 REALTIME_LATENCY_METRIC = "RealtimeLatency"
+# the alarm's threshold when nothing was measured (and its ceiling): this share of the timeout
+LATENCY_ALARM_TIMEOUT_SHARE = 0.8
 MAX_PROFILED_FEATURES = 100  # features counted per model: the metrics' cardinality is bounded
 
 

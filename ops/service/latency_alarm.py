@@ -30,7 +30,7 @@ WINDOW_DAYS = 14
 MIN_CALLS = 100
 FACTOR = 3.0
 MARGIN_MS = 100.0
-TIMEOUT_SHARE = 0.8
+TIMEOUT_SHARE = contract.LATENCY_ALARM_TIMEOUT_SHARE  # the stacks' default: "current != cap"
 STEADY = 0.25
 
 

@@ -28,6 +28,7 @@ class DeployShape:
     reserved_concurrency: int | None
     max_concurrency: int
     timeout_seconds: int = 30
+    latency_alarm_ms: float | None = None
 
 
 class Target:
