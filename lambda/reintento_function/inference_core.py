@@ -64,6 +64,15 @@ class ModelSchema:
     def category_sets(self) -> dict[str, frozenset[Any]]:
         return {f.name: frozenset(f.categories) for f in self.features if f.categories is not None}
 
+    @cached_property
+    def text_category_sets(self) -> dict[str, frozenset[str]]:
+        """The known categories of the features whose categories are all strings."""
+        return {
+            name: known
+            for name, known in self.category_sets.items()
+            if all(type(c) is str for c in known)
+        }
+
 
 # shown the valid rows of a request or slice: their values by feature, and how many rows
 Seen = Callable[[Mapping[str, Any], int], None]
@@ -349,43 +358,53 @@ def _fast_check(schema: ModelSchema, rows: Sequence[Any]) -> RowCheck | None:
     """All rows valid? Checked column by column at C speed; None sends to the detailed check."""
     if not schema.named or not rows:
         return None
-    names = schema.feature_names
-    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(names)}:
-        return None
-    try:  # every row has exactly the expected keys (same count, none missing)
-        cells = (
-            list(map(itemgetter(*names), rows))
-            if len(names) > 1
-            else [(r[names[0]],) for r in rows]
-        )
-    except KeyError:
+    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(schema.features)}:
         return None
     columns: dict[str, Any] = {}
-    for spec, values in zip(schema.features, zip(*cells, strict=True), strict=True):
-        types = set(map(type, values))
+    known_texts = schema.text_category_sets
+    for spec in schema.features:
+        try:  # with the same key count, none missing means exactly the expected keys
+            values = list(map(itemgetter(spec.name), rows))
+        except KeyError:
+            return None
         if spec.kind == "numeric":
-            if not types <= _NUMBER_TYPES:
-                return None
-            try:
-                array = np.fromiter(values, dtype=float, count=len(values))
-            except OverflowError:  # an integer too large for a float: the detailed check says so
-                return None
-            if not np.isfinite(array).all():
-                return None
-            # as floats, 2**53 + 1 equals 2**53: the detailed check judges the integers there
-            if int in types and np.abs(array).max() >= MAX_EXACT_INT:
+            array = _numbers(values)
+            if array is None:
                 return None
             columns[spec.name] = array
-        elif types == {str}:
-            if spec.categories is not None:
-                if not set(values) <= schema.category_sets[spec.name]:
+            continue
+        known = known_texts.get(spec.name)
+        if known is not None:
+            try:  # only strings equal these categories: no type check needed
+                if not set(values) <= known:
                     return None
-            elif max(map(len, values)) > MAX_STRING_LENGTH:
+            except TypeError:  # an unhashable value (a list, an object)
                 return None
-            columns[spec.name] = list(values)
-        else:
+        elif (
+            set(map(type, values)) != {str}
+            or spec.categories is not None
+            or max(map(len, values)) > MAX_STRING_LENGTH
+        ):
             return None
+        columns[spec.name] = values
     return RowCheck(valid_rows=list(range(len(rows))), columns=columns)
+
+
+def _numbers(values: list[Any]) -> Any:
+    """A column of finite floats and exact integers as float64, else None."""
+    types = set(map(type, values))
+    if not types <= _NUMBER_TYPES:
+        return None
+    try:
+        array = np.fromiter(values, dtype=float, count=len(values))
+    except OverflowError:  # an integer too large for a float: the detailed check says so
+        return None
+    if not np.isfinite(array).all():
+        return None
+    # as floats, 2**53 + 1 equals 2**53: the detailed check judges the integers there
+    if int in types and np.abs(array).max() >= MAX_EXACT_INT:
+        return None
+    return array
 
 
 def check_rows(schema: ModelSchema, rows: Sequence[Any], first_row: int = 0) -> RowCheck:

@@ -1,9 +1,12 @@
 """The compiled engine's runtime side: feed checked rows to an ONNX model and read its answer.
 
 The ONNX model ``ops`` compiles at upload (``ops.modelfiles.onnx_compile``) takes one input per
-feature, named as the feature: a ``double`` column ``[N, 1]`` for a numeric feature, a
-``string`` column for a categorical one (its nulls in a bool column of their own); a model
-fitted without feature names takes one ``double`` matrix ``X``. It answers ``label`` (what
+feature, named as the feature: a ``double`` column ``[N, 1]`` for a numeric feature, an
+``int64`` column of codes for a categorical one (the index of its value in the list the model's
+metadata holds for it, ``CATEGORIES_METADATA``; ``UNKNOWN_CODE`` for any other string,
+``NULL_CODE`` for a null); a model fitted without feature names takes one ``double`` matrix
+``X``. A model compiled before the codes takes a ``string`` column instead, its nulls in a bool
+column of their own; it is still served. It answers ``label`` (what
 ``model.predict`` answers), for a classifier ``probabilities`` (``predict_proba``'s columns, in
 ``classes_`` order), and ``refused`` where the model refuses rows as scikit-learn does.
 
@@ -13,6 +16,7 @@ scikit-learn, SciPy or pandas: serving the compiled model must not load them.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +36,12 @@ REFUSED_OUTPUT = "refused"
 # a string input's nulls travel in a bool input of their own (``name`` + this suffix), so no
 # string a client sends can stand for a null; the string input holds "" there
 NULL_SUFFIX = "\x00null"
+# the compiled model's metadata entry that lists each categorical input's categories, in code
+# order (a JSON object: input name -> list of strings); a string is sent as its index there, so
+# no string crosses into onnxruntime and the one-hot encoding is one comparison per feature
+CATEGORIES_METADATA = "reintento.categories"
+UNKNOWN_CODE = -1  # a string not in the list (an encoder that ignores unknowns answers zeros)
+NULL_CODE = -2  # a null (None, or NaN as a table's null)
 # one thread per session run: the trees are summed in their order, as scikit-learn sums them, so
 # the sums are the same to the last bit (onnxruntime's own threads would split the trees and add
 # partial sums in another order)
@@ -47,19 +57,44 @@ PARALLEL_ROWS = 2048  # fewer rows run in one piece: a thread hand-off costs mor
 
 @dataclass(frozen=True)
 class OnnxInput:
-    """One input of the compiled model: its name and whether it is a string column."""
+    """One input of the compiled model: its name, whether it is a string column (a model
+    compiled before the codes), and for a categorical one its codes (category -> index)."""
 
     name: str
     text: bool
+    codes: Mapping[str, int] | None = None
 
 
 def input_columns(session: Any) -> list[OnnxInput]:
     """The feature inputs of an onnxruntime session, in order (null masks aside)."""
+    listed = session.get_modelmeta().custom_metadata_map.get(CATEGORIES_METADATA)
+    categories: dict[str, list[str]] = json.loads(listed) if listed else {}
     return [
-        OnnxInput(i.name, i.type == "tensor(string)")
+        OnnxInput(
+            i.name,
+            i.type == "tensor(string)",
+            {c: at for at, c in enumerate(categories[i.name])} if i.name in categories else None,
+        )
         for i in session.get_inputs()
         if not i.name.endswith(NULL_SUFFIX)
     ]
+
+
+def _code(value: Any, codes: Mapping[str, int]) -> int:
+    if value is None or value != value:  # None; NaN is not itself
+        return NULL_CODE
+    return codes.get(value if type(value) is str else str(value), UNKNOWN_CODE)
+
+
+def _code_column(values: Sequence[Any], codes: Mapping[str, int]) -> Any:
+    """A categorical column as its codes (``[N, 1]`` int64): each string's index, a null's
+    ``NULL_CODE``, any other value's ``UNKNOWN_CODE`` (numbers as ``str`` gives them)."""
+    count = len(values)
+    try:  # every value a known category: one dict lookup each, at C speed
+        found = np.fromiter(map(codes.__getitem__, values), dtype=np.int64, count=count)
+    except (KeyError, TypeError):
+        found = np.fromiter((_code(v, codes) for v in values), dtype=np.int64, count=count)
+    return found.reshape(-1, 1)
 
 
 def _string_column(values: Sequence[Any]) -> tuple[Any, Any]:
@@ -88,7 +123,9 @@ def feeds(
         return {MATRIX_INPUT: np.asarray(matrix, dtype=np.float64)}
     fed: dict[str, Any] = {}
     for each in inputs:
-        if each.text:
+        if each.codes is not None:
+            fed[each.name] = _code_column(columns[each.name], each.codes)
+        elif each.text:
             fed[each.name], fed[each.name + NULL_SUFFIX] = _string_column(columns[each.name])
         else:
             fed[each.name] = _number_column(columns[each.name])

@@ -20,6 +20,7 @@ its input, as scikit-learn casts it; the link functions are applied to the same 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ from sklearn.preprocessing import (
 )
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from ops.modelfiles.onnx_graph import BOOL, DOUBLE, FLOAT, INT64, STRING, Graph, tensor_type
+from ops.modelfiles.onnx_graph import BOOL, DOUBLE, FLOAT, INT64, Graph, tensor_type
 from ops.modelfiles.onnx_trees import (
     NotCompiledError,
     boosting_trees,
@@ -55,8 +56,10 @@ from reintento_function.inference_core import (
     is_missing,
 )
 from reintento_function.onnx_engine import (
+    CATEGORIES_METADATA,
     LABEL_OUTPUT,
     MATRIX_INPUT,
+    NULL_CODE,
     NULL_SUFFIX,
     PROBABILITIES_OUTPUT,
     REFUSED_OUTPUT,
@@ -65,14 +68,29 @@ from reintento_function.onnx_engine import (
 __all__ = ["NotCompiledError", "compile_model", "order_sensitive"]
 
 
+class CodeTable:
+    """A categorical input's categories in code order, grown as its encoders and imputers ask
+    for them; the function sends each string as its code (``onnx_engine.input_columns``)."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, int] = {}
+
+    def code(self, category: str) -> int:
+        return self.order.setdefault(category, len(self.order))
+
+
 @dataclass(frozen=True)
 class Column:
-    """One column on its way through the steps: its tensor (``[N, 1]``), whether it is text,
-    and for text its null mask (``[N, 1]`` bool: a null is never a string a client could send)."""
+    """One column on its way through the steps: its tensor (``[N, 1]``), and for a categorical
+    one its codes' table (the tensor is then int64 codes; a null is ``NULL_CODE``, which no
+    string a client sends can become)."""
 
     tensor: str
-    text: bool
-    null: str | None = None
+    codes: CodeTable | None = None
+
+    @property
+    def text(self) -> bool:
+        return self.codes is not None
 
 
 def _side_by_side(graph: Graph, parts: list[str]) -> str:
@@ -95,7 +113,6 @@ def _columns(graph: Graph, value: list[Column] | str, width: int) -> list[Column
     return [
         Column(
             graph.op("Slice", [value, graph.const([i]), graph.const([i + 1]), graph.const([1])]),
-            False,
         )
         for i in range(width)
     ]
@@ -112,8 +129,7 @@ def _scaler(graph: Graph, step: Any, value: list[Column] | str) -> str:
 
 def _missing_mask(graph: Graph, column: Column) -> str:
     if column.text:
-        assert column.null is not None
-        return column.null
+        return graph.op("Equal", [column.tensor, graph.const([[NULL_CODE]], "null")])
     return graph.op("IsNaN", [column.tensor])
 
 
@@ -127,10 +143,12 @@ def _imputer(graph: Graph, step: Any, value: list[Column] | str, width: int) -> 
     for column, value_ in zip(_columns(graph, value, width), fill, strict=True):
         if column.text != isinstance(value_, str):
             raise NotCompiledError("an imputer whose fill value is not of its column's type")
-        filled = graph.const([[value_ if column.text else float(value_)]], "fill")
+        filled = graph.const(
+            [[column.codes.code(value_) if column.codes is not None else float(value_)]], "fill"
+        )
         mask = _missing_mask(graph, column)
-        none = graph.op("Xor", [mask, mask]) if column.text else None  # imputed: no null left
-        out.append(Column(graph.op("Where", [mask, filled, column.tensor]), column.text, none))
+        # imputed: no null is left (a coded column's nulls became the fill value's code)
+        out.append(Column(graph.op("Where", [mask, filled, column.tensor]), column.codes))
     return out
 
 
@@ -139,6 +157,10 @@ def _matches(graph: Graph, column: Column, categories: Any) -> str:
     known = [c for c in categories if not is_missing(c)]
     if column.text != all(isinstance(c, str) for c in known) and known:
         raise NotCompiledError("an encoder whose categories are not of its column's type")
+    if column.codes is not None:  # one comparison of the codes with every category's code
+        table = column.codes
+        codes = [[NULL_CODE if is_missing(c) else table.code(c) for c in categories]]
+        return graph.op("Cast", [graph.op("Equal", [column.tensor, graph.const(codes)])], to=DOUBLE)
     parts = []
     for category in categories:
         if is_missing(category):
@@ -352,8 +374,8 @@ def _final(graph: Graph, model: Any, x: str) -> tuple[str, int, str | None]:
 
 def _input(graph: Graph, name: str, text: bool) -> Column:
     if not text:
-        return Column(graph.input(name, DOUBLE), False)
-    return Column(graph.input(name, STRING), True, graph.input(name + NULL_SUFFIX, BOOL))
+        return Column(graph.input(name, DOUBLE))
+    return Column(graph.input(name, INT64), CodeTable())
 
 
 def _inputs(graph: Graph, model: Any, text_columns: set[str]) -> tuple[list[Column] | str, int]:
@@ -396,17 +418,22 @@ def compile_model(model: Any, text_columns: set[str]) -> bytes:
     steps = flatten_steps(model)
     *preprocessing, final = steps
     graph = Graph()
-    value, width = _inputs(graph, model, text_columns)
-    value, width = transform(graph, preprocessing, value, width)
+    value_in, width = _inputs(graph, model, text_columns)
+    value, width = transform(graph, preprocessing, value_in, width)
     x = _matrix(graph, value)
     label, element, proba = _final(graph, final, x)
+    categories = {
+        c.tensor: list(c.codes.order)
+        for c in (value_in if isinstance(value_in, list) else [])
+        if c.codes is not None
+    }
     outputs: dict[str, tuple[str, int, list[Any]]] = {LABEL_OUTPUT: (label, element, [None])}
     if proba is not None:
         outputs[PROBABILITIES_OUTPUT] = (proba, DOUBLE, [None, len(final.classes_)])
     refused = _refusals(graph, final, x, _sparse(steps))
     if refused is not None:
         outputs[REFUSED_OUTPUT] = (refused, BOOL, [None])
-    return graph.model(outputs)
+    return graph.model(outputs, {CATEGORIES_METADATA: json.dumps(categories)})
 
 
 def order_sensitive(model: Any) -> str | None:

@@ -77,8 +77,11 @@ class Graph:
         self.nodes.append(node)
         return out
 
-    def model(self, outputs: dict[str, tuple[str, int, list[Any]]]) -> bytes:
-        """The serialized, checked model answering ``outputs`` (name: tensor, type, shape)."""
+    def model(
+        self, outputs: dict[str, tuple[str, int, list[Any]]], metadata: dict[str, str]
+    ) -> bytes:
+        """The serialized, checked model answering ``outputs`` (name: tensor, type, shape),
+        with ``metadata`` as its metadata properties."""
         infos = []
         for name, (tensor, element, shape) in outputs.items():
             self.nodes.append(helper.make_node("Identity", [tensor], [name]))
@@ -93,5 +96,6 @@ class Graph:
             producer_name="reintento-ops",
         )
         model.ir_version = 10
+        helper.set_model_props(model, metadata)
         onnx.checker.check_model(model, full_check=True)
         return bytes(model.SerializeToString())

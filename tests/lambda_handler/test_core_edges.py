@@ -314,3 +314,15 @@ def test_an_unknown_category_s_refusal_lists_at_most_20_of_the_known_ones() -> N
     ((_, field, problem),) = _problems(_answer(model, [{"c": "nope"}]))
     listed = ", ".join(repr(n) for n in names[:20])
     assert (field, problem) == ("c", f"unknown category 'nope'; expected one of [{listed}]")
+
+
+def test_a_value_no_set_can_hold_in_a_known_category_column_is_refused_by_name() -> None:
+    """#30's faster row check asks a set whether every category is known: a list or an object
+    in such a column is a refused cell with its message, not a crash."""
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "c": list("ababab")})
+    model = _fit([("x", "passthrough", ["x"]), ("c", OneHotEncoder(), ["c"])], frame)
+    answer = _answer(model, [{"x": 1.0, "c": "a"}, {"x": 1.0, "c": ["a"]}, {"x": 1.0, "c": {}}])
+    assert _problems(answer) == [
+        (1, "c", "expected a string, got array"),
+        (2, "c", "expected a string, got object"),
+    ]

@@ -355,3 +355,76 @@ def test_pieces_cut_at_whole_blocks_of_rows() -> None:
     cut = onnx_engine.pieces(10_001, 3)
     assert [(s.start, s.stop) for s in cut] == [(0, 3_456), (3_456, 6_912), (6_912, 10_001)]
     assert all((s.stop - s.start) % onnx_engine.PIECE_ROWS == 0 for s in cut[:-1])
+
+
+def test_no_string_crosses_into_onnxruntime(demo_estimator: Any, rows_1000: list[Any]) -> None:
+    """A categorical feature reaches the compiled model as codes (its index in the list the
+    model's metadata holds), not as strings: one comparison per feature, no string tensors."""
+    choice = choose_engine(demo_estimator, rows_1000)
+    assert choice.onnx is not None
+    session = onnx_engine.session(choice.onnx)
+    types = {i.name: i.type for i in session.get_inputs()}
+    encoder = demo_estimator[0].named_transformers_["cat"]
+    text = list(demo_estimator[0].transformers_[1][2])
+    assert {types[name] for name in text} == {"tensor(int64)"}
+    assert "tensor(string)" not in types.values()
+    listed = {i.name: i.codes for i in onnx_engine.input_columns(session) if i.codes}
+    assert {name: list(codes) for name, codes in listed.items()} == {
+        name: [str(c) for c in cats] for name, cats in zip(text, encoder.categories_, strict=True)
+    }
+
+
+def test_a_text_column_imputed_and_encoded_twice_answers_as_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One text column imputed, then one-hot encoded (unknowns ignored) and ordinal encoded
+    (unknowns given a code) in two branches: the codes' table is the column's, shared by both,
+    and every row (null, unknown, a string like the null marker) is answered exactly."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    frame = _mixed(400)
+    y = ((frame["x"] > 0) ^ (frame["c"] == "b")).astype(int)
+    imputed = SimpleImputer(strategy="constant", fill_value="filled")
+    model = make_pipeline(
+        ColumnTransformer(
+            [
+                ("one", make_pipeline(imputed, OneHotEncoder(handle_unknown="ignore")), ["c"]),
+                ("ord", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=9), ["c"]),
+                ("x", "passthrough", ["x"]),
+            ]
+        ),
+        HistGradientBoostingClassifier(max_iter=15, random_state=0),
+    ).fit(frame, y)
+    compiled = compile_model(model, {"c"})
+    probe = pd.DataFrame(
+        {
+            "x": [0.3, -0.3, 0.3, -0.3, 0.3, 0.3, 2.0],
+            "c": ["a", "b", None, "zzz", "filled", "\x00null", "c"],
+        }
+    )
+    for cores in (1, 2):
+        labels, proba = _piecewise(monkeypatch, compiled, probe, cores)
+        assert np.array_equal(labels, model.predict(probe))
+        assert np.max(np.abs(proba - model.predict_proba(probe))) <= PROBABILITY_TOLERANCE
+
+
+def test_a_model_compiled_before_the_codes_is_still_served() -> None:
+    """Files compiled before categorical features became codes take strings and a null mask;
+    a function updated since serves them as before."""
+    from ops.modelfiles.onnx_graph import BOOL, INT64, STRING, Graph
+
+    graph = Graph()
+    text, null = graph.input("c", STRING), graph.input("c" + onnx_engine.NULL_SUFFIX, BOOL)
+    is_a = graph.op("Equal", [text, graph.const([["a"]])])
+    known = graph.op("And", [is_a, graph.op("Not", [null])])
+    label = graph.op("Reshape", [graph.op("Cast", [known], to=INT64), graph.const([-1])])
+    model = graph.model({onnx_engine.LABEL_OUTPUT: (label, INT64, [None])}, {})
+    session = onnx_engine.session(model)
+    inputs = onnx_engine.input_columns(session)
+    assert [(i.name, i.text, i.codes) for i in inputs] == [("c", True, None)]
+    feed = onnx_engine.feeds(inputs, {"c": ["a", "b", None, float("nan"), 3]})
+    labels, _ = onnx_engine.run(session, feed)
+    assert labels.tolist() == [1, 0, 0, 0, 0]
