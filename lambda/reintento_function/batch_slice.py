@@ -188,14 +188,16 @@ def run_slice(
     with store_errors(f"read s3://{ref.bucket}/{ref.input_key}"):
         body = s3.get_object(Bucket=ref.bucket, Key=ref.input_key)["Body"].read()
     if _format(ref.input_key) == "parquet":
-        # pandas and pyarrow only for a columnar slice (a JSON-lines one, realtime: neither)
+        # pyarrow only for a columnar slice (a JSON-lines one, realtime: no); pandas only for
+        # the scikit-learn engine's frame
         from reintento_function.columnar_slice import predict_frame, read_table, write_table
 
+        table = read_table(body, pandas_free=model.engine == contract.ENGINE_ONNX)
         results = predict_frame(
-            model.estimator, model.schema, read_table(body), ref.first_row, ref.probabilities, seen
+            model.estimator, model.schema, table, ref.first_row, ref.probabilities, seen
         )
-        rows = len(results)
-        failed = int(results[RESULT_ERROR_TYPE].notna().sum())
+        rows = results.num_rows
+        failed = rows - results.column(RESULT_ERROR_TYPE).null_count
         output, content_type = write_table(results), "application/vnd.apache.parquet"
     else:
         text = body.decode("utf-8", errors="replace")

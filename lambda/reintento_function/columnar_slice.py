@@ -4,17 +4,19 @@ Rows arrive as a table, are checked column by column (``frame_check``), the vali
 predicted in one call, and the results leave as a table with one row per input row (contract
 ``RESULT_*`` columns): no per-row Python on the way unless rows are refused (their messages) or
 a column needs the row-by-row check (then the rows go through ``predict_records``, as JSON lines
-do). pyarrow's Parquet module is imported here only, on the first batch slice, so a realtime
-call never loads it.
+do). pyarrow is imported here only, on the first batch slice, so a realtime call never loads
+it; pandas only when the scikit-learn engine needs a frame for the model (the compiled engine
+is fed NumPy columns).
 """
 
 from __future__ import annotations
 
 import io
+import sys
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from reintento_function import contract
 from reintento_function.contract import (
@@ -24,7 +26,7 @@ from reintento_function.contract import (
     RESULT_PROBABILITY_PREFIX,
     RESULT_ROW,
 )
-from reintento_function.frame_check import FrameCheck, check_frame
+from reintento_function.frame_check import FrameCheck, check_frame, decoded
 from reintento_function.inference_core import (
     MODEL_REFUSALS,
     ModelSchema,
@@ -40,43 +42,79 @@ from reintento_function.onnx_engine import CompiledModel
 INVALID = contract.INVALID_INPUT
 
 
-def read_table(body: bytes) -> pd.DataFrame:
-    """A Parquet slice as a frame, or ``BatchSliceError`` (the whole slice is unreadable)."""
-    import pyarrow as pa
+class _NoPandas:
+    """An import finder that refuses pandas (``_pandas_on_demand``)."""
+
+    @staticmethod
+    def find_spec(name: str, *_: Any) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not needed by a columnar slice")
+
+
+def _pandas_on_demand() -> None:
+    """pyarrow imports pandas the first time it asks whether an object is a pandas one (reading
+    a table, making an array), though this path never hands it one. Asked once while pandas
+    cannot be imported, pyarrow's shim (``pyarrow/pandas-shim.pxi``) records "no pandas" and
+    stops asking; a call that needs pandas (``Table.to_pandas``) still imports it then, and
+    so does the scikit-learn engine. So a slice served by the compiled engine loads no pandas."""
+    if "pandas" in sys.modules:
+        return
+    sys.meta_path.insert(0, _NoPandas)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(_NoPandas)
+
+
+def read_table(body: bytes, pandas_free: bool = False) -> pa.Table:
+    """A Parquet slice as a table, or ``BatchSliceError`` (the whole slice is unreadable).
+    ``pandas_free``: pyarrow is not to import pandas (``_pandas_on_demand``)."""
     import pyarrow.parquet as pq
 
+    if pandas_free:
+        _pandas_on_demand()
+
     try:
-        return pq.read_table(io.BytesIO(body)).to_pandas()
+        return pq.read_table(io.BytesIO(body))
     except (pa.ArrowException, OSError, ValueError) as err:
         raise BatchSliceError(f"the slice is not a readable Parquet file: {err}"[:300]) from err
 
 
-def write_table(frame: pd.DataFrame) -> bytes:
-    import pyarrow as pa
+def write_table(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    pq.write_table(table, sink)
     return sink.getvalue()
+
+
+def _model_input(estimator: Any, schema: ModelSchema, columns: dict[str, Any]) -> Any:
+    """What the estimator takes for checked columns: a compiled model's feeds (NumPy), or a
+    frame for scikit-learn (pandas imported only then)."""
+    if isinstance(estimator, CompiledModel):
+        return estimator.feed(columns)  # a table's rows are named (check_frame)
+    import pandas as pd
+
+    return pd.DataFrame(columns, columns=schema.feature_names)
 
 
 def predict_frame(
     estimator: Any,
     schema: ModelSchema,
-    frame: pd.DataFrame,
+    table: pa.Table,
     first_row: int,
     probabilities: bool = True,
     seen: Seen | None = None,
-) -> pd.DataFrame:
-    """One result row per row of ``frame``, in order (``RESULT_*`` columns); without
+) -> pa.Table:
+    """One result row per row of ``table``, in order (``RESULT_*`` columns); without
     ``probabilities``, labels only (``model.predict`` alone: one pass of the model). ``seen``
     is shown the valid rows, by column."""
-    check = check_frame(schema, frame)
+    check = check_frame(schema, table)
     classes = tuple(schema.classes or ()) if probabilities else ()
     if check is None:
-        records = _row_by_row(estimator, schema, frame, first_row, seen)
+        records = _row_by_row(estimator, schema, table, first_row, seen)
         return _from_records(schema, records, first_row, classes)
-    n = len(frame)
+    n = table.num_rows
     valid = np.flatnonzero(check.ok)
     if seen is not None:
         seen({name: column[valid] for name, column in check.columns.items()}, len(valid))
@@ -85,11 +123,7 @@ def predict_frame(
     proba: Any = None
     if len(valid):
         columns = {name: check.columns[name][valid] for name in schema.feature_names}
-        model_input = (
-            estimator.feed(columns)  # a table's rows are named (check_frame)
-            if isinstance(estimator, CompiledModel)
-            else pd.DataFrame(columns, columns=schema.feature_names)
-        )
+        model_input = _model_input(estimator, schema, columns)
         try:
             if probabilities:
                 labels, proba, _ = predict_arrays(estimator, model_input)
@@ -135,22 +169,23 @@ def _columns(
     proba: Any,
     errors: np.ndarray[Any, Any],
     classes: tuple[Any, ...],
-) -> pd.DataFrame:
+) -> pa.Table:
     n = len(predicted)
-    out: dict[str, Any] = {RESULT_ROW: np.arange(first_row, first_row + n, dtype=np.int64)}
+    out: dict[str, Any] = {RESULT_ROW: pa.array(np.arange(first_row, first_row + n))}
     out[RESULT_PREDICTION] = _prediction_column(schema, n, valid, labels)
     for j, label in enumerate(classes):
         values = np.full(n, np.nan)
         if proba is not None:
             values[valid] = proba[:, j]
-        out[f"{RESULT_PROBABILITY_PREFIX}{label}"] = values
+        out[f"{RESULT_PROBABILITY_PREFIX}{label}"] = pa.array(values, from_pandas=True)
     failed = ~predicted
     error_types = np.full(n, None, dtype=object)
     error_types[failed] = INVALID
     texts = errors.copy()
     texts[predicted] = None
-    out[RESULT_ERROR_TYPE], out[RESULT_ERROR] = error_types, texts
-    return pd.DataFrame(out)
+    out[RESULT_ERROR_TYPE] = pa.array(error_types, from_pandas=True)
+    out[RESULT_ERROR] = pa.array(texts, from_pandas=True)
+    return pa.table(out)
 
 
 def _prediction_column(
@@ -165,37 +200,46 @@ def _prediction_column(
         values = np.zeros(n, dtype=np.int64 if kind.kind != "b" else bool)
         if labels is not None:
             values[valid] = labels
-        array_type = pd.arrays.BooleanArray if kind.kind == "b" else pd.arrays.IntegerArray
-        return array_type(values, missing)
+        return pa.array(values, mask=missing)
     if kind.kind == "f":
         values = np.full(n, np.nan)
         if labels is not None:
             values[valid] = labels
-        return values
+        return pa.array(values, from_pandas=True)
     column = np.full(n, None, dtype=object)
     if labels is not None:
         column[valid] = labels
-    return column
+    return pa.array(column, from_pandas=True)
+
+
+def _cells(column: pa.ChunkedArray) -> list[Any]:
+    """A column's cells as JSON gives them: None for a null, and for a NaN."""
+    values: list[Any] = decoded(column).to_pylist()
+    if pa.types.is_floating(column.type):
+        return [None if v is None or v != v else v for v in values]
+    return values
 
 
 def _row_by_row(
-    estimator: Any, schema: ModelSchema, frame: pd.DataFrame, first_row: int, seen: Seen | None
+    estimator: Any, schema: ModelSchema, table: pa.Table, first_row: int, seen: Seen | None
 ) -> list[dict[str, Any]]:
     """The rows as JSON rows (null for a null cell; unnamed models get lists), checked one by
     one: the slow path, for columns the column check cannot judge."""
-    cells = frame.astype(object).where(frame.notna(), None)
+    columns = [_cells(column) for column in table.columns]
     rows: list[Any]
     if schema.named:
-        cells.columns = [str(c) for c in cells.columns]
-        rows = cells.to_dict(orient="records")
+        names = [str(name) for name in table.column_names]
+        rows = [dict(zip(names, cells, strict=True)) for cells in zip(*columns, strict=True)]
+        if not columns:
+            rows = [{} for _ in range(table.num_rows)]
     else:
-        rows = cells.to_numpy().tolist()
+        rows = [list(cells) for cells in zip(*columns, strict=True)]
     return predict_records(estimator, schema, rows, first_row, seen)
 
 
 def _from_records(
     schema: ModelSchema, records: list[dict[str, Any]], first_row: int, classes: tuple[Any, ...]
-) -> pd.DataFrame:
+) -> pa.Table:
     n = len(records)
     predicted = np.asarray([contract.ANSWER_ERROR not in r for r in records], dtype=bool)
     valid = np.flatnonzero(predicted)

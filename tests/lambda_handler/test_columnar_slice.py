@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from reintento_function.columnar_slice import predict_frame, read_table, write_table
@@ -25,6 +26,15 @@ def _error_text(record: dict[str, Any]) -> str | None:
     if "error" not in record:
         return None
     return "; ".join(f"{d['field']}: {d['problem']}" for d in record["error"]["details"])
+
+
+def _table(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _predicted(model: Any, schema: Any, frame: pd.DataFrame, first: int, **kw: Any) -> Any:
+    """The columnar path's results for a frame's rows, as a frame."""
+    return predict_frame(model, schema, _table(frame), first, **kw).to_pandas()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -44,7 +54,11 @@ def test_a_table_is_answered_as_its_rows_are_answered_one_by_one(kind: ModelKind
     frame = pd.DataFrame(rows) if schema.named else pd.DataFrame(rows).add_prefix("x")
     # WHEN both paths answer them (the table through a Parquet round trip, as in S3)
     expected = predict_records(kind.model, schema, rows, 7)
-    got = read_table(write_table(predict_frame(kind.model, schema, _through_s3(frame), 7)))
+    sent = _through_s3(frame)
+    if sent is None:  # ops sends this table as JSON lines: the function answers row by row
+        _answered_as_json_lines(kind, schema, frame, expected)
+        return
+    got = read_table(write_table(predict_frame(kind.model, schema, sent, 7))).to_pandas()
     # THEN there is one result per row, in order, and each is the same answer
     assert got["row"].tolist() == list(range(7, 7 + len(rows)))
     assert [_error_text(r) for r in expected] == [
@@ -63,16 +77,30 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     return frame.to_parquet(index=False)
 
 
-def _through_s3(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table as the function reads it from the slice ops writes; a table Arrow cannot type
-    faithfully (numbers and text, or numbers and booleans, in one column) is sent as JSON lines
-    by ops instead, so here it is checked as it is."""
+def _through_s3(frame: pd.DataFrame) -> pa.Table | None:
+    """The table as the function reads it from the slice ops writes; None for a table Arrow
+    cannot type faithfully (numbers and text, or numbers and booleans, in one column), which
+    ops sends as JSON lines instead."""
     from ops.inputs.batch_io import read_input
 
     rows = read_input(frame)
     if rows.slice_format == "jsonl":
-        return frame
+        return None
     return read_table(rows.slice_body(0, rows.rows))
+
+
+def _answered_as_json_lines(
+    kind: ModelKind, schema: Any, frame: pd.DataFrame, expected: list[dict[str, Any]]
+) -> None:
+    from ops.inputs.batch_io import read_input
+    from reintento_function.batch_slice import predict_lines
+
+    rows = read_input(frame)
+    text = rows.slice_body(0, rows.rows).decode()
+    got = predict_lines(text, kind.model, schema, 7)
+    assert [r["row"] for r in got] == list(range(7, 7 + len(expected)))
+    assert [_error_text(r) for r in got] == [_error_text(r) for r in expected]
+    assert [r.get("prediction") for r in got] == [r.get("prediction") for r in expected]
 
 
 @pytest.mark.parametrize(
@@ -94,7 +122,7 @@ def test_a_table_missing_a_column_or_with_an_extra_one_has_every_row_refused() -
     schema = describe_model(kind.model)
     frame = pd.DataFrame(kind.valid).drop(columns=[schema.feature_names[0]]).assign(extra=1.0)
     # WHEN it is predicted
-    results = predict_frame(kind.model, schema, frame, 0)
+    results = _predicted(kind.model, schema, frame, 0)
     # THEN every row is an error naming both, and none is lost
     assert len(results) == len(frame) and results["prediction"].isna().all()
     assert set(results["error"]) == {
@@ -117,7 +145,9 @@ def test_labels_keep_their_type_in_every_result_slice_even_with_no_row_predicted
     # WHEN it is written as a result slice
     import pyarrow.parquet as pq
 
-    table = pq.read_table(pa_buffer(write_table(predict_frame(kind.model, schema, frame, 0))))
+    table = pq.read_table(
+        pa_buffer(write_table(predict_frame(kind.model, schema, _table(frame), 0)))
+    )
     # THEN its prediction column has the labels' type (a dataset of slices has one schema)
     assert str(table.schema.field("prediction").type) == "int64"
     assert table.column("prediction").null_count == 3
@@ -141,8 +171,9 @@ def test_labels_only_are_model_predict_and_carry_no_probabilities(kind: ModelKin
     frame = _through_s3(
         pd.DataFrame(kind.valid) if schema.named else pd.DataFrame(kind.valid).add_prefix("x")
     )
+    assert frame is not None
     # WHEN they are predicted without probabilities
-    results = predict_frame(kind.model, schema, frame, 0, probabilities=False)
+    results = predict_frame(kind.model, schema, frame, 0, probabilities=False).to_pandas()
     # THEN the labels are model.predict's, and no probability column is written
     assert results["prediction"].tolist() == kind.model.predict(kind.frame(kind.valid)).tolist()
     assert not [c for c in results.columns if c.startswith("p_")]
@@ -165,7 +196,7 @@ def test_rows_the_model_itself_refuses_are_found_and_the_others_still_predicted(
     frame.loc[[3, 17, 31], "b"] = 0.0
     schema = describe_model(model)
     # WHEN the table is predicted
-    results = predict_frame(model, schema, frame, 100)
+    results = _predicted(model, schema, frame, 100)
     # THEN exactly those rows are refused, as the row-by-row path refuses them, and the other
     # 37 are the model's predictions
     expected = predict_records(model, schema, frame.to_dict("records"), 100)

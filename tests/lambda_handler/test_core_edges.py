@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
@@ -177,7 +178,8 @@ def test_a_table_column_refuses_the_integers_the_rows_refuse() -> None:
     # compares floats lets it through while the row-by-row check refuses it
     model = _text_model()
     frame = pd.DataFrame({"x": np.array([2**53, 2**53 + 1, 1], dtype=np.int64), "t": list("aba")})
-    results = predict_frame(model, describe_model(model), frame, first_row=0)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    results = predict_frame(model, describe_model(model), table, first_row=0).to_pandas()
     assert results[contract.RESULT_ERROR].isna().tolist() == [True, False, True]
     assert "outside what a number can hold" in str(results[contract.RESULT_ERROR].iloc[1])
 

@@ -194,6 +194,61 @@ def test_serving_the_compiled_model_imports_no_scikit_learn(
     assert answer["labels"] == demo_estimator.predict(frame).tolist()
 
 
+def test_a_columnar_slice_on_the_compiled_engine_imports_no_pandas(
+    demo_estimator: Any, rows_1000: list[Any], tmp_path: Path
+) -> None:
+    """A Parquet batch slice served by the compiled engine is read, checked, predicted and
+    written with pyarrow and NumPy: pandas, scikit-learn, SciPy and joblib stay out."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    choice = choose_engine(demo_estimator, rows_1000)
+    assert choice.onnx is not None
+    (tmp_path / "model.onnx").write_bytes(choice.onnx)
+    rows = [*rows_1000[:40], {**rows_1000[0], "region": "mars-1"}]  # one refused cell
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "slice.parquet")
+    import joblib
+
+    from ops.modelfiles.manifest import build_manifest
+
+    joblib.dump(demo_estimator, tmp_path / "model.pkl")
+    (tmp_path / "manifest.json").write_text(build_manifest(tmp_path / "model.pkl").to_json())
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from pathlib import Path
+        from reintento_function.columnar_slice import predict_frame, read_table, write_table
+        from reintento_function.inference_core import schema_from_manifest
+        from reintento_function.onnx_engine import CompiledModel
+        folder = Path({str(tmp_path)!r})
+        model = CompiledModel.load((folder / "model.onnx").read_bytes())
+        schema = schema_from_manifest(json.loads((folder / "manifest.json").read_text()))
+        body = (folder / "slice.parquet").read_bytes()
+        results = predict_frame(model, schema, read_table(body, pandas_free=True), 0)
+        write_table(results)
+        loaded = [m for m in ("sklearn", "scipy", "pandas", "joblib") if m in sys.modules]
+        # later in the same process, the scikit-learn engine and pyarrow's pandas still work
+        import joblib
+        pickled = joblib.load(folder / "model.pkl")
+        again = predict_frame(pickled, schema, read_table(body), 0).column("prediction")
+        frame = read_table(body).to_pandas()
+        print(json.dumps({{"labels": results.column("prediction").to_pylist(),
+                           "errors": results.column("error").to_pylist(), "loaded": loaded,
+                           "sklearn": again.to_pylist(), "frame": len(frame)}}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    answer = json.loads(done.stdout)
+    assert answer["loaded"] == []
+    assert answer["labels"][:40] == demo_estimator.predict(pd.DataFrame(rows[:40])).tolist()
+    assert answer["labels"][40] is None and "region: unknown category" in answer["errors"][40]
+    assert answer["sklearn"] == answer["labels"] and answer["frame"] == len(rows)
+
+
 @pytest.mark.parametrize(
     "name",
     [
