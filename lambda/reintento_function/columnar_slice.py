@@ -12,6 +12,7 @@ is fed NumPy columns).
 from __future__ import annotations
 
 import io
+import json
 import sys
 from typing import Any
 
@@ -185,7 +186,31 @@ def _columns(
     texts[predicted] = None
     out[RESULT_ERROR_TYPE] = pa.array(error_types, from_pandas=True)
     out[RESULT_ERROR] = pa.array(texts, from_pandas=True)
-    return pa.table(out)
+    return _readable_by_pandas(pa.table(out))
+
+
+# pandas' nullable dtypes for labels that are integers or booleans, by Arrow type
+_NULLABLE_LABELS = {"int64": ("int64", "Int64"), "bool": ("bool", "boolean")}
+
+
+def _readable_by_pandas(table: pa.Table) -> pa.Table:
+    """Results left in S3 are read by pandas too: integer and boolean labels (null at refused
+    rows) read as its nullable ``Int64``/``boolean`` dtypes, as a frame written by pandas reads,
+    in every slice alike (without this note pandas reads them as float, or as int64 in a slice
+    with no row refused). The note is pandas' own schema metadata, for that one column."""
+    kind = str(table.schema.field(RESULT_PREDICTION).type)
+    if kind not in _NULLABLE_LABELS:
+        return table
+    pandas_type, numpy_type = _NULLABLE_LABELS[kind]
+    column = dict(  # pandas' names for a column's record (not the contract's keys)
+        name=RESULT_PREDICTION,
+        field_name=RESULT_PREDICTION,
+        pandas_type=pandas_type,
+        numpy_type=numpy_type,
+        metadata=None,
+    )
+    note = dict(index_columns=[], column_indexes=[], columns=[column])
+    return table.replace_schema_metadata({b"pandas": json.dumps(note).encode()})
 
 
 def _prediction_column(

@@ -66,11 +66,12 @@ class ModelSchema:
 
     @cached_property
     def text_category_sets(self) -> dict[str, frozenset[str]]:
-        """The known categories of the features whose categories are all strings."""
+        """The known categories of the features whose categories are all strings a row may
+        send (none longer than a string may be)."""
         return {
             name: known
             for name, known in self.category_sets.items()
-            if all(type(c) is str for c in known)
+            if all(type(c) is str and len(c) <= MAX_STRING_LENGTH for c in known)
         }
 
 
@@ -373,18 +374,13 @@ def _fast_check(schema: ModelSchema, rows: Sequence[Any]) -> RowCheck | None:
                 return None
             columns[spec.name] = array
             continue
+        if set(map(type, values)) != {str}:  # str itself: not a subclass, not NumPy's str_
+            return None
         known = known_texts.get(spec.name)
         if known is not None:
-            try:  # only strings equal these categories: no type check needed
-                if not set(values) <= known:
-                    return None
-            except TypeError:  # an unhashable value (a list, an object)
+            if not set(values) <= known:
                 return None
-        elif (
-            set(map(type, values)) != {str}
-            or spec.categories is not None
-            or max(map(len, values)) > MAX_STRING_LENGTH
-        ):
+        elif spec.categories is not None or max(map(len, values)) > MAX_STRING_LENGTH:
             return None
         columns[spec.name] = values
     return RowCheck(valid_rows=list(range(len(rows))), columns=columns)

@@ -31,7 +31,8 @@ MATRIX_INPUT = "X"  # the one input of a model fitted without feature names
 LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
 # per row, whether the model refuses it as scikit-learn would (a value its trees cannot hold in
-# float32, a NaN its final estimator does not take): the engine raises, as the model does
+# float32, a NaN its final estimator does not take, a category a strict encoder does not know):
+# the engine raises, as the model does
 REFUSED_OUTPUT = "refused"
 # a string input's nulls travel in a bool input of their own (``name`` + this suffix), so no
 # string a client sends can stand for a null; the string input holds "" there
@@ -198,7 +199,10 @@ def run(session_: Any, feed: Mapping[str, Any]) -> tuple[Any, Any | None]:
     refused = answers.get(REFUSED_OUTPUT)
     values = proba if proba is not None else labels
     if (refused is not None and refused.any()) or not np.isfinite(values).all():
-        raise RefusedInputError("Input X contains NaN, infinity or a value too large for the model")
+        raise RefusedInputError(
+            "Input X contains NaN, infinity, a value too large for the model, or a category "
+            "an encoder of the model does not know"
+        )
     return labels, proba
 
 

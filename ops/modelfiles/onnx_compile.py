@@ -11,7 +11,9 @@ the step; the pickle is then served. Whether a compiled model answers exactly as
 is not assumed: ``ops.modelfiles.engine`` runs both on the verification rows and decides (and
 ``order_sensitive`` says which models' sums cannot be reproduced in scikit-learn's order).
 Rows the model refuses (a value its trees cannot hold in float32, a NaN or infinity its linear
-model does not take) are flagged in the ``refused`` output, and the engine refuses them too.
+model does not take, a category an encoder with ``handle_unknown="error"`` does not know) are
+flagged in the ``refused`` output, and the engine refuses them too. A categorical feature is fed
+as codes (``onnx_engine.CATEGORIES_METADATA``), so the graph compares integers, not strings.
 
 Each operation is the one scikit-learn performs: a scaler subtracts its mean and divides by its
 scale (not a multiplication by the reciprocal); a decision tree compares the float32 value of
@@ -179,10 +181,26 @@ def _encoder_checks(step: Any) -> None:
         raise NotCompiledError("an encoder with infrequent categories")
 
 
+def _refuse_unmatched(graph: Graph, step: Any, matched: str, encoded: str | None = None) -> None:
+    """A strict encoder (``handle_unknown="error"``) raises for a value none of its categories
+    matches: the rows where ``matched`` (``[N, C]``, 1 at each match) has no 1 are refused,
+    unless ``encoded`` (``[N, 1]`` bool: a null it learned to encode) says otherwise. The row
+    check lets such a value through only when another encoder of the column takes it."""
+    if step.handle_unknown != "error":
+        return
+    best = graph.op("ReduceMax", [matched, graph.const([1])], keepdims=1)
+    unmatched = graph.op("Equal", [best, graph.const([[0.0]])])
+    if encoded is not None:
+        unmatched = graph.op("And", [unmatched, graph.op("Not", [encoded])])
+    graph.refusals.append(unmatched)
+
+
 def _one_hot(graph: Graph, step: Any, value: list[Column] | str, width: int) -> str:
     _encoder_checks(step)
     columns = _columns(graph, value, width)
     parts = [_matches(graph, c, cats) for c, cats in zip(columns, step.categories_, strict=True)]
+    for part in parts:
+        _refuse_unmatched(graph, step, part)
     return _side_by_side(graph, parts)
 
 
@@ -196,6 +214,8 @@ def _ordinal(graph: Graph, step: Any, value: list[Column] | str, width: int) -> 
     for column, cats in zip(_columns(graph, value, width), step.categories_, strict=True):
         seen = [c for c in cats if not is_missing(c)]
         eq = _matches(graph, column, seen)
+        learned_null = len(seen) != len(cats)  # a null is encoded (below), never refused
+        _refuse_unmatched(graph, step, eq, _missing_mask(graph, column) if learned_null else None)
         index = graph.op("MatMul", [eq, graph.const(np.arange(len(seen)).reshape(-1, 1) * 1.0)])
         known = graph.op("ReduceMax", [eq, graph.const([1])], keepdims=1)
         known = graph.op("Greater", [known, graph.const([[0.0]])])
@@ -431,6 +451,11 @@ def compile_model(model: Any, text_columns: set[str]) -> bytes:
     if proba is not None:
         outputs[PROBABILITIES_OUTPUT] = (proba, DOUBLE, [None, len(final.classes_)])
     refused = _refusals(graph, final, x, _sparse(steps))
+    if graph.refusals:  # rows a strict encoder refuses, as well as those the estimator refuses
+        by_steps = graph.op("Cast", [_side_by_side(graph, graph.refusals)], to=DOUBLE)
+        any_step = graph.op("ReduceMax", [by_steps, graph.const([1])], keepdims=0)
+        stepped = graph.op("Greater", [any_step, graph.const([0.0])])
+        refused = stepped if refused is None else graph.op("Or", [refused, stepped])
     if refused is not None:
         outputs[REFUSED_OUTPUT] = (refused, BOOL, [None])
     return graph.model(outputs, {CATEGORIES_METADATA: json.dumps(categories)})

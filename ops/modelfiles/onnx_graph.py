@@ -56,6 +56,8 @@ class Graph:
     nodes: list[Any] = field(default_factory=list)
     constants: list[Any] = field(default_factory=list)
     inputs: list[Any] = field(default_factory=list)
+    # ``[N, 1]`` bool tensors: rows a step refuses (scikit-learn raises for them)
+    refusals: list[str] = field(default_factory=list)
     count: int = 0
 
     def fresh(self, hint: str) -> str:

@@ -206,3 +206,21 @@ def test_rows_the_model_itself_refuses_are_found_and_the_others_still_predicted(
     assert refused["error"].tolist() == [_error_text(expected[i]) for i in (3, 17, 31)]
     kept = frame.drop(index=[3, 17, 31])
     assert results["prediction"].dropna().tolist() == model.predict(kept).tolist()
+
+
+def test_pandas_reads_integer_labels_as_its_nullable_integers_in_every_slice() -> None:
+    """Review of #30: result slices written from Arrow lost pandas' note of the labels' dtype,
+    so pandas read integer labels as floats in a slice with a refused row and as int64 in one
+    without. Both read as pandas' nullable Int64, as when the slices were written by pandas."""
+    import io
+
+    kind = next(k for k in KINDS if k.name.startswith("one-hot encoder that learned missing"))
+    schema = describe_model(kind.model)
+    valid = pd.DataFrame(kind.valid)
+    with_a_refused_row = pd.concat([valid, pd.DataFrame([{**kind.valid[0], "plan": "gold"}])])
+    for frame in (valid, with_a_refused_row):
+        body = write_table(predict_frame(kind.model, schema, _table(frame), 0))
+        read = pd.read_parquet(io.BytesIO(body))["prediction"]
+        assert str(read.dtype) == "Int64"
+        expected = kind.model.predict(kind.frame(kind.valid)).tolist()
+        assert read.tolist()[: len(expected)] == expected

@@ -328,3 +328,21 @@ def test_a_value_no_set_can_hold_in_a_known_category_column_is_refused_by_name()
         (1, "c", "expected a string, got array"),
         (2, "c", "expected a string, got object"),
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [np.str_("a"), type("Text", (str,), {})("a"), "k" * 257],
+    ids=["NumPy str_", "a str subclass", "a known category of 257 characters"],
+)
+def test_the_fast_row_check_judges_a_value_as_the_detailed_check_does(value: Any) -> None:
+    """Review of #30: the fast check took a NumPy string or a str subclass for a known
+    category (set membership, no type check), and a known category longer than a string may
+    be, while the detailed check refuses both. A request whose rows are all valid takes the
+    fast check; one with another bad row takes the detailed one: the value is judged alike."""
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "c": ["a", "b", "k" * 257] * 2})
+    model = _fit([("x", "passthrough", ["x"]), ("c", OneHotEncoder(), ["c"])], frame)
+    alone = _answer(model, [{"x": 1.0, "c": value}])
+    beside_a_bad_row = _answer(model, [{"x": 1.0, "c": value}, {"x": "one", "c": "a"}])
+    assert contract.ANSWER_ERROR in alone
+    assert [p for p in _problems(beside_a_bad_row) if p[0] == 0] == _problems(alone)

@@ -483,3 +483,42 @@ def test_a_model_compiled_before_the_codes_is_still_served() -> None:
     feed = onnx_engine.feeds(inputs, {"c": ["a", "b", None, float("nan"), 3]})
     labels, _ = onnx_engine.run(session, feed)
     assert labels.tolist() == [1, 0, 0, 0, 0]
+
+
+def test_an_unknown_category_a_strict_encoder_refuses_is_refused_by_the_compiled_model() -> None:
+    """Review of #30: one column encoded twice, by an encoder that refuses unknown categories
+    and by one that ignores them. The row check lets an unknown category through (the ignoring
+    encoder takes it); scikit-learn's strict encoder then refuses the row, but the compiled
+    model answered it. The compiled model now refuses it too, and answers the other rows."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    from reintento_function.inference_core import check_rows, describe_model, predict_attributed
+    from reintento_function.onnx_engine import CompiledModel
+
+    complete = _mixed(300).fillna({"c": "a"})
+    rows = [{"x": 0.2, "c": "a"}, {"x": 0.2, "c": "zz"}, {"x": -0.4, "c": "b"}]
+    for strict, frame, sent in (
+        (OneHotEncoder(), complete, rows),
+        (OrdinalEncoder(), complete, rows),
+        (OrdinalEncoder(), _mixed(300), [*rows, {"x": 0.1, "c": None}]),  # null: encoded
+    ):
+        y = ((frame["x"] > 0) ^ (frame["c"] == "b")).astype(int)
+        model = make_pipeline(
+            ColumnTransformer(
+                [
+                    ("strict", strict, ["c"]),
+                    ("loose", OneHotEncoder(handle_unknown="ignore"), ["c"]),
+                    ("x", "passthrough", ["x"]),
+                ]
+            ),
+            HistGradientBoostingClassifier(max_iter=10, random_state=0),
+        ).fit(frame, y)
+        schema = describe_model(model)
+        compiled = CompiledModel.load(compile_model(model, {"c"}))
+        mine = predict_attributed(model, schema, check_rows(schema, sent))
+        theirs = predict_attributed(compiled, schema, check_rows(schema, sent))
+        assert [p.row for p in mine[2]] == [1], type(strict).__name__  # scikit-learn refuses
+        assert [p.row for p in theirs[2]] == [1], type(strict).__name__
+        assert mine[0] == theirs[0] and mine[1].predictions == theirs[1].predictions
