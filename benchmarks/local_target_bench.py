@@ -141,13 +141,10 @@ def batch_throughput(
     print(f"batch {n:,} rows (probabilities={probabilities}): {phases}", flush=True)
     what = "through the state machine" if probabilities else "labels only (as model.predict)"
     what = f"{what}, {engine} engine"
+    # the compiled engine's goal (#30): 1.5x a bare model.predict; scikit-learn's: half of it
+    share = 1.5 if engine == "ONNX" else 0.5
     target_text, met = (
-        (">= 0.5x raw", rate >= 0.5 * raw_rate)
-        if n >= BATCH_TARGET_ROWS
-        else (
-            "-",
-            None,
-        )
+        (f">= {share}x raw", rate >= share * raw_rate) if n >= BATCH_TARGET_ROWS else ("-", None)
     )
     row = Row(
         "local target",
