@@ -346,3 +346,14 @@ def test_the_fast_row_check_judges_a_value_as_the_detailed_check_does(value: Any
     beside_a_bad_row = _answer(model, [{"x": 1.0, "c": value}, {"x": "one", "c": "a"}])
     assert contract.ANSWER_ERROR in alone
     assert [p for p in _problems(beside_a_bad_row) if p[0] == 0] == _problems(alone)
+
+
+def test_null_is_answered_for_a_column_whose_encoder_ignores_unknown_values() -> None:
+    """An encoder with handle_unknown="ignore" takes a null as it takes any unknown value (all
+    zeros): the row is answered, as model.predict answers it. Found by ``make mutate`` (a
+    non-strict encoder's nullable flag was read by no test)."""
+    model = _text_model()
+    answer = _answer(model, [{"x": 1.0, "t": None}, {"x": 2.0, "t": "a"}])
+    assert contract.ANSWER_ERROR not in answer, answer
+    frame = pd.DataFrame({"x": [1.0, 2.0], "t": [None, "a"]})
+    assert answer[contract.ANSWER_PREDICTIONS] == model.predict(frame).tolist()
