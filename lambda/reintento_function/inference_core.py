@@ -177,7 +177,7 @@ def _path_spec(name: str, path: Sequence[Any], position: int) -> FeatureSpec:
     null_as: Any = math.nan
     imputed = False
     for at, step in enumerate(path):
-        if step is None or (isinstance(step, str) and step == "passthrough"):
+        if _passes_through(step):
             continue
         if isinstance(step, str):  # "drop": the model ignores the column
             return FeatureSpec(name, "any", True, None, None)
@@ -195,6 +195,15 @@ def _path_spec(name: str, path: Sequence[Any], position: int) -> FeatureSpec:
         nullable = imputed or (tags.allow_nan and _nan_reaches_the_end(path[at + 1 :]))
         return FeatureSpec(name, kind, nullable, None, null_as if imputed else math.nan)
     return FeatureSpec(name, "any", True, None, None)
+
+
+def _passes_through(step: Any) -> bool:
+    """``passthrough`` (or None), or what a fitted ColumnTransformer makes of it: a transformer
+    whose ``func`` is None (scikit-learn's FunctionTransformer then transforms by identity),
+    which hands its column on unchanged."""
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return True
+    return getattr(step, "func", 0) is None and callable(getattr(step, "transform", None))
 
 
 def _nan_reaches_the_end(after: Sequence[Any]) -> bool:

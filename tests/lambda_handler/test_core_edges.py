@@ -357,3 +357,28 @@ def test_null_is_answered_for_a_column_whose_encoder_ignores_unknown_values() ->
     assert contract.ANSWER_ERROR not in answer, answer
     frame = pd.DataFrame({"x": [1.0, 2.0], "t": [None, "a"]})
     assert answer[contract.ANSWER_PREDICTIONS] == model.predict(frame).tolist()
+
+
+def test_a_passthrough_column_imputed_after_the_column_transformer_takes_null() -> None:
+    """A column passed through a ColumnTransformer (fitted as an identity FunctionTransformer)
+    and imputed by the pipeline's next step: model.predict answers a null there, and so does
+    the function. It refused it: the identity step was read as a numeric step that refuses NaN
+    (found by ``make mutate``, mutant 240 of an earlier sample)."""
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "y": [1.0, 0.0] * 3})
+    model = make_pipeline(
+        ColumnTransformer([("x", "passthrough", ["x"]), ("y", "passthrough", ["y"])]),
+        SimpleImputer(),
+        LogisticRegression(),
+    ).fit(frame, LABELS)
+    answer = _answer(model, [{"x": None, "y": 1.0}, {"x": 2.0, "y": None}])
+    assert contract.ANSWER_ERROR not in answer, answer
+    nulls = pd.DataFrame({"x": [np.nan, 2.0], "y": [1.0, np.nan]})
+    assert answer[contract.ANSWER_PREDICTIONS] == model.predict(nulls).tolist()
+    # without the imputer, the regression refuses NaN: null is still refused
+    strict = make_pipeline(
+        ColumnTransformer([("x", "passthrough", ["x"]), ("y", "passthrough", ["y"])]),
+        LogisticRegression(),
+    ).fit(frame, LABELS)
+    assert _problems(_answer(strict, [{"x": None, "y": 1.0}])) == [
+        (0, "x", "null is not allowed; send a value")
+    ]
