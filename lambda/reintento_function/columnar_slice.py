@@ -11,6 +11,7 @@ is fed NumPy columns).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sys
@@ -52,12 +53,14 @@ class _NoPandas:
             raise ImportError("pandas is not needed by a columnar slice")
 
 
+@functools.cache
 def _pandas_on_demand() -> None:
     """pyarrow imports pandas the first time it asks whether an object is a pandas one (reading
     a table, making an array), though this path never hands it one. Asked once while pandas
     cannot be imported, pyarrow's shim (``pyarrow/pandas-shim.pxi``) records "no pandas" and
     stops asking; a call that needs pandas (``Table.to_pandas``) still imports it then, and
-    so does the scikit-learn engine. So a slice served by the compiled engine loads no pandas."""
+    so does the scikit-learn engine. So a slice served by the compiled engine loads no pandas.
+    Once per process: pyarrow remembers the answer."""
     if "pandas" in sys.modules:
         return
     sys.meta_path.insert(0, _NoPandas)

@@ -181,26 +181,25 @@ def _encoder_checks(step: Any) -> None:
         raise NotCompiledError("an encoder with infrequent categories")
 
 
-def _refuse_unmatched(graph: Graph, step: Any, matched: str, encoded: str | None = None) -> None:
+def _matched(graph: Graph, matches: str) -> str:
+    """``[N, 1]`` bool: whether a row of ``matches`` (``[N, C]``, 1 at each match) has a 1."""
+    best = graph.op("ReduceMax", [matches, graph.const([1])], keepdims=1)
+    return graph.op("Greater", [best, graph.const([[0.0]])])
+
+
+def _refuses_unknowns(step: Any) -> bool:
     """A strict encoder (``handle_unknown="error"``) raises for a value none of its categories
-    matches: the rows where ``matched`` (``[N, C]``, 1 at each match) has no 1 are refused,
-    unless ``encoded`` (``[N, 1]`` bool: a null it learned to encode) says otherwise. The row
-    check lets such a value through only when another encoder of the column takes it."""
-    if step.handle_unknown != "error":
-        return
-    best = graph.op("ReduceMax", [matched, graph.const([1])], keepdims=1)
-    unmatched = graph.op("Equal", [best, graph.const([[0.0]])])
-    if encoded is not None:
-        unmatched = graph.op("And", [unmatched, graph.op("Not", [encoded])])
-    graph.refusals.append(unmatched)
+    matches; the row check lets one through only when another encoder of the column takes it,
+    so the compiled model refuses those rows (``graph.refusals``)."""
+    return bool(step.handle_unknown == "error")
 
 
 def _one_hot(graph: Graph, step: Any, value: list[Column] | str, width: int) -> str:
     _encoder_checks(step)
     columns = _columns(graph, value, width)
     parts = [_matches(graph, c, cats) for c, cats in zip(columns, step.categories_, strict=True)]
-    for part in parts:
-        _refuse_unmatched(graph, step, part)
+    if _refuses_unknowns(step):
+        graph.refusals += [graph.op("Not", [_matched(graph, part)]) for part in parts]
     return _side_by_side(graph, parts)
 
 
@@ -214,15 +213,19 @@ def _ordinal(graph: Graph, step: Any, value: list[Column] | str, width: int) -> 
     for column, cats in zip(_columns(graph, value, width), step.categories_, strict=True):
         seen = [c for c in cats if not is_missing(c)]
         eq = _matches(graph, column, seen)
-        learned_null = len(seen) != len(cats)  # a null is encoded (below), never refused
-        _refuse_unmatched(graph, step, eq, _missing_mask(graph, column) if learned_null else None)
         index = graph.op("MatMul", [eq, graph.const(np.arange(len(seen)).reshape(-1, 1) * 1.0)])
-        known = graph.op("ReduceMax", [eq, graph.const([1])], keepdims=1)
-        known = graph.op("Greater", [known, graph.const([[0.0]])])
+        known = _matched(graph, eq)
+        # missing was learned: a null is encoded as told (and never refused)
+        null = _missing_mask(graph, column) if len(seen) != len(cats) else None
+        if _refuses_unknowns(step):
+            refused = graph.op("Not", [known])
+            if null is not None:
+                refused = graph.op("And", [refused, graph.op("Not", [null])])
+            graph.refusals.append(refused)
         code = graph.op("Where", [known, index, graph.const([[unknown]])])
-        if len(seen) != len(cats):  # missing was learned: it is encoded as told
+        if null is not None:
             missing = graph.const([[float(step.encoded_missing_value)]])
-            code = graph.op("Where", [_missing_mask(graph, column), missing, code])
+            code = graph.op("Where", [null, missing, code])
         parts.append(code)
     return _side_by_side(graph, parts)
 
@@ -408,8 +411,8 @@ def _inputs(graph: Graph, model: Any, text_columns: set[str]) -> tuple[list[Colu
 
 
 def _refusals(graph: Graph, model: Any, x: str, sparse: bool) -> str | None:
-    """``[N]`` bool: the rows the final estimator refuses, as scikit-learn checks them: a tree
-    casts its input to float32 and refuses what becomes infinite (and NaN, from a sparse
+    """``[N, k]`` bool: the values the final estimator refuses, as scikit-learn checks them: a
+    tree casts its input to float32 and refuses what becomes infinite (and NaN, from a sparse
     matrix); a linear model refuses any NaN or infinity. Gradient boosting takes both."""
     if isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         return None
@@ -421,10 +424,14 @@ def _refusals(graph: Graph, model: Any, x: str, sparse: bool) -> str | None:
             bad = graph.op("Or", [bad, graph.op("IsNaN", [x])])
     else:
         bad = graph.op("Or", [graph.op("IsInf", [x]), graph.op("IsNaN", [x])])
-    any_bad = graph.op("ReduceMax", [graph.op("Cast", [bad], to=DOUBLE), graph.const([1])])
-    return graph.op(
-        "Greater", [graph.op("Reshape", [any_bad, graph.const([-1])]), graph.const([0.0])]
-    )
+    return bad
+
+
+def _refused_rows(graph: Graph, refusals: list[str]) -> str:
+    """``[N]`` bool: the rows any of ``refusals`` (``[N, k]`` bool each) refuses."""
+    each = graph.op("Cast", [_side_by_side(graph, refusals)], to=DOUBLE)
+    worst = graph.op("ReduceMax", [each, graph.const([1])], keepdims=0)
+    return graph.op("Greater", [worst, graph.const([0.0])])
 
 
 def _sparse(steps: list[Any]) -> bool:
@@ -450,13 +457,10 @@ def compile_model(model: Any, text_columns: set[str]) -> bytes:
     outputs: dict[str, tuple[str, int, list[Any]]] = {LABEL_OUTPUT: (label, element, [None])}
     if proba is not None:
         outputs[PROBABILITIES_OUTPUT] = (proba, DOUBLE, [None, len(final.classes_)])
-    refused = _refusals(graph, final, x, _sparse(steps))
-    if graph.refusals:  # rows a strict encoder refuses, as well as those the estimator refuses
-        by_steps = graph.op("Cast", [_side_by_side(graph, graph.refusals)], to=DOUBLE)
-        any_step = graph.op("ReduceMax", [by_steps, graph.const([1])], keepdims=0)
-        stepped = graph.op("Greater", [any_step, graph.const([0.0])])
-        refused = stepped if refused is None else graph.op("Or", [refused, stepped])
-    if refused is not None:
+    # the final estimator's refusals and a strict encoder's
+    refusals = [r for r in (_refusals(graph, final, x, _sparse(steps)),) if r is not None]
+    if refusals + graph.refusals:
+        refused = _refused_rows(graph, refusals + graph.refusals)
         outputs[REFUSED_OUTPUT] = (refused, BOOL, [None])
     return graph.model(outputs, {CATEGORIES_METADATA: json.dumps(categories)})
 
